@@ -1,0 +1,35 @@
+# The whole set-up: `make demo` (install + main job) and `make test` (install + every test).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.dskit-installed
+
+# llama.cpp is built for a portable x86-64 level (AVX2): a -march=native build enables AMX
+# instructions that some virtual machines advertise but fault on (SIGILL).
+export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
+export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
+
+.PHONY: setup demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --progress-bar off -e '.[embedded,notebook,dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/dskit demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest --nbmake tests notebooks
+
+lint: $(STAMP)
+	$(BIN)/ruff check dskit tests bench
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_stream.py
+
+clean:
+	rm -rf $(VENV)

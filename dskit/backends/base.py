@@ -1,0 +1,89 @@
+"""The one seam: the `Backend` protocol and the values that cross it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from ..reply import Stats
+
+#: Context window sent with every request (Ollama's own default is too small for R1's reasoning).
+DEFAULT_NUM_CTX = 8192
+#: Token budget per reply: R1 models often think for thousands of tokens.
+DEFAULT_MAX_TOKENS = 4096
+
+
+@dataclass
+class Options:
+    """Sampling and length settings, in backend-neutral names."""
+
+    temperature: float | None = None
+    top_p: float | None = None
+    seed: int | None = None
+    max_tokens: int = DEFAULT_MAX_TOKENS  # Ollama: num_predict
+    num_ctx: int = DEFAULT_NUM_CTX
+    stop: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)  # passed through to the backend
+
+
+@dataclass
+class ChatRequest:
+    """What the chat layer asks a backend to generate."""
+
+    model: str
+    messages: list[dict[str, str]]
+    options: Options = field(default_factory=Options)
+    #: Ask for reasoning: Ollama's `think`; ignored by backends that cannot switch it.
+    think: bool | None = None
+    #: Text the reply must start with (DeepSeek's "<think>\n"), where the backend can force it.
+    prefix: str = ""
+
+
+@dataclass(frozen=True)
+class Delta:
+    """Streamed text. `raw` may hold inline `<think>` tags; the other kinds are already split."""
+
+    kind: Literal["thinking", "answer", "raw"]
+    text: str
+
+
+@dataclass
+class Done:
+    """The end of a stream, with what the backend measured."""
+
+    stats: Stats = field(default_factory=Stats)
+    done_reason: str | None = None
+    #: Whether `ChatRequest.prefix` was really forced into the reply.
+    prefixed: bool = False
+
+
+Event = Delta | Done
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """A place that runs models: Ollama, an OpenAI-compatible server, or llama.cpp in process."""
+
+    name: str
+
+    def stream(self, request: ChatRequest) -> Iterator[Event]:
+        """Generate a reply: zero or more `Delta`s then exactly one `Done`."""
+        ...
+
+    def list_models(self) -> list[str]:
+        """Names of the models this backend can run now."""
+        ...
+
+    def model_details(self, model: str) -> dict[str, Any]:
+        """What the backend knows about a model (Ollama's /api/show); {} when nothing."""
+        ...
+
+    def describe(self) -> dict[str, Any]:
+        """Facts for `doctor()`: where it runs, server version, and so on. Never secrets."""
+        ...
+
+    @property
+    def default_model(self) -> str:
+        """The model used when none is given."""
+        ...

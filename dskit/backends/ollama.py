@@ -1,0 +1,303 @@
+"""The Ollama backend: the official `ollama` client, plus a short `/api/version` probe."""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.parse
+from collections.abc import Callable, Generator, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+import httpx
+from packaging.version import InvalidVersion, Version
+
+from ..errors import (
+    AuthenticationError,
+    BackendError,
+    ConfigurationError,
+    DskitError,
+    ModelNotFound,
+    OllamaNotRunning,
+    ServerError,
+    StreamInterrupted,
+)
+from ..reply import Stats
+from .base import ChatRequest, Delta, Done, Event, Options
+
+if TYPE_CHECKING:
+    import ollama
+
+T = TypeVar("T")
+
+DEFAULT_PORT = 11434
+DEFAULT_HOST = f"http://127.0.0.1:{DEFAULT_PORT}"
+FALLBACK_MODEL = "deepseek-r1:7b"
+#: First Ollama release with the `think` request field and `message.thinking` in replies.
+THINK_SINCE = Version("0.9.0")
+#: Only the TCP connect is bounded for generation: R1 can think for minutes before it answers.
+CONNECT_TIMEOUT = 10.0
+
+
+def resolve_host(host: str | None = None) -> str:
+    """Normalise an Ollama host (argument, else OLLAMA_HOST, else the default) to a URL."""
+    raw = (host or os.environ.get("OLLAMA_HOST") or "").strip()
+    if not raw:
+        return DEFAULT_HOST
+    scheme, sep, rest = raw.partition("://")
+    if not sep:
+        scheme, rest = "http", raw
+    scheme = scheme.lower()
+    if scheme not in ("http", "https"):
+        raise ConfigurationError(
+            f"Ollama host {raw!r} must use http:// or https://, e.g. {DEFAULT_HOST}"
+        )
+    # Like Ollama itself: an explicit scheme implies its usual port, a bare host means 11434.
+    default_port = (80 if scheme == "http" else 443) if sep else DEFAULT_PORT
+    split = urllib.parse.urlsplit(f"{scheme}://{rest}")
+    try:
+        port = split.port or default_port
+    except ValueError as exc:
+        raise ConfigurationError(f"Ollama host {raw!r} has an invalid port: {exc}") from None
+    name = split.hostname or "127.0.0.1"
+    # A server listening on every interface is reached through loopback.
+    if name == "0.0.0.0":
+        name = "127.0.0.1"
+    elif name == "::":
+        name = "::1"
+    if ":" in name:
+        name = f"[{name}]"
+    path = split.path.strip("/")
+    return f"{scheme}://{name}:{port}" + (f"/{path}" if path else "")
+
+
+def supports_think(version: str) -> bool:
+    """Whether an Ollama server of this version understands the `think` field."""
+    try:
+        return Version(version) >= THINK_SINCE
+    except InvalidVersion:
+        return False  # unknown builds get the old protocol: inline tags are split client-side
+
+
+def ollama_options(options: Options) -> dict[str, Any]:
+    """Ollama `options`, always with explicit num_ctx and num_predict."""
+    # Ollama's defaults for both are small and have changed between releases: never rely on them.
+    out: dict[str, Any] = {"num_ctx": options.num_ctx, "num_predict": options.max_tokens}
+    for key in ("temperature", "top_p", "seed"):
+        value = getattr(options, key)
+        if value is not None:
+            out[key] = value
+    if options.stop:
+        out["stop"] = list(options.stop)
+    out.update(options.extra)
+    return out
+
+
+def _seconds(ns: int | None) -> float | None:
+    return None if ns is None else ns / 1e9
+
+
+def _stats(part: Any) -> Stats:
+    """Stats from Ollama's final chunk (durations are nanoseconds)."""
+    return Stats(
+        prompt_tokens=part.prompt_eval_count,
+        prompt_time=_seconds(part.prompt_eval_duration),
+        eval_tokens=part.eval_count,
+        eval_time=_seconds(part.eval_duration),
+        load_time=_seconds(part.load_duration),
+    )
+
+
+class OllamaBackend:
+    """Models served by a running `ollama serve`."""
+
+    name = "ollama"
+
+    def __init__(self, host: str | None = None, model: str | None = None,
+                 probe_timeout: float = 2.0, keep_alive: float | str | None = None) -> None:
+        self.host = resolve_host(host)
+        self.model = model
+        self.probe_timeout = probe_timeout
+        self.keep_alive = keep_alive
+        self._version: str | None = None
+        self._client: ollama.Client | None = None
+        self._details: dict[str, dict[str, Any]] = {}
+
+    def __repr__(self) -> str:
+        return f"OllamaBackend(host={self.host!r})"
+
+    @property
+    def client(self) -> ollama.Client:
+        """The official client, created on first use."""
+        if self._client is None:
+            import ollama
+
+            self._client = ollama.Client(
+                host=self.host, timeout=httpx.Timeout(None, connect=CONNECT_TIMEOUT)
+            )
+        return self._client
+
+    def version(self) -> str:
+        """The server's version, probed once with a short timeout."""
+        if self._version is None:
+            try:
+                r = httpx.get(f"{self.host}/api/version",
+                              timeout=httpx.Timeout(self.probe_timeout))
+                r.raise_for_status()
+                self._version = str(r.json()["version"])
+            except httpx.TimeoutException:
+                raise OllamaNotRunning(
+                    self.host, f"no answer within {self.probe_timeout:g} s"
+                ) from None
+            except httpx.HTTPStatusError as exc:
+                raise OllamaNotRunning(
+                    self.host, f"/api/version answered HTTP {exc.response.status_code}; "
+                    "is this Ollama?"
+                ) from None
+            except httpx.HTTPError as exc:
+                raise OllamaNotRunning(self.host, _describe(exc)) from None
+            except (ValueError, KeyError, TypeError):
+                raise OllamaNotRunning(
+                    self.host, "something answers there, but not like Ollama"
+                ) from None
+        return self._version
+
+    def list_models(self) -> list[str]:
+        """Names of the locally pulled models (newest first, as Ollama lists them)."""
+        listed = self._call(self.client.list)
+        return [m.model for m in listed.models if m.model]
+
+    def model_details(self, model: str) -> dict[str, Any]:
+        """Ollama's /api/show for `model` as a plain dict; {} if it is not pulled."""
+        if model not in self._details:
+            try:
+                shown = self._call(lambda: self.client.show(model), model)
+            except ModelNotFound:
+                return {}  # not cached: it may be pulled later; chat raises the real error
+            # by_alias keeps Ollama's own key `model_info` (the Python field is `modelinfo`).
+            self._details[model] = shown.model_dump(mode="json", by_alias=True,
+                                                    exclude_none=True)
+        return self._details[model]
+
+    def describe(self) -> dict[str, Any]:
+        """Host, server version and local models, for `doctor()`."""
+        return {"backend": self.name, "host": self.host, "version": self.version(),
+                "models": self.list_models()}
+
+    @property
+    def default_model(self) -> str:
+        """The given model, else DSKIT_MODEL, else the first local deepseek-r1, else 7b."""
+        if self.model:
+            return self.model
+        if os.environ.get("DSKIT_MODEL"):
+            return os.environ["DSKIT_MODEL"]
+        try:
+            local = self.list_models()
+        except OllamaNotRunning:
+            local = []  # the name is still useful; using it raises OllamaNotRunning anyway
+        return next((m for m in local if m.startswith("deepseek-r1")), FALLBACK_MODEL)
+
+    def stream(self, request: ChatRequest) -> Iterator[Event]:
+        """Stream a chat reply from /api/chat as Deltas, then one Done."""
+        think = request.think if supports_think(self.version()) else None
+        try:
+            yield from self._stream(request, think)
+        except BackendError as exc:
+            # Pulled before Ollama 0.9, a model's template may lack thinking support: retry
+            # without `think`; its inline <think> tags are then split by the chat layer.
+            if (think is None or isinstance(exc, StreamInterrupted)
+                    or "does not support thinking" not in str(exc)):
+                raise
+            yield from self._stream(request, None)
+
+    def _stream(self, request: ChatRequest, think: bool | None) -> Iterator[Event]:
+        import ollama
+
+        extra: dict[str, Any] = {}
+        if think is not None:
+            extra["think"] = think
+        if self.keep_alive is not None:
+            extra["keep_alive"] = self.keep_alive
+        # ollama-python streams through a generator: closing it closes the HTTP response.
+        parts = cast(Generator[Any, None, None], self.client.chat(
+            request.model, request.messages, stream=True,
+            options=ollama_options(request.options), **extra))
+        started = False
+        try:
+            for part in parts:
+                started = True
+                msg = part.message
+                # Servers may split reasoning out even when `think` was not sent.
+                if msg.thinking:
+                    yield Delta("thinking", msg.thinking)
+                if msg.content:
+                    yield Delta("answer" if think else "raw", msg.content)
+                if part.done:
+                    # /api/chat cannot force the "<think>\n" prefix: prefixed stays False.
+                    yield Done(stats=_stats(part), done_reason=part.done_reason)
+                    return
+        except (ollama.ResponseError, httpx.HTTPError, ConnectionError,
+                json.JSONDecodeError) as exc:
+            raise self._translate(exc, request.model, streaming=True, started=started) from exc
+        finally:
+            parts.close()  # closes the HTTP response, which stops Ollama's generation
+        raise StreamInterrupted(f"Ollama at {self.host} ended the reply without its final chunk")
+
+    def _call(self, fn: Callable[[], T], model: str | None = None) -> T:
+        """Run one non-streaming client call, translating its errors."""
+        import ollama
+
+        self.version()  # fails fast on a dead or hung server: client calls have no read timeout
+        try:
+            return fn()
+        except (ollama.ResponseError, httpx.HTTPError, ConnectionError,
+                json.JSONDecodeError) as exc:
+            raise self._translate(exc, model) from exc
+
+    def _translate(self, exc: Exception, model: str | None = None, *, streaming: bool = False,
+                   started: bool = False) -> DskitError:
+        """The one place where client and transport errors become dskit errors."""
+        import ollama
+
+        if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, ConnectionError)):
+            return OllamaNotRunning(self.host, _describe(exc))
+        if isinstance(exc, ollama.ResponseError):
+            status = exc.status_code if exc.status_code > 0 else None
+            text = str(exc.error)
+            if started:
+                return StreamInterrupted(f"Ollama reported an error mid-reply: {text}",
+                                         status=status)
+            if model and (status == 404 or "not found" in text.lower()):
+                return ModelNotFound(model, self.name, available=self._available())
+            if "more system memory" in text:
+                return ServerError(
+                    f"Ollama cannot load {model or 'the model'}: {text}. Pick a smaller model "
+                    "(see `ds.models.recommend()`) or free memory (unload other models, "
+                    "close other programs).", status)
+            if status in (401, 403):
+                return AuthenticationError(
+                    f"Ollama at {self.host} refused the request (HTTP {status}): {text}", status)
+            if status is not None and status >= 500:
+                return ServerError(f"Ollama failed (HTTP {status}): {text}", status)
+            where = f"HTTP {status}" if status else "an error"
+            return BackendError(f"Ollama answered {where}: {text}", status)
+        if streaming:
+            when = "mid-reply" if started else "before replying"
+            return StreamInterrupted(
+                f"the connection to Ollama at {self.host} broke off {when}: {_describe(exc)}"
+            )
+        return OllamaNotRunning(self.host, _describe(exc))
+
+    def _available(self) -> list[str] | None:
+        """Local model names for an error message, or None if they cannot be listed now."""
+        try:
+            return self.list_models()
+        except DskitError:
+            return None  # only decorates another error: that error is what the user needs
+
+
+def _describe(exc: BaseException) -> str:
+    """A short reason for an error message."""
+    if isinstance(exc, ConnectionError):
+        return "cannot connect"  # ollama-python's own text only says to download Ollama
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -1,0 +1,443 @@
+"""OpenAI-compatible chat completions over httpx with SSE (DeepSeek platform, vLLM, SGLang)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+from httpx_sse import SSEError, connect_sse
+
+from ..errors import (
+    AuthenticationError,
+    BackendError,
+    BackendUnavailable,
+    ConfigurationError,
+    DskitError,
+    ModelNotFound,
+    RateLimited,
+    ServerError,
+    StreamInterrupted,
+)
+from ..reply import Stats
+from .base import ChatRequest, Delta, Done, Event
+
+BASE_URL_ENVS = ("DSKIT_OPENAI_BASE_URL", "OPENAI_BASE_URL")
+API_KEY_ENVS = ("DSKIT_OPENAI_API_KEY", "OPENAI_API_KEY", "DEEPSEEK_API_KEY")
+#: DeepSeek's platform alias for R1; used when nothing else names a model.
+FALLBACK_MODEL = "deepseek-reasoner"
+#: Reachability must fail fast; generation must not (R1 can think for minutes).
+CONNECT_TIMEOUT = 10.0
+#: Listing models is quick on every server; doctor() should not hang on a dead one.
+LIST_TIMEOUT = 15.0
+#: Delta fields that carry reasoning: DeepSeek/vLLM/SGLang, then Ollama's /v1.
+REASONING_FIELDS = ("reasoning_content", "reasoning")
+
+_BASE_URL_HELP = (
+    "pass `ds.connect('openai', base_url=...)` or set DSKIT_OPENAI_BASE_URL, e.g. "
+    "https://api.deepseek.com (DeepSeek's platform), http://127.0.0.1:8000/v1 (vLLM or SGLang), "
+    "http://127.0.0.1:11434/v1 (Ollama)"
+)
+
+
+class _Secret:
+    """A string that never shows itself in repr/str (API keys)."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The real value, for the Authorization header only."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "***"
+
+    __str__ = __repr__
+
+
+def normalise_base_url(url: str) -> str:
+    """Return the API root that `/chat/completions` and `/models` hang off.
+
+    Rule: trailing slashes and a pasted `/chat/completions` are dropped; a bare host (no path)
+    gets `/v1`, which DeepSeek's platform, vLLM, SGLang, Ollama and llama.cpp all serve; any
+    other path (`.../v1`, a proxy's `/api/openai/v1`) is used as given.
+    """
+    url = url.strip().rstrip("/")
+    if not url:
+        raise ConfigurationError(f"the base URL is empty: {_BASE_URL_HELP}")
+    if "://" not in url:
+        raise ConfigurationError(
+            f"base URL {url!r} has no scheme: write http://... or https://... ({_BASE_URL_HELP})"
+        )
+    if url.endswith("/chat/completions"):
+        url = url[: -len("/chat/completions")].rstrip("/")
+    if httpx.URL(url).path in ("", "/"):
+        url += "/v1"
+    return url
+
+
+def _display_url(url: str) -> str:
+    """The URL without any user:password part, for messages."""
+    u = httpx.URL(url)
+    if u.userinfo:
+        return str(u.copy_with(username=None, password=None))
+    return url
+
+
+class OpenAIBackend:
+    """Any server speaking OpenAI's chat completions: DeepSeek's platform, vLLM, SGLang, Ollama."""
+
+    name = "openai"
+
+    def __init__(self, base_url: str | None = None, model: str | None = None,
+                 api_key: str | None = None, api_key_env: str | None = None,
+                 timeout: float | None = None) -> None:
+        raw = base_url or next((os.environ[e] for e in BASE_URL_ENVS if os.environ.get(e)), None)
+        if not raw:
+            raise ConfigurationError(f"no OpenAI-compatible server configured: {_BASE_URL_HELP}")
+        self.base_url = normalise_base_url(raw)
+        self._model = model
+        self._listed_default: str | None = None
+        self._key_env = api_key_env
+        key, self._key_source = api_key, "passed as api_key=" if api_key else ""
+        if not key:
+            for env in (api_key_env, *API_KEY_ENVS):
+                if env and os.environ.get(env):
+                    key, self._key_source = os.environ[env], f"from {env}"
+                    break
+        self._api_key = _Secret(key) if key else None
+        # No read timeout by default: a long reasoning phase can be silent for minutes.
+        connect = min(CONNECT_TIMEOUT, timeout) if timeout else CONNECT_TIMEOUT
+        self._timeout = httpx.Timeout(timeout, connect=connect)
+        self._http: httpx.Client | None = None
+
+    def __repr__(self) -> str:
+        key = "***" if self._api_key else "None"
+        return (f"OpenAIBackend(base_url={_display_url(self.base_url)!r}, "
+                f"model={self._model!r}, api_key={key})")
+
+    # -- HTTP ---------------------------------------------------------------------------------
+
+    def _client(self) -> httpx.Client:
+        """The shared HTTP client, created on first use (nothing happens at construction)."""
+        if self._http is None:
+            headers = {"Accept": "application/json"}
+            if self._api_key:
+                headers["Authorization"] = f"Bearer {self._api_key.reveal()}"
+            self._http = httpx.Client(headers=headers, timeout=self._timeout)
+        return self._http
+
+    def close(self) -> None:
+        """Close the HTTP connections."""
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+
+    # -- errors: the one place where HTTP failures become dskit errors --------------------------
+
+    def _redact(self, text: str) -> str:
+        """Remove the API key from text a server or library produced."""
+        if self._api_key and self._api_key.reveal():
+            text = text.replace(self._api_key.reveal(), "***")
+        return text
+
+    def _key_hint(self) -> str:
+        """Which environment variable to set, without ever naming the key itself."""
+        envs = ", ".join(e for e in (self._key_env, *API_KEY_ENVS) if e)
+        if self._api_key is None:
+            return f"no API key is set: set one of {envs} (or pass api_key=...)"
+        return (f"the API key {self._key_source} was refused: check it, or set another in "
+                f"one of {envs}")
+
+    def _translate(self, exc: Exception, *, started: bool = False) -> DskitError:
+        """Turn an httpx/SSE failure into a typed dskit error that says what to do."""
+        where = _display_url(self.base_url)
+        if started:
+            detail = self._redact(str(exc)) or type(exc).__name__
+            return StreamInterrupted(f"the stream from {where} broke off: {detail}")
+        if isinstance(exc, httpx.TimeoutException):
+            return BackendUnavailable(
+                f"the OpenAI-compatible server at {where} did not answer in time "
+                f"({type(exc).__name__}): check that it runs and that base_url is right"
+            )
+        if isinstance(exc, (httpx.TransportError, SSEError)):
+            detail = self._redact(str(exc)) or type(exc).__name__
+            return BackendUnavailable(
+                f"cannot reach the OpenAI-compatible server at {where} ({detail}): start it "
+                f"(`vllm serve ...`, `ollama serve`), or if it runs elsewhere {_BASE_URL_HELP}"
+            )
+        return BackendError(self._redact(f"{type(exc).__name__}: {exc}"))
+
+    def _status_error(self, response: httpx.Response, model: str | None) -> DskitError:
+        """Translate a non-2xx answer; `response` must be readable."""
+        status = response.status_code
+        message = self._redact(_error_message(_read_text(response)) or response.reason_phrase)
+        where = _display_url(self.base_url)
+        if status in (401, 403):
+            return AuthenticationError(f"{where} refused the request ({status}: {message}); "
+                                       f"{self._key_hint()}", status)
+        if model and status in (400, 404) and _is_model_missing(message):
+            available: list[str] = []
+            # The list is a courtesy; the missing model is the error to report.
+            with contextlib.suppress(DskitError):
+                available = self.list_models()
+            return ModelNotFound(model, "openai", available,
+                                 hint=f"{where} says: {message}; pick one of its models")
+        if status == 404:
+            return BackendError(
+                f"{where} has no such endpoint ({message}): check base_url "
+                "(it usually ends in /v1)", status)
+        if status == 429:
+            after = response.headers.get("retry-after")
+            wait = f"; retry after {after} s" if after else "; wait a little and retry"
+            return RateLimited(f"{where} is rate limiting requests ({message}){wait}", status)
+        if status >= 500:
+            return ServerError(f"the server at {where} failed ({status}): {message}", status)
+        return BackendError(f"{where} rejected the request ({status}): {message}", status)
+
+    # -- protocol -------------------------------------------------------------------------------
+
+    def _body(self, request: ChatRequest) -> dict[str, Any]:
+        """The JSON body of a streaming chat completion."""
+        opts = request.options
+        body: dict[str, Any] = {
+            "model": request.model,
+            "messages": request.messages,
+            "stream": True,
+            # Without it, token counts never arrive in streaming mode.
+            "stream_options": {"include_usage": True},
+            "max_tokens": opts.max_tokens,
+        }
+        # num_ctx and think have no portable OpenAI equivalent: the server decides them.
+        for key in ("temperature", "top_p", "seed"):
+            value = getattr(opts, key)
+            if value is not None:
+                body[key] = value
+        if opts.stop:
+            body["stop"] = list(opts.stop)
+        body.update(opts.extra)
+        body["stream"] = True  # the parser below needs SSE, whatever the extras say
+        return body
+
+    def stream(self, request: ChatRequest) -> Iterator[Event]:
+        """Stream a chat completion as `Delta`s then one `Done`."""
+        body = self._body(request)
+        started = False
+        reasoning_seen = False
+        finish: str | None = None
+        usage: dict[str, Any] | None = None
+        deltas = 0
+        first: float | None = None
+        last: float | None = None
+        got_done = False
+        try:
+            with connect_sse(self._client(), "POST", f"{self.base_url}/chat/completions",
+                             json=body) as source:
+                response = source.response
+                if response.status_code >= 400:
+                    response.read()
+                    raise self._status_error(response, request.model)
+                if "text/event-stream" not in response.headers.get("content-type", ""):
+                    # Some servers and proxies ignore stream=True and answer in one JSON body.
+                    response.read()
+                    yield from self._whole_reply(response)
+                    return
+                started = True
+                for sse in source.iter_sse():
+                    data = sse.data.strip()
+                    if data == "[DONE]":
+                        got_done = True
+                        break
+                    if not data:
+                        continue
+                    if sse.event == "error":
+                        raise StreamInterrupted(
+                            f"the server reported an error mid-stream: "
+                            f"{self._redact(_error_message(data))}")
+                    chunk = _parse_chunk(data)
+                    if chunk.get("error"):
+                        raise StreamInterrupted(
+                            f"the server reported an error mid-stream: "
+                            f"{self._redact(_error_message(data))}")
+                    if chunk.get("usage"):
+                        usage = chunk["usage"]
+                    for choice in chunk.get("choices") or []:
+                        if choice.get("index", 0) != 0:
+                            continue
+                        delta = choice.get("delta") or {}
+                        for kind, text in _delta_parts(delta, reasoning_seen):
+                            reasoning_seen = reasoning_seen or kind == "thinking"
+                            now = time.perf_counter()
+                            first = first if first is not None else now
+                            last = now
+                            deltas += 1
+                            yield Delta(kind, text)
+                        if choice.get("finish_reason"):
+                            finish = choice["finish_reason"]
+        except (httpx.HTTPError, SSEError) as exc:
+            raise self._translate(exc, started=started) from exc
+        if not got_done and finish is None:
+            # A clean close without [DONE] or finish_reason is a server that died mid-reply.
+            raise StreamInterrupted(
+                f"the stream from {_display_url(self.base_url)} ended before the reply finished")
+        yield Done(stats=_stats(usage, deltas, first, last), done_reason=finish, prefixed=False)
+
+    def _whole_reply(self, response: httpx.Response) -> list[Event]:
+        """Events from a non-streamed chat completion body."""
+        try:
+            data = json.loads(_read_text(response))
+        except ValueError as exc:
+            raise BackendError(f"{_display_url(self.base_url)} answered neither SSE nor JSON: "
+                               "is base_url an OpenAI-compatible API root?") from exc
+        if not isinstance(data, dict) or data.get("error"):
+            raise BackendError(f"{_display_url(self.base_url)} answered with an error: "
+                               f"{self._redact(_error_message(json.dumps(data)))}")
+        choice = (data.get("choices") or [{}])[0]
+        message = choice.get("message") or {}
+        events: list[Event] = [Delta(k, t) for k, t in _delta_parts(message, False)]
+        done_reason = choice.get("finish_reason")
+        return [*events, Done(stats=_stats(data.get("usage"), 0, None, None),
+                              done_reason=done_reason, prefixed=False)]
+
+    def list_models(self) -> list[str]:
+        """Model ids from GET {base}/models."""
+        try:
+            response = self._client().get(f"{self.base_url}/models", timeout=LIST_TIMEOUT)
+        except httpx.HTTPError as exc:
+            raise self._translate(exc) from exc
+        if response.status_code >= 400:
+            raise self._status_error(response, None)
+        try:
+            data = response.json()
+        except ValueError as exc:
+            raise BackendError(
+                f"{_display_url(self.base_url)}/models did not return JSON: is base_url an "
+                "OpenAI-compatible API root (usually ending in /v1)?") from exc
+        items = data.get("data") if isinstance(data, dict) else data
+        return [str(m["id"]) for m in items or [] if isinstance(m, dict) and m.get("id")]
+
+    def model_details(self, model: str) -> dict[str, Any]:
+        """Only what the id says: DeepSeek's `deepseek-reasoner` alias is a reasoning model."""
+        # There is no portable /api/show; names like deepseek-r1 are recognised by the caller.
+        return {"reasoning": True} if "reasoner" in model.lower() else {}
+
+    def describe(self) -> dict[str, Any]:
+        """Where the server is, whether a key is set, and its models when reachable."""
+        info: dict[str, Any] = {
+            "backend": self.name,
+            "base_url": _display_url(self.base_url),
+            "api_key": "set" if self._api_key else "not set",
+        }
+        try:
+            info["models"] = self.list_models()
+        except DskitError as exc:
+            info["error"] = self._redact(str(exc))
+        return info
+
+    @property
+    def default_model(self) -> str:
+        """The given model, else DSKIT_MODEL, else the server's first model, else R1's alias."""
+        if self._model:
+            return self._model
+        if os.environ.get("DSKIT_MODEL"):
+            return os.environ["DSKIT_MODEL"]
+        if self._listed_default is None:
+            try:
+                models = self.list_models()
+            except (BackendError, BackendUnavailable):
+                # An unreachable server surfaces on the first chat; a name must still exist.
+                return FALLBACK_MODEL
+            self._listed_default = models[0] if models else FALLBACK_MODEL
+        return self._listed_default
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+def _read_text(response: httpx.Response) -> str:
+    """The body of an error response, tolerating undecodable bytes."""
+    try:
+        return response.text
+    except (UnicodeDecodeError, httpx.ResponseNotRead):
+        return ""
+
+
+def _error_message(text: str) -> str:
+    """The human message in an OpenAI-style error body, else the body itself (shortened)."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return text.strip()[:500]
+    if isinstance(data, dict):
+        err = data.get("error", data)
+        if isinstance(err, dict):
+            for key in ("message", "detail", "msg"):
+                if err.get(key):
+                    return str(err[key])
+        elif isinstance(err, str):
+            return err
+        if isinstance(data.get("detail"), str):
+            return str(data["detail"])
+    return text.strip()[:500]
+
+
+def _is_model_missing(message: str) -> bool:
+    """Whether an error message says the model does not exist (vLLM, Ollama, DeepSeek, OpenAI)."""
+    m = message.lower()
+    return "model" in m and any(w in m for w in ("not found", "not exist", "does not exist",
+                                                 "no such", "unknown", "not available"))
+
+
+def _parse_chunk(data: str) -> dict[str, Any]:
+    """Decode one SSE data payload; a non-JSON payload is a protocol error."""
+    try:
+        chunk = json.loads(data)
+    except ValueError as exc:
+        raise StreamInterrupted(f"the server sent a malformed event: {data[:200]!r}") from exc
+    return chunk if isinstance(chunk, dict) else {}
+
+
+def _delta_parts(delta: dict[str, Any], reasoning_seen: bool) -> list[tuple[str, str]]:
+    """Split one delta into (kind, text) pieces; kind is thinking, answer or raw."""
+    parts: list[tuple[str, str]] = []
+    for key in REASONING_FIELDS:
+        value = delta.get(key)
+        # Only real text counts: an empty field may sit next to content with inline <think>.
+        if isinstance(value, str) and value:
+            parts.append(("thinking", value))
+            reasoning_seen = True
+            break
+    content = delta.get("content")
+    if isinstance(content, str) and content:
+        # Without a reasoning field the content may hold inline <think> tags: let chat split it.
+        parts.append(("answer" if reasoning_seen else "raw", content))
+    return parts
+
+
+def _stats(usage: dict[str, Any] | None, deltas: int, first: float | None,
+           last: float | None) -> Stats:
+    """Stats from the server's usage block and our own clock."""
+    stats = Stats()
+    if first is not None and last is not None:
+        stats.eval_time = last - first
+    usage = usage or {}
+    if isinstance(usage.get("prompt_tokens"), int):
+        stats.prompt_tokens = usage["prompt_tokens"]
+    completion = usage.get("completion_tokens")
+    if isinstance(completion, int):
+        stats.eval_tokens = completion
+        details = usage.get("completion_tokens_details") or {}
+        reasoning = details.get("reasoning_tokens") if isinstance(details, dict) else None
+        if isinstance(reasoning, int) and reasoning > 0:
+            stats.thinking_tokens = reasoning
+            stats.answer_tokens = max(completion - reasoning, 0)
+    elif deltas:
+        # No usage reported: servers send about one token per delta, close enough for tok/s.
+        stats.eval_tokens = deltas
+    return stats

@@ -1,0 +1,265 @@
+"""Chat on any backend: one-shot `chat()`, streaming `ChatStream`, multi-turn `Conversation`."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from .backends.base import DEFAULT_MAX_TOKENS, DEFAULT_NUM_CTX, ChatRequest, Delta, Done, Options
+from .errors import ConfigurationError, StreamInterrupted
+from .reasoning import Chunk, ThinkSplitter
+from .reply import Reply
+from .usage import THINK_PREFIX, Traits, apply_recommendations
+
+if TYPE_CHECKING:
+    from .client import Client
+
+Messages = list[dict[str, str]]
+
+
+class ChatStream:
+    """An iterable of `Chunk`s; `.reply` holds the `Reply` built so far; `.stop()` cancels."""
+
+    def __init__(self, client: Client, request: ChatRequest, traits: Traits,
+                 notes: list[str]) -> None:
+        self._client = client
+        self._request = request
+        self._traits = traits
+        self._stop = threading.Event()
+        self._started = False
+        self.reply = Reply(model=request.model, backend=client.backend.name, notes=list(notes))
+        self.finished = False
+
+    def stop(self) -> None:
+        """Ask the generation to stop; the partial reply is kept, `done_reason` is `stopped`."""
+        self._stop.set()
+
+    @property
+    def stopped(self) -> bool:
+        """Whether `stop()` was called."""
+        return self._stop.is_set()
+
+    def __iter__(self) -> Iterator[Chunk]:
+        if self._started:
+            raise RuntimeError("a ChatStream can be iterated only once; use .reply afterwards")
+        self._started = True
+        reply, traits = self.reply, self._traits
+        # R1 output starts inside its reasoning (the template or our prefix opened the block),
+        # unless reasoning was switched off and the server answers plainly.
+        splitter = ThinkSplitter(
+            start_in_thinking=traits.r1 and self._request.think is not False
+        )
+        counts = {"thinking": 0, "answer": 0}
+        done = Done()
+        t0 = time.perf_counter()
+        events = self._client.backend.stream(self._request)
+
+        def emit(chunks: list[Chunk]) -> Iterator[Chunk]:
+            for c in chunks:
+                if not c.text:
+                    continue
+                if reply.stats.ttft is None:
+                    reply.stats.ttft = time.perf_counter() - t0
+                counts[c.kind] += 1
+                reply.add(c)
+                yield c
+
+        try:
+            for ev in events:
+                if isinstance(ev, Done):
+                    done = ev
+                    continue
+                if self._stop.is_set():
+                    break
+                yield from emit(self._split(splitter, ev))
+        except StreamInterrupted as exc:
+            yield from emit(splitter.finish())
+            self._finalise(done, splitter, counts, t0)
+            exc.partial = reply
+            raise
+        finally:
+            close = getattr(events, "close", None)
+            if close is not None:
+                close()  # stops the backend's generation when we leave early
+        yield from emit(splitter.finish())
+        if self._stop.is_set():
+            done.done_reason = "stopped"
+        self._finalise(done, splitter, counts, t0)
+        self.finished = True
+
+    @staticmethod
+    def _split(splitter: ThinkSplitter, ev: Delta) -> list[Chunk]:
+        if ev.kind == "raw":
+            return splitter.feed(ev.text)
+        return [Chunk(ev.kind, ev.text)]
+
+    def _finalise(self, done: Done, splitter: ThinkSplitter, counts: dict[str, int],
+                  t0: float) -> None:
+        reply = self.reply
+        stats = done.stats
+        stats.ttft = reply.stats.ttft
+        stats.total_time = time.perf_counter() - t0
+        # Backends that cannot split their token count report none: count streamed pieces.
+        if stats.thinking_tokens is None and stats.answer_tokens is None:
+            if stats.eval_tokens is not None and counts["answer"] + counts["thinking"]:
+                stats.thinking_tokens = min(counts["thinking"], stats.eval_tokens)
+                stats.answer_tokens = stats.eval_tokens - stats.thinking_tokens
+            else:
+                stats.thinking_tokens, stats.answer_tokens = counts["thinking"], counts["answer"]
+        reply.stats = stats
+        reply.done_reason = done.done_reason
+        reply.thinking = reply.thinking.strip()
+        reply.answer = reply.answer.strip()
+        reply.reasoned = reply.reasoned or splitter.saw_reasoning or counts["thinking"] > 0
+        unclosed = (self._traits.r1 and splitter.saw_reasoning and not splitter.closed
+                    and counts["thinking"] and not counts["answer"])
+        if unclosed and not splitter.opened and not done.prefixed and done.done_reason == "stop":
+            # We only assumed the template opened <think>; an R1 that stops by itself without
+            # any tag skipped reasoning and answered directly.
+            reply.answer, reply.thinking, reply.reasoned = reply.thinking, "", False
+            reply.notes.append("The model answered without reasoning.")
+        elif unclosed:
+            reply.unfinished_reasoning = True
+        if reply.unfinished_reasoning and done.done_reason == "length":
+            reply.notes.append(
+                "The token limit ended the reply during reasoning: raise max_tokens."
+            )
+
+    def collect(self) -> Reply:
+        """Consume the whole stream and return the final `Reply`."""
+        for _ in self:
+            pass
+        return self.reply
+
+
+def build_request(
+    client: Client,
+    messages: Messages,
+    model: str | None,
+    *,
+    temperature: float | None = None,
+    top_p: float | None = None,
+    seed: int | None = None,
+    max_tokens: int | None = None,
+    num_ctx: int | None = None,
+    stop: list[str] | None = None,
+    think: bool | None = None,
+    recommendations: bool = True,
+    options: dict[str, Any] | None = None,
+) -> tuple[ChatRequest, Traits, list[str]]:
+    """Turn user arguments into a backend request with DeepSeek's recommendations applied."""
+    model = model or client.default_model
+    opts = Options(
+        temperature=temperature,
+        top_p=top_p,
+        seed=seed,
+        max_tokens=max_tokens or DEFAULT_MAX_TOKENS,
+        num_ctx=num_ctx or DEFAULT_NUM_CTX,
+        stop=list(stop or []),
+        extra=dict(options or {}),
+    )
+    traits = client.traits(model) if recommendations else Traits()
+    notes: list[str] = []
+    if recommendations:
+        messages, opts, notes = apply_recommendations(messages, opts, traits)
+    if think is None:
+        think = traits.reasoning or None
+    prefix = THINK_PREFIX if (traits.force_think and think is not False) else ""
+    return ChatRequest(model=model, messages=messages, options=opts, think=think,
+                       prefix=prefix), traits, notes
+
+
+def as_messages(prompt: str | Messages, system: str | None = None) -> Messages:
+    """Accept a prompt string or a message list; validate roles and contents."""
+    if isinstance(prompt, str):
+        if not prompt.strip():
+            raise ConfigurationError("the prompt is empty: pass some text to ask the model")
+        messages: Messages = [{"role": "user", "content": prompt}]
+    else:
+        messages = [dict(m) for m in prompt]
+        for m in messages:
+            if m.get("role") not in ("system", "user", "assistant") or not isinstance(
+                m.get("content"), str
+            ):
+                raise ConfigurationError(
+                    "each message needs a role (system/user/assistant) and a string content, "
+                    f"got {m!r}"
+                )
+    if system:
+        messages.insert(0, {"role": "system", "content": system})
+    return messages
+
+
+def chat(
+    prompt: str | Messages,
+    model: str | None = None,
+    *,
+    stream: bool = False,
+    system: str | None = None,
+    client: Client | None = None,
+    **kwargs: Any,
+) -> Reply | ChatStream:
+    """Ask a model once. Returns a `Reply`, or with `stream=True` a `ChatStream` of chunks.
+
+    Keyword arguments: temperature, top_p, seed, max_tokens, num_ctx, stop, think,
+    recommendations (False turns DeepSeek's defaults off), options (backend-specific extras).
+    """
+    from .client import default_client
+
+    client = client or default_client()
+    request, traits, notes = build_request(client, as_messages(prompt, system), model, **kwargs)
+    s = ChatStream(client, request, traits, notes)
+    return s if stream else s.collect()
+
+
+class Conversation:
+    """A multi-turn chat; only answers go back into the history, never the reasoning."""
+
+    def __init__(self, model: str | None = None, *, system: str | None = None,
+                 client: Client | None = None, **defaults: Any) -> None:
+        from .client import default_client
+
+        self.client = client or default_client()
+        self.model = model or self.client.default_model
+        self.system = system
+        self.defaults = defaults
+        self.history: Messages = []
+        self.replies: list[Reply] = []
+
+    def send(self, prompt: str, *, stream: bool = False, **kwargs: Any) -> Reply | ChatStream:
+        """Send one user turn; the history grows only when the reply completes."""
+        messages = as_messages(list(self.history) + as_messages(prompt), self.system)
+        request, traits, notes = build_request(
+            self.client, messages, self.model, **{**self.defaults, **kwargs}
+        )
+        s = _TurnStream(self, prompt, self.client, request, traits, notes)
+        return s if stream else s.collect()
+
+    __call__ = send
+
+    def reset(self) -> None:
+        """Forget the history."""
+        self.history.clear()
+        self.replies.clear()
+
+    def __repr__(self) -> str:
+        return f"Conversation(model={self.model!r}, turns={len(self.history) // 2})"
+
+
+class _TurnStream(ChatStream):
+    """A stream that records the turn in its conversation once it completes."""
+
+    def __init__(self, conv: Conversation, prompt: str, *args: Any) -> None:
+        super().__init__(*args)
+        self._conv, self._prompt = conv, prompt
+
+    def __iter__(self) -> Iterator[Chunk]:
+        yield from super().__iter__()
+        if self.finished and not self.stopped and not self.reply.no_answer:
+            self._conv.history += [
+                {"role": "user", "content": self._prompt},
+                {"role": "assistant", "content": self.reply.answer},
+            ]
+            self._conv.replies.append(self.reply)

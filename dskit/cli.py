@@ -1,0 +1,199 @@
+"""The `dskit` command: doctor, chat (one-shot or interactive), demo."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, TextIO
+
+from .errors import DskitError, StreamInterrupted
+from .reasoning import Chunk
+
+if TYPE_CHECKING:
+    from .client import Client
+
+DEMO_PROMPT = "用一句话解释：为什么天空是蓝色的？然后用英文再说一遍。"
+
+# Model output is untrusted: drop terminal control sequences so it cannot move the cursor,
+# retitle the window or hide text.
+_CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|"
+                      r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def safe(text: str) -> str:
+    """Model text with terminal control characters removed."""
+    return _CONTROL.sub("", text)
+
+
+class Printer:
+    """Prints a chunk stream with the reasoning visibly apart from the answer."""
+
+    def __init__(self, out: TextIO, hide_thinking: bool = False) -> None:
+        self.out = out
+        self.hide = hide_thinking
+        self.colour = out.isatty()
+        self.section: str | None = None
+        self.thinking_chunks = 0
+
+    def _style(self, code: str) -> str:
+        return code if self.colour else ""
+
+    def chunk(self, c: Chunk) -> None:
+        """Print one chunk, opening a section header when the kind changes."""
+        if c.kind == "thinking":
+            self.thinking_chunks += 1
+            if self.hide:
+                if self.section != "thinking":
+                    self.out.write(self._style("\x1b[2m") + "(thinking…)" + self._style("\x1b[0m"))
+                    self.section = "thinking"
+                self.out.flush()
+                return
+            if self.section != "thinking":
+                self.out.write(self._style("\x1b[2;3m") + "[thinking]\n")
+                self.section = "thinking"
+            self.out.write(safe(c.text))
+        else:
+            if self.section != "answer":
+                if self.section == "thinking":
+                    self.out.write("\n" if self.hide else "\n[/thinking]" + self._style("\x1b[0m")
+                                   + "\n\n")
+                self.section = "answer"
+            self.out.write(safe(c.text))
+        self.out.flush()
+
+    def end(self, footer: str = "") -> None:
+        """Close the open section and print the stats footer."""
+        if self.section == "thinking" and not self.hide:
+            self.out.write("\n[/thinking]" + self._style("\x1b[0m"))
+        self.out.write("\n")
+        if footer:
+            self.out.write(self._style("\x1b[2m") + footer + self._style("\x1b[0m") + "\n")
+        self.out.flush()
+        self.section = None
+
+
+def stream_to(out: TextIO, stream: Iterable[Chunk], hide_thinking: bool = False) -> None:
+    """Print a `ChatStream` and its final status and stats."""
+    from .chat import ChatStream
+
+    p = Printer(out, hide_thinking)
+    try:
+        for c in stream:
+            p.chunk(c)
+    except KeyboardInterrupt:
+        if isinstance(stream, ChatStream):
+            stream.stop()
+        p.end("[stopped]")
+        return
+    except StreamInterrupted as exc:
+        p.end(f"[interrupted: {exc}] (partial reply kept above)")
+        return
+    if isinstance(stream, ChatStream):
+        r = stream.reply
+        footer = " · ".join(x for x in (r.status if r.status != "ok" else "",
+                                        f"{r.backend}:{r.model}", r.stats.summary()) if x)
+        for note in r.notes:
+            footer += f"\n[note] {note}"
+        p.end(footer)
+    else:
+        p.end()
+
+
+def _client(args: argparse.Namespace) -> Client:
+    from .client import connect
+
+    return connect(args.backend or None)
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Print the health report."""
+    from .doctor import doctor
+
+    print(doctor())
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    """One-shot chat with a prompt, interactive chat without one."""
+    client = _client(args)
+    kwargs = {"max_tokens": args.max_tokens} if args.max_tokens else {}
+    if args.temperature is not None:
+        kwargs["temperature"] = args.temperature
+    if args.prompt:
+        prompt = " ".join(args.prompt)
+        if prompt == "-":
+            prompt = sys.stdin.read()
+        stream_to(sys.stdout, client.chat(prompt, args.model, stream=True, system=args.system,
+                                          **kwargs), args.hide_thinking)
+        return 0
+    conv = client.conversation(args.model, system=args.system, **kwargs)
+    print(f"dskit chat · {client.name}:{conv.model} · /reset clears the history, /quit or "
+          "Ctrl-D leaves, Ctrl-C stops a reply")
+    while True:
+        try:
+            line = input("\n> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            print()
+            return 0
+        if not line:
+            continue
+        if line in ("/quit", "/exit"):
+            return 0
+        if line == "/reset":
+            conv.reset()
+            print("(history cleared)")
+            continue
+        stream_to(sys.stdout, conv.send(line, stream=True), args.hide_thinking)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The main job: health report, then a streamed chat answer."""
+    from .doctor import doctor
+
+    print("== dskit doctor ==")
+    print(doctor())
+    client = _client(args)
+    prompt = " ".join(args.prompt) if args.prompt else DEMO_PROMPT
+    print(f"\n== chat ({client.name}:{args.model or client.default_model}) ==\n> {prompt}\n")
+    stream_to(sys.stdout, client.chat(prompt, args.model, stream=True,
+                                      max_tokens=args.max_tokens or 512), args.hide_thinking)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests and docs)."""
+    parser = argparse.ArgumentParser(prog="dskit", description=__doc__)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--backend", choices=["auto", "ollama", "openai", "embedded"],
+                        help="force a backend (default: auto, or DSKIT_BACKEND)")
+    common.add_argument("--model", "-m", help="model tag, e.g. deepseek-r1:7b")
+    common.add_argument("--hide-thinking", action="store_true",
+                        help="do not print the reasoning, only a marker while it runs")
+    common.add_argument("--max-tokens", type=int, help="token budget for each reply")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("doctor", help="check backends and machine").set_defaults(fn=cmd_doctor)
+    p = sub.add_parser("chat", parents=[common], help="chat once (with a prompt) or interactively")
+    p.add_argument("prompt", nargs="*", help="the prompt ('-' reads stdin); none: interactive")
+    p.add_argument("--system", help="system prompt (folded into the user turn for R1)")
+    p.add_argument("--temperature", type=float)
+    p.set_defaults(fn=cmd_chat)
+    p = sub.add_parser("demo", parents=[common], help="doctor, then a streamed chat answer")
+    p.add_argument("prompt", nargs="*", help="prompt (default: a Chinese/English question)")
+    p.set_defaults(fn=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `dskit` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.fn(args))
+    except DskitError as exc:
+        print(f"dskit: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""`connect()`: pick a backend (Ollama, OpenAI-compatible, embedded) and wrap it in a `Client`."""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import TYPE_CHECKING, Any
+
+from .backends.base import Backend
+from .errors import BackendUnavailable, ConfigurationError, OllamaNotRunning
+from .usage import Traits, detect_traits
+
+if TYPE_CHECKING:
+    from .chat import ChatStream, Conversation
+    from .reply import Reply
+
+BACKENDS = ("ollama", "openai", "embedded")
+
+_lock = threading.Lock()
+_default: Client | None = None
+
+
+class Client:
+    """A connected backend with chat helpers; `ds.connect()` returns one."""
+
+    def __init__(self, backend: Backend, reason: str = "") -> None:
+        self.backend = backend
+        self.reason = reason  # why this backend was chosen, for doctor()
+        self._traits: dict[str, Traits] = {}
+
+    @property
+    def name(self) -> str:
+        """The backend's name: ollama, openai or embedded."""
+        return self.backend.name
+
+    @property
+    def default_model(self) -> str:
+        """The model used when none is given."""
+        return self.backend.default_model
+
+    def models(self) -> list[str]:
+        """Models available on this backend."""
+        return self.backend.list_models()
+
+    def traits(self, model: str) -> Traits:
+        """How to prompt `model` (cached per model; asks the backend for its details once)."""
+        if model not in self._traits:
+            self._traits[model] = detect_traits(model, self.backend.model_details(model))
+        return self._traits[model]
+
+    def chat(self, prompt: Any, model: str | None = None, **kwargs: Any) -> Reply | ChatStream:
+        """Like `ds.chat`, on this client."""
+        from .chat import chat
+
+        return chat(prompt, model, client=self, **kwargs)
+
+    def conversation(self, model: str | None = None, **kwargs: Any) -> Conversation:
+        """A `Conversation` on this client."""
+        from .chat import Conversation
+
+        return Conversation(model, client=self, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"Client(backend={self.name!r}, default_model={self.default_model!r})"
+
+
+def _make(kind: str, **kwargs: Any) -> Backend:
+    if kind == "ollama":
+        from .backends.ollama import OllamaBackend
+
+        return OllamaBackend(**kwargs)
+    if kind == "openai":
+        from .backends.openai import OpenAIBackend
+
+        return OpenAIBackend(**kwargs)
+    if kind == "embedded":
+        from .backends.embedded import EmbeddedBackend
+
+        return EmbeddedBackend(**kwargs)
+    raise ConfigurationError(
+        f"unknown backend {kind!r}: choose one of {', '.join(BACKENDS)} (or 'auto')"
+    )
+
+
+def embedded_available() -> bool:
+    """Whether llama-cpp-python is installed (without importing it)."""
+    from importlib.util import find_spec
+
+    return find_spec("llama_cpp") is not None
+
+
+def connect(backend: str | Backend | None = None, *, set_default: bool = True,
+            **kwargs: Any) -> Client:
+    """Connect to a backend: 'auto' (default), 'ollama', 'openai', 'embedded', or an instance.
+
+    Auto picks Ollama if it answers at OLLAMA_HOST within about a second, else the embedded
+    backend if installed; DSKIT_BACKEND forces a choice.
+    """
+    global _default
+    if backend is not None and not isinstance(backend, str):
+        client = Client(backend, "given explicitly")
+    else:
+        kind = (backend or os.environ.get("DSKIT_BACKEND") or "auto").strip().lower()
+        if kind != "auto":
+            why = "chosen explicitly" if backend else f"DSKIT_BACKEND={kind}"
+            client = Client(_make(kind, **kwargs), why)
+        else:
+            client = _auto(**kwargs)
+    if set_default:
+        with _lock:
+            _default = client
+    return client
+
+
+def _auto(**kwargs: Any) -> Client:
+    from .backends.ollama import OllamaBackend, resolve_host
+
+    host = resolve_host(kwargs.get("host"))
+    try:
+        ollama = OllamaBackend(host=host, probe_timeout=1.0)
+        ollama.version()
+        return Client(ollama, f"Ollama answered at {host}")
+    except OllamaNotRunning as exc:
+        ollama_error = exc
+    if embedded_available():
+        return Client(_make("embedded"), f"Ollama not reachable at {host}; embedded is installed")
+    raise BackendUnavailable(
+        f"No backend available. {ollama_error} Or point dskit at an OpenAI-compatible server: "
+        "`ds.connect('openai', base_url=..., api_key_env='DEEPSEEK_API_KEY')`."
+    )
+
+
+def default_client() -> Client:
+    """The client set by the last `connect()`, connecting automatically the first time."""
+    with _lock:
+        client = _default
+    return client if client is not None else connect()

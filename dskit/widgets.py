@@ -1,0 +1,150 @@
+"""ipywidgets front-ends: `chat()` — prompt box, model picker, streamed reply, stop button."""
+
+from __future__ import annotations
+
+import html
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as W
+
+from .chat import ChatStream, Conversation
+from .display import reply_html
+from .errors import DskitError, StreamInterrupted
+
+if TYPE_CHECKING:
+    from .client import Client
+
+log = logging.getLogger(__name__)
+_REFRESH_S = 0.1  # redraw at most ten times a second: each redraw resends the whole HTML
+
+
+class ChatWidget(W.VBox):
+    """A multi-turn chat box; `send()` streams a reply into `output`, `stop()` cancels it."""
+
+    def __init__(self, client: Client | None = None, model: str | None = None,
+                 max_tokens: int = 1024) -> None:
+        from .client import default_client
+
+        self.client = client or default_client()
+        models = self.client.models() or [self.client.default_model]
+        default = model or self.client.default_model
+        if default not in models:
+            models = [default, *models]
+        self.prompt = W.Textarea(placeholder="Ask something… 例如：一个球放在杯子里……",
+                                 layout=W.Layout(width="100%", height="5em"))
+        self.model = W.Dropdown(options=models, value=default, description="model")
+        self.temperature = W.FloatSlider(value=0.6, min=0.0, max=1.5, step=0.05,
+                                         description="temperature")
+        self.max_tokens = W.IntText(value=max_tokens, description="max tokens")
+        self.send_button = W.Button(description="Send", button_style="primary", icon="paper-plane")
+        self.stop_button = W.Button(description="Stop", button_style="warning", icon="stop",
+                                    disabled=True)
+        self.new_button = W.Button(description="New chat", icon="refresh")
+        self.status = W.HTML(value="")
+        self.output = W.HTML(value="")
+        self.history = W.HTML(value="")
+        self.conversation = Conversation(default, client=self.client)
+        self._stream: ChatStream | None = None
+        self._thread: threading.Thread | None = None
+        self.send_button.on_click(lambda _: self.send())
+        self.stop_button.on_click(lambda _: self.stop())
+        self.new_button.on_click(lambda _: self.reset())
+        super().__init__([
+            self.history, self.output, self.status, self.prompt,
+            W.HBox([self.model, self.temperature, self.max_tokens]),
+            W.HBox([self.send_button, self.stop_button, self.new_button]),
+        ])
+        self.add_class("dskit-chat")
+
+    @property
+    def busy(self) -> bool:
+        """Whether a reply is being generated."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def send(self, wait: bool = False) -> None:
+        """Send the prompt box's text; runs in a thread so Stop stays clickable."""
+        text = self.prompt.value.strip()
+        if not text or self.busy:
+            return
+        if self.model.value != self.conversation.model:
+            self.conversation.model = self.model.value
+        self.prompt.value = ""
+        self._set_busy(True)
+        self.output.value = f"<div><b>You:</b> {html.escape(text)}</div>"
+        self.status.value = f"<i>loading {html.escape(self.model.value)} / waiting for the " \
+                            "first token…</i>"
+        self._thread = threading.Thread(target=self._run, args=(text,), daemon=True)
+        self._thread.start()
+        if wait:
+            self.wait()
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until the current reply is finished (for scripts and tests)."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def stop(self) -> None:
+        """Stop the reply being generated; what arrived so far is kept."""
+        if self._stream is not None:
+            self._stream.stop()
+
+    def reset(self) -> None:
+        """Start a new conversation."""
+        self.stop()
+        self.wait()
+        self.conversation.reset()
+        self.history.value = self.output.value = self.status.value = ""
+
+    def _set_busy(self, busy: bool) -> None:
+        self.send_button.disabled = busy
+        self.stop_button.disabled = not busy
+
+    def _run(self, text: str) -> None:
+        asked = f"<div><b>You:</b> {html.escape(text)}</div>"
+        stream: ChatStream | None = None
+        try:
+            stream = self.conversation.send(
+                text, stream=True, temperature=self.temperature.value,
+                max_tokens=self.max_tokens.value,
+            )
+            assert isinstance(stream, ChatStream)
+            self._stream = stream
+            last = 0.0
+            for _ in stream:
+                now = time.monotonic()
+                if now - last >= _REFRESH_S:
+                    last = now
+                    self.status.value = "<i>generating…</i>"
+                    self.output.value = asked + reply_html(stream.reply, open_thinking=True,
+                                                           streaming=True)
+            reply = stream.reply
+            self.output.value = asked + reply_html(reply)
+            self.status.value = html.escape(
+                ("stopped · " if stream.stopped else "") + reply.stats.summary()
+            )
+            if not stream.stopped and not reply.no_answer:
+                self.history.value += self.output.value
+                self.output.value = ""
+        except StreamInterrupted as exc:
+            partial = exc.partial
+            self.output.value = asked + (reply_html(partial) if partial is not None else "")
+            self.status.value = f"<span style='color:#c22'>{html.escape(str(exc))}</span>"
+        except DskitError as exc:
+            self.status.value = f"<span style='color:#c22'>{html.escape(str(exc))}</span>"
+        except Exception as exc:  # a worker thread has no caller: show it rather than lose it
+            self.status.value = (
+                "<span style='color:#c22'>unexpected error: "
+                f"{html.escape(type(exc).__name__)}: {html.escape(str(exc))}</span>"
+            )
+            log.debug("chat widget worker failed", exc_info=True)
+        finally:
+            self._stream = None
+            self._set_busy(False)
+
+
+def chat(client: Client | None = None, model: str | None = None, **kwargs: Any) -> ChatWidget:
+    """An interactive chat widget for a notebook."""
+    return ChatWidget(client, model, **kwargs)

@@ -1,0 +1,92 @@
+"""The `dskit` command, run as a real subprocess on the embedded backend."""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+import subprocess
+import sys
+
+from dskit.cli import Printer, safe
+from dskit.reasoning import Chunk
+
+SMALL = "smollm2:135m"
+
+
+def dskit(*args: str, stdin: str = "", env: dict[str, str] | None = None,
+          timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "OLLAMA_HOST": f"127.0.0.1:{free_port()}", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "dskit", *args], input=stdin,
+                          capture_output=True, text=True, timeout=timeout, env=full_env)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_one_shot_chat_streams_an_answer():
+    res = dskit("chat", "--backend", "embedded", "--model", SMALL, "--max-tokens", "12",
+                "--temperature", "0", "Say hello.")
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.strip().splitlines()
+    assert lines[0].strip(), res.stdout
+    assert f"embedded:{SMALL}" in res.stdout and "tok/s" in res.stdout
+
+
+def test_auto_backend_falls_back_to_embedded_without_ollama():
+    res = dskit("chat", "--model", SMALL, "--max-tokens", "6", "Hi")
+    assert res.returncode == 0, res.stderr
+    assert f"embedded:{SMALL}" in res.stdout
+
+
+def test_interactive_chat_keeps_a_conversation():
+    res = dskit("chat", "--backend", "embedded", "--model", SMALL, "--max-tokens", "8",
+                stdin="Hello there\n/reset\nAnd again\n/quit\n")
+    assert res.returncode == 0, res.stderr
+    assert "(history cleared)" in res.stdout
+    assert res.stdout.count(f"embedded:{SMALL}") >= 3  # banner + two replies
+
+
+def test_ollama_not_running_is_a_clear_error():
+    res = dskit("chat", "--backend", "ollama", "Hi")
+    assert res.returncode == 2
+    assert "OLLAMA_HOST" in res.stderr and "ollama serve" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_unknown_model_lists_the_available_ones():
+    res = dskit("chat", "--backend", "embedded", "--model", "nope:1b", "Hi")
+    assert res.returncode == 2 and SMALL in res.stderr
+
+
+def test_doctor_prints_a_report():
+    res = dskit("doctor")
+    assert res.returncode == 0, res.stderr
+    assert "Backend" in res.stdout and "embedded" in res.stdout
+    assert "RAM" in res.stdout and "Disk" in res.stdout and "GPU" in res.stdout
+
+
+def test_printer_sets_reasoning_apart():
+    out = io.StringIO()
+    p = Printer(out)
+    for c in [Chunk("thinking", "let me see"), Chunk("thinking", "…"), Chunk("answer", "42")]:
+        p.chunk(c)
+    p.end("stats")
+    assert out.getvalue() == "[thinking]\nlet me see…\n[/thinking]\n\n42\nstats\n"
+
+
+def test_printer_hide_thinking():
+    out = io.StringIO()
+    p = Printer(out, hide_thinking=True)
+    for c in [Chunk("thinking", "secret"), Chunk("answer", "42")]:
+        p.chunk(c)
+    p.end()
+    assert "secret" not in out.getvalue() and "(thinking…)" in out.getvalue()
+    assert out.getvalue().endswith("42\n")
+
+
+def test_terminal_control_sequences_from_the_model_are_removed():
+    assert safe("ok\x1b[2J\x1b]0;pwned\x07 done\x08\n") == "ok done\n"

@@ -1,0 +1,56 @@
+"""Rendering: collapsible reasoning, Markdown answers, and untrusted output kept inert."""
+
+from __future__ import annotations
+
+from dskit.display import markdown_html, reply_html
+from dskit.reply import Reply, Stats
+
+
+def test_reasoning_is_collapsible_and_answer_is_markdown():
+    r = Reply(thinking="step 1 < step 2", answer="**42** 是答案", model="m", backend="b",
+              reasoned=True, stats=Stats(eval_tokens=10, eval_time=0.5, ttft=0.1))
+    out = reply_html(r)
+    assert "<details>" in out and "<summary>Reasoning" in out
+    assert "step 1 &lt; step 2" in out
+    assert "<strong>42</strong> 是答案" in out
+    assert "20.0 tok/s" in out and "TTFT 0.10 s" in out
+    assert "<details open>" in reply_html(r, open_thinking=True)
+
+
+def test_model_html_is_escaped():
+    evil = '<script>alert(1)</script><img src=x onerror=alert(2)><iframe src="http://e"></iframe>'
+    out = reply_html(Reply(thinking=evil, answer=evil, reasoned=True))
+    assert "<script" not in out and "<img" not in out and "<iframe" not in out
+    assert "&lt;script&gt;" in out
+
+
+def test_markdown_images_do_not_load_and_links_are_inert_until_clicked():
+    out = markdown_html("![tracker](http://evil.example/pixel.png) [site](http://example.com)"
+                        " [js](javascript:alert(1))")
+    assert "<img" not in out
+    assert "[image: tracker" in out
+    assert 'rel="noopener noreferrer nofollow"' in out and 'target="_blank"' in out
+    assert 'href="javascript' not in out
+
+
+def test_no_answer_is_said_not_silent():
+    r = Reply(thinking="still going", reasoned=True, unfinished_reasoning=True,
+              done_reason="length")
+    assert "no answer" in reply_html(r)
+    assert "[no answer: stopped while still reasoning]" in r.text()
+    assert r.status.startswith("no answer")
+
+
+def test_empty_reasoning_block_is_shown_as_such():
+    r = Reply(answer="Hi", reasoned=True)
+    assert "empty" in reply_html(r)
+    assert "[thinking: empty]" in r.text()
+
+
+def test_plain_text_rendering():
+    r = Reply(thinking="t", answer="a", model="m", backend="embedded", reasoned=True,
+              notes=["a note"])
+    text = str(r)
+    assert text.startswith("[thinking]\nt\n[/thinking]")
+    assert "a\n" in text and "[note] a note" in text and "embedded:m" in text
+    assert "[thinking]" not in r.text(show_thinking=False)

@@ -1,0 +1,36 @@
+"""doctor(): backend choice and why, machine facts, advice; text and HTML renderings."""
+
+from __future__ import annotations
+
+import dskit as ds
+
+
+def test_doctor_without_ollama(monkeypatch, unused_port):
+    monkeypatch.setenv("OLLAMA_HOST", f"127.0.0.1:{unused_port}")
+    monkeypatch.delenv("DSKIT_BACKEND", raising=False)
+    rep = ds.doctor()
+    assert rep.backend == "embedded"
+    text = str(rep)
+    assert "not reachable" in text and "Ollama" in text
+    assert "qwen2.5-coder:0.5b" in text
+    assert any("ollama pull deepseek-r1" in a for a in rep.advice)
+    html = rep._repr_html_()
+    assert "<table>" in html and "RAM" in html
+    frame = rep.to_frame()
+    assert list(frame.columns) == ["check", "finding", "status"]
+
+
+def test_doctor_respects_forced_backend(monkeypatch, unused_port):
+    monkeypatch.setenv("OLLAMA_HOST", f"127.0.0.1:{unused_port}")
+    monkeypatch.setenv("DSKIT_BACKEND", "openai")
+    rep = ds.doctor()
+    assert rep.backend == "openai"
+    assert "DSKIT_BACKEND=openai" in str(rep)
+
+
+def test_doctor_never_shows_api_keys(monkeypatch, unused_port):
+    monkeypatch.setenv("OLLAMA_HOST", f"127.0.0.1:{unused_port}")
+    monkeypatch.setenv("DEEPSEEK_API_KEY", "sk-doctor-SECRET-42")
+    rep = ds.doctor()
+    assert "SECRET" not in str(rep) and "SECRET" not in rep._repr_html_()
+    assert "API key set" in str(rep)

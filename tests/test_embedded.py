@@ -1,0 +1,160 @@
+"""The embedded backend with the real llama.cpp models that ship on PyPI."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+import dskit as ds
+from dskit import gguf
+from dskit.backends.embedded import EmbeddedBackend, physical_cores
+from dskit.errors import ConfigurationError, ModelNotFound
+
+SMALL = "smollm2:135m"
+QWEN = "qwen2.5-coder:0.5b"
+
+
+@pytest.fixture(scope="module")
+def backend() -> EmbeddedBackend:
+    b = EmbeddedBackend(n_ctx=2048)
+    yield b
+    b.unload()
+
+
+@pytest.fixture(scope="module")
+def client(backend: EmbeddedBackend) -> ds.Client:
+    return ds.connect(backend, set_default=False)
+
+
+def test_models_are_installed_and_verified():
+    assert set(gguf.available()) >= {SMALL, QWEN}
+    for name in (SMALL, QWEN):
+        path = gguf.model_path(name)
+        assert path.stat().st_size == gguf.STANDINS[name].size
+        with path.open("rb") as fh:
+            assert fh.read(4) == b"GGUF"
+
+
+def test_threads_are_physical_cores(backend: EmbeddedBackend):
+    assert backend.n_threads == physical_cores() >= 1
+
+
+def test_non_streaming_chat(client: ds.Client, backend: EmbeddedBackend):
+    reply = client.chat("What is 2+3? Reply with the number only.", QWEN,
+                        max_tokens=16, temperature=0, seed=1)
+    assert isinstance(reply, ds.Reply)
+    assert "5" in reply.answer
+    assert reply.backend == "embedded" and reply.model == QWEN
+    assert reply.thinking == "" and not reply.reasoned
+    assert reply.done_reason == "stop"
+    s = reply.stats
+    assert s.ttft is not None and s.ttft > 0
+    assert s.eval_tokens and s.eval_tokens <= 16
+    assert s.tokens_per_s and s.tokens_per_s > 0
+    assert s.prompt_tokens and s.prompt_tokens > 5
+    assert s.total_time and s.total_time >= s.ttft
+
+
+def test_streaming_chat_tags_chunks(client: ds.Client):
+    stream = client.chat("Name three colours.", QWEN, stream=True, max_tokens=24, seed=2)
+    assert isinstance(stream, ds.ChatStream)
+    chunks = list(stream)
+    assert len(chunks) > 1, "a stream should arrive in several pieces"
+    assert all(isinstance(c, ds.Chunk) and c.kind == "answer" for c in chunks)
+    assert "".join(c.text for c in chunks).strip() == stream.reply.answer
+    assert stream.reply.answer
+
+
+def test_chinese_prompt(client: ds.Client):
+    reply = client.chat("用中文回答：中国的首都是哪个城市？", QWEN, max_tokens=32, temperature=0)
+    assert re.search(r"[\u4e00-\u9fff]", reply.answer), reply.answer
+    assert "北京" in reply.answer
+
+
+def test_each_model_loaded_once(client: ds.Client, backend: EmbeddedBackend):
+    before = backend.loads
+    for _ in range(2):
+        client.chat("hi", SMALL, max_tokens=4)
+    assert backend.loads - before <= 1
+    assert SMALL in backend.loaded()
+    second = client.chat("hi", SMALL, max_tokens=4)
+    assert second.stats.load_time == 0.0  # already in memory
+
+
+def test_max_tokens_ends_with_length(client: ds.Client):
+    reply = client.chat("Count from 1 to 100, separated by spaces.", SMALL, max_tokens=8,
+                        temperature=0)
+    assert reply.done_reason == "length"
+    assert reply.status.startswith("truncated")
+    assert reply.stats.eval_tokens <= 8
+
+
+def test_multi_turn_keeps_answers_only(client: ds.Client):
+    conv = client.conversation(QWEN, max_tokens=24, temperature=0)
+    first = conv.send("My name is 小明. Reply with: OK")
+    assert first.answer
+    second = conv.send("What is my name? Reply with the name only.")
+    assert "小明" in second.answer
+    assert [m["role"] for m in conv.history] == ["user", "assistant", "user", "assistant"]
+    assert conv.history[1]["content"] == first.answer
+
+
+def test_stop_keeps_partial_and_history(client: ds.Client):
+    conv = client.conversation(SMALL)
+    stream = conv.send("Write a long story about a robot.", stream=True, max_tokens=200,
+                       temperature=0)
+    got = []
+    for chunk in stream:
+        got.append(chunk.text)
+        if len(got) == 3:
+            stream.stop()
+    assert stream.reply.done_reason == "stopped"
+    assert stream.reply.answer == "".join(got).strip()
+    assert conv.history == []  # a stopped turn is not recorded
+
+
+def test_unknown_model_lists_available(client: ds.Client):
+    with pytest.raises(ModelNotFound) as exc:
+        client.chat("hi", "no-such-model:1b")
+    msg = str(exc.value)
+    assert SMALL in msg and QWEN in msg
+    with pytest.raises(ModelNotFound, match="Ollama"):
+        client.chat("hi", "deepseek-r1:7b")
+
+
+def test_prompt_longer_than_context_is_a_clear_error():
+    small_ctx = EmbeddedBackend(n_ctx=128)
+    client = ds.connect(small_ctx, set_default=False)
+    with pytest.raises(ConfigurationError, match="context"):
+        client.chat("word " * 400, SMALL, max_tokens=4)
+    small_ctx.unload()
+
+
+def test_r1_gguf_gets_recommendations_and_forced_think(client: ds.Client,
+                                                       backend: EmbeddedBackend):
+    # A GGUF registered under an R1 name is treated as R1: reply forced to start in <think>,
+    # DeepSeek's sampling defaults, system prompt folded. SmolLM2 never closes the block, so
+    # this also exercises a real stream that ends inside the reasoning.
+    ds.register_gguf("deepseek-r1:smol-test", gguf.model_path(SMALL))
+    try:
+        reply = client.chat("Why is the sky blue?", "deepseek-r1:smol-test",
+                            system="Be brief.", max_tokens=12, seed=3)
+        assert reply.reasoned and reply.thinking
+        assert reply.unfinished_reasoning and reply.no_answer
+        assert reply.status.startswith("no answer")
+        assert any("system prompt" in n for n in reply.notes)
+        assert any("max_tokens" in n for n in reply.notes)
+        assert "[no answer" in reply.text()
+    finally:
+        gguf._registered.pop("deepseek-r1:smol-test", None)
+        backend.unload("deepseek-r1:smol-test")
+
+
+def test_register_rejects_non_gguf(tmp_path):
+    bad = tmp_path / "x.gguf"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(ConfigurationError, match="GGUF"):
+        ds.register_gguf("x", bad)
+    with pytest.raises(ConfigurationError):
+        ds.register_gguf("x", tmp_path / "missing.gguf")

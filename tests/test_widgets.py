@@ -1,0 +1,83 @@
+"""The chat widget's handlers, driven without a browser on the real embedded model."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+import dskit as ds
+from dskit import gguf
+from dskit.backends.embedded import EmbeddedBackend
+
+SMALL = "smollm2:135m"
+
+
+@pytest.fixture(scope="module")
+def client() -> ds.Client:
+    backend = EmbeddedBackend(n_ctx=2048)
+    yield ds.connect(backend, set_default=False)
+    backend.unload()
+
+
+def test_send_streams_a_reply_into_the_history(client):
+    w = ds.widgets.chat(client=client, model=SMALL, max_tokens=12)
+    assert SMALL in w.model.options and w.stop_button.disabled
+    w.prompt.value = "Say hi <b>bold</b>"
+    w.send(wait=True)
+    assert w.prompt.value == ""
+    assert "Say hi &lt;b&gt;bold&lt;/b&gt;" in w.history.value  # the prompt is escaped too
+    assert "dskit-answer" in w.history.value
+    assert "tok/s" in w.status.value
+    assert not w.send_button.disabled and w.stop_button.disabled
+    assert len(w.conversation.history) == 2
+    w.prompt.value = "And again"
+    w.send(wait=True)
+    assert len(w.conversation.history) == 4
+    w.reset()
+    assert w.conversation.history == [] and w.history.value == ""
+
+
+def test_stop_button_stops_generation(client):
+    w = ds.widgets.chat(client=client, model=SMALL, max_tokens=400)
+    started = threading.Event()
+    original = w._run
+
+    def run(text):
+        started.set()
+        original(text)
+
+    w._run = run
+    w.prompt.value = "Write a very long story about the sea."
+    w.send()
+    assert started.wait(30)
+    while w._stream is None and w.busy:
+        threading.Event().wait(0.01)
+    w.stop_button.click()
+    w.wait(120)
+    assert not w.busy
+    assert "stopped" in w.status.value
+    assert w.conversation.history == []  # a stopped turn is not kept
+
+
+def test_errors_are_shown_in_the_widget(client):
+    w = ds.widgets.chat(client=client, model=SMALL)
+    w.model.options = [*w.model.options, "missing:1b"]
+    w.model.value = "missing:1b"
+    w.prompt.value = "hello"
+    w.send(wait=True)
+    assert "not available" in w.status.value and SMALL in w.status.value
+    assert not w.busy and not w.send_button.disabled
+
+
+def test_reasoning_appears_as_a_collapsible_block(client):
+    ds.register_gguf("deepseek-r1:widget-test", gguf.model_path(SMALL))
+    try:
+        w = ds.widgets.chat(client=client, model="deepseek-r1:widget-test", max_tokens=10)
+        w.prompt.value = "Why?"
+        w.send(wait=True)
+        assert "<details" in w.output.value and "Reasoning" in w.output.value
+        assert "no answer" in w.output.value
+    finally:
+        gguf._registered.pop("deepseek-r1:widget-test", None)
+        client.backend.unload("deepseek-r1:widget-test")
