@@ -56,15 +56,17 @@ class ChatStream:
         t0 = time.perf_counter()
         events = self._client.backend.stream(self._request)
 
-        def emit(chunks: list[Chunk]) -> Iterator[Chunk]:
-            for c in chunks:
-                if not c.text:
-                    continue
+        def take(chunks: list[Chunk]) -> list[Chunk]:
+            kept = [c for c in chunks if c.text]
+            for c in kept:
                 if reply.stats.ttft is None:
                     reply.stats.ttft = time.perf_counter() - t0
                 counts[c.kind] += 1
                 reply.add(c)
-                yield c
+            return kept
+
+        def emit(chunks: list[Chunk]) -> Iterator[Chunk]:
+            yield from take(chunks)
 
         try:
             for ev in events:
@@ -78,6 +80,13 @@ class ChatStream:
             yield from emit(splitter.finish())
             self._finalise(done, splitter, counts, t0)
             exc.partial = reply
+            raise
+        except GeneratorExit:
+            # The caller left the loop early: keep what arrived, as if stop() had been called.
+            self._stop.set()
+            take(splitter.finish())
+            done.done_reason = "stopped"
+            self._finalise(done, splitter, counts, t0)
             raise
         finally:
             close = getattr(events, "close", None)
@@ -120,7 +129,8 @@ class ChatStream:
             # any tag skipped reasoning and answered directly.
             reply.answer, reply.thinking, reply.reasoned = reply.thinking, "", False
             reply.notes.append("The model answered without reasoning.")
-        elif unclosed:
+        elif unclosed or (counts["thinking"] and not counts["answer"]
+                          and done.done_reason == "length"):
             reply.unfinished_reasoning = True
         if reply.unfinished_reasoning and done.done_reason == "length":
             reply.notes.append(
@@ -167,8 +177,8 @@ def build_request(
     if think is None:
         think = traits.reasoning or None
     prefix = THINK_PREFIX if (traits.force_think and think is not False) else ""
-    return ChatRequest(model=model, messages=messages, options=opts, think=think,
-                       prefix=prefix), traits, notes
+    return ChatRequest(model=model, messages=messages, options=opts, think=think, prefix=prefix,
+                       prompt_reasoning=think is True and not traits.reasoning), traits, notes
 
 
 def as_messages(prompt: str | Messages, system: str | None = None) -> Messages:

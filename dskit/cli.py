@@ -6,7 +6,7 @@ import argparse
 import re
 import sys
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from .errors import DskitError, StreamInterrupted
 from .reasoning import Chunk
@@ -118,9 +118,11 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def cmd_chat(args: argparse.Namespace) -> int:
     """One-shot chat with a prompt, interactive chat without one."""
     client = _client(args)
-    kwargs = {"max_tokens": args.max_tokens} if args.max_tokens else {}
+    kwargs: dict[str, Any] = {"max_tokens": args.max_tokens} if args.max_tokens else {}
     if args.temperature is not None:
         kwargs["temperature"] = args.temperature
+    if args.think is not None:
+        kwargs["think"] = args.think
     if args.prompt:
         prompt = " ".join(args.prompt)
         if prompt == "-":
@@ -157,7 +159,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     client = _client(args)
     prompt = " ".join(args.prompt) if args.prompt else DEMO_PROMPT
     print(f"\n== chat ({client.name}:{args.model or client.default_model}) ==\n> {prompt}\n")
-    stream_to(sys.stdout, client.chat(prompt, args.model, stream=True,
+    # think=True: R1 reasons anyway; a stand-in is asked to reason first, so the demo shows both.
+    think = True if args.think is None else args.think
+    stream_to(sys.stdout, client.chat(prompt, args.model, stream=True, think=think,
                                       max_tokens=args.max_tokens or 512), args.hide_thinking)
     return 0
 
@@ -172,6 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--hide-thinking", action="store_true",
                         help="do not print the reasoning, only a marker while it runs")
     common.add_argument("--max-tokens", type=int, help="token budget for each reply")
+    common.add_argument("--think", action=argparse.BooleanOptionalAction, default=None,
+                        help="reasoning on/off (R1 reasons by default; --think asks a model "
+                        "that does not reason by itself to reason first)")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("doctor", help="check backends and machine").set_defaults(fn=cmd_doctor)
     p = sub.add_parser("chat", parents=[common], help="chat once (with a prompt) or interactively")

@@ -25,7 +25,7 @@ class ChatWidget(W.VBox):
     """A multi-turn chat box; `send()` streams a reply into `output`, `stop()` cancels it."""
 
     def __init__(self, client: Client | None = None, model: str | None = None,
-                 max_tokens: int = 1024) -> None:
+                 max_tokens: int = 1024, think: bool = True) -> None:
         from .client import default_client
 
         self.client = client or default_client()
@@ -39,6 +39,8 @@ class ChatWidget(W.VBox):
         self.temperature = W.FloatSlider(value=0.6, min=0.0, max=1.5, step=0.05,
                                          description="temperature")
         self.max_tokens = W.IntText(value=max_tokens, description="max tokens")
+        self.think = W.Checkbox(value=think, description="reason first", indent=False,
+                                tooltip="R1 always reasons; other models are asked to")
         self.send_button = W.Button(description="Send", button_style="primary", icon="paper-plane")
         self.stop_button = W.Button(description="Stop", button_style="warning", icon="stop",
                                     disabled=True)
@@ -54,7 +56,7 @@ class ChatWidget(W.VBox):
         self.new_button.on_click(lambda _: self.reset())
         super().__init__([
             self.history, self.output, self.status, self.prompt,
-            W.HBox([self.model, self.temperature, self.max_tokens]),
+            W.HBox([self.model, self.temperature, self.max_tokens, self.think]),
             W.HBox([self.send_button, self.stop_button, self.new_button]),
         ])
         self.add_class("dskit-chat")
@@ -108,7 +110,7 @@ class ChatWidget(W.VBox):
         try:
             stream = self.conversation.send(
                 text, stream=True, temperature=self.temperature.value,
-                max_tokens=self.max_tokens.value,
+                max_tokens=self.max_tokens.value, think=self.think.value,
             )
             assert isinstance(stream, ChatStream)
             self._stream = stream

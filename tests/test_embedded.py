@@ -158,3 +158,34 @@ def test_register_rejects_non_gguf(tmp_path):
         ds.register_gguf("x", bad)
     with pytest.raises(ConfigurationError):
         ds.register_gguf("x", tmp_path / "missing.gguf")
+
+
+def test_think_true_makes_a_stand_in_reason_first(client: ds.Client):
+    stream = client.chat("A shop sells pens at 3 yuan each. How much do 14 pens cost?", QWEN,
+                         think=True, stream=True, max_tokens=300, temperature=0, seed=1)
+    kinds = [c.kind for c in stream]
+    reply = stream.reply
+    assert reply.reasoned and reply.thinking and reply.answer, reply.text()
+    # reasoning first, then the answer, never interleaved
+    assert kinds == sorted(kinds, key=lambda k: k != "thinking")
+    assert "<think>" not in reply.answer and "</think>" not in reply.thinking
+    assert reply.stats.thinking_tokens and reply.stats.answer_tokens
+    assert reply.stats.eval_tokens <= 300
+    assert "42" in reply.thinking + reply.answer
+
+
+def test_reasoning_budget_exhausted_is_no_answer(client: ds.Client):
+    reply = client.chat("Explain gravity.", SMALL, think=True, max_tokens=6, temperature=0)
+    assert reply.done_reason == "length" and reply.thinking
+    assert reply.unfinished_reasoning and reply.status.startswith("no answer")
+    assert reply.stats.eval_tokens <= 6
+
+
+def test_leaving_the_loop_early_keeps_a_final_partial_reply(client: ds.Client):
+    stream = client.chat("Tell me about the moon.", SMALL, stream=True, max_tokens=100,
+                         temperature=0)
+    for i, _ in enumerate(stream):
+        if i == 2:
+            break  # CPython closes the abandoned generator right here
+    assert stream.stopped and stream.reply.done_reason == "stopped"
+    assert stream.reply.answer and stream.reply.stats.total_time is not None

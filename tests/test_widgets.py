@@ -21,7 +21,7 @@ def client() -> ds.Client:
 
 
 def test_send_streams_a_reply_into_the_history(client):
-    w = ds.widgets.chat(client=client, model=SMALL, max_tokens=12)
+    w = ds.widgets.chat(client=client, model=SMALL, max_tokens=12, think=False)
     assert SMALL in w.model.options and w.stop_button.disabled
     w.prompt.value = "Say hi <b>bold</b>"
     w.send(wait=True)
@@ -70,7 +70,17 @@ def test_errors_are_shown_in_the_widget(client):
     assert not w.busy and not w.send_button.disabled
 
 
-def test_reasoning_appears_as_a_collapsible_block(client):
+def test_reason_first_shows_reasoning_then_the_answer(client):
+    w = ds.widgets.chat(client=client, model=SMALL, max_tokens=120)
+    assert w.think.value is True
+    w.prompt.value = "What is 2 + 2?"
+    w.send(wait=True)
+    shown = w.history.value or w.output.value
+    assert "<details" in shown and "Reasoning" in shown, shown
+    assert "dskit-answer" in shown or "no answer" in shown
+
+
+def test_r1_reasoning_appears_as_a_collapsible_block(client):
     ds.register_gguf("deepseek-r1:widget-test", gguf.model_path(SMALL))
     try:
         w = ds.widgets.chat(client=client, model="deepseek-r1:widget-test", max_tokens=10)

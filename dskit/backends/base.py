@@ -26,6 +26,15 @@ class Options:
     stop: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)  # passed through to the backend
 
+    def sampling(self) -> dict[str, Any]:
+        """temperature, top_p, seed and stop, only those that are set (same names everywhere)."""
+        out: dict[str, Any] = {
+            k: v for k in ("temperature", "top_p", "seed") if (v := getattr(self, k)) is not None
+        }
+        if self.stop:
+            out["stop"] = list(self.stop)
+        return out
+
 
 @dataclass
 class ChatRequest:
@@ -38,6 +47,9 @@ class ChatRequest:
     think: bool | None = None
     #: Text the reply must start with (DeepSeek's "<think>\n"), where the backend can force it.
     prefix: str = ""
+    #: Ask a model that does not reason by itself to reason first (think=True on a stand-in);
+    #: backends that cannot do it ignore it.
+    prompt_reasoning: bool = False
 
 
 @dataclass(frozen=True)

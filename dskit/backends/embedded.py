@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -10,7 +11,9 @@ from typing import Any
 
 from .. import gguf
 from ..errors import BackendUnavailable, ConfigurationError, ModelNotFound
+from ..reasoning import CLOSE_TAG, OPEN_TAG
 from ..reply import Stats
+from ..usage import THINK_PREFIX
 from .base import ChatRequest, Delta, Done, Event
 
 _HINT = (
@@ -159,56 +162,129 @@ class EmbeddedBackend:
     def stream(self, request: ChatRequest) -> Iterator[Event]:
         """Generate with llama.cpp, token by token."""
         entry = self.load(request.model)
-        llm, opts = entry.llm, request.options
-        fmt = entry.formatter(messages=request.messages)
-        prompt_text = fmt.prompt + request.prefix
+        run = _Run(entry, request)
         with entry.lock:
-            tokens = llm.tokenize(prompt_text.encode("utf-8"), add_bos=not fmt.added_special,
-                                  special=True)
-            room = llm.n_ctx() - len(tokens)
-            if room <= 0:
-                raise ConfigurationError(
-                    f"the prompt is {len(tokens)} tokens but {request.model} runs with a "
-                    f"{llm.n_ctx()}-token context here: shorten the prompt or the history"
-                )
-            stop = list(fmt.stop or []) + list(opts.stop)
-            kwargs: dict[str, Any] = {
-                "max_tokens": min(opts.max_tokens, room),
-                "stop": stop,
-                "stream": True,
-                "temperature": 0.8 if opts.temperature is None else opts.temperature,
-                "top_p": 0.95 if opts.top_p is None else opts.top_p,
-                **opts.extra,
-            }
-            if opts.seed is not None:
-                kwargs["seed"] = opts.seed
-            if fmt.stopping_criteria is not None:
-                kwargs["stopping_criteria"] = fmt.stopping_criteria
-            load_time = entry.load_time if entry.first_use else 0.0
-            entry.first_use = False
-            t0 = time.perf_counter()
-            t_first: float | None = None
-            pieces: list[str] = []
-            finish: str | None = None
-            for part in llm.create_completion(tokens, **kwargs):
-                choice = part["choices"][0]
-                text = choice.get("text") or ""
-                if text:
-                    if t_first is None:
-                        t_first = time.perf_counter()
-                    pieces.append(text)
-                    yield Delta("raw", text)
-                finish = choice.get("finish_reason") or finish
-            t_end = time.perf_counter()
-        generated = "".join(pieces)
-        n_out = len(llm.tokenize(generated.encode("utf-8"), add_bos=False, special=True)) \
-            if generated else 0
+            if request.prompt_reasoning:
+                # Two phases, like budget forcing: reason until `</think>`, then close the block
+                # ourselves and let the model answer with its reasoning in context.
+                fmt = entry.formatter(messages=_ask_to_reason(request.messages))
+                prompt = fmt.prompt + THINK_PREFIX
+                reasoning: list[str] = []
+                for text in run.generate(prompt, fmt, extra_stop=[CLOSE_TAG]):
+                    reasoning.append(text)
+                    yield Delta("thinking", text)
+                if run.finish == "length" or run.room(prompt) <= 0:
+                    yield run.done(prefixed=True)
+                    return
+                # Small models echo a bare `</think>` and stop; a short cue makes them answer.
+                prompt += "".join(reasoning).rstrip() + f"\n{CLOSE_TAG}\n\n" + _answer_cue(
+                    request.messages)
+                for text in run.generate(prompt, fmt, extra_stop=[OPEN_TAG, CLOSE_TAG]):
+                    yield Delta("answer", text)
+                yield run.done(prefixed=True)
+                return
+            fmt = entry.formatter(messages=request.messages)
+            for text in run.generate(fmt.prompt + request.prefix, fmt):
+                yield Delta("raw", text)
+            yield run.done(prefixed=bool(request.prefix))
+
+
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+
+REASONING_INSTRUCTION = (
+    "Before you answer, think the problem through step by step between <think> and </think>. "
+    "After </think>, write only the final answer."
+)
+
+
+def _ask_to_reason(messages: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Messages with the reasoning instruction added to the system prompt."""
+    if messages and messages[0]["role"] == "system":
+        first = {"role": "system", "content": f"{messages[0]['content']}\n\n"
+                 f"{REASONING_INSTRUCTION}"}
+        return [first, *messages[1:]]
+    return [{"role": "system", "content": REASONING_INSTRUCTION}, *messages]
+
+
+def _answer_cue(messages: list[dict[str, str]]) -> str:
+    """The words that open the answer phase, in the language of the last user turn."""
+    last = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
+    return "最终答案：" if _CJK.search(last) else "Answer: "
+
+
+class _Run:
+    """One reply's generation calls on a loaded model, and what they measured together."""
+
+    def __init__(self, entry: _Loaded, request: ChatRequest) -> None:
+        self.entry, self.request = entry, request
+        self.llm = entry.llm
+        self.budget = request.options.max_tokens
+        self.load_time = entry.load_time if entry.first_use else 0.0
+        entry.first_use = False
+        self.prompt_tokens: int | None = None
+        self.generated = 0
+        self.finish: str | None = None
+        self.t0 = time.perf_counter()
+        self.t_first: float | None = None
+        self.t_end: float | None = None
+
+    def _tokens(self, prompt: str, fmt: Any) -> list[int]:
+        return self.llm.tokenize(prompt.encode("utf-8"), add_bos=not fmt.added_special,
+                                 special=True)
+
+    def room(self, prompt: str) -> int:
+        """Tokens left in the context window after `prompt`."""
+        return self.llm.n_ctx() - len(self.llm.tokenize(prompt.encode("utf-8"), special=True))
+
+    def generate(self, prompt: str, fmt: Any, extra_stop: list[str] | None = None
+                 ) -> Iterator[str]:
+        """Stream text for `prompt` within what is left of the token budget."""
+        llm, opts = self.llm, self.request.options
+        tokens = self._tokens(prompt, fmt)
+        if self.prompt_tokens is None:
+            self.prompt_tokens = len(tokens)
+        room = llm.n_ctx() - len(tokens)
+        if room <= 0:
+            raise ConfigurationError(
+                f"the prompt is {len(tokens)} tokens but {self.request.model} runs with a "
+                f"{llm.n_ctx()}-token context here: shorten the prompt or the history"
+            )
+        kwargs: dict[str, Any] = {
+            "max_tokens": max(1, min(self.budget - self.generated, room)),
+            "stop": [*(fmt.stop or []), *opts.stop, *(extra_stop or [])],
+            "stream": True,
+            "temperature": 0.8 if opts.temperature is None else opts.temperature,
+            "top_p": 0.95 if opts.top_p is None else opts.top_p,
+            **opts.extra,
+        }
+        if opts.seed is not None:
+            kwargs["seed"] = opts.seed
+        if fmt.stopping_criteria is not None:
+            kwargs["stopping_criteria"] = fmt.stopping_criteria
+        pieces: list[str] = []
+        for part in llm.create_completion(tokens, **kwargs):
+            choice = part["choices"][0]
+            text = choice.get("text") or ""
+            if text:
+                if self.t_first is None:
+                    self.t_first = time.perf_counter()
+                pieces.append(text)
+                yield text
+            self.finish = choice.get("finish_reason") or self.finish
+        self.t_end = time.perf_counter()
+        out = "".join(pieces)
+        if out:
+            self.generated += len(llm.tokenize(out.encode("utf-8"), add_bos=False, special=True))
+
+    def done(self, prefixed: bool) -> Done:
+        """The final event with the measured stats."""
+        n, t_first, t_end = self.generated, self.t_first, self.t_end
         stats = Stats(
-            prompt_tokens=len(tokens),
-            eval_tokens=n_out,
+            prompt_tokens=self.prompt_tokens,
+            eval_tokens=n,
             # decode speed as Ollama reports it: tokens after the first over the time they took
-            eval_time=(t_end - t_first) * n_out / max(n_out - 1, 1) if t_first else None,
-            prompt_time=(t_first - t0) if t_first else None,
-            load_time=load_time,
+            eval_time=(t_end - t_first) * n / max(n - 1, 1) if t_first and t_end else None,
+            prompt_time=(t_first - self.t0) if t_first else None,
+            load_time=self.load_time,
         )
-        yield Done(stats=stats, done_reason=finish or "stop", prefixed=bool(request.prefix))
+        return Done(stats=stats, done_reason=self.finish or "stop", prefixed=prefixed)

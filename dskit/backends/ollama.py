@@ -81,15 +81,8 @@ def supports_think(version: str) -> bool:
 def ollama_options(options: Options) -> dict[str, Any]:
     """Ollama `options`, always with explicit num_ctx and num_predict."""
     # Ollama's defaults for both are small and have changed between releases: never rely on them.
-    out: dict[str, Any] = {"num_ctx": options.num_ctx, "num_predict": options.max_tokens}
-    for key in ("temperature", "top_p", "seed"):
-        value = getattr(options, key)
-        if value is not None:
-            out[key] = value
-    if options.stop:
-        out["stop"] = list(options.stop)
-    out.update(options.extra)
-    return out
+    return {"num_ctx": options.num_ctx, "num_predict": options.max_tokens,
+            **options.sampling(), **options.extra}
 
 
 def _seconds(ns: int | None) -> float | None:

@@ -216,12 +216,7 @@ class OpenAIBackend:
             "max_tokens": opts.max_tokens,
         }
         # num_ctx and think have no portable OpenAI equivalent: the server decides them.
-        for key in ("temperature", "top_p", "seed"):
-            value = getattr(opts, key)
-            if value is not None:
-                body[key] = value
-        if opts.stop:
-            body["stop"] = list(opts.stop)
+        body.update(opts.sampling())
         body.update(opts.extra)
         body["stream"] = True  # the parser below needs SSE, whatever the extras say
         return body
