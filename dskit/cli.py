@@ -14,7 +14,7 @@ from .reasoning import Chunk
 if TYPE_CHECKING:
     from .client import Client
 
-DEMO_PROMPT = "用一句话解释：为什么天空是蓝色的？然后用英文再说一遍。"
+DEMO_PROMPT = "小明有 5 个苹果，吃了 2 个，又买了 4 个。他现在有几个苹果？"
 
 # Model output is untrusted: drop terminal control sequences so it cannot move the cursor,
 # retitle the window or hide text.
@@ -187,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--temperature", type=float)
     p.set_defaults(fn=cmd_chat)
     p = sub.add_parser("demo", parents=[common], help="doctor, then a streamed chat answer")
-    p.add_argument("prompt", nargs="*", help="prompt (default: a Chinese/English question)")
+    p.add_argument("prompt", nargs="*", help="prompt (default: a short Chinese maths question)")
     p.set_defaults(fn=cmd_demo)
     return parser
 

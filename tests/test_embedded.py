@@ -189,3 +189,11 @@ def test_leaving_the_loop_early_keeps_a_final_partial_reply(client: ds.Client):
             break  # CPython closes the abandoned generator right here
     assert stream.stopped and stream.reply.done_reason == "stopped"
     assert stream.reply.answer and stream.reply.stats.total_time is not None
+
+
+def test_model_details_come_from_the_gguf(backend: EmbeddedBackend):
+    info = backend.model_details(SMALL)["model_info"]
+    assert info["general.architecture"] == "llama"
+    assert "general.name" in info
+    with pytest.raises(ModelNotFound):
+        backend.model_details("missing:1b")

@@ -84,11 +84,8 @@ class EmbeddedBackend:
         return list(self._loaded)
 
     def model_details(self, model: str) -> dict[str, Any]:
-        """GGUF metadata of a loaded model in Ollama's /api/show shape; {} if not loaded."""
-        entry = self._loaded.get(model)
-        if entry is None:
-            return {}
-        meta = entry.llm.metadata
+        """GGUF metadata in Ollama's /api/show shape (loads the model: a chat is about to)."""
+        meta = self.load(model).llm.metadata
         return {
             "model_info": {k: v for k, v in meta.items() if k.startswith("general.")},
             "details": {"family": meta.get("general.architecture", "")},
