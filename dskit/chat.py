@@ -65,9 +65,6 @@ class ChatStream:
                 reply.add(c)
             return kept
 
-        def emit(chunks: list[Chunk]) -> Iterator[Chunk]:
-            yield from take(chunks)
-
         try:
             for ev in events:
                 if isinstance(ev, Done):
@@ -75,9 +72,9 @@ class ChatStream:
                     continue
                 if self._stop.is_set():
                     break
-                yield from emit(self._split(splitter, ev))
+                yield from take(self._split(splitter, ev))
         except StreamInterrupted as exc:
-            yield from emit(splitter.finish())
+            yield from take(splitter.finish())
             self._finalise(done, splitter, counts, t0)
             exc.partial = reply
             raise
@@ -92,7 +89,7 @@ class ChatStream:
             close = getattr(events, "close", None)
             if close is not None:
                 close()  # stops the backend's generation when we leave early
-        yield from emit(splitter.finish())
+        yield from take(splitter.finish())
         if self._stop.is_set():
             done.done_reason = "stopped"
         self._finalise(done, splitter, counts, t0)
@@ -128,13 +125,15 @@ class ChatStream:
             # We only assumed the template opened <think>; an R1 that stops by itself without
             # any tag skipped reasoning and answered directly.
             reply.answer, reply.thinking, reply.reasoned = reply.thinking, "", False
+            stats.answer_tokens = (stats.answer_tokens or 0) + (stats.thinking_tokens or 0)
+            stats.thinking_tokens = 0
             reply.notes.append("The model answered without reasoning.")
         elif unclosed or (counts["thinking"] and not counts["answer"]
                           and done.done_reason == "length"):
             reply.unfinished_reasoning = True
         if reply.unfinished_reasoning and done.done_reason == "length":
             reply.notes.append(
-                "The token limit ended the reply during reasoning: raise max_tokens."
+                "The token limit ended the reply during reasoning: raise max_tokens (or num_ctx)."
             )
 
     def collect(self) -> Reply:

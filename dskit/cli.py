@@ -35,7 +35,6 @@ class Printer:
         self.hide = hide_thinking
         self.colour = out.isatty()
         self.section: str | None = None
-        self.thinking_chunks = 0
 
     def _style(self, code: str) -> str:
         return code if self.colour else ""
@@ -43,7 +42,6 @@ class Printer:
     def chunk(self, c: Chunk) -> None:
         """Print one chunk, opening a section header when the kind changes."""
         if c.kind == "thinking":
-            self.thinking_chunks += 1
             if self.hide:
                 if self.section != "thinking":
                     self.out.write(self._style("\x1b[2m") + "(thinking…)" + self._style("\x1b[0m"))

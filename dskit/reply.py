@@ -62,7 +62,6 @@ class Reply:
     reasoned: bool = False
     #: Whether the stream ended while the model was still reasoning.
     unfinished_reasoning: bool = False
-    sources: list[Any] = field(default_factory=list)
 
     @property
     def no_answer(self) -> bool:
@@ -121,20 +120,3 @@ class Reply:
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
         p.text(self.text())
-
-    def to_dict(self) -> dict[str, Any]:
-        """A flat dict (one DataFrame row) of the reply and its stats."""
-        return {
-            "model": self.model,
-            "backend": self.backend,
-            "thinking": self.thinking,
-            "answer": self.answer,
-            "done_reason": self.done_reason,
-            "status": self.status,
-            "ttft_s": self.stats.ttft,
-            "thinking_tokens": self.stats.thinking_tokens,
-            "answer_tokens": self.stats.answer_tokens,
-            "tokens_per_s": self.stats.tokens_per_s,
-            "load_s": self.stats.load_time,
-            "total_s": self.stats.total_time,
-        }

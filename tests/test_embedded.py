@@ -197,3 +197,15 @@ def test_model_details_come_from_the_gguf(backend: EmbeddedBackend):
     assert "general.name" in info
     with pytest.raises(ModelNotFound):
         backend.model_details("missing:1b")
+
+
+def test_reasoning_that_fills_the_context_ends_gracefully():
+    tiny = EmbeddedBackend(n_ctx=160)
+    try:
+        client = ds.connect(tiny, set_default=False)
+        reply = client.chat("Explain in great detail how a steam engine works.", SMALL,
+                            think=True, max_tokens=1000, temperature=0)
+        assert reply.done_reason == "length" and reply.thinking
+        assert reply.unfinished_reasoning and "max_tokens" in " ".join(reply.notes)
+    finally:
+        tiny.unload()

@@ -541,6 +541,7 @@ def test_r1_that_skips_reasoning_on_an_old_server_is_an_answer(httpserver: HTTPS
     reply = client.chat("q", model=MODEL)
     assert (reply.thinking, reply.answer) == ("", "Four.")
     assert not reply.unfinished_reasoning and reply.status == "ok"
+    assert reply.stats.thinking_tokens == 0 and reply.stats.answer_tokens
     assert "The model answered without reasoning." in reply.notes
 
 

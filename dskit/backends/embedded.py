@@ -170,12 +170,13 @@ class EmbeddedBackend:
                 for text in run.generate(prompt, fmt, extra_stop=[CLOSE_TAG]):
                     reasoning.append(text)
                     yield Delta("thinking", text)
-                if run.finish == "length" or run.room(prompt) <= 0:
-                    yield run.done(prefixed=True)
-                    return
                 # Small models echo a bare `</think>` and stop; a short cue makes them answer.
                 prompt += "".join(reasoning).rstrip() + f"\n{CLOSE_TAG}\n\n" + _answer_cue(
                     request.messages)
+                if run.finish == "length" or run.room(prompt) <= 0:
+                    run.finish = "length"  # budget or context used up while reasoning
+                    yield run.done(prefixed=True)
+                    return
                 for text in run.generate(prompt, fmt, extra_stop=[OPEN_TAG, CLOSE_TAG]):
                     yield Delta("answer", text)
                 yield run.done(prefixed=True)
