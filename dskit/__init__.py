@@ -8,6 +8,7 @@ from typing import Any
 from . import errors
 from .chat import ChatStream, Conversation, chat
 from .client import Client, connect
+from .compare import compare
 from .doctor import doctor
 from .gguf import register_gguf
 from .reasoning import MATH_DIRECTIVE, Chunk, extract_boxed, math_prompt, split_think
@@ -24,11 +25,13 @@ __all__ = [
     "Reply",
     "Stats",
     "chat",
+    "compare",
     "connect",
     "doctor",
     "errors",
     "extract_boxed",
     "math_prompt",
+    "models",
     "register_gguf",
     "split_think",
     "widgets",
@@ -36,7 +39,7 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    # ipywidgets is imported only when the widgets are first used.
-    if name == "widgets":
-        return importlib.import_module(".widgets", __name__)
+    # Heavy parts (ipywidgets, pandas, matplotlib) load only when first used.
+    if name in ("widgets", "models", "plots", "prompts"):
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'dskit' has no attribute {name!r}")

@@ -164,6 +164,72 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pull(args: argparse.Namespace) -> int:
+    """Pull (Ollama) or assemble (embedded) a model with a progress bar."""
+    from .models import pull
+
+    result = pull(args.tag, _client(args), progress=sys.stderr, force=args.force)
+    print(f"{result['tag']}: {result['status']} in {result['seconds']:.1f} s")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    """Print the catalog, what fits this machine, or what is loaded."""
+    import pandas as pd
+
+    from . import models
+
+    with pd.option_context("display.width", 200, "display.max_columns", 20,
+                           "display.max_colwidth", 60):
+        if args.view == "catalog":
+            df = models.catalog(include_standins=not args.deepseek_only)
+            print(df.drop(columns=["note"], errors="ignore").to_string(index=False))
+        elif args.view == "recommend":
+            df = models.recommend()
+            print(df[["tag", "download_GB", "memory_GB", "fit", "load_time", "speed"]]
+                  .to_string(index=False))
+            print("\n" + df.attrs.get("summary", ""))
+        else:
+            df = models.loaded(_client(args))
+            print(df.to_string(index=False) if len(df) else "no model is loaded")
+    return 0
+
+
+def read_prompts(spec: str) -> Any:
+    """A built-in set name, or a file: .csv/.jsonl with prompt (and expected), or one per line."""
+    from pathlib import Path
+
+    path = Path(spec)
+    if not path.exists():
+        return spec  # a built-in name ("cup", "cup-en", "maths"); load() says if it is unknown
+    import pandas as pd
+
+    if path.suffix == ".csv":
+        return pd.read_csv(path)
+    if path.suffix in (".jsonl", ".json"):
+        return pd.read_json(path, lines=path.suffix == ".jsonl")
+    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Run the same prompts on several models; write rows as they finish; print the summary."""
+    import pandas as pd
+
+    from .compare import compare, summary
+
+    df = compare(args.models, read_prompts(args.prompts), samples=args.samples,
+                 client=_client(args), max_tokens=args.max_tokens or 512, think=args.think,
+                 out=args.out, seed=args.seed)
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(summary(df).to_string(index=False))
+    if df.attrs.get("interrupted"):
+        print(f"interrupted: {len(df)} rows kept" + (f" in {args.out}; rerun to resume"
+                                                     if args.out else ""))
+    elif args.out:
+        print(f"rows written to {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and docs)."""
     parser = argparse.ArgumentParser(prog="dskit", description=__doc__)
@@ -184,6 +250,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--system", help="system prompt (folded into the user turn for R1)")
     p.add_argument("--temperature", type=float)
     p.set_defaults(fn=cmd_chat)
+    p = sub.add_parser("pull", parents=[common], help="pull a model with a progress bar")
+    p.add_argument("tag", help="e.g. deepseek-r1:7b (embedded: qwen2.5-coder:0.5b)")
+    p.add_argument("--force", action="store_true", help="skip the disk and memory check")
+    p.set_defaults(fn=cmd_pull)
+    p = sub.add_parser("models", parents=[common], help="catalog, what fits, what is loaded")
+    p.add_argument("view", nargs="?", choices=["catalog", "recommend", "loaded"],
+                   default="catalog")
+    p.add_argument("--deepseek-only", action="store_true", help="catalog without stand-ins")
+    p.set_defaults(fn=cmd_models)
+    p = sub.add_parser("compare", parents=[common],
+                       help="compare models on the same prompts, averaged over samples")
+    p.add_argument("models", nargs="+", help="model tags, e.g. deepseek-r1:1.5b deepseek-r1:7b")
+    p.add_argument("--prompts", default="maths",
+                   help="built-in set (cup, cup-en, maths) or a .txt/.csv/.jsonl file")
+    p.add_argument("--samples", type=int, default=1, help="samples per prompt (pass@1 = mean)")
+    p.add_argument("--out", help="CSV file: rows are appended as they finish; reruns resume")
+    p.add_argument("--seed", type=int)
+    p.set_defaults(fn=cmd_compare)
     p = sub.add_parser("demo", parents=[common], help="doctor, then a streamed chat answer")
     p.add_argument("prompt", nargs="*", help="prompt (default: a short Chinese maths question)")
     p.set_defaults(fn=cmd_demo)

@@ -43,7 +43,7 @@ class ModelNotFound(DskitError, LookupError):
         self.backend = backend
         self.available = list(available or [])
         if not hint and backend == "ollama":
-            hint = f"pull it first: `ollama pull {model}` in a terminal on the Ollama host"
+            hint = f"pull it first: `ds.models.pull('{model}')` or `ollama pull {model}`"
         have = ", ".join(self.available) if self.available else "none"
         super().__init__(
             f"model {model!r} is not available on the {backend} backend: {hint}. "

@@ -150,3 +150,117 @@ class ChatWidget(W.VBox):
 def chat(client: Client | None = None, model: str | None = None, **kwargs: Any) -> ChatWidget:
     """An interactive chat widget for a notebook."""
     return ChatWidget(client, model, **kwargs)
+
+
+PROMPT_SETS = ("cup", "cup-en", "maths")
+
+
+class CompareWidget(W.VBox):
+    """Pick models and a prompt set, run `ds.compare`, watch progress, see the table and plot."""
+
+    def __init__(self, client: Client | None = None, models: list[str] | None = None,
+                 prompts: str = "cup", samples: int = 1, max_tokens: int = 256) -> None:
+        from .client import default_client
+
+        self.client = client or default_client()
+        available = list(dict.fromkeys([*(models or []), *self.client.models()]))
+        self.models = W.SelectMultiple(options=available, value=tuple(models or available[:2]),
+                                       description="models", rows=min(6, max(2, len(available))))
+        self.prompt_set = W.Dropdown(options=PROMPT_SETS, value=prompts, description="prompts")
+        self.samples = W.IntSlider(value=samples, min=1, max=10, description="samples")
+        self.max_tokens = W.IntText(value=max_tokens, description="max tokens")
+        self.run_button = W.Button(description="Run", button_style="primary", icon="play")
+        self.stop_button = W.Button(description="Stop", button_style="warning", icon="stop",
+                                    disabled=True)
+        self.progress = W.IntProgress(value=0, min=0, max=1, description="0 / 0")
+        self.status = W.HTML(value="")
+        self.table = W.HTML(value="")
+        self.plot = W.Image(format="png", layout=W.Layout(max_width="720px"))
+        self.result: Any = None  # the rows DataFrame of the last run
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.run_button.on_click(lambda _: self.run())
+        self.stop_button.on_click(lambda _: self._stop.set())
+        super().__init__([
+            W.HBox([self.models, W.VBox([self.prompt_set, self.samples, self.max_tokens])]),
+            W.HBox([self.run_button, self.stop_button, self.progress]),
+            self.status, self.table, self.plot,
+        ])
+        self.add_class("dskit-compare")
+
+    @property
+    def busy(self) -> bool:
+        """Whether a comparison is running."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def run(self, wait: bool = False) -> None:
+        """Start the comparison in a thread (Stop stays clickable); `wait` blocks until done."""
+        if self.busy or not self.models.value:
+            if not self.models.value:
+                self.status.value = "<span style='color:#c22'>pick at least one model</span>"
+            return
+        self._stop.clear()
+        self.run_button.disabled, self.stop_button.disabled = True, False
+        self._thread = threading.Thread(target=self._work, daemon=True)
+        self._thread.start()
+        if wait:
+            self._thread.join()
+
+    def _tick(self, _row: dict[str, Any]) -> None:
+        self.progress.value += 1
+        self.progress.description = f"{self.progress.value} / {self.progress.max}"
+
+    def _work(self) -> None:
+        from .compare import compare, summary
+        from .prompts import load
+
+        models = list(self.models.value)
+        try:
+            n = len(load(self.prompt_set.value)) * self.samples.value * len(models)
+            self.progress.max, self.progress.value = n, 0
+            self.progress.description = f"0 / {n}"
+            self.status.value = "<i>running… (the first call of each model includes loading it)</i>"
+            df = compare(models, self.prompt_set.value, samples=self.samples.value,
+                         client=self.client, max_tokens=self.max_tokens.value, progress=False,
+                         stop=self._stop, on_row=self._tick)
+            self.result = df
+            table = summary(df)
+            self.table.value = table.to_html(index=False, float_format=lambda v: f"{v:.3g}",
+                                             na_rep="–")
+            self.plot.value = _summary_png(table)
+            self.status.value = html.escape(
+                ("stopped: " if df.attrs.get("interrupted") else "done: ")
+                + f"{len(df)} of {n} calls")
+        except DskitError as exc:
+            self.status.value = f"<span style='color:#c22'>{html.escape(str(exc))}</span>"
+        except Exception as exc:  # a worker thread has no caller: show it rather than lose it
+            self.status.value = (
+                "<span style='color:#c22'>unexpected error: "
+                f"{html.escape(type(exc).__name__)}: {html.escape(str(exc))}</span>"
+            )
+            log.debug("compare widget worker failed", exc_info=True)
+        finally:
+            self.run_button.disabled, self.stop_button.disabled = False, True
+
+
+def _summary_png(table: Any) -> bytes:
+    """Accuracy and speed per model as a PNG (a Figure, not pyplot: this runs in a thread)."""
+    import io
+
+    from matplotlib.figure import Figure
+
+    from .plots import accuracy_vs_size, speed_vs_size
+
+    fig = Figure(figsize=(10, 3.6), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    accuracy_vs_size(table, ax=left)
+    speed_vs_size(table, ax=right)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    return buf.getvalue()
+
+
+def compare(client: Client | None = None, models: list[str] | None = None,
+            **kwargs: Any) -> CompareWidget:
+    """An interactive comparison widget for a notebook."""
+    return CompareWidget(client, models, **kwargs)

@@ -90,3 +90,38 @@ def test_printer_hide_thinking():
 
 def test_terminal_control_sequences_from_the_model_are_removed():
     assert safe("ok\x1b[2J\x1b]0;pwned\x07 done\x08\n") == "ok done\n"
+
+
+def test_models_catalog_recommend_loaded():
+    res = dskit("models", "catalog")
+    assert res.returncode == 0, res.stderr
+    assert "deepseek-r1:70b" in res.stdout and "Llama-3.3-70B-Instruct" in res.stdout
+    res = dskit("models", "recommend")
+    assert res.returncode == 0 and "fit" in res.stdout and "deepseek-r1:1.5b" in res.stdout
+    res = dskit("models", "loaded", "--backend", "embedded")
+    assert res.returncode == 0 and "no model is loaded" in res.stdout
+
+
+def test_pull_on_the_embedded_backend():
+    res = dskit("pull", "smollm2:135m", "--backend", "embedded")
+    assert res.returncode == 0, res.stderr
+    assert "smollm2:135m: success" in res.stdout
+    res = dskit("pull", "deepseek-r1:671b", "--backend", "embedded")
+    assert res.returncode == 2 and "does not fit" in res.stderr
+
+
+def test_compare_writes_csv_and_prints_the_summary(tmp_path):
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("What is 2+2?\n用一句话介绍北京。\n", encoding="utf-8")
+    out = tmp_path / "rows.csv"
+    res = dskit("compare", SMALL, "--backend", "embedded", "--prompts", str(prompts),
+                "--max-tokens", "8", "--out", str(out), "--seed", "1")
+    assert res.returncode == 0, res.stderr
+    assert "pass@1" in res.stdout and SMALL in res.stdout and "rows written" in res.stdout
+    import csv
+
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert len(rows) == 2 and {r["model"] for r in rows} == {SMALL}
+    res = dskit("compare", SMALL, "--backend", "embedded", "--prompts", "cup-en",
+                "--max-tokens", "8")
+    assert res.returncode == 0, res.stderr

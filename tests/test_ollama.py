@@ -283,6 +283,7 @@ def test_model_not_found_names_the_pull_command(httpserver: HTTPServer) -> None:
     httpserver.expect_request("/api/chat", method="POST").respond_with_json(error, status=404)
     with pytest.raises(ModelNotFound) as info:
         client.chat("Hi", model=missing)
+    assert f"ds.models.pull('{missing}')" in str(info.value)
     assert f"ollama pull {missing}" in str(info.value)
     assert info.value.available == ["llama3.2:latest", MODEL]
     assert client.backend.model_details(missing) == {}

@@ -91,3 +91,38 @@ def test_r1_reasoning_appears_as_a_collapsible_block(client):
     finally:
         gguf._registered.pop("deepseek-r1:widget-test", None)
         client.backend.unload("deepseek-r1:widget-test")
+
+
+def test_compare_widget_runs_and_shows_table_and_plot(client):
+    w = ds.widgets.compare(client=client, models=[SMALL], prompts="cup-en", max_tokens=8)
+    assert w.models.value == (SMALL,) and w.stop_button.disabled
+    w.run(wait=True)
+    assert "pass@1" in w.table.value and SMALL in w.table.value
+    assert bytes(w.plot.value).startswith(b"\x89PNG")
+    assert w.progress.value == w.progress.max == 1
+    assert "done: 1 of 1" in w.status.value
+    assert len(w.result) == 1 and not w.run_button.disabled
+
+
+def test_compare_widget_stop_keeps_finished_rows(client):
+    w = ds.widgets.compare(client=client, models=[SMALL], prompts="cup-en", samples=6,
+                           max_tokens=8)
+    original = w._tick
+
+    def tick(row):
+        original(row)
+        w.stop_button.click()  # as a user would, while the run is going
+
+    w._tick = tick
+    with pytest.warns(UserWarning, match="interrupted"):
+        w.run(wait=True)
+    assert "stopped" in w.status.value
+    assert 1 <= len(w.result) < 6
+    assert w.stop_button.disabled and not w.run_button.disabled
+
+
+def test_compare_widget_needs_a_model(client):
+    w = ds.widgets.compare(client=client, models=[SMALL])
+    w.models.value = ()
+    w.run(wait=True)
+    assert "pick at least one model" in w.status.value and not w.busy

@@ -7,6 +7,8 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from .. import gguf
@@ -38,12 +40,14 @@ def physical_cores() -> int:
 class _Loaded:
     """A loaded model with its chat formatter and its own lock (llama.cpp is not re-entrant)."""
 
-    def __init__(self, llm: Any, formatter: Any, load_time: float) -> None:
+    def __init__(self, llm: Any, formatter: Any, load_time: float, size: int = 0) -> None:
         self.llm = llm
         self.formatter = formatter
         self.load_time = load_time
+        self.size = size  # bytes of the GGUF file
         self.lock = threading.Lock()
         self.first_use = True
+        self.closed = False
 
 
 class EmbeddedBackend:
@@ -53,7 +57,7 @@ class EmbeddedBackend:
 
     def __init__(self, model: str | None = None, *, n_threads: int | None = None,
                  n_ctx: int = 8192, verbose: bool = False,
-                 models: dict[str, str] | None = None) -> None:
+                 models: dict[str, str] | None = None, max_loaded: int | None = None) -> None:
         try:
             import llama_cpp  # noqa: F401  (fail early with a useful message)
         except ImportError as exc:
@@ -66,9 +70,13 @@ class EmbeddedBackend:
         self.n_threads = n_threads or physical_cores()
         self.n_ctx = n_ctx
         self.verbose = verbose
+        # Least recently used first: a model moves to the end each time it is used.
         self._loaded: dict[str, _Loaded] = {}
         self._lock = threading.Lock()
         self.loads = 0  # how many times a model was loaded from disk
+        #: At most this many models stay in memory (like OLLAMA_MAX_LOADED_MODELS); loading one
+        #: more first unloads the least recently used.
+        self.max_loaded = _max_loaded(max_loaded)
 
     @property
     def default_model(self) -> str:
@@ -109,11 +117,11 @@ class EmbeddedBackend:
         with self._lock:
             entry = self._loaded.get(model)
             if entry is not None:
+                self._loaded[model] = self._loaded.pop(model)  # now the most recently used
+                self._evict(self.max_loaded, spare=model)  # if a busy model held us over
                 return entry
-            try:
-                path = gguf.model_path(model, progress)
-            except KeyError:
-                raise ModelNotFound(model, self.name, self.list_models(), hint=_HINT) from None
+            path = self._path(model, progress)
+            self._evict(self.max_loaded - 1)
             from llama_cpp import Llama
             from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
@@ -141,26 +149,90 @@ class EmbeddedBackend:
             bos = llm._model.token_get_text(bos_id) if bos_id != -1 else ""
             formatter = Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos,
                                             stop_token_ids=[llm.token_eos()])
-            entry = _Loaded(llm, formatter, time.perf_counter() - t0)
+            entry = _Loaded(llm, formatter, time.perf_counter() - t0, path.stat().st_size)
             self._loaded[model] = entry
             self.loads += 1
             return entry
 
+    def _path(self, model: str, progress: Callable[[int, int], None] | None) -> Path:
+        try:
+            return gguf.model_path(model, progress)
+        except KeyError:
+            raise ModelNotFound(model, self.name, self.list_models(), hint=_HINT) from None
+
+    def _close(self, name: str) -> None:
+        """Drop `name` from memory (caller holds self._lock); waits for a reply in progress."""
+        entry = self._loaded.pop(name, None)
+        if entry is not None:
+            with entry.lock:
+                entry.closed = True
+                entry.llm.close()
+
+    def _evict(self, keep: int, spare: str | None = None) -> None:
+        """Unload least recently used models until at most `keep` remain (caller holds _lock).
+
+        A model busy with a reply is skipped rather than waited for (the reply may be a paused
+        generator in this very thread); the limit is then exceeded until it finishes.
+        """
+        for name in list(self._loaded):
+            if len(self._loaded) <= keep:
+                return
+            if name == spare:
+                continue
+            entry = self._loaded[name]
+            if entry.lock.acquire(blocking=False):
+                try:
+                    del self._loaded[name]
+                    entry.closed = True
+                    entry.llm.close()
+                finally:
+                    entry.lock.release()
+
     def unload(self, model: str | None = None) -> None:
         """Free one model (or all of them)."""
         with self._lock:
-            names = [model] if model else list(self._loaded)
-            for name in names:
-                entry = self._loaded.pop(name, None)
-                if entry is not None:
-                    with entry.lock:
-                        entry.llm.close()
+            for name in [model] if model else list(self._loaded):
+                self._close(name)
+
+    def pull(self, tag: str, progress: Callable[[int, int], None] | None = None) -> Path:
+        """Make `tag` ready on disk: assemble and verify its GGUF from the installed packages.
+
+        `progress(done, total)` is called with bytes while it works (not at all when the file
+        was verified before). Raises ModelNotFound for a tag the backend cannot serve.
+        """
+        return self._path(tag, progress)
+
+    def preload(self, model: str) -> float:
+        """Load `model` into memory now; the seconds that took (0.0 if it was loaded)."""
+        before = self.loads
+        entry = self.load(model)
+        if self.loads == before:
+            return 0.0
+        entry.first_use = False  # like Ollama: the next reply does not report this load again
+        return entry.load_time
+
+    def ps(self) -> list[dict[str, Any]]:
+        """Models in memory in Ollama's /api/ps shape, most recently used first."""
+        with self._lock:
+            items = list(self._loaded.items())
+        return [{"name": name, "model": name, "size": entry.size, "size_vram": 0,
+                 "expires_at": None, "context_length": entry.llm.n_ctx()}
+                for name, entry in reversed(items)]
+
+    @contextmanager
+    def _use(self, model: str) -> Iterator[_Loaded]:
+        """The loaded `model` with its lock held (reloaded if evicted in the meantime)."""
+        while True:
+            entry = self.load(model)
+            with entry.lock:
+                if not entry.closed:
+                    yield entry
+                    return
 
     def stream(self, request: ChatRequest) -> Iterator[Event]:
         """Generate with llama.cpp, token by token."""
-        entry = self.load(request.model)
-        run = _Run(entry, request)
-        with entry.lock:
+        with self._use(request.model) as entry:
+            run = _Run(entry, request)
             if request.prompt_reasoning:
                 # Two phases, like budget forcing: reason until `</think>`, then close the block
                 # ourselves and let the model answer with its reasoning in context.
@@ -185,6 +257,52 @@ class EmbeddedBackend:
             for text in run.generate(fmt.prompt + request.prefix, fmt):
                 yield Delta("raw", text)
             yield run.done(prefixed=bool(request.prefix))
+
+
+#: Memory a loaded model takes beyond its file (context cache, buffers), as a factor.
+_MEMORY_FACTOR = 1.5
+
+
+def _max_loaded(given: int | None) -> int:
+    """The resident-model limit: the argument, else DSKIT_MAX_LOADED, else from free RAM."""
+    if given is None and os.environ.get("DSKIT_MAX_LOADED"):
+        raw = os.environ["DSKIT_MAX_LOADED"]
+        try:
+            given = int(raw)
+        except ValueError:
+            raise ConfigurationError(
+                f"DSKIT_MAX_LOADED={raw!r} must be a whole number of models, e.g. 1"
+            ) from None
+    if given is not None:
+        if given < 1:
+            raise ConfigurationError(f"max_loaded must be at least 1, not {given}")
+        return given
+    return default_max_loaded()
+
+
+def default_max_loaded() -> int:
+    """How many of the available models fit together in half the available RAM (at least 1)."""
+    import psutil
+
+    budget = psutil.virtual_memory().available / 2
+    sizes = sorted(_file_size(name) for name in gguf.available())
+    fit = used = 0
+    for size in sizes:
+        used += size * _MEMORY_FACTOR
+        if used > budget:
+            break
+        fit += 1
+    return max(1, fit)
+
+
+def _file_size(name: str) -> int:
+    model = gguf.STANDINS.get(name)
+    if model is not None:
+        return model.size
+    try:
+        return gguf.model_path(name).stat().st_size  # a registered file: no assembly needed
+    except (KeyError, OSError):
+        return 0
 
 
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")

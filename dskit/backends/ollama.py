@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import urllib.parse
 from collections.abc import Callable, Generator, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -234,6 +235,78 @@ class OllamaBackend:
         finally:
             parts.close()  # closes the HTTP response, which stops Ollama's generation
         raise StreamInterrupted(f"Ollama at {self.host} ended the reply without its final chunk")
+
+    # --- model management ---------------------------------------------------------------
+
+    def pull(self, tag: str) -> Iterator[dict[str, Any]]:
+        """Stream /api/pull progress: dicts with status, and digest/total/completed per layer.
+
+        Ollama resumes an interrupted pull where it stopped: calling this again continues it.
+        """
+        import ollama
+
+        self.version()  # fail fast on a dead server: the pull itself has no read timeout
+        parts = cast(Generator[Any, None, None], self.client.pull(tag, stream=True))
+        try:
+            for part in parts:
+                yield {k: v for k, v in (("status", part.status), ("digest", part.digest),
+                                         ("total", part.total), ("completed", part.completed))
+                       if v is not None}
+        except (ollama.ResponseError, httpx.HTTPError, ConnectionError,
+                json.JSONDecodeError) as exc:
+            raise self._translate_pull(exc, tag) from exc
+        finally:
+            parts.close()  # closes the HTTP response (Ollama keeps the partial download)
+
+    def _translate_pull(self, exc: Exception, tag: str) -> DskitError:
+        import ollama
+
+        if isinstance(exc, ollama.ResponseError):
+            text = str(exc.error).lower()
+            if exc.status_code == 404 or "file does not exist" in text or "not found" in text:
+                # Ollama streams "pull model manifest: file does not exist" for unknown tags.
+                return ModelNotFound(
+                    tag, self.name, hint=f"the Ollama library has no model {tag!r} ({exc.error}); "
+                    "check the name and size tag at https://ollama.com/library "
+                    "(e.g. deepseek-r1:7b)")
+        return self._translate(exc, tag)
+
+    def unload(self, model: str) -> None:
+        """Free `model` from memory now (Ollama's documented empty request with keep_alive=0)."""
+        self._call(lambda: self.client.generate(model=model, keep_alive=0), model)
+
+    def preload(self, model: str) -> float:
+        """Load `model` into memory without generating; the load time in seconds.
+
+        Ollama's own `load_duration` when it reports one, else the measured wall time.
+        """
+        extra: dict[str, Any] = {}
+        if self.keep_alive is not None:
+            extra["keep_alive"] = self.keep_alive
+        t0 = time.perf_counter()
+        reply = self._call(lambda: self.client.generate(model=model, **extra), model)
+        wall = time.perf_counter() - t0
+        loaded = _seconds(reply.load_duration)
+        return wall if loaded is None else loaded
+
+    def ps(self) -> list[dict[str, Any]]:
+        """Models in memory (/api/ps): name, size, size_vram (bytes), expires_at, ..."""
+        running = self._call(self.client.ps)
+        out: list[dict[str, Any]] = []
+        for m in running.models:
+            row: dict[str, Any] = {
+                "name": m.name or m.model or "",
+                "model": m.model or m.name or "",
+                "size": int(m.size or 0),
+                "size_vram": int(m.size_vram or 0),
+                "expires_at": m.expires_at,
+            }
+            if m.context_length is not None:
+                row["context_length"] = m.context_length
+            if m.digest:
+                row["digest"] = m.digest
+            out.append(row)
+        return out
 
     def _call(self, fn: Callable[[], T], model: str | None = None) -> T:
         """Run one non-streaming client call, translating its errors."""

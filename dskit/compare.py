@@ -1,0 +1,456 @@
+"""`compare()`: the same prompts on several models, k samples each, as one tidy DataFrame.
+
+Scheduling is model-major: all the work for one model runs before the next model starts, so
+each model is loaded once (on a GPU that holds one size at a time, a naive prompt-major loop
+reloads a model for every prompt). Rows are appended to `out` as they finish, a
+KeyboardInterrupt returns the rows finished so far, and a rerun with the same `out` resumes.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import ConfigurationError, ModelNotFound
+from .prompts import grade, load
+from .reasoning import math_prompt
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .client import Client
+    from .reply import Reply
+
+#: The columns of a comparison, in order.
+COLUMNS = [
+    "model", "prompt_id", "prompt", "sample", "kind", "answer", "thinking", "expected",
+    "correct", "ttft_s", "tokens_per_s", "thinking_tokens", "answer_tokens", "load_s",
+    "total_s", "done_reason", "error",
+]
+_KEY = ("model", "prompt_id", "sample")
+_TEXT = ("model", "prompt_id", "prompt", "kind", "answer", "thinking", "expected",
+         "done_reason", "error")
+_FLOAT = ("ttft_s", "tokens_per_s", "load_s", "total_s")
+_INT = ("thinking_tokens", "answer_tokens")
+
+
+@dataclass(frozen=True)
+class _Task:
+    order: int
+    model: str
+    prompt_id: str
+    prompt: str
+    sample: int
+    kind: str
+    expected: str | None
+    grader: Any
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return (self.model, self.prompt_id, self.sample)
+
+
+def compare(
+    models: str | Sequence[str],
+    prompts: Any,
+    samples: int = 1,
+    *,
+    client: Client | None = None,
+    max_tokens: int | None = None,
+    temperature: float | None = None,
+    seed: int | None = None,
+    think: bool | None = None,
+    out: str | os.PathLike[str] | None = None,
+    resume: bool = True,
+    progress: bool = True,
+    parallel: int = 1,
+    stop: threading.Event | None = None,
+    on_row: Callable[[dict[str, Any]], None] | None = None,
+) -> pd.DataFrame:
+    """Ask every model every prompt `samples` times; one row per (model, prompt, sample).
+
+    - `prompts`: anything `dskit.prompts.load` takes: a list of strings, a DataFrame with
+      `prompt` (and `expected`, `kind`), or a built-in set: "cup", "cup-en", "maths".
+      Maths prompts get DeepSeek's directive (`math_prompt`) and are graded by value: the last
+      `\\boxed{}` of the answer, else its last number, compared numerically or symbolically.
+    - `max_tokens`, `temperature`, `think`: passed to every chat (None: the library's DeepSeek
+      defaults). With `seed`, sample i uses `seed + i`, so samples differ but a rerun repeats.
+    - `out`: a `.csv` (or `.parquet`, needs pyarrow) file each finished row is written to at
+      once; with `resume=True` the rows already in it (without an error) are not run again
+      and come back in the result.
+    - `parallel`: requests in flight at once within one model's group. Helps only on servers
+      that run requests concurrently (Ollama with OLLAMA_NUM_PARALLEL, vLLM, SGLang); the
+      embedded backend runs one request per model at a time, so there it only adds threads.
+    - `stop`: an event that ends the run after the current call (for widgets and threads);
+      `on_row(row)` is called as each row finishes.
+    - A failed call becomes a row with `error` set; the run goes on. An unknown model fails all
+      its rows at once. Ctrl-C (KeyboardInterrupt) stops the run and returns the finished rows
+      with `df.attrs["interrupted"] = True`.
+
+    See `summary(df)` (also `compare.summary`) for pass@1 and speed per model.
+    """
+
+    from .client import default_client
+
+    model_list = [models] if isinstance(models, str) else list(models)
+    if not model_list:
+        raise ConfigurationError("compare() needs at least one model")
+    if len(set(model_list)) != len(model_list):
+        raise ConfigurationError(f"a model is listed twice: {model_list}")
+    if samples < 1:
+        raise ConfigurationError(f"samples must be at least 1, got {samples}")
+    if parallel < 1:
+        raise ConfigurationError(f"parallel must be at least 1, got {parallel}")
+    table = load(prompts)
+    client = client or default_client()
+    sink = _Sink(Path(out)) if out is not None else None
+
+    tasks: list[_Task] = []
+    for model in model_list:  # model-major: each model's work is grouped
+        for row in table.itertuples(index=False):
+            for k in range(samples):
+                tasks.append(_Task(len(tasks), model, row.prompt_id, row.prompt, k, row.kind,
+                                   row.expected, row.grader))
+    order = {t.key: t.order for t in tasks}
+
+    rows: dict[tuple[str, str, int], dict[str, Any]] = {}
+    if sink is not None and resume:
+        for r in sink.read():
+            key = (r["model"], r["prompt_id"], int(r["sample"]))
+            if key in order and _blank(r["error"]):
+                rows[key] = r
+    todo = [t for t in tasks if t.key not in rows]
+
+    bar = _progress_bar(len(tasks), len(tasks) - len(todo), progress)
+    interrupted = False
+    try:
+        if sink is not None and todo:
+            sink.open(keep=resume)
+        for model in model_list:
+            group = [t for t in todo if t.model == model]
+            if not group:
+                continue
+            bar.set_description(model)
+            runner = _GroupRunner(client, group, max_tokens=max_tokens, temperature=temperature,
+                                  seed=seed, think=think)
+
+            def done(row: dict[str, Any]) -> None:
+                key = (row["model"], row["prompt_id"], row["sample"])
+                rows[key] = row
+                if sink is not None:
+                    sink.write(row)
+                bar.update(1)
+                if on_row is not None:
+                    on_row(row)
+                if stop is not None and stop.is_set():
+                    raise _Stopped
+
+            try:
+                runner.run(done, parallel)
+            except (KeyboardInterrupt, _Stopped):
+                interrupted = True
+                break
+    finally:
+        bar.close()
+        if sink is not None:
+            sink.close()
+
+    df = _frame(sorted(rows.values(), key=lambda r: order[(r["model"], r["prompt_id"],
+                                                           int(r["sample"]))]))
+    df.attrs["interrupted"] = interrupted
+    df.attrs["skipped"] = len(tasks) - len(todo)
+    if interrupted:
+        import warnings
+
+        warnings.warn(f"compare() interrupted: returning the {len(df)} of {len(tasks)} rows "
+                      "finished so far" + (f" (also in {out}; rerun to resume)" if out else ""),
+                      stacklevel=2)
+    return df
+
+
+class _Stopped(Exception):
+    """Raised inside the run loop when the `stop` event is set."""
+
+
+class _GroupRunner:
+    """Runs one model's tasks, one at a time or with a thread pool."""
+
+    def __init__(self, client: Client, tasks: list[_Task], **options: Any) -> None:
+        self.client, self.tasks, self.options = client, tasks, options
+        self.model_error: str | None = None
+
+    def run(self, done: Callable[[dict[str, Any]], None], parallel: int) -> None:
+        if parallel == 1:
+            for task in self.tasks:
+                done(self.one(task))
+            return
+        pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="dskit-compare")
+        pending: set[Future[dict[str, Any]]] = set()
+        queue = iter(self.tasks)
+        try:
+            for task in _take(queue, parallel):
+                pending.add(pool.submit(self.call, task))
+            while pending:
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    # grading happens here, in the calling thread (math-verify uses signals)
+                    done(self.graded(fut.result()))
+                for task in _take(queue, len(finished)):
+                    pending.add(pool.submit(self.call, task))
+        finally:
+            for fut in pending:
+                fut.cancel()
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def one(self, task: _Task) -> dict[str, Any]:
+        return self.graded(self.call(task))
+
+    def call(self, task: _Task) -> dict[str, Any]:
+        """Ask the model once; a failure becomes the row's `error`."""
+        row: dict[str, Any] = {
+            "model": task.model, "prompt_id": task.prompt_id, "prompt": task.prompt,
+            "sample": task.sample, "kind": task.kind, "expected": task.expected,
+            "_grader": task.grader,
+        }
+        if self.model_error is not None:
+            row["error"] = self.model_error
+            return row
+        opts = self.options
+        text = math_prompt(task.prompt) if task.kind == "math" else task.prompt
+        kwargs: dict[str, Any] = {}
+        if opts["max_tokens"] is not None:
+            kwargs["max_tokens"] = opts["max_tokens"]
+        if opts["temperature"] is not None:
+            kwargs["temperature"] = opts["temperature"]
+        if opts["seed"] is not None:
+            kwargs["seed"] = opts["seed"] + task.sample
+        if opts["think"] is not None:
+            kwargs["think"] = opts["think"]
+        t0 = time.perf_counter()
+        try:
+            reply = self.client.chat(text, task.model, **kwargs)
+        except ModelNotFound as exc:
+            # No point asking again: the model's other rows fail the same way, without calls.
+            self.model_error = f"{type(exc).__name__}: {exc}"
+            row["error"] = self.model_error
+            row["total_s"] = time.perf_counter() - t0
+            return row
+        except Exception as exc:  # recorded in the row: one failed call never stops the run
+            row["error"] = f"{type(exc).__name__}: {exc}"
+            row["total_s"] = time.perf_counter() - t0
+            return row
+        row.update(_reply_fields(reply))
+        return row
+
+    @staticmethod
+    def graded(row: dict[str, Any]) -> dict[str, Any]:
+        grader = row.pop("_grader", None)
+        if row.get("error"):
+            row["correct"] = None
+        else:
+            row["correct"] = grade(row.get("answer", ""), row.get("expected"), row["kind"],
+                                   grader, thinking=row.get("thinking", ""))
+        return {c: row.get(c) for c in COLUMNS}
+
+
+def _take(it: Iterable[_Task], n: int) -> list[_Task]:
+    out = []
+    for task in it:
+        out.append(task)
+        if len(out) >= n:
+            break
+    return out
+
+
+def _reply_fields(reply: Reply) -> dict[str, Any]:
+    s = reply.stats
+    return {
+        "answer": reply.answer,
+        "thinking": reply.thinking,
+        "ttft_s": s.ttft,
+        "tokens_per_s": s.tokens_per_s,
+        "thinking_tokens": s.thinking_tokens,
+        "answer_tokens": s.answer_tokens,
+        "load_s": s.load_time,
+        "total_s": s.total_time,
+        "done_reason": reply.done_reason,
+        "error": None,
+    }
+
+
+def _progress_bar(total: int, initial: int, enabled: bool) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, disable=not enabled, unit="call",
+                desc="compare", leave=True)
+
+
+def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    import pandas as pd
+
+    df = pd.DataFrame(rows, columns=COLUMNS)
+    return _coerce(df)
+
+
+def _coerce(df: pd.DataFrame) -> pd.DataFrame:
+    """Give every column its type, whether the rows came from replies or from a file."""
+    import pandas as pd
+
+    df = df.copy()
+    for col in _TEXT:
+        empty = "" if col in ("answer", "thinking") else None
+        df[col] = pd.Series([empty if _blank(v) else str(v) for v in df[col]], index=df.index,
+                            dtype=object)
+    df["sample"] = pd.to_numeric(df["sample"]).astype("int64")
+    for col in _FLOAT:
+        df[col] = pd.to_numeric(df[col], errors="coerce").astype("float64")
+    for col in _INT:
+        df[col] = pd.to_numeric(df[col], errors="coerce").astype("Int64")
+    df["correct"] = pd.Series([_as_bool(v) for v in df["correct"]], index=df.index, dtype=object)
+    return df
+
+
+def _blank(v: Any) -> bool:
+    import pandas as pd
+
+    if isinstance(v, str):
+        return v == ""
+    try:
+        return v is None or bool(pd.isna(v))
+    except (TypeError, ValueError):  # not a scalar
+        return False
+
+
+def _as_bool(v: Any) -> bool | None:
+    if isinstance(v, bool):
+        return v
+    if _blank(v):
+        return None
+    s = str(v).strip().lower()
+    if s in ("true", "1", "1.0"):
+        return True
+    if s in ("false", "0", "0.0"):
+        return False
+    return None
+
+
+class _Sink:
+    """Where finished rows go as they complete: a CSV appended row by row, or a Parquet file
+    rewritten atomically after each row (Parquet cannot be appended to)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        suffix = path.suffix.lower()
+        if suffix not in (".csv", ".parquet"):
+            raise ConfigurationError(
+                f"out={str(path)!r}: use a .csv or .parquet file name")
+        self.parquet = suffix == ".parquet"
+        if self.parquet:
+            from importlib.util import find_spec
+
+            if find_spec("pyarrow") is None:
+                raise ConfigurationError(
+                    f"out={str(path)!r}: writing Parquet needs pyarrow (`pip install pyarrow`); "
+                    "or use a .csv file")
+        self._fh: Any = None
+        self._writer: Any = None
+        self._rows: list[dict[str, Any]] = []
+
+    def read(self) -> list[dict[str, Any]]:
+        """Rows already in the file (the last row wins when a key appears twice)."""
+        import pandas as pd
+
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            return []
+        if self.parquet:
+            df = pd.read_parquet(self.path)
+        else:
+            df = pd.read_csv(self.path, dtype={c: str for c in _TEXT}, keep_default_na=False,
+                             na_values={c: [""] for c in (*_FLOAT, *_INT, "correct")})
+        if list(df.columns) != COLUMNS:
+            raise ConfigurationError(
+                f"{self.path} is not a dskit comparison file (its columns are "
+                f"{list(df.columns)}): choose another `out` file, or pass resume=False to "
+                "overwrite it")
+        df = _coerce(df[COLUMNS]).drop_duplicates(list(_KEY), keep="last")
+        return df.to_dict("records")
+
+    def open(self, keep: bool) -> None:
+        """Start writing: after the file's rows (`keep`, i.e. resume) or over them."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.parquet:
+            self._rows = self.read() if keep else []
+            return
+        fresh = not keep or not self.path.exists() or self.path.stat().st_size == 0
+        self._fh = self.path.open("a" if keep else "w", newline="", encoding="utf-8")
+        self._writer = csv.DictWriter(self._fh, fieldnames=COLUMNS)
+        if fresh:
+            self._writer.writeheader()
+            self._fh.flush()
+
+    def write(self, row: dict[str, Any]) -> None:
+        if self.parquet:
+            self._rows.append(row)
+            tmp = self.path.with_suffix(".parquet.tmp")
+            _frame(self._rows).to_parquet(tmp, index=False)
+            os.replace(tmp, self.path)
+            return
+        self._writer.writerow({c: ("" if row.get(c) is None else row.get(c)) for c in COLUMNS})
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+
+def summary(df: pd.DataFrame) -> pd.DataFrame:
+    """Per model: rows `n`, `errors`, `pass@1`, speed (mean and std tokens/s), mean TTFT,
+    mean thinking tokens, mean total time and the load time.
+
+    pass@1 is DeepSeek's: for each prompt with an expected answer, the mean correctness over
+    its k samples, then the mean over prompts. Rows with an error are left out of it (see
+    `errors`); NaN when no prompt could be graded.
+    """
+    import pandas as pd
+
+    out = []
+    for model, g in df.groupby("model", sort=False):
+        ok = g[g["error"].isna()] if "error" in g else g
+        graded = ok[ok["correct"].notna()]
+        if len(graded):
+            per_prompt = graded.assign(correct=graded["correct"].astype(float)).groupby(
+                "prompt_id")["correct"].mean()
+            pass1 = float(per_prompt.mean())
+        else:
+            pass1 = math.nan
+        tps = pd.to_numeric(ok["tokens_per_s"], errors="coerce")
+        out.append({
+            "model": model,
+            "n": len(g),
+            "errors": len(g) - len(ok),
+            "pass@1": pass1,
+            "tokens_per_s": tps.mean(),
+            "tokens_per_s_std": tps.std(),
+            "ttft_s": pd.to_numeric(ok["ttft_s"], errors="coerce").mean(),
+            "thinking_tokens": pd.to_numeric(ok["thinking_tokens"], errors="coerce").astype(
+                "float64").mean(),
+            "total_s": pd.to_numeric(ok["total_s"], errors="coerce").mean(),
+            "load_s": pd.to_numeric(ok["load_s"], errors="coerce").max(),
+        })
+    cols = ["model", "n", "errors", "pass@1", "tokens_per_s", "tokens_per_s_std", "ttft_s",
+            "thinking_tokens", "total_s", "load_s"]
+    return pd.DataFrame(out, columns=cols)
+
+
+# `ds.compare.summary(df)` works once `compare` is exported as the function.
+compare.summary = summary  # type: ignore[attr-defined]

@@ -1,0 +1,353 @@
+"""Pull, switch and list the models in memory, on Ollama or on the embedded backend.
+
+    ds.models.pull("deepseek-r1:7b")     # checks disk and memory, then a progress bar per layer
+    ds.models.switch("deepseek-r1:14b")  # unloads the others, loads this one, returns seconds
+    ds.models.loaded()                   # DataFrame: model, size_GB, vram_GB, on, expires
+"""
+
+from __future__ import annotations
+
+import time
+import urllib.parse
+from collections.abc import Iterator
+from typing import IO, TYPE_CHECKING, Any
+
+from .. import gguf, sysinfo
+from ..errors import BackendError, ConfigurationError, DskitError, ModelNotFound
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..client import Client
+
+#: Catalog sizes are decimal gigabytes, as Ollama's library shows them.
+GB = 1e9
+
+#: The columns of `loaded()`.
+LOADED_COLUMNS = ["model", "size_GB", "vram_GB", "on", "expires", "context"]
+
+_LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+
+class InsufficientResources(DskitError):
+    """A model does not fit this machine (disk or memory); the message says what to do."""
+
+    def __init__(self, message: str, shortages: list[dict[str, Any]]) -> None:
+        #: One dict per shortage: resource ("disk" or "memory"), needed, available (bytes).
+        self.shortages = shortages
+        super().__init__(message)
+
+
+# --- which backend ----------------------------------------------------------------------------
+
+def _backend(client: Client | Any | None, *needs: str) -> Any:
+    """The backend behind `client` (a Client, a backend, or None for the default client)."""
+    if client is None:
+        from ..client import default_client
+
+        client = default_client()
+    backend = getattr(client, "backend", client)
+    missing = [n for n in needs if not callable(getattr(backend, n, None))]
+    if missing:
+        name = getattr(backend, "name", type(backend).__name__)
+        raise ConfigurationError(
+            f"the {name} backend cannot manage models (no {', '.join(missing)}): "
+            "pull/switch/loaded work with Ollama (`ds.connect('ollama')`) or the embedded "
+            "backend (`ds.connect('embedded')`)"
+        )
+    return backend
+
+
+def _canonical(tag: str) -> str:
+    """Ollama's full name for a tag: `deepseek-r1` means `deepseek-r1:latest`."""
+    return tag if ":" in tag.rsplit("/", 1)[-1] else f"{tag}:latest"
+
+
+def _same(a: str, b: str) -> bool:
+    return _canonical(a) == _canonical(b)
+
+
+def _is_local(backend: Any) -> bool:
+    """Whether the backend runs on this machine (so this machine's disk and memory count)."""
+    host = getattr(backend, "host", None)
+    if host is None:
+        return True  # in process
+    name = urllib.parse.urlsplit(host).hostname or ""
+    return name in _LOCAL_HOSTS
+
+
+# --- resource checks --------------------------------------------------------------------------
+
+def _spec(tag: str) -> tuple[Any | None, str]:
+    """The catalog entry for `tag`, or None with the reason the checks are skipped."""
+    try:
+        from .catalog import spec_for
+    except ImportError:
+        return None, "the model catalog is not available: disk and memory checks skipped"
+    spec = spec_for(tag)
+    if spec is None:
+        return None, f"{tag} is not in the catalog: disk and memory checks skipped"
+    return spec, ""
+
+
+def _disk_need(tag: str, backend: Any) -> tuple[str | None, float]:
+    """(where the download goes, bytes still to write) — (None, 0) when nothing is written."""
+    if backend.name == "embedded":
+        model = gguf.STANDINS.get(tag)
+        if model is None or len(model.parts) == 1:
+            return None, 0.0  # a single-part model is used where its package installed it
+        target = gguf.cache_dir() / model.filename
+        if target.is_file():
+            return None, 0.0
+        return str(gguf.cache_dir()), float(model.size)
+    return "", -1.0  # Ollama: from the catalog (-1 = "use download_gb")
+
+
+def check_resources(tag: str, client: Client | Any | None = None) -> list[str]:
+    """Check free disk and total memory for `tag` against the catalog.
+
+    Returns notes on what was not checked; raises InsufficientResources when it cannot fit.
+    """
+    backend = _backend(client)
+    return _check(tag, backend)
+
+
+def _check(tag: str, backend: Any) -> list[str]:
+    spec, why = _spec(tag)
+    if spec is None:
+        return [why]
+    if not _is_local(backend):
+        return [f"Ollama runs at {backend.host}, not on this machine: disk and memory checks "
+                "skipped"]
+    notes: list[str] = []
+    shortages: list[dict[str, Any]] = []
+    problems: list[str] = []
+
+    where, need = _disk_need(tag, backend)
+    if backend.name != "embedded" and any(_same(m, tag) for m in _local_models(backend)):
+        where, need = None, 0.0
+        notes.append(f"{tag} is already pulled: disk check skipped")
+    if where is not None:
+        if need < 0:
+            need = float(spec.download_gb) * GB
+        path, free = sysinfo.disk_free(where or None)
+        if free < need:
+            shortages.append({"resource": "disk", "path": path, "needed": need,
+                              "available": free})
+            problems.append(
+                f"its download needs {need / GB:.1f} GB of free disk at {path}, but only "
+                f"{free / GB:.1f} GB is free ({(need - free) / GB:.1f} GB short)"
+            )
+
+    mem_need = float(spec.memory_gb) * GB
+    total_ram, _ = sysinfo.ram()
+    gpu_mem = sum(g.memory_total_mib for g in sysinfo.gpus()) * 2**20
+    have = total_ram + gpu_mem
+    if have < mem_need:
+        shortages.append({"resource": "memory", "needed": mem_need, "available": have})
+        what = f"{total_ram / GB:.1f} GB of RAM" + (
+            f" plus {gpu_mem / GB:.1f} GB of GPU memory" if gpu_mem else " and no GPU")
+        problems.append(
+            f"running it needs about {mem_need / GB:.1f} GB of memory, but this machine has "
+            f"{what} ({(mem_need - have) / GB:.1f} GB short)"
+        )
+    if problems:
+        fixes = ["pick a smaller tag (see `ds.models.recommend()`)"]
+        if any(s["resource"] == "disk" for s in shortages):
+            fixes.append("free disk space (or point OLLAMA_MODELS at a bigger disk)"
+                         if backend.name != "embedded" else
+                         "free disk space (or set DSKIT_CACHE_DIR to a bigger disk)")
+        fixes.append("or pass force=True to pull anyway")
+        raise InsufficientResources(
+            f"{tag} does not fit this machine: {'; '.join(problems)}. "
+            f"To fix: {', '.join(fixes)}.", shortages)
+    return notes
+
+
+def _local_models(backend: Any) -> list[str]:
+    try:
+        return list(backend.list_models())
+    except DskitError:
+        return []  # the pull itself reports an unreachable server properly
+
+
+# --- progress bars ----------------------------------------------------------------------------
+
+class _Bars:
+    """One tqdm byte bar per layer (or per file on the embedded backend), plus status lines."""
+
+    def __init__(self, progress: bool | IO[str] | None) -> None:
+        self.enabled = progress is not None and progress is not False
+        self.file: IO[str] | None = None if isinstance(progress, bool) else progress
+        self.bars: dict[str, Any] = {}
+        self._last_status = ""
+
+    def _tqdm(self) -> Any:
+        if self.file is None:
+            from tqdm.auto import tqdm
+        else:
+            from tqdm import tqdm  # a plain text bar for an explicit stream
+        return tqdm
+
+    def update(self, key: str, desc: str, done: int | None, total: int | None) -> None:
+        if not self.enabled:
+            return
+        bar = self.bars.get(key)
+        if bar is None:
+            bar = self.bars[key] = self._tqdm()(
+                total=total, desc=desc, unit="B", unit_scale=True, file=self.file,
+                leave=True, mininterval=0.2)
+        if total and bar.total != total:
+            bar.total = total
+            bar.refresh()
+        if done is not None and done > bar.n:
+            bar.update(done - bar.n)
+
+    def status(self, text: str) -> None:
+        if not self.enabled or not text or text == self._last_status:
+            return
+        self._last_status = text
+        self._tqdm().write(text, file=self.file)
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+
+
+# --- pull -------------------------------------------------------------------------------------
+
+def pull(tag: str, client: Client | Any | None = None, progress: bool | IO[str] | None = True,
+         *, force: bool = False) -> dict[str, Any]:
+    """Download `tag` (Ollama) or assemble it from its packages (embedded), with progress.
+
+    Checks free disk and memory against the catalog first and raises InsufficientResources
+    when the model cannot fit (`force=True` skips the checks). `progress` is True for tqdm bars,
+    False for none, or a text stream to draw plain bars into. An interrupted pull resumes when
+    run again. Returns a summary: tag, status, seconds, layers, notes.
+    """
+    backend = _backend(client, "pull")
+    notes = ["checks skipped (force=True)"] if force else _check(tag, backend)
+    bars = _Bars(progress)
+    for note in notes:
+        bars.status(note)
+    t0 = time.perf_counter()
+    try:
+        if backend.name == "embedded":
+            summary = _pull_embedded(tag, backend, bars)
+        else:
+            summary = _pull_stream(tag, backend, bars)
+    except BackendError as exc:
+        if backend.name != "embedded" and exc.args and "again to resume" not in str(exc):
+            exc.args = (f"{exc.args[0]} The pull resumes where it stopped: run "
+                        f"`ds.models.pull({tag!r})` again.", *exc.args[1:])
+        raise
+    except KeyboardInterrupt:
+        bars.close()
+        again = (f"run `ds.models.pull({tag!r})` again to resume: Ollama keeps the part "
+                 "already downloaded" if backend.name != "embedded" else
+                 f"run `ds.models.pull({tag!r})` again to start it over")
+        raise KeyboardInterrupt(f"pull of {tag} interrupted; {again}") from None
+    finally:
+        bars.close()
+    summary.update(tag=tag, backend=backend.name, seconds=time.perf_counter() - t0, notes=notes)
+    return summary
+
+
+def _pull_stream(tag: str, backend: Any, bars: _Bars) -> dict[str, Any]:
+    """Follow Ollama's /api/pull progress lines."""
+    layers: dict[str, dict[str, int | None]] = {}
+    status = ""
+    events: Iterator[dict[str, Any]] = backend.pull(tag)
+    try:
+        for event in events:
+            status = str(event.get("status") or "")
+            digest = event.get("digest")
+            if digest:
+                layer = layers.setdefault(digest, {"total": None, "completed": 0})
+                if event.get("total") is not None:
+                    layer["total"] = int(event["total"])
+                if event.get("completed") is not None:
+                    layer["completed"] = int(event["completed"])
+                short = digest.removeprefix("sha256:")[:12]
+                bars.update(digest, f"pulling {short}", layer["completed"], layer["total"])
+            else:
+                bars.status(status)
+    finally:
+        close = getattr(events, "close", None)
+        if close is not None:
+            close()  # stops the HTTP stream if we leave early
+    if status != "success":
+        raise BackendError(
+            f"the pull of {tag} ended without success (last status: {status or 'none'}): "
+            f"run `ds.models.pull({tag!r})` again to resume"
+        )
+    return {"status": status, "layers": layers}
+
+
+def _pull_embedded(tag: str, backend: Any, bars: _Bars) -> dict[str, Any]:
+    """Assemble/verify the GGUF, with one bar for its bytes."""
+    model = gguf.STANDINS.get(tag)
+    action = "assembling" if model is not None and len(model.parts) > 1 else "verifying"
+    layer: dict[str, int | None] = {"total": model.size if model else None, "completed": 0}
+
+    def step(done: int, total: int) -> None:
+        layer["completed"], layer["total"] = done, total
+        bars.update(tag, f"{action} {tag}", done, total)
+
+    path = backend.pull(tag, step)
+    if not layer["completed"]:
+        layer["completed"] = layer["total"] = path.stat().st_size
+        bars.status(f"{tag} is ready (verified before): {path}")
+    else:
+        bars.status(f"{tag} is ready: {path}")
+    return {"status": "success", "layers": {tag: layer}, "path": str(path)}
+
+
+# --- switch and loaded ------------------------------------------------------------------------
+
+def switch(tag: str, client: Client | Any | None = None, *, quiet: bool = False) -> float:
+    """Unload every other model, load `tag`, and return (and print) its load time in seconds."""
+    backend = _backend(client, "ps", "unload", "preload")
+    if backend.name == "embedded":
+        backend.pull(tag)  # ModelNotFound for an unknown tag, before anything is unloaded
+    else:
+        local = _local_models(backend)
+        if local and not any(_same(m, tag) for m in local):
+            raise ModelNotFound(tag, backend.name, local,
+                                hint=f"pull it first: `ds.models.pull({tag!r})`")
+    others = [row["name"] for row in backend.ps() if not _same(row["name"], tag)]
+    for name in others:
+        backend.unload(name)
+    seconds = float(backend.preload(tag))
+    if not quiet:
+        freed = f" (unloaded {', '.join(others)})" if others else ""
+        print(f"{tag} loaded in {seconds:.2f} s{freed}")
+    return seconds
+
+
+def _placement(size: int, vram: int) -> str:
+    if vram <= 0:
+        return "CPU"
+    if vram >= size:
+        return "GPU"
+    return "split"
+
+
+def loaded(client: Client | Any | None = None) -> pd.DataFrame:
+    """The models in memory: model, size_GB, vram_GB, on (GPU/CPU/split), expires, context."""
+    import pandas as pd
+
+    backend = _backend(client, "ps")
+    rows = []
+    for r in backend.ps():
+        size, vram = int(r.get("size") or 0), int(r.get("size_vram") or 0)
+        expires = r.get("expires_at")
+        rows.append({
+            "model": r["name"],
+            "size_GB": round(size / GB, 3),
+            "vram_GB": round(vram / GB, 3),
+            "on": _placement(size, vram),
+            "expires": pd.Timestamp(expires) if expires is not None else pd.NaT,
+            "context": r.get("context_length"),
+        })
+    return pd.DataFrame(rows, columns=LOADED_COLUMNS)

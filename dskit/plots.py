@@ -1,0 +1,114 @@
+"""Plots for comparisons (matplotlib, imported only when a plot is drawn).
+
+    s = ds.compare.summary(df)
+    accuracy_vs_size(s); speed_vs_size(s); latency(df)
+
+Each returns the matplotlib `Axes` (pass `ax=` to draw into your own figure). Sizes come from
+the model catalog (`dskit.models.catalog`) when it knows every model; otherwise the models are
+placed in the order given, by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from .errors import ConfigurationError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.axes import Axes
+
+
+def model_sizes(models: Sequence[str]) -> list[float] | None:
+    """Parameters in billions per model from the catalog, or None if any is unknown."""
+    try:
+        from .models.catalog import spec_for
+    except ImportError:
+        return None
+    sizes: list[float] = []
+    for tag in models:
+        try:
+            spec = spec_for(tag)
+        except (LookupError, ValueError):
+            return None
+        params = getattr(spec, "params_b", None)
+        if params is None:
+            return None
+        sizes.append(float(params))
+    return sizes
+
+
+def _axes(ax: Axes | None) -> Axes:
+    if ax is not None:
+        return ax
+    import matplotlib.pyplot as plt
+
+    _, ax = plt.subplots(figsize=(6, 4))
+    return ax
+
+
+def _need(df: pd.DataFrame, *cols: str) -> None:
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise ConfigurationError(
+            f"this plot needs the columns {', '.join(missing)}: pass `ds.compare.summary(df)` "
+            "for size plots and the comparison DataFrame itself for latency")
+
+
+def _by_size(summary_df: pd.DataFrame, column: str, ylabel: str, title: str,
+             err: str | None, ax: Axes | None) -> Axes:
+    _need(summary_df, "model", column)
+    ax = _axes(ax)
+    models = [str(m) for m in summary_df["model"]]
+    values = summary_df[column].astype(float).tolist()
+    sizes = model_sizes(models)
+    if sizes is not None:
+        xs: list[float] = sizes
+        ax.set_xscale("log")
+        ax.set_xlabel("parameters (billions)")
+    else:
+        xs = [float(i) for i in range(len(models))]
+        ax.set_xticks(xs, models, rotation=20, ha="right")
+        ax.set_xlabel("model (size unknown: in the order given)")
+    yerr = summary_df[err].astype(float).fillna(0).tolist() if err in summary_df else None
+    ax.errorbar(xs, values, yerr=yerr, fmt="o", capsize=4)
+    if sizes is not None:
+        for x, y, name in zip(xs, values, models, strict=True):
+            ax.annotate(name, (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    return ax
+
+
+def accuracy_vs_size(summary_df: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
+    """pass@1 per model against its size."""
+    ax = _by_size(summary_df, "pass@1", "pass@1", "Accuracy vs model size", None, ax)
+    ax.set_ylim(-0.05, 1.05)
+    return ax
+
+
+def speed_vs_size(summary_df: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
+    """Mean generation speed (tokens/s, with its standard deviation) against size."""
+    return _by_size(summary_df, "tokens_per_s", "tokens / s", "Generation speed vs model size",
+                    "tokens_per_s_std", ax)
+
+
+def latency(df: pd.DataFrame, metric: str = "total_s", *, ax: Axes | None = None) -> Axes:
+    """The distribution of `metric` ("total_s" or "ttft_s") per model, as box plots."""
+    if metric not in ("total_s", "ttft_s"):
+        raise ConfigurationError(f"metric must be 'total_s' or 'ttft_s', not {metric!r}")
+    _need(df, "model", metric)
+    ax = _axes(ax)
+    ok = df[df["error"].isna()] if "error" in df.columns else df
+    models = list(dict.fromkeys(str(m) for m in df["model"]))
+    data: list[Any] = [ok.loc[ok["model"] == m, metric].dropna().astype(float).tolist()
+                       for m in models]
+    ax.boxplot(data, tick_labels=models, showmeans=True)
+    ax.tick_params(axis="x", labelrotation=20)
+    label = "total time per reply (s)" if metric == "total_s" else "time to first token (s)"
+    ax.set_ylabel(label)
+    ax.set_title("Latency per model")
+    ax.grid(True, axis="y", alpha=0.3)
+    return ax

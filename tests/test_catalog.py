@@ -1,0 +1,240 @@
+"""The model catalog, tag lookup and what-fits recommendations."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pandas as pd
+import pytest
+
+from dskit import gguf
+from dskit.models.catalog import (
+    FIGURES,
+    GB,
+    Machine,
+    ModelSpec,
+    catalog,
+    recommend,
+    spec_for,
+    specs,
+)
+from dskit.sysinfo import GPU
+
+# Sizes from issue #3 (Ollama's library page).
+SIZES = {
+    "deepseek-r1:1.5b": 1.1, "deepseek-r1:7b": 4.7, "deepseek-r1:8b": 4.9,
+    "deepseek-r1:14b": 9.0, "deepseek-r1:32b": 20.0, "deepseek-r1:70b": 43.0,
+    "deepseek-r1:671b": 404.0, "deepseek-v3:671b": 404.0,
+}
+DISTILLS = ["deepseek-r1:1.5b", "deepseek-r1:7b", "deepseek-r1:8b", "deepseek-r1:14b",
+            "deepseek-r1:32b", "deepseek-r1:70b"]
+FITS = {"GPU", "partial GPU", "CPU only", "does not fit"}
+MIB = 2**20
+
+
+def by_tag(df):
+    return df.set_index("tag")
+
+
+# Fake machines: GPU hosts are not available here, so their hardware is described, not probed.
+def laptop() -> Machine:
+    return Machine(gpus=[], ram_total=int(8 * GB), ram_available=int(6.5 * GB),
+                   disk_free=int(200 * GB), disk_path="/home/me/.ollama/models")
+
+
+def rtx4090() -> Machine:
+    return Machine(gpus=[GPU("NVIDIA GeForce RTX 4090", 24564, 400, "550.54")],
+                   ram_total=int(64 * GB), ram_available=int(56 * GB), disk_free=int(1000 * GB))
+
+
+def a100_node() -> Machine:
+    gpus = [GPU("NVIDIA A100-SXM4-80GB", 81920, 0, "550.54") for _ in range(2)]
+    return Machine(gpus=gpus, ram_total=int(256 * GB), ram_available=int(240 * GB),
+                   disk_free=int(2000 * GB))
+
+
+def tiny_disk() -> Machine:
+    return Machine(gpus=[], ram_total=int(32 * GB), ram_available=int(28 * GB),
+                   disk_free=int(3 * GB), disk_path="/data/ollama")
+
+
+def test_catalog_has_every_tag_with_its_download_size():
+    df = by_tag(catalog())
+    for tag, gb in SIZES.items():
+        assert df.loc[tag, "download_GB"] == gb
+    for col in ("params", "base", "architecture", "download_GB", "memory_GB", "context",
+                "AIME2024", "MATH500", "GPQA", "LiveCodeBench", "deepseek", "note"):
+        assert col in df.columns
+    assert df.loc["deepseek-r1:7b", "base"] == "Qwen2.5-Math-7B"
+    assert df.loc["deepseek-r1:70b", "base"] == "Llama-3.3-70B-Instruct"
+    assert df.loc["deepseek-r1:8b", "architecture"] == "llama"
+
+
+def test_catalog_is_sorted_by_size_and_can_leave_out_stand_ins():
+    full = catalog()
+    assert list(full["params"]) == sorted(full["params"])
+    only_ds = catalog(include_standins=False)
+    assert set(only_ds["tag"]) == set(SIZES)
+    assert only_ds["deepseek"].all()
+
+
+def test_every_figure_names_its_source():
+    for spec in specs():
+        assert set(FIGURES) <= set(spec.sources), spec.tag
+        assert all(spec.sources[k].strip() for k in FIGURES), spec.tag
+    assert set(catalog().attrs["sources"]) == {s.tag for s in specs()}
+
+
+def test_published_scores_for_every_r1_model():
+    df = by_tag(catalog())
+    for tag in [*DISTILLS, "deepseek-r1:671b"]:
+        assert df.loc[tag, ["AIME2024", "MATH500", "GPQA", "LiveCodeBench"]].notna().all(), tag
+    assert tuple(df.loc["deepseek-r1:7b", ["AIME2024", "MATH500", "GPQA", "LiveCodeBench"]]) == (
+        55.5, 92.8, 49.1, 37.6)
+    assert df.loc["deepseek-r1:671b", "AIME2024"] == 79.8
+    # Distillation helps with size, as the paper reports.
+    assert df.loc["deepseek-r1:1.5b", "AIME2024"] < df.loc["deepseek-r1:32b", "AIME2024"]
+
+
+def test_stand_ins_are_marked_not_deepseek():
+    for name, model in gguf.STANDINS.items():
+        spec = spec_for(name)
+        assert spec is not None
+        assert spec.family == "stand-in" and not spec.deepseek
+        assert "not DeepSeek" in spec.note
+        assert spec.download_gb == pytest.approx(model.size / GB, abs=1e-3)
+        assert spec.aime2024 is None
+
+
+def test_notes_say_what_the_tags_hide():
+    assert "R1-0528 Qwen3-8B" in spec_for("deepseek-r1:8b").note
+    for tag in ("deepseek-r1:671b", "deepseek-v3:671b"):
+        spec = spec_for(tag)
+        assert spec.active_params_b == 37.0 and spec.params_b == 671.0
+        assert "641 GB" in spec.note
+
+
+def test_memory_is_weights_plus_kv_cache_plus_overhead():
+    spec = spec_for("deepseek-r1:7b")
+    kv = spec.kv_bytes_per_token * 8192 / GB
+    assert spec.memory_gb == round(spec.download_gb + kv + 1.0, 1)
+    assert spec.memory_gb_at(32768) > spec.memory_gb > spec.download_gb
+    for s in specs():
+        assert s.memory_gb > s.download_gb
+
+
+def test_specs_are_frozen():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec_for("deepseek-r1:7b").download_gb = 1.0  # type: ignore[misc]
+    assert isinstance(spec_for("deepseek-r1:7b"), ModelSpec)
+
+
+@pytest.mark.parametrize(("tag", "expected"), [
+    ("deepseek-r1:7b", "deepseek-r1:7b"),
+    ("deepseek-r1:latest", "deepseek-r1:8b"),
+    ("deepseek-r1", "deepseek-r1:8b"),
+    ("deepseek-r1:7b-qwen-distill-q4_K_M", "deepseek-r1:7b"),
+    ("deepseek-r1:1.5b-qwen-distill-fp16", "deepseek-r1:1.5b"),
+    ("deepseek-r1:70b-llama-distill-q8_0", "deepseek-r1:70b"),
+    ("deepseek-r1:671b-q8_0", "deepseek-r1:671b"),
+    ("DeepSeek-R1:14B", "deepseek-r1:14b"),
+    ("registry.ollama.ai/library/deepseek-r1:32b", "deepseek-r1:32b"),
+    ("deepseek-v3", "deepseek-v3:671b"),
+    ("smollm2:135m", "smollm2:135m"),
+    ("qwen2.5-coder:0.5b", "qwen2.5-coder:0.5b"),
+    ("llama3:8b", None),
+    ("deepseek-r1:3b", None),
+    ("deepseek-r1:unknown", None),
+])
+def test_spec_for_tag_variants(tag, expected):
+    spec = spec_for(tag)
+    assert (spec.tag if spec else None) == expected
+
+
+def test_no_gpu_laptop_runs_small_sizes_on_the_cpu():
+    df = recommend(laptop())
+    rows = by_tag(df)
+    assert set(df["fit"]) <= FITS and "GPU" not in set(df["fit"])
+    assert rows.loc["deepseek-r1:1.5b", "fit"] == "CPU only"
+    assert rows.loc["deepseek-r1:7b", "fit"] == "CPU only"
+    assert "slowly" in rows.loc["deepseek-r1:7b", "advice"]
+    for tag in ("deepseek-r1:14b", "deepseek-r1:70b", "deepseek-r1:671b"):
+        assert rows.loc[tag, "fit"] == "does not fit"
+        assert rows.loc[tag, "why_not"].startswith("memory")
+        assert "smaller size" in rows.loc[tag, "advice"]
+        assert pd.isna(rows.loc[tag, "load_time"]) and pd.isna(rows.loc[tag, "speed"])
+    summary = df.attrs["summary"]
+    assert summary.startswith("No GPU found")
+    assert "deepseek-r1:1.5b and 7b run on the CPU" in summary
+    assert "do not fit in memory" in summary
+    assert set(df["tag"]) == set(SIZES)  # stand-ins only on request
+
+
+def test_24gb_gpu_runs_up_to_32b_and_offloads_70b():
+    df = recommend(rtx4090())
+    rows = by_tag(df)
+    for tag in ("deepseek-r1:1.5b", "deepseek-r1:7b", "deepseek-r1:14b", "deepseek-r1:32b"):
+        assert rows.loc[tag, "fit"] == "GPU", tag
+    assert rows.loc["deepseek-r1:70b", "fit"] == "partial GPU"
+    assert "on the GPU" in rows.loc["deepseek-r1:70b", "advice"]
+    assert rows.loc["deepseek-r1:671b", "fit"] == "does not fit"
+    assert rows.loc["deepseek-r1:7b", "speed"].startswith("fast")
+    assert rows.loc["deepseek-r1:7b", "load_time"] == "seconds"
+    assert rows.loc["deepseek-r1:70b", "load_time"] == "tens of seconds"
+    summary = df.attrs["summary"]
+    assert summary.startswith("1 GPU (NVIDIA GeForce RTX 4090")
+    assert "run fully on the GPU" in summary and "suggested: deepseek-r1:32b" in summary
+
+
+def test_two_80gb_gpus_hold_70b_but_not_671b():
+    rows = by_tag(recommend(a100_node()))
+    assert rows.loc["deepseek-r1:70b", "fit"] == "GPU"
+    assert "split" not in rows.loc["deepseek-r1:70b", "advice"]  # one 80 GB card suffices
+    assert rows.loc["deepseek-r1:671b", "fit"] == "does not fit"
+    assert "vLLM/SGLang" in rows.loc["deepseek-r1:671b", "advice"]
+    assert rows.loc["deepseek-r1:671b", "download_fits_disk"]
+
+
+def test_two_24gb_gpus_split_70b_across_both():
+    two = Machine(gpus=[GPU("NVIDIA GeForce RTX 3090", 24576, 0, "550")] * 2,
+                  ram_total=int(128 * GB), ram_available=int(120 * GB),
+                  disk_free=int(500 * GB))
+    rows = by_tag(recommend(two))
+    assert rows.loc["deepseek-r1:70b", "fit"] == "GPU"
+    assert "split across 2" in rows.loc["deepseek-r1:70b", "advice"]
+    assert recommend(two).attrs["summary"].startswith("2 GPUs (NVIDIA GeForce RTX 3090")
+
+
+def test_tiny_disk_refuses_downloads_that_do_not_fit():
+    df = recommend(tiny_disk())
+    rows = by_tag(df)
+    assert rows.loc["deepseek-r1:1.5b", "fit"] == "CPU only"
+    assert rows.loc["deepseek-r1:1.5b", "download_fits_disk"]
+    assert rows.loc["deepseek-r1:7b", "fit"] == "does not fit"
+    assert rows.loc["deepseek-r1:7b", "why_not"] == "disk"
+    assert not rows.loc["deepseek-r1:7b", "download_fits_disk"]
+    assert "OLLAMA_MODELS" in rows.loc["deepseek-r1:7b", "advice"]
+    assert "/data/ollama" in rows.loc["deepseek-r1:7b", "advice"]
+    assert rows.loc["deepseek-r1:671b", "why_not"] == "memory and disk"
+    assert "do not fit on disk (3.0 GB free)" in df.attrs["summary"]
+
+
+def test_stand_ins_fit_anywhere_when_asked_for():
+    rows = by_tag(recommend(laptop(), include_standins=True))
+    assert rows.loc["smollm2:135m", "fit"] == "CPU only"
+    assert "not DeepSeek" in rows.loc["qwen2.5-coder:0.5b", "advice"]
+
+
+def test_this_machine():
+    m = Machine.read()
+    assert m.ram_total >= m.ram_available > 0 and m.disk_free > 0 and m.disk_path
+    df = recommend()
+    assert list(df.columns) == ["tag", "download_GB", "memory_GB", "fit", "download_fits_disk",
+                                "why_not", "load_time", "speed", "advice"]
+    assert set(df["tag"]) == set(SIZES) and set(df["fit"]) <= FITS
+    assert df["advice"].str.len().gt(0).all()
+    summary = df.attrs["summary"]
+    assert summary.endswith(".")
+    if not m.gpus:
+        assert summary.startswith("No GPU found")
+        assert "GPU" not in set(df["fit"])

@@ -1,0 +1,234 @@
+"""compare() on the real embedded models, summary() and the plots."""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any
+
+import matplotlib
+import pandas as pd
+import pytest
+
+import dskit as ds
+from dskit import prompts
+from dskit.backends.embedded import EmbeddedBackend
+from dskit.compare import COLUMNS, compare, summary
+from dskit.errors import ConfigurationError
+from dskit.reasoning import MATH_DIRECTIVE
+
+matplotlib.use("Agg")
+
+SMALL = "smollm2:135m"
+QWEN = "qwen2.5-coder:0.5b"
+PROMPTS = pd.DataFrame({"prompt": ["What is 2+3?", "Name one colour."], "expected": ["5", None]})
+
+
+@pytest.fixture(scope="module")
+def backend() -> EmbeddedBackend:
+    # One thread: the machine's other jobs make two spinning llama.cpp threads crawl.
+    b = EmbeddedBackend(n_ctx=2048, n_threads=1)
+    yield b
+    b.unload()
+
+
+@pytest.fixture
+def client(backend: EmbeddedBackend) -> ds.Client:
+    return ds.connect(backend, set_default=False)
+
+
+class Calls:
+    """Wraps a client's chat: records (model, prompt) and can raise Ctrl-C after n calls."""
+
+    def __init__(self, client: ds.Client, interrupt_after: int | None = None) -> None:
+        self.real = functools.partial(ds.Client.chat, client)  # never an earlier wrapper
+        self.seen: list[tuple[str, str]] = []
+        self.interrupt_after = interrupt_after
+
+    def __call__(self, prompt: Any, model: str | None = None, **kwargs: Any) -> Any:
+        if self.interrupt_after is not None and len(self.seen) >= self.interrupt_after:
+            raise KeyboardInterrupt
+        self.seen.append((model or "", prompt))
+        return self.real(prompt, model, **kwargs)
+
+
+def test_two_models_two_prompts_two_samples(client: ds.Client, backend: EmbeddedBackend,
+                                            monkeypatch: pytest.MonkeyPatch):
+    calls = Calls(client)
+    monkeypatch.setattr(client, "chat", calls)
+    loads = backend.loads
+    df = compare([SMALL, QWEN], PROMPTS, samples=2, client=client, max_tokens=12, seed=3,
+                 progress=False)
+    assert len(df) == 8 and list(df.columns) == COLUMNS
+    assert backend.loads - loads <= 2
+    # model-major: every call for one model before the next model's
+    assert [m for m, _ in calls.seen] == [SMALL] * 4 + [QWEN] * 4
+    assert df["model"].tolist() == [SMALL] * 4 + [QWEN] * 4
+    assert df["sample"].tolist() == [0, 1] * 4
+    # the maths prompt carries DeepSeek's directive; the text prompt is sent as is
+    sent = [p for _, p in calls.seen]
+    assert sent[0].endswith(MATH_DIRECTIVE) and sent[2] == "Name one colour."
+    assert df["prompt"].tolist()[0] == "What is 2+3?"
+    assert df["error"].isna().all() and not df.attrs["interrupted"]
+    math_rows, text_rows = df[df["kind"] == "math"], df[df["kind"] == "text"]
+    assert all(isinstance(c, bool) for c in math_rows["correct"])
+    assert text_rows["correct"].isna().all() and text_rows["expected"].isna().all()
+    assert (df["tokens_per_s"] > 0).all() and (df["total_s"] > 0).all()
+    assert (df["answer_tokens"] <= 12).all() and df["done_reason"].notna().all()
+    s = summary(df)
+    assert s["model"].tolist() == [SMALL, QWEN] and s["n"].tolist() == [4, 4]
+    assert s["pass@1"].between(0, 1).all() and (s["tokens_per_s"] > 0).all()
+    assert ds_compare_summary_is_reachable()
+
+
+def ds_compare_summary_is_reachable() -> bool:
+    return compare.summary is summary  # type: ignore[attr-defined]
+
+
+def test_interrupt_keeps_finished_rows_and_resume_skips_them(
+        client: ds.Client, monkeypatch: pytest.MonkeyPatch, tmp_path):
+    out = tmp_path / "results.csv"
+    calls = Calls(client, interrupt_after=3)
+    monkeypatch.setattr(client, "chat", calls)
+    with pytest.warns(UserWarning, match="interrupted"):
+        part = compare([SMALL], PROMPTS, samples=2, client=client, max_tokens=8, seed=1,
+                       out=out, progress=False)
+    assert part.attrs["interrupted"] is True
+    assert len(part) == 3 and len(calls.seen) == 3
+    assert part["answer"].str.len().gt(0).all()  # real replies
+    on_disk = pd.read_csv(out)
+    assert len(on_disk) == 3 and list(on_disk.columns) == COLUMNS
+
+    calls2 = Calls(client)
+    monkeypatch.setattr(client, "chat", calls2)
+    full = compare([SMALL], PROMPTS, samples=2, client=client, max_tokens=8, seed=1,
+                   out=out, progress=False)
+    assert len(calls2.seen) == 1  # only the missing row ran
+    assert len(full) == 4 and full.attrs["skipped"] == 3 and not full.attrs["interrupted"]
+    assert full.iloc[:3][["prompt_id", "sample", "answer"]].equals(
+        part[["prompt_id", "sample", "answer"]])
+    assert len(pd.read_csv(out)) == 4  # header once, one line per row
+
+    calls3 = Calls(client)
+    monkeypatch.setattr(client, "chat", calls3)
+    again = compare([SMALL], PROMPTS, samples=2, client=client, max_tokens=8, seed=1,
+                    out=out, progress=False)
+    assert calls3.seen == [] and len(again) == 4
+    assert again["correct"].tolist() == full["correct"].tolist()
+
+
+def test_unknown_model_becomes_error_rows(client: ds.Client, monkeypatch: pytest.MonkeyPatch):
+    calls = Calls(client)
+    monkeypatch.setattr(client, "chat", calls)
+    df = compare(["nope:1b", SMALL], "cup-en", samples=2, client=client, max_tokens=8,
+                 progress=False)
+    assert len(df) == 4
+    bad, good = df[df["model"] == "nope:1b"], df[df["model"] == SMALL]
+    assert bad["error"].str.contains("nope:1b").all() and (bad["answer"] == "").all()
+    assert good["error"].isna().all() and good["answer"].str.len().gt(0).all()
+    assert bad["correct"].isna().all()  # not graded: no answer
+    assert all(isinstance(c, bool) for c in good["correct"])  # graded by the cup grader
+    assert [m for m, _ in calls.seen] == ["nope:1b", SMALL, SMALL]  # asked once, then skipped
+    s = summary(df)
+    assert s.set_index("model").loc["nope:1b", "errors"] == 2
+
+
+def test_parallel_requests(client: ds.Client, capsys: pytest.CaptureFixture[str]):
+    df = compare(SMALL, ["Say hi.", "Say bye."], samples=2, client=client, max_tokens=8,
+                 parallel=2, progress=True)
+    assert len(df) == 4 and df["error"].isna().all()
+    assert df["sample"].tolist() == [0, 1, 0, 1]
+    assert "4/4" in capsys.readouterr().err  # the progress bar counted every call
+
+
+def test_parallel_interrupt_keeps_finished_rows(client: ds.Client,
+                                                monkeypatch: pytest.MonkeyPatch):
+    calls = Calls(client, interrupt_after=2)
+    monkeypatch.setattr(client, "chat", calls)
+    with pytest.warns(UserWarning, match="interrupted"):
+        df = compare(SMALL, ["Say hi.", "Say bye."], samples=2, client=client, max_tokens=8,
+                     parallel=2, progress=False)
+    assert df.attrs["interrupted"] is True
+    assert 1 <= len(df) <= 2 and df["answer"].str.len().gt(0).all()
+
+
+def test_bad_arguments(client: ds.Client, tmp_path):
+    with pytest.raises(ConfigurationError):
+        compare([], ["x"], client=client)
+    with pytest.raises(ConfigurationError):
+        compare([SMALL], ["x"], samples=0, client=client)
+    with pytest.raises(ConfigurationError, match=r"\.csv or \.parquet"):
+        compare([SMALL], ["x"], client=client, out=tmp_path / "r.txt")
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        with pytest.raises(ConfigurationError, match="pyarrow"):
+            compare([SMALL], ["x"], client=client, out=tmp_path / "r.parquet")
+    foreign = tmp_path / "other.csv"
+    foreign.write_text("a,b\n1,2\n")
+    with pytest.raises(ConfigurationError, match="not a dskit comparison"):
+        compare([SMALL], ["x"], client=client, out=foreign, progress=False)
+
+
+def _hand_made() -> pd.DataFrame:
+    rows = []
+
+    def add(model: str, pid: str, sample: int, correct: Any, tps: float | None = 10.0,
+            error: str | None = None, kind: str = "math") -> None:
+        rows.append({"model": model, "prompt_id": pid, "prompt": pid, "sample": sample,
+                     "kind": kind, "answer": "", "thinking": "", "expected": "1",
+                     "correct": correct, "ttft_s": 0.5, "tokens_per_s": tps,
+                     "thinking_tokens": 100, "answer_tokens": 5, "load_s": 2.0 if sample == 0
+                     and pid == "p1" else 0.0, "total_s": 3.0, "done_reason": "stop",
+                     "error": error})
+
+    add("big", "p1", 0, True, 10)
+    add("big", "p1", 1, False, 20)  # p1: 1/2
+    add("big", "p2", 0, True, 30)
+    add("big", "p2", 1, True, 40)  # p2: 2/2
+    add("big", "p3", 0, None, 50, kind="text")  # nothing expected: not graded
+    add("small", "p1", 0, False)
+    add("small", "p1", 1, False)  # p1: 0
+    add("small", "p2", 0, True)
+    add("small", "p2", 1, None, None, error="BackendError: boom")  # p2: 1/1 of the graded
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def test_summary_pass_at_1_is_mean_over_samples_then_prompts():
+    s = summary(_hand_made()).set_index("model")
+    assert s.loc["big", "pass@1"] == pytest.approx((0.5 + 1.0) / 2)
+    assert s.loc["small", "pass@1"] == pytest.approx((0.0 + 1.0) / 2)
+    assert s.loc["big", "n"] == 5 and s.loc["big", "errors"] == 0
+    assert s.loc["small", "errors"] == 1
+    assert s.loc["big", "tokens_per_s"] == pytest.approx(30.0)
+    assert s.loc["big", "tokens_per_s_std"] == pytest.approx(pd.Series([10, 20, 30, 40, 50]).std())
+    assert s.loc["big", "ttft_s"] == 0.5 and s.loc["big", "thinking_tokens"] == 100
+    assert s.loc["big", "load_s"] == 2.0
+    ungraded = _hand_made().assign(correct=None)
+    assert math.isnan(summary(ungraded).loc[0, "pass@1"])
+
+
+def test_plots_return_axes():
+    from matplotlib.axes import Axes
+
+    from dskit import plots
+
+    df = _hand_made()
+    s = summary(df)
+    for ax in (plots.accuracy_vs_size(s), plots.speed_vs_size(s), plots.latency(df),
+               plots.latency(df, "ttft_s")):
+        assert isinstance(ax, Axes)
+    sized = s.assign(model=[QWEN, SMALL])
+    if plots.model_sizes([QWEN, SMALL]) is not None:  # the catalog knows the stand-ins
+        assert plots.speed_vs_size(sized).get_xscale() == "log"
+    with pytest.raises(ConfigurationError):
+        plots.accuracy_vs_size(df.drop(columns=["model"]))
+    with pytest.raises(ConfigurationError):
+        plots.latency(df, "nope")
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
+def test_prompt_sets_plug_into_compare():
+    assert prompts.load("cup-en")["grader"].tolist() == ["cup"]
