@@ -30,6 +30,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_stream.py
+	$(BIN)/python bench/bench_compare.py
 
 clean:
 	rm -rf $(VENV)

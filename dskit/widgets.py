@@ -21,6 +21,16 @@ log = logging.getLogger(__name__)
 _REFRESH_S = 0.1  # redraw at most ten times a second: each redraw resends the whole HTML
 
 
+def _error_html(exc: BaseException) -> str:
+    """An error for the status line: dskit's own errors say the fix; others get their type."""
+    if isinstance(exc, DskitError):
+        text = str(exc)
+    else:
+        log.debug("widget worker failed", exc_info=exc)
+        text = f"unexpected error: {type(exc).__name__}: {exc}"
+    return f"<span style='color:#c22'>{html.escape(text)}</span>"
+
+
 class ChatWidget(W.VBox):
     """A multi-turn chat box; `send()` streams a reply into `output`, `stop()` cancels it."""
 
@@ -133,15 +143,9 @@ class ChatWidget(W.VBox):
         except StreamInterrupted as exc:
             partial = exc.partial
             self.output.value = asked + (reply_html(partial) if partial is not None else "")
-            self.status.value = f"<span style='color:#c22'>{html.escape(str(exc))}</span>"
-        except DskitError as exc:
-            self.status.value = f"<span style='color:#c22'>{html.escape(str(exc))}</span>"
+            self.status.value = _error_html(exc)
         except Exception as exc:  # a worker thread has no caller: show it rather than lose it
-            self.status.value = (
-                "<span style='color:#c22'>unexpected error: "
-                f"{html.escape(type(exc).__name__)}: {html.escape(str(exc))}</span>"
-            )
-            log.debug("chat widget worker failed", exc_info=True)
+            self.status.value = _error_html(exc)
         finally:
             self._stream = None
             self._set_busy(False)
@@ -231,14 +235,8 @@ class CompareWidget(W.VBox):
             self.status.value = html.escape(
                 ("stopped: " if df.attrs.get("interrupted") else "done: ")
                 + f"{len(df)} of {n} calls")
-        except DskitError as exc:
-            self.status.value = f"<span style='color:#c22'>{html.escape(str(exc))}</span>"
         except Exception as exc:  # a worker thread has no caller: show it rather than lose it
-            self.status.value = (
-                "<span style='color:#c22'>unexpected error: "
-                f"{html.escape(type(exc).__name__)}: {html.escape(str(exc))}</span>"
-            )
-            log.debug("compare widget worker failed", exc_info=True)
+            self.status.value = _error_html(exc)
         finally:
             self.run_button.disabled, self.stop_button.disabled = False, True
 
