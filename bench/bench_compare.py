@@ -44,13 +44,14 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import statistics
 import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from machine import machine_facts  # bench/machine.py: scripts run from bench/
 
 import dskit
 from dskit.backends.embedded import EmbeddedBackend
@@ -164,25 +165,6 @@ def warm_up(max_tokens: int) -> None:
     backend.unload()
 
 
-def _machine() -> dict[str, Any]:
-    cpu = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        cpu = platform.processor()
-    import llama_cpp
-
-    return {
-        "nproc": os.cpu_count(),
-        "cpu": cpu,
-        "python": platform.python_version(),
-        "llama_cpp_python": llama_cpp.__version__,
-    }
-
-
 def _load1() -> float:
     try:
         return os.getloadavg()[0]
@@ -198,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     n = args.max_tokens
 
-    machine = _machine()
+    machine = machine_facts()
     started = dt.datetime.now(dt.timezone.utc)
     print(f"machine: nproc {machine['nproc']}, {machine['cpu']}; "
           f"llama-cpp-python {machine['llama_cpp_python']}, Python {machine['python']}")

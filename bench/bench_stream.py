@@ -43,13 +43,14 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import statistics
 import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+from machine import machine_facts  # bench/machine.py: scripts run from bench/
 
 import dskit
 from dskit.backends.embedded import EmbeddedBackend
@@ -214,27 +215,6 @@ def _se_median(xs: list[float]) -> float:
     return 1.2533 * sigma / len(xs) ** 0.5
 
 
-def _machine() -> dict[str, Any]:
-    cpu = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        cpu = platform.processor()
-    import llama_cpp
-
-    return {
-        "nproc": os.cpu_count(),
-        "cpu": cpu,
-        "python": platform.python_version(),
-        "llama_cpp_python": llama_cpp.__version__,
-        "llama_cpp_system_info": llama_cpp.llama_print_system_info().decode().strip(" |"),
-        "dskit": getattr(dskit, "__version__", "?"),
-    }
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--model", default="qwen2.5-coder:0.5b")
@@ -252,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     clock = EvalClock(llm)
     model_bytes = os.path.getsize(llm.model_path)
     threads = int(llm.context_params.n_threads)
-    machine = _machine()
+    machine = machine_facts()
 
     print(f"model {args.model}: {llm.model_path} ({model_bytes / 1e6:.1f} MB), "
           f"n_ctx {llm.n_ctx()}, threads {threads} (batch {llm.context_params.n_threads_batch}),"
