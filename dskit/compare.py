@@ -9,6 +9,7 @@ KeyboardInterrupt returns the rows finished so far, and a rerun with the same `o
 from __future__ import annotations
 
 import csv
+import itertools
 import math
 import os
 import threading
@@ -262,12 +263,7 @@ class _GroupRunner:
 
 
 def _take(it: Iterable[_Task], n: int) -> list[_Task]:
-    out = []
-    for task in it:
-        out.append(task)
-        if len(out) >= n:
-            break
-    return out
+    return list(itertools.islice(it, n))
 
 
 def _reply_fields(reply: Reply) -> dict[str, Any]:

@@ -22,10 +22,8 @@ if TYPE_CHECKING:
 
 def model_sizes(models: Sequence[str]) -> list[float] | None:
     """Parameters in billions per model from the catalog, or None if any is unknown."""
-    try:
-        from .models.catalog import spec_for
-    except ImportError:
-        return None
+    from .models.catalog import spec_for
+
     sizes: list[float] = []
     for tag in models:
         try:

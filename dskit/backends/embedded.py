@@ -160,13 +160,18 @@ class EmbeddedBackend:
         except KeyError:
             raise ModelNotFound(model, self.name, self.list_models(), hint=_HINT) from None
 
+    def _drop(self, name: str, entry: _Loaded) -> None:
+        """Free a model (caller holds self._lock and entry.lock)."""
+        del self._loaded[name]
+        entry.closed = True
+        entry.llm.close()
+
     def _close(self, name: str) -> None:
         """Drop `name` from memory (caller holds self._lock); waits for a reply in progress."""
-        entry = self._loaded.pop(name, None)
+        entry = self._loaded.get(name)
         if entry is not None:
             with entry.lock:
-                entry.closed = True
-                entry.llm.close()
+                self._drop(name, entry)
 
     def _evict(self, keep: int, spare: str | None = None) -> None:
         """Unload least recently used models until at most `keep` remain (caller holds _lock).
@@ -182,9 +187,7 @@ class EmbeddedBackend:
             entry = self._loaded[name]
             if entry.lock.acquire(blocking=False):
                 try:
-                    del self._loaded[name]
-                    entry.closed = True
-                    entry.llm.close()
+                    self._drop(name, entry)
                 finally:
                     entry.lock.release()
 

@@ -80,10 +80,8 @@ def _is_local(backend: Any) -> bool:
 
 def _spec(tag: str) -> tuple[Any | None, str]:
     """The catalog entry for `tag`, or None with the reason the checks are skipped."""
-    try:
-        from .catalog import spec_for
-    except ImportError:
-        return None, "the model catalog is not available: disk and memory checks skipped"
+    from .catalog import spec_for
+
     spec = spec_for(tag)
     if spec is None:
         return None, f"{tag} is not in the catalog: disk and memory checks skipped"
