@@ -26,8 +26,17 @@ _HINT = (
 
 
 def physical_cores() -> int:
-    """Physical CPU cores available to this process (llama.cpp runs best with one thread each)."""
+    """Physical CPU cores available to this process (llama.cpp runs best with one thread each).
+
+    DSKIT_THREADS overrides it, e.g. to share a small machine between two model processes.
+    """
     import psutil
+
+    raw = os.environ.get("DSKIT_THREADS", "").strip()
+    if raw:
+        if not raw.isdigit() or int(raw) < 1:
+            raise ConfigurationError(f"DSKIT_THREADS={raw!r} must be a whole number >= 1, e.g. 2")
+        return int(raw)
 
     cores = psutil.cpu_count(logical=False) or os.cpu_count() or 1
     try:
