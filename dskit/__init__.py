@@ -12,7 +12,7 @@ from .compare import compare
 from .doctor import doctor
 from .gguf import register_gguf
 from .reasoning import MATH_DIRECTIVE, Chunk, extract_boxed, math_prompt, split_think
-from .reply import Reply, Stats
+from .reply import Reply, Source, Stats
 
 __version__ = "0.1.0"
 
@@ -22,7 +22,9 @@ __all__ = [
     "Chunk",
     "Client",
     "Conversation",
+    "KnowledgeBase",
     "Reply",
+    "Source",
     "Stats",
     "chat",
     "compare",
@@ -30,6 +32,7 @@ __all__ = [
     "doctor",
     "errors",
     "extract_boxed",
+    "kb",
     "math_prompt",
     "models",
     "register_gguf",
@@ -40,6 +43,8 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     # Heavy parts (ipywidgets, pandas, matplotlib) load only when first used.
-    if name in ("widgets", "models", "plots", "prompts"):
+    if name in ("widgets", "models", "plots", "prompts", "kb", "embeddings"):
         return importlib.import_module(f".{name}", __name__)
+    if name == "KnowledgeBase":  # llama-index and friends load only when a KB is used
+        return importlib.import_module(".kb", __name__).KnowledgeBase
     raise AttributeError(f"module 'dskit' has no attribute {name!r}")

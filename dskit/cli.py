@@ -268,6 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="CSV file: rows are appended as they finish; reruns resume")
     p.add_argument("--seed", type=int)
     p.set_defaults(fn=cmd_compare)
+    from .kb.cli import add_parser as add_kb_parser
+
+    add_kb_parser(sub, common)
     p = sub.add_parser("demo", parents=[common], help="doctor, then a streamed chat answer")
     p.add_argument("prompt", nargs="*", help="prompt (default: a short Chinese maths question)")
     p.set_defaults(fn=cmd_demo)

@@ -74,6 +74,14 @@ def reply_html(reply: Reply, *, open_thinking: bool = False, streaming: bool = F
         parts.append(f'<div class="dskit-note">[{html.escape(reply.status)}]</div>')
     if not streaming and reply.answer.strip() and reply.status != "ok":
         parts.append(f'<div class="dskit-note">[{html.escape(reply.status)}]</div>')
+    if reply.sources:
+        items = "".join(
+            f"<li><b>[{s.n}]</b> {html.escape(s.source)}"
+            f"{' (' + html.escape(s.location) + ')' if s.location else ''} · score {s.score:.3f}"
+            f"<details><summary>passage</summary><div class='dskit-thinking'>"
+            f"{html.escape(s.text)}</div></details></li>" for s in reply.sources)
+        parts.append(f'<div class="dskit-sources"><b>Sources</b><ol style="list-style:none;'
+                     f'padding-left:0">{items}</ol></div>')
     parts.extend(f'<div class="dskit-note">{html.escape(n)}</div>' for n in reply.notes)
     if not streaming:
         footer = " · ".join(

@@ -71,6 +71,9 @@ def _local_model() -> Any:
             # The weights ship in the package: never ask a model hub (there is no network).
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()  # its "Loading weights" bar is noise in notebooks
 
             _LOCAL_MODEL = SentenceTransformer(str(get_model_path()), device="cpu",
                                                local_files_only=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +49,26 @@ class Stats:
 
 
 @dataclass
+class Source:
+    """A passage a knowledge-base answer was given, cited in the answer as `[n]`."""
+
+    n: int
+    source: str
+    location: str
+    score: float
+    text: str
+    doc_id: str = ""
+
+    def label(self) -> str:
+        """`[n] file (location) · score`."""
+        where = f" ({self.location})" if self.location else ""
+        return f"[{self.n}] {self.source}{where} · score {self.score:.3f}"
+
+
+_CITATION = re.compile(r"\[(\d{1,3})\]")
+
+
+@dataclass
 class Reply:
     """One model reply: reasoning apart from the answer, plus where it came from and stats."""
 
@@ -62,6 +83,14 @@ class Reply:
     reasoned: bool = False
     #: Whether the stream ended while the model was still reasoning.
     unfinished_reasoning: bool = False
+    #: The knowledge-base passages the answer was given (`kb.ask`); `[n]` cites `sources[n-1]`.
+    sources: list[Source] = field(default_factory=list)
+
+    @property
+    def citations(self) -> list[int]:
+        """The source numbers cited as `[n]` in the answer that exist in `sources`, in order."""
+        seen = dict.fromkeys(int(m) for m in _CITATION.findall(self.answer))
+        return [n for n in seen if 1 <= n <= len(self.sources)]
 
     @property
     def no_answer(self) -> bool:
@@ -105,6 +134,8 @@ class Reply:
             lines.append(self.answer.strip())
             if self.status != "ok":
                 lines.append(f"[{self.status}]")
+        if self.sources:
+            lines += ["", "Sources:"] + [f"  {s.label()}" for s in self.sources]
         lines.extend(f"[note] {n}" for n in self.notes)
         footer = " · ".join(x for x in (f"{self.backend}:{self.model}", self.stats.summary()) if x)
         lines.append(f"-- {footer}")

@@ -1,0 +1,130 @@
+"""`dskit kb add|search|ask|list|remove|refresh|files`: knowledge bases from the terminal."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+
+def _kb(args: argparse.Namespace) -> Any:
+    from .knowledge import KnowledgeBase
+
+    kwargs: dict[str, Any] = {"data_dir": args.data_dir}
+    if getattr(args, "embed_model", None):
+        kwargs["embed_model"] = args.embed_model
+    return KnowledgeBase(args.name, **kwargs)
+
+
+def _table(df: Any, columns: list[str]) -> str:
+    from ..cli import safe
+
+    if df.empty:
+        return "(nothing)"
+    return safe(df[columns].to_string(index=False, max_colwidth=60))
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    """Index files and folders; print the per-file report."""
+    kb = _kb(args)
+    report = kb.add(args.paths, include=args.include, exclude=args.exclude,
+                    progress=sys.stderr.isatty())
+    print(_table(report, ["source", "status", "chunks", "reason"]))
+    counts = report["status"].value_counts().to_dict()
+    print(f"{kb.name}: " + ", ".join(f"{n} {s}" for s, n in counts.items())
+          + f" · {len(kb)} chunks in all")
+    return 1 if (report["status"] == "failed").any() else 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    """Print the ranked hits for a query."""
+    hits = _kb(args).search(" ".join(args.query), k=args.k, threshold=args.threshold)
+    hits = hits.assign(text=hits["text"].str.replace(r"\s+", " ", regex=True).str.slice(0, 80))
+    print(_table(hits, ["rank", "score", "source", "location", "text"]))
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    """Stream an answer with its sources."""
+    from ..cli import _client, stream_to
+
+    kb = _kb(args)
+    kwargs: dict[str, Any] = {"max_tokens": args.max_tokens} if args.max_tokens else {}
+    if args.think is not None:
+        kwargs["think"] = args.think
+    question = " ".join(args.question)
+    stream = kb.ask(question, args.model, k=args.k, threshold=args.threshold,
+                    client=_client(args), stream=True, **kwargs)
+    stream_to(sys.stdout, stream, args.hide_thinking)
+    from ..cli import safe
+
+    for source in stream.reply.sources:
+        print(safe(source.label()))
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    """Print the knowledge bases."""
+    from .knowledge import kb_home, list_kbs
+
+    df = list_kbs(args.data_dir)
+    print(_table(df, list(df.columns)) if not df.empty
+          else f"no knowledge bases under {kb_home(args.data_dir)}")
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    """Remove files or folders from a knowledge base."""
+    kb = _kb(args)
+    for path in args.paths:
+        print(_table(kb.remove(path), ["source", "status", "chunks", "reason"]))
+    return 0
+
+
+def cmd_refresh(args: argparse.Namespace) -> int:
+    """Re-scan the added folders."""
+    report = _kb(args).refresh(progress=sys.stderr.isatty())
+    changed = report[report["status"] != "unchanged"]
+    print(_table(changed, ["source", "status", "chunks", "reason"]))
+    return 0
+
+
+def cmd_files(args: argparse.Namespace) -> int:
+    """List the documents."""
+    print(_table(_kb(args).files(), ["source", "chunks", "bytes"]))
+    return 0
+
+
+def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Register `dskit kb …` on the main parser."""
+    kb = sub.add_parser("kb", help="knowledge bases: add, search, ask, list, remove, refresh")
+    ksub = kb.add_subparsers(dest="kb_command", required=True)
+    base = argparse.ArgumentParser(add_help=False)
+    base.add_argument("--data-dir", help="where knowledge bases live (default: DSKIT_KB_DIR "
+                      "or the user data directory)")
+    named = argparse.ArgumentParser(add_help=False, parents=[base])
+    named.add_argument("name", help="knowledge base name, e.g. notes")
+    p = ksub.add_parser("add", parents=[named], help="add files or folders")
+    p.add_argument("paths", nargs="+")
+    p.add_argument("--include", action="append", help="glob to include, e.g. '*.md' (repeat)")
+    p.add_argument("--exclude", action="append", help="glob to exclude (repeat)")
+    p.add_argument("--embed-model", help="embedding model for a new knowledge base "
+                   "(default all-minilm:l6-v2; on Ollama e.g. bge-m3)")
+    p.set_defaults(fn=cmd_add)
+    p = ksub.add_parser("search", parents=[named], help="ranked passages for a query")
+    p.add_argument("query", nargs="+")
+    p.add_argument("-k", type=int, default=6)
+    p.add_argument("--threshold", type=float, default=0.0)
+    p.set_defaults(fn=cmd_search)
+    p = ksub.add_parser("ask", parents=[named, common], help="answer with cited sources")
+    p.add_argument("question", nargs="+")
+    p.add_argument("-k", type=int, default=4)
+    p.add_argument("--threshold", type=float, default=0.15)
+    p.set_defaults(fn=cmd_ask)
+    ksub.add_parser("list", parents=[base], help="list knowledge bases").set_defaults(fn=cmd_list)
+    p = ksub.add_parser("remove", parents=[named], help="remove files or folders")
+    p.add_argument("paths", nargs="+")
+    p.set_defaults(fn=cmd_remove)
+    ksub.add_parser("refresh", parents=[named], help="re-scan added folders").set_defaults(
+        fn=cmd_refresh)
+    ksub.add_parser("files", parents=[named], help="list documents").set_defaults(fn=cmd_files)

@@ -1,0 +1,598 @@
+"""`KnowledgeBase`: local files → chunks → ranked hybrid search → answers with cited sources."""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import os
+import re
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConfigurationError, DskitError
+from . import chunking, lexical, loaders
+from .store import ChunkRow, DocRow, Store
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from ..chat import ChatStream
+    from ..client import Client
+    from ..embeddings import Embedder
+    from ..reply import Reply
+
+_NAME = re.compile(r"^[^\W_][\w.\- ]{0,63}$")
+_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)),
+             *(f"lpt{i}" for i in range(10))}
+_SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", ".ipynb_checkpoints", "node_modules",
+              ".venv", "venv", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".tox"}
+_FLUSH_CHUNKS = 256  # embed this many chunks at once across small files (batching pays off)
+REPORT_COLUMNS = ["source", "status", "chunks", "reason", "path"]
+# Unrelated sentences in both languages: how similar a query is to them is its "nothing in
+# common" level. MiniLM puts any two Chinese texts at cosine ≈ 0.5, so raw cosine cannot be
+# compared with a threshold; measured against this level it can (see `search`).
+NULL_TEXTS = (
+    "The weather was cold and rainy all week.", "He bought a new pair of running shoes.",
+    "The train to the airport leaves every ten minutes.", "She painted the kitchen walls blue.",
+    "Our team lost the football match on Sunday.", "The museum is closed on Mondays.",
+    "Add a pinch of salt to the soup.", "The printer on the second floor is out of paper.",
+    "这周一直下雨，天气很冷。", "他买了一双新的跑步鞋。", "去机场的地铁每十分钟一班。",
+    "她把厨房的墙刷成了蓝色。", "我们队星期天的足球比赛输了。", "博物馆每周一闭馆。",
+    "汤里加一点盐就好。", "二楼的打印机没有纸了。",
+)
+
+
+class KnowledgeBaseError(DskitError, ValueError):
+    """A knowledge-base operation cannot be done as asked; the message says how."""
+
+
+class KnowledgeBaseBusy(KnowledgeBaseError, TimeoutError):
+    """Another process holds the knowledge base's write lock."""
+
+
+def kb_home(data_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Where knowledge bases live: the argument, DSKIT_KB_DIR, else the user's data dir."""
+    if data_dir is not None:
+        return Path(data_dir).expanduser()
+    if os.environ.get("DSKIT_KB_DIR"):
+        return Path(os.environ["DSKIT_KB_DIR"]).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("dskit", appauthor=False)) / "kb"
+
+
+def validate_name(name: str) -> str:
+    """A knowledge-base name that is a plain folder name: no separators, dots-only or controls."""
+    if not isinstance(name, str) or not _NAME.match(name) or name.rstrip(". ") != name \
+            or name.lower() in _RESERVED or ".." in name:
+        raise ConfigurationError(
+            f"{name!r} is not a valid knowledge-base name: use 1–64 letters, digits (Chinese "
+            "is fine), '-', '_', '.' or spaces, starting with a letter or digit, e.g. "
+            "'notes' or '我的笔记'")
+    return name
+
+
+def list_kbs(data_dir: str | os.PathLike[str] | None = None) -> pd.DataFrame:
+    """The knowledge bases under the data directory: name, documents, chunks, embedding model."""
+    import pandas as pd
+
+    rows = []
+    home = kb_home(data_dir)
+    for db in sorted(home.glob("*/kb.sqlite")) if home.is_dir() else []:
+        store = Store(db)
+        try:
+            rows.append({"name": db.parent.name, "documents": len(store.docs()),
+                         "chunks": store.chunk_count(),
+                         "embed_model": store.get_meta("embed_model") or ""})
+        finally:
+            store.close()
+    return pd.DataFrame(rows, columns=["name", "documents", "chunks", "embed_model"])
+
+
+@dataclass
+class _Pending:
+    doc: DocRow
+    segments: list[loaders.Segment]
+    pieces: list[chunking.Piece]
+    row: dict[str, Any]
+
+
+class _Index:
+    """In-memory search structures, rebuilt when the store's generation changes."""
+
+    def __init__(self, store: Store, dim: int) -> None:
+        import numpy as np
+
+        self.generation = store.generation()
+        rows = store.all_chunks("id, embedding, tokens")
+        self.ids = np.array([r[0] for r in rows], dtype=np.int64)
+        self.matrix = (np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
+                       .reshape(len(rows), dim) if rows else np.zeros((0, dim), np.float32))
+        self.bm25 = lexical.BM25Index([r[2].split(" ") if r[2] else [] for r in rows])
+
+
+class KnowledgeBase:
+    """A persisted knowledge base: `add`, `search`, `ask`, `refresh`, `remove`."""
+
+    def __init__(self, name: str, *, embed_model: str | Embedder | None = None,
+                 chunk_size: int | None = None, chunk_overlap: int | None = None,
+                 data_dir: str | os.PathLike[str] | None = None, hybrid: bool = True,
+                 max_file_mb: float = loaders.MAX_FILE_MB, lock_timeout: float = 600.0) -> None:
+        from ..embeddings import get_embedder
+
+        self.name = validate_name(name)
+        home = kb_home(data_dir).resolve()
+        self.path = (home / self.name).resolve()
+        if self.path.parent != home:  # belt and braces: the name cannot leave the data dir
+            raise ConfigurationError(f"{name!r} resolves outside the data directory")
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.hybrid = hybrid
+        self.max_file_mb = max_file_mb
+        self.lock_timeout = lock_timeout
+        self._store = Store(self.path / "kb.sqlite")
+        self._index: _Index | None = None
+        self._index_lock = threading.Lock()
+        self._null: np.ndarray | None = None
+
+        stored = self._store.get_meta("embed_model")
+        wanted = get_embedder(embed_model) if embed_model is not None or stored is None else None
+        if stored is None:
+            assert wanted is not None
+            self._embedder = wanted
+            size = chunk_size or (200 if wanted.name.startswith("all-minilm") else 512)
+            overlap = chunk_overlap if chunk_overlap is not None else size // 8
+            self._check_chunking(size, overlap)
+            with self._write():
+                self._store.set_meta("embed_model", wanted.name)
+                self._store.set_meta("chunk_size", str(size))
+                self._store.set_meta("chunk_overlap", str(overlap))
+        else:
+            if wanted is not None and wanted.name != stored:
+                raise ConfigurationError(
+                    f"knowledge base {name!r} was built with the embedding model {stored!r}; "
+                    f"open it without embed_model (or with {stored!r}), or re-embed everything "
+                    f"with `kb.rebuild(embed_model={getattr(embed_model, 'name', embed_model)!r})`")
+            self._embedder = wanted or get_embedder(stored)
+            for key, value in (("chunk_size", chunk_size), ("chunk_overlap", chunk_overlap)):
+                if value is not None and str(value) != self._store.get_meta(key):
+                    raise ConfigurationError(
+                        f"knowledge base {name!r} uses {key}={self._store.get_meta(key)}; "
+                        f"re-chunk it with `kb.rebuild({key}={value})` to change it")
+
+    # --- properties -----------------------------------------------------------------------
+    @property
+    def embed_model(self) -> str:
+        """The embedding model's name, as stored with the knowledge base."""
+        return self._embedder.name
+
+    @property
+    def chunk_size(self) -> int:
+        """Chunk size in tokens."""
+        return int(self._store.get_meta("chunk_size") or 0)
+
+    @property
+    def chunk_overlap(self) -> int:
+        """Tokens shared by neighbouring chunks."""
+        return int(self._store.get_meta("chunk_overlap") or 0)
+
+    def __len__(self) -> int:
+        return self._store.chunk_count()
+
+    def __repr__(self) -> str:
+        return (f"KnowledgeBase({self.name!r}, documents={len(self._store.docs())}, "
+                f"chunks={len(self)}, embed_model={self.embed_model!r})")
+
+    def close(self) -> None:
+        """Close the database file."""
+        self._store.close()
+
+    def __enter__(self) -> KnowledgeBase:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @staticmethod
+    def _check_chunking(size: int, overlap: int) -> None:
+        if size < 32 or overlap < 0 or overlap >= size:
+            raise ConfigurationError(
+                f"chunk_size={size}, chunk_overlap={overlap}: use chunk_size ≥ 32 tokens and "
+                "0 ≤ chunk_overlap < chunk_size, e.g. 512 and 64")
+
+    def _write(self) -> Any:
+        """The write lock shared by every process: two kernels writing are serialised."""
+        from filelock import FileLock, Timeout
+
+        lock = FileLock(str(self.path / "write.lock"), timeout=self.lock_timeout)
+        outer = self
+
+        class _Held:
+            def __enter__(self) -> None:
+                try:
+                    lock.acquire()
+                except Timeout:
+                    raise KnowledgeBaseBusy(
+                        f"knowledge base {outer.name!r} is being written by another process "
+                        f"for more than {outer.lock_timeout:g} s; wait for it to finish "
+                        "(or raise lock_timeout)") from None
+                outer._store.conn.execute("BEGIN IMMEDIATE")
+
+            def __exit__(self, kind: object, exc: object, tb: object) -> None:
+                try:
+                    conn = outer._store.conn
+                    if kind is None:
+                        conn.execute("INSERT INTO meta(key, value) VALUES('generation', '1') "
+                                     "ON CONFLICT(key) DO UPDATE SET value = "
+                                     "CAST(value AS INTEGER) + 1")
+                        conn.execute("COMMIT")
+                    else:
+                        conn.execute("ROLLBACK")
+                finally:
+                    lock.release()
+
+        return _Held()
+
+    # --- adding ---------------------------------------------------------------------------
+    def add(self, paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]] | None = None,
+            *, include: str | Sequence[str] | None = None,
+            exclude: str | Sequence[str] | None = None, recursive: bool = True,
+            text: str | None = None, name: str | None = None,
+            progress: bool = True) -> pd.DataFrame:
+        """Add files, folders (recursively, filtered by globs) or `text=`; returns a report.
+
+        The report has one row per file: status added / unchanged / updated / skipped /
+        failed and the reason. A bad file never stops the others.
+        """
+        inc = [include] if isinstance(include, str) else list(include or [])
+        exc = [exclude] if isinstance(exclude, str) else list(exclude or [])
+        if paths is None and text is None:
+            raise ConfigurationError("give paths to add (files or folders) or text='…'")
+        rows: list[dict[str, Any]] = []
+        files: list[tuple[Path, str]] = []
+        for given in _as_list(paths):
+            p = Path(given).expanduser()
+            if not p.exists():
+                rows.append(_row(str(given), "failed", 0, "no such file or folder", str(p)))
+                continue
+            p = p.resolve()
+            with self._write():
+                self._store.add_root(str(p), inc, exc, recursive)
+            if p.is_dir():
+                found = _scan(p, inc, exc, recursive)
+                if not found:
+                    rows.append(_row(p.name, "skipped", 0,
+                                     "folder has no files matching the filters", str(p)))
+                files += [(f, _source(f, p)) for f in found]
+            else:
+                files.append((p, p.name))
+        if text is not None:
+            rows.append(self.add_text(text, name or "text"))
+        rows += self._index_files(files, progress)
+        return _report(rows)
+
+    def add_text(self, text: str, name: str) -> dict[str, Any]:
+        """Add or replace a plain-text document called `name`; returns its report row."""
+        if not text.strip():
+            return _row(name, "skipped", 0, "empty text", None)
+        doc_id = f"text:{name}"
+        sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        old = self._store.doc(doc_id)
+        if old and old.sha256 == sha:
+            return _row(name, "unchanged", old.n_chunks, "", None)
+        pending = self._prepare(DocRow(doc_id, name, None, sha, len(text), None, 0),
+                                [loaders.Segment(text)], "updated" if old else "added")
+        self._flush([pending])
+        return pending.row
+
+    def _index_files(self, files: list[tuple[Path, str]], progress: bool) -> list[dict[str, Any]]:
+        from tqdm.auto import tqdm
+
+        rows: list[dict[str, Any]] = []
+        batch: list[_Pending] = []
+        bar = tqdm(files, desc=f"indexing {self.name}", unit="file",
+                   disable=not progress or len(files) < 2)
+        try:
+            for path, source in bar:
+                pending = self._check_file(path, source, rows)
+                if pending is not None:
+                    batch.append(pending)
+                    rows.append(pending.row)
+                    if sum(len(p.pieces) for p in batch) >= _FLUSH_CHUNKS:
+                        self._flush(batch)
+                        batch = []
+            self._flush(batch)
+        finally:
+            bar.close()
+        return rows
+
+    def _check_file(self, path: Path, source: str, rows: list[dict[str, Any]]) -> _Pending | None:
+        """Unchanged files cost a stat (or a hash); others are read and chunked."""
+        doc_id = str(path)
+        old = self._store.doc(doc_id)
+        try:
+            st = path.stat()
+        except OSError as exc:
+            rows.append(_row(source, "failed", 0, f"cannot read: {exc.strerror or exc}", doc_id))
+            return None
+        if old and old.size == st.st_size and old.mtime_ns == st.st_mtime_ns:
+            rows.append(_row(source, "unchanged", old.n_chunks, "", doc_id))
+            return None
+        try:
+            sha = _sha256(path) if st.st_size <= self.max_file_mb * 1048576 else ""
+            if old and sha and old.sha256 == sha:
+                with self._write():
+                    self._store.touch(doc_id, st.st_size, st.st_mtime_ns)
+                rows.append(_row(source, "unchanged", old.n_chunks, "same content", doc_id))
+                return None
+            segments = loaders.load(path, self.max_file_mb)
+        except loaders.LoadError as exc:
+            reason = str(exc) + ("; the previously indexed version is kept" if old else "")
+            rows.append(_row(source, exc.status, old.n_chunks if old else 0, reason, doc_id))
+            return None
+        except OSError as exc:
+            rows.append(_row(source, "failed", 0, f"cannot read: {exc.strerror or exc}", doc_id))
+            return None
+        doc = DocRow(doc_id, source, doc_id, sha, st.st_size, st.st_mtime_ns, 0)
+        return self._prepare(doc, segments, "updated" if old else "added")
+
+    def _prepare(self, doc: DocRow, segments: list[loaders.Segment], status: str) -> _Pending:
+        pieces = chunking.split(segments, self.chunk_size, self.chunk_overlap)
+        doc.n_chunks = len(pieces)
+        return _Pending(doc, segments, pieces, _row(doc.source, status, len(pieces), "", doc.path))
+
+    def _flush(self, batch: list[_Pending]) -> None:
+        """Embed the batch's new chunk texts together, then write each document atomically."""
+        import numpy as np
+
+        if not batch:
+            return
+        pieces = [p for item in batch for p in item.pieces]
+        known = self._store.embeddings_by_hash(list({p.hash for p in pieces}))
+        todo = list(dict.fromkeys(p.text for p in pieces if p.hash not in known))
+        if todo:
+            vectors = self._embedder.embed(todo)
+            self._remember_dim(vectors.shape[1])
+            for text, vec in zip(todo, vectors, strict=True):
+                known[hashlib.sha256(text.encode("utf-8")).hexdigest()] = \
+                    np.ascontiguousarray(vec, dtype=np.float32).tobytes()
+        for item in batch:
+            rows = [ChunkRow(i, p.text, p.page, p.line_start, p.line_end, p.hash,
+                             " ".join(lexical.tokenize(p.text)), known[p.hash])
+                    for i, p in enumerate(item.pieces)]
+            with self._write():
+                self._store.put_doc(item.doc, [(s.text, s.page, s.line) for s in item.segments],
+                                    rows)
+
+    def _remember_dim(self, dim: int) -> None:
+        stored = self._store.get_meta("dim")
+        if stored is None:
+            with self._write():
+                self._store.set_meta("dim", str(dim))
+        elif int(stored) != dim:
+            raise KnowledgeBaseError(
+                f"the embedding model now returns {dim}-dimensional vectors but this knowledge "
+                f"base holds {stored}-dimensional ones: `kb.rebuild()` re-embeds everything")
+
+    # --- removing and refreshing ---------------------------------------------------------
+    def remove(self, path: str | os.PathLike[str]) -> pd.DataFrame:
+        """Remove a file, every file under a folder, or a text added by name."""
+        key = str(Path(path).expanduser().resolve())
+        docs = self._store.docs_under(key)
+        text_doc = self._store.doc(f"text:{path}")
+        if text_doc:
+            docs.append(text_doc)
+        rows = []
+        with self._write():
+            for d in docs:
+                n = self._store.delete_doc(d.doc_id)
+                rows.append(_row(d.source, "removed", n, "", d.path))
+            self._store.remove_root(key)
+        if not rows:
+            rows.append(_row(str(path), "skipped", 0, "not in this knowledge base", key))
+        return _report(rows)
+
+    def refresh(self, progress: bool = True) -> pd.DataFrame:
+        """Re-scan every added folder and file: index new and changed ones, drop deleted ones."""
+        rows: list[dict[str, Any]] = []
+        files: list[tuple[Path, str]] = []
+        seen: set[str] = set()
+        for root, inc, exc, recursive in self._store.roots():
+            rp = Path(root)
+            if rp.is_dir():
+                for f in _scan(rp, inc, exc, recursive):
+                    if str(f) not in seen:
+                        seen.add(str(f))
+                        files.append((f, _source(f, rp)))
+            elif rp.is_file() and root not in seen:
+                seen.add(root)
+                files.append((rp, rp.name))
+        gone = [d for d in self._store.docs() if d.path and d.path not in seen]
+        if gone:
+            with self._write():
+                for d in gone:
+                    n = self._store.delete_doc(d.doc_id)
+                    rows.append(_row(d.source, "removed", n, "file no longer exists or no longer "
+                                     "matches the filters", d.path))
+                for root, *_ in self._store.roots():
+                    if not Path(root).exists():
+                        self._store.remove_root(root)
+        rows += self._index_files(files, progress)
+        return _report(rows)
+
+    def rebuild(self, *, embed_model: str | Embedder | None = None,
+                chunk_size: int | None = None, chunk_overlap: int | None = None) -> pd.DataFrame:
+        """Re-chunk and re-embed every document from its stored text (new model or sizes)."""
+        from ..embeddings import get_embedder
+
+        embedder = get_embedder(embed_model) if embed_model is not None else self._embedder
+        size = chunk_size or self.chunk_size
+        overlap = chunk_overlap if chunk_overlap is not None else (
+            size // 8 if chunk_size else self.chunk_overlap)
+        self._check_chunking(size, overlap)
+        docs = self._store.docs()
+        segs = {d.doc_id: [loaders.Segment(t, p, ln) for t, p, ln in self._store.segments(d.doc_id)]
+                for d in docs}
+        pieces = {d.doc_id: chunking.split(segs[d.doc_id], size, overlap) for d in docs}
+        texts = list(dict.fromkeys(p.text for ps in pieces.values() for p in ps))
+        vectors = embedder.embed(texts) if texts else None
+        by_text = {t: vectors[i].tobytes() for i, t in enumerate(texts)} if texts else {}
+        rows = []
+        # One transaction for everything: a kill mid-rebuild leaves the old model's index.
+        with self._write():
+            for d in docs:
+                chunk_rows = [ChunkRow(i, p.text, p.page, p.line_start, p.line_end, p.hash,
+                                       " ".join(lexical.tokenize(p.text)), by_text[p.text])
+                              for i, p in enumerate(pieces[d.doc_id])]
+                d.n_chunks = len(chunk_rows)
+                self._store.put_doc(d, [(s.text, s.page, s.line) for s in segs[d.doc_id]],
+                                    chunk_rows)
+                rows.append(_row(d.source, "updated", d.n_chunks, "rebuilt", d.path))
+            self._store.set_meta("embed_model", embedder.name)
+            self._store.set_meta("chunk_size", str(size))
+            self._store.set_meta("chunk_overlap", str(overlap))
+            if vectors is not None:
+                self._store.set_meta("dim", str(vectors.shape[1]))
+        self._embedder = embedder
+        return _report(rows)
+
+    def files(self) -> pd.DataFrame:
+        """The documents in the knowledge base: source, chunks, size, path."""
+        import pandas as pd
+
+        return pd.DataFrame(
+            [{"source": d.source, "chunks": d.n_chunks, "bytes": d.size, "path": d.path}
+             for d in self._store.docs()], columns=["source", "chunks", "bytes", "path"])
+
+    # --- searching ------------------------------------------------------------------------
+    def _current_index(self) -> _Index | None:
+        dim = self._store.get_meta("dim")
+        if dim is None:
+            return None
+        with self._index_lock:
+            if self._index is None or self._index.generation != self._store.generation():
+                self._index = _Index(self._store, int(dim))
+            return self._index
+
+    def search(self, query: str, k: int = 6, threshold: float = 0.0, *,
+               hybrid: bool | None = None, alpha: float = 0.5) -> pd.DataFrame:
+        """The `k` best chunks for `query`, ranked by score (higher is better).
+
+        score = alpha·vector + (1−alpha)·bm25 with hybrid retrieval (the default), else the
+        vector score alone. vector is the cosine similarity rescaled so that 0 is how similar
+        the query is to unrelated text and 1 is identical text; bm25 is the share of the
+        query's idf-weighted words the chunk contains. Both lie in [0, 1]. Rows with a score
+        at or below `threshold` are left out.
+        """
+        import numpy as np
+        import pandas as pd
+
+        columns = ["rank", "score", "source", "location", "text", "vector", "bm25", "cosine",
+                   "doc_id", "chunk_id"]
+        if not isinstance(query, str) or not query.strip():
+            raise ConfigurationError("the search query is empty: pass some words to look for")
+        if k < 1:
+            raise ConfigurationError(f"k={k}: ask for at least one result, e.g. k=6")
+        index = self._current_index()
+        if index is None or not len(index.ids):
+            return pd.DataFrame(columns=columns)
+        qvec = self._embedder.embed([query])[0]
+        cosine = index.matrix @ qvec
+        # Calibrate: 0 at the query's similarity to unrelated text, 1 at identical text.
+        if self._null is None:
+            self._null = self._embedder.embed(list(NULL_TEXTS))
+        level = float(np.mean(np.sort(self._null @ qvec)[-len(NULL_TEXTS) // 2:]))
+        vec = np.clip((cosine - level) / max(1.0 - level, 1e-6), 0.0, 1.0)
+        use_bm25 = self.hybrid if hybrid is None else hybrid
+        if use_bm25:
+            _raw, bm = index.bm25.scores(lexical.tokenize(query))
+            score = alpha * vec + (1 - alpha) * bm
+        else:
+            bm = np.zeros_like(vec)
+            score = vec
+        keep = np.flatnonzero(score > threshold)
+        top = keep[np.argsort(-score[keep], kind="stable")][:k]
+        info = self._store.chunks_by_id([int(index.ids[i]) for i in top])
+        rows = []
+        for rank, i in enumerate(top, 1):
+            cid = int(index.ids[i])
+            if cid not in info:  # deleted between the index snapshot and now
+                continue
+            doc_id, source, text, page, l0, l1 = info[cid]
+            rows.append({"rank": rank, "score": round(float(score[i]), 4), "source": source,
+                         "location": chunking.location(page, l0, l1), "text": text,
+                         "vector": round(float(vec[i]), 4), "bm25": round(float(bm[i]), 4),
+                         "cosine": round(float(cosine[i]), 4),
+                         "doc_id": doc_id, "chunk_id": cid})
+        return pd.DataFrame(rows, columns=columns)
+
+    # --- asking ---------------------------------------------------------------------------
+    def ask(self, question: str, model: str | None = None, *, k: int = 4,
+            threshold: float = 0.15, client: Client | None = None, stream: bool = False,
+            **kwargs: Any) -> Reply | ChatStream:
+        """Answer from the best passages, citing them as [n]; `Reply.sources` lists them."""
+        from .answer import ask
+
+        return ask(self, question, model, k=k, threshold=threshold, client=client,
+                   stream=stream, **kwargs)
+
+    def as_retriever(self, k: int = 6, threshold: float = 0.0) -> Any:
+        """This knowledge base as a llama-index retriever (NodeWithScore results)."""
+        from .llama import KBRetriever
+
+        return KBRetriever(self, k=k, threshold=threshold)
+
+
+def _as_list(paths: Any) -> list[Any]:
+    if paths is None:
+        return []
+    if isinstance(paths, (str, os.PathLike)):
+        return [paths]
+    return list(paths)
+
+
+def _scan(root: Path, include: list[str], exclude: list[str], recursive: bool) -> list[Path]:
+    """Files under `root` matching the globs; VCS, cache and hidden folders are not entered."""
+    out: list[Path] = []
+    walker = os.walk(root) if recursive else [(str(root), [], [p.name for p in root.iterdir()
+                                                              if p.is_file()])]
+    for folder, dirs, names in walker:
+        dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS and not d.startswith("."))
+        for n in sorted(names):
+            f = Path(folder) / n
+            rel = f.relative_to(root).as_posix()
+            if n.startswith(".") or not f.is_file():
+                continue
+            if include and not any(fnmatch.fnmatch(rel, g) or fnmatch.fnmatch(n, g)
+                                   for g in include):
+                continue
+            if any(fnmatch.fnmatch(rel, g) or fnmatch.fnmatch(n, g) for g in exclude):
+                continue
+            out.append(f.resolve())
+    return out
+
+
+def _source(path: Path, root: Path) -> str:
+    """The name shown for a file: the added folder's name plus the path inside it."""
+    return f"{root.name}/{path.relative_to(root).as_posix()}"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _row(source: str, status: str, chunks: int, reason: str, path: str | None) -> dict[str, Any]:
+    return {"source": source, "status": status, "chunks": chunks, "reason": reason, "path": path}
+
+
+def _report(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    import pandas as pd
+
+    return pd.DataFrame(rows, columns=REPORT_COLUMNS)

@@ -1,0 +1,220 @@
+"""Knowledge bases end to end: real files, the real MiniLM embedder, SQLite on disk."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import dskit as ds
+from dskit.errors import ConfigurationError
+from dskit.kb import KnowledgeBase, list_kbs, validate_name
+from tests import kbfiles
+
+
+class HashEmbedder:
+    """A real (if crude) embedder: hashed bag of words. Stands in for a second model."""
+
+    name = "hash-64"
+    dim = 64
+
+    def embed(self, texts):
+        out = np.zeros((len(texts), 64), np.float32)
+        for i, t in enumerate(texts):
+            for w in t.split():
+                out[i, int(hashlib.md5(w.encode()).hexdigest(), 16) % 64] += 1
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.where(norms == 0, 1, norms)
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    return tmp_path / "kbhome"
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    return kbfiles.corpus(tmp_path / "docs")
+
+
+def by_source(report) -> dict[str, str]:
+    return dict(zip(report.source, report.status, strict=True))
+
+
+def test_add_search_and_reopen(home: Path, corpus: Path) -> None:
+    kb = KnowledgeBase("notes", data_dir=home)
+    report = kb.add(corpus, progress=False)
+    assert set(report.status) == {"added"}, report
+    assert len(report) == 8
+    assert (report.chunks > 0).all()
+    hits = kb.search("Which volcano is active in Sicily?", k=3)
+    assert hits.iloc[0].source == "docs/page.html"
+    assert list(hits["rank"]) == list(range(1, len(hits) + 1))
+    assert hits.score.is_monotonic_decreasing
+    assert hits.score.between(0, 1).all()
+    kb.close()
+    again = KnowledgeBase("notes", data_dir=home)  # a later kernel
+    assert len(again) > 0
+    assert again.search("Sicily volcano", k=1).iloc[0].source == "docs/page.html"
+    assert list(list_kbs(home).name) == ["notes"]
+
+
+def test_chinese_query_finds_the_chinese_chunk(home: Path, corpus: Path) -> None:
+    kb = KnowledgeBase("zh", data_dir=home)
+    kb.add(corpus, progress=False)
+    top = kb.search("长城西边到哪里？", k=3).iloc[0]
+    assert top.source == "docs/notes.md"
+    assert "嘉峪关" in top.text
+    memo = kb.search("谁是新版本发布的负责人", k=2).iloc[0]
+    assert memo.source == "docs/memo.docx" and "张伟" in memo.text
+
+
+def test_locations_pages_and_lines(home: Path, corpus: Path) -> None:
+    kb = KnowledgeBase("loc", data_dir=home)
+    kb.add(corpus, progress=False)
+    pdf_hit = kb.search("When do emperor penguins breed?", k=1).iloc[0]
+    assert (pdf_hit.source, pdf_hit.location) == ("docs/guide.pdf", "p. 2")
+    md_hit = kb.search("长城 总长度", k=1).iloc[0]
+    assert md_hit.location.startswith("line")
+
+
+def test_bad_files_are_reported_and_the_rest_kept(home: Path, tmp_path: Path) -> None:
+    d = tmp_path / "mixed"
+    kbfiles.write(d / "good.md", "Kiwis are flightless birds from New Zealand.")
+    kbfiles.write(d / "empty.txt", "")
+    (d / "blob.txt").write_bytes(bytes(range(256)) * 20)
+    (d / "broken.pdf").write_bytes(b"%PDF-1.4 nonsense")
+    kbfiles.pdf_without_text(d / "scan.pdf")
+    panda = "这是一个用GBK编码保存的中文文件，内容是关于熊猫的：大熊猫生活在四川。"
+    kbfiles.write(d / "gbk.txt", panda, "gbk")
+    kbfiles.write(d / "big.txt", "y " * 200_000)
+    kb = KnowledgeBase("mixed", data_dir=home, max_file_mb=0.2)
+    report = kb.add([d, tmp_path / "missing.md"], progress=False)
+    status = by_source(report)
+    assert status["mixed/good.md"] == "added"
+    assert status["mixed/gbk.txt"] == "added"
+    assert status["mixed/empty.txt"] == "skipped"
+    assert status["mixed/blob.txt"] == "skipped"
+    assert status["mixed/broken.pdf"] == "failed"
+    assert status["mixed/scan.pdf"] == "skipped"
+    assert status["mixed/big.txt"] == "skipped"
+    assert status[str(tmp_path / "missing.md")] == "failed"
+    assert (report[report.status != "added"].reason.str.len() > 0).all()
+    assert "熊猫" in kb.search("大熊猫生活在哪里", k=1).iloc[0].text
+
+
+def test_incremental_add_update_refresh_remove(home: Path, corpus: Path) -> None:
+    kb = KnowledgeBase("inc", data_dir=home)
+    kb.add(corpus, progress=False)
+    before = kb.files().set_index("source").chunks.to_dict()
+    again = kb.add(corpus, progress=False)
+    assert set(again.status) == {"unchanged"}
+    # touched but identical content: still unchanged (hash), no re-embedding
+    (corpus / "fruit.txt").touch()
+    assert by_source(kb.add(corpus / "fruit.txt", progress=False))["fruit.txt"] == "unchanged"
+    # an edit replaces exactly that file's chunks
+    kbfiles.write(corpus / "fruit.txt", "Mangoes are the national fruit of India.\n")
+    report = kb.refresh(progress=False)
+    changed = report[report.status != "unchanged"]
+    assert by_source(changed) == {"docs/fruit.txt": "updated"}
+    hits = kb.search("national fruit of India", k=1)
+    assert hits.iloc[0].source == "docs/fruit.txt" and "Mangoes" in hits.iloc[0].text
+    assert not kb.search("banana yellow", k=10).text.str.contains("banana").any()
+    after = kb.files().set_index("source").chunks.to_dict()
+    assert {k: v for k, v in after.items() if k != "docs/fruit.txt"} == \
+        {k: v for k, v in before.items() if k != "docs/fruit.txt"}
+    # a deleted file disappears on refresh; a new one appears
+    (corpus / "table.csv").unlink()
+    kbfiles.write(corpus / "new.md", "Octopuses have three hearts.")
+    status = by_source(kb.refresh(progress=False))
+    assert status["docs/table.csv"] == "removed" and status["docs/new.md"] == "added"
+    assert "docs/table.csv" not in set(kb.files().source)
+    # remove a file, then a folder
+    assert by_source(kb.remove(corpus / "new.md")) == {"docs/new.md": "removed"}
+    kb.remove(corpus / "code")
+    assert not any(s.startswith("docs/code/") for s in kb.files().source)
+    assert by_source(kb.remove(corpus / "nothing-here.md"))  # reported, not an error
+
+
+def test_glob_filters_and_plain_text(home: Path, corpus: Path) -> None:
+    kb = KnowledgeBase("globs", data_dir=home)
+    report = kb.add(corpus, include=["*.md", "*.pdf"], exclude="guide*", progress=False)
+    assert set(report.source) == {"docs/notes.md"}
+    row = kb.add(text="备忘：周五下午三点交报告。", name="memo-1", progress=False)
+    assert by_source(row) == {"memo-1": "added"}
+    assert kb.search("什么时候交报告", k=1).iloc[0].source == "memo-1"
+    assert by_source(kb.add(text="备忘：周五下午三点交报告。", name="memo-1")) == \
+        {"memo-1": "unchanged"}
+    assert by_source(kb.remove("memo-1")) == {"memo-1": "removed"}
+
+
+@pytest.mark.parametrize("bad", ["", "..", ".", "../escape", "a/b", "a\\b", "x" * 65,
+                                 "nul", ".hidden", "tab\tname", "end."])
+def test_names_cannot_escape(bad: str, home: Path) -> None:
+    with pytest.raises(ConfigurationError, match="not a valid knowledge-base name"):
+        KnowledgeBase(bad, data_dir=home)
+    assert not (home.parent / "escape").exists()
+
+
+def test_chinese_names_are_fine() -> None:
+    assert validate_name("我的笔记") == "我的笔记"
+    assert validate_name("notes-2026.v1") == "notes-2026.v1"
+
+
+def test_changing_the_embedding_model_needs_a_rebuild(home: Path, corpus: Path) -> None:
+    kb = KnowledgeBase("emb", data_dir=home)
+    kb.add(corpus, progress=False)
+    kb.close()
+    with pytest.raises(ConfigurationError, match=r"rebuild\(embed_model="):
+        KnowledgeBase("emb", data_dir=home, embed_model=HashEmbedder())
+    with pytest.raises(ConfigurationError, match="chunk_size"):
+        KnowledgeBase("emb", data_dir=home, chunk_size=999)
+    kb = KnowledgeBase("emb", data_dir=home)
+    n_docs = len(kb.files())
+    report = kb.rebuild(embed_model=HashEmbedder(), chunk_size=64)
+    assert len(report) == n_docs and set(report.status) == {"updated"}
+    assert kb.embed_model == "hash-64" and kb.chunk_size == 64
+    assert kb.search("Mount Etna volcano Sicily", k=1).iloc[0].source == "docs/page.html"
+    kb.close()
+    assert KnowledgeBase("emb", data_dir=home, embed_model=HashEmbedder()).embed_model == "hash-64"
+
+
+def test_threshold_and_empty_inputs(home: Path, corpus: Path) -> None:
+    kb = KnowledgeBase("thr", data_dir=home)
+    assert kb.search("anything").empty  # nothing added yet
+    kb.add(corpus, progress=False)
+    assert kb.search("量子计算机的原理是什么？", threshold=0.08).empty
+    assert (kb.search("penguins", threshold=0.1).score > 0.1).all()
+    with pytest.raises(ConfigurationError):
+        kb.search("   ")
+    with pytest.raises(ConfigurationError):
+        kb.add()
+
+
+def test_store_is_consistent(home: Path, corpus: Path) -> None:
+    kb = KnowledgeBase("sql", data_dir=home)
+    kb.add(corpus, progress=False)
+    assert_consistent(home / "sql" / "kb.sqlite")
+
+
+def assert_consistent(db: Path) -> None:
+    """Every document's chunk count matches its chunks; SQLite's own check passes."""
+    conn = sqlite3.connect(db)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        for doc_id, n in conn.execute("SELECT doc_id, n_chunks FROM docs"):
+            got = conn.execute("SELECT COUNT(*) FROM chunks WHERE doc_id = ?", (doc_id,))
+            assert got.fetchone()[0] == n, doc_id
+        orphans = conn.execute(
+            "SELECT COUNT(*) FROM chunks WHERE doc_id NOT IN (SELECT doc_id FROM docs)")
+        assert orphans.fetchone()[0] == 0
+    finally:
+        conn.close()
+
+
+def test_top_level_exports() -> None:
+    assert ds.KnowledgeBase is KnowledgeBase
+    assert "KnowledgeBase" in ds.__all__
