@@ -1,0 +1,85 @@
+"""Embedding models: the local MiniLM for real; Ollama's shapes replayed (no Ollama here)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pytest_httpserver import HTTPServer
+
+from dskit.backends.ollama import OllamaBackend
+from dskit.embeddings import (
+    LOCAL_MODEL,
+    EmbeddingError,
+    LocalEmbedder,
+    OllamaEmbedder,
+    get_embedder,
+)
+from dskit.errors import ConfigurationError, ModelNotFound
+
+
+def test_local_minilm_gives_unit_vectors() -> None:
+    emb = get_embedder("all-minilm")
+    assert isinstance(emb, LocalEmbedder) and emb.name == LOCAL_MODEL and emb.dim == 384
+    vecs = emb.embed(["The cat sat on the mat.", "A cat is sitting on a rug.",
+                      "Stock markets fell sharply today."])
+    assert vecs.shape == (3, 384) and vecs.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-5)
+    sims = vecs @ vecs.T
+    assert sims[0, 1] > sims[0, 2] + 0.2  # paraphrases are closer than unrelated text
+    assert emb.embed([]).shape == (0, 384)
+    assert get_embedder(None).name == LOCAL_MODEL
+
+
+def ollama(httpserver: HTTPServer, show: dict) -> OllamaBackend:
+    httpserver.expect_request("/api/version").respond_with_json({"version": "0.12.3"})
+    httpserver.expect_request("/api/show", method="POST").respond_with_json(show)
+    httpserver.expect_request("/api/tags").respond_with_json({"models": []})
+    return OllamaBackend(host=httpserver.url_for(""))
+
+
+R1_SHOW = {"details": {"family": "qwen2", "parameter_size": "7.6B"},
+           "model_info": {"general.architecture": "qwen2", "qwen2.context_length": 131072},
+           "capabilities": ["completion", "thinking"]}
+BGE_SHOW = {"details": {"family": "bert", "parameter_size": "566.70M"},
+            "model_info": {"general.architecture": "bert", "bert.pooling_type": 2},
+            "capabilities": ["embedding"]}
+
+
+def test_chat_model_is_refused_as_embedder(httpserver: HTTPServer) -> None:
+    backend = ollama(httpserver, R1_SHOW)
+    with pytest.raises(EmbeddingError) as info:
+        get_embedder("deepseek-r1:7b", backend=backend)
+    message = str(info.value)
+    assert "chat model" in message and "failed to get embedding dimensions" in message
+    assert "ollama pull bge-m3" in message
+
+
+def test_chat_model_is_refused_on_older_servers_too(httpserver: HTTPServer) -> None:
+    show = {k: v for k, v in R1_SHOW.items() if k != "capabilities"}
+    with pytest.raises(EmbeddingError):
+        get_embedder("ollama:deepseek-r1:7b", backend=ollama(httpserver, show))
+
+
+def test_embedding_model_dimension_is_probed(httpserver: HTTPServer) -> None:
+    backend = ollama(httpserver, BGE_SHOW)
+    httpserver.expect_request("/api/embed", method="POST").respond_with_json(
+        {"model": "bge-m3", "embeddings": [[3.0, 4.0] + [0.0] * 1022]})
+    emb = get_embedder("bge-m3", backend=backend)
+    assert isinstance(emb, OllamaEmbedder) and emb.name == "ollama:bge-m3"
+    assert emb.dim == 1024
+    vec = emb.embed(["长城有多长？"])
+    assert vec.shape == (1, 1024) and abs(float(vec[0, 0]) - 0.6) < 1e-6
+
+
+def test_missing_embedding_model_says_pull(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/api/version").respond_with_json({"version": "0.12.3"})
+    httpserver.expect_request("/api/show", method="POST").respond_with_json(
+        {"error": "model 'bge-m3' not found"}, status=404)
+    httpserver.expect_request("/api/tags").respond_with_json({"models": []})
+    with pytest.raises(ModelNotFound, match="ollama pull bge-m3"):
+        get_embedder("bge-m3", backend=OllamaBackend(host=httpserver.url_for("")))
+
+
+def test_empty_name_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError):
+        get_embedder("  ")
