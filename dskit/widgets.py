@@ -262,3 +262,10 @@ def compare(client: Client | None = None, models: list[str] | None = None,
             **kwargs: Any) -> CompareWidget:
     """An interactive comparison widget for a notebook."""
     return CompareWidget(client, models, **kwargs)
+
+
+def knowledge_base(kb: Any = "notebook", **kwargs: Any) -> Any:
+    """Upload files, search with a ranked table, ask with cited sources (see dskit.kbwidget)."""
+    from .kbwidget import knowledge_base as make
+
+    return make(kb, **kwargs)

@@ -6,6 +6,8 @@ import argparse
 import sys
 from typing import Any
 
+from .knowledge import ASK_THRESHOLD
+
 
 def _kb(args: argparse.Namespace) -> Any:
     from .knowledge import KnowledgeBase
@@ -119,7 +121,8 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     p = ksub.add_parser("ask", parents=[named, common], help="answer with cited sources")
     p.add_argument("question", nargs="+")
     p.add_argument("-k", type=int, default=4)
-    p.add_argument("--threshold", type=float, default=0.15)
+    p.add_argument("--threshold", type=float, default=ASK_THRESHOLD,
+                   help="answer only from passages scoring above this")
     p.set_defaults(fn=cmd_ask)
     ksub.add_parser("list", parents=[base], help="list knowledge bases").set_defaults(fn=cmd_list)
     p = ksub.add_parser("remove", parents=[named], help="remove files or folders")

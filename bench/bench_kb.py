@@ -1,0 +1,230 @@
+"""Knowledge bases: indexing throughput, re-adding an unchanged corpus, search latency, hit@k.
+
+What it measures
+    1. Indexing throughput on the embedded embedder (all-MiniLM-L6-v2 on the CPU), in chunks/s,
+       for a generated mixed Chinese/English corpus of about --chunks chunks (Markdown files):
+       * kb:     ``KnowledgeBase.add(folder)`` into a fresh knowledge base: reading, chunking
+                 (llama-index SentenceSplitter), jieba/BM25 tokens, batched embedding, SQLite;
+       * direct: ``LocalEmbedder.embed(texts)`` on exactly the chunk texts kb made, in one call:
+                 the embedding model alone, the upper bound (target kb/direct >= 0.8);
+       * llama-index: ``VectorStoreIndex.from_documents`` with the same splitter settings and the
+                 same model wrapped as a llama-index embedding (its default batch of 10).
+       Runs alternate (direct, kb, llama-index, then again in reverse order); medians reported.
+    2. Re-adding the unchanged corpus: ``kb.add(folder)`` a second time, as a share of the first
+       indexing time (target <= 5%).
+    3. Search latency at 10,000 chunks: the corpus copied into 10 folders, each copy with its
+       own file titles, so the index holds ~10x the chunk rows (a chunk text seen before reuses
+       its vector, so only the title chunks are embedded again; scoring still runs over every
+       row); median and p95 of ``kb.search`` over the labelled queries, after one warm-up
+       search that builds the in-memory index (reported separately).
+    4. Quality on the sample corpus shipped with dskit (dskit/data/sample_kb) and the labelled
+       queries in bench/kb_queries.json (16 Chinese, 12 English): hit@1 and hit@3 for hybrid
+       (the default), vector only and BM25 only, against the expected hit@k of a random ranking.
+
+How to run
+    .venv/bin/python bench/bench_kb.py [--chunks 1000] [--big 10000] [--rounds 2]
+
+    Takes about 5–10 minutes on 2 idle cores. Exit code 0 always: a measurement, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from importlib.resources import files
+from pathlib import Path
+
+from machine import machine_facts  # bench/machine.py: scripts run from bench/
+
+from dskit.embeddings import LocalEmbedder
+from dskit.kb import KnowledgeBase
+
+HERE = Path(__file__).resolve().parent
+ZH = ["龙井是绿茶，产自杭州西湖一带，冲泡水温以八十度左右为宜。", "普洱茶越陈越香，应该放在通风干燥的地方。",
+      "西溪湿地适合骑自行车，建议预留半天时间。", "会议决定下周三发布新版本，负责人是张伟。",
+      "显存不够时，Ollama 会把一部分层放到 CPU 上运行，速度会明显变慢。", "长城东起山海关，西至嘉峪关。"]
+EN = ["Tomatoes need at least six hours of direct sun a day.",
+      "Feed the starter once a day with equal weights of flour and water.",
+      "The full DeepSeek-R1 model is a mixture of experts with 671 billion parameters.",
+      "Mount Etna is an active volcano on the east coast of Sicily.",
+      "Irregular watering causes blossom end rot, a black patch on the fruit.",
+      "Bake the loaf in a covered Dutch oven at 250 degrees for twenty minutes."]
+
+
+def make_corpus(root: Path, n_files: int, seed: int, tag: str = "") -> None:
+    """Markdown files of mixed-language paragraphs (numbers make every chunk unique); `tag`
+    changes only each file's title, i.e. its first chunk."""
+    rng = random.Random(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    for i in range(n_files):
+        paras = []
+        for j in range(12):
+            pool = ZH if (i + j) % 2 else EN
+            paras.append(" ".join(f"{rng.choice(pool)} ({i}.{j}.{k})" for k in range(4)))
+        (root / f"doc{i:04d}.md").write_text(f"# Document {tag}{i}\n\n" + "\n\n".join(paras),
+                                             encoding="utf-8")
+
+
+def time_kb(folder: Path, home: Path, name: str) -> tuple[float, int, KnowledgeBase, list[str]]:
+    kb = KnowledgeBase(name, data_dir=home)
+    t0 = time.perf_counter()
+    report = kb.add(folder, progress=False)
+    dt = time.perf_counter() - t0
+    texts = [r[0] for r in kb._store.all_chunks("text")]
+    assert (report.status == "added").all()
+    return dt, len(texts), kb, texts
+
+
+def time_direct(texts: list[str]) -> float:
+    emb = LocalEmbedder()
+    t0 = time.perf_counter()
+    emb.embed(texts)
+    return time.perf_counter() - t0
+
+
+def time_llama_index(folder: Path, chunk_size: int, overlap: int) -> tuple[float, int]:
+    from llama_index.core import SimpleDirectoryReader, VectorStoreIndex
+    from llama_index.core.node_parser import SentenceSplitter
+
+    from dskit.kb.llama import LlamaEmbedding
+
+    t0 = time.perf_counter()
+    docs = SimpleDirectoryReader(str(folder)).load_data()
+    index = VectorStoreIndex.from_documents(
+        docs, embed_model=LlamaEmbedding(LocalEmbedder()),
+        transformations=[SentenceSplitter(chunk_size=chunk_size, chunk_overlap=overlap)])
+    dt = time.perf_counter() - t0
+    return dt, len(index.index_struct.nodes_dict)
+
+
+def quality(home: Path) -> dict[str, object]:
+    """hit@1 / hit@3 on the labelled queries, three retrieval modes, and a random baseline."""
+    kb = KnowledgeBase("quality", data_dir=home)
+    kb.add(str(files("dskit") / "data" / "sample_kb"), progress=False)
+    queries = json.loads((HERE / "kb_queries.json").read_text(encoding="utf-8"))["queries"]
+    chunks_per_file = kb.files().set_index("source").chunks.to_dict()
+    total = sum(chunks_per_file.values())
+    out: dict[str, object] = {"queries": len(queries), "chunks": total}
+    for mode, kwargs in (("hybrid", {}), ("vector", {"hybrid": False}),
+                         ("bm25", {"alpha": 0.0})):
+        h1 = h3 = 0
+        for q in queries:
+            hits = kb.search(q["q"], k=3, **kwargs)
+            names = [s.split("/", 1)[1] for s in hits.source]
+            h1 += names[:1] == [q["source"]]
+            h3 += q["source"] in names
+        out[mode] = {"hit@1": round(h1 / len(queries), 3), "hit@3": round(h3 / len(queries), 3)}
+    # Random ranking: a random top-k of chunks contains one of the target file's chunks.
+    rng = random.Random(0)
+    labels = [s.split("/", 1)[1] for s, n in chunks_per_file.items() for _ in range(n)]
+    r1 = r3 = 0
+    trials = 2000
+    for t in range(trials):
+        target = queries[t % len(queries)]["source"]
+        order = rng.sample(labels, 3)
+        r1 += order[0] == target
+        r3 += target in order
+    out["random"] = {"hit@1": round(r1 / trials, 3), "hit@3": round(r3 / trials, 3)}
+    kb.close()
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--chunks", type=int, default=1000, help="size of the indexing corpus")
+    ap.add_argument("--big", type=int, default=10000, help="chunks for the latency test")
+    ap.add_argument("--rounds", type=int, default=2)
+    args = ap.parse_args()
+    print(json.dumps(machine_facts(), indent=1))
+    work = Path(tempfile.mkdtemp(prefix="bench-kb-"))
+    try:
+        # ~12 chunks per file at the default MiniLM chunk size (200 tokens)
+        per_file = 12
+        corpus = work / "corpus"
+        make_corpus(corpus, max(1, args.chunks // per_file), seed=1)
+        LocalEmbedder().embed(["warm up"])
+
+        kb_t, direct_t, li_t = [], [], []
+        n_chunks = n_li = 0
+        kb = None
+        first_add = 0.0
+        for r in range(args.rounds):
+            order = ["direct", "kb", "li"] if r % 2 == 0 else ["li", "kb", "direct"]
+            for what in order:
+                if what == "kb":
+                    if kb is not None:
+                        kb.close()
+                    dt, n_chunks, kb, texts = time_kb(corpus, work / f"home{r}", "idx")
+                    kb_t.append(dt)
+                    first_add = dt
+                elif what == "direct":
+                    if kb is None:
+                        _, _, tmp, texts = time_kb(corpus, work / "probe", "probe")
+                        tmp.close()
+                    direct_t.append(time_direct(texts))
+                else:
+                    dt, n_li = time_llama_index(corpus, 200, 25)
+                    li_t.append(dt)
+        assert kb is not None
+        t0 = time.perf_counter()
+        again = kb.add(corpus, progress=False)
+        readd = time.perf_counter() - t0
+        assert (again.status == "unchanged").all()
+        kb_rate = n_chunks / statistics.median(kb_t)
+        direct_rate = n_chunks / statistics.median(direct_t)
+        li_rate = n_li / statistics.median(li_t)
+        print("\n== indexing ==")
+        print(f"chunks: kb {n_chunks}, llama-index {n_li}; runs kb {kb_t}, direct {direct_t}, "
+              f"llama-index {li_t}")
+        print(f"kb.add        {kb_rate:8.1f} chunks/s")
+        print(f"direct embed  {direct_rate:8.1f} chunks/s   kb/direct = {kb_rate / direct_rate:.3f}"
+              f"  (target >= 0.8: {'PASS' if kb_rate / direct_rate >= 0.8 else 'FAIL'})")
+        print(f"llama-index   {li_rate:8.1f} chunks/s   kb/llama-index = {kb_rate / li_rate:.2f}x")
+        print(f"re-add unchanged: {readd * 1000:.1f} ms = {readd / first_add:.2%} of the first "
+              f"indexing ({first_add:.1f} s) (target <= 5%: "
+              f"{'PASS' if readd / first_add <= 0.05 else 'FAIL'})")
+        kb.close()
+
+        print("\n== search latency ==")
+        big_home = work / "big"
+        copies = max(1, round(args.big / n_chunks))
+        big = KnowledgeBase("big", data_dir=big_home)
+        t0 = time.perf_counter()
+        for c in range(copies):
+            folder = work / "big_corpus" / f"copy{c}"
+            make_corpus(folder, max(1, args.chunks // per_file), seed=1, tag=f"c{c}-")
+            big.add(folder, progress=False)
+        build = time.perf_counter() - t0
+        queries = [q["q"] for q in json.loads(
+            (HERE / "kb_queries.json").read_text(encoding="utf-8"))["queries"]]
+        t0 = time.perf_counter()
+        big.search(queries[0])
+        warm = time.perf_counter() - t0
+        lat = []
+        for _ in range(3):
+            for q in queries:
+                t0 = time.perf_counter()
+                big.search(q, k=6)
+                lat.append((time.perf_counter() - t0) * 1000)
+        lat.sort()
+        print(f"{len(big)} chunks ({copies} copies, built in {build:.0f} s); first search "
+              f"(builds the in-memory index) {warm * 1000:.0f} ms")
+        print(f"search latency over {len(lat)} searches: median {statistics.median(lat):.1f} ms, "
+              f"p95 {lat[int(0.95 * (len(lat) - 1))]:.1f} ms")
+        big.close()
+
+        print("\n== quality (sample corpus, labelled queries) ==")
+        print(json.dumps(quality(work / "q"), indent=1, ensure_ascii=False))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
