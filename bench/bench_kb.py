@@ -46,9 +46,12 @@ from dskit.embeddings import LocalEmbedder
 from dskit.kb import KnowledgeBase
 
 HERE = Path(__file__).resolve().parent
-ZH = ["龙井是绿茶，产自杭州西湖一带，冲泡水温以八十度左右为宜。", "普洱茶越陈越香，应该放在通风干燥的地方。",
-      "西溪湿地适合骑自行车，建议预留半天时间。", "会议决定下周三发布新版本，负责人是张伟。",
-      "显存不够时，Ollama 会把一部分层放到 CPU 上运行，速度会明显变慢。", "长城东起山海关，西至嘉峪关。"]
+ZH = ["龙井是绿茶，产自杭州西湖一带，冲泡水温以八十度左右为宜。",
+      "普洱茶越陈越香，应该放在通风干燥的地方。",
+      "西溪湿地适合骑自行车，建议预留半天时间。",
+      "会议决定下周三发布新版本，负责人是张伟。",
+      "显存不够时，Ollama 会把一部分层放到 CPU 上运行，速度会明显变慢。",
+      "长城东起山海关，西至嘉峪关。"]
 EN = ["Tomatoes need at least six hours of direct sun a day.",
       "Feed the starter once a day with equal weights of flour and water.",
       "The full DeepSeek-R1 model is a mixture of experts with 671 billion parameters.",
