@@ -33,13 +33,14 @@ __all__ = [
     "math_prompt",
     "models",
     "register_gguf",
+    "serve",
     "split_think",
     "widgets",
 ]
 
 
 def __getattr__(name: str) -> Any:
-    # Heavy parts (ipywidgets, pandas, matplotlib) load only when first used.
-    if name in ("widgets", "models", "plots", "prompts"):
+    # Heavy parts (ipywidgets, pandas, matplotlib, the server) load only when first used.
+    if name in ("widgets", "models", "plots", "prompts", "serve"):
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'dskit' has no attribute {name!r}")
