@@ -178,5 +178,8 @@ def run(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, models: Sequence[
     print("Ctrl-C stops it.", file=out, flush=True)
     try:
         _uvicorn(app, log_level).run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass  # uvicorn re-raises the Ctrl-C it handled; the server has already shut down
     finally:
         engine.backend.unload()
+    print("dskit serve: stopped", file=out)
