@@ -34,6 +34,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench_stream.py
 	$(BIN)/python bench/bench_compare.py
+	$(BIN)/python bench/bench_serve.py
 
 clean:
 	rm -rf $(VENV)
