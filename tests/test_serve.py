@@ -285,6 +285,8 @@ def test_error_shapes(server: ds.serve.Server, client: ollama.Client) -> None:
     r = post.post("/api/chat", json={"model": SMALL, "messages": [
         {"role": "user", "content": "x" * 200_001}]})
     assert r.status_code == 400 and "prompt too long" in r.json()["error"]
+    r = post.post("/api/generate", json={"model": SMALL, "prompt": "数字 " * 3000})
+    assert r.status_code == 400 and "context" in r.json()["error"]  # over the 2048-token window
     r = post.post("/api/embed", content=b"{" + b" " * (5 << 20) + b"}",
                   headers={"content-type": "application/json"})
     assert r.status_code == 413 and "too large" in r.json()["error"]

@@ -149,7 +149,6 @@ class Slot:
                 self.engine._waiting -= 1
                 self.queued = False
             self.engine._users[self.key] -= 1
-            self.engine._touched[self.key] = time.monotonic()
 
 
 class Engine:
@@ -169,7 +168,6 @@ class Engine:
         self._locks: dict[str, threading.Lock] = {}
         self._users: dict[str, int] = {}
         self._waiting = 0
-        self._touched: dict[str, float] = {}
         self._expiry: dict[str, float | None] = {}  # monotonic deadline; None: never
         self._facts: dict[str, ModelFacts] = {}
         self._facts_lock = threading.Lock()
@@ -402,7 +400,7 @@ class Engine:
         slot = self.reserve(LOCAL_MODEL)
         try:
             if not slot.acquire(cancelled or threading.Event()):
-                raise ApiError(499, "client closed the request")
+                raise ApiError(503, "the request was cancelled before it reached the model")
             t0 = time.perf_counter()
             fresh = self._embedder is None
             emb = self.embedder()
@@ -464,6 +462,9 @@ class Generation:
         started = False
         try:
             if not self.slot.acquire(self.cancelled):
+                # Client gone or server stopping: ends a handler still waiting for an answer.
+                self._put("error", ApiError(503, "the request was cancelled before it reached "
+                                                 "the model (client gone or server stopping)"))
                 return
             request, splitter = self.engine.chat_request(self.req)
             events = self.engine.backend.stream(request)
@@ -518,28 +519,6 @@ class Generation:
     async def next(self) -> tuple[str, Any]:
         """The next item from the worker."""
         return await self.queue.get()
-
-    async def collect(self, first: tuple[str, Any] | None = None) -> Outcome:
-        """Everything up to the final event; raises the worker's ApiError."""
-        out = Outcome()
-        content: list[str] = []
-        thinking: list[str] = []
-        item = first or await self.next()
-        while True:
-            kind, value = item
-            if kind == "error":
-                raise value
-            if kind == "content":
-                content.append(value)
-            elif kind == "thinking":
-                thinking.append(value)
-            elif kind == "done":
-                out.done = value
-                break
-            item = await self.next()
-        out.content, out.thinking = "".join(content), "".join(thinking)
-        out.seconds = time.perf_counter() - self.t0
-        return out
 
 
 def _read_metadata(path: str) -> dict[str, Any]:

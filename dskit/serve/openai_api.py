@@ -100,7 +100,8 @@ async def chat_completions(request: Request) -> Response:
     req = GenRequest(model=model, messages=messages, options=parse_options(_options(body)),
                      think=_think(body), keep_alive=engine.keep_alive)
     stream = bool(body.get("stream"))
-    usage_wanted = bool((body.get("stream_options") or {}).get("include_usage"))
+    stream_options = body.get("stream_options")
+    usage_wanted = isinstance(stream_options, dict) and bool(stream_options.get("include_usage"))
     ident = f"chatcmpl-{secrets.token_hex(12)}"
     created = int(time.time())
     head = {"id": ident, "created": created, "model": model,
