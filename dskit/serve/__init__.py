@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from typing import IO, Any
 
-from ..errors import ConfigurationError
+from ..errors import BackendUnavailable, ConfigurationError
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 11434
@@ -71,6 +71,13 @@ def _prepare(host: str, port: int, *, backend: Any, models: Sequence[str] | None
              max_body: int, max_prompt_chars: int, origins: Sequence[str]
              ) -> tuple[Any, Any, Any, bool, str | None]:
     """Check the settings, bind the socket, build engine and app."""
+    try:
+        import starlette  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError as exc:
+        raise BackendUnavailable(
+            "dskit serve needs Starlette and uvicorn: `pip install 'dskit[serve,embedded]'`"
+        ) from exc
     from .app import build_app
     from .engine import DEFAULT_KEEP_ALIVE, Engine
     from .errors import ApiError

@@ -76,6 +76,6 @@ async def _reap(engine: Engine) -> None:
         await asyncio.sleep(REAP_SECONDS)
         for model in engine.expired():
             try:
-                await asyncio.to_thread(engine.unload, model)
+                await engine.run(engine.unload, model)
             except Exception:  # one failed unload must not end expiry for the others
                 log.exception("unloading %s failed", model)

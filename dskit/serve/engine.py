@@ -9,6 +9,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from importlib import metadata as importlib_metadata
@@ -171,6 +172,7 @@ class Engine:
         self._expiry: dict[str, float | None] = {}  # monotonic deadline; None: never
         self._facts: dict[str, ModelFacts] = {}
         self._facts_lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
         self._embedder: Any = None
         self._embed_loaded_at: float | None = None
         self._active: set[threading.Event] = set()
@@ -376,8 +378,24 @@ class Engine:
         """Stop every running or queued generation (server shutdown)."""
         with self._mu:
             active = list(self._active)
+            pool, self._pool = self._pool, None
         for ev in active:
             ev.set()
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run model work (embedding, loading, unloading, pulling) off the event loop.
+
+        Its own pool, sized for the queue: such calls may wait for a model for a whole
+        generation, and must not use up the default pool that quick listings run in.
+        """
+        with self._mu:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=self.max_queue + 4,
+                                                thread_name_prefix="dskit-serve-work")
+            pool = self._pool
+        return await asyncio.get_running_loop().run_in_executor(pool, lambda: fn(*args))
 
     # --- embeddings ---------------------------------------------------------------------------
 

@@ -172,10 +172,10 @@ async def load_or_unload(engine: Engine, model: str, keep_alive: float | None,
                          empty: dict[str, Any]) -> JSONResponse:
     """Ollama's empty request: load the model (or unload it with keep_alive 0)."""
     if keep_alive == 0:
-        await asyncio.to_thread(engine.unload, model)
+        await engine.run(engine.unload, model)
         return JSONResponse({"model": model, "created_at": utc_now(), **empty,
                              "done_reason": "unload", "done": True})
-    seconds = await asyncio.to_thread(engine.preload, model, keep_alive)
+    seconds = await engine.run(engine.preload, model, keep_alive)
     return JSONResponse({"model": model, "created_at": utc_now(), **empty,
                          "done_reason": "load", "done": True, "load_duration": ns(seconds),
                          "total_duration": ns(seconds)})
@@ -327,7 +327,7 @@ async def embed(request: Request) -> Response:
         raise ApiError(400, "dimensions must be a whole number between 1 and 384")
     truncate = body.get("truncate", True) is not False
     t0 = time.perf_counter()
-    vectors, tokens, load = await asyncio.to_thread(engine.embed, texts, truncate, dims)
+    vectors, tokens, load = await engine.run(engine.embed, texts, truncate, dims)
     return JSONResponse({"model": model, "embeddings": vectors,
                          "total_duration": ns(time.perf_counter() - t0),
                          "load_duration": ns(load), "prompt_eval_count": tokens})
@@ -346,7 +346,7 @@ async def embeddings(request: Request) -> Response:
     check_length(len(prompt), engine.max_prompt_chars)
     if not prompt:
         return JSONResponse({"embedding": []})
-    vectors, _, _ = await asyncio.to_thread(engine.embed, [prompt])
+    vectors, _, _ = await engine.run(engine.embed, [prompt])
     return JSONResponse({"embedding": vectors[0]})
 
 
@@ -408,7 +408,7 @@ async def pull(request: Request) -> Response:
         finally:
             loop.call_soon_threadsafe(queue.put_nowait, None)
 
-    asyncio.get_running_loop().run_in_executor(None, work)
+    worker = asyncio.ensure_future(engine.run(work))  # referenced below: kept alive until read
 
     def failure(exc: BaseException) -> ApiError:
         if isinstance(exc, ApiError):
@@ -426,12 +426,14 @@ async def pull(request: Request) -> Response:
                 yield line({"error": failure(item).message})
                 continue
             yield line(item)
+        await worker
 
     if stream:
         return StreamingResponse(lines(), media_type=NDJSON)
     while (item := await queue.get()) is not None:
         if isinstance(item, BaseException):
             raise failure(item)
+    await worker
     return JSONResponse({"status": "success"})
 
 

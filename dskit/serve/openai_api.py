@@ -199,7 +199,7 @@ async def embeddings(request: Request) -> Response:
     if dims is not None and (isinstance(dims, bool) or not isinstance(dims, int)
                              or not 0 < dims <= 384):
         raise ApiError(400, "dimensions must be a whole number between 1 and 384")
-    vectors, tokens, _ = await asyncio.to_thread(engine.embed, texts, True, dims)
+    vectors, tokens, _ = await engine.run(engine.embed, texts, True, dims)
 
     def encode(vec: list[float]) -> list[float] | str:
         if encoding == "float":
