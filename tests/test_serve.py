@@ -118,6 +118,31 @@ def test_cli_refuses_non_loopback_bind_without_the_flag() -> None:
     assert "refusing to listen on 0.0.0.0" in done.stderr and "--expose" in done.stderr
 
 
+def test_exposed_cli_warns_and_needs_the_token(unused_port: int) -> None:
+    secret = "exposed-test-token"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DSKIT_SERVE_TOKEN": secret}
+    proc = subprocess.Popen([sys.executable, "-m", "dskit", "serve", "--host", "0.0.0.0",
+                             "--expose", "--port", str(unused_port)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    banner: list[str] = []
+    try:
+        assert proc.stdout is not None
+        for text in proc.stdout:
+            banner.append(text)
+            if "Ctrl-C" in text:
+                break
+        assert "bearer token: required" in "".join(banner)
+        url = f"http://127.0.0.1:{unused_port}"
+        assert httpx.get(url + "/api/version", timeout=10).status_code == 401
+        assert httpx.get(url + "/api/version", timeout=10,
+                         headers={"Authorization": f"Bearer {secret}"}).status_code == 200
+    finally:
+        proc.send_signal(2)
+        out, err = proc.communicate(timeout=30)
+    assert "WARNING" in err and "no authentication" in err and "SSH tunnel" in err
+    assert secret not in err + out + "".join(banner)
+
+
 def test_port_in_use_says_to_choose_another() -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

@@ -114,6 +114,17 @@ def _prepare(host: str, port: int, *, backend: Any, models: Sequence[str] | None
     return sock, app, engine, owns, token
 
 
+def _warn_if_exposed(host: str, port: int, token: str | None) -> None:
+    """Print, on stderr, that a non-loopback server is reachable and unauthenticated."""
+    from .security import EXPOSE_WARNING, is_loopback
+
+    if not is_loopback(host):
+        auth = ("Requests must carry the bearer token; still, " if token else
+                "Set a token (DSKIT_SERVE_TOKEN) so requests must carry it. ")
+        print(EXPOSE_WARNING.format(host=host, port=port, token=auth), file=sys.stderr,
+              flush=True)
+
+
 def _uvicorn(app: Any, log_level: str) -> Any:
     import uvicorn
 
@@ -135,11 +146,12 @@ def start(host: str = DEFAULT_HOST, port: int = 0, *, backend: Any = None,
     `expose`: allow a non-loopback `host`; `max_queue`: requests that may wait for a busy
     model before the server answers 503.
     """
-    sock, app, engine, owns, _ = _prepare(
+    sock, app, engine, owns, token = _prepare(
         host, port, backend=backend, models=models, token=token, expose=expose,
         max_queue=max_queue, keep_alive=keep_alive, max_body=max_body,
         max_prompt_chars=max_prompt_chars, origins=origins)
     bound = sock.getsockname()[1]
+    _warn_if_exposed(host, bound, token)
     server = _uvicorn(app, log_level)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True,
                               name=f"dskit-serve:{bound}")
@@ -161,7 +173,7 @@ def run(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, models: Sequence[
         max_prompt_chars: int = 200_000, origins: Sequence[str] = (),
         log_level: str = "warning", out: IO[str] | None = None) -> None:
     """Serve in the foreground until Ctrl-C (the `dskit serve` command)."""
-    from .security import EXPOSE_WARNING, is_loopback
+    from .security import is_loopback
 
     out = out or sys.stdout
     sock, app, engine, _, token = _prepare(
@@ -169,10 +181,7 @@ def run(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, models: Sequence[
         max_queue=max_queue, keep_alive=keep_alive, max_body=max_body,
         max_prompt_chars=max_prompt_chars, origins=origins)
     bound = sock.getsockname()[1]
-    if not is_loopback(host):
-        auth = ("Requests must carry the bearer token; still, " if token else
-                "Set a token (DSKIT_SERVE_TOKEN) so requests must carry it. ")
-        print(EXPOSE_WARNING.format(host=host, port=bound, token=auth), file=sys.stderr)
+    _warn_if_exposed(host, bound, token)
     shown = f"[{host}]" if ":" in host else host
     print(f"dskit serve: Ollama API at http://{shown}:{bound} (OpenAI-compatible under /v1)",
           file=out)
