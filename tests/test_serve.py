@@ -20,6 +20,7 @@ import pytest
 from packaging.version import Version
 
 import dskit as ds
+from dskit import gguf
 from dskit.backends.base import ChatRequest, Event
 from dskit.backends.embedded import EmbeddedBackend
 from dskit.errors import ConfigurationError
@@ -283,6 +284,25 @@ def test_pull_streams_progress_then_success(client: ollama.Client) -> None:
     statuses = [p.status for p in client.pull(SMALL, stream=True)]
     assert statuses[0] == "pulling manifest" and statuses[-1] == "success"
     assert client.pull(QWEN).status == "success"
+
+
+def test_pull_assembles_with_progress(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                      backend: EmbeddedBackend) -> None:
+    monkeypatch.setenv("DSKIT_CACHE_DIR", str(tmp_path))  # nothing assembled here yet
+    with ds.serve.start(port=0, backend=backend) as srv:
+        client = ollama.Client(host=srv.url, timeout=300)
+        listed = {m.model: m for m in client.list().models}
+        assert listed[QWEN].size > 0  # listed without assembling it first
+        assert not list(tmp_path.glob("*.gguf"))
+        parts = list(client.pull(QWEN, stream=True))
+    progress = [p for p in parts if p.total]
+    assert len(progress) > 5 and progress[-1].completed == progress[-1].total
+    assert [p.completed for p in progress] == sorted(p.completed for p in progress)
+    assert progress[0].digest == "sha256:" + gguf.STANDINS[QWEN].sha256
+    assert parts[-1].status == "success"
+    assembled = tmp_path / gguf.STANDINS[QWEN].filename
+    assert assembled.stat().st_size == progress[-1].total
+    assembled.unlink()  # 490 MB: not left behind in pytest's kept temporary directories
 
 
 def test_pull_of_anything_else_explains(client: ollama.Client) -> None:

@@ -226,36 +226,36 @@ class Engine:
         with self._facts_lock:
             if model in self._facts:
                 return self._facts[model]
-            path = gguf.ready_path(model)
-            if path is None and not cheap:
-                path = gguf.model_path(model)  # assembles a stand-in once (as /api/pull does)
-            standin = gguf.STANDINS.get(model)
-            size = path.stat().st_size if path is not None else (standin.size if standin else 0)
-            if path is None:
-                return ModelFacts(details={"parent_model": "", "format": "gguf"}, model_info={},
-                                  capabilities=["completion"], size=size,
-                                  digest=standin.sha256 if standin else "",
-                                  modified_at=utc_now())
-            meta = _read_metadata(str(path))
-            arch = str(meta.get("general.architecture", ""))
-            ftype = meta.get("general.file_type")
-            details = {"parent_model": "", "format": "gguf", "family": arch,
-                       "families": [arch] if arch else None,
-                       "parameter_size": str(meta.get("general.size_label", "")),
-                       "quantization_level": FILE_TYPES.get(ftype, "") if isinstance(ftype, int)
-                       else ""}
-            info = {k: v for k, v in meta.items() if not k.startswith("tokenizer.")}
-            traits = detect_traits(model, {"model_info": info, "details": details})
-            caps = ["completion"] + (["thinking"] if traits.reasoning else [])
-            mtime = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
-            facts = ModelFacts(
-                details=details, model_info=info, capabilities=caps,
-                template=str(meta.get("tokenizer.chat_template", "")),
-                license=standin.licence if standin else "", size=size,
-                digest=standin.sha256 if standin else "",
-                modified_at=mtime.isoformat().replace("+00:00", "Z"), traits=traits)
-            self._facts[model] = facts
-            return facts
+        # Outside the lock: assembling a stand-in takes seconds, listings must not wait for it.
+        path = gguf.ready_path(model)
+        if path is None and not cheap:
+            path = gguf.model_path(model)  # assembles a stand-in once (as /api/pull does)
+        standin = gguf.STANDINS.get(model)
+        size = path.stat().st_size if path is not None else (standin.size if standin else 0)
+        if path is None:
+            return ModelFacts(details={"parent_model": "", "format": "gguf"}, model_info={},
+                              capabilities=["completion"], size=size,
+                              digest=standin.sha256 if standin else "", modified_at=utc_now())
+        meta = _read_metadata(str(path))
+        arch = str(meta.get("general.architecture", ""))
+        ftype = meta.get("general.file_type")
+        details = {"parent_model": "", "format": "gguf", "family": arch,
+                   "families": [arch] if arch else None,
+                   "parameter_size": str(meta.get("general.size_label", "")),
+                   "quantization_level": FILE_TYPES.get(ftype, "") if isinstance(ftype, int)
+                   else ""}
+        info = {k: v for k, v in meta.items() if not k.startswith("tokenizer.")}
+        traits = detect_traits(model, {"model_info": info, "details": details})
+        caps = ["completion"] + (["thinking"] if traits.reasoning else [])
+        mtime = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
+        facts = ModelFacts(
+            details=details, model_info=info, capabilities=caps,
+            template=str(meta.get("tokenizer.chat_template", "")),
+            license=standin.licence if standin else "", size=size,
+            digest=standin.sha256 if standin else "",
+            modified_at=mtime.isoformat().replace("+00:00", "Z"), traits=traits)
+        with self._facts_lock:
+            return self._facts.setdefault(model, facts)
 
     def _embed_facts(self) -> ModelFacts:
         size = 0

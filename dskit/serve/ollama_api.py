@@ -273,8 +273,12 @@ async def show(request: Request) -> Response:
     body = await body_of(request)
     model, _ = engine.resolve(body.get("model") or body.get("name"))
     facts = await asyncio.to_thread(engine.facts, model)
-    ctx = next((v for k, v in facts.model_info.items() if k.endswith(".context_length")), None)
-    params = f"num_ctx {ctx}" if ctx else ""
+    trained = next((v for k, v in facts.model_info.items()
+                    if k.endswith(".context_length")), None)
+    window = getattr(engine.backend, "n_ctx", None)  # the window models are loaded with here
+    if isinstance(trained, int) and window:
+        window = min(window, trained)
+    params = f"num_ctx {window or trained}" if (window or trained) else ""
     return JSONResponse({
         "license": facts.license,
         "modelfile": f"# served by dskit serve (embedded backend)\nFROM {model}\n",
