@@ -381,6 +381,13 @@ def test_disconnect_mid_stream_frees_the_model(server: ds.serve.Server,
     assert r.done
 
 
+def test_disconnect_while_waiting_for_a_whole_reply_frees_the_model(
+        server: ds.serve.Server) -> None:
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(server.url + "/api/chat", json={**LONG, "stream": False}, timeout=3)
+    wait_idle(server, QWEN)  # not the ~100 s the whole reply would take
+
+
 def test_server_answers_while_generating(server: ds.serve.Server) -> None:
     with httpx.stream("POST", server.url + "/api/chat", timeout=60, json=LONG) as r:
         lines = r.iter_lines()

@@ -63,15 +63,20 @@ def line(obj: dict[str, Any]) -> bytes:
 
 async def items(gen: Generation, request: Request) -> AsyncIterator[tuple[str, Any]]:
     """The worker's items; a client that goes away stops the generation and frees the model."""
+    checked = time.monotonic()
     try:
         while True:
             try:
                 item = await asyncio.wait_for(gen.next(), POLL_SECONDS)
             except asyncio.TimeoutError:
-                # Only while nothing arrives (queued, or evaluating a long prompt): a streaming
-                # response notices a disconnect by itself when it writes.
+                item = None
+            # While queued, evaluating a prompt or collecting a non-streamed reply nothing is
+            # written to the client, so ask the server whether it is still there.
+            if time.monotonic() - checked >= POLL_SECONDS:
+                checked = time.monotonic()
                 if await request.is_disconnected():
                     return
+            if item is None:
                 continue
             yield item
             if item[0] in ("done", "error"):
