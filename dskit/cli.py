@@ -284,7 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="address to listen on (default 127.0.0.1; others need --expose)")
     p.add_argument("--port", type=int, default=11434, help="port (default 11434, Ollama's)")
     p.add_argument("--model", "-m", action="append",
-                   help="serve only this model and load it at start (repeatable)")
+                   help="serve only this model (repeatable); the first is loaded at start")
     p.add_argument("--expose", action="store_true",
                    help="allow a non-loopback --host: the API has no authentication of its own")
     p.add_argument("--token", help="require 'Authorization: Bearer TOKEN' (prefer the "

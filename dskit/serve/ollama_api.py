@@ -114,7 +114,7 @@ async def run_generation(request: Request, req: GenRequest, stream: bool,
         content: list[str] = []
         thinking: list[str] = []
         try:
-            async for kind, value in _chain(first, source):
+            async for kind, value in chain(first, source):
                 if kind == "error":
                     raise value
                 if kind == "content":
@@ -131,7 +131,7 @@ async def run_generation(request: Request, req: GenRequest, stream: bool,
 
     async def body() -> AsyncIterator[bytes]:
         try:
-            async for kind, value in _chain(first, source):
+            async for kind, value in chain(first, source):
                 if kind in ("content", "thinking"):
                     yield line(piece(kind, value))
                 elif kind == "done":
@@ -145,8 +145,9 @@ async def run_generation(request: Request, req: GenRequest, stream: bool,
     return StreamingResponse(body(), media_type=NDJSON)
 
 
-async def _chain(first: tuple[str, Any], rest: AsyncIterator[tuple[str, Any]]
-                 ) -> AsyncIterator[tuple[str, Any]]:
+async def chain(first: tuple[str, Any], rest: AsyncIterator[tuple[str, Any]]
+                ) -> AsyncIterator[tuple[str, Any]]:
+    """`first` (unless it is only the start marker), then the rest of the items."""
     if first[0] != "first":
         yield first
     async for item in rest:

@@ -19,8 +19,8 @@ from ..backends.base import Done
 from .engine import GenRequest
 from .errors import ApiError
 from .ollama_api import (
-    _chain,
     body_of,
+    chain,
     engine_of,
     first_item,
     items,
@@ -123,7 +123,7 @@ async def chat_completions(request: Request) -> Response:
         reasoning: list[str] = []
         done = Done()
         try:
-            async for k, value in _chain(first, source):
+            async for k, value in chain(first, source):
                 if k == "error":
                     raise value
                 if k == "content":
@@ -147,7 +147,7 @@ async def chat_completions(request: Request) -> Response:
 
     async def events() -> AsyncIterator[bytes]:
         try:
-            async for k, value in _chain(first, source):
+            async for k, value in chain(first, source):
                 if k == "content":
                     yield chunk({"role": "assistant", "content": value})
                 elif k == "thinking":
