@@ -218,6 +218,26 @@ def test_think_gives_a_thinking_field(client: ollama.Client) -> None:
     assert plain.message.thinking is None and plain.message.content
 
 
+def test_r1_named_model_gets_the_r1_treatment(backend: EmbeddedBackend) -> None:
+    # A reasoning model is recognised from its name/metadata: smollm2's file registered under an
+    # R1 tag exercises that path (the reply is forced to open with "<think>").
+    name = "deepseek-r1:stand-in"
+    ds.register_gguf(name, gguf.model_path(SMALL))
+    try:
+        with ds.serve.start(port=0, backend=backend, models=[name]) as srv:
+            client = ollama.Client(host=srv.url, timeout=120)
+            assert client.show(name).capabilities == ["completion", "thinking"]
+            r = client.chat(name, [{"role": "user", "content": "What is 2+2?"}], think=True,
+                            options={"num_predict": 24, "temperature": 0})
+            assert r.message.thinking and "<think>" not in r.message.thinking
+            raw = client.chat(name, [{"role": "user", "content": "What is 2+2?"}],
+                              options={"num_predict": 8, "temperature": 0})
+            assert raw.message.thinking is None and raw.message.content
+    finally:
+        gguf._registered.pop(name, None)
+        backend.unload(name)
+
+
 def test_generate_streaming_and_not(client: ollama.Client) -> None:
     r = client.generate(SMALL, "Complete: the sky is", system="Answer in one sentence.",
                         options=FEW)
