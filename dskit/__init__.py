@@ -36,14 +36,15 @@ __all__ = [
     "math_prompt",
     "models",
     "register_gguf",
+    "serve",
     "split_think",
     "widgets",
 ]
 
 
 def __getattr__(name: str) -> Any:
-    # Heavy parts (ipywidgets, pandas, matplotlib) load only when first used.
-    if name in ("widgets", "models", "plots", "prompts", "kb", "embeddings"):
+    # Heavy parts (ipywidgets, pandas, matplotlib, the server) load only when first used.
+    if name in ("widgets", "models", "plots", "prompts", "kb", "embeddings", "serve"):
         return importlib.import_module(f".{name}", __name__)
     if name == "KnowledgeBase":  # llama-index and friends load only when a KB is used
         return importlib.import_module(".kb", __name__).KnowledgeBase

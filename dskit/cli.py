@@ -1,4 +1,4 @@
-"""The `dskit` command: doctor, chat (one-shot or interactive), demo."""
+"""The `dskit` command: doctor, chat, pull, models, compare, serve, demo."""
 
 from __future__ import annotations
 
@@ -230,6 +230,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve Ollama's REST API over the embedded models until Ctrl-C."""
+    from .serve import run
+
+    run(args.host, args.port, models=args.model or None, token=args.token, expose=args.expose,
+        max_queue=args.max_queue, keep_alive=args.keep_alive, max_body=args.max_body,
+        max_prompt_chars=args.max_prompt_chars, origins=args.origin or (),
+        log_level=args.log_level)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and docs)."""
     parser = argparse.ArgumentParser(prog="dskit", description=__doc__)
@@ -268,6 +279,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="CSV file: rows are appended as they finish; reruns resume")
     p.add_argument("--seed", type=int)
     p.set_defaults(fn=cmd_compare)
+    p = sub.add_parser("serve", help="serve Ollama's REST API (and /v1) over the embedded models")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1; others need --expose)")
+    p.add_argument("--port", type=int, default=11434, help="port (default 11434, Ollama's)")
+    p.add_argument("--model", "-m", action="append",
+                   help="serve only this model (repeatable); the first is loaded at start")
+    p.add_argument("--expose", action="store_true",
+                   help="allow a non-loopback --host: the API has no authentication of its own")
+    p.add_argument("--token", help="require 'Authorization: Bearer TOKEN' (prefer the "
+                   "DSKIT_SERVE_TOKEN variable: command lines are visible to other users)")
+    p.add_argument("--max-queue", type=int, default=8,
+                   help="requests that may wait for a busy model before 503 (default 8)")
+    p.add_argument("--keep-alive", default="5m",
+                   help="how long an idle model stays loaded (default 5m; -1 forever)")
+    p.add_argument("--max-body", type=int, default=4 << 20, help="request body limit in bytes")
+    p.add_argument("--max-prompt-chars", type=int, default=200_000,
+                   help="prompt length limit in characters")
+    p.add_argument("--origin", action="append",
+                   help="extra browser origin allowed by CORS (repeatable)")
+    p.add_argument("--log-level", default="warning",
+                   choices=["critical", "error", "warning", "info", "debug"])
+    p.set_defaults(fn=cmd_serve)
     from .kb.cli import add_parser as add_kb_parser
 
     add_kb_parser(sub, common)

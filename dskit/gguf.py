@@ -157,6 +157,30 @@ def model_path(name: str, progress: Progress | None = None) -> Path:
     return target
 
 
+def ready_path(name: str) -> Path | None:
+    """The model's file if it can be loaded without assembling or verifying it first, else None.
+
+    Cheap (no hashing): for listings that must not start a 490 MB assembly.
+    """
+    if name in _registered:
+        return _registered[name]
+    model = STANDINS.get(name)
+    if model is None:
+        return None
+    if len(model.parts) == 1:
+        target = _part_path(*model.parts[0])
+        stamp = cache_dir() / f"{model.filename}.sha256"
+    else:
+        target = cache_dir() / model.filename
+        stamp = _stamp(target)
+    try:
+        if target is not None and stamp.read_text() == _stamp_value(target, model.sha256):
+            return target
+    except OSError:
+        pass  # no stamp or no file yet: not ready
+    return None
+
+
 def _verify(path: Path, model: GGUFModel, progress: Progress | None) -> None:
     h = hashlib.sha256()
     done = 0

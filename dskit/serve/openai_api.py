@@ -1,0 +1,220 @@
+"""The OpenAI-compatible API that Ollama also offers: `/v1/chat/completions`, models, embeddings."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import secrets
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import numpy as np
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from ..backends.base import Done
+from .engine import GenRequest
+from .errors import ApiError
+from .ollama_api import (
+    body_of,
+    chain,
+    engine_of,
+    first_item,
+    items,
+    not_an_embedder,
+)
+from .parsing import parse_messages, parse_options, parse_texts, stop_list
+
+FINGERPRINT = "fp_dskit"
+
+
+def openai_error(status: int, message: str) -> dict[str, Any]:
+    """OpenAI's error body."""
+    kind = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
+            413: "invalid_request_error", 503: "server_busy"}.get(status, "api_error")
+    return {"error": {"message": message, "type": kind, "param": None, "code": None}}
+
+
+def _sse(obj: dict[str, Any] | str) -> bytes:
+    data = obj if isinstance(obj, str) else json.dumps(obj, ensure_ascii=False)
+    return f"data: {data}\n\n".encode()
+
+
+def _usage(done: Done) -> dict[str, int]:
+    prompt, completion = done.stats.prompt_tokens or 0, done.stats.eval_tokens or 0
+    return {"prompt_tokens": prompt, "completion_tokens": completion,
+            "total_tokens": prompt + completion}
+
+
+def _think(body: dict[str, Any]) -> bool | None:
+    """`reasoning_effort` ("none" switches reasoning off) or `reasoning: {"effort": ...}`."""
+    effort = body.get("reasoning_effort")
+    if effort is None and isinstance(body.get("reasoning"), dict):
+        effort = body["reasoning"].get("effort")
+    if effort is None:
+        return None
+    if effort in ("none", False):
+        return False
+    if effort in ("minimal", "low", "medium", "high", True):
+        return True
+    raise ApiError(400, "reasoning_effort must be none, low, medium or high")
+
+
+def _options(body: dict[str, Any]) -> dict[str, Any]:
+    """OpenAI sampling fields as Ollama options."""
+    opts: dict[str, Any] = {}
+    for ours, theirs in (("temperature", "temperature"), ("top_p", "top_p"), ("seed", "seed"),
+                         ("presence_penalty", "presence_penalty"),
+                         ("frequency_penalty", "frequency_penalty")):
+        if body.get(theirs) is not None:
+            opts[ours] = body[theirs]
+    limit = body.get("max_completion_tokens", body.get("max_tokens"))
+    if limit is not None:
+        opts["num_predict"] = limit
+    if body.get("stop") is not None:
+        opts["stop"] = stop_list(body["stop"])
+    return opts
+
+
+async def chat_completions(request: Request) -> Response:
+    """POST /v1/chat/completions, streaming (SSE) or not."""
+    engine = engine_of(request)
+    body = await body_of(request)
+    model, kind = engine.resolve(body.get("model"))
+    if kind != "chat":
+        raise ApiError(400, f'"{model}" does not support chat: it is an embedding model')
+    if body.get("tools"):
+        raise ApiError(400, f'"{model}" does not support tools')
+    if body.get("n") not in (None, 1):
+        raise ApiError(400, "n must be 1: one choice per request")
+    fmt = body.get("response_format")
+    if isinstance(fmt, dict) and fmt.get("type") not in (None, "text"):
+        raise ApiError(400, "response_format is not supported by dskit serve; ask for JSON in "
+                       "the prompt, or use Ollama")
+    messages = parse_messages(body.get("messages"), engine.max_prompt_chars)
+    if not messages:
+        raise ApiError(400, "messages must not be empty")
+    req = GenRequest(model=model, messages=messages, options=parse_options(_options(body)),
+                     think=_think(body), keep_alive=engine.keep_alive)
+    stream = bool(body.get("stream"))
+    stream_options = body.get("stream_options")
+    usage_wanted = isinstance(stream_options, dict) and bool(stream_options.get("include_usage"))
+    ident = f"chatcmpl-{secrets.token_hex(12)}"
+    created = int(time.time())
+    head = {"id": ident, "created": created, "model": model,
+            "system_fingerprint": FINGERPRINT}
+
+    gen = engine.start(req, asyncio.get_running_loop())
+    source = items(gen, request)
+    try:
+        first = await first_item(source)
+    except BaseException:
+        await source.aclose()
+        raise
+    if first is None:
+        await source.aclose()
+        return Response(status_code=499)
+
+    if not stream:
+        content: list[str] = []
+        reasoning: list[str] = []
+        done = Done()
+        try:
+            async for k, value in chain(first, source):
+                if k == "error":
+                    raise value
+                if k == "content":
+                    content.append(value)
+                elif k == "thinking":
+                    reasoning.append(value)
+                elif k == "done":
+                    done = value
+        finally:
+            await source.aclose()
+        message: dict[str, Any] = {"role": "assistant", "content": "".join(content)}
+        if reasoning:
+            message["reasoning"] = "".join(reasoning)
+        return JSONResponse({**head, "object": "chat.completion", "choices": [
+            {"index": 0, "message": message, "finish_reason": done.done_reason or "stop"}],
+            "usage": _usage(done)})
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+        return _sse({**head, "object": "chat.completion.chunk", "choices": [
+            {"index": 0, "delta": delta, "finish_reason": finish}]})
+
+    async def events() -> AsyncIterator[bytes]:
+        try:
+            async for k, value in chain(first, source):
+                if k == "content":
+                    yield chunk({"role": "assistant", "content": value})
+                elif k == "thinking":
+                    # Ollama's /v1 name for it (DeepSeek's platform says reasoning_content).
+                    yield chunk({"role": "assistant", "content": "", "reasoning": value})
+                elif k == "done":
+                    yield chunk({}, value.done_reason or "stop")
+                    if usage_wanted:
+                        yield _sse({**head, "object": "chat.completion.chunk", "choices": [],
+                                    "usage": _usage(value)})
+                    yield _sse("[DONE]")
+                elif k == "error":
+                    yield _sse(openai_error(value.status, value.message))
+        finally:
+            await source.aclose()
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache"})
+
+
+def _model_row(name: str) -> dict[str, Any]:
+    return {"id": name, "object": "model", "created": int(time.time()), "owned_by": "dskit"}
+
+
+async def models(request: Request) -> Response:
+    """GET /v1/models."""
+    names = await asyncio.to_thread(engine_of(request).all_models)
+    return JSONResponse({"object": "list", "data": [_model_row(n) for n in names]})
+
+
+async def model(request: Request) -> Response:
+    """GET /v1/models/{model}."""
+    name, _ = engine_of(request).resolve(request.path_params["model"])
+    return JSONResponse(_model_row(name))
+
+
+async def embeddings(request: Request) -> Response:
+    """POST /v1/embeddings: floats, or base64 (the OpenAI client's default encoding)."""
+    engine = engine_of(request)
+    body = await body_of(request)
+    name, kind = engine.resolve(body.get("model"))
+    if kind != "embed":
+        raise not_an_embedder(name)
+    texts, _ = parse_texts(body.get("input"), engine.max_prompt_chars)
+    encoding = body.get("encoding_format") or "float"
+    if encoding not in ("float", "base64"):
+        raise ApiError(400, "encoding_format must be float or base64")
+    dims = body.get("dimensions")
+    if dims is not None and (isinstance(dims, bool) or not isinstance(dims, int)
+                             or not 0 < dims <= 384):
+        raise ApiError(400, "dimensions must be a whole number between 1 and 384")
+    vectors, tokens, _ = await engine.run(engine.embed, texts, True, dims)
+
+    def encode(vec: list[float]) -> list[float] | str:
+        if encoding == "float":
+            return vec
+        return base64.b64encode(np.asarray(vec, dtype="<f4").tobytes()).decode()
+
+    return JSONResponse({"object": "list", "model": name, "data": [
+        {"object": "embedding", "embedding": encode(v), "index": i}
+        for i, v in enumerate(vectors)], "usage": {"prompt_tokens": tokens,
+                                                   "total_tokens": tokens}})
+
+
+routes = [
+    Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+    Route("/v1/models", models, methods=["GET"]),
+    Route("/v1/models/{model:path}", model, methods=["GET"]),
+    Route("/v1/embeddings", embeddings, methods=["POST"]),
+]

@@ -1,0 +1,205 @@
+"""Request bodies: JSON, messages, options, `think` and `keep_alive`, validated into values."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+from ..backends.base import Options
+from ..usage import strip_reasoning
+from .errors import ApiError
+
+#: Ollama option name -> (type, llama-cpp-python keyword or "" for the fields Options has).
+_OPTIONS: dict[str, tuple[type, str]] = {
+    "temperature": (float, ""), "top_p": (float, ""), "seed": (int, ""),
+    "num_predict": (int, ""), "num_ctx": (int, ""),
+    "top_k": (int, "top_k"), "min_p": (float, "min_p"), "typical_p": (float, "typical_p"),
+    "repeat_penalty": (float, "repeat_penalty"),
+    "presence_penalty": (float, "presence_penalty"),
+    "frequency_penalty": (float, "frequency_penalty"), "tfs_z": (float, "tfs_z"),
+    "mirostat": (int, "mirostat_mode"), "mirostat_tau": (float, "mirostat_tau"),
+    "mirostat_eta": (float, "mirostat_eta"),
+}
+#: A budget beyond any context: llama.cpp then stops at the end of the context window.
+UNLIMITED = 1 << 30
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+KEEP_DEFAULT = object()  # keep_alive absent: the server's default applies
+
+
+def parse_json(body: bytes) -> dict[str, Any]:
+    """The request body as a JSON object; 400 otherwise."""
+    if not body.strip():
+        raise ApiError(400, "missing request body: send a JSON object")
+    try:
+        data = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ApiError(400, f"invalid JSON in the request body: {exc}") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "the request body must be a JSON object")
+    return data
+
+
+def _number(name: str, value: Any, kind: type) -> int | float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+            isinstance(value, float) and not math.isfinite(value)):
+        raise ApiError(400, f'option "{name}" must be a number, not {json.dumps(value)[:40]}')
+    if kind is int:
+        if isinstance(value, float) and not value.is_integer():
+            raise ApiError(400, f'option "{name}" must be a whole number')
+        return int(value)
+    return float(value)
+
+
+def stop_list(value: Any, name: str = "stop") -> list[str]:
+    """`stop` as a list of strings (a single string is accepted)."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value] if value else []
+    if isinstance(value, list) and all(isinstance(s, str) for s in value):
+        return [s for s in value if s]
+    raise ApiError(400, f'option "{name}" must be a string or a list of strings')
+
+
+def parse_options(raw: Any) -> Options:
+    """Ollama's `options` as backend `Options`; unknown runner settings are ignored (as Ollama
+    ignores those that do not apply), wrongly typed values are refused."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ApiError(400, "options must be a JSON object, e.g. {\"temperature\": 0.2}")
+    opts = Options(max_tokens=UNLIMITED)
+    for name, value in raw.items():
+        if name == "stop":
+            opts.stop = stop_list(value)
+            continue
+        spec = _OPTIONS.get(name)
+        if spec is None or value is None:
+            continue
+        kind, llama_name = spec
+        number = _number(name, value, kind)
+        if llama_name:
+            opts.extra[llama_name] = number
+        elif name == "num_predict":
+            # Ollama: -1 generates until the context is full; 0 and below mean no limit here.
+            opts.max_tokens = int(number) if number > 0 else UNLIMITED
+        elif name == "num_ctx":
+            if number > 0:
+                opts.num_ctx = int(number)
+        else:
+            setattr(opts, name, number)
+    return opts
+
+
+def parse_think(raw: Any) -> bool | None:
+    """`think`: true/false, or an effort level ("low"/"medium"/"high") meaning true."""
+    if raw is None or isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.lower() in ("low", "medium", "high"):
+        return True
+    raise ApiError(400, f"think must be true, false, \"low\", \"medium\" or \"high\", not "
+                   f"{json.dumps(raw)[:40]}")
+
+
+def parse_keep_alive(raw: Any, default: float | None) -> float | None:
+    """Seconds to keep a model loaded: None forever (negative), 0 unload now."""
+    if raw is None:
+        return default
+    if isinstance(raw, bool):
+        raise ApiError(400, "keep_alive must be a duration such as \"5m\", a number of seconds, "
+                       "0 (unload now) or -1 (forever)")
+    if isinstance(raw, (int, float)):
+        seconds = float(raw)
+    elif isinstance(raw, str):
+        text = raw.strip()
+        try:
+            seconds = float(text)
+        except ValueError:
+            seconds = _duration(text)
+    else:
+        raise ApiError(400, "keep_alive must be a duration such as \"5m\" or a number of seconds")
+    if not math.isfinite(seconds):
+        raise ApiError(400, "keep_alive must be finite")
+    return None if seconds < 0 else seconds
+
+
+def _duration(text: str) -> float:
+    """A Go duration ("5m", "1h30m", "-1s", "500ms") in seconds."""
+    sign = -1.0 if text.startswith("-") else 1.0
+    body = text.lstrip("+-")
+    parts = _DURATION.findall(body)
+    if not body or "".join(n + u for n, u in parts) != body:
+        raise ApiError(400, f"invalid keep_alive duration {text[:40]!r}: use e.g. \"5m\", "
+                       "\"1h\", \"30s\", 0 or -1")
+    return sign * sum(float(n) * _UNITS[u] for n, u in parts)
+
+
+def _text(content: Any) -> str:
+    """Message content: a string, or OpenAI's list of parts (text parts only)."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts: list[str] = []
+        for part in content:
+            if isinstance(part, dict) and part.get("type") == "text" and \
+                    isinstance(part.get("text"), str):
+                texts.append(part["text"])
+            elif isinstance(part, dict) and part.get("type") in ("image_url", "input_image"):
+                raise ApiError(400, "this model does not support images: the embedded "
+                               "models are text-only")
+            else:
+                raise ApiError(400, "message content parts must be {\"type\": \"text\", "
+                               "\"text\": ...}")
+        return "".join(texts)
+    raise ApiError(400, "message content must be a string")
+
+
+def parse_messages(raw: Any, max_chars: int) -> list[dict[str, str]]:
+    """Chat messages as role/content pairs; reasoning of earlier turns is dropped."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise ApiError(400, "messages must be a list of {\"role\", \"content\"} objects")
+    out: list[dict[str, str]] = []
+    for m in raw:
+        if not isinstance(m, dict):
+            raise ApiError(400, "each message must be an object with role and content")
+        role = m.get("role")
+        if role == "developer":  # OpenAI's newer name for the system role
+            role = "system"
+        if role not in ("system", "user", "assistant", "tool"):
+            raise ApiError(400, f"invalid message role {str(role)[:20]!r}: use system, user, "
+                           "assistant or tool")
+        if m.get("images"):
+            raise ApiError(400, "this model does not support images: the embedded models are "
+                           "text-only")
+        out.append({"role": role, "content": _text(m.get("content"))})
+    check_length(sum(len(m["content"]) for m in out), max_chars)
+    # Earlier reasoning is never sent back to a model (DeepSeek's advice for R1).
+    return strip_reasoning(out)
+
+
+def check_length(chars: int, max_chars: int) -> None:
+    """400 when a prompt is longer than the server accepts."""
+    if chars > max_chars:
+        raise ApiError(400, f"prompt too long: {chars} characters, this server accepts at "
+                       f"most {max_chars} (start it with a larger --max-prompt-chars)")
+
+
+def parse_texts(raw: Any, max_chars: int, max_items: int = 2048) -> tuple[list[str], bool]:
+    """Embedding input: a string or a list of strings; (texts, whether a single one)."""
+    if isinstance(raw, str):
+        check_length(len(raw), max_chars)
+        return [raw], True
+    if isinstance(raw, list) and all(isinstance(t, str) for t in raw):
+        if len(raw) > max_items:
+            raise ApiError(400, f"too many inputs: {len(raw)}, at most {max_items} per request")
+        for t in raw:
+            check_length(len(t), max_chars)
+        return list(raw), False
+    raise ApiError(400, "input must be a string or a list of strings")

@@ -1,0 +1,151 @@
+"""Safe defaults: loopback binding, bearer token, body limit, Host check against DNS rebinding."""
+
+from __future__ import annotations
+
+import errno
+import hmac
+import ipaddress
+import socket
+from typing import Any
+
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..errors import ConfigurationError
+from .errors import ApiError
+
+EXPOSE_WARNING = (
+    "WARNING: dskit serve is listening on {host}, reachable from other machines. The Ollama API "
+    "has no authentication of its own, and exposed Ollama ports are scanned for and abused. "
+    "{token}Prefer keeping 127.0.0.1 and an SSH tunnel (ssh -L {port}:127.0.0.1:{port} "
+    "user@server); otherwise open the port in the firewall only to your own address."
+)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` (an address or 'localhost') is only reachable from this machine."""
+    name = host.strip("[]").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to any interface
+
+
+def check_bind(host: str, expose: bool) -> None:
+    """Refuse a non-loopback address unless exposing was asked for explicitly."""
+    if not is_loopback(host) and not expose:
+        raise ConfigurationError(
+            f"refusing to listen on {host}: that makes the API reachable from other machines, "
+            "and it has no authentication of its own. Keep the default 127.0.0.1 (reach it "
+            "from elsewhere through an SSH tunnel), or pass --expose (Python: expose=True) "
+            "together with a token (--token or DSKIT_SERVE_TOKEN) and a firewall rule."
+        )
+
+
+def open_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on host:port (port 0: a free one); a clear error if taken."""
+    family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host.strip("[]"), port))
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigurationError(
+                f"port {port} on {host} is already in use (is Ollama or another dskit serve "
+                f"running?): stop it, or choose another port, e.g. `dskit serve --port "
+                f"{port + 1 if port else 11435}`, and point clients there (OLLAMA_HOST)"
+            ) from None
+        raise ConfigurationError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.setblocking(False)
+    return sock
+
+
+def error_response(path: str, status: int, message: str) -> Response:
+    """An error in the shape the caller's API uses: OpenAI's under /v1, Ollama's elsewhere."""
+    if path.startswith("/v1/"):
+        from .openai_api import openai_error
+
+        return JSONResponse(openai_error(status, message), status_code=status)
+    return JSONResponse({"error": message}, status_code=status)
+
+
+class BodyTooLarge(ApiError):
+    """413: the request body is over the limit."""
+
+
+class Guard:
+    """ASGI middleware: Host check, bearer token, and the request body limit.
+
+    Pure ASGI (no BaseHTTPMiddleware) so streaming responses and disconnects pass untouched.
+    """
+
+    def __init__(self, app: ASGIApp, *, token: str | None, max_body: int,
+                 loopback_only: bool) -> None:
+        self.app = app
+        self._token = token  # never logged or echoed
+        self.max_body = max_body
+        self.loopback_only = loopback_only
+
+    def __repr__(self) -> str:
+        return f"Guard(token={'set' if self._token else 'none'}, max_body={self.max_body})"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
+                   for k, v in scope.get("headers", [])}
+        refusal = self._refuse(path, scope.get("method", ""), headers)
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_body:
+                    raise BodyTooLarge(413, self._too_large())
+            return message
+
+        await self.app(scope, limited, send)
+
+    def _too_large(self) -> str:
+        return (f"request body too large: the limit is {self.max_body} bytes (start dskit "
+                "serve with a larger --max-body)")
+
+    def _refuse(self, path: str, method: str, headers: dict[str, str]) -> Any:
+        if self.loopback_only and not _local_host(headers.get("host", "")):
+            # A web page can point a DNS name at 127.0.0.1 (DNS rebinding); a server bound to
+            # loopback answers only to loopback names, as Ollama does.
+            return error_response(path, 403, "forbidden: this server answers only requests "
+                                  "addressed to localhost / 127.0.0.1")
+        if self._token and method != "OPTIONS" and path != "/":
+            given = headers.get("authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {self._token}".encode()):
+                return error_response(path, 401, "unauthorized: send the server's token as "
+                                      "'Authorization: Bearer <token>'")
+        length = headers.get("content-length", "")
+        if length.isdigit() and int(length) > self.max_body:
+            return error_response(path, 413, self._too_large())
+        return None
+
+
+def _local_host(host_header: str) -> bool:
+    """Whether a Host header names this machine's loopback (empty: HTTP/1.0, allowed)."""
+    if not host_header:
+        return True
+    host = host_header.strip()
+    if host.startswith("["):
+        host = host[1:host.find("]")] if "]" in host else host[1:]
+    elif host.count(":") == 1:
+        host = host.split(":", 1)[0]
+    return is_loopback(host)
