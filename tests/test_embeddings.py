@@ -83,3 +83,28 @@ def test_missing_embedding_model_says_pull(httpserver: HTTPServer) -> None:
 def test_empty_name_is_a_configuration_error() -> None:
     with pytest.raises(ConfigurationError):
         get_embedder("  ")
+
+
+@pytest.fixture(scope="module")
+def served():
+    """A real `dskit serve` (Ollama's API over the embedded models) on a free port."""
+    from dskit import serve
+
+    server = serve.start(port=0)
+    yield server
+    server.stop()
+
+
+def test_real_ollama_api_embedder_and_refusal(served, tmp_path) -> None:
+    from dskit.kb import KnowledgeBase
+
+    backend = OllamaBackend(host=served.url)
+    with pytest.raises(EmbeddingError, match="chat model"):
+        get_embedder("qwen2.5-coder:0.5b", backend=backend)
+    emb = get_embedder("ollama:all-minilm:l6-v2", backend=backend)
+    assert emb.dim == 384
+    kb = KnowledgeBase("via-ollama", data_dir=tmp_path, embed_model=emb)
+    kb.add(text="长城东起山海关，西至嘉峪关。", name="wall", progress=False)
+    kb.add(text="Sourdough starter needs flour and water.", name="bread", progress=False)
+    assert kb.embed_model == "ollama:all-minilm:l6-v2"
+    assert kb.search("长城西边到哪里", k=1).iloc[0].source == "wall"
