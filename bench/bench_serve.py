@@ -44,15 +44,15 @@ import argparse
 import datetime as dt
 import json
 import os
-import statistics
 import sys
 import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from statistics import median as _median
 from typing import Any
 
-from machine import machine_facts  # bench/machine.py: scripts run from bench/
+from machine import machine_facts, se_median  # bench/machine.py: scripts run from bench/
 
 import dskit
 from dskit.backends.base import ChatRequest, Delta, Options
@@ -135,17 +135,6 @@ def run_serve(client: Any, llm: Any, model: str, max_tokens: int, prompt: str = 
         if part.message.content:
             rec.add(part.message.content)
     return rec.finish()
-
-
-def _med(xs: list[float]) -> float:
-    return statistics.median(xs)
-
-
-def _se_median(xs: list[float]) -> float:
-    """Standard error of the median, from a robust spread (1.4826 x median absolute deviation)."""
-    m = statistics.median(xs)
-    sigma = 1.4826 * statistics.median([abs(x - m) for x in xs])
-    return 1.2533 * sigma / len(xs) ** 0.5
 
 
 def _contended(a: Run, b: Run, threads: int) -> bool:
@@ -266,9 +255,9 @@ def main(argv: list[str] | None = None) -> int:
 
         ratios = [s.decode_tps / d.decode_tps for s, d, _ in pairs]
         overheads = [(s.ttft_s - d.ttft_s) * 1e3 for s, d, _ in pairs]
-        tps_ratio, ttft_overhead_ms = _med(ratios), _med(overheads)
-        tps_se = _se_median(ratios) if len(pairs) > 1 else float("nan")
-        ttft_se = _se_median(overheads) if len(pairs) > 1 else float("nan")
+        tps_ratio, ttft_overhead_ms = _median(ratios), _median(overheads)
+        tps_se = se_median(ratios) if len(pairs) > 1 else float("nan")
+        ttft_se = se_median(overheads) if len(pairs) > 1 else float("nan")
         tps_ok = tps_ratio >= TPS_RATIO_TARGET
         ttft_ok = ttft_overhead_ms <= TTFT_OVERHEAD_TARGET_MS
         same = sum(s.text == d.text for s, d, _ in pairs)

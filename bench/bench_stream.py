@@ -43,14 +43,14 @@ import argparse
 import datetime as dt
 import json
 import os
-import statistics
 import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from statistics import median as _median
 from typing import Any
 
-from machine import machine_facts  # bench/machine.py: scripts run from bench/
+from machine import machine_facts, se_median  # bench/machine.py: scripts run from bench/
 
 import dskit
 from dskit.backends.embedded import EmbeddedBackend
@@ -204,17 +204,6 @@ def _contended(d: Run, r: Run, threads: int) -> bool:
             or max(d.steal, r.steal) > 1 - CONTENDED_SHARE)
 
 
-def _med(xs: list[float]) -> float:
-    return statistics.median(xs)
-
-
-def _se_median(xs: list[float]) -> float:
-    """Standard error of the median, from a robust spread (1.4826 x median absolute deviation)."""
-    m = statistics.median(xs)
-    sigma = 1.4826 * statistics.median([abs(x - m) for x in xs])
-    return 1.2533 * sigma / len(xs) ** 0.5
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--model", default="qwen2.5-coder:0.5b")
@@ -274,16 +263,16 @@ def main(argv: list[str] | None = None) -> int:
     ds = [p[0] for p in pairs]
     rs = [p[1] for p in pairs]
     med = {
-        "dskit_ttft_ms": _med([x.ttft_s for x in ds]) * 1e3,
-        "raw_ttft_ms": _med([x.ttft_s for x in rs]) * 1e3,
-        "dskit_tps": _med([x.decode_tps for x in ds]),
-        "raw_tps": _med([x.decode_tps for x in rs]),
-        "dskit_tokens": _med([float(x.tokens) for x in ds]),
-        "raw_tokens": _med([float(x.tokens) for x in rs]),
+        "dskit_ttft_ms": _median([x.ttft_s for x in ds]) * 1e3,
+        "raw_ttft_ms": _median([x.ttft_s for x in rs]) * 1e3,
+        "dskit_tps": _median([x.decode_tps for x in ds]),
+        "raw_tps": _median([x.decode_tps for x in rs]),
+        "dskit_tokens": _median([float(x.tokens) for x in ds]),
+        "raw_tokens": _median([float(x.tokens) for x in rs]),
     }
     # Paired statistics: each pair ran back to back, so its ratio/difference cancels drift.
-    tps_ratio = _med([d.decode_tps / r.decode_tps for d, r, _ in pairs])
-    ttft_overhead_ms = _med([(d.ttft_s - r.ttft_s) * 1e3 for d, r, _ in pairs])
+    tps_ratio = _median([d.decode_tps / r.decode_tps for d, r, _ in pairs])
+    ttft_overhead_ms = _median([(d.ttft_s - r.ttft_s) * 1e3 for d, r, _ in pairs])
     tps_ok = tps_ratio >= TPS_RATIO_TARGET
     ttft_ok = ttft_overhead_ms <= TTFT_OVERHEAD_TARGET_MS
     bw_dskit = med["dskit_tps"] * model_bytes / 1e9
@@ -301,8 +290,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"generated tokens: dskit {sorted({x.tokens for x in ds})}, "
           f"raw {sorted({x.tokens for x in rs})} (max per-pair difference {max_diff}); "
           f"identical prompt+output token ids in {same_ids}/{len(pairs)} pairs")
-    tps_se = _se_median([d.decode_tps / r.decode_tps for d, r, _ in pairs])
-    ttft_se = _se_median([(d.ttft_s - r.ttft_s) * 1e3 for d, r, _ in pairs])
+    tps_se = se_median([d.decode_tps / r.decode_tps for d, r, _ in pairs])
+    ttft_se = se_median([(d.ttft_s - r.ttft_s) * 1e3 for d, r, _ in pairs])
     print(f"tokens/s ratio dskit/raw (median of pairs): {tps_ratio:.3f} ± {tps_se:.3f} "
           f"(ratio of medians {med['dskit_tps'] / med['raw_tps']:.3f}); "
           f"target >= {TPS_RATIO_TARGET}: {'PASS' if tps_ok else 'FAIL'}")
@@ -315,29 +304,29 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine noise: 1-min load average {load_before[0]:.2f} before, "
           f"{load_after[0]:.2f} after; 'cpu' = process CPU s / wall s per run (about "
           f"{threads} when the run had the cores to itself); hypervisor steal "
-          f"{_med([x.steal for x in ds + rs]):.1%} median, {max(x.steal for x in ds + rs):.1%} "
+          f"{_median([x.steal for x in ds + rs]):.1%} median, {max(x.steal for x in ds + rs):.1%} "
           f"max per run")
     print(f"pairs marked * ran while something else took CPU (a run got < "
           f"{CONTENDED_SHARE:.0%} of {threads} cores, or > {1 - CONTENDED_SHARE:.0%} steal): "
           f"{len(pairs) - len(clean)}/{len(pairs)}")
     clean_ratio = clean_overhead = None
     if clean:
-        clean_ratio = _med([d.decode_tps / r.decode_tps for d, r in clean])
-        clean_overhead = _med([(d.ttft_s - r.ttft_s) * 1e3 for d, r in clean])
+        clean_ratio = _median([d.decode_tps / r.decode_tps for d, r in clean])
+        clean_overhead = _median([(d.ttft_s - r.ttft_s) * 1e3 for d, r in clean])
         print(f"unmarked pairs only ({len(clean)}): tokens/s ratio {clean_ratio:.3f} "
               f"({'PASS' if clean_ratio >= TPS_RATIO_TARGET else 'FAIL'}), TTFT overhead "
               f"{clean_overhead:+.1f} ms "
               f"({'PASS' if clean_overhead <= TTFT_OVERHEAD_TARGET_MS else 'FAIL'}); "
-              f"median tok/s dskit {_med([d.decode_tps for d, _ in clean]):.2f}, "
-              f"raw {_med([r.decode_tps for _, r in clean]):.2f}")
+              f"median tok/s dskit {_median([d.decode_tps for d, _ in clean]):.2f}, "
+              f"raw {_median([r.decode_tps for _, r in clean]):.2f}")
     # Where the time goes: llama.cpp's eval (same tokens on both sides) vs everything else.
-    ttft_out = {side: _med([x.ttft_outside_eval_s * 1e3 for x in xs])
+    ttft_out = {side: _median([x.ttft_outside_eval_s * 1e3 for x in xs])
                 for side, xs in (("dskit", ds), ("raw", rs))}
-    ttft_out_overhead_ms = _med([(d.ttft_outside_eval_s - r.ttft_outside_eval_s) * 1e3
+    ttft_out_overhead_ms = _median([(d.ttft_outside_eval_s - r.ttft_outside_eval_s) * 1e3
                                  for d, r, _ in pairs])
-    tok_out = {side: _med([x.decode_outside_eval_s * 1e3 for x in xs])
+    tok_out = {side: _median([x.decode_outside_eval_s * 1e3 for x in xs])
                for side, xs in (("dskit", ds), ("raw", rs))}
-    tok_out_overhead_ms = _med([(d.decode_outside_eval_s - r.decode_outside_eval_s) * 1e3
+    tok_out_overhead_ms = _median([(d.decode_outside_eval_s - r.decode_outside_eval_s) * 1e3
                                 for d, r, _ in pairs])
     print(f"outside llama.cpp eval (hooked Llama.eval): TTFT dskit {ttft_out['dskit']:.2f} ms, "
           f"raw {ttft_out['raw']:.2f} ms, dskit overhead {ttft_out_overhead_ms:+.2f} ms "

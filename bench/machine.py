@@ -30,3 +30,12 @@ def machine_facts() -> dict[str, Any]:
         "llama_cpp_system_info": llama_cpp.llama_print_system_info().decode().strip(" |"),
         "dskit": getattr(dskit, "__version__", "?"),
     }
+
+
+def se_median(xs: list[float]) -> float:
+    """Standard error of the median, from a robust spread (1.4826 x median absolute deviation)."""
+    import statistics
+
+    m = statistics.median(xs)
+    sigma = 1.4826 * statistics.median([abs(x - m) for x in xs])
+    return 1.2533 * sigma / len(xs) ** 0.5

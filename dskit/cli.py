@@ -105,6 +105,16 @@ def _client(args: argparse.Namespace) -> Client:
     return connect(args.backend or None)
 
 
+def chat_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """The chat options given on the command line (only those given)."""
+    kwargs: dict[str, Any] = {"max_tokens": args.max_tokens} if args.max_tokens else {}
+    if getattr(args, "temperature", None) is not None:
+        kwargs["temperature"] = args.temperature
+    if args.think is not None:
+        kwargs["think"] = args.think
+    return kwargs
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     """Print the health report."""
     from .doctor import doctor
@@ -116,11 +126,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def cmd_chat(args: argparse.Namespace) -> int:
     """One-shot chat with a prompt, interactive chat without one."""
     client = _client(args)
-    kwargs: dict[str, Any] = {"max_tokens": args.max_tokens} if args.max_tokens else {}
-    if args.temperature is not None:
-        kwargs["temperature"] = args.temperature
-    if args.think is not None:
-        kwargs["think"] = args.think
+    kwargs = chat_kwargs(args)
     if args.prompt:
         prompt = " ".join(args.prompt)
         if prompt == "-":

@@ -48,15 +48,11 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def cmd_ask(args: argparse.Namespace) -> int:
     """Stream an answer with its sources."""
-    from ..cli import _client, stream_to
+    from ..cli import _client, chat_kwargs, stream_to
 
-    kb = _kb(args)
-    kwargs: dict[str, Any] = {"max_tokens": args.max_tokens} if args.max_tokens else {}
-    if args.think is not None:
-        kwargs["think"] = args.think
     question = " ".join(args.question)
-    stream = kb.ask(question, args.model, k=args.k, threshold=args.threshold,
-                    client=_client(args), stream=True, **kwargs)
+    stream = _kb(args).ask(question, args.model, k=args.k, threshold=args.threshold,
+                           client=_client(args), stream=True, **chat_kwargs(args))
     stream_to(sys.stdout, stream, args.hide_thinking)
     from ..cli import safe
 

@@ -110,22 +110,7 @@ async def run_generation(request: Request, req: GenRequest, stream: bool,
         await source.aclose()
         return Response(status_code=499)
     if not stream:
-        out = Outcome()
-        content: list[str] = []
-        thinking: list[str] = []
-        try:
-            async for kind, value in chain(first, source):
-                if kind == "error":
-                    raise value
-                if kind == "content":
-                    content.append(value)
-                elif kind == "thinking":
-                    thinking.append(value)
-                elif kind == "done":
-                    out.done = value
-        finally:
-            await source.aclose()
-        out.content, out.thinking = "".join(content), "".join(thinking)
+        out = await collect(first, source)
         out.seconds = time.perf_counter() - gen.t0
         return JSONResponse(final(out))
 
@@ -152,6 +137,24 @@ async def chain(first: tuple[str, Any], rest: AsyncIterator[tuple[str, Any]]
         yield first
     async for item in rest:
         yield item
+
+
+async def collect(first: tuple[str, Any], source: AsyncIterator[tuple[str, Any]]) -> Outcome:
+    """A whole non-streamed reply: the text by kind and the final event (raises its error)."""
+    out = Outcome()
+    parts: dict[str, list[str]] = {"content": [], "thinking": []}
+    try:
+        async for kind, value in chain(first, source):
+            if kind == "error":
+                raise value
+            if kind in parts:
+                parts[kind].append(value)
+            elif kind == "done":
+                out.done = value
+    finally:
+        await source.aclose()  # type: ignore[attr-defined]
+    out.content, out.thinking = "".join(parts["content"]), "".join(parts["thinking"])
+    return out
 
 
 def _no_extras(body: dict[str, Any], model: str) -> None:

@@ -21,6 +21,7 @@ from .errors import ApiError
 from .ollama_api import (
     body_of,
     chain,
+    collect,
     engine_of,
     first_item,
     items,
@@ -119,27 +120,13 @@ async def chat_completions(request: Request) -> Response:
         return Response(status_code=499)
 
     if not stream:
-        content: list[str] = []
-        reasoning: list[str] = []
-        done = Done()
-        try:
-            async for k, value in chain(first, source):
-                if k == "error":
-                    raise value
-                if k == "content":
-                    content.append(value)
-                elif k == "thinking":
-                    reasoning.append(value)
-                elif k == "done":
-                    done = value
-        finally:
-            await source.aclose()
-        message: dict[str, Any] = {"role": "assistant", "content": "".join(content)}
-        if reasoning:
-            message["reasoning"] = "".join(reasoning)
+        out = await collect(first, source)
+        message: dict[str, Any] = {"role": "assistant", "content": out.content}
+        if out.thinking:
+            message["reasoning"] = out.thinking
         return JSONResponse({**head, "object": "chat.completion", "choices": [
-            {"index": 0, "message": message, "finish_reason": done.done_reason or "stop"}],
-            "usage": _usage(done)})
+            {"index": 0, "message": message, "finish_reason": out.done.done_reason or "stop"}],
+            "usage": _usage(out.done)})
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
         return _sse({**head, "object": "chat.completion.chunk", "choices": [
