@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_stream.py
 	$(BIN)/python bench/bench_compare.py
 	$(BIN)/python bench/bench_serve.py
+	$(BIN)/python bench/bench_kb.py
 
 clean:
 	rm -rf $(VENV)
