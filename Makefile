@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch first, pinned: a CPU build; an unpinned torch (via sentence-transformers) is CUDA, GBs.
 	$(BIN)/python -m pip install --progress-bar off 'torch==$(TORCH_VERSION)'
-	$(BIN)/python -m pip install --progress-bar off -e '.[embedded,kb,notebook,dev]'
+	$(BIN)/python -m pip install --progress-bar off -e '.[embedded,kb,notebook,app,dev]'
 	touch $(STAMP)
 
 setup: $(STAMP)
