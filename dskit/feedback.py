@@ -37,6 +37,12 @@ _STYLE = (
 )
 
 
+def tagged(widget: W.DOMWidget, name: str) -> Any:
+    """Give `widget` the stable CSS class `dskit-<name>` (for tests and styles); return it."""
+    widget.add_class(f"dskit-{name}")
+    return widget
+
+
 def error_text(exc: BaseException) -> str:
     """What to tell a user: dskit's own errors say the fix; others get their type."""
     if isinstance(exc, DskitError):

@@ -15,19 +15,13 @@ import ipywidgets as W
 from .chat import ChatStream, Conversation
 from .display import reply_html
 from .errors import StreamInterrupted
-from .feedback import StatusLine, Worker, error_html, prepare_model, stats_text
+from .feedback import StatusLine, Worker, error_html, prepare_model, stats_text, tagged
 
 if TYPE_CHECKING:
     from .client import Client
 
 _REFRESH_S = 0.1  # redraw at most ten times a second: each redraw resends the whole HTML
 _error_html = error_html  # the name other modules used before `feedback` existed
-
-
-def _cls(widget: W.DOMWidget, name: str) -> W.DOMWidget:
-    """Tag a widget with the CSS class `dskit-<name>` and return it."""
-    widget.add_class(f"dskit-{name}")
-    return widget
 
 
 class ChatWidget(W.VBox):
@@ -42,25 +36,25 @@ class ChatWidget(W.VBox):
         default = model or self.client.default_model
         if default not in models:
             models = [default, *models]
-        self.prompt = _cls(W.Textarea(placeholder="Ask something… 例如：一个球放在杯子里……",
+        self.prompt = tagged(W.Textarea(placeholder="Ask something… 例如：一个球放在杯子里……",
                                       layout=W.Layout(width="100%", height="5em")), "prompt")
-        self.model = _cls(W.Dropdown(options=models, value=default, description="model"),
+        self.model = tagged(W.Dropdown(options=models, value=default, description="model"),
                           "model")
         self.temperature = W.FloatSlider(value=0.6, min=0.0, max=1.5, step=0.05,
                                          description="temperature")
-        self.max_tokens = _cls(W.IntText(value=max_tokens, description="max tokens"),
+        self.max_tokens = tagged(W.IntText(value=max_tokens, description="max tokens"),
                                "max-tokens")
-        self.think = _cls(W.Checkbox(value=think, description="reason first", indent=False,
+        self.think = tagged(W.Checkbox(value=think, description="reason first", indent=False,
                                      tooltip="R1 always reasons; other models are asked to"),
                           "think")
-        self.send_button = _cls(W.Button(description="Send", button_style="primary",
+        self.send_button = tagged(W.Button(description="Send", button_style="primary",
                                          icon="paper-plane"), "send")
-        self.stop_button = _cls(W.Button(description="Stop", button_style="warning",
+        self.stop_button = tagged(W.Button(description="Stop", button_style="warning",
                                          icon="stop", disabled=True), "stop")
-        self.new_button = _cls(W.Button(description="New chat", icon="refresh"), "new")
+        self.new_button = tagged(W.Button(description="New chat", icon="refresh"), "new")
         self.status = StatusLine()
-        self.output = _cls(W.HTML(value=""), "output")
-        self.history = _cls(W.HTML(value=""), "history")
+        self.output = tagged(W.HTML(value=""), "output")
+        self.history = tagged(W.HTML(value=""), "history")
         self.conversation = Conversation(default, client=self.client)
         self.worker = Worker(self.status, self._set_busy)
         self._stream: ChatStream | None = None
@@ -175,15 +169,15 @@ class CompareWidget(W.VBox):
         self.prompt_set = W.Dropdown(options=PROMPT_SETS, value=prompts, description="prompts")
         self.samples = W.IntSlider(value=samples, min=1, max=10, description="samples")
         self.max_tokens = W.IntText(value=max_tokens, description="max tokens")
-        self.run_button = _cls(W.Button(description="Run", button_style="primary", icon="play"),
+        self.run_button = tagged(W.Button(description="Run", button_style="primary", icon="play"),
                                "run")
-        self.stop_button = _cls(W.Button(description="Stop", button_style="warning", icon="stop",
+        self.stop_button = tagged(W.Button(description="Stop", button_style="warning", icon="stop",
                                          disabled=True), "stop")
-        self.progress = _cls(W.IntProgress(value=0, min=0, max=1, description="0 / 0"),
+        self.progress = tagged(W.IntProgress(value=0, min=0, max=1, description="0 / 0"),
                              "progress")
         self.status = StatusLine()
-        self.table = _cls(W.HTML(value=""), "table")
-        self.plot = _cls(W.Image(format="png", layout=W.Layout(max_width="720px")), "plot")
+        self.table = tagged(W.HTML(value=""), "table")
+        self.plot = tagged(W.Image(format="png", layout=W.Layout(max_width="720px")), "plot")
         self.result: Any = None  # the rows DataFrame of the last run
         self.worker = Worker(self.status, self._set_busy)
         self.run_button.on_click(lambda _: self.run())
