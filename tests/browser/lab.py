@@ -6,6 +6,7 @@ outputs) and the `data-state`/`data-serial` a dskit `StatusLine` renders after e
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 CHROMIUM = "/usr/bin/chromium"
@@ -29,6 +30,10 @@ _NOTEBOOK_READY = """(path) => {
 
 _ALL_CELLS_RUN = """() => {
   const w = window.jupyterapp.shell.currentWidget;
+  const s = w.sessionContext.session, k = s && s.kernel;
+  if (!k || ['dead', 'autorestarting', 'restarting'].includes(k.status)) {
+    return `the kernel is ${k ? k.status : 'gone'}`;
+  }
   const cells = w.content.widgets.filter(c => c.model.type === 'code');
   for (const [i, c] of cells.entries()) {
     const err = c.model.outputs.toJSON().find(o => o.output_type === 'error');
@@ -44,6 +49,13 @@ _FINISHED_AFTER = """([el, before]) => {
   if (!b || Number(b.dataset.serial) <= before) return false;
   return ['done', 'stopped', 'error'].includes(b.dataset.state) ? b.dataset.state : false;
 }"""
+
+
+def expect(target: Any) -> Any:
+    """Playwright's `expect`, imported late so a machine without it skips instead of erroring."""
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect(target)
 
 
 def status_serial(widget: Any) -> int:
@@ -65,12 +77,39 @@ def click_and_wait(widget: Any, button: str, timeout_ms: int = MODEL_TIMEOUT_MS)
     return state, widget.locator(".dskit-status").inner_text()
 
 
+def set_number(widget: Any, css: str, value: int) -> None:
+    """Type a number into an IntText (e.g. `.dskit-max-tokens`); it syncs when it loses focus."""
+    box = widget.locator(f"{css} input")
+    box.fill(str(value))
+    box.press("Tab")
+
+
 def send_prompt(chat: Any, prompt: str, timeout_ms: int = MODEL_TIMEOUT_MS) -> tuple[str, str]:
     """Type `prompt` into a chat widget, click Send, wait for the reply to finish."""
     box = chat.locator(".dskit-prompt textarea")
     box.click()
     box.press_sequentially(prompt)
     return click_and_wait(chat, "button.dskit-send", timeout_ms)
+
+
+#: Short, so a 0.5B model answers in a few seconds; Chinese, as the default stand-in speaks it.
+#: Short, so a 0.5B model answers in seconds; Chinese, which the default stand-in speaks.
+CHAT_PROMPT = "熊猫吃什么？请简短回答。"
+
+
+def check_chat_reply(chat: Any, prompt: str) -> None:
+    """The last exchange shows the prompt, folded reasoning that opens, an answer and stats."""
+    exchange = chat.locator(".dskit-history")
+    expect(exchange).to_contain_text(prompt)
+    reply = exchange.locator(".dskit-reply").last
+    details = reply.locator("details")
+    expect(details.locator("summary")).to_contain_text("Reasoning")
+    expect(details).not_to_have_attribute("open", re.compile(".*"))  # folded away when done
+    details.locator("summary").click()
+    expect(details.locator(".dskit-thinking")).to_be_visible()
+    expect(reply.locator(".dskit-answer")).not_to_be_empty()
+    expect(chat.locator(".dskit-status .dskit-stats-line")).to_contain_text("tok/s")
+    expect(chat.locator(".dskit-status .dskit-stats-line")).to_contain_text("TTFT")
 
 
 class LabPage:

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import pytest
-from playwright.sync_api import expect
 
-from .lab import MODEL_TIMEOUT_MS, click_and_wait, send_prompt
-from .test_lab import PROMPT, check_reply
+from .lab import (
+    CHAT_PROMPT,
+    MODEL_TIMEOUT_MS,
+    check_chat_reply,
+    click_and_wait,
+    expect,
+    send_prompt,
+    set_number,
+)
 
-# Whole notebooks on a 2-core machine: more than the default per-test timeout.
+# A model on a 2-core machine: room beyond the default per-test timeout.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
@@ -17,18 +23,16 @@ def test_app_chat(voila_app, page):
     chat = page.locator(".dskit-chat")
     chat.wait_for(state="visible", timeout=MODEL_TIMEOUT_MS)
     expect(page.locator("body")).to_contain_text("backend: embedded")
-    state, text = send_prompt(chat, PROMPT)
+    state, text = send_prompt(chat, CHAT_PROMPT)
     assert state == "done", text
-    check_reply(chat, PROMPT)
+    check_chat_reply(chat, CHAT_PROMPT)
 
 
 def test_app_stop_button(voila_app, page):
     page.goto(voila_app.url)
     chat = page.locator(".dskit-chat")
     chat.wait_for(state="visible", timeout=MODEL_TIMEOUT_MS)
-    tokens = chat.locator(".dskit-max-tokens input")
-    tokens.fill("2000")
-    tokens.press("Tab")  # the box sends its value when it loses focus
+    set_number(chat, ".dskit-max-tokens", 2000)
     chat.locator(".dskit-prompt textarea").fill("Write a very long story about the sea.")
     chat.locator("button.dskit-send").click()
     # Stop as soon as text streams in, as a user would.
