@@ -36,8 +36,11 @@ class ChatWidget(W.VBox):
         default = model or self.client.default_model
         if default not in models:
             models = [default, *models]
+        # continuous_update=False: the text is sent once, when the box loses focus, i.e. just
+        # before a click on Send; per-keystroke updates are throttled and could arrive after it.
         self.prompt = tagged(W.Textarea(placeholder="Ask something… 例如：一个球放在杯子里……",
-                                      layout=W.Layout(width="100%", height="5em")), "prompt")
+                                        layout=W.Layout(width="100%", height="5em"),
+                                        continuous_update=False), "prompt")
         self.model = tagged(W.Dropdown(options=models, value=default, description="model"),
                           "model")
         self.temperature = W.FloatSlider(value=0.6, min=0.0, max=1.5, step=0.05,

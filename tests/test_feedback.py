@@ -85,3 +85,24 @@ def test_chat_widget_stop_while_loading_never_generates(client):
     w.wait(120)
     assert w.status.state == "stopped" and not w.busy
     assert w.history.value == "" and w.conversation.history == []
+
+
+def test_prepare_model_shows_progress_while_the_file_is_checked(tmp_path, monkeypatch):
+    monkeypatch.setenv("DSKIT_CACHE_DIR", str(tmp_path))  # no stamp yet: the file is verified
+    backend = EmbeddedBackend(n_ctx=512)
+    status, seen = StatusLine(), []
+    original = status._show
+
+    def record(state, body, text):
+        seen.append((state, text))
+        original(state, body, text)
+
+    status._show = record
+    try:
+        prepare_model(ds.connect(backend, set_default=False), SMALL, status)
+    finally:
+        backend.unload()
+    texts = [t for _, t in seen]
+    assert any(t.startswith("preparing the model file of smollm2:135m") for t in texts), texts
+    assert texts[-1] == "loading smollm2:135m into memory…"
+    assert {s for s, _ in seen} == {"busy"} and "100 %" in " ".join(texts)

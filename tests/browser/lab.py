@@ -64,13 +64,18 @@ def status_serial(widget: Any) -> int:
     return int(body.first.get_attribute("data-serial") or 0) if body.count() else 0
 
 
-def click_and_wait(widget: Any, button: str, timeout_ms: int = MODEL_TIMEOUT_MS) -> tuple[str, str]:
+def click_and_wait(widget: Any, button: str, timeout_ms: int = MODEL_TIMEOUT_MS,
+                   spinner: bool = False) -> tuple[str, str]:
     """Click `button` (a CSS selector inside `widget`), wait for the job it starts to finish.
 
-    Returns the final state (`done`, `stopped` or `error`) and the status line's text.
+    `spinner=True` also checks that the status line shows its spinner meanwhile (only for jobs
+    that surely last longer than a moment, such as a model's reply). Returns the final state
+    (`done`, `stopped` or `error`) and the status line's text.
     """
     before = status_serial(widget)
     widget.locator(button).click()
+    if spinner:
+        expect(widget.locator(".dskit-status .dskit-spinner")).to_be_visible()
     handle = widget.element_handle()
     state = widget.page.wait_for_function(_FINISHED_AFTER, arg=[handle, before],
                                           timeout=timeout_ms).json_value()
@@ -89,7 +94,7 @@ def send_prompt(chat: Any, prompt: str, timeout_ms: int = MODEL_TIMEOUT_MS) -> t
     box = chat.locator(".dskit-prompt textarea")
     box.click()
     box.press_sequentially(prompt)
-    return click_and_wait(chat, "button.dskit-send", timeout_ms)
+    return click_and_wait(chat, "button.dskit-send", timeout_ms, spinner=True)
 
 
 #: Short, so a 0.5B model answers in a few seconds; Chinese, as the default stand-in speaks it.
@@ -110,6 +115,7 @@ def check_chat_reply(chat: Any, prompt: str) -> None:
     expect(reply.locator(".dskit-answer")).not_to_be_empty()
     expect(chat.locator(".dskit-status .dskit-stats-line")).to_contain_text("tok/s")
     expect(chat.locator(".dskit-status .dskit-stats-line")).to_contain_text("TTFT")
+    expect(chat.locator(".dskit-status .dskit-spinner")).to_have_count(0)
 
 
 class LabPage:
