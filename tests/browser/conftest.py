@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 
 from .lab import BROWSER_ARGS, CHROMIUM, LabPage
@@ -112,7 +113,14 @@ class Server:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
 
     def stop(self) -> None:
-        """Ask politely (kernels shut down with the server), then end the whole process group."""
+        """Ask politely (kernels shut down with the server), then end the whole process group.
+
+        Kernels run in sessions of their own: any still alive afterwards are ended by pid.
+        """
+        try:
+            kernels = psutil.Process(self.proc.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            kernels = []
         if self.proc.poll() is None and self.shutdown_url:
             try:
                 httpx.post(self.shutdown_url, timeout=5)
@@ -129,6 +137,9 @@ class Server:
                 break
             except subprocess.TimeoutExpired:
                 continue
+        _gone, alive = psutil.wait_procs(kernels, timeout=10)
+        for p in alive:
+            p.kill()
         self._log.close()
 
 
