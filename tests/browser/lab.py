@@ -2,14 +2,27 @@
 
 Waits are on explicit state: JupyterLab's own cell models (execution state and count, error
 outputs) and the `data-state`/`data-serial` a dskit `StatusLine` renders after every update.
+A test for another widget is a few lines, given that it uses `dskit.feedback.StatusLine` and
+tags its parts with `dskit.feedback.tagged`:
+
+    def test_kb_notebook_and_widget(lab):
+        lab.open("05_knowledge_base.ipynb")
+        lab.run_all()
+        kb = lab.widget("dskit-kb")
+        kb.locator(".dskit-query input").fill("...")
+        state, text = click_and_wait(kb, "button.dskit-search")
+        assert state == "done", text
+        expect(kb.locator(".dskit-results table")).to_contain_text("score")
 """
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 
-CHROMIUM = "/usr/bin/chromium"
+#: Debian's chromium package; DSKIT_CHROMIUM points elsewhere (e.g. another distribution's).
+CHROMIUM = os.environ.get("DSKIT_CHROMIUM") or "/usr/bin/chromium"
 # Without the background-networking flags Chromium keeps trying hosts this closed network
 # refuses; --no-sandbox because tests run as root.
 BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
