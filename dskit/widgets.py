@@ -15,13 +15,12 @@ import ipywidgets as W
 from .chat import ChatStream, Conversation
 from .display import reply_html
 from .errors import StreamInterrupted
-from .feedback import StatusLine, Worker, error_html, prepare_model, stats_text, tagged
+from .feedback import StatusLine, Worker, prepare_model, stats_text, tagged
 
 if TYPE_CHECKING:
     from .client import Client
 
 _REFRESH_S = 0.1  # redraw at most ten times a second: each redraw resends the whole HTML
-_error_html = error_html  # the name other modules used before `feedback` existed
 
 
 class ChatWidget(W.VBox):
