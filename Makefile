@@ -10,14 +10,14 @@ TORCH_VERSION ?= 2.13.0
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test test-browser lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch first, pinned: a CPU build; an unpinned torch (via sentence-transformers) is CUDA, GBs.
 	$(BIN)/python -m pip install --progress-bar off 'torch==$(TORCH_VERSION)'
-	$(BIN)/python -m pip install --progress-bar off -e '.[embedded,kb,notebook,serve,dev]'
+	$(BIN)/python -m pip install --progress-bar off -e '.[embedded,kb,notebook,serve,app,dev]'
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -27,6 +27,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest --nbmake tests notebooks
+
+# JupyterLab and `dskit app` in headless Chromium (needs Debian's chromium; .ci/run installs it).
+test-browser: $(STAMP)
+	$(BIN)/python -m pytest tests/browser
 
 lint: $(STAMP)
 	$(BIN)/ruff check dskit tests bench

@@ -1,4 +1,4 @@
-"""The `dskit` command: doctor, chat, pull, models, compare, serve, demo."""
+"""The `dskit` command: doctor, chat, pull, models, compare, kb, serve, app, demo."""
 
 from __future__ import annotations
 
@@ -247,6 +247,50 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def app_command(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
+    """The Voilà command line and environment that serve the chat app."""
+    import os
+    from importlib.resources import files
+
+    notebook = files("dskit") / "data" / "chat_app.ipynb"
+    cmd = [sys.executable, "-m", "voila", str(notebook), f"--port={args.port}",
+           f"--Voila.ip={args.ip}", "--theme=light"]
+    if args.no_browser:
+        cmd.append("--no-browser")
+    env = dict(os.environ)
+    # The kernel inherits these: the app notebook reads them instead of taking arguments.
+    if args.model:
+        env["DSKIT_MODEL"] = args.model
+    if args.backend and args.backend != "auto":
+        env["DSKIT_BACKEND"] = args.backend
+    if args.max_tokens:
+        env["DSKIT_APP_MAX_TOKENS"] = str(args.max_tokens)
+    return cmd, env
+
+
+def cmd_app(args: argparse.Namespace) -> int:
+    """Serve the chat widget as a web page with Voilà (no notebook cells)."""
+    import importlib.util
+    import subprocess
+
+    from .errors import ConfigurationError
+
+    if importlib.util.find_spec("voila") is None:
+        raise ConfigurationError("`dskit app` needs Voilà: `pip install 'dskit[app]'`")
+    cmd, env = app_command(args)
+    from .sysinfo import is_loopback
+
+    if not is_loopback(args.ip):
+        print(f"dskit app: WARNING: listening on {args.ip} makes the chat page (and the model "
+              "behind it) reachable by anyone who can reach this machine, without a password; "
+              "prefer an SSH tunnel to 127.0.0.1", file=sys.stderr, flush=True)
+    print(f"dskit app: http://{args.ip}:{args.port}/ (Ctrl-C stops it)", flush=True)
+    try:
+        return subprocess.call(cmd, env=env)
+    except KeyboardInterrupt:
+        return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and docs)."""
     parser = argparse.ArgumentParser(prog="dskit", description=__doc__)
@@ -310,6 +354,13 @@ def build_parser() -> argparse.ArgumentParser:
     from .kb.cli import add_parser as add_kb_parser
 
     add_kb_parser(sub, common)
+    p = sub.add_parser("app", parents=[common],
+                       help="the chat widget as a web page (Voilà), on 127.0.0.1 by default")
+    p.add_argument("--port", type=int, default=8866, help="port (default 8866)")
+    p.add_argument("--ip", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1; 0.0.0.0 exposes it)")
+    p.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    p.set_defaults(fn=cmd_app)
     p = sub.add_parser("demo", parents=[common], help="doctor, then a streamed chat answer")
     p.add_argument("prompt", nargs="*", help="prompt (default: a short Chinese maths question)")
     p.set_defaults(fn=cmd_demo)

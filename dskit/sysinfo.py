@@ -1,7 +1,8 @@
-"""What this machine has: GPUs (via nvidia-smi), RAM, free disk, CPU cores."""
+"""What this machine has: GPUs (via nvidia-smi), RAM, free disk, CPU cores; loopback addresses."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import shutil
 import subprocess
@@ -79,3 +80,14 @@ def cpu_cores() -> tuple[int, int]:
 def gib(n: float) -> str:
     """Bytes as a short GiB string."""
     return f"{n / 2**30:.1f} GiB"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` (an address or 'localhost') is only reachable from this machine."""
+    name = host.strip("[]").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to any interface

@@ -1,10 +1,12 @@
-"""ipywidgets front-ends: `chat()` — prompt box, model picker, streamed reply, stop button."""
+"""ipywidgets front-ends: `chat()` (streamed replies, stop, stats) and `compare()`.
+
+Shared feedback (status line with spinner, progress, errors, stop, stats) lives in `feedback`.
+Every part carries a stable `dskit-…` CSS class so browser tests and styles can find it.
+"""
 
 from __future__ import annotations
 
 import html
-import logging
-import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -12,23 +14,13 @@ import ipywidgets as W
 
 from .chat import ChatStream, Conversation
 from .display import reply_html
-from .errors import DskitError, StreamInterrupted
+from .errors import StreamInterrupted
+from .feedback import StatusLine, Worker, prepare_model, stats_text, tagged
 
 if TYPE_CHECKING:
     from .client import Client
 
-log = logging.getLogger(__name__)
 _REFRESH_S = 0.1  # redraw at most ten times a second: each redraw resends the whole HTML
-
-
-def _error_html(exc: BaseException) -> str:
-    """An error for the status line: dskit's own errors say the fix; others get their type."""
-    if isinstance(exc, DskitError):
-        text = str(exc)
-    else:
-        log.debug("widget worker failed", exc_info=exc)
-        text = f"unexpected error: {type(exc).__name__}: {exc}"
-    return f"<span style='color:#c22'>{html.escape(text)}</span>"
 
 
 class ChatWidget(W.VBox):
@@ -43,24 +35,31 @@ class ChatWidget(W.VBox):
         default = model or self.client.default_model
         if default not in models:
             models = [default, *models]
-        self.prompt = W.Textarea(placeholder="Ask something… 例如：一个球放在杯子里……",
-                                 layout=W.Layout(width="100%", height="5em"))
-        self.model = W.Dropdown(options=models, value=default, description="model")
+        # continuous_update=False: the text is sent once, when the box loses focus, i.e. just
+        # before a click on Send; per-keystroke updates are throttled and could arrive after it.
+        self.prompt = tagged(W.Textarea(placeholder="Ask something… 例如：一个球放在杯子里……",
+                                        layout=W.Layout(width="100%", height="5em"),
+                                        continuous_update=False), "prompt")
+        self.model = tagged(W.Dropdown(options=models, value=default, description="model"),
+                          "model")
         self.temperature = W.FloatSlider(value=0.6, min=0.0, max=1.5, step=0.05,
                                          description="temperature")
-        self.max_tokens = W.IntText(value=max_tokens, description="max tokens")
-        self.think = W.Checkbox(value=think, description="reason first", indent=False,
-                                tooltip="R1 always reasons; other models are asked to")
-        self.send_button = W.Button(description="Send", button_style="primary", icon="paper-plane")
-        self.stop_button = W.Button(description="Stop", button_style="warning", icon="stop",
-                                    disabled=True)
-        self.new_button = W.Button(description="New chat", icon="refresh")
-        self.status = W.HTML(value="")
-        self.output = W.HTML(value="")
-        self.history = W.HTML(value="")
+        self.max_tokens = tagged(W.IntText(value=max_tokens, description="max tokens"),
+                               "max-tokens")
+        self.think = tagged(W.Checkbox(value=think, description="reason first", indent=False,
+                                     tooltip="R1 always reasons; other models are asked to"),
+                          "think")
+        self.send_button = tagged(W.Button(description="Send", button_style="primary",
+                                         icon="paper-plane"), "send")
+        self.stop_button = tagged(W.Button(description="Stop", button_style="warning",
+                                         icon="stop", disabled=True), "stop")
+        self.new_button = tagged(W.Button(description="New chat", icon="refresh"), "new")
+        self.status = StatusLine()
+        self.output = tagged(W.HTML(value=""), "output")
+        self.history = tagged(W.HTML(value=""), "history")
         self.conversation = Conversation(default, client=self.client)
+        self.worker = Worker(self.status, self._set_busy)
         self._stream: ChatStream | None = None
-        self._thread: threading.Thread | None = None
         self.send_button.on_click(lambda _: self.send())
         self.stop_button.on_click(lambda _: self.stop())
         self.new_button.on_click(lambda _: self.reset())
@@ -73,8 +72,8 @@ class ChatWidget(W.VBox):
 
     @property
     def busy(self) -> bool:
-        """Whether a reply is being generated."""
-        return self._thread is not None and self._thread.is_alive()
+        """Whether a reply is being generated (or its model loaded)."""
+        return self.worker.busy
 
     def send(self, wait: bool = False) -> None:
         """Send the prompt box's text; runs in a thread so Stop stays clickable."""
@@ -84,31 +83,27 @@ class ChatWidget(W.VBox):
         if self.model.value != self.conversation.model:
             self.conversation.model = self.model.value
         self.prompt.value = ""
-        self._set_busy(True)
         self.output.value = f"<div><b>You:</b> {html.escape(text)}</div>"
-        self.status.value = f"<i>loading {html.escape(self.model.value)} / waiting for the " \
-                            "first token…</i>"
-        self._thread = threading.Thread(target=self._run, args=(text,), daemon=True)
-        self._thread.start()
+        self.status.busy(f"sending to {self.model.value}…")
+        self.worker.start(self._run, text)
         if wait:
             self.wait()
 
     def wait(self, timeout: float | None = None) -> None:
         """Block until the current reply is finished (for scripts and tests)."""
-        if self._thread is not None:
-            self._thread.join(timeout)
+        self.worker.wait(timeout)
 
     def stop(self) -> None:
-        """Stop the reply being generated; what arrived so far is kept."""
-        if self._stream is not None:
-            self._stream.stop()
+        """Stop the reply being generated (at the next token); what arrived so far is kept."""
+        self.worker.stop()
 
     def reset(self) -> None:
         """Start a new conversation."""
         self.stop()
         self.wait()
         self.conversation.reset()
-        self.history.value = self.output.value = self.status.value = ""
+        self.history.value = self.output.value = ""
+        self.status.clear()
 
     def _set_busy(self, busy: bool) -> None:
         self.send_button.disabled = busy
@@ -116,39 +111,42 @@ class ChatWidget(W.VBox):
 
     def _run(self, text: str) -> None:
         asked = f"<div><b>You:</b> {html.escape(text)}</div>"
-        stream: ChatStream | None = None
+        prepare_model(self.client, self.conversation.model, self.status)
+        if self.worker.stopping.is_set():
+            self.output.value = asked
+            self.status.done("stopped before the model started", stopped=True)
+            return
+        self.status.busy(f"{self.conversation.model}: waiting for the first token…")
+        stream = self.conversation.send(
+            text, stream=True, temperature=self.temperature.value,
+            max_tokens=self.max_tokens.value, think=self.think.value,
+        )
+        assert isinstance(stream, ChatStream)
+        self._stream = stream
+        self.worker.cancel_with(stream.stop)
         try:
-            stream = self.conversation.send(
-                text, stream=True, temperature=self.temperature.value,
-                max_tokens=self.max_tokens.value, think=self.think.value,
-            )
-            assert isinstance(stream, ChatStream)
-            self._stream = stream
             last = 0.0
-            for _ in stream:
+            for chunk in stream:
                 now = time.monotonic()
                 if now - last >= _REFRESH_S:
                     last = now
-                    self.status.value = "<i>generating…</i>"
+                    self.status.busy("reasoning…" if chunk.kind == "thinking" else "answering…")
                     self.output.value = asked + reply_html(stream.reply, open_thinking=True,
                                                            streaming=True)
-            reply = stream.reply
-            self.output.value = asked + reply_html(reply)
-            self.status.value = html.escape(
-                ("stopped · " if stream.stopped else "") + reply.stats.summary()
-            )
-            if not stream.stopped and not reply.no_answer:
-                self.history.value += self.output.value
-                self.output.value = ""
         except StreamInterrupted as exc:
             partial = exc.partial
             self.output.value = asked + (reply_html(partial) if partial is not None else "")
-            self.status.value = _error_html(exc)
-        except Exception as exc:  # a worker thread has no caller: show it rather than lose it
-            self.status.value = _error_html(exc)
+            self.status.error(exc)
+            return
         finally:
             self._stream = None
-            self._set_busy(False)
+        reply = stream.reply
+        self.output.value = asked + reply_html(reply)
+        self.status.done(("stopped · " if stream.stopped else "") + stats_text(reply),
+                         stopped=stream.stopped)
+        if not stream.stopped and not reply.no_answer:
+            self.history.value += self.output.value
+            self.output.value = ""
 
 
 def chat(client: Client | None = None, model: str | None = None, **kwargs: Any) -> ChatWidget:
@@ -173,18 +171,19 @@ class CompareWidget(W.VBox):
         self.prompt_set = W.Dropdown(options=PROMPT_SETS, value=prompts, description="prompts")
         self.samples = W.IntSlider(value=samples, min=1, max=10, description="samples")
         self.max_tokens = W.IntText(value=max_tokens, description="max tokens")
-        self.run_button = W.Button(description="Run", button_style="primary", icon="play")
-        self.stop_button = W.Button(description="Stop", button_style="warning", icon="stop",
-                                    disabled=True)
-        self.progress = W.IntProgress(value=0, min=0, max=1, description="0 / 0")
-        self.status = W.HTML(value="")
-        self.table = W.HTML(value="")
-        self.plot = W.Image(format="png", layout=W.Layout(max_width="720px"))
+        self.run_button = tagged(W.Button(description="Run", button_style="primary", icon="play"),
+                               "run")
+        self.stop_button = tagged(W.Button(description="Stop", button_style="warning", icon="stop",
+                                         disabled=True), "stop")
+        self.progress = tagged(W.IntProgress(value=0, min=0, max=1, description="0 / 0"),
+                             "progress")
+        self.status = StatusLine()
+        self.table = tagged(W.HTML(value=""), "table")
+        self.plot = tagged(W.Image(format="png", layout=W.Layout(max_width="720px")), "plot")
         self.result: Any = None  # the rows DataFrame of the last run
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self.worker = Worker(self.status, self._set_busy)
         self.run_button.on_click(lambda _: self.run())
-        self.stop_button.on_click(lambda _: self._stop.set())
+        self.stop_button.on_click(lambda _: self.worker.stop())
         super().__init__([
             W.HBox([self.models, W.VBox([self.prompt_set, self.samples, self.max_tokens])]),
             W.HBox([self.run_button, self.stop_button, self.progress]),
@@ -195,20 +194,18 @@ class CompareWidget(W.VBox):
     @property
     def busy(self) -> bool:
         """Whether a comparison is running."""
-        return self._thread is not None and self._thread.is_alive()
+        return self.worker.busy
 
     def run(self, wait: bool = False) -> None:
         """Start the comparison in a thread (Stop stays clickable); `wait` blocks until done."""
-        if self.busy or not self.models.value:
-            if not self.models.value:
-                self.status.value = "<span style='color:#c22'>pick at least one model</span>"
+        if not self.models.value:
+            self.status.error("pick at least one model")
             return
-        self._stop.clear()
-        self.run_button.disabled, self.stop_button.disabled = True, False
-        self._thread = threading.Thread(target=self._work, daemon=True)
-        self._thread.start()
-        if wait:
-            self._thread.join()
+        if self.worker.start(self._work) and wait:
+            self.worker.wait()
+
+    def _set_busy(self, busy: bool) -> None:
+        self.run_button.disabled, self.stop_button.disabled = busy, not busy
 
     def _tick(self, _row: dict[str, Any]) -> None:
         self.progress.value += 1
@@ -219,26 +216,22 @@ class CompareWidget(W.VBox):
         from .prompts import load
 
         models = list(self.models.value)
-        try:
-            n = len(load(self.prompt_set.value)) * self.samples.value * len(models)
-            self.progress.max, self.progress.value = n, 0
-            self.progress.description = f"0 / {n}"
-            self.status.value = "<i>running… (the first call of each model includes loading it)</i>"
-            df = compare(models, self.prompt_set.value, samples=self.samples.value,
-                         client=self.client, max_tokens=self.max_tokens.value, progress=False,
-                         stop=self._stop, on_row=self._tick)
-            self.result = df
-            table = summary(df)
-            self.table.value = table.to_html(index=False, float_format=lambda v: f"{v:.3g}",
-                                             na_rep="–")
-            self.plot.value = _summary_png(table)
-            self.status.value = html.escape(
-                ("stopped: " if df.attrs.get("interrupted") else "done: ")
-                + f"{len(df)} of {n} calls")
-        except Exception as exc:  # a worker thread has no caller: show it rather than lose it
-            self.status.value = _error_html(exc)
-        finally:
-            self.run_button.disabled, self.stop_button.disabled = False, True
+        n = len(load(self.prompt_set.value)) * self.samples.value * len(models)
+        self.progress.max, self.progress.value = n, 0
+        self.progress.description = f"0 / {n}"
+        self.table.value, self.plot.value = "", b""
+        self.status.busy("running… (the first call of each model includes loading it)")
+        df = compare(models, self.prompt_set.value, samples=self.samples.value,
+                     client=self.client, max_tokens=self.max_tokens.value, progress=False,
+                     stop=self.worker.stopping, on_row=self._tick)
+        self.result = df
+        table = summary(df)
+        self.table.value = table.to_html(index=False, float_format=lambda v: f"{v:.3g}",
+                                         na_rep="–")
+        self.plot.value = _summary_png(table)
+        stopped = bool(df.attrs.get("interrupted"))
+        self.status.done(("stopped: " if stopped else "done: ") + f"{len(df)} of {n} calls",
+                         stopped=stopped)
 
 
 def _summary_png(table: Any) -> bytes:

@@ -125,3 +125,19 @@ def test_compare_writes_csv_and_prints_the_summary(tmp_path):
     res = dskit("compare", SMALL, "--backend", "embedded", "--prompts", "cup-en",
                 "--max-tokens", "8")
     assert res.returncode == 0, res.stderr
+
+
+def test_app_command_serves_the_packaged_chat_notebook_on_loopback():
+    from pathlib import Path
+
+    from dskit.cli import app_command, build_parser
+
+    args = build_parser().parse_args(["app", "--port", "9999", "--model", "smollm2:135m",
+                                      "--max-tokens", "64", "--backend", "embedded"])
+    cmd, env = app_command(args)
+    notebook = Path(cmd[3])
+    assert cmd[1:3] == ["-m", "voila"] and notebook.name == "chat_app.ipynb"
+    assert notebook.is_file()
+    assert "--port=9999" in cmd and "--Voila.ip=127.0.0.1" in cmd
+    assert env["DSKIT_MODEL"] == "smollm2:135m" and env["DSKIT_APP_MAX_TOKENS"] == "64"
+    assert env["DSKIT_BACKEND"] == "embedded"

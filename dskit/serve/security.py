@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import hmac
-import ipaddress
 import socket
 from typing import Any
 
@@ -12,6 +11,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import ConfigurationError
+from ..sysinfo import is_loopback
 from .errors import ApiError
 
 EXPOSE_WARNING = (
@@ -20,17 +20,6 @@ EXPOSE_WARNING = (
     "{token}Prefer keeping 127.0.0.1 and an SSH tunnel (ssh -L {port}:127.0.0.1:{port} "
     "user@server); otherwise open the port in the firewall only to your own address."
 )
-
-
-def is_loopback(host: str) -> bool:
-    """Whether `host` (an address or 'localhost') is only reachable from this machine."""
-    name = host.strip("[]").lower()
-    if name == "localhost" or name.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False  # a host name: it may resolve to any interface
 
 
 def check_bind(host: str, expose: bool) -> None:
