@@ -26,6 +26,7 @@ demo: $(STAMP)
 	$(BIN)/dskit demo
 
 test: $(STAMP)
+	@scripts/install-browser.sh || echo "note: without /usr/bin/chromium the browser tests are skipped"
 	$(BIN)/python -m pytest --nbmake tests notebooks
 
 # JupyterLab and `dskit app` in headless Chromium (needs Debian's chromium; .ci/run installs it).

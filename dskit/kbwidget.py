@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 import re
-import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,22 +11,17 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as W
 
 from .display import reply_html
-from .errors import DskitError, StreamInterrupted
+from .errors import StreamInterrupted
+from .feedback import StatusLine, Worker, error_html, prepare_model, stats_text, tagged
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from .chat import ChatStream
     from .client import Client
     from .kb import KnowledgeBase
 
 _REFRESH_S = 0.1
 _UNSAFE = re.compile(r"[\x00-\x1f/\\:]")
-
-
-def _error(exc: BaseException) -> str:
-    text = str(exc) if isinstance(exc, DskitError) else f"{type(exc).__name__}: {exc}"
-    return f"<span style='color:#c22'>{html.escape(text)}</span>"
 
 
 def table_html(df: pd.DataFrame, columns: list[str], css: str) -> str:
@@ -58,33 +52,38 @@ class KnowledgeBaseWidget(W.VBox):
         self.kb = kb if not isinstance(kb, str) else KnowledgeBase(kb)
         self._client = client
         self.model = model
-        self.upload = W.FileUpload(multiple=True, description="Add files",
-                                   accept=".txt,.md,.pdf,.docx,.html,.htm,.csv,.json,.py")
-        self.report = W.HTML(value="")
-        self.query = W.Text(placeholder="Search… 例如：龙井的水温", layout=W.Layout(width="60%"))
-        self.k = W.IntSlider(value=k, min=1, max=20, description="k")
-        self.search_button = W.Button(description="Search", icon="search")
-        self.results = W.HTML(value="")
-        self.question = W.Textarea(placeholder="Ask… 例如：冲泡龙井用多少度的水？",
-                                   layout=W.Layout(width="100%", height="4em"))
         self.threshold = ASK_THRESHOLD if threshold is None else threshold
         self.max_tokens = max_tokens
-        self.think = W.Checkbox(value=True, description="reason first", indent=False)
-        self.ask_button = W.Button(description="Ask", button_style="primary", icon="comments")
-        self.stop_button = W.Button(description="Stop", button_style="warning", icon="stop",
-                                    disabled=True)
-        self.answer = W.HTML(value="")
-        self.status = W.HTML(value=self._summary())
-        self._stream: ChatStream | None = None
-        self._thread: threading.Thread | None = None
+        self.upload = tagged(W.FileUpload(
+            multiple=True, description="Add files",
+            accept=".txt,.md,.pdf,.docx,.html,.htm,.csv,.json,.py"), "upload")
+        self.report = tagged(W.HTML(value=""), "report")
+        # continuous_update=False: the value arrives when the box loses focus, i.e. before a
+        # click on the button that reads it (per-keystroke updates could arrive after it).
+        self.query = tagged(W.Text(placeholder="Search… 例如：龙井的水温", continuous_update=False,
+                                   layout=W.Layout(width="60%")), "query")
+        self.k = W.IntSlider(value=k, min=1, max=20, description="k")
+        self.search_button = tagged(W.Button(description="Search", icon="search"), "search")
+        self.results = tagged(W.HTML(value=""), "results")
+        self.question = tagged(W.Textarea(placeholder="Ask… 例如：冲泡龙井用多少度的水？",
+                                          continuous_update=False,
+                                          layout=W.Layout(width="100%", height="4em")),
+                               "question")
+        self.think = tagged(W.Checkbox(value=True, description="reason first", indent=False),
+                            "think")
+        self.ask_button = tagged(W.Button(description="Ask", button_style="primary",
+                                          icon="comments"), "ask")
+        self.stop_button = tagged(W.Button(description="Stop", button_style="warning",
+                                           icon="stop", disabled=True), "stop")
+        self.answer = tagged(W.HTML(value=""), "answer")
+        self.status = StatusLine()
+        self.status.done(self._summary())
+        self.worker = Worker(self.status, self._set_busy)
         self.upload.observe(lambda _change: self.add_uploaded(), names="value")
         self.search_button.on_click(lambda _: self.search())
         self.query.on_submit(lambda _: self.search())
         self.ask_button.on_click(lambda _: self.ask())
         self.stop_button.on_click(lambda _: self.stop())
-        for widget, css in ((self.report, "dskit-kb-report"), (self.results, "dskit-kb-results"),
-                            (self.answer, "dskit-kb-answer"), (self.status, "dskit-kb-status")):
-            widget.add_class(css)
         super().__init__([
             self.status,
             W.HBox([self.upload]), self.report,
@@ -94,9 +93,8 @@ class KnowledgeBaseWidget(W.VBox):
         self.add_class("dskit-kb")
 
     def _summary(self) -> str:
-        files = len(self.kb.files())
-        return html.escape(f"knowledge base {self.kb.name!r}: {files} documents, "
-                           f"{len(self.kb)} chunks · embedding model {self.kb.embed_model}")
+        return (f"knowledge base {self.kb.name!r}: {len(self.kb.files())} documents, "
+                f"{len(self.kb)} chunks · embedding model {self.kb.embed_model}")
 
     @property
     def client(self) -> Client:
@@ -121,15 +119,15 @@ class KnowledgeBaseWidget(W.VBox):
             target.write_bytes(bytes(item["content"]))
             paths.append(target)
         self.upload.value = ()  # the bytes live on disk now; do not keep a copy in the widget
-        self.status.value = f"<i>indexing {len(paths)} file(s)…</i>"
+        self.status.busy(f"indexing {len(paths)} file(s)…")
         try:
             report = self.kb.add(paths, progress=False)
         except Exception as exc:  # shown in the widget, not lost in a callback's log
-            self.status.value = _error(exc)
+            self.status.error(exc)
             return None
         self.report.value = table_html(report, ["source", "status", "chunks", "reason"],
                                        "dskit-kb-report-table")
-        self.status.value = self._summary()
+        self.status.done(self._summary())
         return report
 
     # --- search ---------------------------------------------------------------------------
@@ -138,70 +136,75 @@ class KnowledgeBaseWidget(W.VBox):
         query = self.query.value.strip()
         if not query:
             return None
+        self.status.busy("searching…")
         try:
             hits = self.kb.search(query, k=self.k.value)
         except Exception as exc:  # shown in the widget
-            self.results.value = _error(exc)
+            self.results.value = error_html(exc)
+            self.status.error(exc)
             return None
         self.results.value = table_html(hits, ["rank", "score", "source", "location", "text"],
                                         "dskit-kb-results-table")
+        self.status.done(f"{len(hits)} passage(s) for {query!r}")
         return hits
 
     # --- ask ------------------------------------------------------------------------------
     @property
     def busy(self) -> bool:
-        """Whether an answer is being generated."""
-        return self._thread is not None and self._thread.is_alive()
+        """Whether an answer is being generated (or its model loaded)."""
+        return self.worker.busy
 
     def ask(self, wait: bool = False) -> None:
         """Ask the question box's question in a thread (Stop stays clickable)."""
         question = self.question.value.strip()
         if not question or self.busy:
             return
-        self.ask_button.disabled, self.stop_button.disabled = True, False
         self.answer.value = f"<div><b>Q:</b> {html.escape(question)}</div>"
-        self.status.value = "<i>searching, then waiting for the model…</i>"
-        self._thread = threading.Thread(target=self._run, args=(question,), daemon=True)
-        self._thread.start()
+        self.status.busy("searching the knowledge base…")
+        self.worker.start(self._run, question)
         if wait:
             self.wait()
 
     def wait(self, timeout: float | None = None) -> None:
         """Block until the current answer is finished."""
-        if self._thread is not None:
-            self._thread.join(timeout)
+        self.worker.wait(timeout)
 
     def stop(self) -> None:
-        """Stop the answer being generated."""
-        if self._stream is not None:
-            self._stream.stop()
+        """Stop the answer being generated (at the next token)."""
+        self.worker.stop()
+
+    def _set_busy(self, busy: bool) -> None:
+        self.ask_button.disabled = busy
+        self.stop_button.disabled = not busy
 
     def _run(self, question: str) -> None:
         asked = f"<div><b>Q:</b> {html.escape(question)}</div>"
+        model = self.model or self.client.default_model
+        prepare_model(self.client, model, self.status)
+        if self.worker.stopping.is_set():
+            self.status.done("stopped before the model started", stopped=True)
+            return
+        stream = self.kb.ask(question, model, client=self.client, stream=True,
+                             threshold=self.threshold, max_tokens=self.max_tokens,
+                             think=self.think.value)
+        self.worker.cancel_with(stream.stop)
+        self.status.busy(f"{model}: waiting for the first token…")
         try:
-            stream = self.kb.ask(question, self.model, client=self.client, stream=True,
-                                 threshold=self.threshold, max_tokens=self.max_tokens,
-                                 think=self.think.value)
-            self._stream = stream  # type: ignore[assignment]
             last = 0.0
-            for _ in stream:
+            for chunk in stream:
                 if time.monotonic() - last >= _REFRESH_S:
                     last = time.monotonic()
-                    self.status.value = "<i>generating…</i>"
+                    self.status.busy("reasoning…" if chunk.kind == "thinking" else "answering…")
                     self.answer.value = asked + reply_html(stream.reply, open_thinking=True,
                                                            streaming=True)
-            self.answer.value = asked + reply_html(stream.reply)
-            self.status.value = html.escape(("stopped · " if stream.stopped else "")
-                                            + stream.reply.stats.summary())
         except StreamInterrupted as exc:
             if exc.partial is not None:
                 self.answer.value = asked + reply_html(exc.partial)
-            self.status.value = _error(exc)
-        except Exception as exc:  # a worker thread has no caller: show it rather than lose it
-            self.status.value = _error(exc)
-        finally:
-            self._stream = None
-            self.ask_button.disabled, self.stop_button.disabled = False, True
+            self.status.error(exc)
+            return
+        self.answer.value = asked + reply_html(stream.reply)
+        self.status.done(("stopped · " if stream.stopped else "") + stats_text(stream.reply),
+                         stopped=stream.stopped)
 
 
 def knowledge_base(kb: KnowledgeBase | str = "notebook", **kwargs: Any) -> KnowledgeBaseWidget:

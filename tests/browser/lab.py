@@ -6,7 +6,7 @@ A test for another widget is a few lines, given that it uses `dskit.feedback.Sta
 tags its parts with `dskit.feedback.tagged`:
 
     def test_kb_notebook_and_widget(lab):
-        lab.open("05_knowledge_base.ipynb")
+        lab.open("03_knowledge_base.ipynb")
         lab.run_all()
         kb = lab.widget("dskit-kb")
         kb.locator(".dskit-query input").fill("...")
@@ -57,7 +57,7 @@ _ALL_CELLS_RUN = """() => {
   return done ? 'ok' : false;
 }"""
 
-_FINISHED_AFTER = """([el, before]) => {
+FINISHED_AFTER = """([el, before]) => {
   const b = el.querySelector('.dskit-status .dskit-status-body');
   if (!b || Number(b.dataset.serial) <= before) return false;
   return ['done', 'stopped', 'error'].includes(b.dataset.state) ? b.dataset.state : false;
@@ -90,7 +90,7 @@ def click_and_wait(widget: Any, button: str, timeout_ms: int = MODEL_TIMEOUT_MS,
     if spinner:
         expect(widget.locator(".dskit-status .dskit-spinner")).to_be_visible()
     handle = widget.element_handle()
-    state = widget.page.wait_for_function(_FINISHED_AFTER, arg=[handle, before],
+    state = widget.page.wait_for_function(FINISHED_AFTER, arg=[handle, before],
                                           timeout=timeout_ms).json_value()
     return state, widget.locator(".dskit-status").inner_text()
 
@@ -110,7 +110,6 @@ def send_prompt(chat: Any, prompt: str, timeout_ms: int = MODEL_TIMEOUT_MS) -> t
     return click_and_wait(chat, "button.dskit-send", timeout_ms, spinner=True)
 
 
-#: Short, so a 0.5B model answers in a few seconds; Chinese, as the default stand-in speaks it.
 #: Short, so a 0.5B model answers in seconds; Chinese, which the default stand-in speaks.
 CHAT_PROMPT = "熊猫吃什么？请简短回答。"
 

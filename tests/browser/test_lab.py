@@ -6,7 +6,17 @@ import re
 
 import pytest
 
-from .lab import CHAT_PROMPT, check_chat_reply, click_and_wait, expect, send_prompt, set_number
+from .lab import (
+    CHAT_PROMPT,
+    FINISHED_AFTER,
+    MODEL_TIMEOUT_MS,
+    check_chat_reply,
+    click_and_wait,
+    expect,
+    send_prompt,
+    set_number,
+    status_serial,
+)
 
 # Whole notebooks on a 2-core machine: more than the default per-test timeout.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
@@ -35,3 +45,31 @@ def test_compare_notebook_and_widget(lab):
     plot = widget.locator("img.dskit-plot")
     expect(plot).to_be_visible()
     assert plot.evaluate("img => img.complete && img.naturalWidth > 100")
+
+
+def test_knowledge_base_notebook_and_widget(lab, tmp_path):
+    lab.open("03_knowledge_base.ipynb")
+    lab.run_all()
+    kb = lab.widget("dskit-kb")
+    # upload a file through the real file chooser; the report lists it
+    note = tmp_path / "熊猫笔记.md"
+    note.write_text("大熊猫主要吃竹子，每天要吃十几个小时。", encoding="utf-8")
+    before = status_serial(kb)
+    kb.locator(".dskit-upload input[type=file]").set_input_files(str(note))
+    kb.page.wait_for_function(FINISHED_AFTER, arg=[kb.element_handle(), before],
+                              timeout=MODEL_TIMEOUT_MS)
+    expect(kb.locator(".dskit-report table")).to_contain_text("熊猫笔记.md")
+    expect(kb.locator(".dskit-report table")).to_contain_text("added")
+    # search shows a ranked table
+    kb.locator(".dskit-query input").fill("冲泡龙井茶的水温")
+    state, text = click_and_wait(kb, "button.dskit-search")
+    assert state == "done", text
+    table = kb.locator(".dskit-results table")
+    expect(table).to_contain_text("score")
+    expect(table.locator("tbody tr").first).to_contain_text("茶叶笔记")
+    # ask: a streamed answer with its sources
+    kb.locator(".dskit-question textarea").fill("大熊猫吃什么？")
+    state, text = click_and_wait(kb, "button.dskit-ask", spinner=True)
+    assert state == "done", text
+    expect(kb.locator(".dskit-answer")).to_contain_text("Sources")
+    expect(kb.locator(".dskit-answer")).to_contain_text("熊猫笔记.md")
