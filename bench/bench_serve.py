@@ -115,8 +115,15 @@ def _messages(prompt: str) -> list[dict[str, str]]:
 
 
 def run_direct(backend: EmbeddedBackend, llm: Any, model: str, max_tokens: int,
-               prompt: str = PROMPT, reset: bool = True) -> Run:
-    """One streamed generation straight from the embedded backend."""
+               prompt: str = PROMPT, reset: bool = True, runner: Any = None) -> Run:
+    """One streamed generation straight from the embedded backend.
+
+    With `runner` (the server's thread for this model) it runs on that very thread: llama.cpp's
+    speed here depends on which thread drives it (a second driving thread was up to 15 % slower
+    or faster from run to run), so both sides use the same one and differ only by the server.
+    """
+    if runner is not None:
+        return runner.submit(run_direct, backend, llm, model, max_tokens, prompt, reset).result()
     rec = _Recorder("direct", llm, reset)
     request = ChatRequest(model=model, messages=_messages(prompt),
                           options=Options(temperature=0, seed=SEED, max_tokens=max_tokens))
@@ -229,7 +236,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{args.pairs} pairs after one warm-up of each\n", flush=True)
         load_before = os.getloadavg()
         run_serve(client, llm, args.model, args.max_tokens)  # warm-up (also model facts)
-        run_direct(backend, llm, args.model, args.max_tokens)
+        runner = server.engine.runner(args.model)
+        run_direct(backend, llm, args.model, args.max_tokens, runner=runner)
 
         head = (f"{'pair':>4} {'order':<12} {'TTFT serve':>10} {'TTFT direct':>11} {'Δ ms':>7} "
                 f"{'tok/s serve':>11} {'tok/s direct':>12} {'ratio':>6} {'tokens s/d':>10} "
@@ -240,10 +248,10 @@ def main(argv: list[str] | None = None) -> int:
         for i in range(1, args.pairs + 1):
             if i % 2:
                 s = run_serve(client, llm, args.model, args.max_tokens)
-                d = run_direct(backend, llm, args.model, args.max_tokens)
+                d = run_direct(backend, llm, args.model, args.max_tokens, runner=runner)
                 order = "serve>direct"
             else:
-                d = run_direct(backend, llm, args.model, args.max_tokens)
+                d = run_direct(backend, llm, args.model, args.max_tokens, runner=runner)
                 s = run_serve(client, llm, args.model, args.max_tokens)
                 order = "direct>serve"
             pairs.append((s, d, order))
@@ -274,6 +282,28 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pairs marked * (a run got < {CONTENDED_SHARE:.0%} of {threads} cores): "
               f"{contended}/{len(pairs)}")
 
+        # The prompt's evaluation varies by ±100 ms from run to run, which hides a 20 ms
+        # target. With the prompt cached (no reset: llama.cpp reuses the evaluated prompt, as
+        # both sides send the same one), TTFT is one token's decode plus whatever the path
+        # adds, so the difference between the sides is the server's own cost.
+        cached = []
+        for i in range(args.pairs):
+            if i % 2:
+                d = run_direct(backend, llm, args.model, 8, reset=False, runner=runner)
+                s = run_serve(client, llm, args.model, 8, reset=False)
+            else:
+                s = run_serve(client, llm, args.model, 8, reset=False)
+                d = run_direct(backend, llm, args.model, 8, reset=False, runner=runner)
+            cached.append((s.ttft_s * 1e3, d.ttft_s * 1e3))
+        cached_overhead = _median([a - b for a, b in cached])
+        cached_se = se_median([a - b for a, b in cached]) if len(cached) > 1 else float("nan")
+        cached_ok = cached_overhead <= TTFT_OVERHEAD_TARGET_MS
+        serve_ms, direct_ms = _median([a for a, _ in cached]), _median([b for _, b in cached])
+        print(f"TTFT with the prompt cached, {len(cached)} pairs: serve {serve_ms:.1f} ms, "
+              f"direct {direct_ms:.1f} ms; overhead {cached_overhead:+.1f} ± {cached_se:.1f} ms; "
+              f"target <= {TTFT_OVERHEAD_TARGET_MS:.0f} ms: {'PASS' if cached_ok else 'FAIL'}",
+              flush=True)
+
         conc: dict[str, Any] | None = None
         if args.clients > 0:
             print(f"\n{args.clients} concurrent clients through dskit serve vs the same "
@@ -294,8 +324,10 @@ def main(argv: list[str] | None = None) -> int:
         load_after = os.getloadavg()
         print(f"\nmachine noise: 1-min load average {load_before[0]:.2f} before, "
               f"{load_after[0]:.2f} after")
-        if not (tps_ok and ttft_ok):
-            missed = [n for n, ok in (("tokens/s ratio", tps_ok), ("TTFT overhead", ttft_ok))
+        # The TTFT target is judged on the cached measurement, which resolves it; the end-to-end
+        # one is printed above for completeness.
+        if not (tps_ok and cached_ok):
+            missed = [n for n, ok in (("tokens/s ratio", tps_ok), ("TTFT overhead", cached_ok))
                       if not ok]
             print(f"\n*** TARGET MISSED: {', '.join(missed)} ***")
 
@@ -309,7 +341,9 @@ def main(argv: list[str] | None = None) -> int:
                 "loadavg_after": load_after, "tps_ratio": tps_ratio, "tps_ratio_se": tps_se,
                 "ttft_overhead_ms": ttft_overhead_ms, "ttft_overhead_se_ms": ttft_se,
                 "tps_target": TPS_RATIO_TARGET, "ttft_target_ms": TTFT_OVERHEAD_TARGET_MS,
-                "tps_pass": tps_ok, "ttft_pass": ttft_ok, "identical_text_pairs": same,
+                "tps_pass": tps_ok, "ttft_pass": ttft_ok,
+                "cached_ttft_overhead_ms": cached_overhead, "cached_ttft_pass": cached_ok,
+                "identical_text_pairs": same,
                 "contended_pairs": contended, "concurrency": conc,
                 "runs": [{"pair": i, "order": order, **{f"{x.side}_{k}": v for x in (s, d)
                                                         for k, v in asdict(x).items()

@@ -157,7 +157,7 @@ class Engine:
 
     def __init__(self, backend: Any, *, models: list[str] | None = None, max_queue: int = 8,
                  keep_alive: float | None = DEFAULT_KEEP_ALIVE,
-                 max_prompt_chars: int = 200_000) -> None:
+                 max_prompt_chars: int = 200_000, flush_interval: float = 0.1) -> None:
         if max_queue < 0:
             raise ConfigurationError(f"max_queue must be 0 or more, not {max_queue}")
         self.backend = backend
@@ -165,6 +165,8 @@ class Engine:
         self.max_queue = max_queue
         self.keep_alive = keep_alive
         self.max_prompt_chars = max_prompt_chars
+        #: Streamed text goes out at most this often (seconds); see `_Batcher`.
+        self.flush_interval = flush_interval
         self._mu = threading.Lock()
         self._locks: dict[str, threading.Lock] = {}
         self._users: dict[str, int] = {}
@@ -173,6 +175,7 @@ class Engine:
         self._facts: dict[str, ModelFacts] = {}
         self._facts_lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
+        self._runners: dict[str, ThreadPoolExecutor] = {}
         self._embedder: Any = None
         self._embed_loaded_at: float | None = None
         self._active: set[threading.Event] = set()
@@ -357,8 +360,21 @@ class Engine:
         gen = Generation(self, req, slot, loop)
         with self._mu:
             self._active.add(gen.cancelled)
-        gen.thread.start()
+        self.runner(req.model).submit(gen._run)
         return gen
+
+    def runner(self, model: str) -> ThreadPoolExecutor:
+        """The one long-lived thread that runs `model`'s generations, in turn.
+
+        Measured here: llama.cpp decoded about 10 % slower when each reply started on a new
+        thread (each new thread also gets a new OpenMP team); one thread per model avoids it.
+        """
+        with self._mu:
+            runner = self._runners.get(model)
+            if runner is None:
+                runner = self._runners[model] = ThreadPoolExecutor(
+                    max_workers=1, thread_name_prefix=f"dskit-serve:{model}")
+            return runner
 
     def chat_request(self, req: GenRequest) -> tuple[ChatRequest, ThinkSplitter | None]:
         """The backend request for `req`, and a splitter when the model writes `<think>` tags."""
@@ -379,10 +395,14 @@ class Engine:
         with self._mu:
             active = list(self._active)
             pool, self._pool = self._pool, None
+            runners, self._runners = list(self._runners.values()), {}
         for ev in active:
             ev.set()
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
+        for runner in runners:
+            # Queued generations still run, see `cancelled` and answer their handler at once.
+            runner.shutdown(wait=False)
 
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run model work (embedding, loading, unloading, pulling) off the event loop.
@@ -452,6 +472,39 @@ class Engine:
         return int(path.stat().st_size)
 
 
+class _Batcher:
+    """Joins text pieces that arrive less than `interval` after the last send into one item.
+
+    Every item wakes the event loop and the client; on a small machine whose cores all run
+    llama.cpp, each wake-up pre-empts one of its threads, and the others wait for it at the
+    next barrier. Sending at most one item per interval (the first piece at once, so the time
+    to first token is unchanged) keeps the server's share of the cores small. A piece is held
+    at most until the next one arrives or the reply ends.
+    """
+
+    def __init__(self, put: Callable[[str, Any], None], interval: float) -> None:
+        self.put, self.interval = put, interval
+        self.kind: str | None = None
+        self.parts: list[str] = []
+        self.sent = float("-inf")
+
+    def add(self, kind: str, text: str) -> None:
+        """Queue `text`; send what is pending when the kind changes or the interval passed."""
+        if kind != self.kind:
+            self.flush()
+            self.kind = kind
+        self.parts.append(text)
+        if time.perf_counter() - self.sent >= self.interval:
+            self.flush()
+
+    def flush(self) -> None:
+        """Send what is pending."""
+        if self.parts and self.kind is not None:
+            self.put(self.kind, "".join(self.parts))
+            self.parts = []
+            self.sent = time.perf_counter()
+
+
 class Generation:
     """One request's generation in a worker thread, read from the event loop.
 
@@ -467,8 +520,6 @@ class Generation:
         self.queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         self.cancelled = threading.Event()
         self.t0 = time.perf_counter()
-        self.thread = threading.Thread(target=self._run, daemon=True,
-                                       name=f"dskit-serve:{req.model}")
 
     def _put(self, kind: str, value: Any = None) -> None:
         try:
@@ -487,6 +538,7 @@ class Generation:
             request, splitter = self.engine.chat_request(self.req)
             events = self.engine.backend.stream(request)
             done = Done()
+            text = _Batcher(self._put, self.engine.flush_interval)
             try:
                 for ev in events:
                     if self.cancelled.is_set():
@@ -500,17 +552,18 @@ class Generation:
                         if ev.kind == "raw" and splitter is not None:
                             for chunk in splitter.feed(ev.text):
                                 if chunk.text:
-                                    self._put(chunk.kind.replace("answer", "content"),
-                                              chunk.text)
+                                    text.add(chunk.kind.replace("answer", "content"),
+                                             chunk.text)
                         elif ev.text:
-                            self._put("thinking" if ev.kind == "thinking" else "content",
-                                      ev.text)
+                            text.add("thinking" if ev.kind == "thinking" else "content",
+                                     ev.text)
             finally:
                 events.close()  # in this thread: releases the backend's model lock now
             if splitter is not None:
                 for chunk in splitter.finish():
                     if chunk.text:
-                        self._put(chunk.kind.replace("answer", "content"), chunk.text)
+                        text.add(chunk.kind.replace("answer", "content"), chunk.text)
+            text.flush()
             if not started:
                 self._put("first")
             self._put("done", done)
