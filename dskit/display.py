@@ -7,6 +7,7 @@ itself), and links open only when clicked, in a new tab, without a referrer.
 from __future__ import annotations
 
 import html
+import re
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +55,18 @@ def markdown_html(text: str) -> str:
     return _md().render(text)
 
 
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+
+
+def _size(text: str) -> str:
+    """` · 42 words`, or ` · 120 characters` for Chinese (which has no spaces between words)."""
+    cjk = len(_CJK.findall(text))
+    if cjk > len(text.split()):
+        return f" · {cjk} characters"
+    words = len(text.split())
+    return f" · {words} words" if words else ""
+
+
 def reply_html(reply: Reply, *, open_thinking: bool = False, streaming: bool = False) -> str:
     """HTML for a notebook: reasoning in a collapsible block, the answer as Markdown, stats."""
     parts = [_STYLE, '<div class="dskit-reply">']
@@ -61,9 +74,7 @@ def reply_html(reply: Reply, *, open_thinking: bool = False, streaming: bool = F
         label = "Reasoning" + (" (thinking…)" if streaming and not reply.answer else "")
         if reply.reasoned and not reply.thinking.strip():
             label = "Reasoning (empty: the model answered directly)"
-        words = len(reply.thinking.split())
-        if words:
-            label += f" · {words} words"
+        label += _size(reply.thinking)
         parts.append(
             f"<details{' open' if open_thinking else ''}><summary>{html.escape(label)}</summary>"
             f'<div class="dskit-thinking">{html.escape(reply.thinking.strip())}</div></details>'

@@ -208,3 +208,22 @@ def prepare_model(client: Client, model: str, status: StatusLine) -> None:
     backend.pull(model, progress=step)
     status.busy(f"loading {model} into memory…")
     backend.load(model)
+
+
+class WorkerWidget(W.VBox):
+    """A widget whose job runs on `self.worker`: `busy`, `wait()` and `stop()` for all of them."""
+
+    worker: Worker
+
+    @property
+    def busy(self) -> bool:
+        """Whether the widget's job is running (a reply, a model load, a comparison)."""
+        return self.worker.busy
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until the current job is finished (for scripts and tests)."""
+        self.worker.wait(timeout)
+
+    def stop(self) -> None:
+        """Stop the job (a reply stops at the next token; what arrived so far is kept)."""
+        self.worker.stop()

@@ -12,7 +12,15 @@ import ipywidgets as W
 
 from .display import reply_html
 from .errors import StreamInterrupted
-from .feedback import StatusLine, Worker, error_html, prepare_model, stats_text, tagged
+from .feedback import (
+    StatusLine,
+    Worker,
+    WorkerWidget,
+    error_html,
+    prepare_model,
+    stats_text,
+    tagged,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -40,7 +48,7 @@ def safe_upload_name(name: str) -> str:
     return base or "upload"
 
 
-class KnowledgeBaseWidget(W.VBox):
+class KnowledgeBaseWidget(WorkerWidget):
     """Upload → report, search → ranked table, ask → streamed answer with cited sources."""
 
     def __init__(self, kb: KnowledgeBase | str = "notebook", *, client: Client | None = None,
@@ -149,11 +157,6 @@ class KnowledgeBaseWidget(W.VBox):
         return hits
 
     # --- ask ------------------------------------------------------------------------------
-    @property
-    def busy(self) -> bool:
-        """Whether an answer is being generated (or its model loaded)."""
-        return self.worker.busy
-
     def ask(self, wait: bool = False) -> None:
         """Ask the question box's question in a thread (Stop stays clickable)."""
         question = self.question.value.strip()
@@ -164,14 +167,6 @@ class KnowledgeBaseWidget(W.VBox):
         self.worker.start(self._run, question)
         if wait:
             self.wait()
-
-    def wait(self, timeout: float | None = None) -> None:
-        """Block until the current answer is finished."""
-        self.worker.wait(timeout)
-
-    def stop(self) -> None:
-        """Stop the answer being generated (at the next token)."""
-        self.worker.stop()
 
     def _set_busy(self, busy: bool) -> None:
         self.ask_button.disabled = busy

@@ -15,7 +15,7 @@ import ipywidgets as W
 from .chat import ChatStream, Conversation
 from .display import reply_html
 from .errors import StreamInterrupted
-from .feedback import StatusLine, Worker, prepare_model, stats_text, tagged
+from .feedback import StatusLine, Worker, WorkerWidget, prepare_model, stats_text, tagged
 
 if TYPE_CHECKING:
     from .client import Client
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 _REFRESH_S = 0.1  # redraw at most ten times a second: each redraw resends the whole HTML
 
 
-class ChatWidget(W.VBox):
+class ChatWidget(WorkerWidget):
     """A multi-turn chat box; `send()` streams a reply into `output`, `stop()` cancels it."""
 
     def __init__(self, client: Client | None = None, model: str | None = None,
@@ -70,11 +70,6 @@ class ChatWidget(W.VBox):
         ])
         self.add_class("dskit-chat")
 
-    @property
-    def busy(self) -> bool:
-        """Whether a reply is being generated (or its model loaded)."""
-        return self.worker.busy
-
     def send(self, wait: bool = False) -> None:
         """Send the prompt box's text; runs in a thread so Stop stays clickable."""
         text = self.prompt.value.strip()
@@ -88,14 +83,6 @@ class ChatWidget(W.VBox):
         self.worker.start(self._run, text)
         if wait:
             self.wait()
-
-    def wait(self, timeout: float | None = None) -> None:
-        """Block until the current reply is finished (for scripts and tests)."""
-        self.worker.wait(timeout)
-
-    def stop(self) -> None:
-        """Stop the reply being generated (at the next token); what arrived so far is kept."""
-        self.worker.stop()
 
     def reset(self) -> None:
         """Start a new conversation."""
@@ -157,7 +144,7 @@ def chat(client: Client | None = None, model: str | None = None, **kwargs: Any) 
 PROMPT_SETS = ("cup", "cup-en", "maths")
 
 
-class CompareWidget(W.VBox):
+class CompareWidget(WorkerWidget):
     """Pick models and a prompt set, run `ds.compare`, watch progress, see the table and plot."""
 
     def __init__(self, client: Client | None = None, models: list[str] | None = None,
@@ -190,11 +177,6 @@ class CompareWidget(W.VBox):
             self.status, self.table, self.plot,
         ])
         self.add_class("dskit-compare")
-
-    @property
-    def busy(self) -> bool:
-        """Whether a comparison is running."""
-        return self.worker.busy
 
     def run(self, wait: bool = False) -> None:
         """Start the comparison in a thread (Stop stays clickable); `wait` blocks until done."""

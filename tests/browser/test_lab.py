@@ -55,7 +55,9 @@ def test_knowledge_base_notebook_and_widget(lab, tmp_path):
     note = tmp_path / "熊猫笔记.md"
     note.write_text("大熊猫主要吃竹子，每天要吃十几个小时。", encoding="utf-8")
     before = status_serial(kb)
-    kb.locator(".dskit-upload input[type=file]").set_input_files(str(note))
+    with kb.page.expect_file_chooser() as chooser:
+        kb.locator(".dskit-upload").click()
+    chooser.value.set_files(str(note))
     kb.page.wait_for_function(FINISHED_AFTER, arg=[kb.element_handle(), before],
                               timeout=MODEL_TIMEOUT_MS)
     expect(kb.locator(".dskit-report table")).to_contain_text("熊猫笔记.md")
