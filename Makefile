@@ -12,10 +12,10 @@ export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 
 .PHONY: setup demo test test-browser lint bench clean
 
+# torch first, pinned: a CPU build; an unpinned torch (via sentence-transformers) is CUDA, GBs.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	# torch first, pinned: a CPU build; an unpinned torch (via sentence-transformers) is CUDA, GBs.
 	$(BIN)/python -m pip install --progress-bar off 'torch==$(TORCH_VERSION)'
 	$(BIN)/python -m pip install --progress-bar off -e '.[embedded,kb,notebook,serve,app,dev]'
 	touch $(STAMP)
