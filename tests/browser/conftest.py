@@ -166,7 +166,7 @@ def artifacts() -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def jupyter_lab(tmp_path_factory: pytest.TempPathFactory, artifacts: Path) -> Iterator[Server]:
     """JupyterLab on 127.0.0.1 with a random token, serving a copy of the notebooks."""
     base = tmp_path_factory.mktemp("lab")
@@ -194,7 +194,8 @@ def jupyter_lab(tmp_path_factory: pytest.TempPathFactory, artifacts: Path) -> It
         server.stop()
 
 
-@pytest.fixture(scope="session")
+# Module scope: the app's kernels hold a model; they are shut down before the next module runs.
+@pytest.fixture(scope="module")
 def voila_app(artifacts: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """`dskit app` (Voilà serving the chat widget) on 127.0.0.1."""
     port = _free_port()
