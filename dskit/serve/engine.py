@@ -529,6 +529,8 @@ class Generation:
 
     def _run(self) -> None:
         started = False
+        # Pending text goes out before an error line: an interrupted reply keeps its partial text.
+        text = _Batcher(self._put, self.engine.flush_interval)
         try:
             if not self.slot.acquire(self.cancelled):
                 # Client gone or server stopping: ends a handler still waiting for an answer.
@@ -538,7 +540,6 @@ class Generation:
             request, splitter = self.engine.chat_request(self.req)
             events = self.engine.backend.stream(request)
             done = Done()
-            text = _Batcher(self._put, self.engine.flush_interval)
             try:
                 for ev in events:
                     if self.cancelled.is_set():
@@ -568,15 +569,20 @@ class Generation:
                 self._put("first")
             self._put("done", done)
         except ApiError as exc:
+            text.flush()
             self._put("error", exc)
         except ModelNotFound as exc:
+            text.flush()
             self._put("error", ApiError(404, str(exc)))
         except ConfigurationError as exc:
+            text.flush()
             self._put("error", ApiError(400, str(exc)))
         except DskitError as exc:
+            text.flush()
             self._put("error", ApiError(500, str(exc)))
         except Exception as exc:  # a failed generation must not kill the server
             log.exception("generation failed")
+            text.flush()
             self._put("error", ApiError(500, f"{type(exc).__name__}: {exc}"))
         finally:
             self.slot.release()
