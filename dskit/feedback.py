@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STATES = ("idle", "busy", "done", "error", "stopped")
-_REFRESH_S = 0.1  # progress redraws at most ten times a second: each resends the HTML
+#: Widgets redraw at most ten times a second: each redraw resends the whole HTML.
+REFRESH_S = 0.1
 
 _STYLE = (
     "<style>@keyframes dskit-spin{to{transform:rotate(360deg)}}"
@@ -200,7 +201,7 @@ def prepare_model(client: Client, model: str, status: StatusLine) -> None:
     def step(done: int, total: int) -> None:
         nonlocal last
         now = time.monotonic()
-        if now - last >= _REFRESH_S or done >= total:
+        if now - last >= REFRESH_S or done >= total:
             last = now
             status.progress(f"preparing the model file of {model}", done, total)
 

@@ -13,6 +13,7 @@ import ipywidgets as W
 from .display import reply_html
 from .errors import StreamInterrupted
 from .feedback import (
+    REFRESH_S,
     StatusLine,
     Worker,
     WorkerWidget,
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
     from .client import Client
     from .kb import KnowledgeBase
 
-_REFRESH_S = 0.1
 _UNSAFE = re.compile(r"[\x00-\x1f/\\:]")
 
 
@@ -187,7 +187,7 @@ class KnowledgeBaseWidget(WorkerWidget):
         try:
             last = 0.0
             for chunk in stream:
-                if time.monotonic() - last >= _REFRESH_S:
+                if time.monotonic() - last >= REFRESH_S:
                     last = time.monotonic()
                     self.status.busy("reasoning…" if chunk.kind == "thinking" else "answering…")
                     self.answer.value = asked + reply_html(stream.reply, open_thinking=True,

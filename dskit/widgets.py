@@ -15,12 +15,19 @@ import ipywidgets as W
 from .chat import ChatStream, Conversation
 from .display import reply_html
 from .errors import StreamInterrupted
-from .feedback import StatusLine, Worker, WorkerWidget, prepare_model, stats_text, tagged
+from .feedback import (
+    REFRESH_S,
+    StatusLine,
+    Worker,
+    WorkerWidget,
+    prepare_model,
+    stats_text,
+    tagged,
+)
 
 if TYPE_CHECKING:
     from .client import Client
 
-_REFRESH_S = 0.1  # redraw at most ten times a second: each redraw resends the whole HTML
 
 
 class ChatWidget(WorkerWidget):
@@ -115,7 +122,7 @@ class ChatWidget(WorkerWidget):
             last = 0.0
             for chunk in stream:
                 now = time.monotonic()
-                if now - last >= _REFRESH_S:
+                if now - last >= REFRESH_S:
                     last = now
                     self.status.busy("reasoning…" if chunk.kind == "thinking" else "answering…")
                     self.output.value = asked + reply_html(stream.reply, open_thinking=True,

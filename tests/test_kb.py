@@ -136,7 +136,8 @@ def test_incremental_add_update_refresh_remove(home: Path, corpus: Path) -> None
     assert by_source(kb.remove(corpus / "new.md")) == {"docs/new.md": "removed"}
     kb.remove(corpus / "code")
     assert not any(s.startswith("docs/code/") for s in kb.files().source)
-    assert by_source(kb.remove(corpus / "nothing-here.md"))  # reported, not an error
+    missing = corpus / "nothing-here.md"
+    assert by_source(kb.remove(missing)) == {str(missing): "skipped"}  # reported, not an error
 
 
 def test_glob_filters_and_plain_text(home: Path, corpus: Path) -> None:

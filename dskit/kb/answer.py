@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     from ..client import Client
     from .knowledge import KnowledgeBase
 
-_CJK = re.compile(r"[\u3400-\u9fff]")
 _MARKER = re.compile(r"\[(\d{1,3})\]")
 # DeepSeek-R1's file template (from its model card), one block per passage.
 FILE_TEMPLATE = "[file name]: {name}\n[file content begin]\n{content}\n[file content end]\n"
@@ -62,7 +61,7 @@ def build_prompt(question: str, sources: list[Source]) -> str:
     blocks = [FILE_TEMPLATE.format(
         name=f"[{s.n}] {s.source}" + (f" ({s.location})" if s.location else ""),
         content=_neutralise(s.text)) for s in sources]
-    zh = bool(_CJK.search(question))
+    zh = bool(lexical.CJK.search(question))
     return "".join(blocks) + (INSTRUCTION_ZH if zh else INSTRUCTION_EN).format(question=question)
 
 
@@ -77,7 +76,7 @@ def ask(kb: KnowledgeBase, question: str, model: str | None, *, k: int, threshol
     hits = kb.search(question, k=k, threshold=threshold)
     sources = [Source(n=i, source=r.source, location=r.location, score=float(r.score),
                       text=r.text, doc_id=r.doc_id) for i, r in enumerate(hits.itertuples(), 1)]
-    zh = bool(_CJK.search(question))
+    zh = bool(lexical.CJK.search(question))
     if not sources:
         reply = Reply(answer=(NOTHING_ZH if zh else NOTHING_EN).format(
             name=kb.name, threshold=threshold), model=model or client.default_model,

@@ -7,7 +7,8 @@ import hashlib
 import os
 import re
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -206,38 +207,24 @@ class KnowledgeBase:
                 f"chunk_size={size}, chunk_overlap={overlap}: use chunk_size ≥ 32 tokens and "
                 "0 ≤ chunk_overlap < chunk_size, e.g. 512 and 64")
 
-    def _write(self) -> Any:
-        """The write lock shared by every process: two kernels writing are serialised."""
+    @contextmanager
+    def _write(self) -> Iterator[None]:
+        """A store transaction under the cross-process write lock (kernels take turns)."""
         from filelock import FileLock, Timeout
 
         lock = FileLock(str(self.path / "write.lock"), timeout=self.lock_timeout)
-        outer = self
-
-        class _Held:
-            def __enter__(self) -> None:
-                try:
-                    lock.acquire()
-                except Timeout:
-                    raise KnowledgeBaseBusy(
-                        f"knowledge base {outer.name!r} is being written by another process "
-                        f"for more than {outer.lock_timeout:g} s; wait for it to finish "
-                        "(or raise lock_timeout)") from None
-                outer._store.conn.execute("BEGIN IMMEDIATE")
-
-            def __exit__(self, kind: object, exc: object, tb: object) -> None:
-                try:
-                    conn = outer._store.conn
-                    if kind is None:
-                        conn.execute("INSERT INTO meta(key, value) VALUES('generation', '1') "
-                                     "ON CONFLICT(key) DO UPDATE SET value = "
-                                     "CAST(value AS INTEGER) + 1")
-                        conn.execute("COMMIT")
-                    else:
-                        conn.execute("ROLLBACK")
-                finally:
-                    lock.release()
-
-        return _Held()
+        try:
+            lock.acquire()
+        except Timeout:
+            raise KnowledgeBaseBusy(
+                f"knowledge base {self.name!r} is being written by another process for more "
+                f"than {self.lock_timeout:g} s; wait for it to finish (or raise lock_timeout)"
+            ) from None
+        try:
+            with self._store.transaction():
+                yield
+        finally:
+            lock.release()
 
     # --- adding ---------------------------------------------------------------------------
     def add(self, paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]] | None = None,
@@ -325,19 +312,17 @@ class KnowledgeBase:
             rows.append(_row(source, "unchanged", old.n_chunks, "", doc_id))
             return None
         try:
-            sha = _sha256(path) if st.st_size <= self.max_file_mb * 1048576 else ""
-            if old and sha and old.sha256 == sha:
+            data = loaders.read(path, self.max_file_mb)
+            sha = hashlib.sha256(data).hexdigest()
+            if old and old.sha256 == sha:
                 with self._write():
                     self._store.touch(doc_id, st.st_size, st.st_mtime_ns)
                 rows.append(_row(source, "unchanged", old.n_chunks, "same content", doc_id))
                 return None
-            segments = loaders.load(path, self.max_file_mb)
+            segments = loaders.parse(path, data)
         except loaders.LoadError as exc:
             reason = str(exc) + ("; the previously indexed version is kept" if old else "")
             rows.append(_row(source, exc.status, old.n_chunks if old else 0, reason, doc_id))
-            return None
-        except OSError as exc:
-            rows.append(_row(source, "failed", 0, f"cannot read: {exc.strerror or exc}", doc_id))
             return None
         doc = DocRow(doc_id, source, doc_id, sha, st.st_size, st.st_mtime_ns, 0)
         return self._prepare(doc, segments, "updated" if old else "added")
@@ -581,14 +566,6 @@ def _scan(root: Path, include: list[str], exclude: list[str], recursive: bool) -
 def _source(path: Path, root: Path) -> str:
     """The name shown for a file: the added folder's name plus the path inside it."""
     return f"{root.name}/{path.relative_to(root).as_posix()}"
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _row(source: str, status: str, chunks: int, reason: str, path: str | None) -> dict[str, Any]:

@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from typing import Any
 
 _WORD = re.compile(r"\w", re.UNICODE)
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+#: Chinese characters (CJK ideographs), e.g. to pick the prompt language.
+CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 # Function words that match everywhere and only blur the ranking.
 _STOP_WORDS = """
 a an and are as at be by for from has have how i in is it its of on or that the this to was
@@ -40,7 +41,7 @@ def _cutter() -> Any:
 def tokenize(text: str) -> list[str]:
     """Lower-cased words; Chinese is segmented by jieba's search mode (words and sub-words)."""
     lowered = text.lower()
-    if _CJK.search(lowered):
+    if CJK.search(lowered):
         words = _cutter().lcut_for_search(lowered)
     else:
         words = re.findall(r"\w+", lowered)

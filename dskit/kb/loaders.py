@@ -53,6 +53,11 @@ def supported(path: Path) -> bool:
 
 def load(path: Path, max_mb: float = MAX_FILE_MB) -> list[Segment]:
     """Read `path` into segments; raise `LoadError` saying why it cannot be used."""
+    return parse(path, read(path, max_mb))
+
+
+def read(path: Path, max_mb: float = MAX_FILE_MB) -> bytes:
+    """The bytes of a file worth parsing; `LoadError` for empty, oversize, unknown or unreadable."""
     try:
         size = path.stat().st_size
     except OSError as exc:
@@ -66,9 +71,13 @@ def load(path: Path, max_mb: float = MAX_FILE_MB) -> list[Segment]:
         raise LoadError(f"unsupported file type {path.suffix or '(no suffix)'!r}; supported: "
                         "text, Markdown, PDF, DOCX, HTML, CSV, JSON and source code", "skipped")
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except OSError as exc:
         raise LoadError(f"cannot read: {exc.strerror or exc}") from None
+
+
+def parse(path: Path, data: bytes) -> list[Segment]:
+    """Segments of a file's bytes, by its type; `LoadError` when there is no usable text."""
     suffix = path.suffix.lower()
     if suffix == ".pdf":
         segments = _pdf(data)

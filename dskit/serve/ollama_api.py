@@ -330,9 +330,7 @@ async def embed(request: Request) -> Response:
     """POST /api/embed: unit vectors from the local embedding model."""
     engine = engine_of(request)
     body = await body_of(request)
-    model, kind = engine.resolve(body.get("model"))
-    if kind != "embed":
-        raise not_an_embedder(model)
+    model = embedder_name(engine, body.get("model"))
     texts, _ = parse_texts(body.get("input", []), engine.max_prompt_chars)
     dims = body.get("dimensions")
     if dims is not None and (isinstance(dims, bool) or not isinstance(dims, int)
@@ -350,9 +348,7 @@ async def embeddings(request: Request) -> Response:
     """POST /api/embeddings (legacy): one prompt, one vector."""
     engine = engine_of(request)
     body = await body_of(request)
-    model, kind = engine.resolve(body.get("model"))
-    if kind != "embed":
-        raise not_an_embedder(model)
+    embedder_name(engine, body.get("model"))  # refuses chat models
     prompt = body.get("prompt", "")
     if not isinstance(prompt, str):
         raise ApiError(400, "prompt must be a string")
@@ -363,12 +359,15 @@ async def embeddings(request: Request) -> Response:
     return JSONResponse({"embedding": vectors[0]})
 
 
-def not_an_embedder(model: str) -> ApiError:
-    """The 400 for embeddings asked of a chat model, with what to use instead."""
-    return ApiError(400, f'"{model}" does not support embeddings: it is a chat model, and chat '
-                    "models make poor embeddings. Use an embedding model: "
-                    f"{LOCAL_MODEL} (served here) or, on Ollama, bge-m3 (Chinese) or "
-                    "nomic-embed-text")
+def embedder_name(engine: Engine, raw: Any) -> str:
+    """The embedding model a request names; a chat model gets a 400 saying what to use."""
+    model, kind = engine.resolve(raw)
+    if kind != "embed":
+        raise ApiError(400, f'"{model}" does not support embeddings: it is a chat model, and '
+                       "chat models make poor embeddings. Use an embedding model: "
+                       f"{LOCAL_MODEL} (served here) or, on Ollama, bge-m3 (Chinese) or "
+                       "nomic-embed-text")
+    return model
 
 
 async def pull(request: Request) -> Response:

@@ -22,10 +22,10 @@ from .ollama_api import (
     body_of,
     chain,
     collect,
+    embedder_name,
     engine_of,
     first_item,
     items,
-    not_an_embedder,
 )
 from .parsing import parse_messages, parse_options, parse_texts, stop_list
 
@@ -175,9 +175,7 @@ async def embeddings(request: Request) -> Response:
     """POST /v1/embeddings: floats, or base64 (the OpenAI client's default encoding)."""
     engine = engine_of(request)
     body = await body_of(request)
-    name, kind = engine.resolve(body.get("model"))
-    if kind != "embed":
-        raise not_an_embedder(name)
+    name = embedder_name(engine, body.get("model"))
     texts, _ = parse_texts(body.get("input"), engine.max_prompt_chars)
     encoding = body.get("encoding_format") or "float"
     if encoding not in ("float", "base64"):
