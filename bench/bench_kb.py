@@ -95,7 +95,7 @@ def time_llama_index(folder: Path, chunk_size: int, overlap: int) -> tuple[float
     from llama_index.core import SimpleDirectoryReader, VectorStoreIndex
     from llama_index.core.node_parser import SentenceSplitter
 
-    from dskit.kb.llama import LlamaEmbedding
+    from dskit.kb.llamaindex import LlamaEmbedding
 
     t0 = time.perf_counter()
     docs = SimpleDirectoryReader(str(folder)).load_data()

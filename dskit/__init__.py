@@ -1,20 +1,31 @@
-"""dskit: run and learn the DeepSeek-R1 family from a notebook (`import dskit as ds`)."""
+"""dskit: run and learn the DeepSeek-R1 family from a notebook (`import dskit as ds`).
+
+The public API is the flat list in `__all__`; modules are named by concept and documented in
+docs/architecture.md. Heavy parts (widgets, pandas, llama-index, the server) load only when
+first used: importing dskit does no I/O and starts nothing.
+"""
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import errors
-from .chat import ChatStream, Conversation, chat
+from . import config, errors
 from .client import Client, connect
-from .compare import compare
-from .doctor import doctor
-from .gguf import register_gguf
+from .comparison import CompareFunction
+from .conversation import ChatStream, Conversation, chat
+from .health import doctor
+from .model_files import register_gguf
 from .reasoning import MATH_DIRECTIVE, Chunk, extract_boxed, math_prompt, split_think
 from .reply import Reply, Source, Stats
 
+if TYPE_CHECKING:
+    from .kb import KnowledgeBase
+
 __version__ = "0.1.0"
+
+#: `ds.compare(models, prompts, samples)` runs a comparison; `ds.compare.summary(rows)`.
+compare = CompareFunction()
 
 __all__ = [
     "MATH_DIRECTIVE",
@@ -28,23 +39,31 @@ __all__ = [
     "Stats",
     "chat",
     "compare",
+    "config",
     "connect",
     "doctor",
+    "embeddings",
     "errors",
     "extract_boxed",
+    "grading",
     "kb",
     "math_prompt",
     "models",
+    "plots",
+    "prompts",
     "register_gguf",
     "serve",
     "split_think",
     "widgets",
 ]
 
+# Subpackages whose dependencies (ipywidgets, pandas, matplotlib, llama-index, Starlette) are
+# heavy: imported on first attribute access.
+_LAZY = ("widgets", "models", "plots", "prompts", "grading", "kb", "embeddings", "serve")
+
 
 def __getattr__(name: str) -> Any:
-    # Heavy parts (ipywidgets, pandas, matplotlib, the server) load only when first used.
-    if name in ("widgets", "models", "plots", "prompts", "kb", "embeddings", "serve"):
+    if name in _LAZY:
         return importlib.import_module(f".{name}", __name__)
     if name == "KnowledgeBase":  # llama-index and friends load only when a KB is used
         return importlib.import_module(".kb", __name__).KnowledgeBase

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-import os
 import threading
+from importlib.util import find_spec
 from typing import TYPE_CHECKING, Any
 
+from . import config
 from .backends.base import Backend
+from .backends.embedded import EmbeddedBackend
+from .backends.ollama import OllamaBackend, resolve_host
+from .backends.openai import OpenAIBackend
 from .errors import BackendUnavailable, ConfigurationError, OllamaNotRunning
-from .usage import Traits, detect_traits
+from .reasoning_plan import Traits, detect_traits
 
 if TYPE_CHECKING:
-    from .chat import ChatStream, Conversation
+    from .conversation import ChatStream, Conversation
     from .reply import Reply
 
-BACKENDS = ("ollama", "openai", "embedded")
+BACKENDS = config.BACKENDS
 
 _lock = threading.Lock()
 _default: Client | None = None
@@ -50,13 +54,14 @@ class Client:
 
     def chat(self, prompt: Any, model: str | None = None, **kwargs: Any) -> Reply | ChatStream:
         """Like `ds.chat`, on this client."""
-        from .chat import chat
+        # The chat layer sits above the client (and imports it): a convenience going up.
+        from .conversation import chat
 
         return chat(prompt, model, client=self, **kwargs)
 
     def conversation(self, model: str | None = None, **kwargs: Any) -> Conversation:
         """A `Conversation` on this client."""
-        from .chat import Conversation
+        from .conversation import Conversation  # a convenience going up the layers
 
         return Conversation(model, client=self, **kwargs)
 
@@ -66,16 +71,10 @@ class Client:
 
 def _make(kind: str, **kwargs: Any) -> Backend:
     if kind == "ollama":
-        from .backends.ollama import OllamaBackend
-
         return OllamaBackend(**kwargs)
     if kind == "openai":
-        from .backends.openai import OpenAIBackend
-
         return OpenAIBackend(**kwargs)
     if kind == "embedded":
-        from .backends.embedded import EmbeddedBackend
-
         return EmbeddedBackend(**kwargs)
     raise ConfigurationError(
         f"unknown backend {kind!r}: choose one of {', '.join(BACKENDS)} (or 'auto')"
@@ -84,8 +83,6 @@ def _make(kind: str, **kwargs: Any) -> Backend:
 
 def embedded_available() -> bool:
     """Whether llama-cpp-python is installed (without importing it)."""
-    from importlib.util import find_spec
-
     return find_spec("llama_cpp") is not None
 
 
@@ -100,7 +97,7 @@ def connect(backend: str | Backend | None = None, *, set_default: bool = True,
     if backend is not None and not isinstance(backend, str):
         client = Client(backend, "given explicitly")
     else:
-        kind = (backend or os.environ.get("DSKIT_BACKEND") or "auto").strip().lower()
+        kind = (backend or config.backend() or "auto").strip().lower()
         if kind != "auto":
             why = "chosen explicitly" if backend else f"DSKIT_BACKEND={kind}"
             client = Client(_make(kind, **kwargs), why)
@@ -113,8 +110,6 @@ def connect(backend: str | Backend | None = None, *, set_default: bool = True,
 
 
 def _auto(**kwargs: Any) -> Client:
-    from .backends.ollama import OllamaBackend, resolve_host
-
     host = resolve_host(kwargs.get("host"))
     try:
         ollama = OllamaBackend(host=host, probe_timeout=1.0)

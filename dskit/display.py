@@ -7,9 +7,10 @@ itself), and links open only when clicked, in a new tab, without a referrer.
 from __future__ import annotations
 
 import html
-import re
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
+
+from .language import size_label
 
 if TYPE_CHECKING:
     from markdown_it import MarkdownIt
@@ -55,18 +56,6 @@ def markdown_html(text: str) -> str:
     return _md().render(text)
 
 
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
-
-
-def _size(text: str) -> str:
-    """` · 42 words`, or ` · 120 characters` for Chinese (which has no spaces between words)."""
-    cjk = len(_CJK.findall(text))
-    if cjk > len(text.split()):
-        return f" · {cjk} characters"
-    words = len(text.split())
-    return f" · {words} words" if words else ""
-
-
 def reply_html(reply: Reply, *, open_thinking: bool = False, streaming: bool = False) -> str:
     """HTML for a notebook: reasoning in a collapsible block, the answer as Markdown, stats."""
     parts = [_STYLE, '<div class="dskit-reply">']
@@ -74,7 +63,8 @@ def reply_html(reply: Reply, *, open_thinking: bool = False, streaming: bool = F
         label = "Reasoning" + (" (thinking…)" if streaming and not reply.answer else "")
         if reply.reasoned and not reply.thinking.strip():
             label = "Reasoning (empty: the model answered directly)"
-        label += _size(reply.thinking)
+        size = size_label(reply.thinking)
+        label += f" · {size}" if size else ""
         parts.append(
             f"<details{' open' if open_thinking else ''}><summary>{html.escape(label)}</summary>"
             f'<div class="dskit-thinking">{html.escape(reply.thinking.strip())}</div></details>'
@@ -95,9 +85,6 @@ def reply_html(reply: Reply, *, open_thinking: bool = False, streaming: bool = F
                      f'padding-left:0">{items}</ol></div>')
     parts.extend(f'<div class="dskit-note">{html.escape(n)}</div>' for n in reply.notes)
     if not streaming:
-        footer = " · ".join(
-            x for x in (f"{reply.backend}:{reply.model}", reply.stats.summary()) if x
-        )
-        parts.append(f'<div class="dskit-stats">{html.escape(footer)}</div>')
+        parts.append(f'<div class="dskit-stats">{html.escape(reply.footer())}</div>')
     parts.append("</div>")
     return "".join(parts)

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .errors import BackendUnavailable, ConfigurationError, DskitError, ModelNotFound
+from . import config
+from .backends.ollama import OllamaBackend
+from .errors import BackendUnavailable, ConfigurationError, EmbeddingError, ModelNotFound
 
 if TYPE_CHECKING:
     import numpy as np
-
-    from .backends.ollama import OllamaBackend
 
 #: The local embedding model's name, spelled as Ollama's library spells the same model.
 LOCAL_MODEL = "all-minilm:l6-v2"
@@ -22,10 +21,6 @@ LOCAL_ALIASES = {"all-minilm", "all-minilm:l6-v2", "all-minilm:22m", "all-minilm
 RECOMMENDED = ("bge-m3", "nomic-embed-text", "mxbai-embed-large")
 # Chat model families that Ollama will happily "embed" with, badly; refused up front.
 _CHAT_HINTS = ("deepseek", "qwen", "llama", "mistral", "gemma", "phi", "smollm", "r1")
-
-
-class EmbeddingError(DskitError, ValueError):
-    """The embedding model is unsuitable or failed; the message says which to use instead."""
 
 
 class Embedder(Protocol):
@@ -69,7 +64,7 @@ def _local_model() -> Any:
                     "'bge-m3' (`ollama pull bge-m3`)"
                 ) from exc
             # The weights ship in the package: never ask a model hub (there is no network).
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            config.hub_offline()
             from sentence_transformers import SentenceTransformer
             from transformers.utils import logging as hf_logging
 
@@ -118,8 +113,6 @@ class OllamaEmbedder:
 
     def __init__(self, model: str, backend: OllamaBackend | None = None,
                  batch_size: int = 32) -> None:
-        from .backends.ollama import OllamaBackend
-
         self.backend = backend or OllamaBackend()
         self.model = model
         self.name = f"ollama:{model}"

@@ -1,8 +1,28 @@
-"""Typed errors; each message says what to do about it."""
+"""Every error dskit raises on purpose, in one hierarchy; each message says what to do.
+
+    DskitError
+    ├── ConfigurationError (ValueError)       a setting or argument is wrong
+    ├── KnowledgeBaseError (ValueError)       a knowledge-base operation cannot be done as asked
+    │   └── KnowledgeBaseBusy (TimeoutError)  another process holds its write lock
+    ├── LoadError (ValueError)                a file could not be turned into text
+    ├── EmbeddingError (ValueError)           an embedding model is unsuitable or failed
+    ├── ModelNotFound (LookupError)           the backend does not have the model
+    ├── ModelFileError                        a model's files are missing or corrupt
+    ├── InsufficientResources                 a model does not fit this machine
+    ├── BackendUnavailable (ConnectionError)  no backend can be reached or loaded
+    │   └── OllamaNotRunning
+    └── BackendError (RuntimeError)           the backend answered with an error
+        ├── AuthenticationError               HTTP 401/403
+        ├── RateLimited                       HTTP 429
+        ├── ServerError                       HTTP 5xx
+        └── StreamInterrupted                 a stream broke off; `.partial` keeps what arrived
+
+The HTTP server (`dskit.serve`) keeps its wire-level `ApiError` in `dskit.serve.errors`.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .reply import Reply
@@ -14,6 +34,56 @@ class DskitError(Exception):
 
 class ConfigurationError(DskitError, ValueError):
     """A setting or argument is wrong; the message names the right one."""
+
+
+class KnowledgeBaseError(DskitError, ValueError):
+    """A knowledge-base operation cannot be done as asked; the message says how."""
+
+
+class KnowledgeBaseBusy(KnowledgeBaseError, TimeoutError):
+    """Another process holds the knowledge base's write lock."""
+
+
+class LoadError(DskitError, ValueError):
+    """A file could not be turned into text; `status` is `skipped` or `failed`."""
+
+    def __init__(self, reason: str, status: str = "failed") -> None:
+        self.status = status
+        super().__init__(reason)
+
+
+class EmbeddingError(DskitError, ValueError):
+    """The embedding model is unsuitable or failed; the message says which to use instead."""
+
+
+class ModelNotFound(DskitError, LookupError):
+    """The backend does not have the requested model."""
+
+    def __init__(self, model: str, backend: str, available: list[str] | None = None,
+                 hint: str = "") -> None:
+        self.model = model
+        self.backend = backend
+        self.available = list(available or [])
+        if not hint and backend == "ollama":
+            hint = f"pull it first: `ds.models.pull('{model}')` or `ollama pull {model}`"
+        have = ", ".join(self.available) if self.available else "none"
+        super().__init__(
+            f"model {model!r} is not available on the {backend} backend: {hint}. "
+            f"Available: {have}."
+        )
+
+
+class ModelFileError(DskitError):
+    """A model's files are missing or corrupt."""
+
+
+class InsufficientResources(DskitError):
+    """A model does not fit this machine (disk or memory); the message says what to do."""
+
+    def __init__(self, message: str, shortages: list[dict[str, Any]]) -> None:
+        #: One dict per shortage: resource ("disk" or "memory"), needed, available (bytes).
+        self.shortages = shortages
+        super().__init__(message)
 
 
 class BackendUnavailable(DskitError, ConnectionError):
@@ -31,23 +101,6 @@ class OllamaNotRunning(BackendUnavailable):
             "(or `systemctl start ollama`), or set OLLAMA_HOST to where it runs. "
             "Without Ollama, use the embedded backend: "
             "`pip install 'dskit[embedded]'` then `ds.connect('embedded')`."
-        )
-
-
-class ModelNotFound(DskitError, LookupError):
-    """The backend does not have the requested model."""
-
-    def __init__(self, model: str, backend: str, available: list[str] | None = None,
-                 hint: str = "") -> None:
-        self.model = model
-        self.backend = backend
-        self.available = list(available or [])
-        if not hint and backend == "ollama":
-            hint = f"pull it first: `ds.models.pull('{model}')` or `ollama pull {model}`"
-        have = ", ".join(self.available) if self.available else "none"
-        super().__init__(
-            f"model {model!r} is not available on the {backend} backend: {hint}. "
-            f"Available: {have}."
         )
 
 

@@ -4,7 +4,7 @@
     accuracy_vs_size(s); speed_vs_size(s); latency(df)
 
 Each returns the matplotlib `Axes` (pass `ax=` to draw into your own figure). Sizes come from
-the model catalog (`dskit.models.catalog`) when it knows every model; otherwise the models are
+the model family (`dskit.models.family`) when it knows every model; otherwise the models are
 placed in the order given, by name.
 """
 
@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigurationError
+from .models.family import spec_for
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -22,8 +23,6 @@ if TYPE_CHECKING:
 
 def model_sizes(models: Sequence[str]) -> list[float] | None:
     """Parameters in billions per model from the catalog, or None if any is unknown."""
-    from .models.catalog import spec_for
-
     sizes: list[float] = []
     for tag in models:
         try:

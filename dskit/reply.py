@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from .display import reply_html
 from .reasoning import Chunk, extract_boxed
 
 
@@ -121,6 +122,13 @@ class Reply:
         else:
             self.answer += chunk.text
 
+    def footer(self, with_status: bool = False) -> str:
+        """`backend:model · 42.1 tok/s · …`; led by the status when asked and it is not ok."""
+        parts = [self.status if with_status and self.status != "ok" else "",
+                 f"{self.backend}:{self.model}" if self.backend else self.model,
+                 self.stats.summary()]
+        return " · ".join(p for p in parts if p)
+
     def text(self, show_thinking: bool = True) -> str:
         """Plain-text rendering for terminals and logs."""
         lines: list[str] = []
@@ -137,16 +145,13 @@ class Reply:
         if self.sources:
             lines += ["", "Sources:"] + [f"  {s.label()}" for s in self.sources]
         lines.extend(f"[note] {n}" for n in self.notes)
-        footer = " · ".join(x for x in (f"{self.backend}:{self.model}", self.stats.summary()) if x)
-        lines.append(f"-- {footer}")
+        lines.append(f"-- {self.footer()}")
         return "\n".join(lines)
 
     def __str__(self) -> str:
         return self.text()
 
     def _repr_html_(self) -> str:
-        from .display import reply_html
-
         return reply_html(self)
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:

@@ -9,6 +9,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import config
+
 
 @dataclass(frozen=True)
 class GPU:
@@ -60,9 +62,7 @@ def ram() -> tuple[int, int]:
 
 def disk_free(path: str | os.PathLike[str] | None = None) -> tuple[str, int]:
     """(path checked, free bytes) for `path`, or for where Ollama keeps models."""
-    target = Path(path) if path else Path(
-        os.environ.get("OLLAMA_MODELS") or Path.home() / ".ollama" / "models"
-    )
+    target = Path(path) if path else config.ollama_models_dir()
     probe = target
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent  # the folder may not exist yet: measure the disk it will live on

@@ -1,10 +1,22 @@
-"""Shared fixtures."""
+"""Shared fixtures: the real embedded model, a raw HTTP server, a scripted backend, the CLI."""
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
+
+from tests.fakes import ScriptedBackend
+from tests.rawhttp import Handler, RawServer
+
+#: The embedded stand-ins (both ship in PyPI packages installed by the project's set-up).
+SMALL = "smollm2:135m"
+QWEN = "qwen2.5-coder:0.5b"
 
 
 @pytest.fixture
@@ -13,3 +25,65 @@ def unused_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def embedded() -> Iterator[Any]:
+    """One real llama.cpp backend for the whole run: each stand-in is loaded once."""
+    from dskit.backends.embedded import EmbeddedBackend
+
+    backend = EmbeddedBackend(n_ctx=4096)
+    yield backend
+    backend.unload()
+
+
+@pytest.fixture(scope="session")
+def embedded_client(embedded: Any) -> Any:
+    """A `Client` on the shared embedded backend (not made the default client)."""
+    import dskit as ds
+
+    return ds.connect(embedded, set_default=False)
+
+
+@pytest.fixture
+def scripted() -> Callable[..., Any]:
+    """Make a `Client` on a `ScriptedBackend`: `scripted(["<think>a", "</think>b"])`."""
+    import dskit as ds
+
+    def make(*scripts: Any, **kwargs: Any) -> Any:
+        return ds.connect(ScriptedBackend(*scripts, **kwargs), set_default=False)
+
+    return make
+
+
+@pytest.fixture
+def raw_server() -> Iterator[Callable[[dict[str, Handler]], RawServer]]:
+    """Start raw HTTP servers on 127.0.0.1 (`raw_server({path: handler})`); closed afterwards."""
+    servers: list[RawServer] = []
+
+    def make(routes: dict[str, Handler]) -> RawServer:
+        server = RawServer(routes)
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.close()
+
+
+@pytest.fixture
+def run_dskit() -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run the `dskit` command in a subprocess, as a user would, and capture its output."""
+
+    def run(*args: str, stdin: str = "", env: dict[str, str] | None = None,
+            timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        # OLLAMA_HOST points at a port nobody listens on: an Ollama that happens to run on this
+        # machine must not change what the command does (a test sets it to say otherwise).
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            nowhere = f"127.0.0.1:{s.getsockname()[1]}"
+        full_env = {**os.environ, "OLLAMA_HOST": nowhere, **(env or {})}
+        return subprocess.run([sys.executable, "-m", "dskit", *args], input=stdin,
+                              capture_output=True, text=True, timeout=timeout, env=full_env)
+
+    return run

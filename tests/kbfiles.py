@@ -1,7 +1,9 @@
-"""Real files of every type a knowledge base reads, good and broken, made on the spot."""
+"""Real files of every type a knowledge base reads, good and broken, made on the spot; and a
+consistency check of a knowledge base's SQLite file."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import docx
@@ -71,3 +73,18 @@ def corpus(root: Path) -> Path:
                              "Emperor penguins breed during the Antarctic winter."])
     docx_file(root / "memo.docx", ["会议决定：下周三发布新版本。", "负责人：张伟。"])
     return root
+
+
+def assert_consistent(db: Path) -> None:
+    """Every document's chunk count matches its chunks; SQLite's own check passes."""
+    conn = sqlite3.connect(db)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        for doc_id, n in conn.execute("SELECT doc_id, n_chunks FROM docs"):
+            got = conn.execute("SELECT COUNT(*) FROM chunks WHERE doc_id = ?", (doc_id,))
+            assert got.fetchone()[0] == n, doc_id
+        orphans = conn.execute(
+            "SELECT COUNT(*) FROM chunks WHERE doc_id NOT IN (SELECT doc_id FROM docs)")
+        assert orphans.fetchone()[0] == 0
+    finally:
+        conn.close()

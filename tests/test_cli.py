@@ -3,32 +3,15 @@
 from __future__ import annotations
 
 import io
-import os
-import socket
-import subprocess
-import sys
 
-from dskit.cli import Printer, safe
+from dskit.cli.output import Printer, safe
 from dskit.reasoning import Chunk
 
 SMALL = "smollm2:135m"
 
 
-def dskit(*args: str, stdin: str = "", env: dict[str, str] | None = None,
-          timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, "OLLAMA_HOST": f"127.0.0.1:{free_port()}", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "dskit", *args], input=stdin,
-                          capture_output=True, text=True, timeout=timeout, env=full_env)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def test_one_shot_chat_streams_an_answer():
-    res = dskit("chat", "--backend", "embedded", "--model", SMALL, "--max-tokens", "12",
+def test_one_shot_chat_streams_an_answer(run_dskit):
+    res = run_dskit("chat", "--backend", "embedded", "--model", SMALL, "--max-tokens", "12",
                 "--temperature", "0", "Say hello.")
     assert res.returncode == 0, res.stderr
     lines = res.stdout.strip().splitlines()
@@ -36,34 +19,34 @@ def test_one_shot_chat_streams_an_answer():
     assert f"embedded:{SMALL}" in res.stdout and "tok/s" in res.stdout
 
 
-def test_auto_backend_falls_back_to_embedded_without_ollama():
-    res = dskit("chat", "--model", SMALL, "--max-tokens", "6", "Hi")
+def test_auto_backend_falls_back_to_embedded_without_ollama(run_dskit):
+    res = run_dskit("chat", "--model", SMALL, "--max-tokens", "6", "Hi")
     assert res.returncode == 0, res.stderr
     assert f"embedded:{SMALL}" in res.stdout
 
 
-def test_interactive_chat_keeps_a_conversation():
-    res = dskit("chat", "--backend", "embedded", "--model", SMALL, "--max-tokens", "8",
+def test_interactive_chat_keeps_a_conversation(run_dskit):
+    res = run_dskit("chat", "--backend", "embedded", "--model", SMALL, "--max-tokens", "8",
                 stdin="Hello there\n/reset\nAnd again\n/quit\n")
     assert res.returncode == 0, res.stderr
     assert "(history cleared)" in res.stdout
     assert res.stdout.count(f"embedded:{SMALL}") >= 3  # banner + two replies
 
 
-def test_ollama_not_running_is_a_clear_error():
-    res = dskit("chat", "--backend", "ollama", "Hi")
+def test_ollama_not_running_is_a_clear_error(run_dskit):
+    res = run_dskit("chat", "--backend", "ollama", "Hi")
     assert res.returncode == 2
     assert "OLLAMA_HOST" in res.stderr and "ollama serve" in res.stderr
     assert "Traceback" not in res.stderr
 
 
-def test_unknown_model_lists_the_available_ones():
-    res = dskit("chat", "--backend", "embedded", "--model", "nope:1b", "Hi")
+def test_unknown_model_lists_the_available_ones(run_dskit):
+    res = run_dskit("chat", "--backend", "embedded", "--model", "nope:1b", "Hi")
     assert res.returncode == 2 and SMALL in res.stderr
 
 
-def test_doctor_prints_a_report():
-    res = dskit("doctor")
+def test_doctor_prints_a_report(run_dskit):
+    res = run_dskit("doctor")
     assert res.returncode == 0, res.stderr
     assert "Backend" in res.stdout and "embedded" in res.stdout
     assert "RAM" in res.stdout and "Disk" in res.stdout and "GPU" in res.stdout
@@ -92,29 +75,29 @@ def test_terminal_control_sequences_from_the_model_are_removed():
     assert safe("ok\x1b[2J\x1b]0;pwned\x07 done\x08\n") == "ok done\n"
 
 
-def test_models_catalog_recommend_loaded():
-    res = dskit("models", "catalog")
+def test_models_catalog_recommend_loaded(run_dskit):
+    res = run_dskit("models", "catalog")
     assert res.returncode == 0, res.stderr
     assert "deepseek-r1:70b" in res.stdout and "Llama-3.3-70B-Instruct" in res.stdout
-    res = dskit("models", "recommend")
+    res = run_dskit("models", "recommend")
     assert res.returncode == 0 and "fit" in res.stdout and "deepseek-r1:1.5b" in res.stdout
-    res = dskit("models", "loaded", "--backend", "embedded")
+    res = run_dskit("models", "loaded", "--backend", "embedded")
     assert res.returncode == 0 and "no model is loaded" in res.stdout
 
 
-def test_pull_on_the_embedded_backend():
-    res = dskit("pull", "smollm2:135m", "--backend", "embedded")
+def test_pull_on_the_embedded_backend(run_dskit):
+    res = run_dskit("pull", "smollm2:135m", "--backend", "embedded")
     assert res.returncode == 0, res.stderr
     assert "smollm2:135m: success" in res.stdout
-    res = dskit("pull", "deepseek-r1:671b", "--backend", "embedded")
+    res = run_dskit("pull", "deepseek-r1:671b", "--backend", "embedded")
     assert res.returncode == 2 and "does not fit" in res.stderr
 
 
-def test_compare_writes_csv_and_prints_the_summary(tmp_path):
+def test_compare_writes_csv_and_prints_the_summary(run_dskit, tmp_path):
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("What is 2+2?\n用一句话介绍北京。\n", encoding="utf-8")
     out = tmp_path / "rows.csv"
-    res = dskit("compare", SMALL, "--backend", "embedded", "--prompts", str(prompts),
+    res = run_dskit("compare", SMALL, "--backend", "embedded", "--prompts", str(prompts),
                 "--max-tokens", "8", "--out", str(out), "--seed", "1")
     assert res.returncode == 0, res.stderr
     assert "pass@1" in res.stdout and SMALL in res.stdout and "rows written" in res.stdout
@@ -122,7 +105,7 @@ def test_compare_writes_csv_and_prints_the_summary(tmp_path):
 
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
     assert len(rows) == 2 and {r["model"] for r in rows} == {SMALL}
-    res = dskit("compare", SMALL, "--backend", "embedded", "--prompts", "cup-en",
+    res = run_dskit("compare", SMALL, "--backend", "embedded", "--prompts", "cup-en",
                 "--max-tokens", "8")
     assert res.returncode == 0, res.stderr
 
@@ -130,7 +113,8 @@ def test_compare_writes_csv_and_prints_the_summary(tmp_path):
 def test_app_command_serves_the_packaged_chat_notebook_on_loopback():
     from pathlib import Path
 
-    from dskit.cli import app_command, build_parser
+    from dskit.cli import build_parser
+    from dskit.cli.serve import app_command
 
     args = build_parser().parse_args(["app", "--port", "9999", "--model", "smollm2:135m",
                                       "--max-tokens", "64", "--backend", "embedded"])

@@ -7,7 +7,7 @@ import re
 import pytest
 
 import dskit as ds
-from dskit import gguf
+from dskit import model_files
 from dskit.backends.embedded import EmbeddedBackend, physical_cores
 from dskit.errors import ConfigurationError, ModelNotFound
 
@@ -15,34 +15,22 @@ SMALL = "smollm2:135m"
 QWEN = "qwen2.5-coder:0.5b"
 
 
-@pytest.fixture(scope="module")
-def backend() -> EmbeddedBackend:
-    b = EmbeddedBackend(n_ctx=2048)
-    yield b
-    b.unload()
-
-
-@pytest.fixture(scope="module")
-def client(backend: EmbeddedBackend) -> ds.Client:
-    return ds.connect(backend, set_default=False)
-
-
 def test_models_are_installed_and_verified():
-    assert set(gguf.available()) >= {SMALL, QWEN}
+    assert set(model_files.available()) >= {SMALL, QWEN}
     for name in (SMALL, QWEN):
-        path = gguf.model_path(name)
-        assert path.stat().st_size == gguf.STANDINS[name].size
+        path = model_files.model_path(name)
+        assert path.stat().st_size == model_files.STANDINS[name].size
         with path.open("rb") as fh:
             assert fh.read(4) == b"GGUF"
 
 
-def test_threads_are_physical_cores(backend: EmbeddedBackend):
-    assert backend.n_threads == physical_cores() >= 1
+def test_threads_are_physical_cores(embedded: EmbeddedBackend):
+    assert embedded.n_threads == physical_cores() >= 1
 
 
-def test_non_streaming_chat(client: ds.Client, backend: EmbeddedBackend):
-    reply = client.chat("What is 2+3? Reply with the number only.", QWEN,
-                        max_tokens=16, temperature=0, seed=1)
+def test_non_streaming_chat(embedded_client: ds.Client, embedded: EmbeddedBackend):
+    reply = embedded_client.chat("What is 2+3? Reply with the number only.", QWEN,
+                                 max_tokens=16, temperature=0, seed=1)
     assert isinstance(reply, ds.Reply)
     assert "5" in reply.answer
     assert reply.backend == "embedded" and reply.model == QWEN
@@ -56,8 +44,8 @@ def test_non_streaming_chat(client: ds.Client, backend: EmbeddedBackend):
     assert s.total_time and s.total_time >= s.ttft
 
 
-def test_streaming_chat_tags_chunks(client: ds.Client):
-    stream = client.chat("Name three colours.", QWEN, stream=True, max_tokens=24, seed=2)
+def test_streaming_chat_tags_chunks(embedded_client: ds.Client):
+    stream = embedded_client.chat("Name three colours.", QWEN, stream=True, max_tokens=24, seed=2)
     assert isinstance(stream, ds.ChatStream)
     chunks = list(stream)
     assert len(chunks) > 1, "a stream should arrive in several pieces"
@@ -66,32 +54,33 @@ def test_streaming_chat_tags_chunks(client: ds.Client):
     assert stream.reply.answer
 
 
-def test_chinese_prompt(client: ds.Client):
-    reply = client.chat("用中文回答：中国的首都是哪个城市？", QWEN, max_tokens=32, temperature=0)
+def test_chinese_prompt(embedded_client: ds.Client):
+    reply = embedded_client.chat("用中文回答：中国的首都是哪个城市？", QWEN, max_tokens=32,
+                                 temperature=0)
     assert re.search(r"[\u4e00-\u9fff]", reply.answer), reply.answer
     assert "北京" in reply.answer
 
 
-def test_each_model_loaded_once(client: ds.Client, backend: EmbeddedBackend):
-    before = backend.loads
+def test_each_model_loaded_once(embedded_client: ds.Client, embedded: EmbeddedBackend):
+    before = embedded.loads
     for _ in range(2):
-        client.chat("hi", SMALL, max_tokens=4)
-    assert backend.loads - before <= 1
-    assert SMALL in backend.loaded()
-    second = client.chat("hi", SMALL, max_tokens=4)
+        embedded_client.chat("hi", SMALL, max_tokens=4)
+    assert embedded.loads - before <= 1
+    assert SMALL in embedded.loaded()
+    second = embedded_client.chat("hi", SMALL, max_tokens=4)
     assert second.stats.load_time == 0.0  # already in memory
 
 
-def test_max_tokens_ends_with_length(client: ds.Client):
-    reply = client.chat("Count from 1 to 100, separated by spaces.", SMALL, max_tokens=8,
-                        temperature=0)
+def test_max_tokens_ends_with_length(embedded_client: ds.Client):
+    reply = embedded_client.chat("Count from 1 to 100, separated by spaces.", SMALL, max_tokens=8,
+                                 temperature=0)
     assert reply.done_reason == "length"
     assert reply.status.startswith("truncated")
     assert reply.stats.eval_tokens <= 8
 
 
-def test_multi_turn_keeps_answers_only(client: ds.Client):
-    conv = client.conversation(QWEN, max_tokens=24, temperature=0)
+def test_multi_turn_keeps_answers_only(embedded_client: ds.Client):
+    conv = embedded_client.conversation(QWEN, max_tokens=24, temperature=0)
     first = conv.send("My name is 小明. Reply with: OK")
     assert first.answer
     second = conv.send("What is my name? Reply with the name only.")
@@ -100,8 +89,8 @@ def test_multi_turn_keeps_answers_only(client: ds.Client):
     assert conv.history[1]["content"] == first.answer
 
 
-def test_stop_keeps_partial_and_history(client: ds.Client):
-    conv = client.conversation(SMALL)
+def test_stop_keeps_partial_and_history(embedded_client: ds.Client):
+    conv = embedded_client.conversation(SMALL)
     stream = conv.send("Write a long story about a robot.", stream=True, max_tokens=200,
                        temperature=0)
     got = []
@@ -114,13 +103,13 @@ def test_stop_keeps_partial_and_history(client: ds.Client):
     assert conv.history == []  # a stopped turn is not recorded
 
 
-def test_unknown_model_lists_available(client: ds.Client):
+def test_unknown_model_lists_available(embedded_client: ds.Client):
     with pytest.raises(ModelNotFound) as exc:
-        client.chat("hi", "no-such-model:1b")
+        embedded_client.chat("hi", "no-such-model:1b")
     msg = str(exc.value)
     assert SMALL in msg and QWEN in msg
     with pytest.raises(ModelNotFound, match="Ollama"):
-        client.chat("hi", "deepseek-r1:7b")
+        embedded_client.chat("hi", "deepseek-r1:7b")
 
 
 def test_prompt_longer_than_context_is_a_clear_error():
@@ -131,15 +120,15 @@ def test_prompt_longer_than_context_is_a_clear_error():
     small_ctx.unload()
 
 
-def test_r1_gguf_gets_recommendations_and_forced_think(client: ds.Client,
-                                                       backend: EmbeddedBackend):
+def test_r1_gguf_gets_recommendations_and_forced_think(embedded_client: ds.Client,
+                                                       embedded: EmbeddedBackend):
     # A GGUF registered under an R1 name is treated as R1: reply forced to start in <think>,
     # DeepSeek's sampling defaults, system prompt folded. SmolLM2 never closes the block, so
     # this also exercises a real stream that ends inside the reasoning.
-    ds.register_gguf("deepseek-r1:smol-test", gguf.model_path(SMALL))
+    ds.register_gguf("deepseek-r1:smol-test", model_files.model_path(SMALL))
     try:
-        reply = client.chat("Why is the sky blue?", "deepseek-r1:smol-test",
-                            system="Be brief.", max_tokens=12, seed=3)
+        reply = embedded_client.chat("Why is the sky blue?", "deepseek-r1:smol-test",
+                                     system="Be brief.", max_tokens=12, seed=3)
         assert reply.reasoned and reply.thinking
         assert reply.unfinished_reasoning and reply.no_answer
         assert reply.status.startswith("no answer")
@@ -147,8 +136,8 @@ def test_r1_gguf_gets_recommendations_and_forced_think(client: ds.Client,
         assert any("max_tokens" in n for n in reply.notes)
         assert "[no answer" in reply.text()
     finally:
-        gguf._registered.pop("deepseek-r1:smol-test", None)
-        backend.unload("deepseek-r1:smol-test")
+        model_files._registered.pop("deepseek-r1:smol-test", None)
+        embedded.unload("deepseek-r1:smol-test")
 
 
 def test_register_rejects_non_gguf(tmp_path):
@@ -160,9 +149,10 @@ def test_register_rejects_non_gguf(tmp_path):
         ds.register_gguf("x", tmp_path / "missing.gguf")
 
 
-def test_think_true_makes_a_stand_in_reason_first(client: ds.Client):
-    stream = client.chat("A shop sells pens at 3 yuan each. How much do 14 pens cost?", QWEN,
-                         think=True, stream=True, max_tokens=300, temperature=0, seed=1)
+def test_think_true_makes_a_stand_in_reason_first(embedded_client: ds.Client):
+    stream = embedded_client.chat("A shop sells pens at 3 yuan each. How much do 14 pens cost?",
+                                  QWEN, think=True, stream=True, max_tokens=300, temperature=0,
+                                  seed=1)
     kinds = [c.kind for c in stream]
     reply = stream.reply
     assert reply.reasoned and reply.thinking and reply.answer, reply.text()
@@ -174,16 +164,16 @@ def test_think_true_makes_a_stand_in_reason_first(client: ds.Client):
     assert "42" in reply.thinking + reply.answer
 
 
-def test_reasoning_budget_exhausted_is_no_answer(client: ds.Client):
-    reply = client.chat("Explain gravity.", SMALL, think=True, max_tokens=6, temperature=0)
+def test_reasoning_budget_exhausted_is_no_answer(embedded_client: ds.Client):
+    reply = embedded_client.chat("Explain gravity.", SMALL, think=True, max_tokens=6, temperature=0)
     assert reply.done_reason == "length" and reply.thinking
     assert reply.unfinished_reasoning and reply.status.startswith("no answer")
     assert reply.stats.eval_tokens <= 6
 
 
-def test_leaving_the_loop_early_keeps_a_final_partial_reply(client: ds.Client):
-    stream = client.chat("Tell me about the moon.", SMALL, stream=True, max_tokens=100,
-                         temperature=0)
+def test_leaving_the_loop_early_keeps_a_final_partial_reply(embedded_client: ds.Client):
+    stream = embedded_client.chat("Tell me about the moon.", SMALL, stream=True, max_tokens=100,
+                                  temperature=0)
     for i, _ in enumerate(stream):
         if i == 2:
             break  # CPython closes the abandoned generator right here
@@ -191,12 +181,12 @@ def test_leaving_the_loop_early_keeps_a_final_partial_reply(client: ds.Client):
     assert stream.reply.answer and stream.reply.stats.total_time is not None
 
 
-def test_model_details_come_from_the_gguf(backend: EmbeddedBackend):
-    info = backend.model_details(SMALL)["model_info"]
+def test_model_details_come_from_the_gguf(embedded: EmbeddedBackend):
+    info = embedded.model_details(SMALL)["model_info"]
     assert info["general.architecture"] == "llama"
     assert "general.name" in info
     with pytest.raises(ModelNotFound):
-        backend.model_details("missing:1b")
+        embedded.model_details("missing:1b")
 
 
 def test_reasoning_that_fills_the_context_ends_gracefully():

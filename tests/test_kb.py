@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -198,22 +197,7 @@ def test_threshold_and_empty_inputs(home: Path, corpus: Path) -> None:
 def test_store_is_consistent(home: Path, corpus: Path) -> None:
     kb = KnowledgeBase("sql", data_dir=home)
     kb.add(corpus, progress=False)
-    assert_consistent(home / "sql" / "kb.sqlite")
-
-
-def assert_consistent(db: Path) -> None:
-    """Every document's chunk count matches its chunks; SQLite's own check passes."""
-    conn = sqlite3.connect(db)
-    try:
-        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        for doc_id, n in conn.execute("SELECT doc_id, n_chunks FROM docs"):
-            got = conn.execute("SELECT COUNT(*) FROM chunks WHERE doc_id = ?", (doc_id,))
-            assert got.fetchone()[0] == n, doc_id
-        orphans = conn.execute(
-            "SELECT COUNT(*) FROM chunks WHERE doc_id NOT IN (SELECT doc_id FROM docs)")
-        assert orphans.fetchone()[0] == 0
-    finally:
-        conn.close()
+    kbfiles.assert_consistent(home / "sql" / "kb.sqlite")
 
 
 def test_top_level_exports() -> None:

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 import dskit as ds
-from dskit.backends.embedded import EmbeddedBackend
 from dskit.kb import KnowledgeBase
 from dskit.kb.answer import (
     attribute,
@@ -21,13 +20,6 @@ from dskit.reply import Reply, Source, Stats
 from tests import kbfiles
 
 TEA = "龙井是绿茶，产自杭州。冲泡龙井的水温以八十度左右为宜。"
-
-
-@pytest.fixture(scope="module")
-def client() -> ds.Client:
-    backend = EmbeddedBackend(n_ctx=4096)
-    yield ds.connect(backend, set_default=False)
-    backend.unload()
 
 
 @pytest.fixture(scope="module")
@@ -66,8 +58,9 @@ def test_passages_cannot_close_their_block() -> None:
     assert prompt.count("[file name]:") == 1
 
 
-def test_ask_cites_sources_with_the_real_model(kb: KnowledgeBase, client: ds.Client) -> None:
-    reply = kb.ask("冲泡龙井茶的水温是多少？", client=client, max_tokens=64, seed=7,
+def test_ask_cites_sources_with_the_real_model(kb: KnowledgeBase,
+                                              embedded_client: ds.Client) -> None:
+    reply = kb.ask("冲泡龙井茶的水温是多少？", client=embedded_client, max_tokens=64, seed=7,
                    temperature=0.0)
     assert reply.sources, "retrieval found the tea passage"
     assert reply.sources[0].source == "docs/tea.md"
@@ -80,8 +73,9 @@ def test_ask_cites_sources_with_the_real_model(kb: KnowledgeBase, client: ds.Cli
     assert "docs/tea.md" in reply._repr_html_()
 
 
-def test_ask_streams_and_keeps_reasoning_apart(kb: KnowledgeBase, client: ds.Client) -> None:
-    stream = kb.ask("How long do I bake the sourdough?", client=client, stream=True,
+def test_ask_streams_and_keeps_reasoning_apart(kb: KnowledgeBase,
+                                              embedded_client: ds.Client) -> None:
+    stream = kb.ask("How long do I bake the sourdough?", client=embedded_client, stream=True,
                     max_tokens=96, think=True, seed=1)
     kinds = {chunk.kind for chunk in stream}
     assert "thinking" in kinds
@@ -90,11 +84,11 @@ def test_ask_streams_and_keeps_reasoning_apart(kb: KnowledgeBase, client: ds.Cli
     assert "[file content" not in reply.answer
 
 
-def test_nothing_above_threshold_says_so(kb: KnowledgeBase, client: ds.Client) -> None:
-    reply = kb.ask("量子计算机的原理是什么？", client=client)
+def test_nothing_above_threshold_says_so(kb: KnowledgeBase, embedded_client: ds.Client) -> None:
+    reply = kb.ask("量子计算机的原理是什么？", client=embedded_client)
     assert not reply.sources
     assert "没有与这个问题匹配的内容" in reply.answer
-    english = kb.ask("What is the capital of Mongolia?", client=client, stream=True)
+    english = kb.ask("What is the capital of Mongolia?", client=embedded_client, stream=True)
     assert "no passage" in "".join(c.text for c in english)
 
 
@@ -127,13 +121,13 @@ def test_truncated_prompt_is_reported() -> None:
 
 
 def test_passages_that_do_not_fit_are_dropped_with_a_note(kb: KnowledgeBase,
-                                                         client: ds.Client) -> None:
+                                                          embedded_client: ds.Client) -> None:
     question = "龙井 水温 Dutch oven sourdough"
     hits = kb.search(question, k=3)
     assert len(hits) == 3
     one = [Source(1, hits.source[0], hits.location[0], 0.5, hits.text[0])]
     room = estimate_tokens(build_prompt(question, one)) + 5  # one passage fits, three do not
-    stream = kb.ask(question, client=client, stream=True, k=3, threshold=0.0, num_ctx=4096,
+    stream = kb.ask(question, client=embedded_client, stream=True, k=3, threshold=0.0, num_ctx=4096,
                     max_tokens=4096 - 64 - room)
     assert len(stream.reply.sources) == 1
     assert any("fit in the 4096-token context" in n for n in stream.reply.notes)

@@ -5,38 +5,37 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests import kbfiles
-from tests.test_cli import dskit
 
 
-def test_kb_commands_end_to_end(tmp_path: Path) -> None:
+def test_kb_commands_end_to_end(run_dskit, tmp_path: Path) -> None:
     docs = kbfiles.corpus(tmp_path / "docs")
     (docs / "broken.pdf").write_bytes(b"%PDF-1.4 nonsense")
     env = {"DSKIT_KB_DIR": str(tmp_path / "home")}
 
-    res = dskit("kb", "add", "笔记", str(docs), env=env)
+    res = run_dskit("kb", "add", "笔记", str(docs), env=env)
     assert res.returncode == 1, res.stderr  # one file failed: reported, the rest kept
     assert "broken.pdf" in res.stdout and "failed" in res.stdout
     assert "docs/notes.md" in res.stdout and "added" in res.stdout
 
-    res = dskit("kb", "list", env=env)
+    res = run_dskit("kb", "list", env=env)
     assert res.returncode == 0 and "笔记" in res.stdout and "all-minilm" in res.stdout
 
-    res = dskit("kb", "search", "笔记", "长城西端在哪里", "-k", "2", env=env)
+    res = run_dskit("kb", "search", "笔记", "长城西端在哪里", "-k", "2", env=env)
     assert res.returncode == 0, res.stderr
     first = res.stdout.splitlines()[1]
     assert "docs/notes.md" in first
 
-    res = dskit("kb", "ask", "笔记", "长城西边到哪里？", "--backend", "embedded",
+    res = run_dskit("kb", "ask", "笔记", "长城西边到哪里？", "--backend", "embedded",
                 "--max-tokens", "32", env=env)
     assert res.returncode == 0, res.stderr
     assert "[1] docs/notes.md" in res.stdout
 
     (docs / "fruit.txt").unlink()
-    res = dskit("kb", "refresh", "笔记", env=env)
+    res = run_dskit("kb", "refresh", "笔记", env=env)
     assert res.returncode == 0 and "docs/fruit.txt" in res.stdout and "removed" in res.stdout
 
-    res = dskit("kb", "remove", "笔记", str(docs / "memo.docx"), env=env)
+    res = run_dskit("kb", "remove", "笔记", str(docs / "memo.docx"), env=env)
     assert res.returncode == 0 and "removed" in res.stdout
 
-    res = dskit("kb", "add", "../escape", str(docs), env=env)
+    res = run_dskit("kb", "add", "../escape", str(docs), env=env)
     assert res.returncode == 2 and "not a valid knowledge-base name" in res.stderr

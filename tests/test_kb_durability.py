@@ -14,7 +14,6 @@ import pytest
 
 from dskit.kb import KnowledgeBase
 from tests import kbfiles
-from tests.test_kb import assert_consistent
 
 WRITER = textwrap.dedent("""
     import sys
@@ -69,7 +68,7 @@ def test_killed_writer_leaves_a_loadable_knowledge_base(tmp_path: Path) -> None:
             proc.send_signal(signal.SIGKILL)
             proc.wait()
             killed += 1
-        assert_consistent(home / "crash" / "kb.sqlite")
+        kbfiles.assert_consistent(home / "crash" / "kb.sqlite")
         kb = KnowledgeBase("crash", data_dir=home)
         hits = kb.search("alpha document 3", k=3) if len(kb) else None
         assert hits is None or len(hits) > 0
@@ -81,7 +80,7 @@ def test_killed_writer_leaves_a_loadable_knowledge_base(tmp_path: Path) -> None:
     assert proc.returncode == 0, err
     kb = KnowledgeBase("crash", data_dir=home)
     assert len(kb.files()) == 40
-    assert_consistent(home / "crash" / "kb.sqlite")
+    kbfiles.assert_consistent(home / "crash" / "kb.sqlite")
 
 
 def test_two_writers_are_serialised(tmp_path: Path) -> None:
@@ -97,7 +96,7 @@ def test_two_writers_are_serialised(tmp_path: Path) -> None:
     sources = set(kb.files().source)
     assert len(sources) == 16
     assert any(s.startswith("a/") for s in sources) and any(s.startswith("b/") for s in sources)
-    assert_consistent(home / "shared" / "kb.sqlite")
+    kbfiles.assert_consistent(home / "shared" / "kb.sqlite")
 
 
 def test_lock_timeout_is_a_clear_error(tmp_path: Path) -> None:

@@ -10,12 +10,18 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from dskit import gguf, sysinfo
+from dskit import model_files, sysinfo
 from dskit.backends.base import ChatRequest, Delta, Options
 from dskit.client import Client, connect
-from dskit.errors import BackendError, ConfigurationError, ModelNotFound, ServerError
+from dskit.errors import (
+    BackendError,
+    ConfigurationError,
+    InsufficientResources,
+    ModelNotFound,
+    ServerError,
+)
 from dskit.models import manage
-from dskit.models.manage import InsufficientResources
+from dskit.models.family import spec_for
 
 NDJSON = "application/x-ndjson"
 R1_7B, R1_14B, LLAMA = "deepseek-r1:7b", "deepseek-r1:14b", "llama3.2:latest"
@@ -187,18 +193,10 @@ def test_interrupted_pull_closes_bars_and_says_it_resumes(httpserver: HTTPServer
 
 # --- Ollama: disk and memory checks -------------------------------------------------------------
 
-@pytest.fixture
-def catalog() -> Any:
-    import importlib
-
-    # the module, not the `catalog()` function that dskit.models re-exports under that name
-    return importlib.import_module("dskit.models.catalog")
-
-
-def test_too_big_model_is_refused_with_what_is_short(httpserver: HTTPServer, catalog: Any,
+def test_too_big_model_is_refused_with_what_is_short(httpserver: HTTPServer,
                                                       small_machine: None) -> None:
     client = serve(httpserver)
-    spec = catalog.spec_for("deepseek-r1:70b")
+    spec = spec_for("deepseek-r1:70b")
     assert spec is not None and spec.download_gb > 10 and spec.memory_gb > 8
     with pytest.raises(InsufficientResources) as info:
         manage.pull("deepseek-r1:70b", client, progress=False)
@@ -210,7 +208,7 @@ def test_too_big_model_is_refused_with_what_is_short(httpserver: HTTPServer, cat
     assert not bodies(httpserver, "/api/pull")  # refused before anything was downloaded
 
 
-def test_force_pulls_anyway(httpserver: HTTPServer, catalog: Any, small_machine: None) -> None:
+def test_force_pulls_anyway(httpserver: HTTPServer, small_machine: None) -> None:
     client = serve(httpserver)
     httpserver.expect_request("/api/pull", method="POST").respond_with_data(
         ndjson(*PULL_LINES), content_type=NDJSON)
@@ -219,7 +217,7 @@ def test_force_pulls_anyway(httpserver: HTTPServer, catalog: Any, small_machine:
     assert bodies(httpserver, "/api/pull")[0]["model"] == "deepseek-r1:70b"
 
 
-def test_memory_only_shortage_when_disk_is_enough(httpserver: HTTPServer, catalog: Any,
+def test_memory_only_shortage_when_disk_is_enough(httpserver: HTTPServer,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     client = serve(httpserver)
     monkeypatch.setattr(sysinfo, "disk_free", lambda path=None: ("/big", 10**13))
@@ -231,10 +229,10 @@ def test_memory_only_shortage_when_disk_is_enough(httpserver: HTTPServer, catalo
     assert "no GPU" in str(info.value)
 
 
-def test_gpu_memory_counts(httpserver: HTTPServer, catalog: Any,
+def test_gpu_memory_counts(httpserver: HTTPServer,
                            monkeypatch: pytest.MonkeyPatch) -> None:
     client = serve(httpserver)
-    need = catalog.spec_for("deepseek-r1:14b").memory_gb * 1e9
+    need = spec_for("deepseek-r1:14b").memory_gb * 1e9
     monkeypatch.setattr(sysinfo, "disk_free", lambda path=None: ("/big", 10**13))
     monkeypatch.setattr(sysinfo, "ram", lambda: (int(need / 2), int(need / 4)))
     gpu = sysinfo.GPU("NVIDIA A10", int(need / 2**20), 0, "550.54")
@@ -253,8 +251,7 @@ def test_checks_are_skipped_for_a_tag_the_catalog_does_not_know(
     assert any("not in the catalog" in n for n in summary["notes"])
 
 
-def test_remote_ollama_is_not_measured_with_this_machine(small_machine: None,
-                                                         catalog: Any) -> None:
+def test_remote_ollama_is_not_measured_with_this_machine(small_machine: None) -> None:
     from dskit.backends.ollama import OllamaBackend
 
     notes = manage.check_resources("deepseek-r1:70b", OllamaBackend(host="gpu-box:11434"))
@@ -399,7 +396,7 @@ def test_embedded_pull_shows_progress(embedded: Any, tmp_path: Any,
     monkeypatch.setenv("DSKIT_CACHE_DIR", str(tmp_path))  # nothing verified yet
     out = io.StringIO()
     summary = manage.pull(SMALL, embedded, progress=out)
-    size = gguf.STANDINS[SMALL].size
+    size = model_files.STANDINS[SMALL].size
     assert summary["status"] == "success" and summary["backend"] == "embedded"
     assert summary["layers"] == {SMALL: {"total": size, "completed": size}}
     assert f"verifying {SMALL}" in out.getvalue() and "100%" in out.getvalue()
@@ -424,7 +421,7 @@ def test_embedded_switch_keeps_one_model_and_counts_loads(embedded: Any) -> None
     table = manage.loaded(embedded)
     assert list(table["model"]) == [QWEN]
     assert list(table["on"]) == ["CPU"] and list(table["vram_GB"]) == [0.0]
-    assert table["size_GB"][0] == round(gguf.STANDINS[QWEN].size / 1e9, 3)
+    assert table["size_GB"][0] == round(model_files.STANDINS[QWEN].size / 1e9, 3)
     assert table["expires"].isna().all()
 
 
@@ -435,7 +432,7 @@ def test_embedded_max_loaded_evicts_the_least_recently_used(embedded: Any) -> No
     embedded.preload(QWEN)  # no explicit unload: the limit of 1 evicts smollm2
     assert embedded.loaded() == [QWEN] and embedded.loads == before + 1
     rows = embedded.ps()
-    assert rows == [{"name": QWEN, "model": QWEN, "size": gguf.STANDINS[QWEN].size,
+    assert rows == [{"name": QWEN, "model": QWEN, "size": model_files.STANDINS[QWEN].size,
                      "size_vram": 0, "expires_at": None, "context_length": 512}]
 
 

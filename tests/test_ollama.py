@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from pytest_httpserver import HTTPServer
 
 from dskit.backends.ollama import OllamaBackend, resolve_host
-from dskit.chat import ChatStream, Conversation
 from dskit.client import Client, connect
+from dskit.conversation import ChatStream, Conversation
 from dskit.errors import ModelNotFound, OllamaNotRunning, ServerError, StreamInterrupted
+from dskit.recommendations import FOLD_NOTE
 from dskit.reply import Reply
-from dskit.usage import FOLD_NOTE
+from tests.rawhttp import Handler, RawServer, chunked_head, ndjson_lines, send_json
 
 MODEL = "deepseek-r1:7b"
 NDJSON = "application/x-ndjson"
@@ -318,82 +318,20 @@ def test_error_line_mid_stream_interrupts_with_partial(httpserver: HTTPServer) -
     assert conv.history == before and len(conv.replies) == 1
 
 
-class RawServer:
-    """A minimal HTTP/1.1 server on 127.0.0.1 whose handler writes raw bytes per request."""
-
-    def __init__(self, routes: dict[str, Callable[[socket.socket], None]]) -> None:
-        self.routes = routes
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return  # closed by the test
-            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
-
-    def _handle(self, conn: socket.socket) -> None:
-        with conn:
-            data = b""
-            while b"\r\n\r\n" not in data:
-                more = conn.recv(65536)
-                if not more:
-                    return
-                data += more
-            head, _, body = data.partition(b"\r\n\r\n")
-            length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                           if line.lower().startswith(b"content-length:")), 0)
-            while len(body) < length:
-                body += conn.recv(65536)
-            path = head.split(b" ")[1].decode()
-            self.routes[path](conn)
-
-    def close(self) -> None:
-        self.sock.close()
-
-
-def send_json(obj: dict[str, Any]) -> Callable[[socket.socket], None]:
-    def handler(conn: socket.socket) -> None:
-        body = json.dumps(obj).encode()
-        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                     b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body))
-    return handler
-
-
-def chunked_head(conn: socket.socket, *lines: dict[str, Any]) -> None:
-    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\n"
-                 b"Transfer-Encoding: chunked\r\n\r\n")
-    for obj in lines:
-        data = (json.dumps(obj) + "\n").encode()
-        conn.sendall(b"%x\r\n%s\r\n" % (len(data), data))
-
-
-@pytest.fixture
-def raw_server() -> Iterator[Callable[..., RawServer]]:
-    servers: list[RawServer] = []
-
-    def make(chat: Callable[[socket.socket], None]) -> RawServer:
-        server = RawServer({"/api/version": send_json({"version": "0.9.0"}),
-                            "/api/show": send_json(SHOW_R1), "/api/chat": chat})
-        servers.append(server)
-        return server
-
-    yield make
-    for server in servers:
-        server.close()
+def ollama_like(raw_server: Callable[..., RawServer], chat: Handler) -> RawServer:
+    """A raw server that answers like Ollama 0.9 with an R1 model, and `chat` for /api/chat."""
+    return raw_server({"/api/version": send_json({"version": "0.9.0"}),
+                       "/api/show": send_json(SHOW_R1), "/api/chat": chat})
 
 
 def test_dropped_connection_mid_stream_interrupts_with_partial(
         raw_server: Callable[..., RawServer]) -> None:
-    def chat(conn: socket.socket) -> None:
-        chunked_head(conn, chunk(thinking="Adding two and two."), chunk("The answer is"))
+    def chat(conn: socket.socket, _request: Any) -> None:
+        chunked_head(conn)
+        ndjson_lines(conn, chunk(thinking="Adding two and two."), chunk("The answer is"))
         # then the socket closes without the final chunk or the chunked terminator
 
-    server = raw_server(chat)
+    server = ollama_like(raw_server, chat)
     client = connect("ollama", host=server.url, set_default=False)
     conv = Conversation(client=client, model=MODEL)
     with pytest.raises(StreamInterrupted) as info:
@@ -407,19 +345,12 @@ def test_dropped_connection_mid_stream_interrupts_with_partial(
 
 def test_closing_the_stream_early_closes_the_connection(
         raw_server: Callable[..., RawServer]) -> None:
-    closed = threading.Event()
+    def chat(conn: socket.socket, _request: Any) -> None:
+        chunked_head(conn)
+        ndjson_lines(conn, chunk(thinking="Thinking hard"), chunk(thinking=" and long"))
+        server.linger(conn, 10)  # a generation that never ends, until the client leaves
 
-    def chat(conn: socket.socket) -> None:
-        chunked_head(conn, chunk(thinking="Thinking hard"), chunk(thinking=" and long"))
-        conn.settimeout(10)
-        try:
-            while conn.recv(1024):  # a generation that never ends, until the client leaves
-                pass
-            closed.set()
-        except OSError:
-            closed.set()
-
-    server = raw_server(chat)
+    server = ollama_like(raw_server, chat)
     client = connect("ollama", host=server.url, set_default=False)
     stream = client.chat("q", model=MODEL, stream=True)
     assert isinstance(stream, ChatStream)
@@ -427,7 +358,7 @@ def test_closing_the_stream_early_closes_the_connection(
     first = next(chunks)
     assert first.kind == "thinking"
     chunks.close()  # type: ignore[attr-defined]  # a generator: the consumer left early
-    assert closed.wait(5), "the HTTP response was not closed"
+    assert server.client_closed.wait(5), "the HTTP response was not closed"
 
 
 def test_server_that_never_answers_fails_fast() -> None:
@@ -520,6 +451,7 @@ def test_model_without_thinking_support_is_retried_without_think(httpserver: HTT
     assert reply.thinking == "The user asks 2+2. Two plus two is four."
     first, second = chat_requests(httpserver)
     assert first["think"] is True and "think" not in second
+    assert any("does not support thinking" in n for n in reply.notes)
 
 
 def test_stream_ending_without_final_chunk_is_interrupted(httpserver: HTTPServer) -> None:

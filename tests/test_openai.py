@@ -6,7 +6,6 @@ import json
 import socket
 import subprocess
 import sys
-import threading
 import time
 import traceback
 from collections.abc import Iterator
@@ -29,7 +28,9 @@ from dskit.errors import (
     ServerError,
     StreamInterrupted,
 )
-from dskit.gguf import model_path
+from dskit.model_files import model_path
+from dskit.reasoning_plan import ReasoningPlan
+from tests.rawhttp import send_bytes
 
 SECRET = "sk-test-SECRET123"
 ENV_VARS = ("DSKIT_OPENAI_BASE_URL", "OPENAI_BASE_URL", "DSKIT_OPENAI_API_KEY", "OPENAI_API_KEY",
@@ -286,7 +287,8 @@ def test_backend_events_and_prefix(server: Any) -> None:
     _serve_stream(server, _sse(_chunk({"content": "<think>a</think>b"}), _chunk({}, "length")))
     backend = OpenAIBackend(base_url=server.url_for("/v1"))
     events = list(backend.stream(ChatRequest("m", [{"role": "user", "content": "q"}],
-                                             Options(max_tokens=5), prefix="<think>\n")))
+                                             Options(max_tokens=5),
+                                             ReasoningPlan(prefix="<think>\n"))))
     assert events[0] == Delta("raw", "<think>a</think>b")
     done = events[-1]
     assert isinstance(done, Done) and done.done_reason == "length" and done.prefixed is False
@@ -445,45 +447,6 @@ def test_error_mid_stream_keeps_partial(server: Any, error_event: Any) -> None:
 # -- raw sockets: broken connections ----------------------------------------------------------
 
 
-class RawServer:
-    """A one-connection HTTP server on 127.0.0.1 that sends what it is told, then closes."""
-
-    def __init__(self, response: bytes, linger: bool = False) -> None:
-        self.response = response
-        self.linger = linger  # keep the socket open until the client closes it
-        self.client_closed = threading.Event()
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.sock.settimeout(10)
-        self.port = self.sock.getsockname()[1]
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
-
-    def _run(self) -> None:
-        conn, _ = self.sock.accept()
-        with conn:
-            conn.settimeout(10)
-            data = b""
-            while b"\r\n\r\n" not in data:
-                data += conn.recv(65536)
-            head, _, body = data.partition(b"\r\n\r\n")
-            length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                           if line.lower().startswith(b"content-length:")), 0)
-            while len(body) < length:
-                body += conn.recv(65536)
-            conn.sendall(self.response)
-            if self.linger:
-                try:
-                    if conn.recv(1) == b"":
-                        self.client_closed.set()
-                except OSError:
-                    self.client_closed.set()
-        self.sock.close()
-
-
 def _events(*texts: str) -> list[bytes]:
     return [_sse(_chunk({"content": t}), done=False).encode() for t in texts]
 
@@ -493,7 +456,7 @@ def _chunked(parts: list[bytes]) -> bytes:
 
 
 @pytest.mark.parametrize("framing", ["chunked", "until-close"])
-def test_dropped_connection_keeps_partial(framing: str) -> None:
+def test_dropped_connection_keeps_partial(framing: str, raw_server: Any) -> None:
     events = _events("Hello", " world")
     if framing == "chunked":  # the body breaks off mid-way: a protocol error in httpx
         head = b"Transfer-Encoding: chunked\r\n"
@@ -501,21 +464,24 @@ def test_dropped_connection_keeps_partial(framing: str) -> None:
     else:  # a clean close that never says [DONE]
         head = b"Connection: close\r\n"
         body = b"".join(events)
-    raw = RawServer(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n" + head + b"\r\n"
-                    + body)
-    client = connect("openai", base_url=raw.base_url, set_default=False)
+    raw = raw_server({"/v1/chat/completions": send_bytes(
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n" + head + b"\r\n" + body)})
+    client = connect("openai", base_url=raw.url + "/v1", set_default=False)
     with pytest.raises(StreamInterrupted) as info:
         client.chat("hi", model="m")
     assert info.value.partial is not None
     assert info.value.partial.answer == "Hello world"
-    assert raw.base_url in str(info.value)
+    assert raw.url + "/v1" in str(info.value)
 
 
-def test_closing_the_generator_closes_the_connection() -> None:
-    raw = RawServer(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
-                    b"Transfer-Encoding: chunked\r\n\r\n" + _chunked(_events("Hello")),
-                    linger=True)
-    backend = OpenAIBackend(base_url=raw.base_url)
+def test_closing_the_generator_closes_the_connection(raw_server: Any) -> None:
+    def answer(conn: Any, _request: Any) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                     b"Transfer-Encoding: chunked\r\n\r\n" + _chunked(_events("Hello")))
+        raw.linger(conn, 10)
+
+    raw = raw_server({"/v1/chat/completions": answer})
+    backend = OpenAIBackend(base_url=raw.url + "/v1")
     events = backend.stream(ChatRequest("m", [{"role": "user", "content": "q"}]))
     assert next(events) == Delta("raw", "Hello")
     events.close()

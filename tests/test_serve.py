@@ -20,7 +20,7 @@ import pytest
 from packaging.version import Version
 
 import dskit as ds
-from dskit import gguf
+from dskit import model_files
 from dskit.backends.base import ChatRequest, Event
 from dskit.backends.embedded import EmbeddedBackend
 from dskit.errors import ConfigurationError
@@ -40,15 +40,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def backend() -> Iterator[EmbeddedBackend]:
-    b = EmbeddedBackend(n_ctx=2048)
-    yield b
-    b.unload()
-
-
-@pytest.fixture(scope="module")
-def server(backend: EmbeddedBackend) -> Iterator[ds.serve.Server]:
-    srv = ds.serve.start(port=0, backend=backend, max_queue=4)
+def server(embedded: EmbeddedBackend) -> Iterator[ds.serve.Server]:
+    srv = ds.serve.start(port=0, backend=embedded, max_queue=4)
     yield srv
     srv.stop()
 
@@ -218,13 +211,13 @@ def test_think_gives_a_thinking_field(client: ollama.Client) -> None:
     assert plain.message.thinking is None and plain.message.content
 
 
-def test_r1_named_model_gets_the_r1_treatment(backend: EmbeddedBackend) -> None:
+def test_r1_named_model_gets_the_r1_treatment(embedded: EmbeddedBackend) -> None:
     # A reasoning model is recognised from its name/metadata: smollm2's file registered under an
     # R1 tag exercises that path (the reply is forced to open with "<think>").
     name = "deepseek-r1:stand-in"
-    ds.register_gguf(name, gguf.model_path(SMALL))
+    ds.register_gguf(name, model_files.model_path(SMALL))
     try:
-        with ds.serve.start(port=0, backend=backend, models=[name]) as srv:
+        with ds.serve.start(port=0, backend=embedded, models=[name]) as srv:
             client = ollama.Client(host=srv.url, timeout=120)
             assert client.show(name).capabilities == ["completion", "thinking"]
             r = client.chat(name, [{"role": "user", "content": "What is 2+2?"}], think=True,
@@ -234,8 +227,8 @@ def test_r1_named_model_gets_the_r1_treatment(backend: EmbeddedBackend) -> None:
                               options={"num_predict": 8, "temperature": 0})
             assert raw.message.thinking is None and raw.message.content
     finally:
-        gguf._registered.pop(name, None)
-        backend.unload(name)
+        model_files._registered.pop(name, None)
+        embedded.unload(name)
 
 
 def test_generate_streaming_and_not(client: ollama.Client) -> None:
@@ -307,9 +300,9 @@ def test_pull_streams_progress_then_success(client: ollama.Client) -> None:
 
 
 def test_pull_assembles_with_progress(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                      backend: EmbeddedBackend) -> None:
+                                      embedded: EmbeddedBackend) -> None:
     monkeypatch.setenv("DSKIT_CACHE_DIR", str(tmp_path))  # nothing assembled here yet
-    with ds.serve.start(port=0, backend=backend) as srv:
+    with ds.serve.start(port=0, backend=embedded) as srv:
         client = ollama.Client(host=srv.url, timeout=300)
         listed = {m.model: m for m in client.list().models}
         assert listed[QWEN].size > 0  # listed without assembling it first
@@ -318,9 +311,9 @@ def test_pull_assembles_with_progress(tmp_path: Path, monkeypatch: pytest.Monkey
     progress = [p for p in parts if p.total]
     assert len(progress) > 5 and progress[-1].completed == progress[-1].total
     assert [p.completed for p in progress] == sorted(p.completed for p in progress)
-    assert progress[0].digest == "sha256:" + gguf.STANDINS[QWEN].sha256
+    assert progress[0].digest == "sha256:" + model_files.STANDINS[QWEN].sha256
     assert parts[-1].status == "success"
-    assembled = tmp_path / gguf.STANDINS[QWEN].filename
+    assembled = tmp_path / model_files.STANDINS[QWEN].filename
     assert assembled.stat().st_size == progress[-1].total
     assembled.unlink()  # 490 MB: not left behind in pytest's kept temporary directories
 
@@ -444,8 +437,8 @@ def test_concurrent_clients_are_all_served(server: ds.serve.Server) -> None:
         assert r.done and r.eval_count
 
 
-def test_queue_full_answers_503(backend: EmbeddedBackend) -> None:
-    with ds.serve.start(port=0, backend=backend, max_queue=1) as srv:
+def test_queue_full_answers_503(embedded: EmbeddedBackend) -> None:
+    with ds.serve.start(port=0, backend=embedded, max_queue=1) as srv:
         with httpx.stream("POST", srv.url + "/api/chat", timeout=60, json=LONG) as r:
             lines = r.iter_lines()  # kept: a dropped iterator closes the response
             next(lines)
@@ -468,9 +461,9 @@ def test_queue_full_answers_503(backend: EmbeddedBackend) -> None:
 
 # --- security ---------------------------------------------------------------------------------
 
-def test_token_is_required_when_set(backend: EmbeddedBackend) -> None:
+def test_token_is_required_when_set(embedded: EmbeddedBackend) -> None:
     secret = "s3cret-token-for-tests"
-    with ds.serve.start(port=0, backend=backend, token=secret) as srv:
+    with ds.serve.start(port=0, backend=embedded, token=secret) as srv:
         assert secret not in repr(srv)
         r = httpx.get(srv.url + "/api/tags")
         assert r.status_code == 401 and secret not in r.text

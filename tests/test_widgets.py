@@ -7,21 +7,13 @@ import threading
 import pytest
 
 import dskit as ds
-from dskit import gguf
-from dskit.backends.embedded import EmbeddedBackend
+from dskit import model_files
 
 SMALL = "smollm2:135m"
 
 
-@pytest.fixture(scope="module")
-def client() -> ds.Client:
-    backend = EmbeddedBackend(n_ctx=2048)
-    yield ds.connect(backend, set_default=False)
-    backend.unload()
-
-
-def test_send_streams_a_reply_into_the_history(client):
-    w = ds.widgets.chat(client=client, model=SMALL, max_tokens=12, think=False)
+def test_send_streams_a_reply_into_the_history(embedded_client):
+    w = ds.widgets.chat(client=embedded_client, model=SMALL, max_tokens=12, think=False)
     assert SMALL in w.model.options and w.stop_button.disabled
     w.prompt.value = "Say hi <b>bold</b>"
     w.send(wait=True)
@@ -38,8 +30,8 @@ def test_send_streams_a_reply_into_the_history(client):
     assert w.conversation.history == [] and w.history.value == ""
 
 
-def test_stop_button_stops_generation(client):
-    w = ds.widgets.chat(client=client, model=SMALL, max_tokens=400)
+def test_stop_button_stops_generation(embedded_client):
+    w = ds.widgets.chat(client=embedded_client, model=SMALL, max_tokens=400)
     started = threading.Event()
     original = w._run
 
@@ -51,7 +43,7 @@ def test_stop_button_stops_generation(client):
     w.prompt.value = "Write a very long story about the sea."
     w.send()
     assert started.wait(30)
-    while w._stream is None and w.busy:
+    while w.busy and w.status.text not in ("reasoning…", "answering…"):  # tokens arrive
         threading.Event().wait(0.01)
     w.stop_button.click()
     w.wait(120)
@@ -60,8 +52,8 @@ def test_stop_button_stops_generation(client):
     assert w.conversation.history == []  # a stopped turn is not kept
 
 
-def test_errors_are_shown_in_the_widget(client):
-    w = ds.widgets.chat(client=client, model=SMALL)
+def test_errors_are_shown_in_the_widget(embedded_client):
+    w = ds.widgets.chat(client=embedded_client, model=SMALL)
     w.model.options = [*w.model.options, "missing:1b"]
     w.model.value = "missing:1b"
     w.prompt.value = "hello"
@@ -70,8 +62,8 @@ def test_errors_are_shown_in_the_widget(client):
     assert not w.busy and not w.send_button.disabled
 
 
-def test_reason_first_shows_reasoning_then_the_answer(client):
-    w = ds.widgets.chat(client=client, model=SMALL, max_tokens=120)
+def test_reason_first_shows_reasoning_then_the_answer(embedded_client):
+    w = ds.widgets.chat(client=embedded_client, model=SMALL, max_tokens=120)
     assert w.think.value is True
     w.prompt.value = "What is 2 + 2?"
     w.send(wait=True)
@@ -80,21 +72,21 @@ def test_reason_first_shows_reasoning_then_the_answer(client):
     assert "dskit-answer" in shown or "no answer" in shown
 
 
-def test_r1_reasoning_appears_as_a_collapsible_block(client):
-    ds.register_gguf("deepseek-r1:widget-test", gguf.model_path(SMALL))
+def test_r1_reasoning_appears_as_a_collapsible_block(embedded_client):
+    ds.register_gguf("deepseek-r1:widget-test", model_files.model_path(SMALL))
     try:
-        w = ds.widgets.chat(client=client, model="deepseek-r1:widget-test", max_tokens=10)
+        w = ds.widgets.chat(client=embedded_client, model="deepseek-r1:widget-test", max_tokens=10)
         w.prompt.value = "Why?"
         w.send(wait=True)
         assert "<details" in w.output.value and "Reasoning" in w.output.value
         assert "no answer" in w.output.value
     finally:
-        gguf._registered.pop("deepseek-r1:widget-test", None)
-        client.backend.unload("deepseek-r1:widget-test")
+        model_files._registered.pop("deepseek-r1:widget-test", None)
+        embedded_client.backend.unload("deepseek-r1:widget-test")
 
 
-def test_compare_widget_runs_and_shows_table_and_plot(client):
-    w = ds.widgets.compare(client=client, models=[SMALL], prompts="cup-en", max_tokens=8)
+def test_compare_widget_runs_and_shows_table_and_plot(embedded_client):
+    w = ds.widgets.compare(client=embedded_client, models=[SMALL], prompts="cup-en", max_tokens=8)
     assert w.models.value == (SMALL,) and w.stop_button.disabled
     w.run(wait=True)
     assert "pass@1" in w.table.value and SMALL in w.table.value
@@ -104,8 +96,8 @@ def test_compare_widget_runs_and_shows_table_and_plot(client):
     assert len(w.result) == 1 and not w.run_button.disabled
 
 
-def test_compare_widget_stop_keeps_finished_rows(client):
-    w = ds.widgets.compare(client=client, models=[SMALL], prompts="cup-en", samples=6,
+def test_compare_widget_stop_keeps_finished_rows(embedded_client):
+    w = ds.widgets.compare(client=embedded_client, models=[SMALL], prompts="cup-en", samples=6,
                            max_tokens=8)
     original = w._tick
 
@@ -121,8 +113,8 @@ def test_compare_widget_stop_keeps_finished_rows(client):
     assert w.stop_button.disabled and not w.run_button.disabled
 
 
-def test_compare_widget_needs_a_model(client):
-    w = ds.widgets.compare(client=client, models=[SMALL])
+def test_compare_widget_needs_a_model(embedded_client):
+    w = ds.widgets.compare(client=embedded_client, models=[SMALL])
     w.models.value = ()
     w.run(wait=True)
     assert "pick at least one model" in w.status.value and not w.busy

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from ..reasoning_plan import ReasoningPlan, ReasoningSupport
 from ..reply import Stats
 
 #: Context window sent with every request (Ollama's own default is too small for R1's reasoning).
@@ -43,13 +44,8 @@ class ChatRequest:
     model: str
     messages: list[dict[str, str]]
     options: Options = field(default_factory=Options)
-    #: Ask for reasoning: Ollama's `think`; ignored by backends that cannot switch it.
-    think: bool | None = None
-    #: Text the reply must start with (DeepSeek's "<think>\n"), where the backend can force it.
-    prefix: str = ""
-    #: Ask a model that does not reason by itself to reason first (think=True on a stand-in);
-    #: backends that cannot do it ignore it.
-    prompt_reasoning: bool = False
+    #: Whether and how the reply reasons (`dskit.reasoning_plan`); the backend carries it out.
+    plan: ReasoningPlan = field(default_factory=ReasoningPlan)
 
 
 @dataclass(frozen=True)
@@ -66,8 +62,10 @@ class Done:
 
     stats: Stats = field(default_factory=Stats)
     done_reason: str | None = None
-    #: Whether `ChatRequest.prefix` was really forced into the reply.
+    #: Whether the plan's prefix was really forced into the reply.
     prefixed: bool = False
+    #: What the backend wants the user to know about this reply (shown on the `Reply`).
+    notes: list[str] = field(default_factory=list)
 
 
 Event = Delta | Done
@@ -93,6 +91,10 @@ class Backend(Protocol):
 
     def describe(self) -> dict[str, Any]:
         """Facts for `doctor()`: where it runs, server version, and so on. Never secrets."""
+        ...
+
+    def reasoning_support(self) -> ReasoningSupport:
+        """What this backend can do about reasoning (a think switch, a forced prefix, …)."""
         ...
 
     @property

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -11,11 +10,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .. import gguf
+from .. import config, model_files
 from ..errors import BackendUnavailable, ConfigurationError, ModelNotFound
+from ..language import is_chinese
 from ..reasoning import CLOSE_TAG, OPEN_TAG
+from ..reasoning_plan import THINK_PREFIX, ReasoningSupport
 from ..reply import Stats
-from ..usage import THINK_PREFIX
 from .base import ChatRequest, Delta, Done, Event
 
 _HINT = (
@@ -32,11 +32,9 @@ def physical_cores() -> int:
     """
     import psutil
 
-    raw = os.environ.get("DSKIT_THREADS", "").strip()
-    if raw:
-        if not raw.isdigit() or int(raw) < 1:
-            raise ConfigurationError(f"DSKIT_THREADS={raw!r} must be a whole number >= 1, e.g. 2")
-        return int(raw)
+    given = config.threads()
+    if given is not None:
+        return given
 
     cores = psutil.cpu_count(logical=False) or os.cpu_count() or 1
     try:
@@ -74,8 +72,8 @@ class EmbeddedBackend:
                 "the embedded backend needs llama-cpp-python: `pip install 'dskit[embedded]'`"
             ) from exc
         for name, path in (models or {}).items():
-            gguf.register_gguf(name, path)
-        self._model = model or os.environ.get("DSKIT_MODEL") or None
+            model_files.register_gguf(name, path)
+        self._model = model or config.model()
         self.n_threads = n_threads or physical_cores()
         self.n_ctx = n_ctx
         self.verbose = verbose
@@ -90,11 +88,11 @@ class EmbeddedBackend:
     @property
     def default_model(self) -> str:
         """The given model, else DSKIT_MODEL, else qwen2.5-coder:0.5b."""
-        return self._model or gguf.DEFAULT_MODEL
+        return self._model or model_files.DEFAULT_MODEL
 
     def list_models(self) -> list[str]:
         """Installed stand-ins and registered GGUF files."""
-        return gguf.available()
+        return model_files.available()
 
     def loaded(self) -> list[str]:
         """Models currently in memory."""
@@ -118,8 +116,12 @@ class EmbeddedBackend:
             "threads": self.n_threads,
             "models": self.list_models(),
             "loaded": self.loaded(),
-            "cache_dir": str(gguf.cache_dir()),
+            "cache_dir": str(model_files.cache_dir()),
         }
+
+    def reasoning_support(self) -> ReasoningSupport:
+        """llama.cpp in process: the start of a reply can be forced, reasoning run in phases."""
+        return ReasoningSupport(force_prefix=True, two_phase=True)
 
     def load(self, model: str, progress: Callable[[int, int], None] | None = None) -> _Loaded:
         """Load `model` once (assembling its file first if needed) and return it."""
@@ -165,7 +167,7 @@ class EmbeddedBackend:
 
     def _path(self, model: str, progress: Callable[[int, int], None] | None) -> Path:
         try:
-            return gguf.model_path(model, progress)
+            return model_files.model_path(model, progress)
         except KeyError:
             raise ModelNotFound(model, self.name, self.list_models(), hint=_HINT) from None
 
@@ -245,7 +247,7 @@ class EmbeddedBackend:
         """Generate with llama.cpp, token by token."""
         with self._use(request.model) as entry:
             run = _Run(entry, request)
-            if request.prompt_reasoning:
+            if request.plan.two_phase:
                 # Two phases, like budget forcing: reason until `</think>`, then close the block
                 # ourselves and let the model answer with its reasoning in context.
                 fmt = entry.formatter(messages=_ask_to_reason(request.messages))
@@ -266,9 +268,9 @@ class EmbeddedBackend:
                 yield run.done(prefixed=True)
                 return
             fmt = entry.formatter(messages=request.messages)
-            for text in run.generate(fmt.prompt + request.prefix, fmt):
+            for text in run.generate(fmt.prompt + request.plan.prefix, fmt):
                 yield Delta("raw", text)
-            yield run.done(prefixed=bool(request.prefix))
+            yield run.done(prefixed=bool(request.plan.prefix))
 
 
 #: Memory a loaded model takes beyond its file (context cache, buffers), as a factor.
@@ -277,14 +279,8 @@ _MEMORY_FACTOR = 1.5
 
 def _max_loaded(given: int | None) -> int:
     """The resident-model limit: the argument, else DSKIT_MAX_LOADED, else from free RAM."""
-    if given is None and os.environ.get("DSKIT_MAX_LOADED"):
-        raw = os.environ["DSKIT_MAX_LOADED"]
-        try:
-            given = int(raw)
-        except ValueError:
-            raise ConfigurationError(
-                f"DSKIT_MAX_LOADED={raw!r} must be a whole number of models, e.g. 1"
-            ) from None
+    if given is None:
+        given = config.max_loaded()
     if given is not None:
         if given < 1:
             raise ConfigurationError(f"max_loaded must be at least 1, not {given}")
@@ -297,7 +293,7 @@ def default_max_loaded() -> int:
     import psutil
 
     budget = psutil.virtual_memory().available / 2
-    sizes = sorted(_file_size(name) for name in gguf.available())
+    sizes = sorted(_file_size(name) for name in model_files.available())
     fit = used = 0
     for size in sizes:
         used += size * _MEMORY_FACTOR
@@ -308,16 +304,15 @@ def default_max_loaded() -> int:
 
 
 def _file_size(name: str) -> int:
-    model = gguf.STANDINS.get(name)
+    model = model_files.STANDINS.get(name)
     if model is not None:
         return model.size
     try:
-        return gguf.model_path(name).stat().st_size  # a registered file: no assembly needed
+        return model_files.model_path(name).stat().st_size  # a registered file: no assembly needed
     except (KeyError, OSError):
         return 0
 
 
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 REASONING_INSTRUCTION = (
     "Before you answer, think the problem through step by step between <think> and </think>. "
@@ -337,7 +332,7 @@ def _ask_to_reason(messages: list[dict[str, str]]) -> list[dict[str, str]]:
 def _answer_cue(messages: list[dict[str, str]]) -> str:
     """The words that open the answer phase, in the language of the last user turn."""
     last = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
-    return "最终答案：" if _CJK.search(last) else "Answer: "
+    return "最终答案：" if is_chinese(last) else "Answer: "
 
 
 class _Run:

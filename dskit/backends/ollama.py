@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 import urllib.parse
 from collections.abc import Callable, Generator, Iterator
@@ -12,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import httpx
 from packaging.version import InvalidVersion, Version
 
+from .. import config
 from ..errors import (
     AuthenticationError,
     BackendError,
@@ -22,6 +22,7 @@ from ..errors import (
     ServerError,
     StreamInterrupted,
 )
+from ..reasoning_plan import ReasoningSupport
 from ..reply import Stats
 from .base import ChatRequest, Delta, Done, Event, Options
 
@@ -41,7 +42,7 @@ CONNECT_TIMEOUT = 10.0
 
 def resolve_host(host: str | None = None) -> str:
     """Normalise an Ollama host (argument, else OLLAMA_HOST, else the default) to a URL."""
-    raw = (host or os.environ.get("OLLAMA_HOST") or "").strip()
+    raw = (host or config.ollama_host() or "").strip()
     if not raw:
         return DEFAULT_HOST
     scheme, sep, rest = raw.partition("://")
@@ -182,17 +183,21 @@ class OllamaBackend:
         """The given model, else DSKIT_MODEL, else the first local deepseek-r1, else 7b."""
         if self.model:
             return self.model
-        if os.environ.get("DSKIT_MODEL"):
-            return os.environ["DSKIT_MODEL"]
+        if config.model():
+            return str(config.model())
         try:
             local = self.list_models()
         except OllamaNotRunning:
             local = []  # the name is still useful; using it raises OllamaNotRunning anyway
         return next((m for m in local if m.startswith("deepseek-r1")), FALLBACK_MODEL)
 
+    def reasoning_support(self) -> ReasoningSupport:
+        """Ollama >= 0.9 takes `think` and returns reasoning apart; no forced prefix."""
+        return ReasoningSupport(think_switch=supports_think(self.version()))
+
     def stream(self, request: ChatRequest) -> Iterator[Event]:
         """Stream a chat reply from /api/chat as Deltas, then one Done."""
-        think = request.think if supports_think(self.version()) else None
+        think = request.plan.send_think
         try:
             yield from self._stream(request, think)
         except BackendError as exc:
@@ -201,7 +206,11 @@ class OllamaBackend:
             if (think is None or isinstance(exc, StreamInterrupted)
                     or "does not support thinking" not in str(exc)):
                 raise
-            yield from self._stream(request, None)
+            for ev in self._stream(request, None):
+                if isinstance(ev, Done) and think:
+                    ev.notes.append(f"Ollama says {request.model} does not support thinking, "
+                                    "so it was asked again without `think`.")
+                yield ev
 
     def _stream(self, request: ChatRequest, think: bool | None) -> Iterator[Event]:
         import ollama

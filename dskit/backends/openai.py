@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 import httpx
 from httpx_sse import SSEError, connect_sse
 
+from .. import config
 from ..errors import (
     AuthenticationError,
     BackendError,
@@ -23,11 +23,10 @@ from ..errors import (
     ServerError,
     StreamInterrupted,
 )
+from ..reasoning_plan import ReasoningSupport
 from ..reply import Stats
 from .base import ChatRequest, Delta, Done, Event
 
-BASE_URL_ENVS = ("DSKIT_OPENAI_BASE_URL", "OPENAI_BASE_URL")
-API_KEY_ENVS = ("DSKIT_OPENAI_API_KEY", "OPENAI_API_KEY", "DEEPSEEK_API_KEY")
 #: DeepSeek's platform alias for R1; used when nothing else names a model.
 FALLBACK_MODEL = "deepseek-reasoner"
 #: Reachability must fail fast; generation must not (R1 can think for minutes).
@@ -99,7 +98,7 @@ class OpenAIBackend:
     def __init__(self, base_url: str | None = None, model: str | None = None,
                  api_key: str | None = None, api_key_env: str | None = None,
                  timeout: float | None = None) -> None:
-        raw = base_url or next((os.environ[e] for e in BASE_URL_ENVS if os.environ.get(e)), None)
+        raw = base_url or config.openai_base_url()
         if not raw:
             raise ConfigurationError(f"no OpenAI-compatible server configured: {_BASE_URL_HELP}")
         self.base_url = normalise_base_url(raw)
@@ -107,11 +106,8 @@ class OpenAIBackend:
         self._listed_default: str | None = None
         self._key_env = api_key_env
         key, self._key_source = api_key, "passed as api_key=" if api_key else ""
-        if not key:
-            for env in (api_key_env, *API_KEY_ENVS):
-                if env and os.environ.get(env):
-                    key, self._key_source = os.environ[env], f"from {env}"
-                    break
+        if not key and (found := config.api_key(api_key_env)):
+            key, self._key_source = found[0], f"from {found[1]}"
         self._api_key = _Secret(key) if key else None
         # No read timeout by default: a long reasoning phase can be silent for minutes.
         connect = min(CONNECT_TIMEOUT, timeout) if timeout else CONNECT_TIMEOUT
@@ -150,7 +146,7 @@ class OpenAIBackend:
 
     def _key_hint(self) -> str:
         """Which environment variable to set, without ever naming the key itself."""
-        envs = ", ".join(e for e in (self._key_env, *API_KEY_ENVS) if e)
+        envs = ", ".join(config.api_key_variables(self._key_env))
         if self._api_key is None:
             return f"no API key is set: set one of {envs} (or pass api_key=...)"
         return (f"the API key {self._key_source} was refused: check it, or set another in "
@@ -301,6 +297,10 @@ class OpenAIBackend:
         return [*events, Done(stats=_stats(data.get("usage"), 0, None, None),
                               done_reason=done_reason, prefixed=False)]
 
+    def reasoning_support(self) -> ReasoningSupport:
+        """Chat completions have no portable think switch; the server decides."""
+        return ReasoningSupport()
+
     def list_models(self) -> list[str]:
         """Model ids from GET {base}/models."""
         try:
@@ -341,8 +341,8 @@ class OpenAIBackend:
         """The given model, else DSKIT_MODEL, else the server's first model, else R1's alias."""
         if self._model:
             return self._model
-        if os.environ.get("DSKIT_MODEL"):
-            return os.environ["DSKIT_MODEL"]
+        if config.model():
+            return str(config.model())
         if self._listed_default is None:
             try:
                 models = self.list_models()

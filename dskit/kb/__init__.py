@@ -2,15 +2,8 @@
 
 from __future__ import annotations
 
-from .knowledge import (
-    KnowledgeBase,
-    KnowledgeBaseBusy,
-    KnowledgeBaseError,
-    kb_home,
-    list_kbs,
-    validate_name,
-)
-from .loaders import LoadError
+from ..errors import KnowledgeBaseBusy, KnowledgeBaseError, LoadError
+from .knowledge import KnowledgeBase, kb_home, list_kbs, validate_name
 
 __all__ = ["KnowledgeBase", "KnowledgeBaseBusy", "KnowledgeBaseError", "LoadError", "kb_home",
            "list_kbs", "validate_name"]

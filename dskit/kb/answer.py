@@ -8,14 +8,15 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from ..backends.base import DEFAULT_MAX_TOKENS, DEFAULT_NUM_CTX
-from ..chat import ChatStream, as_messages, build_request
+from ..client import Client, default_client
+from ..conversation import ChatStream, as_messages, build_request
 from ..errors import ConfigurationError
+from ..language import is_chinese
 from ..reasoning import Chunk
 from ..reply import Reply, Source
 from . import lexical
 
 if TYPE_CHECKING:
-    from ..client import Client
     from .knowledge import KnowledgeBase
 
 _MARKER = re.compile(r"\[(\d{1,3})\]")
@@ -61,22 +62,20 @@ def build_prompt(question: str, sources: list[Source]) -> str:
     blocks = [FILE_TEMPLATE.format(
         name=f"[{s.n}] {s.source}" + (f" ({s.location})" if s.location else ""),
         content=_neutralise(s.text)) for s in sources]
-    zh = bool(lexical.CJK.search(question))
+    zh = is_chinese(question)
     return "".join(blocks) + (INSTRUCTION_ZH if zh else INSTRUCTION_EN).format(question=question)
 
 
 def ask(kb: KnowledgeBase, question: str, model: str | None, *, k: int, threshold: float,
         client: Client | None, stream: bool, **kwargs: Any) -> Reply | ChatStream:
     """Retrieve, fit the passages into the context, ask, then check the citations."""
-    from ..client import default_client
-
     if not isinstance(question, str) or not question.strip():
         raise ConfigurationError("the question is empty: pass a question to ask")
     client = client or default_client()
     hits = kb.search(question, k=k, threshold=threshold)
     sources = [Source(n=i, source=r.source, location=r.location, score=float(r.score),
                       text=r.text, doc_id=r.doc_id) for i, r in enumerate(hits.itertuples(), 1)]
-    zh = bool(lexical.CJK.search(question))
+    zh = is_chinese(question)
     if not sources:
         reply = Reply(answer=(NOTHING_ZH if zh else NOTHING_EN).format(
             name=kb.name, threshold=threshold), model=model or client.default_model,
@@ -101,8 +100,8 @@ def ask(kb: KnowledgeBase, question: str, model: str | None, *, k: int, threshol
             f"the question and its best passage take about {expected} tokens, more than the "
             f"{num_ctx}-token context leaves after max_tokens: raise num_ctx, lower max_tokens, "
             "or rebuild the knowledge base with a smaller chunk_size")
-    request, traits, more = build_request(client, as_messages(prompt), model, **kwargs)
-    s = _AskStream(client, request, traits, notes + more)
+    request, more = build_request(client, as_messages(prompt), model, **kwargs)
+    s = _AskStream(client, request, notes + more)
     s.reply.sources = sources
     s.expected_prompt_tokens = expected
     return s if stream else s.collect()

@@ -13,17 +13,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigurationError, DskitError
-from . import chunking, lexical, loaders
+from .. import config
+from ..embeddings import Embedder, get_embedder
+from ..errors import ConfigurationError, KnowledgeBaseBusy, KnowledgeBaseError
+from . import answer, chunking, lexical, loaders
 from .store import ChunkRow, DocRow, Store
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-    from ..chat import ChatStream
     from ..client import Client
-    from ..embeddings import Embedder
+    from ..conversation import ChatStream
     from ..reply import Reply
 
 _NAME = re.compile(r"^[^\W_][\w.\- ]{0,63}$")
@@ -50,23 +51,11 @@ NULL_TEXTS = (
 )
 
 
-class KnowledgeBaseError(DskitError, ValueError):
-    """A knowledge-base operation cannot be done as asked; the message says how."""
-
-
-class KnowledgeBaseBusy(KnowledgeBaseError, TimeoutError):
-    """Another process holds the knowledge base's write lock."""
-
-
 def kb_home(data_dir: str | os.PathLike[str] | None = None) -> Path:
     """Where knowledge bases live: the argument, DSKIT_KB_DIR, else the user's data dir."""
     if data_dir is not None:
         return Path(data_dir).expanduser()
-    if os.environ.get("DSKIT_KB_DIR"):
-        return Path(os.environ["DSKIT_KB_DIR"]).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("dskit", appauthor=False)) / "kb"
+    return config.kb_dir()
 
 
 def validate_name(name: str) -> str:
@@ -126,8 +115,6 @@ class KnowledgeBase:
                  chunk_size: int | None = None, chunk_overlap: int | None = None,
                  data_dir: str | os.PathLike[str] | None = None, hybrid: bool = True,
                  max_file_mb: float = loaders.MAX_FILE_MB, lock_timeout: float = 600.0) -> None:
-        from ..embeddings import get_embedder
-
         self.name = validate_name(name)
         home = kb_home(data_dir).resolve()
         self.path = (home / self.name).resolve()
@@ -414,8 +401,6 @@ class KnowledgeBase:
     def rebuild(self, *, embed_model: str | Embedder | None = None,
                 chunk_size: int | None = None, chunk_overlap: int | None = None) -> pd.DataFrame:
         """Re-chunk and re-embed every document from its stored text (new model or sizes)."""
-        from ..embeddings import get_embedder
-
         embedder = get_embedder(embed_model) if embed_model is not None else self._embedder
         size = chunk_size or self.chunk_size
         overlap = chunk_overlap if chunk_overlap is not None else (
@@ -522,14 +507,12 @@ class KnowledgeBase:
             threshold: float = ASK_THRESHOLD, client: Client | None = None, stream: bool = False,
             **kwargs: Any) -> Reply | ChatStream:
         """Answer from the best passages, citing them as [n]; `Reply.sources` lists them."""
-        from .answer import ask
-
-        return ask(self, question, model, k=k, threshold=threshold, client=client,
+        return answer.ask(self, question, model, k=k, threshold=threshold, client=client,
                    stream=stream, **kwargs)
 
     def as_retriever(self, k: int = 6, threshold: float = 0.0) -> Any:
         """This knowledge base as a llama-index retriever (NodeWithScore results)."""
-        from .llama import KBRetriever
+        from .llamaindex import KBRetriever  # llama-index's retriever classes are heavy
 
         return KBRetriever(self, k=k, threshold=threshold)
 

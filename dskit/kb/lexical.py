@@ -10,9 +10,9 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+from ..language import CJK
+
 _WORD = re.compile(r"\w", re.UNICODE)
-#: Chinese characters (CJK ideographs), e.g. to pick the prompt language.
-CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 # Function words that match everywhere and only blur the ranking.
 _STOP_WORDS = """
 a an and are as at be by for from has have how i in is it its of on or that the this to was

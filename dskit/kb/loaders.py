@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import DskitError
+from ..errors import LoadError
 
 MAX_FILE_MB = 20.0
 
@@ -27,14 +27,6 @@ CODE_SUFFIXES = {
 }
 SUPPORTED = TEXT_SUFFIXES | CODE_SUFFIXES | {
     ".pdf", ".docx", ".html", ".htm", ".csv", ".tsv", ".json", ".jsonl"}
-
-
-class LoadError(DskitError, ValueError):
-    """A file could not be turned into text; `status` is `skipped` or `failed`."""
-
-    def __init__(self, reason: str, status: str = "failed") -> None:
-        self.status = status
-        super().__init__(reason)
 
 
 @dataclass

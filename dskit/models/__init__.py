@@ -1,7 +1,9 @@
-"""Model sizes: the DeepSeek catalog, what fits this machine, pull/switch/loaded."""
+"""Model sizes: the DeepSeek family, what fits this machine, pull/switch/loaded."""
 
-from .catalog import Machine, ModelSpec, catalog, recommend, spec_for
-from .manage import InsufficientResources, check_resources, loaded, pull, switch
+from ..errors import InsufficientResources
+from .family import ModelSpec, catalog, spec_for
+from .fit import Machine, recommend
+from .manage import check_resources, loaded, pull, switch
 
 __all__ = [
     "InsufficientResources",

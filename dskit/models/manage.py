@@ -12,13 +12,19 @@ import urllib.parse
 from collections.abc import Iterator
 from typing import IO, TYPE_CHECKING, Any
 
-from .. import gguf, sysinfo
-from ..errors import BackendError, ConfigurationError, DskitError, ModelNotFound
+from .. import model_files, sysinfo
+from ..client import Client, default_client
+from ..errors import (
+    BackendError,
+    ConfigurationError,
+    DskitError,
+    InsufficientResources,
+    ModelNotFound,
+)
+from .family import spec_for
 
 if TYPE_CHECKING:
     import pandas as pd
-
-    from ..client import Client
 
 #: Catalog sizes are decimal gigabytes, as Ollama's library shows them.
 GB = 1e9
@@ -29,22 +35,11 @@ LOADED_COLUMNS = ["model", "size_GB", "vram_GB", "on", "expires", "context"]
 _LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
 
-class InsufficientResources(DskitError):
-    """A model does not fit this machine (disk or memory); the message says what to do."""
-
-    def __init__(self, message: str, shortages: list[dict[str, Any]]) -> None:
-        #: One dict per shortage: resource ("disk" or "memory"), needed, available (bytes).
-        self.shortages = shortages
-        super().__init__(message)
-
-
 # --- which backend ----------------------------------------------------------------------------
 
 def _backend(client: Client | Any | None, *needs: str) -> Any:
     """The backend behind `client` (a Client, a backend, or None for the default client)."""
     if client is None:
-        from ..client import default_client
-
         client = default_client()
     backend = getattr(client, "backend", client)
     missing = [n for n in needs if not callable(getattr(backend, n, None))]
@@ -80,8 +75,6 @@ def _is_local(backend: Any) -> bool:
 
 def _spec(tag: str) -> tuple[Any | None, str]:
     """The catalog entry for `tag`, or None with the reason the checks are skipped."""
-    from .catalog import spec_for
-
     spec = spec_for(tag)
     if spec is None:
         return None, f"{tag} is not in the catalog: disk and memory checks skipped"
@@ -91,13 +84,13 @@ def _spec(tag: str) -> tuple[Any | None, str]:
 def _disk_need(tag: str, backend: Any) -> tuple[str | None, float]:
     """(where the download goes, bytes still to write) — (None, 0) when nothing is written."""
     if backend.name == "embedded":
-        model = gguf.STANDINS.get(tag)
+        model = model_files.STANDINS.get(tag)
         if model is None or len(model.parts) == 1:
             return None, 0.0  # a single-part model is used where its package installed it
-        target = gguf.cache_dir() / model.filename
+        target = model_files.cache_dir() / model.filename
         if target.is_file():
             return None, 0.0
-        return str(gguf.cache_dir()), float(model.size)
+        return str(model_files.cache_dir()), float(model.size)
     return "", -1.0  # Ollama: from the catalog (-1 = "use download_gb")
 
 
@@ -284,7 +277,7 @@ def _pull_stream(tag: str, backend: Any, bars: _Bars) -> dict[str, Any]:
 
 def _pull_embedded(tag: str, backend: Any, bars: _Bars) -> dict[str, Any]:
     """Assemble/verify the GGUF, with one bar for its bytes."""
-    model = gguf.STANDINS.get(tag)
+    model = model_files.STANDINS.get(tag)
     action = "assembling" if model is not None and len(model.parts) > 1 else "verifying"
     layer: dict[str, int | None] = {"total": model.size if model else None, "completed": 0}
 

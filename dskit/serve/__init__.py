@@ -8,18 +8,19 @@ Nothing is imported or started until one of them is called.
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 import time
 from collections.abc import Sequence
 from typing import IO, Any
 
+from .. import config
+from ..backends.embedded import EmbeddedBackend
 from ..errors import BackendUnavailable, ConfigurationError
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 11434
-TOKEN_ENV = "DSKIT_SERVE_TOKEN"
+
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "Server", "run", "start"]
 
@@ -71,6 +72,7 @@ def _prepare(host: str, port: int, *, backend: Any, models: Sequence[str] | None
              max_body: int, max_prompt_chars: int, origins: Sequence[str]
              ) -> tuple[Any, Any, Any, bool, str | None]:
     """Check the settings, bind the socket, build engine and app."""
+    # Starlette and uvicorn are the optional `serve` extra: imported only when a server starts.
     try:
         import starlette  # noqa: F401
         import uvicorn  # noqa: F401
@@ -86,7 +88,7 @@ def _prepare(host: str, port: int, *, backend: Any, models: Sequence[str] | None
 
     check_bind(host, expose)
     if token is None:
-        token = os.environ.get(TOKEN_ENV) or None
+        token = config.serve_token()
     try:
         keep = parse_keep_alive(keep_alive, DEFAULT_KEEP_ALIVE)
     except ApiError as exc:
@@ -96,8 +98,6 @@ def _prepare(host: str, port: int, *, backend: Any, models: Sequence[str] | None
                                  "at least 1")
     owns = backend is None
     if backend is None:
-        from ..backends.embedded import EmbeddedBackend
-
         backend = EmbeddedBackend()
     engine = Engine(backend, models=list(models) if models else None, max_queue=max_queue,
                     keep_alive=keep, max_prompt_chars=max_prompt_chars)

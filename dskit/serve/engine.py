@@ -16,13 +16,13 @@ from importlib import metadata as importlib_metadata
 from importlib.util import find_spec
 from typing import Any
 
-from .. import gguf
+from .. import model_files
 from ..backends.base import ChatRequest, Delta, Done, Options
-from ..embeddings import LOCAL_ALIASES, LOCAL_MODEL
-from ..errors import ConfigurationError, DskitError, ModelNotFound
+from ..embeddings import LOCAL_ALIASES, LOCAL_MODEL, get_embedder
+from ..errors import ConfigurationError, DskitError
 from ..reasoning import ThinkSplitter
-from ..usage import THINK_PREFIX, Traits, detect_traits
-from .errors import ApiError, ServerBusy
+from ..reasoning_plan import Traits, detect_traits, plan_reasoning
+from .errors import ApiError, ServerBusy, api_error
 
 log = logging.getLogger("dskit.serve")
 
@@ -230,10 +230,10 @@ class Engine:
             if model in self._facts:
                 return self._facts[model]
         # Outside the lock: assembling a stand-in takes seconds, listings must not wait for it.
-        path = gguf.ready_path(model)
+        path = model_files.ready_path(model)
         if path is None and not cheap:
-            path = gguf.model_path(model)  # assembles a stand-in once (as /api/pull does)
-        standin = gguf.STANDINS.get(model)
+            path = model_files.model_path(model)  # assembles a stand-in once (as /api/pull does)
+        standin = model_files.STANDINS.get(model)
         size = path.stat().st_size if path is not None else (standin.size if standin else 0)
         if path is None:
             return ModelFacts(details={"parent_model": "", "format": "gguf"}, model_info={},
@@ -377,17 +377,18 @@ class Engine:
             return runner
 
     def chat_request(self, req: GenRequest) -> tuple[ChatRequest, ThinkSplitter | None]:
-        """The backend request for `req`, and a splitter when the model writes `<think>` tags."""
+        """The backend request for `req`, and a splitter when the reasoning goes apart.
+
+        The plan is dskit's (`plan_reasoning`), as for `ds.chat`. How the reasoning reaches the
+        client follows Ollama: in `thinking` when the request said `think: true`, else inline
+        in the content between `<think>` tags.
+        """
         traits = self.facts(req.model).traits
-        think_on = req.think is True
-        request = ChatRequest(
-            model=req.model, messages=req.messages, options=req.options, think=req.think,
-            # R1 models reason when their reply is opened with "<think>\n"; models that do
-            # not reason by themselves are asked to (think=true gives a real `thinking` field).
-            prefix=THINK_PREFIX if (traits.force_think and think_on) else "",
-            prompt_reasoning=think_on and not traits.reasoning)
-        splitter = ThinkSplitter(start_in_thinking=traits.r1) \
-            if think_on and traits.reasoning else None
+        plan = plan_reasoning(traits, req.think, self.backend.reasoning_support())
+        request = ChatRequest(model=req.model, messages=req.messages, options=req.options,
+                              plan=plan)
+        splitter = ThinkSplitter(start_in_thinking=plan.starts_inside) \
+            if req.think is True and traits.reasoning else None
         return request, splitter
 
     def cancel_all(self) -> None:
@@ -421,8 +422,6 @@ class Engine:
 
     def embedder(self) -> Any:
         """The local MiniLM embedder, loaded on first use."""
-        from ..embeddings import get_embedder
-
         if self._embedder is None:
             emb = get_embedder(LOCAL_MODEL)
             _ = emb.dim  # loads the model now, so load_duration is reported where it happened
@@ -540,6 +539,9 @@ class Generation:
             request, splitter = self.engine.chat_request(self.req)
             events = self.engine.backend.stream(request)
             done = Done()
+            if splitter is None and request.plan.prefix:
+                # The reply was forced to open its reasoning; inline, the client sees that too.
+                text.add("content", request.plan.prefix)
             try:
                 for ev in events:
                     if self.cancelled.is_set():
@@ -568,22 +570,11 @@ class Generation:
             if not started:
                 self._put("first")
             self._put("done", done)
-        except ApiError as exc:
-            text.flush()
-            self._put("error", exc)
-        except ModelNotFound as exc:
-            text.flush()
-            self._put("error", ApiError(404, str(exc)))
-        except ConfigurationError as exc:
-            text.flush()
-            self._put("error", ApiError(400, str(exc)))
-        except DskitError as exc:
-            text.flush()
-            self._put("error", ApiError(500, str(exc)))
         except Exception as exc:  # a failed generation must not kill the server
-            log.exception("generation failed")
+            if not isinstance(exc, (ApiError, DskitError)):
+                log.exception("generation failed")
             text.flush()
-            self._put("error", ApiError(500, f"{type(exc).__name__}: {exc}"))
+            self._put("error", api_error(exc))
         finally:
             self.slot.release()
             with self.engine._mu:

@@ -6,20 +6,21 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Callable
+from importlib.metadata import version as package_version
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from .. import __version__ as dskit_version
 from ..backends.base import Done
 from ..embeddings import LOCAL_MODEL
-from ..errors import DskitError, ModelNotFound
-from .engine import OLLAMA_VERSION, Engine, Generation, GenRequest, Outcome, utc_now
-from .errors import ApiError
+from . import streaming
+from .engine import OLLAMA_VERSION, Engine, GenRequest, Outcome, utc_now
+from .errors import ApiError, api_error
 from .parsing import (
     check_length,
+    parse_dimensions,
     parse_json,
     parse_keep_alive,
     parse_messages,
@@ -29,13 +30,6 @@ from .parsing import (
 )
 
 NDJSON = "application/x-ndjson"
-#: How often a request waiting for its model checks whether its client is still there.
-POLL_SECONDS = 0.25
-
-
-def engine_of(request: Request) -> Engine:
-    """The engine the app was built with."""
-    return request.app.state.engine
 
 
 async def body_of(request: Request) -> dict[str, Any]:
@@ -61,100 +55,31 @@ def line(obj: dict[str, Any]) -> bytes:
     return (json.dumps(obj, ensure_ascii=False) + "\n").encode()
 
 
-async def items(gen: Generation, request: Request) -> AsyncIterator[tuple[str, Any]]:
-    """The worker's items; a client that goes away stops the generation and frees the model."""
-    checked = time.monotonic()
-    try:
-        while True:
-            try:
-                item = await asyncio.wait_for(gen.next(), POLL_SECONDS)
-            except asyncio.TimeoutError:
-                item = None
-            # While queued, evaluating a prompt or collecting a non-streamed reply nothing is
-            # written to the client, so ask the server whether it is still there.
-            if time.monotonic() - checked >= POLL_SECONDS:
-                checked = time.monotonic()
-                if await request.is_disconnected():
-                    return
-            if item is None:
-                continue
-            yield item
-            if item[0] in ("done", "error"):
-                return
-    finally:
-        gen.cancelled.set()  # no-op when the generation finished; stops it otherwise
-
-
-async def first_item(stream: AsyncIterator[tuple[str, Any]]) -> tuple[str, Any] | None:
-    """The worker's first item: raises its error (so the status code can still be chosen)."""
-    async for kind, value in stream:
-        if kind == "error":
-            raise value
-        return kind, value
-    return None
-
-
 async def run_generation(request: Request, req: GenRequest, stream: bool,
                          piece: Callable[[str, str], dict[str, Any]],
                          final: Callable[[Outcome], dict[str, Any]]) -> Response:
     """Run `req`, answering NDJSON lines (`piece` per text, `final` at the end) or one JSON."""
-    engine = engine_of(request)
-    gen = engine.start(req, asyncio.get_running_loop())
-    source = items(gen, request)
-    try:
-        first = await first_item(source)  # waits in the queue; errors here keep their status
-    except BaseException:
-        await source.aclose()
-        raise
-    if first is None:  # the client left while queued
-        await source.aclose()
+    started = await streaming.start(request, req)
+    if started is None:  # the client left while queued
         return Response(status_code=499)
     if not stream:
-        out = await collect(first, source)
-        out.seconds = time.perf_counter() - gen.t0
-        return JSONResponse(final(out))
+        return JSONResponse(final(await started.collect()))
 
     async def body() -> AsyncIterator[bytes]:
         try:
-            async for kind, value in chain(first, source):
+            async for kind, value in started.rest():
                 if kind in ("content", "thinking"):
                     yield line(piece(kind, value))
                 elif kind == "done":
-                    yield line(final(Outcome(done=value, seconds=time.perf_counter() - gen.t0)))
+                    seconds = time.perf_counter() - started.gen.t0
+                    yield line(final(Outcome(done=value, seconds=seconds)))
                 elif kind == "error":
                     # Headers are sent: Ollama reports a mid-stream failure as an error line.
                     yield line({"error": value.message})
         finally:
-            await source.aclose()
+            await started.close()
 
     return StreamingResponse(body(), media_type=NDJSON)
-
-
-async def chain(first: tuple[str, Any], rest: AsyncIterator[tuple[str, Any]]
-                ) -> AsyncIterator[tuple[str, Any]]:
-    """`first` (unless it is only the start marker), then the rest of the items."""
-    if first[0] != "first":
-        yield first
-    async for item in rest:
-        yield item
-
-
-async def collect(first: tuple[str, Any], source: AsyncIterator[tuple[str, Any]]) -> Outcome:
-    """A whole non-streamed reply: the text by kind and the final event (raises its error)."""
-    out = Outcome()
-    parts: dict[str, list[str]] = {"content": [], "thinking": []}
-    try:
-        async for kind, value in chain(first, source):
-            if kind == "error":
-                raise value
-            if kind in parts:
-                parts[kind].append(value)
-            elif kind == "done":
-                out.done = value
-    finally:
-        await source.aclose()  # type: ignore[attr-defined]
-    out.content, out.thinking = "".join(parts["content"]), "".join(parts["thinking"])
-    return out
 
 
 def _no_extras(body: dict[str, Any], model: str) -> None:
@@ -192,7 +117,7 @@ async def load_or_unload(engine: Engine, model: str, keep_alive: float | None,
 
 async def chat(request: Request) -> Response:
     """POST /api/chat."""
-    engine = engine_of(request)
+    engine = streaming.engine_of(request)
     body = await body_of(request)
     model = _chat_model(engine, body, "chat")
     _no_extras(body, model)
@@ -223,7 +148,7 @@ async def chat(request: Request) -> Response:
 
 async def generate(request: Request) -> Response:
     """POST /api/generate."""
-    engine = engine_of(request)
+    engine = streaming.engine_of(request)
     body = await body_of(request)
     model = _chat_model(engine, body, "generate")
     _no_extras(body, model)
@@ -270,7 +195,7 @@ def _tag(engine: Engine, name: str) -> dict[str, Any]:
 
 async def tags(request: Request) -> Response:
     """GET /api/tags: the embedded chat models and the local embedding model."""
-    engine = engine_of(request)
+    engine = streaming.engine_of(request)
     names = await asyncio.to_thread(engine.all_models)
     rows = await asyncio.to_thread(lambda: [_tag(engine, n) for n in names])
     return JSONResponse({"models": rows})
@@ -278,7 +203,7 @@ async def tags(request: Request) -> Response:
 
 async def show(request: Request) -> Response:
     """POST /api/show."""
-    engine = engine_of(request)
+    engine = streaming.engine_of(request)
     body = await body_of(request)
     model, _ = engine.resolve(body.get("model") or body.get("name"))
     facts = await asyncio.to_thread(engine.facts, model)
@@ -302,7 +227,7 @@ async def show(request: Request) -> Response:
 
 async def ps(request: Request) -> Response:
     """GET /api/ps: models in memory, with their expiry."""
-    engine = engine_of(request)
+    engine = streaming.engine_of(request)
 
     def rows() -> list[dict[str, Any]]:
         out = [engine.ps_row(r) for r in engine.backend.ps()]
@@ -316,9 +241,14 @@ async def ps(request: Request) -> Response:
     return JSONResponse({"models": await asyncio.to_thread(rows)})
 
 
+def dskit_version() -> str:
+    """The installed dskit's version (the package metadata; never imports dskit itself)."""
+    return package_version("dskit")
+
+
 async def version(request: Request) -> Response:
     """GET /api/version: an Ollama version with `think` support, and which server this is."""
-    return JSONResponse({"version": OLLAMA_VERSION, "server": f"dskit {dskit_version}"})
+    return JSONResponse({"version": OLLAMA_VERSION, "server": f"dskit {dskit_version()}"})
 
 
 async def root(request: Request) -> Response:
@@ -328,14 +258,11 @@ async def root(request: Request) -> Response:
 
 async def embed(request: Request) -> Response:
     """POST /api/embed: unit vectors from the local embedding model."""
-    engine = engine_of(request)
+    engine = streaming.engine_of(request)
     body = await body_of(request)
     model = embedder_name(engine, body.get("model"))
     texts, _ = parse_texts(body.get("input", []), engine.max_prompt_chars)
-    dims = body.get("dimensions")
-    if dims is not None and (isinstance(dims, bool) or not isinstance(dims, int)
-                             or not 0 < dims <= 384):
-        raise ApiError(400, "dimensions must be a whole number between 1 and 384")
+    dims = parse_dimensions(body.get("dimensions"))
     truncate = body.get("truncate", True) is not False
     t0 = time.perf_counter()
     vectors, tokens, load = await engine.run(engine.embed, texts, truncate, dims)
@@ -346,7 +273,7 @@ async def embed(request: Request) -> Response:
 
 async def embeddings(request: Request) -> Response:
     """POST /api/embeddings (legacy): one prompt, one vector."""
-    engine = engine_of(request)
+    engine = streaming.engine_of(request)
     body = await body_of(request)
     embedder_name(engine, body.get("model"))  # refuses chat models
     prompt = body.get("prompt", "")
@@ -372,7 +299,7 @@ def embedder_name(engine: Engine, raw: Any) -> str:
 
 async def pull(request: Request) -> Response:
     """POST /api/pull: assemble an installed embedded model, with progress; nothing else."""
-    engine = engine_of(request)
+    engine = streaming.engine_of(request)
     body = await body_of(request)
     name = body.get("model") or body.get("name")
     try:
@@ -422,20 +349,11 @@ async def pull(request: Request) -> Response:
 
     worker = asyncio.ensure_future(engine.run(work))  # referenced below: kept alive until read
 
-    def failure(exc: BaseException) -> ApiError:
-        if isinstance(exc, ApiError):
-            return exc
-        if isinstance(exc, ModelNotFound):
-            return ApiError(404, str(exc))
-        if isinstance(exc, DskitError):
-            return ApiError(500, str(exc))
-        return ApiError(500, f"{type(exc).__name__}: {exc}")
-
     async def lines() -> AsyncIterator[bytes]:
         yield line({"status": "pulling manifest"})
         while (item := await queue.get()) is not None:
             if isinstance(item, BaseException):
-                yield line({"error": failure(item).message})
+                yield line({"error": api_error(item).message})
                 continue
             yield line(item)
         await worker
@@ -444,7 +362,7 @@ async def pull(request: Request) -> Response:
         return StreamingResponse(lines(), media_type=NDJSON)
     while (item := await queue.get()) is not None:
         if isinstance(item, BaseException):
-            raise failure(item)
+            raise api_error(item)
     await worker
     return JSONResponse({"status": "success"})
 

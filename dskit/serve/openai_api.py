@@ -16,27 +16,14 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from ..backends.base import Done
+from . import streaming
 from .engine import GenRequest
-from .errors import ApiError
-from .ollama_api import (
-    body_of,
-    chain,
-    collect,
-    embedder_name,
-    engine_of,
-    first_item,
-    items,
-)
-from .parsing import parse_messages, parse_options, parse_texts, stop_list
+from .errors import ApiError, openai_error
+from .ollama_api import body_of, embedder_name
+from .parsing import parse_dimensions, parse_messages, parse_options, parse_texts, stop_list
+from .streaming import engine_of
 
 FINGERPRINT = "fp_dskit"
-
-
-def openai_error(status: int, message: str) -> dict[str, Any]:
-    """OpenAI's error body."""
-    kind = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
-            413: "invalid_request_error", 503: "server_busy"}.get(status, "api_error")
-    return {"error": {"message": message, "type": kind, "param": None, "code": None}}
 
 
 def _sse(obj: dict[str, Any] | str) -> bytes:
@@ -108,19 +95,11 @@ async def chat_completions(request: Request) -> Response:
     head = {"id": ident, "created": created, "model": model,
             "system_fingerprint": FINGERPRINT}
 
-    gen = engine.start(req, asyncio.get_running_loop())
-    source = items(gen, request)
-    try:
-        first = await first_item(source)
-    except BaseException:
-        await source.aclose()
-        raise
-    if first is None:
-        await source.aclose()
+    started = await streaming.start(request, req)
+    if started is None:  # the client left while queued
         return Response(status_code=499)
-
     if not stream:
-        out = await collect(first, source)
+        out = await started.collect()
         message: dict[str, Any] = {"role": "assistant", "content": out.content}
         if out.thinking:
             message["reasoning"] = out.thinking
@@ -134,7 +113,7 @@ async def chat_completions(request: Request) -> Response:
 
     async def events() -> AsyncIterator[bytes]:
         try:
-            async for k, value in chain(first, source):
+            async for k, value in started.rest():
                 if k == "content":
                     yield chunk({"role": "assistant", "content": value})
                 elif k == "thinking":
@@ -149,7 +128,7 @@ async def chat_completions(request: Request) -> Response:
                 elif k == "error":
                     yield _sse(openai_error(value.status, value.message))
         finally:
-            await source.aclose()
+            await started.close()
 
     return StreamingResponse(events(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache"})
@@ -180,10 +159,7 @@ async def embeddings(request: Request) -> Response:
     encoding = body.get("encoding_format") or "float"
     if encoding not in ("float", "base64"):
         raise ApiError(400, "encoding_format must be float or base64")
-    dims = body.get("dimensions")
-    if dims is not None and (isinstance(dims, bool) or not isinstance(dims, int)
-                             or not 0 < dims <= 384):
-        raise ApiError(400, "dimensions must be a whole number between 1 and 384")
+    dims = parse_dimensions(body.get("dimensions"))
     vectors, tokens, _ = await engine.run(engine.embed, texts, True, dims)
 
     def encode(vec: list[float]) -> list[float] | str:

@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 from ..backends.base import Options
-from ..usage import strip_reasoning
+from ..recommendations import strip_reasoning
 from .errors import ApiError
 
 #: Ollama option name -> (type, llama-cpp-python keyword or "" for the fields Options has).
@@ -203,3 +203,12 @@ def parse_texts(raw: Any, max_chars: int, max_items: int = 2048) -> tuple[list[s
             check_length(len(t), max_chars)
         return list(raw), False
     raise ApiError(400, "input must be a string or a list of strings")
+
+
+def parse_dimensions(value: Any, limit: int = 384) -> int | None:
+    """The `dimensions` of an embedding request: None, or a whole number in 1..limit."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= limit:
+        raise ApiError(400, f"dimensions must be a whole number between 1 and {limit}")
+    return value

@@ -12,7 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import ConfigurationError
 from ..sysinfo import is_loopback
-from .errors import ApiError
+from .errors import BodyTooLarge, openai_error
 
 EXPOSE_WARNING = (
     "WARNING: dskit serve is listening on {host}, reachable from other machines. The Ollama API "
@@ -57,14 +57,8 @@ def open_socket(host: str, port: int) -> socket.socket:
 def error_response(path: str, status: int, message: str) -> Response:
     """An error in the shape the caller's API uses: OpenAI's under /v1, Ollama's elsewhere."""
     if path.startswith("/v1/"):
-        from .openai_api import openai_error
-
         return JSONResponse(openai_error(status, message), status_code=status)
     return JSONResponse({"error": message}, status_code=status)
-
-
-class BodyTooLarge(ApiError):
-    """413: the request body is over the limit."""
 
 
 class Guard:

@@ -4,30 +4,26 @@ from __future__ import annotations
 
 import html
 import re
-import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import ipywidgets as W
 
-from .display import reply_html
-from .errors import StreamInterrupted
-from .feedback import (
-    REFRESH_S,
+from ..client import Client, default_client
+from ..kb import KnowledgeBase
+from ..kb.knowledge import ASK_THRESHOLD
+from .base import (
     StatusLine,
     Worker,
     WorkerWidget,
     error_html,
     prepare_model,
-    stats_text,
+    stream_reply,
     tagged,
 )
 
 if TYPE_CHECKING:
     import pandas as pd
-
-    from .client import Client
-    from .kb import KnowledgeBase
 
 _UNSAFE = re.compile(r"[\x00-\x1f/\\:]")
 
@@ -54,9 +50,6 @@ class KnowledgeBaseWidget(WorkerWidget):
     def __init__(self, kb: KnowledgeBase | str = "notebook", *, client: Client | None = None,
                  model: str | None = None, max_tokens: int = 512, k: int = 4,
                  threshold: float | None = None) -> None:
-        from .kb import KnowledgeBase
-        from .kb.knowledge import ASK_THRESHOLD
-
         self.kb = kb if not isinstance(kb, str) else KnowledgeBase(kb)
         self._client = client
         self.model = model
@@ -108,8 +101,6 @@ class KnowledgeBaseWidget(WorkerWidget):
     def client(self) -> Client:
         """The chat client, connected on first use."""
         if self._client is None:
-            from .client import default_client
-
             self._client = default_client()
         return self._client
 
@@ -182,26 +173,5 @@ class KnowledgeBaseWidget(WorkerWidget):
         stream = self.kb.ask(question, model, client=self.client, stream=True,
                              threshold=self.threshold, max_tokens=self.max_tokens,
                              think=self.think.value)
-        self.worker.cancel_with(stream.stop)
         self.status.busy(f"{model}: waiting for the first token…")
-        try:
-            last = 0.0
-            for chunk in stream:
-                if time.monotonic() - last >= REFRESH_S:
-                    last = time.monotonic()
-                    self.status.busy("reasoning…" if chunk.kind == "thinking" else "answering…")
-                    self.answer.value = asked + reply_html(stream.reply, open_thinking=True,
-                                                           streaming=True)
-        except StreamInterrupted as exc:
-            if exc.partial is not None:
-                self.answer.value = asked + reply_html(exc.partial)
-            self.status.error(exc)
-            return
-        self.answer.value = asked + reply_html(stream.reply)
-        self.status.done(("stopped · " if stream.stopped else "") + stats_text(stream.reply),
-                         stopped=stream.stopped)
-
-
-def knowledge_base(kb: KnowledgeBase | str = "notebook", **kwargs: Any) -> KnowledgeBaseWidget:
-    """A knowledge-base widget for a notebook (a name opens or creates it)."""
-    return KnowledgeBaseWidget(kb, **kwargs)
+        stream_reply(stream, self.answer, asked, self.status, self.worker)

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import threading
 
-import pytest
-
 import dskit as ds
 from dskit.backends.embedded import EmbeddedBackend
 from dskit.errors import ConfigurationError
-from dskit.feedback import StatusLine, Worker, prepare_model
+from dskit.widgets.base import StatusLine, Worker, prepare_model
 
 SMALL = "smollm2:135m"
 
@@ -59,26 +57,20 @@ def test_worker_stop_cancels_the_current_step_even_if_registered_late():
     assert cancelled.is_set() and w.stopping.is_set()
 
 
-@pytest.fixture(scope="module")
-def client():
-    backend = EmbeddedBackend(n_ctx=1024)
-    yield ds.connect(backend, set_default=False)
-    backend.unload()
-
-
-def test_prepare_model_loads_with_a_spinner(client):
+def test_prepare_model_loads_with_a_spinner(embedded_client):
+    embedded_client.backend.unload(SMALL)  # the shared backend may hold it already
     status = StatusLine()
-    prepare_model(client, SMALL, status)
-    assert SMALL in client.backend.loaded()
+    prepare_model(embedded_client, SMALL, status)
+    assert SMALL in embedded_client.backend.loaded()
     assert "loading smollm2:135m into memory" in status.value
     status.clear()
-    prepare_model(client, SMALL, status)  # loaded already: says nothing
+    prepare_model(embedded_client, SMALL, status)  # loaded already: says nothing
     assert status.state == "idle"
 
 
-def test_chat_widget_stop_while_loading_never_generates(client):
-    client.backend.unload()
-    w = ds.widgets.chat(client=client, model=SMALL)
+def test_chat_widget_stop_while_loading_never_generates(embedded_client):
+    embedded_client.backend.unload()
+    w = ds.widgets.chat(client=embedded_client, model=SMALL)
     w.prompt.value = "hello"
     w.send()
     w.stop()  # before the model is ready: nothing is generated

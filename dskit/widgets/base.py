@@ -1,9 +1,10 @@
-"""Feedback pieces shared by the widgets: status line, spinner, progress, errors, stop, stats.
+"""What every widget shares: status line, worker thread, model preparation, the streaming loop.
 
 A widget runs its work in a `Worker` thread (so its Stop button stays clickable), reports what
-is happening on a `StatusLine`, and calls `prepare_model` before its first request so loading a
-model shows progress instead of a silent wait. Every state carries a CSS class
-(`dskit-state-busy|done|error|stopped|idle`) that browser tests and styles can rely on.
+is happening on a `StatusLine`, calls `prepare_model` before its first request so loading a
+model shows progress instead of a silent wait, and streams a reply with `stream_reply`. Every
+state carries a CSS class (`dskit-state-busy|done|error|stopped|idle`) that browser tests and
+styles can rely on.
 """
 
 from __future__ import annotations
@@ -17,10 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as W
 
-from .errors import DskitError
+from ..display import reply_html
+from ..errors import DskitError, StreamInterrupted
 
 if TYPE_CHECKING:
-    from .client import Client
+    from ..client import Client
+    from ..conversation import ChatStream
+    from ..reply import Reply
 
 log = logging.getLogger(__name__)
 
@@ -55,15 +59,6 @@ def error_text(exc: BaseException) -> str:
 def error_html(exc: BaseException) -> str:
     """An error as escaped HTML for a status line."""
     return f"<span class='dskit-error'>{html.escape(error_text(exc))}</span>"
-
-
-def stats_text(reply: Any) -> str:
-    """The stats line after an answer: speed, time to first token, tokens, load, total."""
-    parts = [f"{reply.backend}:{reply.model}" if reply.backend else reply.model,
-             reply.stats.summary()]
-    if reply.status not in ("ok", ""):
-        parts.insert(0, reply.status)
-    return " · ".join(p for p in parts if p)
 
 
 class StatusLine(W.HTML):
@@ -228,3 +223,33 @@ class WorkerWidget(W.VBox):
     def stop(self) -> None:
         """Stop the job (a reply stops at the next token; what arrived so far is kept)."""
         self.worker.stop()
+
+
+def stream_reply(stream: ChatStream, output: W.HTML, header: str, status: StatusLine,
+                 worker: Worker) -> Reply | None:
+    """Stream a reply into `output` after `header`; the one streaming loop of every widget.
+
+    Redraws at most every `REFRESH_S`, says on the status line whether the model reasons or
+    answers, and ends with the reply and its stats. Returns the final `Reply`, or None when the
+    stream broke off (the partial reply stays shown, the error on the status line).
+    """
+    worker.cancel_with(stream.stop)
+    try:
+        last = 0.0
+        for chunk in stream:
+            now = time.monotonic()
+            if now - last >= REFRESH_S:
+                last = now
+                status.busy("reasoning…" if chunk.kind == "thinking" else "answering…")
+                output.value = header + reply_html(stream.reply, open_thinking=True,
+                                                   streaming=True)
+    except StreamInterrupted as exc:
+        if exc.partial is not None:
+            output.value = header + reply_html(exc.partial)
+        status.error(exc)
+        return None
+    reply = stream.reply
+    output.value = header + reply_html(reply)
+    status.done(("stopped · " if stream.stopped else "") + reply.footer(with_status=True),
+                stopped=stream.stopped)
+    return reply

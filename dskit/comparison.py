@@ -9,6 +9,7 @@ KeyboardInterrupt returns the rows finished so far, and a rerun with the same `o
 from __future__ import annotations
 
 import csv
+import functools
 import itertools
 import math
 import os
@@ -20,14 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .client import Client, default_client
 from .errors import ConfigurationError, ModelNotFound
-from .prompts import grade, load
+from .grading import grade
+from .prompts import load
 from .reasoning import math_prompt
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from .client import Client
     from .reply import Reply
 
 #: The columns of a comparison, in order.
@@ -98,9 +100,6 @@ def compare(
 
     See `summary(df)` (also `compare.summary`) for pass@1 and speed per model.
     """
-
-    from .client import default_client
-
     model_list = [models] if isinstance(models, str) else list(models)
     if not model_list:
         raise ConfigurationError("compare() needs at least one model")
@@ -143,7 +142,8 @@ def compare(
             runner = _GroupRunner(client, group, max_tokens=max_tokens, temperature=temperature,
                                   seed=seed, think=think)
 
-            def done(row: dict[str, Any]) -> None:
+            def done(row: dict[str, Any]) -> bool:
+                """Keep a finished row; False when the run must stop."""
                 key = (row["model"], row["prompt_id"], row["sample"])
                 rows[key] = row
                 if sink is not None:
@@ -151,12 +151,13 @@ def compare(
                 bar.update(1)
                 if on_row is not None:
                     on_row(row)
-                if stop is not None and stop.is_set():
-                    raise _Stopped
+                return stop is None or not stop.is_set()
 
             try:
-                runner.run(done, parallel)
-            except (KeyboardInterrupt, _Stopped):
+                finished = runner.run(done, parallel)
+            except KeyboardInterrupt:
+                finished = False
+            if not finished:
                 interrupted = True
                 break
     finally:
@@ -177,10 +178,6 @@ def compare(
     return df
 
 
-class _Stopped(Exception):
-    """Raised inside the run loop when the `stop` event is set."""
-
-
 class _GroupRunner:
     """Runs one model's tasks, one at a time or with a thread pool."""
 
@@ -188,11 +185,10 @@ class _GroupRunner:
         self.client, self.tasks, self.options = client, tasks, options
         self.model_error: str | None = None
 
-    def run(self, done: Callable[[dict[str, Any]], None], parallel: int) -> None:
+    def run(self, done: Callable[[dict[str, Any]], bool], parallel: int) -> bool:
+        """Run the tasks, handing each row to `done`; False when `done` asked to stop."""
         if parallel == 1:
-            for task in self.tasks:
-                done(self.one(task))
-            return
+            return all(done(self.one(task)) for task in self.tasks)
         pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="dskit-compare")
         pending: set[Future[dict[str, Any]]] = set()
         queue = iter(self.tasks)
@@ -201,11 +197,15 @@ class _GroupRunner:
                 pending.add(pool.submit(self.call, task))
             while pending:
                 finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in finished:
+                keep = True
+                for fut in finished:  # every finished row is kept, even when asked to stop
                     # grading happens here, in the calling thread (math-verify uses signals)
-                    done(self.graded(fut.result()))
+                    keep = done(self.graded(fut.result())) and keep
+                if not keep:
+                    return False
                 for task in _take(queue, len(finished)):
                     pending.add(pool.submit(self.call, task))
+            return True
         finally:
             for fut in pending:
                 fut.cancel()
@@ -448,5 +448,15 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, columns=cols)
 
 
-# `ds.compare.summary(df)` works once `compare` is exported as the function.
-compare.summary = summary  # type: ignore[attr-defined]
+
+class CompareFunction:
+    """`compare` with `summary` beside it: `ds.compare(...)` runs, `ds.compare.summary(rows)`
+    summarises (what `import dskit as ds` exports as `ds.compare`)."""
+
+    summary = staticmethod(summary)
+
+    def __init__(self) -> None:
+        functools.update_wrapper(self, compare)  # help() and the signature are compare's
+
+    def __call__(self, *args: Any, **kwargs: Any) -> pd.DataFrame:
+        return compare(*args, **kwargs)

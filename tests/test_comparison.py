@@ -13,7 +13,7 @@ import pytest
 import dskit as ds
 from dskit import prompts
 from dskit.backends.embedded import EmbeddedBackend
-from dskit.compare import COLUMNS, compare, summary
+from dskit.comparison import COLUMNS, compare, summary
 from dskit.errors import ConfigurationError
 from dskit.reasoning import MATH_DIRECTIVE
 
@@ -24,17 +24,10 @@ QWEN = "qwen2.5-coder:0.5b"
 PROMPTS = pd.DataFrame({"prompt": ["What is 2+3?", "Name one colour."], "expected": ["5", None]})
 
 
-@pytest.fixture(scope="module")
-def backend() -> EmbeddedBackend:
-    # One thread: the machine's other jobs make two spinning llama.cpp threads crawl.
-    b = EmbeddedBackend(n_ctx=2048, n_threads=1)
-    yield b
-    b.unload()
-
-
 @pytest.fixture
-def client(backend: EmbeddedBackend) -> ds.Client:
-    return ds.connect(backend, set_default=False)
+def client(embedded: EmbeddedBackend) -> ds.Client:
+    """A client of its own on the shared backend: tests replace its `chat`."""
+    return ds.connect(embedded, set_default=False)
 
 
 class Calls:
@@ -52,15 +45,15 @@ class Calls:
         return self.real(prompt, model, **kwargs)
 
 
-def test_two_models_two_prompts_two_samples(client: ds.Client, backend: EmbeddedBackend,
+def test_two_models_two_prompts_two_samples(client: ds.Client, embedded: EmbeddedBackend,
                                             monkeypatch: pytest.MonkeyPatch):
     calls = Calls(client)
     monkeypatch.setattr(client, "chat", calls)
-    loads = backend.loads
+    loads = embedded.loads
     df = compare([SMALL, QWEN], PROMPTS, samples=2, client=client, max_tokens=12, seed=3,
                  progress=False)
     assert len(df) == 8 and list(df.columns) == COLUMNS
-    assert backend.loads - loads <= 2
+    assert embedded.loads - loads <= 2
     # model-major: every call for one model before the next model's
     assert [m for m, _ in calls.seen] == [SMALL] * 4 + [QWEN] * 4
     assert df["model"].tolist() == [SMALL] * 4 + [QWEN] * 4
@@ -78,11 +71,7 @@ def test_two_models_two_prompts_two_samples(client: ds.Client, backend: Embedded
     s = summary(df)
     assert s["model"].tolist() == [SMALL, QWEN] and s["n"].tolist() == [4, 4]
     assert s["pass@1"].between(0, 1).all() and (s["tokens_per_s"] > 0).all()
-    assert ds_compare_summary_is_reachable()
-
-
-def ds_compare_summary_is_reachable() -> bool:
-    return compare.summary is summary  # type: ignore[attr-defined]
+    assert ds.compare.summary(df).equals(s)  # `ds.compare.summary` is the same function
 
 
 def test_interrupt_keeps_finished_rows_and_resume_skips_them(

@@ -6,24 +6,15 @@ import argparse
 import sys
 from typing import Any
 
-from .knowledge import ASK_THRESHOLD
+from ..kb.knowledge import ASK_THRESHOLD, KnowledgeBase, kb_home, list_kbs
+from .output import chat_kwargs, client_for, safe, stream_to, table
 
 
-def _kb(args: argparse.Namespace) -> Any:
-    from .knowledge import KnowledgeBase
-
+def _kb(args: argparse.Namespace) -> KnowledgeBase:
     kwargs: dict[str, Any] = {"data_dir": args.data_dir}
     if getattr(args, "embed_model", None):
         kwargs["embed_model"] = args.embed_model
     return KnowledgeBase(args.name, **kwargs)
-
-
-def _table(df: Any, columns: list[str]) -> str:
-    from ..cli import safe
-
-    if df.empty:
-        return "(nothing)"
-    return safe(df[columns].to_string(index=False, max_colwidth=60))
 
 
 def cmd_add(args: argparse.Namespace) -> int:
@@ -31,7 +22,7 @@ def cmd_add(args: argparse.Namespace) -> int:
     kb = _kb(args)
     report = kb.add(args.paths, include=args.include, exclude=args.exclude,
                     progress=sys.stderr.isatty())
-    print(_table(report, ["source", "status", "chunks", "reason"]))
+    print(table(report, ["source", "status", "chunks", "reason"]))
     counts = report["status"].value_counts().to_dict()
     print(f"{kb.name}: " + ", ".join(f"{n} {s}" for s, n in counts.items())
           + f" · {len(kb)} chunks in all")
@@ -42,20 +33,16 @@ def cmd_search(args: argparse.Namespace) -> int:
     """Print the ranked hits for a query."""
     hits = _kb(args).search(" ".join(args.query), k=args.k, threshold=args.threshold)
     hits = hits.assign(text=hits["text"].str.replace(r"\s+", " ", regex=True).str.slice(0, 80))
-    print(_table(hits, ["rank", "score", "source", "location", "text"]))
+    print(table(hits, ["rank", "score", "source", "location", "text"]))
     return 0
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
     """Stream an answer with its sources."""
-    from ..cli import _client, chat_kwargs, stream_to
-
     question = " ".join(args.question)
     stream = _kb(args).ask(question, args.model, k=args.k, threshold=args.threshold,
-                           client=_client(args), stream=True, **chat_kwargs(args))
+                           client=client_for(args), stream=True, **chat_kwargs(args))
     stream_to(sys.stdout, stream, args.hide_thinking)
-    from ..cli import safe
-
     for source in stream.reply.sources:
         print(safe(source.label()))
     return 0
@@ -63,10 +50,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     """Print the knowledge bases."""
-    from .knowledge import kb_home, list_kbs
-
     df = list_kbs(args.data_dir)
-    print(_table(df, list(df.columns)) if not df.empty
+    print(table(df, list(df.columns)) if not df.empty
           else f"no knowledge bases under {kb_home(args.data_dir)}")
     return 0
 
@@ -75,7 +60,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
     """Remove files or folders from a knowledge base."""
     kb = _kb(args)
     for path in args.paths:
-        print(_table(kb.remove(path), ["source", "status", "chunks", "reason"]))
+        print(table(kb.remove(path), ["source", "status", "chunks", "reason"]))
     return 0
 
 
@@ -83,20 +68,20 @@ def cmd_refresh(args: argparse.Namespace) -> int:
     """Re-scan the added folders."""
     report = _kb(args).refresh(progress=sys.stderr.isatty())
     changed = report[report["status"] != "unchanged"]
-    print(_table(changed, ["source", "status", "chunks", "reason"]))
+    print(table(changed, ["source", "status", "chunks", "reason"]))
     return 0
 
 
 def cmd_files(args: argparse.Namespace) -> int:
     """List the documents."""
-    print(_table(_kb(args).files(), ["source", "chunks", "bytes"]))
+    print(table(_kb(args).files(), ["source", "chunks", "bytes"]))
     return 0
 
 
-def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     """Register `dskit kb …` on the main parser."""
-    kb = sub.add_parser("kb", help="knowledge bases: add, search, ask, list, remove, refresh")
-    ksub = kb.add_subparsers(dest="kb_command", required=True)
+    group = sub.add_parser("kb", help="knowledge bases: add, search, ask, list, remove, refresh")
+    ksub = group.add_subparsers(dest="kb_command", required=True)
     base = argparse.ArgumentParser(add_help=False)
     base.add_argument("--data-dir", help="where knowledge bases live (default: DSKIT_KB_DIR "
                       "or the user data directory)")

@@ -7,20 +7,12 @@ import dataclasses
 import pandas as pd
 import pytest
 
-from dskit import gguf
-from dskit.models.catalog import (
-    FIGURES,
-    GB,
-    Machine,
-    ModelSpec,
-    catalog,
-    recommend,
-    spec_for,
-    specs,
-)
+from dskit import model_files
+from dskit.models.family import FIGURES, GB, ModelSpec, catalog, spec_for, specs
+from dskit.models.fit import Machine, recommend
 from dskit.sysinfo import GPU
 
-# Sizes from issue #3 (Ollama's library page).
+# Download sizes of Ollama's default tags (ollama.com/library/deepseek-r1 and deepseek-v3).
 SIZES = {
     "deepseek-r1:1.5b": 1.1, "deepseek-r1:7b": 4.7, "deepseek-r1:8b": 4.9,
     "deepseek-r1:14b": 9.0, "deepseek-r1:32b": 20.0, "deepseek-r1:70b": 43.0,
@@ -97,7 +89,7 @@ def test_published_scores_for_every_r1_model():
 
 
 def test_stand_ins_are_marked_not_deepseek():
-    for name, model in gguf.STANDINS.items():
+    for name, model in model_files.STANDINS.items():
         spec = spec_for(name)
         assert spec is not None
         assert spec.family == "stand-in" and not spec.deepseek

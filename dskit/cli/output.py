@@ -1,0 +1,117 @@
+"""What the commands share: safe terminal output, the streamed-reply printer, options → kwargs."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, TextIO
+
+from ..client import Client, connect
+from ..conversation import ChatStream
+from ..errors import StreamInterrupted
+from ..reasoning import Chunk
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# Model output and file names are untrusted: drop terminal control sequences so they cannot
+# move the cursor, retitle the window or hide text.
+_CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|"
+                      r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def safe(text: str) -> str:
+    """Text with terminal control characters removed."""
+    return _CONTROL.sub("", text)
+
+
+def table(df: pd.DataFrame, columns: list[str]) -> str:
+    """A plain-text table of `columns`, safe for the terminal; `(nothing)` when empty."""
+    if df.empty:
+        return "(nothing)"
+    return safe(df[columns].to_string(index=False, max_colwidth=60))
+
+
+class Printer:
+    """Prints a chunk stream with the reasoning visibly apart from the answer."""
+
+    def __init__(self, out: TextIO, hide_thinking: bool = False) -> None:
+        self.out = out
+        self.hide = hide_thinking
+        self.colour = out.isatty()
+        self.section: str | None = None
+
+    def _style(self, code: str) -> str:
+        return code if self.colour else ""
+
+    def chunk(self, c: Chunk) -> None:
+        """Print one chunk, opening a section header when the kind changes."""
+        if c.kind == "thinking":
+            if self.hide:
+                if self.section != "thinking":
+                    self.out.write(self._style("\x1b[2m") + "(thinking…)" + self._style("\x1b[0m"))
+                    self.section = "thinking"
+                self.out.flush()
+                return
+            if self.section != "thinking":
+                self.out.write(self._style("\x1b[2;3m") + "[thinking]\n")
+                self.section = "thinking"
+            self.out.write(safe(c.text))
+        else:
+            if self.section != "answer":
+                if self.section == "thinking":
+                    self.out.write("\n" if self.hide else "\n[/thinking]" + self._style("\x1b[0m")
+                                   + "\n\n")
+                self.section = "answer"
+            self.out.write(safe(c.text))
+        self.out.flush()
+
+    def end(self, footer: str = "") -> None:
+        """Close the open section and print the stats footer."""
+        if self.section == "thinking" and not self.hide:
+            self.out.write("\n[/thinking]" + self._style("\x1b[0m"))
+        self.out.write("\n")
+        if footer:
+            self.out.write(self._style("\x1b[2m") + safe(footer) + self._style("\x1b[0m") + "\n")
+        self.out.flush()
+        self.section = None
+
+
+def stream_to(out: TextIO, stream: Iterable[Chunk], hide_thinking: bool = False) -> None:
+    """Print a `ChatStream` and its final status and stats."""
+    p = Printer(out, hide_thinking)
+    try:
+        for c in stream:
+            p.chunk(c)
+    except KeyboardInterrupt:
+        if isinstance(stream, ChatStream):
+            stream.stop()
+        p.end("[stopped]")
+        return
+    except StreamInterrupted as exc:
+        p.end(f"[interrupted: {exc}] (partial reply kept above)")
+        return
+    if isinstance(stream, ChatStream):
+        r = stream.reply
+        footer = r.footer(with_status=True)
+        for note in r.notes:
+            footer += f"\n[note] {note}"
+        p.end(footer)
+    else:
+        p.end()
+
+
+def client_for(args: argparse.Namespace) -> Client:
+    """The client the command line asks for (`--backend`, else automatic)."""
+    return connect(args.backend or None)
+
+
+def chat_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """The chat options given on the command line (only those given)."""
+    kwargs: dict[str, Any] = {"max_tokens": args.max_tokens} if args.max_tokens else {}
+    if getattr(args, "temperature", None) is not None:
+        kwargs["temperature"] = args.temperature
+    if args.think is not None:
+        kwargs["think"] = args.think
+    return kwargs

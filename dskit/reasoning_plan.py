@@ -1,0 +1,115 @@
+"""Whether and how one reply reasons, decided in one place for `ds.chat`, the backends and
+`dskit serve` alike.
+
+The rules (the same defaults everywhere):
+- A reasoning model (DeepSeek-R1, or one whose server lists the `thinking` capability) reasons
+  unless `think=False`; other models reason only when asked (`think=True`).
+- DeepSeek recommends starting R1's reply with "<think>\\n" so it never skips its reasoning:
+  done where the backend can force the start of a reply (llama.cpp in process).
+- A model that does not reason by itself, asked to (`think=True`), is prompted to reason first
+  and then answer with its reasoning in context, where the backend can run those two phases
+  (the embedded stand-ins); elsewhere a note says `think=True` had no effect.
+- Servers with a `think` switch (Ollama >= 0.9) get it and return the reasoning apart. For a
+  model that does not reason, the server decides: Ollama refuses `think: true` (the backend
+  then answers without it and says so), `dskit serve` prompts a stand-in to reason first.
+- Raw output of an R1 model is read as starting inside its reasoning block: the chat template
+  or the forced prefix opened it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+#: DeepSeek's recommended start of an R1 reply.
+THINK_PREFIX = "<think>\n"
+
+NO_REASONING_NOTE = ("think=True had no effect: this model does not reason by itself and this "
+                     "backend cannot ask it to reason first.")
+
+
+@dataclass(frozen=True)
+class Traits:
+    """How a model should be prompted."""
+
+    reasoning: bool = False  # emits a <think> block
+    r1: bool = False  # DeepSeek-R1 family: apply the usage recommendations
+    system_prompt_ok: bool = True  # R1-0528 and later accept a system prompt
+    force_think: bool = False  # start the reply with "<think>\n"
+
+
+def _detail_text(details: dict[str, Any]) -> str:
+    """Lower-cased text of the identifying fields of Ollama's /api/show answer."""
+    parts: list[str] = []
+    info = details.get("model_info") or {}
+    for key in ("general.name", "general.basename", "general.finetune", "general.version",
+                "general.architecture"):
+        if info.get(key):
+            parts.append(str(info[key]))
+    det = details.get("details") or {}
+    parts.append(str(det.get("family", "")))
+    parts.extend(str(f) for f in det.get("families") or [])
+    return " ".join(parts).lower()
+
+
+def detect_traits(model: str, details: dict[str, Any] | None = None) -> Traits:
+    """Decide how to prompt `model`, preferring the server's model details over the name."""
+    details = details or {}
+    name = model.lower()
+    text = _detail_text(details)
+    caps = [str(c).lower() for c in details.get("capabilities") or []]
+    r1 = "deepseek-r1" in name or "deepseek r1" in text or "deepseek-r1" in text \
+        or ("r1" in text.split() and "deepseek" in text)
+    reasoning = r1 or "thinking" in caps or bool(details.get("reasoning"))
+    if not r1:
+        return Traits(reasoning=reasoning)
+    # R1-0528 (and the Qwen3-8B distill Ollama serves as deepseek-r1:8b today) accepts a system
+    # prompt and starts its reasoning by itself; the original R1 and its distills do not.
+    newer = "0528" in name or "0528" in text or "qwen3" in text
+    return Traits(reasoning=True, r1=True, system_prompt_ok=newer, force_think=not newer)
+
+
+@dataclass(frozen=True)
+class ReasoningSupport:
+    """What a backend can do about reasoning (each says so in `reasoning_support()`)."""
+
+    #: Takes Ollama's `think` switch and returns the reasoning apart from the answer.
+    think_switch: bool = False
+    #: Can make the reply start with given text (the forced "<think>\n").
+    force_prefix: bool = False
+    #: Can ask a model to reason, close the block itself, then let it answer.
+    two_phase: bool = False
+
+
+@dataclass(frozen=True)
+class ReasoningPlan:
+    """How one reply reasons; backends carry it out, the chat layer reads the output by it."""
+
+    #: True: the reply reasons; False: asked not to; None: a model that does not reason.
+    think: bool | None = None
+    #: The `think` field for servers that take one (None: send none).
+    send_think: bool | None = None
+    #: Text the reply is forced to start with ("" for none).
+    prefix: str = ""
+    #: Prompted reasoning in two phases for a model that does not reason by itself.
+    two_phase: bool = False
+    #: Raw output starts inside the reasoning block (its opening tag is not in the output).
+    starts_inside: bool = False
+    #: What the user should know about the plan (shown on the reply).
+    notes: tuple[str, ...] = ()
+
+
+def plan_reasoning(traits: Traits, think: bool | None,
+                   support: ReasoningSupport) -> ReasoningPlan:
+    """The plan for a reply of a model with `traits`, asked `think`, on a backend with `support`."""
+    if think is None and traits.reasoning:
+        think = True
+    asked_but_cannot = think is True and not traits.reasoning
+    two_phase = asked_but_cannot and support.two_phase
+    cannot_at_all = asked_but_cannot and not (support.two_phase or support.think_switch)
+    notes = (NO_REASONING_NOTE,) if cannot_at_all else ()
+    send_think = think if support.think_switch and not two_phase else None
+    prefix = THINK_PREFIX if (traits.force_think and think is not False
+                              and support.force_prefix) else ""
+    return ReasoningPlan(think=think, send_think=send_think, prefix=prefix, two_phase=two_phase,
+                         starts_inside=traits.r1 and think is not False, notes=notes)

@@ -1,0 +1,97 @@
+"""The comparison widget: pick models and a prompt set, run, watch progress, see table and plot."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ipywidgets as W
+
+from ..client import Client, default_client
+from ..comparison import compare, summary
+from ..plots import accuracy_vs_size, speed_vs_size
+from ..prompts import load
+from .base import StatusLine, Worker, WorkerWidget, tagged
+
+PROMPT_SETS = ("cup", "cup-en", "maths")
+
+
+class CompareWidget(WorkerWidget):
+    """Pick models and a prompt set, run `ds.compare`, watch progress, see the table and plot."""
+
+    def __init__(self, client: Client | None = None, models: list[str] | None = None,
+                 prompts: str = "cup", samples: int = 1, max_tokens: int = 256) -> None:
+        self.client = client or default_client()
+        available = list(dict.fromkeys([*(models or []), *self.client.models()]))
+        self.models = W.SelectMultiple(options=available, value=tuple(models or available[:2]),
+                                       description="models", rows=min(6, max(2, len(available))))
+        self.prompt_set = W.Dropdown(options=PROMPT_SETS, value=prompts, description="prompts")
+        self.samples = W.IntSlider(value=samples, min=1, max=10, description="samples")
+        self.max_tokens = W.IntText(value=max_tokens, description="max tokens")
+        self.run_button = tagged(W.Button(description="Run", button_style="primary", icon="play"),
+                                 "run")
+        self.stop_button = tagged(W.Button(description="Stop", button_style="warning",
+                                           icon="stop", disabled=True), "stop")
+        self.progress = tagged(W.IntProgress(value=0, min=0, max=1, description="0 / 0"),
+                               "progress")
+        self.status = StatusLine()
+        self.table = tagged(W.HTML(value=""), "table")
+        self.plot = tagged(W.Image(format="png", layout=W.Layout(max_width="720px")), "plot")
+        self.result: Any = None  # the rows DataFrame of the last run
+        self.worker = Worker(self.status, self._set_busy)
+        self.run_button.on_click(lambda _: self.run())
+        self.stop_button.on_click(lambda _: self.worker.stop())
+        super().__init__([
+            W.HBox([self.models, W.VBox([self.prompt_set, self.samples, self.max_tokens])]),
+            W.HBox([self.run_button, self.stop_button, self.progress]),
+            self.status, self.table, self.plot,
+        ])
+        self.add_class("dskit-compare")
+
+    def run(self, wait: bool = False) -> None:
+        """Start the comparison in a thread (Stop stays clickable); `wait` blocks until done."""
+        if not self.models.value:
+            self.status.error("pick at least one model")
+            return
+        if self.worker.start(self._work) and wait:
+            self.worker.wait()
+
+    def _set_busy(self, busy: bool) -> None:
+        self.run_button.disabled, self.stop_button.disabled = busy, not busy
+
+    def _tick(self, _row: dict[str, Any]) -> None:
+        self.progress.value += 1
+        self.progress.description = f"{self.progress.value} / {self.progress.max}"
+
+    def _work(self) -> None:
+        models = list(self.models.value)
+        n = len(load(self.prompt_set.value)) * self.samples.value * len(models)
+        self.progress.max, self.progress.value = n, 0
+        self.progress.description = f"0 / {n}"
+        self.table.value, self.plot.value = "", b""
+        self.status.busy("running… (the first call of each model includes loading it)")
+        df = compare(models, self.prompt_set.value, samples=self.samples.value,
+                     client=self.client, max_tokens=self.max_tokens.value, progress=False,
+                     stop=self.worker.stopping, on_row=self._tick)
+        self.result = df
+        table = summary(df)
+        self.table.value = table.to_html(index=False, float_format=lambda v: f"{v:.3g}",
+                                         na_rep="–")
+        self.plot.value = summary_png(table)
+        stopped = bool(df.attrs.get("interrupted"))
+        self.status.done(("stopped: " if stopped else "done: ") + f"{len(df)} of {n} calls",
+                         stopped=stopped)
+
+
+def summary_png(table: Any) -> bytes:
+    """Accuracy and speed per model as a PNG (a Figure, not pyplot: this runs in a thread)."""
+    import io
+
+    from matplotlib.figure import Figure  # matplotlib loads only when a plot is drawn
+
+    fig = Figure(figsize=(10, 3.6), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    accuracy_vs_size(table, ax=left)
+    speed_vs_size(table, ax=right)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    return buf.getvalue()
