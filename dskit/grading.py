@@ -340,6 +340,8 @@ class Verdict:
     expected: str
     #: The final answer as the grader read it (a boxed value, a number, a place), if any.
     got: str | None = None
+    #: Graded by value (maths): then a missing `got` means no final answer was found.
+    numeric: bool = False
 
     @property
     def symbol(self) -> str:
@@ -351,7 +353,10 @@ class Verdict:
             return f"? not graded (expected {self.expected})"
         if self.correct:
             return f"✓ correct (expected {self.expected})"
-        said = f"the answer says {self.got}" if self.got else "no final answer found"
+        if self.got:
+            said = f"the answer says {self.got}"
+        else:
+            said = "no final answer found" if self.numeric else "the answer does not say that"
         return f"✗ wrong: expected {self.expected}; {said}"
 
 
@@ -374,4 +379,4 @@ def verdict(answer: str, expected: Any, kind: str | None = None, grader: Any = N
         if place is not None:
             chinese = any("\u3400" <= ch <= "\u9fff" for ch in str(expected))
             got = _CUP_WORDS[place][1 if chinese else 0]
-    return Verdict(correct, str(expected), got)
+    return Verdict(correct, str(expected), got, numeric=kind == "math")
