@@ -121,8 +121,10 @@ class ChatStream:
         reply.thinking = reply.thinking.strip()
         reply.answer = reply.answer.strip()
         reply.reasoned = reply.reasoned or splitter.saw_reasoning or counts["thinking"] > 0
+        # A reply that asks for tool calls after its reasoning has no answer by design.
         unclosed = (self._request.plan.starts_inside and splitter.saw_reasoning
-                    and not splitter.closed and counts["thinking"] and not counts["answer"])
+                    and not splitter.closed and counts["thinking"] and not counts["answer"]
+                    and not done.tool_calls)
         if unclosed and not splitter.opened and not done.prefixed and done.done_reason == "stop":
             # We only assumed the template opened <think>; a model that stops by itself without
             # any tag skipped reasoning and answered directly.
