@@ -14,35 +14,22 @@ from dskit.chat_steps import REPEAT_NOTE, TWO_STEP_NOTE
 from dskit.errors import ConfigurationError, StructuredOutputError, ToolsNotSupported
 from dskit.reasoning_plan import ReasoningSupport
 from dskit.tools import ToolRequest
-
-QWEN = "qwen2.5-coder:0.5b"
-SMALL = "smollm2:135m"
-GREEDY = {"temperature": 0, "seed": 1}
-PROFILE = "张伟今年三十五岁，住在杭州，是一名软件工程师。"
-
-
-class Person(BaseModel):
-    name: str
-    city: str
-    age: int
-
-
-def multiply(a: float, b: float) -> float:
-    """Multiply two numbers.
-
-    Args:
-        a: the first number
-        b: the second number
-    """
-    return a * b
-
+from tests.structured_cases import (
+    EXPECTED,
+    GREEDY,
+    PROFILE,
+    QWEN,
+    SMALL,
+    Person,
+    multiply,
+)
 
 # --- the real stand-in --------------------------------------------------------------------
 
 def test_fields_from_chinese_text_into_a_pydantic_model(embedded_client: Any) -> None:
     reply = ds.chat(f"从这段文字中提取人物信息：{PROFILE}", QWEN, client=embedded_client,
                     format=Person, max_tokens=120, **GREEDY)
-    assert reply.parsed == Person(name="张伟", city="杭州", age=35)
+    assert reply.parsed == EXPECTED
     assert any("llama.cpp grammar" in n for n in reply.notes)
     assert reply.status == "ok" and not reply.thinking
 
@@ -115,7 +102,7 @@ def test_a_refused_answer_is_shown_its_errors_and_asked_again(scripted: Any) -> 
     client = scripted(['{"name": "张伟", "city": "杭州", "age": "三十五"}'],
                       ['{"name": "张伟", "city": "杭州", "age": 35}'])
     reply = ds.chat(f"提取：{PROFILE}", client=client, format=Person, retries=2)
-    assert reply.parsed == Person(name="张伟", city="杭州", age=35)
+    assert reply.parsed == EXPECTED
     second = client.backend.requests[1].messages
     assert second[-2] == {"role": "assistant",
                           "content": '{"name": "张伟", "city": "杭州", "age": "三十五"}'}

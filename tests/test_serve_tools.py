@@ -11,33 +11,19 @@ import httpx
 import ollama
 import openai
 import pytest
-from pydantic import BaseModel
 
 import dskit as ds
 from dskit.backends.embedded import EmbeddedBackend
 from dskit.errors import ToolsNotSupported
-
-QWEN = "qwen2.5-coder:0.5b"
-SMALL = "smollm2:135m"
-GREEDY = {"temperature": 0, "seed": 1}
-PROFILE = "张伟今年三十五岁，住在杭州，是一名软件工程师。"
-
-
-class Person(BaseModel):
-    name: str
-    city: str
-    age: int
-
-
-def multiply(a: float, b: float) -> float:
-    """Multiply two numbers.
-
-    Args:
-        a: the first number
-        b: the second number
-    """
-    return a * b
-
+from tests.structured_cases import (
+    EXPECTED,
+    GREEDY,
+    PROFILE,
+    QWEN,
+    SMALL,
+    Person,
+    multiply,
+)
 
 MULTIPLY = {"type": "function", "function": {
     "name": "multiply", "description": "Multiply two numbers.",
@@ -66,8 +52,7 @@ def test_show_reports_tools_only_for_models_that_have_them(client: ollama.Client
 def test_ollama_client_structured_output_with_a_pydantic_schema(client: ollama.Client) -> None:
     reply = client.chat(QWEN, [{"role": "user", "content": f"提取人物信息：{PROFILE}"}],
                         format=Person.model_json_schema(), options=GREEDY)
-    assert Person.model_validate_json(reply.message.content) == Person(name="张伟", city="杭州",
-                                                                       age=35)
+    assert Person.model_validate_json(reply.message.content) == EXPECTED
 
 
 def test_think_and_format_keep_the_reasoning_apart(client: ollama.Client) -> None:
@@ -135,7 +120,7 @@ def test_openai_client_structured_output_and_tools(server: ds.serve.Server) -> N
     parsed = oa.chat.completions.parse(
         model=QWEN, messages=[{"role": "user", "content": f"提取人物信息：{PROFILE}"}],
         response_format=Person, temperature=0, seed=1)
-    assert parsed.choices[0].message.parsed == Person(name="张伟", city="杭州", age=35)
+    assert parsed.choices[0].message.parsed == EXPECTED
 
     messages: list[Any] = [{"role": "user", "content": "123.5 乘以 47 等于多少？"}]
     first = oa.chat.completions.create(model=QWEN, messages=messages, tools=[MULTIPLY],
@@ -167,7 +152,7 @@ def test_dskit_through_its_own_server(server: ds.serve.Server) -> None:
     client = ds.connect("ollama", host=server.url, set_default=False)
     reply = ds.chat(f"从这段文字中提取人物信息：{PROFILE}", QWEN, client=client, format=Person,
                     **GREEDY)
-    assert reply.parsed == Person(name="张伟", city="杭州", age=35)
+    assert reply.parsed == EXPECTED
     assert any("Ollama constrained the answer" in n for n in reply.notes)
     reply = ds.chat("123.5 乘以 47 等于多少？", QWEN, client=client, tools=[multiply],
                     max_tokens=120, **GREEDY)
