@@ -21,8 +21,14 @@ from .client import Client
 from .conversation import ChatStream, Messages, build_request
 from .errors import ConfigurationError, StructuredOutputError, ToolsNotSupported
 from .reply import Reply
-from .structured import FROM_REASONING, OutputFormat, last_question, with_instruction
-from .structured import _language as language
+from .structured import (
+    FROM_REASONING,
+    OutputFormat,
+    add_to_question,
+    language_of,
+    last_question,
+    with_instruction,
+)
 from .tools import Toolbox, ToolCall
 
 TWO_STEP_NOTE = ("This backend would constrain the reasoning too, so the model reasoned first "
@@ -98,15 +104,9 @@ class _Steps:
                 break
         chunks.close()  # ends the generation as soon as the answer starts
         reasoning = probe.reply.thinking.strip()
-        question = last_question(messages)
-        answer_messages = [dict(m) for m in messages]
-        if reasoning:
-            for m in reversed(answer_messages):
-                if m.get("role") == "user":
-                    m["content"] = (f"{m['content']}\n\n"
-                                    + FROM_REASONING[language(question)].format(
-                                        reasoning=reasoning))
-                    break
+        lang = language_of(last_question(messages))
+        answer_messages = add_to_question(
+            messages, FROM_REASONING[lang].format(reasoning=reasoning)) if reasoning else messages
         reply = self.stream(answer_messages, format=output.wire, think=False).collect()
         reply.thinking, reply.reasoned = reasoning, bool(reasoning) or reply.reasoned
         reply.notes = [*probe.reply.notes, *reply.notes, TWO_STEP_NOTE]
@@ -138,7 +138,7 @@ class _Steps:
             if all(_key(r.name, r.arguments) in seen for r in asked):
                 results = "\n".join(f"{c.name}({_args(c.arguments)}) = {c.content()}"
                                      for c in calls)
-                nudge = ANSWER_FROM_RESULTS[language(last_question(messages))]
+                nudge = ANSWER_FROM_RESULTS[language_of(last_question(messages))]
                 reply = self.stream([*messages, {"role": "user", "content": nudge.format(
                     results=results)}]).collect()
                 requests += 1

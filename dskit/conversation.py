@@ -254,6 +254,10 @@ class Conversation:
 
     def send(self, prompt: str, *, stream: bool = False, **kwargs: Any) -> Reply | ChatStream:
         """Send one user turn; the history grows only when the reply completes."""
+        if {"format", "tools"} & {*kwargs, *self.defaults}:
+            raise ConfigurationError(
+                "format= and tools= work with ds.chat: pass the history as a message list, "
+                "e.g. ds.chat(conv.history + [{'role': 'user', 'content': ...}], format=...)")
         messages = as_messages(list(self.history) + as_messages(prompt), self.system)
         request, notes = build_request(
             self.client, messages, self.model, **{**self.defaults, **kwargs}

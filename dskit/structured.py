@@ -33,7 +33,8 @@ FROM_REASONING = {
 }
 
 
-def _language(text: str) -> str:
+def language_of(text: str) -> str:
+    """"zh" for Chinese text, else "en" (the language dskit's own words take)."""
     return "zh" if is_chinese(text) else "en"
 
 
@@ -74,14 +75,14 @@ class OutputFormat:
 
     def instruction(self, question: str) -> str:
         """The words that ask for this format, in the language of the question."""
-        lang = _language(question)
+        lang = language_of(question)
         if self.schema is None:
             return ASK_ANY[lang]
         return ASK[lang].format(schema=json.dumps(self.schema, ensure_ascii=False))
 
     def retry_message(self, errors: list[str], question: str) -> str:
         """The user turn that shows the model why its reply was refused."""
-        return RETRY[_language(question)].format(errors="; ".join(errors))
+        return RETRY[language_of(question)].format(errors="; ".join(errors))
 
     def parse(self, text: str) -> Any:
         """The validated value of `text` (a model instance, or the JSON value).
@@ -142,10 +143,15 @@ def with_instruction(messages: list[dict[str, Any]], fmt: OutputFormat) -> list[
     Servers that constrain decoding still get it: a grammar fixes the syntax, the words tell the
     model what each field means (Ollama's documentation advises the same).
     """
+    return add_to_question(messages, fmt.instruction(last_question(messages)))
+
+
+def add_to_question(messages: list[dict[str, Any]], text: str) -> list[dict[str, Any]]:
+    """A copy of `messages` with `text` added to the last user turn, after a blank line."""
     out = [dict(m) for m in messages]
     for m in reversed(out):
         if m.get("role") == "user":
-            m["content"] = f"{m['content']}\n\n{fmt.instruction(m['content'])}"
+            m["content"] = f"{m['content']}\n\n{text}"
             break
     return out
 

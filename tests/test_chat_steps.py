@@ -200,3 +200,9 @@ def test_bad_arguments_are_refused(scripted: Any, kwargs: dict[str, Any], match:
     with pytest.raises(ConfigurationError, match=match):
         ds.chat("hi", client=client, **kwargs)
     assert client.backend.requests == []
+
+
+def test_a_conversation_points_to_ds_chat_for_format_and_tools(scripted: Any) -> None:
+    conv = ds.Conversation(client=scripted(["{}"]))
+    with pytest.raises(ConfigurationError, match=r"ds\.chat"):
+        conv.send("hi", format="json")
