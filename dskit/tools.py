@@ -322,7 +322,10 @@ def _bare_calls(text: str) -> list[ToolRequest]:
         try:
             value, end = decoder.raw_decode(body, i)
         except json.JSONDecodeError:
-            return []
+            # Calls cut off by the token limit: the complete ones before still count.
+            if not values:
+                return []
+            break
         values += value if isinstance(value, list) else [value]
         i = end
         while i < len(body) and body[i] in " \t\r\n,":

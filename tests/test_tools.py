@@ -163,3 +163,10 @@ def test_json_that_is_no_call_stays_text(text: str) -> None:
     shown = markup.feed(text)
     tail, calls = markup.finish()
     assert (shown + tail, calls) == (text, [])
+
+
+def test_complete_bare_calls_before_a_cut_off_one_count() -> None:
+    markup = ToolMarkup()
+    markup.feed('{"name": "add", "arguments": {"a": 1}}\n{"name": "add", "argum')
+    tail, calls = markup.finish()
+    assert tail == "" and [(c.name, c.arguments) for c in calls] == [("add", {"a": 1})]
