@@ -15,7 +15,7 @@ from .reasoning_plan import Traits, plan_reasoning
 from .recommendations import apply_recommendations
 from .reply import Reply
 
-Messages = list[dict[str, str]]
+Messages = list[dict[str, Any]]
 
 
 class ChatStream:
@@ -28,6 +28,13 @@ class ChatStream:
         self._started = False
         self.reply = Reply(model=request.model, backend=client.backend.name, notes=list(notes))
         self.finished = False
+        #: The backend's final event once the stream ended (stats, requested tool calls).
+        self.done = Done()
+
+    @property
+    def request(self) -> ChatRequest:
+        """What was asked of the backend (model, messages, options, reasoning plan)."""
+        return self._request
 
     def stop(self) -> None:
         """Ask the generation to stop; the partial reply is kept, `done_reason` is `stopped`."""
@@ -96,6 +103,7 @@ class ChatStream:
 
     def _finalise(self, done: Done, splitter: ThinkSplitter, counts: dict[str, int],
                   t0: float) -> None:
+        self.done = done
         reply = self.reply
         stats = done.stats
         stats.ttft = reply.stats.ttft
@@ -113,8 +121,10 @@ class ChatStream:
         reply.thinking = reply.thinking.strip()
         reply.answer = reply.answer.strip()
         reply.reasoned = reply.reasoned or splitter.saw_reasoning or counts["thinking"] > 0
+        # A reply that asks for tool calls after its reasoning has no answer by design.
         unclosed = (self._request.plan.starts_inside and splitter.saw_reasoning
-                    and not splitter.closed and counts["thinking"] and not counts["answer"])
+                    and not splitter.closed and counts["thinking"] and not counts["answer"]
+                    and not done.tool_calls)
         if unclosed and not splitter.opened and not done.prefixed and done.done_reason == "stop":
             # We only assumed the template opened <think>; a model that stops by itself without
             # any tag skipped reasoning and answered directly.
@@ -200,14 +210,31 @@ def chat(
     stream: bool = False,
     system: str | None = None,
     client: Client | None = None,
+    format: Any = None,
+    tools: Any = None,
+    max_steps: int = 5,
+    retries: int = 0,
     **kwargs: Any,
 ) -> Reply | ChatStream:
     """Ask a model once. Returns a `Reply`, or with `stream=True` a `ChatStream` of chunks.
 
+    `format` (a Pydantic model class, a JSON-schema dict or "json") makes the answer JSON,
+    validated into `reply.parsed` (`retries=n` asks again with the errors shown); `tools` (Python
+    functions) lets the model call them, up to `max_steps` requests (`reply.tool_calls`).
     Keyword arguments: temperature, top_p, seed, max_tokens, num_ctx, stop, think,
     recommendations (False turns DeepSeek's defaults off), options (backend-specific extras).
     """
     client = client or default_client()
+    if format is not None or tools is not None or retries:
+        # chat_steps builds on this module (build_request, ChatStream): imported here, not above.
+        from .chat_steps import run_steps
+
+        if stream:
+            raise ConfigurationError(
+                "stream=True cannot be combined with format= or tools=: the answer is validated "
+                "(and tools run) only once the reply is complete; leave stream out")
+        return run_steps(client, as_messages(prompt, system), model, fmt=format, tools=tools,
+                         max_steps=max_steps, retries=retries, **kwargs)
     request, notes = build_request(client, as_messages(prompt, system), model, **kwargs)
     s = ChatStream(client, request, notes)
     return s if stream else s.collect()
@@ -227,6 +254,10 @@ class Conversation:
 
     def send(self, prompt: str, *, stream: bool = False, **kwargs: Any) -> Reply | ChatStream:
         """Send one user turn; the history grows only when the reply completes."""
+        if {"format", "tools"} & {*kwargs, *self.defaults}:
+            raise ConfigurationError(
+                "format= and tools= work with ds.chat: pass the history as a message list, "
+                "e.g. ds.chat(conv.history + [{'role': 'user', 'content': ...}], format=...)")
         messages = as_messages(list(self.history) + as_messages(prompt), self.system)
         request, notes = build_request(
             self.client, messages, self.model, **{**self.defaults, **kwargs}

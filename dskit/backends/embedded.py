@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import psutil
 
@@ -18,6 +19,7 @@ from ..language import is_chinese
 from ..reasoning import CLOSE_TAG, OPEN_TAG
 from ..reasoning_plan import THINK_PREFIX, ReasoningSupport
 from ..reply import Stats
+from ..tools import CALL_OPEN, ToolMarkup
 from .base import ChatRequest, Delta, Done, Event
 
 _HINT = (
@@ -108,6 +110,7 @@ class EmbeddedBackend:
         return {
             "model_info": {k: v for k, v in meta.items() if k.startswith("general.")},
             "details": {"family": meta.get("general.architecture", "")},
+            "capabilities": capabilities(meta.get("tokenizer.chat_template", "")),
         }
 
     def describe(self) -> dict[str, Any]:
@@ -124,8 +127,9 @@ class EmbeddedBackend:
         }
 
     def reasoning_support(self) -> ReasoningSupport:
-        """llama.cpp in process: the start of a reply can be forced, reasoning run in phases."""
-        return ReasoningSupport(force_prefix=True, two_phase=True)
+        """llama.cpp in process: the start of a reply can be forced, reasoning run in phases,
+        and a format's grammar applied to the answer phase only."""
+        return ReasoningSupport(force_prefix=True, two_phase=True, format_after_reasoning=True)
 
     def load(self, model: str, progress: Callable[[int, int], None] | None = None) -> _Loaded:
         """Load `model` once (assembling its file first if needed) and return it."""
@@ -253,30 +257,92 @@ class EmbeddedBackend:
         """Generate with llama.cpp, token by token."""
         with self._use(request.model) as entry:
             run = _Run(entry, request)
-            if request.plan.two_phase:
+            tools = request.tools or None
+            # A format is a grammar on the answer only: reasoning before it runs free.
+            grammar = _grammar(request.format) if request.format is not None else None
+            plan = request.plan
+            markup = ToolMarkup() if tools else None
+
+            def answer(texts: Iterator[str], kind: Literal["answer", "raw"]) -> Iterator[Event]:
+                for text in texts:
+                    shown = markup.feed(text) if markup is not None else text
+                    if shown:
+                        yield Delta(kind, shown)
+
+            def done(prefixed: bool, kind: Literal["answer", "raw"]) -> Iterator[Event]:
+                final = run.done(prefixed=prefixed)
+                if markup is not None:
+                    tail, final.tool_calls = markup.finish()
+                    if tail:
+                        yield Delta(kind, tail)  # held back, and no call after all
+                if grammar is not None:
+                    final.notes.append(GRAMMAR_NOTE)
+                yield final
+
+            if plan.two_phase:
                 # Two phases, like budget forcing: reason until `</think>`, then close the block
                 # ourselves and let the model answer with its reasoning in context.
-                fmt = entry.formatter(messages=_ask_to_reason(request.messages))
+                fmt = entry.formatter(messages=_ask_to_reason(request.messages), tools=tools)
                 prompt = fmt.prompt + THINK_PREFIX
                 reasoning: list[str] = []
                 for text in run.generate(prompt, fmt, extra_stop=[CLOSE_TAG]):
                     reasoning.append(text)
                     yield Delta("thinking", text)
-                # Small models echo a bare `</think>` and stop; a short cue makes them answer.
-                prompt += "".join(reasoning).rstrip() + f"\n{CLOSE_TAG}\n\n" + _answer_cue(
-                    request.messages)
+                prompt += "".join(reasoning).rstrip() + f"\n{CLOSE_TAG}\n\n"
+                # Small models echo a bare `</think>` and stop; a short cue makes them answer
+                # (not before a tool call, whose markup must start the answer).
+                prompt += "" if tools else _answer_cue(request.messages)
                 if run.finish == "length" or run.room(prompt) <= 0:
                     run.finish = "length"  # budget or context used up while reasoning
-                    yield run.done(prefixed=True)
+                    yield from done(True, "answer")
                     return
-                for text in run.generate(prompt, fmt, extra_stop=[OPEN_TAG, CLOSE_TAG]):
-                    yield Delta("answer", text)
-                yield run.done(prefixed=True)
+                yield from answer(run.generate(prompt, fmt, extra_stop=[OPEN_TAG, CLOSE_TAG],
+                                               grammar=grammar), "answer")
+                yield from done(True, "answer")
                 return
-            fmt = entry.formatter(messages=request.messages)
-            for text in run.generate(fmt.prompt + request.plan.prefix, fmt):
-                yield Delta("raw", text)
-            yield run.done(prefixed=bool(request.plan.prefix))
+            fmt = entry.formatter(messages=request.messages, tools=tools)
+            prompt = fmt.prompt + plan.prefix
+            if grammar is not None and plan.starts_inside:
+                # A reasoning model: its reasoning first, unconstrained, then the answer.
+                reasoning = []
+                for text in run.generate(prompt, fmt, extra_stop=[CLOSE_TAG]):
+                    reasoning.append(text)
+                    yield Delta("raw", text)
+                if run.finish == "length":
+                    yield from done(bool(plan.prefix), "raw")
+                    return
+                yield Delta("raw", f"\n{CLOSE_TAG}\n\n")
+                prompt += "".join(reasoning).rstrip() + f"\n{CLOSE_TAG}\n\n"
+            yield from answer(run.generate(prompt, fmt, grammar=grammar), "raw")
+            yield from done(bool(plan.prefix), "raw")
+
+
+GRAMMAR_NOTE = ("format: the answer was constrained by a llama.cpp grammar built from the "
+                "schema; reasoning before it ran free.")
+
+
+def _grammar(fmt: str | dict[str, Any]) -> Any:
+    """A llama.cpp grammar for "json" or a JSON schema."""
+    from llama_cpp import LlamaGrammar
+    from llama_cpp.llama_grammar import JSON_GBNF
+
+    try:
+        if isinstance(fmt, dict):
+            return LlamaGrammar.from_json_schema(json.dumps(fmt), verbose=False)
+        return LlamaGrammar.from_string(JSON_GBNF, verbose=False)
+    except (ValueError, RuntimeError, KeyError, NotImplementedError) as exc:
+        raise ConfigurationError(f"llama.cpp cannot turn this schema into a grammar ({exc}): "
+                                 "simplify the schema (plain objects, arrays, strings, numbers, "
+                                 "enums)") from None
+
+
+def capabilities(template: str) -> list[str]:
+    """What a model served here can do, from its chat template (as Ollama infers it).
+
+    `tools` only for templates that write Hermes-style `<tool_call>` markup, which this backend
+    reads back into calls; any other tool format would reach the user as text.
+    """
+    return ["completion"] + (["tools"] if "tools" in template and CALL_OPEN in template else [])
 
 
 #: Memory a loaded model takes beyond its file (context cache, buffers), as a factor.
@@ -393,8 +459,8 @@ class _Run:
         """Tokens left in the context window after `prompt`."""
         return self.llm.n_ctx() - len(self.llm.tokenize(prompt.encode("utf-8"), special=True))
 
-    def generate(self, prompt: str, fmt: Any, extra_stop: list[str] | None = None
-                 ) -> Iterator[str]:
+    def generate(self, prompt: str, fmt: Any, extra_stop: list[str] | None = None,
+                 grammar: Any = None) -> Iterator[str]:
         """Stream text for `prompt` within what is left of the token budget."""
         llm, opts = self.llm, self.request.options
         tokens = self._tokens(prompt, fmt)
@@ -418,6 +484,8 @@ class _Run:
             kwargs["seed"] = opts.seed
         if fmt.stopping_criteria is not None:
             kwargs["stopping_criteria"] = fmt.stopping_criteria
+        if grammar is not None:
+            kwargs["grammar"] = grammar
         pieces: list[str] = []
         for part in llm.create_completion(tokens, **kwargs):
             choice = part["choices"][0]
