@@ -216,6 +216,9 @@ _CONCLUDED = re.compile(r"\bso\b|\btherefore\b|\bthus\b|\bin total\b|所以|因�
 _SENTENCE_END = re.compile(r"[。!?！？;；\n]|\.(?:\s|$)|[,，]\s*(?:because|since|as)\b|"
                            r"[,，]?\s*因为")
 _NEGATED_NUMBER = re.compile(r"(?:\bnot\b|不是|而不是|并非)\s*-?\d[\d,.]*")
+# "125 is the result of 1000 divided by 8": the number stated before its role.
+_STATED_BEFORE = re.compile(r"(-?\d[\d,]*(?:\.\d+)?(?:\s*/\s*\d+)?)\s*(?:is|was|would be)\s+"
+                            r"(?:the\s+)?(?:final\s+|correct\s+)?(?:answer|result|total)\b", re.I)
 
 
 def math_answer(answer: str, thinking: str = "") -> str | None:
@@ -232,6 +235,8 @@ def math_answer(answer: str, thinking: str = "") -> str | None:
         return extract_boxed(thinking)
     if _DEGENERATE.search(unicodedata.normalize("NFKC", answer)):
         return None
+    candidates: list[tuple[int, str]] = [(m.start(), m.group(1))
+                                         for m in _STATED_BEFORE.finditer(answer)]
     marks = [(m, True) for m in _STATED.finditer(answer)] + \
         [(m, False) for m in _CONCLUDED.finditer(answer)]
     for mark, stated in sorted(marks, key=lambda pair: pair[0].start(), reverse=True):
@@ -240,9 +245,13 @@ def math_answer(answer: str, thinking: str = "") -> str | None:
         span = rest[: end.start()] if end else rest
         numbers = [m.group() for m in _NUM.finditer(span)]
         if numbers:
-            return numbers[0] if stated else last_number(span)
-        if (spelled := last_number(span)) is not None:
-            return spelled  # a Chinese numeral: 答案：四十二元
+            candidates.append((mark.start(), numbers[0] if stated else str(last_number(span))))
+            break
+        if (spelled := last_number(span)) is not None:  # a Chinese numeral: 答案：四十二元
+            candidates.append((mark.start(), spelled))
+            break
+    if candidates:
+        return max(candidates)[1]  # the statement made last is the conclusion
     return last_number(_NEGATED_NUMBER.sub(" ", answer))
 
 
