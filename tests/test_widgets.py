@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
 import dskit as ds
 from dskit import model_files
+from tests.rawhttp import chunked_head, ndjson_lines, send_json
 
 SMALL = "smollm2:135m"
 
@@ -118,3 +120,36 @@ def test_compare_widget_needs_a_model(embedded_client):
     w.models.value = ()
     w.run(wait=True)
     assert "pick at least one model" in w.status.value and not w.busy
+
+
+def test_stop_frees_the_widget_when_the_server_stalls(raw_server):
+    box = []
+
+    def chat(conn, _request):
+        chunked_head(conn)
+        ndjson_lines(conn, {"model": "llama3.2:latest", "created_at": "2025-06-01T08:52:19Z",
+                            "message": {"role": "assistant", "content": "Partial answer"},
+                            "done": False})
+        box[0].linger(conn, 30)  # then silence: a stalled server
+
+    box.append(raw_server({
+        "/api/version": send_json({"version": "0.9.0"}),
+        "/api/tags": send_json({"models": [{"name": "llama3.2:latest",
+                                            "model": "llama3.2:latest", "size": 1}]}),
+        "/api/show": send_json({"details": {"family": "llama"}, "model_info": {},
+                                "capabilities": ["completion"]}),
+        "/api/chat": chat}))
+    client = ds.connect("ollama", host=box[0].url, set_default=False)
+    w = ds.widgets.chat(client=client, model="llama3.2:latest", think=False)
+    w.prompt.value = "hello"
+    w.send()
+    deadline = time.monotonic() + 30
+    while "Partial answer" not in w.output.value:
+        assert time.monotonic() < deadline and w.busy
+        time.sleep(0.01)
+    assert w.send_button.disabled and not w.stop_button.disabled
+    w.stop_button.click()
+    w.wait(10)  # bounds a hang only
+    assert not w.busy and not w.send_button.disabled and w.stop_button.disabled
+    assert w.status.state == "stopped" and "Partial answer" in w.output.value
+    assert box[0].client_closed.wait(10)

@@ -259,6 +259,9 @@ class EmbeddedBackend:
                 # Small models echo a bare `</think>` and stop; a short cue makes them answer.
                 prompt += "".join(reasoning).rstrip() + f"\n{CLOSE_TAG}\n\n" + _answer_cue(
                     request.messages)
+                if run.finish == "stopped":
+                    yield run.done(prefixed=True)
+                    return
                 if run.finish == "length" or run.room(prompt) <= 0:
                     run.finish = "length"  # budget or context used up while reasoning
                     yield run.done(prefixed=True)
@@ -313,6 +316,9 @@ def _file_size(name: str) -> int:
         return 0
 
 
+
+#: Prompt tokens evaluated between two checks for cancellation (see `_Run._prefill`).
+PREFILL_BATCH = 128
 
 REASONING_INSTRUCTION = (
     "Before you answer, think the problem through step by step between <think> and </think>. "
@@ -385,19 +391,50 @@ class _Run:
         if fmt.stopping_criteria is not None:
             kwargs["stopping_criteria"] = fmt.stopping_criteria
         pieces: list[str] = []
-        for part in llm.create_completion(tokens, **kwargs):
-            choice = part["choices"][0]
-            text = choice.get("text") or ""
-            if text:
-                if self.t_first is None:
-                    self.t_first = time.perf_counter()
-                pieces.append(text)
-                yield text
-            self.finish = choice.get("finish_reason") or self.finish
+        cancel = self.request.cancel
+        if not self._prefill(tokens):
+            self.finish = "stopped"
+            return
+        completion = llm.create_completion(tokens, **kwargs)
+        try:
+            for part in completion:
+                if cancel.is_set():
+                    self.finish = "stopped"
+                    break
+                choice = part["choices"][0]
+                text = choice.get("text") or ""
+                if text:
+                    if self.t_first is None:
+                        self.t_first = time.perf_counter()
+                    pieces.append(text)
+                    yield text
+                self.finish = choice.get("finish_reason") or self.finish
+        finally:
+            completion.close()
         self.t_end = time.perf_counter()
         out = "".join(pieces)
         if out:
             self.generated += len(llm.tokenize(out.encode("utf-8"), add_bos=False, special=True))
+
+    def _prefill(self, tokens: list[int]) -> bool:
+        """Evaluate the prompt in batches, checking for cancellation between them; False when
+        cancelled.
+
+        llama-cpp-python evaluates a whole prompt in one call that nothing can interrupt: a
+        long prompt kept the model busy for minutes after its client had left. Evaluated
+        here batch by batch (reusing the cached prefix, as it would), the prompt is complete
+        in the cache when `create_completion` starts, which then samples at once.
+        """
+        llm, cancel = self.llm, self.request.cancel
+        cached = llm.longest_token_prefix(llm.input_ids[: llm.n_tokens].tolist(), tokens)
+        if cached >= len(tokens) - 1:
+            return not cancel.is_set()  # (almost) all cached: llama-cpp-python replays it
+        llm.n_tokens = cached  # eval() drops the cache from here on, then appends
+        for start in range(cached, len(tokens), PREFILL_BATCH):
+            if cancel.is_set():
+                return False
+            llm.eval(tokens[start:start + PREFILL_BATCH])
+        return not cancel.is_set()
 
     def done(self, prefixed: bool) -> Done:
         """The final event with the measured stats."""
