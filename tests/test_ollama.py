@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -26,7 +25,14 @@ from dskit.errors import (
 )
 from dskit.recommendations import FOLD_NOTE
 from dskit.reply import Reply
-from tests.rawhttp import Handler, RawServer, chunked_head, ndjson_lines, send_json
+from tests.rawhttp import (
+    Handler,
+    RawServer,
+    chunked_head,
+    ndjson_lines,
+    send_json,
+    stop_while_reading,
+)
 
 MODEL = "deepseek-r1:7b"
 NDJSON = "application/x-ndjson"
@@ -522,16 +528,8 @@ def test_stop_ends_a_stalled_reply_at_once(raw_server: Callable[..., RawServer],
     stream = connect("ollama", host=server.url, set_default=False).chat(
         "What is 2+2?", model=MODEL, stream=True)
     assert isinstance(stream, ChatStream)
-    got: list[Any] = []
-    reader = threading.Thread(target=lambda: got.extend(stream))
-    reader.start()
-    deadline = time.monotonic() + 30
-    while not any(r.path == "/api/chat" for r in server.requests) or len(got) < len(parts):
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-    stream.stop()
-    reader.join(10)  # bounds a hang only: without the fix the reader never returns
-    assert not reader.is_alive(), "stop() did not end the stalled reply"
+    stop_while_reading(stream, lambda got: any(r.path == "/api/chat" for r in server.requests)
+                       and len(got) >= len(parts))
     assert stream.reply.done_reason == "stopped"
     assert stream.reply.answer == ("The answer is" if parts else "")
     if where != "before the headers":  # the socket was shut: Ollama stops generating

@@ -6,7 +6,6 @@ import json
 import socket
 import subprocess
 import sys
-import threading
 import time
 import traceback
 from collections.abc import Iterator
@@ -31,7 +30,7 @@ from dskit.errors import (
 )
 from dskit.model_files import model_path
 from dskit.reasoning_plan import ReasoningPlan
-from tests.rawhttp import send_bytes
+from tests.rawhttp import send_bytes, stop_while_reading
 
 SECRET = "sk-test-SECRET123"
 ENV_VARS = ("DSKIT_OPENAI_BASE_URL", "OPENAI_BASE_URL", "DSKIT_OPENAI_API_KEY", "OPENAI_API_KEY",
@@ -564,16 +563,7 @@ def test_stop_ends_a_stalled_stream_at_once(raw_server: Any, where: str) -> None
     raw = _stalled(raw_server, parts, headers=where != "before the headers")
     client = connect("openai", base_url=raw.url + "/v1", set_default=False)
     stream = client.chat("hi", model="m", stream=True)
-    got: list[Any] = []
-    reader = threading.Thread(target=lambda: got.extend(stream))
-    reader.start()
-    deadline = time.monotonic() + 30
-    while not raw.requests or len(got) < len(parts):
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-    stream.stop()
-    reader.join(10)  # bounds a hang only: without the fix the reader never returns
-    assert not reader.is_alive(), "stop() did not end the stalled stream"
+    stop_while_reading(stream, lambda got: bool(raw.requests) and len(got) >= len(parts))
     assert stream.reply.done_reason == "stopped"
     assert stream.reply.answer == ("Hello world" if parts else "")
     if where != "before the headers":
