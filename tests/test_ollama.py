@@ -626,3 +626,17 @@ def test_an_echoed_key_never_reaches_a_message(raw_server: Callable[..., RawServ
     assert all("***" in text for text in shown[::3])
     for text in shown:
         assert OLLAMA_KEY not in text
+
+
+def test_pulling_may_be_silent_longer_than_the_idle_limit(
+        raw_server: Callable[..., RawServer]) -> None:
+    def pull(conn: socket.socket, _request: Any) -> None:
+        chunked_head(conn)
+        ndjson_lines(conn, {"status": "pulling manifest"}, {"status": "verifying sha256 digest"})
+        time.sleep(2.5)  # verifying hundreds of GB: silent, and not stalled
+        ndjson_lines(conn, {"status": "success"})
+        conn.sendall(b"0\r\n\r\n")
+
+    server = raw_server({"/api/version": send_json({"version": "0.9.0"}), "/api/pull": pull})
+    backend = OllamaBackend(host=server.url, idle_timeout=1)
+    assert [p["status"] for p in backend.pull(MODEL)][-1] == "success"

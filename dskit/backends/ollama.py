@@ -26,8 +26,8 @@ from ..errors import (
 from ..reasoning_plan import ReasoningSupport
 from ..reply import Stats
 from .base import ChatRequest, Delta, Done, Event, Options
+from .http import CONNECT_TIMEOUT, interruptible, shutdown, timeouts
 from .http import idle_timeout as resolve_idle_timeout
-from .http import interruptible, shutdown, timeouts
 
 if TYPE_CHECKING:
     import ollama
@@ -123,6 +123,7 @@ class OllamaBackend:
         self.idle_timeout = resolve_idle_timeout(idle_timeout)
         self._version: str | None = None
         self._client: ollama.Client | None = None
+        self._patient: ollama.Client | None = None
         self._details: dict[str, dict[str, Any]] = {}
         #: The reply being read in this thread: its cancellation learns the response's socket.
         self._local = threading.local()
@@ -141,6 +142,17 @@ class OllamaBackend:
                 host=self.host, timeout=timeouts(self.idle_timeout),
                 event_hooks={"response": [self._on_response]})
         return self._client
+
+    @property
+    def patient_client(self) -> ollama.Client:
+        """A client without the idle limit, for what may rightly be silent for long: loading
+        or unloading a large model, verifying a pulled one (hundreds of GB for the 671b)."""
+        if self._patient is None:
+            import ollama
+
+            self._patient = ollama.Client(host=self.host,
+                                          timeout=httpx.Timeout(None, connect=CONNECT_TIMEOUT))
+        return self._patient
 
     def _on_response(self, response: httpx.Response) -> None:
         """Let the reply being read in this thread shut this response down when stopped."""
@@ -295,7 +307,7 @@ class OllamaBackend:
         import ollama
 
         self.version()  # fail fast on a dead server: the pull itself has no read timeout
-        parts = cast(Generator[Any, None, None], self.client.pull(tag, stream=True))
+        parts = cast(Generator[Any, None, None], self.patient_client.pull(tag, stream=True))
         try:
             for part in parts:
                 yield {k: v for k, v in (("status", part.status), ("digest", part.digest),
@@ -321,7 +333,7 @@ class OllamaBackend:
 
     def unload(self, model: str) -> None:
         """Free `model` from memory now (Ollama's documented empty request with keep_alive=0)."""
-        self._call(lambda: self.client.generate(model=model, keep_alive=0), model)
+        self._call(lambda: self.patient_client.generate(model=model, keep_alive=0), model)
 
     def preload(self, model: str) -> float:
         """Load `model` into memory without generating; the load time in seconds.
@@ -332,7 +344,7 @@ class OllamaBackend:
         if self.keep_alive is not None:
             extra["keep_alive"] = self.keep_alive
         t0 = time.perf_counter()
-        reply = self._call(lambda: self.client.generate(model=model, **extra), model)
+        reply = self._call(lambda: self.patient_client.generate(model=model, **extra), model)
         wall = time.perf_counter() - t0
         loaded = _seconds(reply.load_duration)
         return wall if loaded is None else loaded

@@ -8,6 +8,7 @@ page or line positions, while a knowledge base must report each failure and cite
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import logging
@@ -134,6 +135,9 @@ def read(path: Path, max_mb: float = MAX_FILE_MB) -> bytes:
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise LoadError("cannot read: the file became a symbolic link after the folder "
+                            "was scanned") from None
         raise LoadError(f"cannot read: {exc.strerror or exc}") from None
     # In pieces, counted: a file that grows past the cap after the stat is not read whole.
     pieces: list[bytes] = []
