@@ -12,6 +12,7 @@ import ipywidgets as W
 from ..client import Client, default_client
 from ..kb import KnowledgeBase
 from ..kb.knowledge import ASK_THRESHOLD, REPORT_COLUMNS
+from ..reply import Reply
 from .base import (
     StatusLine,
     Worker,
@@ -103,6 +104,8 @@ class KnowledgeBaseWidget(WorkerWidget):
         self.stop_button = tagged(W.Button(description="Stop", button_style="warning",
                                            icon="stop", disabled=True), "stop")
         self.answer = tagged(W.HTML(value=""), "answer")
+        #: The last answer as a `Reply` (None before the first, or when it broke off).
+        self.last_reply: Reply | None = None
         self.status = StatusLine()
         self.status.done(self._summary())
         self.worker = Worker(self.status, self._set_busy)
@@ -140,15 +143,14 @@ class KnowledgeBaseWidget(WorkerWidget):
         files = list(self.upload.value or ())
         if not files:
             return None
+        # The value is kept until the next upload: the button then says how many files it got
+        # (clearing it showed "Add files (0)" right after an upload).
         self.status.busy(f"indexing {len(files)} file(s)…")
         try:
             report = self._save_and_add(files)
         except Exception as exc:  # shown in the widget, not lost in a callback's log
             self.status.error(exc)
             return None
-        finally:
-            # The bytes live on disk now (or could not be saved): no copy stays in the widget.
-            self.upload.value = ()
         self.report.value = table_html(report, ["source", "status", "chunks", "reason"],
                                        "dskit-kb-report-table")
         counts = report.status.value_counts()
@@ -236,4 +238,4 @@ class KnowledgeBaseWidget(WorkerWidget):
                              threshold=self.threshold, max_tokens=self.max_tokens,
                              think=self.think.value)
         self.status.busy(f"{model}: waiting for the first token…")
-        stream_reply(stream, self.answer, asked, self.status, self.worker)
+        self.last_reply = stream_reply(stream, self.answer, asked, self.status, self.worker)
