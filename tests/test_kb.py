@@ -294,3 +294,22 @@ def test_a_parser_crash_fails_only_its_file(home: Path, tmp_path: Path,
     # fixed parser, same files: the failed one is indexed on the next refresh
     monkeypatch.undo()
     assert by_source(kb.refresh(progress=False))["mixed/page.html"] == "added"
+
+
+def test_names_and_text_that_are_not_utf8_never_stop_the_rest(
+        home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dskit.kb import loaders
+
+    d = tmp_path / "odd"
+    kbfiles.write(d / "good.md", "Kiwis are flightless birds from New Zealand.")
+    kbfiles.write(d / "page.html", "<p>Mount Etna is an active volcano.</p>")
+    (d / os.fsdecode(b"caf\xe9.txt")).write_text("a Latin-1 file name")  # not UTF-8
+    # A PDF's broken UTF-16 string comes out of a parser as a lone surrogate.
+    monkeypatch.setattr(loaders, "_html", lambda *_args: "Mount Etna \ud83d is active.")
+    kb = KnowledgeBase("odd", data_dir=home)
+    report = kb.add(d, progress=False)
+    rows = report.set_index("source")
+    assert rows.loc["odd/caf\ufffd.txt", "status"] == "failed"
+    assert "not valid UTF-8" in rows.loc["odd/caf\ufffd.txt", "reason"]
+    assert rows.loc["odd/page.html", "status"] == rows.loc["odd/good.md", "status"] == "added"
+    assert "\ufffd" in kb.search("Etna volcano", k=1).iloc[0].text

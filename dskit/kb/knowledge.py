@@ -245,6 +245,10 @@ class KnowledgeBase:
         files: list[tuple[Path, str]] = []
         for given in _as_list(paths):
             p = Path(given).expanduser()
+            if not _utf8(str(p)):
+                rows.append(_row(_printable(str(given)), "failed", 0, _NOT_UTF8,
+                                 _printable(str(p))))
+                continue
             try:
                 if not p.exists():
                     rows.append(_row(str(given), "failed", 0, "no such file or folder", str(p)))
@@ -312,20 +316,20 @@ class KnowledgeBase:
         the others are still indexed.
         """
         doc_id = str(path)
-        old = self._store.doc(doc_id)
-        kept = "; the previously indexed version is kept" if old else ""
+        old: DocRow | None = None
         try:
+            old = self._store.doc(doc_id)
             result = self._read_file(path, source, old)
         except LoadError as exc:
-            rows.append(_row(source, exc.status, old.n_chunks if old else 0, str(exc) + kept,
-                             doc_id))
+            rows.append(_row(source, exc.status, old.n_chunks if old else 0,
+                             str(exc) + _kept(old), doc_id))
             return None
         except Exception as exc:  # the guard: no single file may abort the whole add
             log.debug("reading %s failed", path, exc_info=True)
             detail = str(exc)[:300] or "no details"
             rows.append(_row(source, "failed", old.n_chunks if old else 0,
-                             f"could not be read ({type(exc).__name__}: {detail}){kept}",
-                             doc_id))
+                             f"could not be read ({type(exc).__name__}: {detail}){_kept(old)}",
+                             _printable(doc_id)))
             return None
         if isinstance(result, _Pending):
             return result
@@ -637,6 +641,9 @@ def _scan(root: Path, include: list[str], exclude: list[str], recursive: bool
                 continue
             if any(fnmatch.fnmatch(rel, g) or fnmatch.fnmatch(n, g) for g in exclude):
                 continue
+            if not _utf8(rel):  # SQLite (and every report) needs text
+                rows.append(_row(_source(f, root), "failed", 0, _NOT_UTF8, _printable(str(f))))
+                continue
             real = _check_link(f, root, rows, want_file=True)
             if real is not None and real not in found:
                 found[real] = _source(real, root)
@@ -675,8 +682,30 @@ def _check_link(path: Path, root: Path, rows: list[dict[str, Any]], *, want_file
 def _source(path: Path, root: Path) -> str:
     """The name shown for a file: the added folder's name plus the path inside it."""
     if not path.is_relative_to(root):
-        return path.name
-    return f"{root.name}/{path.relative_to(root).as_posix()}"
+        return _printable(path.name)
+    return _printable(f"{root.name}/{path.relative_to(root).as_posix()}")
+
+
+_NOT_UTF8 = "the file name is not valid UTF-8: rename the file to index it"
+
+
+def _utf8(text: str) -> bool:
+    """Whether a path (bytes decoded with surrogate escapes) is valid UTF-8 text."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _printable(text: str) -> str:
+    """A path for a report: bytes that are not UTF-8 shown as U+FFFD."""
+    return text if _utf8(text) else \
+        text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def _kept(old: DocRow | None) -> str:
+    return "; the previously indexed version is kept" if old else ""
 
 
 def _row(source: str, status: str, chunks: int, reason: str, path: str | None) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import io
 import json
 import logging
 import os
+import re
 import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from pathlib import Path
 from ..errors import LoadError
 
 MAX_FILE_MB = 20.0
+_SURROGATE = re.compile("[\ud800-\udfff]")
 #: A container (DOCX, PDF) may unpack to this many times the file-size cap: compressed XML and
 #: content streams are a few times larger than their file; a decompression bomb is thousands.
 UNPACK_FACTOR = 4
@@ -174,10 +176,19 @@ def parse(path: Path, data: bytes, max_mb: float = MAX_FILE_MB) -> list[Segment]
         segments = [Segment(decode(data))]
     if sum(len(s.text) for s in segments) > limits.chars:
         raise limits.too_much_text()
-    segments = [s for s in segments if s.text.strip()]
+    segments = [Segment(_text(s.text), s.page, s.line) for s in segments if s.text.strip()]
     if not segments:
         raise LoadError("no text in the file", "skipped")
     return segments
+
+
+def _text(text: str) -> str:
+    """Text that can be stored: a lone surrogate (a PDF's broken UTF-16 string) becomes U+FFFD."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", text)
+    return text
 
 
 def decode(data: bytes) -> str:
