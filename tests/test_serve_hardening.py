@@ -179,6 +179,15 @@ def test_bad_values_get_a_400_with_a_message(server: ds.serve.Server, path: str,
     assert words in message
 
 
+@pytest.mark.parametrize(("digits", "status"), [(19, b"413"), (5000, b"400")])
+def test_a_huge_content_length_is_refused(server: ds.serve.Server, digits: int,
+                                          status: bytes) -> None:
+    with socket.create_connection((server.host, server.port), timeout=30) as sock:
+        sock.sendall(b"POST /api/chat HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: "
+                     + b"9" * digits + b"\r\n\r\n{}")
+        assert sock.recv(100).split(b" ")[1] == status
+
+
 class _Flaky:
     """The real embedded backend whose model listing fails once (an internal error that no
     request can provoke on purpose)."""
