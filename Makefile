@@ -49,6 +49,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_compare.py
 	$(BIN)/python bench/bench_serve.py
 	$(BIN)/python bench/bench_kb.py
+	$(BIN)/python bench/bench_prefill.py
 
 clean:
 	rm -rf $(VENV)

@@ -93,8 +93,9 @@ def compare(
     - `parallel`: requests in flight at once within one model's group. Helps only on servers
       that run requests concurrently (Ollama with OLLAMA_NUM_PARALLEL, vLLM, SGLang); the
       embedded backend runs one request per model at a time, so there it only adds threads.
-    - `stop`: an event that ends the run after the current call (for widgets and threads);
-      `on_row(row)` is called as each row finishes.
+    - `stop`: an event that ends the run (for widgets and threads): replies in flight stop at
+      once, even on a stalled server, and are not kept; `on_row(row)` is called as each row
+      finishes.
     - A failed call becomes a row with `error` set; the run goes on. An unknown model fails all
       its rows at once. Ctrl-C (KeyboardInterrupt) stops the run and returns the finished rows
       with `df.attrs["interrupted"] = True`.
@@ -144,8 +145,8 @@ def compare(
             if not group:
                 continue
             bar.set_description(model)
-            runner = _GroupRunner(client, group, max_tokens=max_tokens, temperature=temperature,
-                                  seed=seed, think=think)
+            runner = _GroupRunner(client, group, stop, max_tokens=max_tokens,
+                                  temperature=temperature, seed=seed, think=think)
 
             def done(row: dict[str, Any]) -> bool:
                 """Keep a finished row; False when the run must stop."""
@@ -197,14 +198,42 @@ def _failure_message(df: pd.DataFrame) -> str:
 class _GroupRunner:
     """Runs one model's tasks, one at a time or with a thread pool."""
 
-    def __init__(self, client: Client, tasks: list[_Task], **options: Any) -> None:
+    def __init__(self, client: Client, tasks: list[_Task], stop: threading.Event | None,
+                 **options: Any) -> None:
         self.client, self.tasks, self.options = client, tasks, options
         self.model_error: str | None = None
+        self.stop = stop
+        self._active: set[Any] = set()  # the ChatStreams in flight
+        self._lock = threading.Lock()
 
     def run(self, done: Callable[[dict[str, Any]], bool], parallel: int) -> bool:
-        """Run the tasks, handing each row to `done`; False when `done` asked to stop."""
+        """Run the tasks, handing each row to `done`; False when asked to stop."""
+        watching = threading.Event()
+        if self.stop is not None:
+            threading.Thread(target=self._watch, args=(self.stop, watching), daemon=True,
+                             name="dskit-compare-stop").start()
+        try:
+            return self._run(done, parallel)
+        finally:
+            watching.set()
+
+    def _watch(self, stop: threading.Event, over: threading.Event) -> None:
+        """Stop the replies in flight as soon as `stop` is set (a stalled server included)."""
+        while not over.is_set():
+            if stop.wait(0.1):
+                with self._lock:
+                    streams = list(self._active)
+                for stream in streams:
+                    stream.stop()
+                return
+
+    def _run(self, done: Callable[[dict[str, Any]], bool], parallel: int) -> bool:
         if parallel == 1:
-            return all(done(self.one(task)) for task in self.tasks)
+            for task in self.tasks:
+                row = self.call(task)
+                if row is None or not done(self.graded(row)):
+                    return False
+            return True
         pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="dskit-compare")
         pending: set[Future[dict[str, Any]]] = set()
         queue = iter(self.tasks)
@@ -215,8 +244,12 @@ class _GroupRunner:
                 finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                 keep = True
                 for fut in finished:  # every finished row is kept, even when asked to stop
+                    row = fut.result()
+                    if row is None:  # stopped mid-reply: not a result
+                        keep = False
+                        continue
                     # grading happens here, in the calling thread (math-verify uses signals)
-                    keep = done(self.graded(fut.result())) and keep
+                    keep = done(self.graded(row)) and keep
                 if not keep:
                     return False
                 for task in _take(queue, len(finished)):
@@ -227,11 +260,8 @@ class _GroupRunner:
                 fut.cancel()
             pool.shutdown(wait=False, cancel_futures=True)
 
-    def one(self, task: _Task) -> dict[str, Any]:
-        return self.graded(self.call(task))
-
-    def call(self, task: _Task) -> dict[str, Any]:
-        """Ask the model once; a failure becomes the row's `error`."""
+    def call(self, task: _Task) -> dict[str, Any] | None:
+        """Ask the model once; a failure becomes the row's `error`; None when stopped."""
         row: dict[str, Any] = {
             "model": task.model, "prompt_id": task.prompt_id, "prompt": task.prompt,
             "sample": task.sample, "kind": task.kind, "expected": task.expected,
@@ -253,7 +283,19 @@ class _GroupRunner:
             kwargs["think"] = opts["think"]
         t0 = time.perf_counter()
         try:
-            reply = self.client.chat(text, task.model, **kwargs)
+            # Streamed and registered, so that Stop ends it at once (see `_watch`).
+            stream = self.client.chat(text, task.model, stream=True, **kwargs)
+            with self._lock:
+                self._active.add(stream)
+            try:
+                if self.stop is not None and self.stop.is_set():
+                    stream.stop()
+                reply = stream.collect()
+            finally:
+                with self._lock:
+                    self._active.discard(stream)
+            if stream.stopped:
+                return None
         except ModelNotFound as exc:
             # No point asking again: the model's other rows fail the same way, without calls.
             self.model_error = f"{type(exc).__name__}: {exc}"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .errors import ConfigurationError
+from .errors import ConfigurationError, register_secret
 
 #: Variable name → what it means (the README's table, in this order).
 VARIABLES: dict[str, str] = {
@@ -28,6 +28,9 @@ VARIABLES: dict[str, str] = {
     "DSKIT_THREADS": "llama.cpp threads (default: physical cores)",
     "DSKIT_MAX_LOADED": "embedded models kept in memory at once (default: what fits in RAM)",
     "DSKIT_SERVE_TOKEN": "bearer token `dskit serve` requires; never printed",
+    "DSKIT_IDLE_TIMEOUT": "seconds a server may send nothing mid-reply before the reply counts "
+                          "as stalled (default 300)",
+    "OLLAMA_API_KEY": "API key the ollama client sends (ollama.com); never printed",
     "DSKIT_APP_MAX_TOKENS": "token budget per reply in `dskit app` (set by its `--max-tokens`)",
     "OLLAMA_MODELS": "where Ollama keeps model files (checked for free disk space)",
 }
@@ -41,6 +44,13 @@ def _get(name: str) -> str | None:
     """The stripped value of a variable, None when unset or blank."""
     value = os.environ.get(name, "").strip()
     return value or None
+
+
+def _secret(name: str) -> str | None:
+    """A secret variable's value, remembered so that no error message can show it."""
+    value = _get(name)
+    register_secret(value)
+    return value
 
 
 def ollama_host() -> str | None:
@@ -75,7 +85,7 @@ def api_key(variable: str | None = None) -> tuple[str, str] | None:
     The key is a secret: callers keep it out of reprs, messages and logs.
     """
     for name in (variable, *API_KEY_VARIABLES):
-        if name and (value := _get(name)):
+        if name and (value := _secret(name)):
             return value, name
     return None
 
@@ -126,7 +136,27 @@ def max_loaded() -> int | None:
 
 def serve_token() -> str | None:
     """DSKIT_SERVE_TOKEN: the bearer token `dskit serve` requires (a secret)."""
-    return _get("DSKIT_SERVE_TOKEN")
+    return _secret("DSKIT_SERVE_TOKEN")
+
+
+def ollama_api_key() -> str | None:
+    """OLLAMA_API_KEY, which the ollama client sends by itself (a secret, never shown)."""
+    return _secret("OLLAMA_API_KEY")
+
+
+def idle_timeout() -> float | None:
+    """DSKIT_IDLE_TIMEOUT: seconds a server may stay silent mid-reply; None for the default."""
+    value = _get("DSKIT_IDLE_TIMEOUT")
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = float("nan")
+    if not 0 < seconds < float("inf"):
+        raise ConfigurationError(f"DSKIT_IDLE_TIMEOUT={value!r} must be a number of seconds "
+                                 "above 0, e.g. 600 (R1 may think for minutes)")
+    return seconds
 
 
 def app_max_tokens() -> int | None:

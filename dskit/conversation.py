@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -24,7 +23,6 @@ class ChatStream:
     def __init__(self, client: Client, request: ChatRequest, notes: list[str]) -> None:
         self._client = client
         self._request = request
-        self._stop = threading.Event()
         self._started = False
         self.reply = Reply(model=request.model, backend=client.backend.name, notes=list(notes))
         self.finished = False
@@ -37,13 +35,15 @@ class ChatStream:
         return self._request
 
     def stop(self) -> None:
-        """Ask the generation to stop; the partial reply is kept, `done_reason` is `stopped`."""
-        self._stop.set()
+        """Stop the generation, from any thread; the partial reply is kept, `done_reason` is
+        `stopped`. The loop reading the stream ends at once, even when the backend is waiting
+        on a silent server (the backend's read is interrupted)."""
+        self._request.cancel.set()
 
     @property
     def stopped(self) -> bool:
         """Whether `stop()` was called."""
-        return self._stop.is_set()
+        return self._request.cancel.is_set()
 
     def __iter__(self) -> Iterator[Chunk]:
         if self._started:
@@ -70,7 +70,7 @@ class ChatStream:
                 if isinstance(ev, Done):
                     done = ev
                     continue
-                if self._stop.is_set():
+                if self.stopped:
                     break
                 yield from take(self._split(splitter, ev))
         except StreamInterrupted as exc:
@@ -80,7 +80,7 @@ class ChatStream:
             raise
         except GeneratorExit:
             # The caller left the loop early: keep what arrived, as if stop() had been called.
-            self._stop.set()
+            self.stop()
             take(splitter.finish())
             done.done_reason = "stopped"
             self._finalise(done, splitter, counts, t0)
@@ -90,7 +90,7 @@ class ChatStream:
             if close is not None:
                 close()  # stops the backend's generation when we leave early
         yield from take(splitter.finish())
-        if self._stop.is_set():
+        if self.stopped:
             done.done_reason = "stopped"
         self._finalise(done, splitter, counts, t0)
         self.finished = True

@@ -149,8 +149,9 @@ class OllamaEmbedder:
         return self._dim
 
     def _embed_batch(self, texts: list[str]) -> np.ndarray:
-        out = self.backend._call(lambda: self.backend.client.embed(model=self.model, input=texts),
-                                 self.model)
+        # A whole batch is one silent request (minutes on a CPU): no idle limit applies.
+        out = self.backend._call(
+            lambda: self.backend.patient_client.embed(model=self.model, input=texts), self.model)
         return _normalise(out.embeddings)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:

@@ -21,6 +21,10 @@
         └── StreamInterrupted                 a stream broke off; `.partial` keeps what arrived
 
 The HTTP server (`dskit.serve`) keeps its wire-level `ApiError` in `dskit.serve.errors`.
+
+Messages often quote what a server said, and a server may echo an API key back. Every
+message passes through one place, `DskitError.__init__`, which replaces each secret dskit
+knows (`register_secret`: the API keys and tokens it has read) with `***`.
 """
 
 from __future__ import annotations
@@ -31,8 +35,31 @@ if TYPE_CHECKING:
     from .reply import Reply
 
 
+#: Secrets dskit has read (API keys, tokens); no error message shows them.
+_SECRETS: set[str] = set()
+#: Shorter values are not redacted: replacing them would garble ordinary words.
+MIN_SECRET = 8
+
+
+def register_secret(value: str | None) -> None:
+    """Remember a secret so that no dskit error message can show it."""
+    if value and len(value) >= MIN_SECRET:
+        _SECRETS.add(value)
+
+
+def redact(text: str) -> str:
+    """`text` with every registered secret replaced by `***`."""
+    for secret in sorted(_SECRETS, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, "***")
+    return text
+
+
 class DskitError(Exception):
-    """Base class of every error dskit raises on purpose."""
+    """Base class of every error dskit raises on purpose; its message never shows a secret."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*(redact(a) if isinstance(a, str) else a for a in args))
 
 
 class ConfigurationError(DskitError, ValueError):

@@ -3,8 +3,13 @@ consistency check of a knowledge base's SQLite file."""
 
 from __future__ import annotations
 
+import io
 import sqlite3
+import zipfile
+import zlib
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 import docx
 from fpdf import FPDF
@@ -88,3 +93,79 @@ def assert_consistent(db: Path) -> None:
         assert orphans.fetchone()[0] == 0
     finally:
         conn.close()
+
+
+W_NS = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+
+
+def _docx_with(path: Path, write_document: Callable[[IO[bytes]], None]) -> Path:
+    """A real DOCX (python-docx's own parts) whose word/document.xml `write_document` writes,
+    streamed into the archive (never held in memory whole)."""
+    template = io.BytesIO()
+    docx.Document().save(template)
+    with zipfile.ZipFile(template) as src, \
+            zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as out:
+        for item in src.infolist():
+            if item.filename != "word/document.xml":
+                out.writestr(item, src.read(item))
+        with out.open("word/document.xml", "w", force_zip64=True) as fh:
+            write_document(fh)
+    return path
+
+
+def docx_bomb(path: Path, chars: int) -> Path:
+    """A DOCX of a few hundred KB whose one paragraph holds `chars` characters (a zip bomb)."""
+    def write(fh: IO[bytes]) -> None:
+        fh.write(f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+                 f'<w:document xmlns:w="{W_NS}"><w:body><w:p><w:r><w:t>'.encode())
+        block = b"A" * (1 << 20)
+        for _ in range(chars >> 20):
+            fh.write(block)
+        fh.write(b"A" * (chars & ((1 << 20) - 1)))
+        fh.write(b"</w:t></w:r></w:p></w:body></w:document>")
+    return _docx_with(path, write)
+
+
+def docx_paragraphs(path: Path, count: int, text: str) -> Path:
+    """A DOCX with `count` paragraphs of `text`, written as raw XML (fast for large counts)."""
+    def write(fh: IO[bytes]) -> None:
+        fh.write(f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+                 f'<w:document xmlns:w="{W_NS}"><w:body>'.encode())
+        para = f"<w:p><w:r><w:t>{text}</w:t></w:r></w:p>".encode()
+        for _ in range(count):
+            fh.write(para)
+        fh.write(b"</w:body></w:document>")
+    return _docx_with(path, write)
+
+
+def docx_malformed(path: Path) -> Path:
+    """A DOCX whose document.xml is not well-formed XML."""
+    return _docx_with(path, lambda fh: fh.write(
+        f'<w:document xmlns:w="{W_NS}"><w:body><w:p><w:r><w:t>unclosed'.encode()))
+
+
+def pdf_with_stream(path: Path, content: bytes, pages: int = 1) -> Path:
+    """A hand-built PDF whose `pages` pages all draw one Flate-compressed content stream
+    (`content`: PDF operators, e.g. repeated `(A) Tj`)."""
+    packed = zlib.compress(content, 9)
+    kids = " ".join(f"{5 + i} 0 R" for i in range(pages))
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        f"<< /Type /Pages /Kids [{kids}] /Count {pages} >>".encode(),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        b"<< /Length %d /Filter /FlateDecode >>\nstream\n%s\nendstream" % (len(packed), packed),
+        *[b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+          b"/Resources << /Font << /F1 3 0 R >> >> >>"] * pages,
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for n, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (n, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1, xref)
+    path.write_bytes(bytes(out))
+    return path

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -120,3 +121,19 @@ def ndjson_lines(conn: socket.socket, *objs: dict[str, Any]) -> None:
     """Send each object as one NDJSON line in its own chunk."""
     for obj in objs:
         chunk(conn, (json.dumps(obj) + "\n").encode())
+
+
+def stop_while_reading(stream: Any, ready: Callable[[list[Any]], bool]) -> list[Any]:
+    """Read a `ChatStream` in a thread until `ready(chunks so far)`, call `stop()` from here, and
+    return the chunks; fails when the reading thread does not end (Stop did not work)."""
+    got: list[Any] = []
+    reader = threading.Thread(target=lambda: got.extend(stream), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 30
+    while not ready(got):
+        assert time.monotonic() < deadline, "the stream never got ready to be stopped"
+        time.sleep(0.01)
+    stream.stop()
+    reader.join(10)  # bounds a hang only: a Stop that does not work never returns
+    assert not reader.is_alive(), "stop() did not end the stream"
+    return got

@@ -203,3 +203,15 @@ def test_app_ends_its_voila_server_and_kernels(unused_port, tmp_path):
     finally:
         if app.poll() is None:
             app.kill()
+
+
+def test_bidi_and_c1_controls_cannot_reorder_or_recolour_the_terminal():
+    hostile = ("invoice\u202ecod.exe \u2066x\u2069 \u200fy\u200e z\u061c "  # bidi
+               "\x9b31mred\x9b0m \x9d0;title\x9c \x85\x90\x9f "  # 8-bit CSI, OSC, C1
+               "\x1b[2J\x1b]0;t\x07")
+    shown = safe(hostile)
+    assert not any(0x80 <= ord(c) <= 0x9f or c == "\x1b" or c in "\u202a\u202b\u202c\u202d"
+                   "\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c" for c in shown)
+    assert shown == "invoicecod.exe x y z red   "
+    friendly = "龙井茶 · 👩\u200d💻 · naïve café · Ω ≤ 3 · tab\tand\nnewline"
+    assert safe(friendly) == friendly  # Chinese, emoji (with their joiner), accents stay

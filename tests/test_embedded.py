@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import random
 import re
+import threading
+import time
 
 import pytest
 
@@ -208,3 +211,27 @@ def test_a_chinese_question_asked_to_reason_is_answered_in_chinese(embedded_clie
                                  QWEN, think=True, max_tokens=400, temperature=0, seed=1)
     assert reply.thinking and is_chinese(reply.thinking), reply.thinking
     assert reply.answer and is_chinese(reply.answer), reply.answer
+
+
+def test_stop_during_a_long_prompt_abandons_its_evaluation(embedded: EmbeddedBackend,
+                                                           embedded_client: ds.Client):
+    llm = embedded.load(QWEN).llm
+    embedded_client.chat("hi", QWEN, max_tokens=2)  # the cache now holds a short prompt
+    assert llm.n_tokens < 100
+    vocabulary = ["river", "mountain", "lantern", "orchard", "harbour", "meadow", "violin",
+                  "copper", "glacier", "thunder", "pebble", "saddle", "compass", "willow"]
+    prompt = "Sort these words: " + " ".join(random.choice(vocabulary) for _ in range(3000))
+    total = len(llm.tokenize(prompt.encode()))
+    assert 2500 < total < 3900
+    stream = embedded_client.chat(prompt, QWEN, stream=True, max_tokens=8)
+    reader = threading.Thread(target=stream.collect)
+    reader.start()
+    deadline = time.monotonic() + 120
+    while llm.n_tokens < 200:  # the prompt is being evaluated, batch by batch
+        assert time.monotonic() < deadline, "the long prompt never started"
+        time.sleep(0.01)
+    stream.stop()  # e.g. the widget's Stop while a long knowledge-base prompt is read
+    reader.join(120)
+    assert not reader.is_alive()
+    assert stream.reply.done_reason == "stopped" and stream.reply.answer == ""
+    assert 200 <= llm.n_tokens < total // 2  # abandoned between two batches

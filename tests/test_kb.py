@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import numpy as np
@@ -220,3 +221,95 @@ def test_a_missing_knowledge_base_is_not_created_when_only_read(home: Path) -> N
     with pytest.raises(ds.errors.KnowledgeBaseError, match="kb add nosuch"):
         KnowledgeBase("nosuch", data_dir=home, create=False)
     assert not (home / "nosuch").exists()
+
+
+# --- hostile folders: one bad file never stops the rest ---------------------------------------
+
+def test_links_leaving_the_folder_are_reported_and_never_read(home: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    kbfiles.write(outside / "secret.txt", "The vault code is 7431.")
+    d = tmp_path / "notes"
+    kbfiles.write(d / "tea.md", "Longjing is a green tea from Hangzhou.")
+    kbfiles.write(d / "sub" / "deep.md", "Pu-erh is a fermented tea from Yunnan.")
+    os.symlink(outside / "secret.txt", d / "p.txt")  # a file link out of the folder
+    os.symlink(outside, d / "outdir")  # a folder link out of it
+    os.symlink(outside / "secret.txt", d / "sub" / "nested.txt")  # deeper down
+    os.symlink(d / "loop-b", d / "loop-a")  # a loop
+    os.symlink(d / "loop-a", d / "loop-b")
+    os.symlink(d / "nowhere.md", d / "dangling.md")
+    os.symlink(d / "tea.md", d / "alias.md")  # stays inside: the file is indexed once
+    os.symlink(d, d / "sub" / "up")  # a folder link back up: no endless walk
+    os.mkfifo(d / "pipe.txt")  # reading a FIFO would block forever
+
+    kb = KnowledgeBase("links", data_dir=home)
+    report = kb.add(d, progress=False)
+    rows = report.set_index("source")
+    for link in ("notes/p.txt", "notes/outdir", "notes/sub/nested.txt"):
+        assert rows.loc[link, "status"] == "skipped"
+        assert "points outside the folder" in rows.loc[link, "reason"]
+    for link in ("notes/loop-a", "notes/loop-b", "notes/dangling.md"):
+        assert rows.loc[link, "status"] == "failed" and "symbolic link" in rows.loc[link, "reason"]
+    added = report[report.status == "added"]
+    assert sorted(added.source) == ["notes/sub/deep.md", "notes/tea.md"]  # once, real name
+    assert "notes/pipe.txt" not in set(report.source)
+    assert sorted(kb.files().source) == ["notes/sub/deep.md", "notes/tea.md"]
+    assert kb.search("vault code", k=5).text.str.contains("7431").sum() == 0
+    # the folder is still a root: refresh works and finds a new file
+    kbfiles.write(d / "new.md", "Oolong tea is partly oxidised.")
+    status = by_source(kb.refresh(progress=False))
+    assert status["notes/new.md"] == "added" and status["notes/p.txt"] == "skipped"
+    assert "7431" not in "".join(kb.search("vault code 7431", k=10).text)
+
+
+def test_a_parser_crash_fails_only_its_file(home: Path, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from dskit.kb import loaders
+
+    d = tmp_path / "mixed"
+    kbfiles.write(d / "good.md", "Kiwis are flightless birds from New Zealand.")
+    kbfiles.write(d / "page.html", "<p>Mount Etna is an active volcano.</p>")
+    kbfiles.write(d / "table.csv", "city,population\nZurich,421000\n")
+    kbfiles.docx_malformed(d / "bad.docx")
+    kbfiles.write(d / "huge.csv", "a,b\n1," + "x" * 200_000 + "\n")
+    kbfiles.write(d / "nested.json", "[" * 100_000 + "]" * 100_000)
+    kbfiles.docx_bomb(d / "bomb.docx", 101_000_000)
+
+    def broken(*_args: object) -> str:
+        raise MemoryError("injected: a parser ran out of memory")
+
+    monkeypatch.setattr(loaders, "_html", broken)  # a parser bug nobody has found yet
+    kb = KnowledgeBase("guard", data_dir=home)
+    report = kb.add(d, progress=False)
+    rows = report.set_index("source")
+    assert rows.loc["mixed/page.html", "status"] == "failed"
+    assert "MemoryError: injected" in rows.loc["mixed/page.html", "reason"]
+    assert "XMLSyntaxError" in rows.loc["mixed/bad.docx", "reason"]
+    assert "field larger than field limit" in rows.loc["mixed/huge.csv", "reason"]
+    assert "nested too deeply" in rows.loc["mixed/nested.json", "reason"]
+    assert rows.loc["mixed/bomb.docx", "status"] == "skipped"
+    assert "decompression bomb" in rows.loc["mixed/bomb.docx", "reason"]
+    assert sorted(report[report.status == "added"].source) == ["mixed/good.md",
+                                                               "mixed/table.csv"]
+    assert kb.search("Which birds cannot fly?", k=1).iloc[0].source == "mixed/good.md"
+    # fixed parser, same files: the failed one is indexed on the next refresh
+    monkeypatch.undo()
+    assert by_source(kb.refresh(progress=False))["mixed/page.html"] == "added"
+
+
+def test_names_and_text_that_are_not_utf8_never_stop_the_rest(
+        home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dskit.kb import loaders
+
+    d = tmp_path / "odd"
+    kbfiles.write(d / "good.md", "Kiwis are flightless birds from New Zealand.")
+    kbfiles.write(d / "page.html", "<p>Mount Etna is an active volcano.</p>")
+    (d / os.fsdecode(b"caf\xe9.txt")).write_text("a Latin-1 file name")  # not UTF-8
+    # A PDF's broken UTF-16 string comes out of a parser as a lone surrogate.
+    monkeypatch.setattr(loaders, "_html", lambda *_args: "Mount Etna \ud83d is active.")
+    kb = KnowledgeBase("odd", data_dir=home)
+    report = kb.add(d, progress=False)
+    rows = report.set_index("source")
+    assert rows.loc["odd/caf\ufffd.txt", "status"] == "failed"
+    assert "not valid UTF-8" in rows.loc["odd/caf\ufffd.txt", "reason"]
+    assert rows.loc["odd/page.html", "status"] == rows.loc["odd/good.md", "status"] == "added"
+    assert "\ufffd" in kb.search("Etna volcano", k=1).iloc[0].text

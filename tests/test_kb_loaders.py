@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import tracemalloc
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -84,3 +86,81 @@ def test_size_cap_and_unreadable_paths(tmp_path: Path) -> None:
     os.symlink(tmp_path / "nowhere.txt", dangling)
     with pytest.raises(LoadError, match="cannot read"):
         loaders.load(dangling)
+
+
+# --- hostile files: every container is unpacked within limits, every parser error is typed ----
+
+def test_docx_bomb_is_skipped_before_it_is_unpacked(tmp_path: Path) -> None:
+    bomb = kbfiles.docx_bomb(tmp_path / "bomb.docx", 101_000_000)
+    declared = sum(i.file_size for i in zipfile.ZipFile(bomb).infolist())
+    assert bomb.stat().st_size < 1_000_000 < 100_000_000 < declared  # a real zip bomb
+    tracemalloc.start()
+    try:
+        with pytest.raises(LoadError, match="decompression bomb") as info:
+            loaders.load(bomb)  # the default 20 MB cap
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert info.value.status == "skipped" and "word/document.xml" in str(info.value)
+    assert peak < 5_000_000  # nothing near the 101 M characters was ever unpacked
+
+
+def test_docx_text_over_the_cap_stops_while_extracting(tmp_path: Path) -> None:
+    # 1.7 MB unpacked, within what a 0.5 MB file may unpack to (2 MB), but 0.7 M characters of
+    # text: more than a 0.5 MB file may hold (0.5 M).
+    path = kbfiles.docx_paragraphs(tmp_path / "long.docx", 7_000, "x" * 100)
+    assert path.stat().st_size < 0.5 * 1024 * 1024
+    with pytest.raises(LoadError, match="text in this file is over 524,288 characters") as info:
+        loaders.load(path, max_mb=0.5)
+    assert info.value.status == "skipped"
+    assert len(text_of(path)) > 700_000  # the default cap reads it whole
+
+
+@pytest.mark.parametrize(("pages", "repeat", "words"), [
+    (1, 400_000, "unpacks to more than 2.0 MB"),  # one stream inflating to 8 MB
+    (60, 5_000, "the content of pages 1–"),  # 60 pages sharing one 100 KB stream
+])
+def test_pdf_streams_and_pages_are_unpacked_within_limits(tmp_path: Path, pages: int,
+                                                           repeat: int, words: str) -> None:
+    path = kbfiles.pdf_with_stream(tmp_path / "bomb.pdf", b"BT /F1 9 Tf 9 9 Td (AAAA) Tj ET\n"
+                                   * repeat, pages=pages)
+    assert path.stat().st_size < 50_000
+    with pytest.raises(LoadError, match=words) as info:
+        loaders.load(path, max_mb=0.5)
+    assert info.value.status == "skipped" and "decompression bomb" in str(info.value)
+
+
+@pytest.mark.parametrize(("name", "content"), [
+    # the header repeats on every row: 1,000 long column names, short rows
+    ("wide.csv", ",".join(f"column_name_number_{i:04d}" for i in range(1000)) + "\n"
+     + ("1," * 999 + "1\n") * 200),
+    # indentation grows with depth: 500 nested lists around 4,000 numbers
+    ("deep.json", "[" * 500 + ",".join("1" for _ in range(4000)) + "]" * 500),
+])
+def test_text_that_grows_when_laid_out_is_capped(tmp_path: Path, name: str,
+                                                 content: str) -> None:
+    path = kbfiles.write(tmp_path / name, content)
+    assert path.stat().st_size < 512 * 1024
+    with pytest.raises(LoadError, match="over 524,288 characters") as info:
+        loaders.load(path, max_mb=0.5)
+    assert info.value.status == "skipped"
+
+
+def test_every_type_obeys_the_text_cap(tmp_path: Path) -> None:
+    # The text of a page is never longer than its bytes; the cap applies all the same.
+    html = kbfiles.write(tmp_path / "page.html", "<p>" + "word " * 5000 + "</p>")
+    with pytest.raises(LoadError, match="over 10,485 characters"):
+        loaders.parse(html, html.read_bytes(), max_mb=0.01)
+
+
+@pytest.mark.parametrize(("make", "words"), [
+    (lambda d: kbfiles.docx_malformed(d / "bad.docx"), "corrupt DOCX (XMLSyntaxError"),
+    (lambda d: kbfiles.write(d / "huge.csv", "a,b\n1," + "x" * 200_000 + "\n"),
+     "malformed CSV (line 2: field larger than field limit"),
+    (lambda d: kbfiles.write(d / "nested.json", "[" * 100_000 + "]" * 100_000),
+     "JSON nested too deeply"),
+])
+def test_parser_failures_are_typed(tmp_path: Path, make, words: str) -> None:
+    with pytest.raises(LoadError) as info:
+        loaders.load(make(tmp_path))
+    assert info.value.status == "failed" and words in str(info.value)

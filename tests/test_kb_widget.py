@@ -63,3 +63,44 @@ def test_errors_show_in_the_widget(tmp_path: Path, embedded_client: ds.Client) -
 ])
 def test_upload_names_are_plain(given: str, expected: str) -> None:
     assert safe_upload_name(given) == expected
+
+
+LONG_LATIN = "a" * 300 + ".md"
+LONG_CHINESE = "龙井茶的冲泡方法" * 12 + ".md"  # 288 bytes of UTF-8 before the suffix
+
+
+@pytest.mark.parametrize("given", [LONG_LATIN, LONG_CHINESE, "报" * 84 + ".txt",
+                                   "x" * 400, "." * 300, "", "a\u202etxt.md", "tab\t\x85.md"])
+def test_hostile_upload_names_fit_the_file_system(given: str) -> None:
+    name = safe_upload_name(given)
+    raw = name.encode("utf-8")  # valid UTF-8 (no lone surrogate, no cut character)
+    assert 0 < len(raw) <= 255 and "/" not in name and name.strip(" .") == name
+    assert not any(ord(c) < 32 or 0x7f <= ord(c) <= 0x9f or c == "\u202e" for c in name)
+    if given.endswith((".md", ".txt")):
+        assert name.endswith(given[given.rindex("."):])  # the suffix (the file type) stays
+
+
+def test_upload_with_hostile_names_is_indexed_and_reported(tmp_path: Path) -> None:
+    kb = KnowledgeBase("names", data_dir=tmp_path)
+    w = KnowledgeBaseWidget(kb)
+    clash = tmp_path / "names" / "uploads" / "clash.txt"
+    clash.mkdir(parents=True)  # a folder where the file would go: it cannot be saved
+    w.upload.value = (
+        upload(LONG_LATIN, b"Latin long name: volcano Etna in Sicily."),
+        upload(LONG_CHINESE, "中文长文件名：龙井是绿茶。".encode()),
+        upload("", b"a file without a name"),  # saved as "upload": no suffix, no known type
+        upload("same.txt", b"first file called same"),
+        upload("same.txt", b"second file called same"),
+        upload("clash.txt", b"cannot be written"),
+    )
+    report = w.report.value
+    assert len(w.upload.value) == 6  # kept: the button says how many files it got
+    assert w.status.state == "done"
+    assert "6 file(s): 4 added, 1 skipped, 1 failed" in w.status.text
+    assert "could not be saved" in report and "saved as" in report
+    saved = sorted(p.name for p in (tmp_path / "names" / "uploads").iterdir())
+    assert all(len(n.encode()) <= 255 for n in saved)
+    assert "same.txt" in saved and "same (2).txt" in saved and "upload" in saved
+    assert "unsupported file type" in report
+    assert len(kb.files()) == 4
+    assert kb.search("龙井", k=1).iloc[0].source.endswith(".md")

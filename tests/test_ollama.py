@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import time
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -14,10 +15,24 @@ from pytest_httpserver import HTTPServer
 from dskit.backends.ollama import OllamaBackend, resolve_host
 from dskit.client import Client, connect
 from dskit.conversation import ChatStream, Conversation
-from dskit.errors import ModelNotFound, OllamaNotRunning, ServerError, StreamInterrupted
+from dskit.errors import (
+    BackendError,
+    ConfigurationError,
+    ModelNotFound,
+    OllamaNotRunning,
+    ServerError,
+    StreamInterrupted,
+)
 from dskit.recommendations import FOLD_NOTE
 from dskit.reply import Reply
-from tests.rawhttp import Handler, RawServer, chunked_head, ndjson_lines, send_json
+from tests.rawhttp import (
+    Handler,
+    RawServer,
+    chunked_head,
+    ndjson_lines,
+    send_json,
+    stop_while_reading,
+)
 
 MODEL = "deepseek-r1:7b"
 NDJSON = "application/x-ndjson"
@@ -483,3 +498,145 @@ def test_r1_cut_off_mid_reasoning_on_an_old_server_has_no_answer(httpserver: HTT
     reply = client.chat("q", model=MODEL)
     assert reply.thinking == "Let me think" and reply.unfinished_reasoning
     assert reply.status.startswith("no answer")
+
+
+# --- stalled servers, malformed replies, echoed secrets ------------------------------------------
+
+def stalling(server_box: list[RawServer], *parts: dict[str, Any], headers: bool = True) -> Handler:
+    """A /api/chat handler that sends `parts` and then nothing, until the client leaves."""
+    def chat(conn: socket.socket, _request: Any) -> None:
+        if headers:
+            chunked_head(conn)
+            ndjson_lines(conn, *parts)
+        server_box[0].linger(conn, 30)
+    return chat
+
+
+def stalled(raw_server: Callable[..., RawServer], *parts: dict[str, Any],
+            headers: bool = True) -> RawServer:
+    box: list[RawServer] = []
+    box.append(ollama_like(raw_server, stalling(box, *parts, headers=headers)))
+    return box[0]
+
+
+@pytest.mark.parametrize("where", ["before the headers", "after the headers", "mid-reply"])
+def test_stop_ends_a_stalled_reply_at_once(raw_server: Callable[..., RawServer],
+                                           where: str) -> None:
+    parts = [chunk(thinking="Adding two and two."), chunk("The answer is")] \
+        if where == "mid-reply" else []
+    server = stalled(raw_server, *parts, headers=where != "before the headers")
+    stream = connect("ollama", host=server.url, set_default=False).chat(
+        "What is 2+2?", model=MODEL, stream=True)
+    assert isinstance(stream, ChatStream)
+    stop_while_reading(stream, lambda got: any(r.path == "/api/chat" for r in server.requests)
+                       and len(got) >= len(parts))
+    assert stream.reply.done_reason == "stopped"
+    assert stream.reply.answer == ("The answer is" if parts else "")
+    if where != "before the headers":  # the socket was shut: Ollama stops generating
+        assert server.client_closed.wait(10)
+
+
+def test_a_silent_server_becomes_stream_interrupted_with_the_partial_reply(
+        raw_server: Callable[..., RawServer]) -> None:
+    server = stalled(raw_server, chunk(thinking="Adding."), chunk("It is"))
+    client = connect("ollama", host=server.url, set_default=False, idle_timeout=1)
+    with pytest.raises(StreamInterrupted, match="sent nothing for 1 s") as info:
+        client.chat("What is 2+2?", model=MODEL)
+    assert "DSKIT_IDLE_TIMEOUT" in str(info.value)
+    partial = info.value.partial
+    assert partial is not None and partial.answer == "It is" and partial.thinking == "Adding."
+
+
+def test_the_idle_limit_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert OllamaBackend().idle_timeout == 300.0  # generous: R1 may think for minutes
+    monkeypatch.setenv("DSKIT_IDLE_TIMEOUT", "45")
+    assert OllamaBackend().idle_timeout == 45.0
+    assert OllamaBackend(idle_timeout=7).idle_timeout == 7.0
+    monkeypatch.setenv("DSKIT_IDLE_TIMEOUT", "soon")
+    with pytest.raises(ConfigurationError, match="DSKIT_IDLE_TIMEOUT='soon'"):
+        OllamaBackend()
+
+
+@pytest.mark.parametrize("bad", [
+    {"model": MODEL, "message": {"role": "assistant", "content": 5}, "done": False},
+    {"model": MODEL, "message": "not an object", "done": False},
+    [1, 2, 3],
+    {"model": MODEL, "message": {"role": "assistant", "content": "x"}, "done": "later"},
+])
+def test_a_malformed_field_is_a_dskit_error_with_the_partial_reply(
+        raw_server: Callable[..., RawServer], bad: Any) -> None:
+    def chat(conn: socket.socket, _request: Any) -> None:
+        chunked_head(conn)
+        ndjson_lines(conn, chunk(thinking="Adding."), chunk("The answer"))
+        conn.sendall(b"%x\r\n%s\r\n0\r\n\r\n" % (len(json.dumps(bad)) + 1,
+                                                   json.dumps(bad).encode() + b"\n"))
+
+    client = connect("ollama", host=ollama_like(raw_server, chat).url, set_default=False)
+    with pytest.raises(StreamInterrupted, match="sent a reply dskit cannot read") as info:
+        client.chat("What is 2+2?", model=MODEL)
+    partial = info.value.partial
+    assert partial is not None and partial.answer == "The answer"
+
+
+def test_a_malformed_listing_is_a_dskit_error(raw_server: Callable[..., RawServer]) -> None:
+    server = raw_server({"/api/version": send_json({"version": "0.9.0"}),
+                         "/api/tags": send_json({"models": [{"model": 5, "size": "big"}]})})
+    with pytest.raises(BackendError, match="cannot read"):
+        OllamaBackend(host=server.url).list_models()
+
+
+OLLAMA_KEY = "ollama-key-SECRET-9f8e7d"
+
+
+def echoing(key: str) -> dict[str, Handler]:
+    """Ollama endpoints that echo `key` in every field they can."""
+    def chat(conn: socket.socket, request: Any) -> None:
+        if b"first" in request.body:  # an HTTP error whose body quotes the key
+            body = json.dumps({"error": f"invalid key {key}"}).encode()
+            conn.sendall(b"HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+            return
+        chunked_head(conn)
+        ndjson_lines(conn, chunk(f"echo {key}"))  # model output: the user's own data, kept
+        if b"second" in request.body:  # an error line mid-stream
+            ndjson_lines(conn, {"error": f"runner failed for {key}"})
+        else:  # a malformed line quoting it
+            ndjson_lines(conn, {"model": MODEL, "message": {"role": key, "content": [key]},
+                                "done": False})
+        conn.sendall(b"0\r\n\r\n")
+    return {"/api/version": send_json({"version": "0.9.0"}), "/api/show": send_json(SHOW_R1),
+            "/api/chat": chat, "/api/tags": send_json({"models": [{"model": key, "size": 1}]})}
+
+
+def test_an_echoed_key_never_reaches_a_message(raw_server: Callable[..., RawServer],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OLLAMA_API_KEY", OLLAMA_KEY)
+    server = raw_server(echoing(OLLAMA_KEY))
+    client = connect("ollama", host=server.url, set_default=False)
+    errors = []
+    for prompt in ("first", "second", "third"):
+        with pytest.raises(BackendError) as info:
+            client.chat(prompt, model=MODEL)
+        errors.append(info.value)
+    sent = next(r for r in server.requests if r.path == "/api/chat")
+    assert sent.headers["authorization"] == f"Bearer {OLLAMA_KEY}"  # it was really sent
+    models = client.models()
+    shown = [text for exc in errors for text in (
+        str(exc), repr(exc), "".join(traceback.format_exception(exc)))] + [str(models)]
+    assert all("***" in text for text in shown[::3])
+    for text in shown:
+        assert OLLAMA_KEY not in text
+
+
+def test_pulling_may_be_silent_longer_than_the_idle_limit(
+        raw_server: Callable[..., RawServer]) -> None:
+    def pull(conn: socket.socket, _request: Any) -> None:
+        chunked_head(conn)
+        ndjson_lines(conn, {"status": "pulling manifest"}, {"status": "verifying sha256 digest"})
+        time.sleep(2.5)  # verifying hundreds of GB: silent, and not stalled
+        ndjson_lines(conn, {"status": "success"})
+        conn.sendall(b"0\r\n\r\n")
+
+    server = raw_server({"/api/version": send_json({"version": "0.9.0"}), "/api/pull": pull})
+    backend = OllamaBackend(host=server.url, idle_timeout=1)
+    assert [p["status"] for p in backend.pull(MODEL)][-1] == "success"

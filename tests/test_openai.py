@@ -30,7 +30,7 @@ from dskit.errors import (
 )
 from dskit.model_files import model_path
 from dskit.reasoning_plan import ReasoningPlan
-from tests.rawhttp import send_bytes
+from tests.rawhttp import send_bytes, stop_while_reading
 
 SECRET = "sk-test-SECRET123"
 ENV_VARS = ("DSKIT_OPENAI_BASE_URL", "OPENAI_BASE_URL", "DSKIT_OPENAI_API_KEY", "OPENAI_API_KEY",
@@ -537,3 +537,117 @@ def test_bad_base_url(bad: str) -> None:
 def test_base_url_credentials_are_not_shown() -> None:
     backend = OpenAIBackend(base_url="http://user:hunter2@127.0.0.1:9/v1")
     assert "hunter2" not in repr(backend) and "hunter2" not in str(backend.describe())
+
+
+# -- stalled servers, malformed events, echoed secrets -----------------------------------------
+
+
+def _stalling(box: list[Any], parts: list[bytes], headers: bool = True) -> Any:
+    def answer(conn: Any, _request: Any) -> None:
+        if headers:
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                         b"Transfer-Encoding: chunked\r\n\r\n" + _chunked(parts))
+        box[0].linger(conn, 30)
+    return answer
+
+
+def _stalled(raw_server: Any, parts: list[bytes], headers: bool = True) -> Any:
+    box: list[Any] = []
+    box.append(raw_server({"/v1/chat/completions": _stalling(box, parts, headers)}))
+    return box[0]
+
+
+@pytest.mark.parametrize("where", ["before the headers", "after the headers", "mid-reply"])
+def test_stop_ends_a_stalled_stream_at_once(raw_server: Any, where: str) -> None:
+    parts = _events("Hello", " world") if where == "mid-reply" else []
+    raw = _stalled(raw_server, parts, headers=where != "before the headers")
+    client = connect("openai", base_url=raw.url + "/v1", set_default=False)
+    stream = client.chat("hi", model="m", stream=True)
+    stop_while_reading(stream, lambda got: bool(raw.requests) and len(got) >= len(parts))
+    assert stream.reply.done_reason == "stopped"
+    assert stream.reply.answer == ("Hello world" if parts else "")
+    if where != "before the headers":
+        assert raw.client_closed.wait(10)  # the socket was shut: the server stops generating
+
+
+def test_a_silent_server_is_interrupted_after_the_idle_limit(raw_server: Any) -> None:
+    raw = _stalled(raw_server, _events("Hello", " wor"))
+    client = connect("openai", base_url=raw.url + "/v1", set_default=False, idle_timeout=1)
+    with pytest.raises(StreamInterrupted, match="sent nothing for 1 s") as info:
+        client.chat("hi", model="m")
+    assert info.value.partial is not None and info.value.partial.answer == "Hello wor"
+    assert OpenAIBackend(base_url=raw.url, timeout=9).idle_timeout == 9.0  # the older name
+
+
+@pytest.mark.parametrize("bad", [
+    _chunk({"content": 5}),
+    _chunk({"reasoning_content": ["a"]}),
+    _chunk() | {"choices": "everything"},
+    _chunk() | {"choices": [["not", "an", "object"]]},
+    _chunk() | {"choices": [{"index": 0, "delta": "text"}]},
+    _chunk({"content": "x"}, finish=7),
+    _chunk() | {"usage": "lots"},
+    "[1, 2, 3]",
+])
+def test_a_malformed_event_is_a_dskit_error_with_the_partial_reply(server: Any,
+                                                                    bad: Any) -> None:
+    _serve_stream(server, _sse(_chunk({"role": "assistant", "content": "Hello"}), bad))
+    with pytest.raises(StreamInterrupted, match="malformed event") as info:
+        _client(server).chat("hi", model="m")
+    assert info.value.partial is not None and info.value.partial.answer == "Hello"
+
+
+def test_a_malformed_whole_reply_is_a_dskit_error(server: Any) -> None:
+    server.expect_request("/v1/chat/completions").respond_with_json(
+        {"choices": [{"message": {"content": 5}}]})
+    with pytest.raises(BackendError, match="cannot read"):
+        _client(server).chat("hi", model="m")
+
+
+def _echo(key: str, kind: str) -> bytes:
+    """A whole HTTP response that echoes `key` in one more place a server can put it."""
+    if kind == "retry-after":
+        body = json.dumps({"error": {"message": "slow down"}}).encode()
+        return (b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: %s\r\nContent-Type: "
+                b"application/json\r\nContent-Length: %d\r\n\r\n%s"
+                % (key.encode(), len(body), body))
+    if kind == "error body":
+        body = json.dumps({"error": {"message": f"key {key} is not valid here"}}).encode()
+        return (b"HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+    if kind == "content type":
+        return (b"HTTP/1.1 200 OK\r\nContent-Type: text/x-%s\r\nContent-Length: 2\r\n\r\nok"
+                % key.encode())
+    events = {"malformed event": f"data: {{not json {key}}}\n\n",
+              "error event": f"event: error\ndata: quota exceeded for {key}\n\n",
+              "error chunk": "data: " + json.dumps({"error": {"message": key}}) + "\n\n",
+              "malformed field": "data: " + json.dumps(_chunk({"content": [key]})) + "\n\n"}
+    body = _chunked([_sse(_chunk({"content": "Hi"}), done=False).encode(),
+                     events[kind].encode()]) + b"0\r\n\r\n"
+    return (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n" + body)
+
+
+@pytest.mark.parametrize("kind", ["retry-after", "error body", "content type", "malformed event",
+                                  "error event", "error chunk", "malformed field"])
+def test_an_echoed_key_never_reaches_a_message(raw_server: Any, monkeypatch: pytest.MonkeyPatch,
+                                               kind: str) -> None:
+    monkeypatch.setenv("DSKIT_OPENAI_API_KEY", SECRET)
+    raw = raw_server({"/v1/chat/completions": send_bytes(_echo(SECRET, kind)),
+                      "/v1/models": send_bytes(b"HTTP/1.1 200 OK\r\nContent-Type: application/"
+                                               b"json\r\nContent-Length: %d\r\n\r\n%s" % (
+                          len(json.dumps({"data": [{"id": SECRET}]})),
+                          json.dumps({"data": [{"id": SECRET}]}).encode()))})
+    client = connect("openai", base_url=raw.url + "/v1", set_default=False)
+    with pytest.raises(BackendError) as info:
+        client.chat("hi", model="m")
+    assert raw.requests[0].headers["authorization"] == f"Bearer {SECRET}"  # it was sent
+    exc = info.value
+    shown = [str(exc), repr(exc), "".join(traceback.format_exception(exc)),
+             str(client.models()), str(client.backend.describe())]
+    if kind in ("retry-after", "content type"):  # not quoted: neither seconds, a date nor SSE
+        assert "***" not in str(exc)
+    else:  # quoted, with the key replaced
+        assert "***" in str(exc)
+    for text in shown:
+        assert SECRET not in text, text

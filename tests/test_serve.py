@@ -488,7 +488,7 @@ def test_cors_allows_local_pages_only(server: ds.serve.Server) -> None:
             "Origin": origin, "Access-Control-Request-Method": "POST"})
 
     assert preflight("http://localhost:5173").status_code == 200
-    assert preflight("https://evil.example").status_code == 400
+    assert preflight("https://evil.example").status_code == 403  # as Ollama, before anything
 
 
 # --- other clients ----------------------------------------------------------------------------

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
 import dskit as ds
 from dskit import model_files
+from tests.rawhttp import chunked_head, ndjson_lines, send_json
 
 SMALL = "smollm2:135m"
 
@@ -155,3 +157,61 @@ def test_a_stopped_turn_stays_on_the_page_marked_as_yours(embedded_client):
     w.send(wait=True)
     assert "very long story" in w.history.value and "Hi" in w.history.value  # both turns
     assert len(w.conversation.history) == 2  # only the finished one goes back to the model
+
+
+def stalled_ollama(raw_server):
+    """An Ollama that answers /api/chat with a few words and then nothing (a stalled server)."""
+    box = []
+
+    def chat(conn, _request):
+        chunked_head(conn)
+        ndjson_lines(conn, {"model": "llama3.2:latest", "created_at": "2025-06-01T08:52:19Z",
+                            "message": {"role": "assistant", "content": "Partial answer"},
+                            "done": False})
+        box[0].linger(conn, 30)  # then silence
+
+    box.append(raw_server({
+        "/api/version": send_json({"version": "0.9.0"}),
+        "/api/tags": send_json({"models": [{"name": "llama3.2:latest",
+                                            "model": "llama3.2:latest", "size": 1}]}),
+        "/api/show": send_json({"details": {"family": "llama"}, "model_info": {},
+                                "capabilities": ["completion"]}),
+        "/api/chat": chat}))
+    return box[0]
+
+
+def wait_for(condition, seconds=30):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+
+
+def test_stop_frees_the_widget_when_the_server_stalls(raw_server):
+    server = stalled_ollama(raw_server)
+    client = ds.connect("ollama", host=server.url, set_default=False)
+    w = ds.widgets.chat(client=client, model="llama3.2:latest", think=False)
+    w.prompt.value = "hello"
+    w.send()
+    wait_for(lambda: "Partial answer" in w.output.value)  # the stream is stalled after this
+    assert w.busy and w.send_button.disabled and not w.stop_button.disabled
+    w.stop_button.click()
+    w.wait(10)  # bounds a hang only
+    assert not w.busy and not w.send_button.disabled and w.stop_button.disabled
+    assert w.status.state == "stopped" and "Partial answer" in w.history.value  # kept
+    assert server.client_closed.wait(10)
+
+
+def test_compare_stop_frees_the_widget_when_the_server_stalls(raw_server):
+    server = stalled_ollama(raw_server)
+    client = ds.connect("ollama", host=server.url, set_default=False)
+    w = ds.widgets.compare(client=client, models=["llama3.2:latest"], prompts="cup-en",
+                           max_tokens=8)
+    w.run()
+    wait_for(lambda: any(r.path == "/api/chat" for r in server.requests))
+    assert server.client_closed.wait(0.5) is False  # the reply hangs
+    w.stop_button.click()
+    w.wait(10)  # bounds a hang only
+    assert not w.busy and not w.run_button.disabled and w.stop_button.disabled
+    assert "stopped" in w.status.value
+    assert server.client_closed.wait(10)

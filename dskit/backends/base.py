@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -38,6 +40,62 @@ class Options:
         return out
 
 
+log = logging.getLogger(__name__)
+
+
+class Cancellation:
+    """A flag another thread raises to stop a reply, with callbacks that act at once.
+
+    A backend checks `is_set()` between steps (llama.cpp between prompt batches and tokens)
+    and registers a callback with `on_cancel` for a step that blocks (an HTTP read), so that
+    `ChatStream.stop()` or a server whose client left takes effect without waiting for the
+    next token. It quacks like `threading.Event` (`set`, `is_set`, `wait`).
+    """
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._lock = threading.Lock()
+        self._callbacks: list[Callable[[], None]] = []
+
+    def is_set(self) -> bool:
+        """Whether the reply should stop."""
+        return self._event.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until cancelled (or `timeout` seconds); whether it was cancelled."""
+        return self._event.wait(timeout)
+
+    def set(self) -> None:
+        """Cancel: raise the flag and run the callbacks (each at most once)."""
+        with self._lock:
+            self._event.set()
+            callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            _run(callback)
+
+    def on_cancel(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Run `callback` when cancelled (now, if it already is); returns a function that
+        unregisters it."""
+        with self._lock:
+            if not self._event.is_set():
+                self._callbacks.append(callback)
+                return lambda: self._forget(callback)
+        _run(callback)
+        return lambda: None
+
+    def _forget(self, callback: Callable[[], None]) -> None:
+        with self._lock:
+            if callback in self._callbacks:
+                self._callbacks.remove(callback)
+
+
+def _run(callback: Callable[[], None]) -> None:
+    try:
+        callback()
+    except Exception:  # a failed cancel step must not stop the others (nor the caller)
+        log.debug("a cancel callback failed", exc_info=True)
+
+
 @dataclass
 class ChatRequest:
     """What the chat layer asks a backend to generate.
@@ -56,6 +114,8 @@ class ChatRequest:
     format: str | dict[str, Any] | None = None
     #: Functions the model may ask to call (`{"type": "function", "function": {...}}` specs).
     tools: list[dict[str, Any]] | None = None
+    #: Set by whoever started the reply to stop it; backends stop as soon as they see it.
+    cancel: Cancellation = field(default_factory=Cancellation, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

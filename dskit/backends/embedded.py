@@ -292,6 +292,9 @@ class EmbeddedBackend:
                 # Small models echo a bare `</think>` and stop; a short cue makes them answer
                 # (not before a tool call, whose markup must start the answer).
                 prompt += "" if tools else _answer_cue(request.messages)
+                if run.finish == "stopped":
+                    yield from done(True, "answer")
+                    return
                 if run.finish == "length" or run.room(prompt) <= 0:
                     run.finish = "length"  # budget or context used up while reasoning
                     yield from done(True, "answer")
@@ -308,7 +311,7 @@ class EmbeddedBackend:
                 for text in run.generate(prompt, fmt, extra_stop=[CLOSE_TAG]):
                     reasoning.append(text)
                     yield Delta("raw", text)
-                if run.finish == "length":
+                if run.finish in ("length", "stopped"):
                     yield from done(bool(plan.prefix), "raw")
                     return
                 yield Delta("raw", f"\n{CLOSE_TAG}\n\n")
@@ -404,6 +407,9 @@ def _file_size(name: str) -> int:
 
 
 
+#: Prompt tokens evaluated between two checks for cancellation (see `_Run._prefill`).
+PREFILL_BATCH = 128
+
 #: Asking a model that does not reason by itself to reason first, in the language of the
 #: question (an English instruction made the stand-in answer Chinese questions in English).
 REASONING_INSTRUCTION = {
@@ -487,19 +493,50 @@ class _Run:
         if grammar is not None:
             kwargs["grammar"] = grammar
         pieces: list[str] = []
-        for part in llm.create_completion(tokens, **kwargs):
-            choice = part["choices"][0]
-            text = choice.get("text") or ""
-            if text:
-                if self.t_first is None:
-                    self.t_first = time.perf_counter()
-                pieces.append(text)
-                yield text
-            self.finish = choice.get("finish_reason") or self.finish
+        cancel = self.request.cancel
+        if not self._prefill(tokens):
+            self.finish = "stopped"
+            return
+        completion = llm.create_completion(tokens, **kwargs)
+        try:
+            for part in completion:
+                if cancel.is_set():
+                    self.finish = "stopped"
+                    break
+                choice = part["choices"][0]
+                text = choice.get("text") or ""
+                if text:
+                    if self.t_first is None:
+                        self.t_first = time.perf_counter()
+                    pieces.append(text)
+                    yield text
+                self.finish = choice.get("finish_reason") or self.finish
+        finally:
+            completion.close()
         self.t_end = time.perf_counter()
         out = "".join(pieces)
         if out:
             self.generated += len(llm.tokenize(out.encode("utf-8"), add_bos=False, special=True))
+
+    def _prefill(self, tokens: list[int]) -> bool:
+        """Evaluate the prompt in batches, checking for cancellation between them; False when
+        cancelled.
+
+        llama-cpp-python evaluates a whole prompt in one call that nothing can interrupt: a
+        long prompt kept the model busy for minutes after its client had left. Evaluated
+        here batch by batch (reusing the cached prefix, as it would), the prompt is complete
+        in the cache when `create_completion` starts, which then samples at once.
+        """
+        llm, cancel = self.llm, self.request.cancel
+        cached = llm.longest_token_prefix(llm.input_ids[: llm.n_tokens].tolist(), tokens)
+        if cached >= len(tokens) - 1:
+            return not cancel.is_set()  # (almost) all cached: llama-cpp-python replays it
+        llm.n_tokens = cached  # eval() drops the cache from here on, then appends
+        for start in range(cached, len(tokens), PREFILL_BATCH):
+            if cancel.is_set():
+                return False
+            llm.eval(tokens[start:start + PREFILL_BATCH])
+        return not cancel.is_set()
 
     def done(self, prefixed: bool) -> Done:
         """The final event with the measured stats."""

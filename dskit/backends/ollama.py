@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Generator, Iterator
@@ -22,11 +22,14 @@ from ..errors import (
     ServerError,
     StreamInterrupted,
     ToolsNotSupported,
+    redact,
 )
 from ..reasoning_plan import ReasoningSupport
 from ..reply import Stats
 from ..tools import ToolRequest
 from .base import ChatRequest, Delta, Done, Event, Options
+from .http import CONNECT_TIMEOUT, interruptible, shutdown, timeouts
+from .http import idle_timeout as resolve_idle_timeout
 
 if TYPE_CHECKING:
     import ollama
@@ -42,8 +45,9 @@ THINK_SINCE = Version("0.9.0")
 #: #12460: a first request reasons freely, a second constrains the answer). Before it, `format`
 #: with `think` constrained the reasoning too, and the reasoning disappeared (#11545, #10538).
 THINK_FORMAT_SINCE = Version("0.12.4")
-#: Only the TCP connect is bounded for generation: R1 can think for minutes before it answers.
-CONNECT_TIMEOUT = 10.0
+#: What a reply's parts may raise when the server sends something malformed: JSON errors and
+#: pydantic's ValidationError are ValueErrors; a line that is not an object raises the others.
+_MALFORMED = (ValueError, TypeError, AttributeError, RecursionError)
 
 
 def resolve_host(host: str | None = None) -> str:
@@ -130,17 +134,25 @@ class OllamaBackend:
     name = "ollama"
 
     def __init__(self, host: str | None = None, model: str | None = None,
-                 probe_timeout: float = 2.0, keep_alive: float | str | None = None) -> None:
+                 probe_timeout: float = 2.0, keep_alive: float | str | None = None,
+                 idle_timeout: float | None = None) -> None:
         self.host = resolve_host(host)
         self.model = model
         self.probe_timeout = probe_timeout
         self.keep_alive = keep_alive
+        #: Seconds Ollama may send nothing (before the first chunk or between two) before the
+        #: reply counts as stalled; DSKIT_IDLE_TIMEOUT, default 300.
+        self.idle_timeout = resolve_idle_timeout(idle_timeout)
         self._version: str | None = None
         #: What /api/version says the server is beyond Ollama's version ("dskit 0.1.0" for
         #: `dskit serve`), None for Ollama itself.
         self.server: str | None = None
         self._client: ollama.Client | None = None
+        self._patient: ollama.Client | None = None
         self._details: dict[str, dict[str, Any]] = {}
+        #: The reply being read in this thread: its cancellation learns the response's socket.
+        self._local = threading.local()
+        config.ollama_api_key()  # the ollama client sends it: error messages must never show it
 
     def __repr__(self) -> str:
         return f"OllamaBackend(host={self.host!r})"
@@ -152,9 +164,26 @@ class OllamaBackend:
             import ollama
 
             self._client = ollama.Client(
-                host=self.host, timeout=httpx.Timeout(None, connect=CONNECT_TIMEOUT)
-            )
+                host=self.host, timeout=timeouts(self.idle_timeout),
+                event_hooks={"response": [self._on_response]})
         return self._client
+
+    @property
+    def patient_client(self) -> ollama.Client:
+        """A client without the idle limit, for what may rightly be silent for long: loading
+        or unloading a large model, verifying a pulled one (hundreds of GB for the 671b)."""
+        if self._patient is None:
+            import ollama
+
+            self._patient = ollama.Client(host=self.host,
+                                          timeout=httpx.Timeout(None, connect=CONNECT_TIMEOUT))
+        return self._patient
+
+    def _on_response(self, response: httpx.Response) -> None:
+        """Let the reply being read in this thread shut this response down when stopped."""
+        cancel = getattr(self._local, "cancel", None)
+        if cancel is not None:
+            self._local.forget = cancel.on_cancel(shutdown(response))
 
     def version(self) -> str:
         """The server's version, probed once with a short timeout."""
@@ -192,7 +221,8 @@ class OllamaBackend:
     def list_models(self) -> list[str]:
         """Names of the locally pulled models (newest first, as Ollama lists them)."""
         listed = self._call(self.client.list)
-        return [m.model for m in listed.models if m.model]
+        # Names come from the server: shown in reports, they must not show a secret either.
+        return [redact(m.model) for m in listed.models if m.model]
 
     def chat_models(self) -> list[str]:
         """The listed models that chat (embedding models such as BERT families left out)."""
@@ -243,7 +273,14 @@ class OllamaBackend:
                                                                       THINK_FORMAT_SINCE))
 
     def stream(self, request: ChatRequest) -> Iterator[Event]:
-        """Stream a chat reply from /api/chat as Deltas, then one Done."""
+        """Stream a chat reply from /api/chat as Deltas, then one Done.
+
+        Read in a helper thread, so that `request.cancel` (`ChatStream.stop()`) ends it at
+        once even while Ollama sends nothing (loading a model, or stalled).
+        """
+        yield from interruptible(self._events(request), request.cancel)
+
+    def _events(self, request: ChatRequest) -> Iterator[Event]:
         think = request.plan.send_think
         try:
             yield from self._stream(request, think)
@@ -271,6 +308,8 @@ class OllamaBackend:
             extra["format"] = request.format
         if request.tools:
             extra["tools"] = request.tools
+        cancel = request.cancel
+        self._local.cancel = cancel  # see `_on_response`
         # ollama-python streams through a generator: closing it closes the HTTP response.
         parts = cast(Generator[Any, None, None], self.client.chat(
             request.model, ollama_messages(request.messages), stream=True,
@@ -278,7 +317,17 @@ class OllamaBackend:
         started = False
         calls: list[ToolRequest] = []
         try:
-            for part in parts:
+            while True:
+                try:
+                    part = next(parts)
+                except StopIteration:
+                    break
+                except (ollama.ResponseError, httpx.HTTPError, ConnectionError,
+                        *_MALFORMED) as exc:
+                    if cancel.is_set():
+                        return  # stopped: the read failed because its socket was shut down
+                    raise self._translate(exc, request.model, streaming=True,
+                                          started=started) from None
                 started = True
                 msg = part.message
                 # Servers may split reasoning out even when `think` was not sent.
@@ -297,11 +346,14 @@ class OllamaBackend:
                         done.notes.append(self._format_note(think))
                     yield done
                     return
-        except (ollama.ResponseError, httpx.HTTPError, ConnectionError,
-                json.JSONDecodeError) as exc:
-            raise self._translate(exc, request.model, streaming=True, started=started) from exc
         finally:
+            self._local.cancel = None
+            forget = self._local.__dict__.pop("forget", None)
+            if forget is not None:
+                forget()
             parts.close()  # closes the HTTP response, which stops Ollama's generation
+        if cancel.is_set():
+            return
         raise StreamInterrupted(f"Ollama at {self.host} ended the reply without its final chunk")
 
     def _format_note(self, think: bool | None) -> str:
@@ -332,15 +384,14 @@ class OllamaBackend:
         import ollama
 
         self.version()  # fail fast on a dead server: the pull itself has no read timeout
-        parts = cast(Generator[Any, None, None], self.client.pull(tag, stream=True))
+        parts = cast(Generator[Any, None, None], self.patient_client.pull(tag, stream=True))
         try:
             for part in parts:
                 yield {k: v for k, v in (("status", part.status), ("digest", part.digest),
                                          ("total", part.total), ("completed", part.completed))
                        if v is not None}
-        except (ollama.ResponseError, httpx.HTTPError, ConnectionError,
-                json.JSONDecodeError) as exc:
-            raise self._translate_pull(exc, tag) from exc
+        except (ollama.ResponseError, httpx.HTTPError, ConnectionError, *_MALFORMED) as exc:
+            raise self._translate_pull(exc, tag) from None
         finally:
             parts.close()  # closes the HTTP response (Ollama keeps the partial download)
 
@@ -359,7 +410,7 @@ class OllamaBackend:
 
     def unload(self, model: str) -> None:
         """Free `model` from memory now (Ollama's documented empty request with keep_alive=0)."""
-        self._call(lambda: self.client.generate(model=model, keep_alive=0), model)
+        self._call(lambda: self.patient_client.generate(model=model, keep_alive=0), model)
 
     def preload(self, model: str) -> float:
         """Load `model` into memory without generating; the load time in seconds.
@@ -370,7 +421,7 @@ class OllamaBackend:
         if self.keep_alive is not None:
             extra["keep_alive"] = self.keep_alive
         t0 = time.perf_counter()
-        reply = self._call(lambda: self.client.generate(model=model, **extra), model)
+        reply = self._call(lambda: self.patient_client.generate(model=model, **extra), model)
         wall = time.perf_counter() - t0
         loaded = _seconds(reply.load_duration)
         return wall if loaded is None else loaded
@@ -398,12 +449,14 @@ class OllamaBackend:
         """Run one non-streaming client call, translating its errors."""
         import ollama
 
-        self.version()  # fails fast on a dead or hung server: client calls have no read timeout
+        self.version()  # fails fast on a dead or hung server
         try:
             return fn()
-        except (ollama.ResponseError, httpx.HTTPError, ConnectionError,
-                json.JSONDecodeError) as exc:
-            raise self._translate(exc, model) from exc
+        except DskitError:
+            raise
+        except (ollama.ResponseError, httpx.HTTPError, ConnectionError, *_MALFORMED) as exc:
+            # Never chained (`from None`): a library's message may quote what the server sent.
+            raise self._translate(exc, model) from None
 
     def _translate(self, exc: Exception, model: str | None = None, *, streaming: bool = False,
                    started: bool = False) -> DskitError:
@@ -412,6 +465,15 @@ class OllamaBackend:
 
         if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, ConnectionError)):
             return OllamaNotRunning(self.host, _describe(exc))
+        if isinstance(exc, httpx.TimeoutException):
+            message = (f"Ollama at {self.host} sent nothing for {self.idle_timeout:g} s (the idle "
+                       "limit): it is stalled, or still loading a large model. Raise the limit "
+                       "with idle_timeout=… or DSKIT_IDLE_TIMEOUT")
+            return StreamInterrupted(message) if streaming else ServerError(message)
+        if isinstance(exc, _MALFORMED):
+            message = (f"Ollama at {self.host} sent a reply dskit cannot read "
+                       f"({type(exc).__name__}: {str(exc)[:300]}); is this Ollama?")
+            return StreamInterrupted(message) if streaming else BackendError(message)
         if isinstance(exc, ollama.ResponseError):
             status = exc.status_code if exc.status_code > 0 else None
             text = str(exc.error)

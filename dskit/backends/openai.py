@@ -7,6 +7,7 @@ import json
 import re
 import time
 from collections.abc import Iterator
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -24,16 +25,18 @@ from ..errors import (
     ServerError,
     StreamInterrupted,
     ToolsNotSupported,
+    redact,
+    register_secret,
 )
 from ..reasoning_plan import ReasoningSupport
 from ..reply import Stats
 from ..tools import ToolRequest, decode_arguments
 from .base import ChatRequest, Delta, Done, Event
+from .http import idle_timeout as resolve_idle_timeout
+from .http import interruptible, shutdown, timeouts
 
 #: DeepSeek's platform alias for R1; used when nothing else names a model.
 FALLBACK_MODEL = "deepseek-reasoner"
-#: Reachability must fail fast; generation must not (R1 can think for minutes).
-CONNECT_TIMEOUT = 10.0
 #: Listing models is quick on every server; doctor() should not hang on a dead one.
 LIST_TIMEOUT = 15.0
 #: Delta fields that carry reasoning: DeepSeek/vLLM/SGLang, then Ollama's /v1.
@@ -100,7 +103,7 @@ class OpenAIBackend:
 
     def __init__(self, base_url: str | None = None, model: str | None = None,
                  api_key: str | None = None, api_key_env: str | None = None,
-                 timeout: float | None = None) -> None:
+                 timeout: float | None = None, idle_timeout: float | None = None) -> None:
         raw = base_url or config.openai_base_url()
         if not raw:
             raise ConfigurationError(f"no OpenAI-compatible server configured: {_BASE_URL_HELP}")
@@ -112,9 +115,12 @@ class OpenAIBackend:
         if not key and (found := config.api_key(api_key_env)):
             key, self._key_source = found[0], f"from {found[1]}"
         self._api_key = _Secret(key) if key else None
-        # No read timeout by default: a long reasoning phase can be silent for minutes.
-        connect = min(CONNECT_TIMEOUT, timeout) if timeout else CONNECT_TIMEOUT
-        self._timeout = httpx.Timeout(timeout, connect=connect)
+        register_secret(key)  # from here on no dskit error message can show it
+        #: Seconds the server may send nothing (before the first event or between two) before
+        #: the reply counts as stalled; `timeout` is its older name. DSKIT_IDLE_TIMEOUT, 300.
+        self.idle_timeout = resolve_idle_timeout(idle_timeout if idle_timeout is not None
+                                                 else timeout)
+        self._timeout = timeouts(self.idle_timeout)
         self._http: httpx.Client | None = None
         #: Models whose server refused `response_format` once (it is not sent again).
         self._no_response_format: set[str] = set()
@@ -143,12 +149,6 @@ class OpenAIBackend:
 
     # -- errors: the one place where HTTP failures become dskit errors --------------------------
 
-    def _redact(self, text: str) -> str:
-        """Remove the API key from text a server or library produced."""
-        if self._api_key and self._api_key.reveal():
-            text = text.replace(self._api_key.reveal(), "***")
-        return text
-
     def _key_hint(self) -> str:
         """Which environment variable to set, without ever naming the key itself."""
         envs = ", ".join(config.api_key_variables(self._key_env))
@@ -160,26 +160,31 @@ class OpenAIBackend:
     def _translate(self, exc: Exception, *, started: bool = False) -> DskitError:
         """Turn an httpx/SSE failure into a typed dskit error that says what to do."""
         where = _display_url(self.base_url)
+        if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, httpx.ConnectTimeout):
+            return StreamInterrupted(
+                f"{where} sent nothing for {self.idle_timeout:g} s (the idle limit): the server "
+                "is stalled or overloaded. Raise the limit with idle_timeout=… or "
+                "DSKIT_IDLE_TIMEOUT")
         if started:
-            detail = self._redact(str(exc)) or type(exc).__name__
-            return StreamInterrupted(f"the stream from {where} broke off: {detail}")
+            return StreamInterrupted(f"the stream from {where} broke off: "
+                                     f"{str(exc) or type(exc).__name__}")
         if isinstance(exc, httpx.TimeoutException):
             return BackendUnavailable(
                 f"the OpenAI-compatible server at {where} did not answer in time "
                 f"({type(exc).__name__}): check that it runs and that base_url is right"
             )
         if isinstance(exc, (httpx.TransportError, SSEError)):
-            detail = self._redact(str(exc)) or type(exc).__name__
+            detail = str(exc) or type(exc).__name__
             return BackendUnavailable(
                 f"cannot reach the OpenAI-compatible server at {where} ({detail}): start it "
                 f"(`vllm serve ...`, `ollama serve`), or if it runs elsewhere {_BASE_URL_HELP}"
             )
-        return BackendError(self._redact(f"{type(exc).__name__}: {exc}"))
+        return BackendError(f"{type(exc).__name__}: {exc}")
 
     def _status_error(self, response: httpx.Response, model: str | None) -> DskitError:
         """Translate a non-2xx answer; `response` must be readable."""
         status = response.status_code
-        message = self._redact(_error_message(_read_text(response)) or response.reason_phrase)
+        message = _error_message(_read_text(response)) or response.reason_phrase
         where = _display_url(self.base_url)
         if status in (401, 403):
             return AuthenticationError(f"{where} refused the request ({status}: {message}); "
@@ -198,8 +203,8 @@ class OpenAIBackend:
                 f"{where} has no such endpoint ({message}): check base_url "
                 "(it usually ends in /v1)", status)
         if status == 429:
-            after = response.headers.get("retry-after")
-            wait = f"; retry after {after} s" if after else "; wait a little and retry"
+            after = _retry_after(response.headers.get("retry-after", ""))
+            wait = f"; retry after {after}" if after else "; wait a little and retry"
             return RateLimited(f"{where} is rate limiting requests ({message}){wait}", status)
         if status >= 500:
             return ServerError(f"the server at {where} failed ({status}): {message}", status)
@@ -233,12 +238,13 @@ class OpenAIBackend:
 
         A `format` goes as `response_format`; a server that refuses it gets the request again
         without it (the schema is in the prompt and dskit validates the answer), and is not
-        sent it again for that model.
+        sent it again for that model. Read in a helper thread, so that `request.cancel`
+        (`ChatStream.stop()`) ends it at once even while the server sends nothing.
         """
         notes: list[str] = []
         if request.format is not None and request.model not in self._no_response_format:
             try:
-                for ev in self._stream(request):
+                for ev in self._interruptible(request):
                     if isinstance(ev, Done):
                         ev.notes.append("format: sent as response_format "
                                         f"({response_format(request.format)['type']}).")
@@ -250,13 +256,17 @@ class OpenAIBackend:
                 self._no_response_format.add(request.model)
                 notes.append(f"format: the server refused response_format ({exc}); the schema "
                              "was asked for in the prompt and dskit validated the answer.")
-        for ev in self._stream(request):
+        for ev in self._interruptible(request):
             if isinstance(ev, Done):
                 ev.notes.extend(notes)
             yield ev
 
-    def _stream(self, request: ChatRequest) -> Iterator[Event]:
+    def _interruptible(self, request: ChatRequest) -> Iterator[Event]:
+        yield from interruptible(self._events(request), request.cancel)
+
+    def _events(self, request: ChatRequest) -> Iterator[Event]:
         body = self._body(request)
+        cancel = request.cancel
         calls: dict[int, dict[str, Any]] = {}
         started = False
         reasoning_seen = False
@@ -270,49 +280,58 @@ class OpenAIBackend:
             with connect_sse(self._client(), "POST", f"{self.base_url}/chat/completions",
                              json=body) as source:
                 response = source.response
-                if response.status_code >= 400:
-                    response.read()
-                    raise self._status_error(response, request.model)
-                if "text/event-stream" not in response.headers.get("content-type", ""):
-                    # Some servers and proxies ignore stream=True and answer in one JSON body.
-                    response.read()
-                    yield from self._whole_reply(response)
-                    return
-                started = True
-                for sse in source.iter_sse():
-                    data = sse.data.strip()
-                    if data == "[DONE]":
-                        got_done = True
-                        break
-                    if not data:
-                        continue
-                    if sse.event == "error":
-                        raise StreamInterrupted(
-                            f"the server reported an error mid-stream: "
-                            f"{self._redact(_error_message(data))}")
-                    chunk = _parse_chunk(data)
-                    if chunk.get("error"):
-                        raise StreamInterrupted(
-                            f"the server reported an error mid-stream: "
-                            f"{self._redact(_error_message(data))}")
-                    if chunk.get("usage"):
-                        usage = chunk["usage"]
-                    for choice in chunk.get("choices") or []:
-                        if choice.get("index", 0) != 0:
+                forget = cancel.on_cancel(shutdown(response))
+                try:
+                    if response.status_code >= 400:
+                        response.read()
+                        raise self._status_error(response, request.model)
+                    if "text/event-stream" not in response.headers.get("content-type", ""):
+                        # Some servers and proxies ignore stream=True and answer in one body.
+                        response.read()
+                        yield from self._whole_reply(response)
+                        return
+                    started = True
+                    for sse in source.iter_sse():
+                        data = sse.data.strip()
+                        if data == "[DONE]":
+                            got_done = True
+                            break
+                        if not data:
                             continue
-                        delta = choice.get("delta") or {}
-                        for kind, text in _delta_parts(delta, reasoning_seen):
+                        if sse.event == "error":
+                            raise StreamInterrupted(
+                                f"the server reported an error mid-stream: "
+                                f"{_error_message(data)}")
+                        chunk = _parse_chunk(data)
+                        if chunk.get("error"):
+                            raise StreamInterrupted(
+                                f"the server reported an error mid-stream: "
+                                f"{_error_message(data)}")
+                        try:
+                            parts, chunk_usage, chunk_finish = _read_chunk(chunk, reasoning_seen,
+                                                                        calls)
+                        except ValueError as why:  # from _typed: a field of the wrong type
+                            raise StreamInterrupted(
+                                f"the server sent a malformed event ({why}): {data[:200]!r}"
+                            ) from None
+                        usage = chunk_usage or usage
+                        finish = chunk_finish or finish
+                        for kind, text in parts:
                             reasoning_seen = reasoning_seen or kind == "thinking"
                             now = time.perf_counter()
                             first = first if first is not None else now
                             last = now
                             deltas += 1
                             yield Delta(kind, text)
-                        _add_tool_deltas(calls, delta.get("tool_calls"))
-                        if choice.get("finish_reason"):
-                            finish = choice["finish_reason"]
+                finally:
+                    forget()
         except (httpx.HTTPError, SSEError) as exc:
-            raise self._translate(exc, started=started) from exc
+            if cancel.is_set():
+                return  # stopped: the read failed because its socket was shut down
+            # Never chained: a library's message may quote what the server sent.
+            raise self._translate(exc, started=started) from None
+        if cancel.is_set():
+            return
         if not got_done and finish is None:
             # A clean close without [DONE] or finish_reason is a server that died mid-reply.
             raise StreamInterrupted(
@@ -324,19 +343,26 @@ class OpenAIBackend:
         """Events from a non-streamed chat completion body."""
         try:
             data = json.loads(_read_text(response))
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise BackendError(f"{_display_url(self.base_url)} answered neither SSE nor JSON: "
-                               "is base_url an OpenAI-compatible API root?") from exc
+                               f"is base_url an OpenAI-compatible API root? ({exc})") from None
         if not isinstance(data, dict) or data.get("error"):
             raise BackendError(f"{_display_url(self.base_url)} answered with an error: "
-                               f"{self._redact(_error_message(json.dumps(data)))}")
-        choice = (data.get("choices") or [{}])[0]
-        message = choice.get("message") or {}
-        events: list[Event] = [Delta(k, t) for k, t in _delta_parts(message, False)]
-        done_reason = choice.get("finish_reason")
-        calls: dict[int, dict[str, Any]] = {}
-        _add_tool_deltas(calls, message.get("tool_calls"))
-        return [*events, Done(stats=_stats(data.get("usage"), 0, None, None),
+                               f"{_error_message(_read_text(response))}")
+        try:
+            choices = _typed(data, "choices", list) or [{}]
+            choice = choices[0] if isinstance(choices[0], dict) else {}
+            message = _typed(choice, "message", dict) or {}
+            parts = _delta_parts(message, False)
+            done_reason = _typed(choice, "finish_reason", str)
+            usage = _typed(data, "usage", dict)
+            calls: dict[int, dict[str, Any]] = {}
+            _add_tool_deltas(calls, _typed(message, "tool_calls", list))
+        except ValueError as why:  # from _typed: a field of the wrong type
+            raise BackendError(f"{_display_url(self.base_url)} answered in a shape dskit cannot "
+                               f"read ({why})") from None
+        events: list[Event] = [Delta(k, t) for k, t in parts]
+        return [*events, Done(stats=_stats(usage, 0, None, None),
                               done_reason=done_reason, prefixed=False,
                               tool_calls=_tool_requests(calls))]
 
@@ -363,7 +389,11 @@ class OpenAIBackend:
                 f"{_display_url(self.base_url)}/models did not return JSON: is base_url an "
                 "OpenAI-compatible API root (usually ending in /v1)?") from exc
         items = data.get("data") if isinstance(data, dict) else data
-        return [str(m["id"]) for m in items or [] if isinstance(m, dict) and m.get("id")]
+        if not isinstance(items, list):
+            raise BackendError(f"{_display_url(self.base_url)}/models answered in a shape dskit "
+                               "cannot read (no list of models)")
+        # Names come from the server: shown in reports, they must not show a secret either.
+        return [redact(str(m["id"])) for m in items if isinstance(m, dict) and m.get("id")]
 
     def model_details(self, model: str) -> dict[str, Any]:
         """Only what the id says: DeepSeek's `deepseek-reasoner` alias is a reasoning model."""
@@ -380,7 +410,7 @@ class OpenAIBackend:
         try:
             info["models"] = self.list_models()
         except DskitError as exc:
-            info["error"] = self._redact(str(exc))
+            info["error"] = str(exc)
         return info
 
     @property
@@ -444,9 +474,11 @@ def _add_tool_deltas(calls: dict[int, dict[str, Any]], deltas: Any) -> None:
         index = piece.get("index", i)
         call = calls.setdefault(index if isinstance(index, int) else i,
                                 {"id": "", "name": "", "arguments": ""})
-        call["id"] = piece.get("id") or call["id"]
-        function = piece.get("function") or {}
-        call["name"] += function.get("name") or ""
+        call["id"] = str(piece.get("id") or call["id"])
+        function = piece.get("function")
+        function = function if isinstance(function, dict) else {}
+        name = function.get("name")
+        call["name"] += name if isinstance(name, str) else ""
         arguments = function.get("arguments")
         if isinstance(arguments, str):
             call["arguments"] += arguments
@@ -470,7 +502,7 @@ def _error_message(text: str) -> str:
     """The human message in an OpenAI-style error body, else the body itself (shortened)."""
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return text.strip()[:500]
     if isinstance(data, dict):
         err = data.get("error", data)
@@ -492,27 +524,71 @@ def _is_model_missing(message: str) -> bool:
                                                  "no such", "unknown", "not available"))
 
 
+def _retry_after(value: str) -> str:
+    """A Retry-After header as words ("30 s", a date), or "" when it is neither (a server
+    may put anything in a header; only these two forms are shown)."""
+    value = value.strip()
+    if re.fullmatch(r"\d{1,7}", value):
+        return f"{int(value)} s"
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return ""
+    return when.strftime("%Y-%m-%d %H:%M:%S %Z").strip()
+
+
+def _typed(obj: dict[str, Any], key: str, kind: type) -> Any:
+    """`obj[key]`, None when absent or null; ValueError when it is not a `kind`."""
+    value = obj.get(key)
+    if value is not None and (not isinstance(value, kind) or (isinstance(value, bool)
+                              and kind is not bool)):
+        raise ValueError(f'"{key}" is {type(value).__name__}, not {kind.__name__}')
+    return value
+
+
 def _parse_chunk(data: str) -> dict[str, Any]:
-    """Decode one SSE data payload; a non-JSON payload is a protocol error."""
+    """Decode one SSE data payload; a payload that is not a JSON object is a protocol error."""
     try:
         chunk = json.loads(data)
-    except ValueError as exc:
-        raise StreamInterrupted(f"the server sent a malformed event: {data[:200]!r}") from exc
-    return chunk if isinstance(chunk, dict) else {}
+    except (ValueError, RecursionError):
+        chunk = None
+    if not isinstance(chunk, dict):
+        raise StreamInterrupted(f"the server sent a malformed event: {data[:200]!r}") from None
+    return chunk
+
+
+def _read_chunk(chunk: dict[str, Any], reasoning_seen: bool, calls: dict[int, dict[str, Any]]
+                ) -> tuple[list[tuple[str, str]], dict[str, Any] | None, str | None]:
+    """A chunk's text pieces, usage and finish reason (its tool-call pieces go into `calls`);
+    ValueError for a wrongly typed field."""
+    usage = _typed(chunk, "usage", dict)
+    parts: list[tuple[str, str]] = []
+    finish: str | None = None
+    for choice in _typed(chunk, "choices", list) or []:
+        if not isinstance(choice, dict):
+            raise ValueError("a choice is not an object")
+        if _typed(choice, "index", int) not in (None, 0):
+            continue
+        delta = _typed(choice, "delta", dict) or {}
+        parts += _delta_parts(delta, reasoning_seen)
+        _add_tool_deltas(calls, _typed(delta, "tool_calls", list))
+        reasoning_seen = reasoning_seen or any(k == "thinking" for k, _ in parts)
+        finish = _typed(choice, "finish_reason", str) or finish
+    return parts, usage, finish
 
 
 def _delta_parts(delta: dict[str, Any], reasoning_seen: bool) -> list[tuple[str, str]]:
     """Split one delta into (kind, text) pieces; kind is thinking, answer or raw."""
     parts: list[tuple[str, str]] = []
     for key in REASONING_FIELDS:
-        value = delta.get(key)
+        value = _typed(delta, key, str)
         # Only real text counts: an empty field may sit next to content with inline <think>.
-        if isinstance(value, str) and value:
+        if value:
             parts.append(("thinking", value))
             reasoning_seen = True
             break
-    content = delta.get("content")
-    if isinstance(content, str) and content:
+    content = _typed(delta, "content", str)
+    if content:
         # Without a reasoning field the content may hold inline <think> tags: let chat split it.
         parts.append(("answer" if reasoning_seen else "raw", content))
     return parts

@@ -9,7 +9,7 @@ from typing import Any
 from ..health import doctor
 from ..model_files import STANDINS
 from ..models import reported
-from .output import chat_kwargs, client_for, stream_to
+from .output import chat_kwargs, client_for, safe, stream_to
 
 DEMO_PROMPT = "小明有 5 个苹果，吃了 2 个，又买了 4 个。他现在有几个苹果？"
 DEMO_EXPECTED = 7
@@ -17,7 +17,7 @@ DEMO_EXPECTED = 7
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     """Print the health report."""
-    print(doctor())
+    print(safe(str(doctor())))  # model names and errors come from servers
     return 0
 
 
@@ -55,7 +55,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     """The main job: health report, then a streamed chat answer."""
     print("== dskit doctor ==")
-    print(doctor())
+    print(safe(str(doctor())))
     client = client_for(args)
     prompt = " ".join(args.prompt) if args.prompt else DEMO_PROMPT
     print(f"\n== chat ({client.name}:{args.model or client.default_model}) ==\n> {prompt}\n")

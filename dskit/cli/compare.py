@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..comparison import compare, summary
-from .output import client_for
+from .output import client_for, safe
 
 
 def read_prompts(spec: str) -> Any:
@@ -33,15 +33,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
                  client=client_for(args), max_tokens=args.max_tokens or 512, think=args.think,
                  out=args.out, seed=args.seed)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
-        print(summary(df).to_string(index=False))
+        print(safe(summary(df).to_string(index=False)))
     truncated = int((df["done_reason"] == "length").sum())
     if truncated:
         print(f"{truncated} of {len(df)} replies hit the token limit before they finished "
               "(pass@1 counts them as graded): raise --max-tokens")
     failed = df[df["error"].notna()]
     for error, group in failed.groupby("error", sort=False):
-        print(f"{len(group)} call(s) failed ({', '.join(group['model'].unique())}): {error}",
-              file=sys.stderr)
+        # errors quote servers: nothing in them may steer the terminal
+        print(safe(f"{len(group)} call(s) failed ({', '.join(group['model'].unique())}): "
+                   f"{error}"), file=sys.stderr)
     if df.attrs.get("interrupted"):
         print(f"interrupted: {len(df)} rows kept" + (f" in {args.out}; rerun to resume"
                                                      if args.out else ""))

@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from .. import models
-from .output import client_for
+from .output import client_for, safe
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
@@ -33,7 +33,8 @@ def cmd_models(args: argparse.Namespace) -> int:
             print("\n" + df.attrs.get("summary", ""))
         else:
             df = models.loaded(client_for(args))
-            print(df.to_string(index=False) if len(df) else "no model is loaded")
+            # model names come from the server
+            print(safe(df.to_string(index=False)) if len(df) else "no model is loaded")
     return 0
 
 

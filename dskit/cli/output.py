@@ -16,9 +16,14 @@ if TYPE_CHECKING:
     import pandas as pd
 
 # Model output and file names are untrusted: drop terminal control sequences so they cannot
-# move the cursor, retitle the window or hide text.
-_CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|"
-                      r"[\x00-\x08\x0b-\x1f\x7f]")
+# move the cursor, retitle the window, recolour or hide text, and bidi controls so they cannot
+# reorder what is shown. 7-bit (ESC [ …) and 8-bit (CSI U+009B, OSC U+009D) sequences go whole;
+# other C0/C1 controls, the bidi embeddings, overrides and isolates (U+202A–E, U+2066–9) and
+# marks (U+200E/F, U+061C) go alone. Chinese, emoji (with their U+200D joiners) stay.
+_CONTROL = re.compile(r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"
+                      r"|(?:\x1b\]|\x9d)[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+                      r"|[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e"
+                      r"\u2066-\u2069]")
 
 
 def safe(text: str) -> str:

@@ -7,6 +7,7 @@ import sys
 
 from ..errors import DskitError
 from . import chat, compare, kb, models, serve
+from .output import safe
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.fn(args))
     except DskitError as exc:
-        print(f"dskit: {exc}", file=sys.stderr)
+        print(f"dskit: {safe(str(exc))}", file=sys.stderr)  # messages quote servers, file names
         return 2
 
 

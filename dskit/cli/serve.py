@@ -115,7 +115,8 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--max-prompt-chars", type=int, default=200_000,
                    help="prompt length limit in characters")
     p.add_argument("--origin", action="append",
-                   help="extra browser origin allowed by CORS (repeatable)")
+                   help="extra browser origin allowed to use the server (repeatable; '*' allows "
+                        "any web page); other pages get 403")
     p.add_argument("--log-level", default="warning",
                    choices=["critical", "error", "warning", "info", "debug"])
     p.set_defaults(fn=cmd_serve)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterator
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -51,16 +52,53 @@ def estimate_tokens(text: str) -> int:
     return len(_encoder()(text))
 
 
+def _marker(words: str) -> re.Pattern[str]:
+    """A template marker as it may be disguised, matched in case-folded NFKC text: brackets
+    or their look-alikes, and spaces or invisible characters anywhere between the letters."""
+    gap = r"[\s\u00ad\u200b-\u200f\u2060\ufeff]*"
+    letters = gap.join(re.escape(c) for c in words.replace(" ", ""))
+    return re.compile(rf"[\[【〖〔]{gap}{letters}{gap}[\]】〗〕]")
+
+
+#: The markers of the file template, and what a passage's copy of one becomes.
+_MARKERS = [(_marker(words), f"({words})")
+            for words in ("file content end", "file content begin", "file name")]
+
+
+def _folded(text: str) -> tuple[str, list[int]]:
+    """`text` case-folded and NFKC-normalised character by character, and for each folded
+    character the index of the character it came from."""
+    if text.isascii():
+        return text.lower(), list(range(len(text)))
+    chars: list[str] = []
+    origin: list[int] = []
+    for i, ch in enumerate(text):
+        folded = unicodedata.normalize("NFKC", ch).casefold()
+        chars.append(folded)
+        origin += [i] * len(folded)
+    return "".join(chars), origin
+
+
 def _neutralise(text: str) -> str:
-    """Keep a passage from closing its own block and posing as instructions."""
-    return text.replace("[file content end]", "[file content end ]").replace(
-        "[file name]:", "[file name] :")
+    """Keep a passage from closing its own block and posing as instructions.
+
+    Any spelling of a template marker, `[FILE CONTENT END]`, full-width `［ｆｉｌｅ content
+    end］`, spaced or with invisible characters, becomes a plain `(file content end)`.
+    """
+    for pattern, plain in _MARKERS:
+        folded, origin = _folded(text)
+        spans = [(origin[m.start()], origin[m.end() - 1] + 1) for m in pattern.finditer(folded)]
+        for start, end in reversed(spans):
+            text = text[:start] + plain + text[end:]
+    return text
 
 
 def build_prompt(question: str, sources: list[Source]) -> str:
     """The user turn: each passage in DeepSeek's file template, then the instruction."""
     blocks = [FILE_TEMPLATE.format(
-        name=f"[{s.n}] {s.source}" + (f" ({s.location})" if s.location else ""),
+        # A file name may hold a line break and a marker too (names are the user's files).
+        name=_neutralise(" ".join(f"[{s.n}] {s.source}".split()))
+        + (f" ({s.location})" if s.location else ""),
         content=_neutralise(s.text)) for s in sources]
     zh = is_chinese(question)
     return "".join(blocks) + (INSTRUCTION_ZH if zh else INSTRUCTION_EN).format(question=question)

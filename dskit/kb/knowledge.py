@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import logging
 import os
 import re
 import threading
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import config
 from ..embeddings import Embedder, get_embedder
-from ..errors import ConfigurationError, KnowledgeBaseBusy, KnowledgeBaseError
+from ..errors import ConfigurationError, KnowledgeBaseBusy, KnowledgeBaseError, LoadError
 from . import answer, chunking, lexical, loaders
 from .store import ChunkRow, DocRow, Store
 
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
     from ..client import Client
     from ..conversation import ChatStream
     from ..reply import Reply
+
+log = logging.getLogger(__name__)
 
 _NAME = re.compile(r"^[^\W_][\w.\- ]{0,63}$")
 _RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)),
@@ -242,18 +245,27 @@ class KnowledgeBase:
         files: list[tuple[Path, str]] = []
         for given in _as_list(paths):
             p = Path(given).expanduser()
-            if not p.exists():
-                rows.append(_row(str(given), "failed", 0, "no such file or folder", str(p)))
+            if not _utf8(str(p)):
+                rows.append(_row(_printable(str(given)), "failed", 0, _NOT_UTF8,
+                                 _printable(str(p))))
                 continue
-            p = p.resolve()
+            try:
+                if not p.exists():
+                    rows.append(_row(str(given), "failed", 0, "no such file or folder", str(p)))
+                    continue
+                p = p.resolve()
+            except (OSError, RuntimeError, ValueError) as exc:  # a loop, a NUL byte, EACCES
+                rows.append(_row(str(given), "failed", 0, f"cannot use this path: {exc}", str(p)))
+                continue
             with self._write():
                 self._store.add_root(str(p), inc, exc, recursive)
             if p.is_dir():
-                found = _scan(p, inc, exc, recursive)
-                if not found:
+                found, refused = _scan(p, inc, exc, recursive)
+                rows += refused
+                if not found and not refused:
                     rows.append(_row(p.name, "skipped", 0,
                                      "folder has no files matching the filters", str(p)))
-                files += [(f, _source(f, p)) for f in found]
+                files += found
             else:
                 files.append((p, p.name))
         if text is not None:
@@ -297,31 +309,55 @@ class KnowledgeBase:
         return rows
 
     def _check_file(self, path: Path, source: str, rows: list[dict[str, Any]]) -> _Pending | None:
-        """Unchanged files cost a stat (or a hash); others are read and chunked."""
+        """Unchanged files cost a stat (or a hash); others are read and chunked.
+
+        Reading, parsing and chunking run inside one guard: whatever goes wrong with one file
+        (a parser's bug, a RecursionError, a MemoryError) becomes that file's report row, and
+        the others are still indexed.
+        """
         doc_id = str(path)
-        old = self._store.doc(doc_id)
+        old: DocRow | None = None
+        try:
+            old = self._store.doc(doc_id)
+            result = self._read_file(path, source, old)
+        except LoadError as exc:
+            rows.append(_row(source, exc.status, old.n_chunks if old else 0,
+                             str(exc) + _kept(old), doc_id))
+            return None
+        except Exception as exc:  # the guard: no single file may abort the whole add
+            log.debug("reading %s failed", path, exc_info=True)
+            detail = str(exc)[:300] or "no details"
+            rows.append(_row(source, "failed", old.n_chunks if old else 0,
+                             f"could not be read ({type(exc).__name__}: {detail}){_kept(old)}",
+                             _printable(doc_id)))
+            return None
+        if isinstance(result, _Pending):
+            return result
+        if result is not None:  # same bytes, new timestamp: remember it, nothing to index
+            assert old is not None
+            with self._write():
+                self._store.touch(doc_id, *result)
+            rows.append(_row(source, "unchanged", old.n_chunks, "same content", doc_id))
+        else:
+            assert old is not None
+            rows.append(_row(source, "unchanged", old.n_chunks, "", doc_id))
+        return None
+
+    def _read_file(self, path: Path, source: str, old: DocRow | None
+                   ) -> _Pending | tuple[int, int] | None:
+        """The file chunked; or None when unchanged, (size, mtime) when only touched."""
         try:
             st = path.stat()
         except OSError as exc:
-            rows.append(_row(source, "failed", 0, f"cannot read: {exc.strerror or exc}", doc_id))
-            return None
+            raise LoadError(f"cannot read: {exc.strerror or exc}") from None
         if old and old.size == st.st_size and old.mtime_ns == st.st_mtime_ns:
-            rows.append(_row(source, "unchanged", old.n_chunks, "", doc_id))
             return None
-        try:
-            data = loaders.read(path, self.max_file_mb)
-            sha = hashlib.sha256(data).hexdigest()
-            if old and old.sha256 == sha:
-                with self._write():
-                    self._store.touch(doc_id, st.st_size, st.st_mtime_ns)
-                rows.append(_row(source, "unchanged", old.n_chunks, "same content", doc_id))
-                return None
-            segments = loaders.parse(path, data)
-        except loaders.LoadError as exc:
-            reason = str(exc) + ("; the previously indexed version is kept" if old else "")
-            rows.append(_row(source, exc.status, old.n_chunks if old else 0, reason, doc_id))
-            return None
-        doc = DocRow(doc_id, source, doc_id, sha, st.st_size, st.st_mtime_ns, 0)
+        data = loaders.read(path, self.max_file_mb)
+        sha = hashlib.sha256(data).hexdigest()
+        if old and old.sha256 == sha:
+            return st.st_size, st.st_mtime_ns
+        segments = loaders.parse(path, data, self.max_file_mb)
+        doc = DocRow(str(path), source, str(path), sha, st.st_size, st.st_mtime_ns, 0)
         return self._prepare(doc, segments, "updated" if old else "added")
 
     def _prepare(self, doc: DocRow, segments: list[loaders.Segment], status: str) -> _Pending:
@@ -388,10 +424,12 @@ class KnowledgeBase:
         for root, inc, exc, recursive in self._store.roots():
             rp = Path(root)
             if rp.is_dir():
-                for f in _scan(rp, inc, exc, recursive):
+                found, refused = _scan(rp, inc, exc, recursive)
+                rows += refused
+                for f, source in found:
                     if str(f) not in seen:
                         seen.add(str(f))
-                        files.append((f, _source(f, rp)))
+                        files.append((f, source))
             elif rp.is_file() and root not in seen:
                 seen.add(root)
                 files.append((rp, rp.name))
@@ -563,30 +601,111 @@ def _as_list(paths: Any) -> list[Any]:
     return list(paths)
 
 
-def _scan(root: Path, include: list[str], exclude: list[str], recursive: bool) -> list[Path]:
-    """Files under `root` matching the globs; VCS, cache and hidden folders are not entered."""
-    out: list[Path] = []
-    walker = os.walk(root) if recursive else [(str(root), [], [p.name for p in root.iterdir()
-                                                              if p.is_file()])]
+def _scan(root: Path, include: list[str], exclude: list[str], recursive: bool
+          ) -> tuple[list[tuple[Path, str]], list[dict[str, Any]]]:
+    """Files under `root` (resolved) matching the globs, as (real path, source name) pairs,
+    each once; and a report row for each path that cannot be used.
+
+    VCS, cache and hidden folders are not entered. A symbolic link is followed only when it
+    stays inside the folder (its file is then indexed once, under its real name); a link that
+    leaves the folder, loops or dangles gets a row, and nothing is read from its target.
+    """
+    found: dict[Path, str] = {}
+    rows: list[dict[str, Any]] = []
+
+    def unreadable(exc: OSError) -> None:
+        where = Path(exc.filename) if exc.filename else root
+        rows.append(_row(_source(where, root), "failed", 0,
+                         f"cannot read this folder: {exc.strerror or exc}", str(where)))
+
+    if recursive:
+        walker: Iterable[tuple[str, list[str], list[str]]] = os.walk(root, onerror=unreadable)
+    else:
+        try:
+            walker = [(str(root), [], sorted(os.listdir(root)))]
+        except OSError as exc:
+            unreadable(exc)
+            walker = []
     for folder, dirs, names in walker:
         dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS and not d.startswith("."))
+        for d in dirs:
+            # os.walk does not follow directory links; one leaving the folder still gets a row.
+            _check_link(Path(folder) / d, root, rows, want_file=False)
         for n in sorted(names):
             f = Path(folder) / n
-            rel = f.relative_to(root).as_posix()
-            if n.startswith(".") or not f.is_file():
+            rel = f.relative_to(root).as_posix()  # lexical: walked paths are under root
+            if n.startswith("."):
                 continue
             if include and not any(fnmatch.fnmatch(rel, g) or fnmatch.fnmatch(n, g)
                                    for g in include):
                 continue
             if any(fnmatch.fnmatch(rel, g) or fnmatch.fnmatch(n, g) for g in exclude):
                 continue
-            out.append(f.resolve())
-    return out
+            if not _utf8(rel):  # SQLite (and every report) needs text
+                rows.append(_row(_source(f, root), "failed", 0, _NOT_UTF8, _printable(str(f))))
+                continue
+            real = _check_link(f, root, rows, want_file=True)
+            if real is not None and real not in found:
+                found[real] = _source(real, root)
+    return list(found.items()), rows
+
+
+def _check_link(path: Path, root: Path, rows: list[dict[str, Any]], *, want_file: bool
+                ) -> Path | None:
+    """The real path of a regular file (or of a link inside `root` to one), else None.
+
+    A link that leaves the folder, loops or dangles, and a path that cannot be examined,
+    adds a row instead.
+    """
+    link = False
+    try:
+        link = path.is_symlink()
+        if not link:
+            # Walked folders are real folders under `root`, so `path` is already real.
+            # FIFOs, sockets and devices are not files: reading a FIFO would block forever.
+            return path if want_file and path.is_file() else None
+        real = path.resolve(strict=True)
+        inside = real.is_relative_to(root)
+        is_file = inside and real.is_file()
+    except (OSError, RuntimeError, ValueError) as exc:  # RuntimeError: a link loop
+        why = "a symbolic link that loops or points nowhere" if link else "cannot be examined"
+        rows.append(_row(_source(path, root), "failed", 0, f"{why}: {exc}", str(path)))
+        return None
+    if not inside:
+        rows.append(_row(_source(path, root), "skipped", 0,
+                         "a symbolic link that points outside the folder: skipped, nothing "
+                         "read from its target", str(path)))
+        return None
+    return real if want_file and is_file else None
 
 
 def _source(path: Path, root: Path) -> str:
     """The name shown for a file: the added folder's name plus the path inside it."""
-    return f"{root.name}/{path.relative_to(root).as_posix()}"
+    if not path.is_relative_to(root):
+        return _printable(path.name)
+    return _printable(f"{root.name}/{path.relative_to(root).as_posix()}")
+
+
+_NOT_UTF8 = "the file name is not valid UTF-8: rename the file to index it"
+
+
+def _utf8(text: str) -> bool:
+    """Whether a path (bytes decoded with surrogate escapes) is valid UTF-8 text."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _printable(text: str) -> str:
+    """A path for a report: bytes that are not UTF-8 shown as U+FFFD."""
+    return text if _utf8(text) else \
+        text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def _kept(old: DocRow | None) -> str:
+    return "; the previously indexed version is kept" if old else ""
 
 
 def _row(source: str, status: str, chunks: int, reason: str, path: str | None) -> dict[str, Any]:

@@ -8,15 +8,24 @@ page or line positions, while a knowledge base must report each failure and cite
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import logging
+import os
+import re
+import zipfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import LoadError
 
 MAX_FILE_MB = 20.0
+_SURROGATE = re.compile("[\ud800-\udfff]")
+#: A container (DOCX, PDF) may unpack to this many times the file-size cap: compressed XML and
+#: content streams are a few times larger than their file; a decompression bomb is thousands.
+UNPACK_FACTOR = 4
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".rst", ".log", ".tex", ".org"}
 CODE_SUFFIXES = {
@@ -38,6 +47,67 @@ class Segment:
     line: int = 1  # line number of the segment's first line in the file's text
 
 
+@dataclass(frozen=True)
+class Limits:
+    """How much one file may unpack to, derived from the file-size cap `max_mb`.
+
+    Checked while unpacking, never after: an archive member or a PDF stream over `unpacked`
+    bytes is refused before it is decompressed, and extraction stops at `chars` characters
+    (a plain-text file at the size cap holds about that many).
+    """
+
+    max_mb: float
+    unpacked: int
+    chars: int
+
+    @classmethod
+    def for_cap(cls, max_mb: float) -> Limits:
+        """The limits for files of at most `max_mb` megabytes."""
+        size = int(max_mb * 1024 * 1024)
+        return cls(max_mb, UNPACK_FACTOR * size, size)
+
+    def too_big(self, what: str, size: int) -> LoadError:
+        """The reason a file that unpacks to more than its limits is skipped."""
+        return LoadError(
+            f"{what} unpacks to {_mb(size)} MB, over the {_mb(self.unpacked)} MB allowed for "
+            f"a {self.max_mb:g} MB file (a decompression bomb?); raise max_file_mb to include "
+            "it", "skipped")
+
+    def too_much_text(self) -> LoadError:
+        """The reason a file whose text is over the character cap is skipped."""
+        return LoadError(
+            f"the text in this file is over {self.chars:,} characters, the cap for "
+            f"{self.max_mb:g} MB files (a decompression bomb?); raise max_file_mb to include it",
+            "skipped")
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1048576:.1f}"
+
+
+class _Text:
+    """Text gathered piece by piece that stops at the character cap, before reading on."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.parts: list[str] = []
+        self.size = 0
+
+    def add(self, piece: str) -> None:
+        """Keep `piece`; `LoadError` once the text is over the cap."""
+        self.size += len(piece)
+        if self.size > self.limits.chars:
+            raise self.limits.too_much_text()
+        self.parts.append(piece)
+
+    def lines(self, pieces: Iterable[str]) -> str:
+        """Add every piece as a line; the lines joined."""
+        for piece in pieces:
+            self.add(piece)
+            self.size += 1  # the newline
+        return "\n".join(self.parts)
+
+
 def supported(path: Path) -> bool:
     """Whether dskit knows how to read this file type."""
     return path.suffix.lower() in SUPPORTED or path.name in {"Makefile", "Dockerfile"}
@@ -45,7 +115,7 @@ def supported(path: Path) -> bool:
 
 def load(path: Path, max_mb: float = MAX_FILE_MB) -> list[Segment]:
     """Read `path` into segments; raise `LoadError` saying why it cannot be used."""
-    return parse(path, read(path, max_mb))
+    return parse(path, read(path, max_mb), max_mb)
 
 
 def read(path: Path, max_mb: float = MAX_FILE_MB) -> bytes:
@@ -62,31 +132,63 @@ def read(path: Path, max_mb: float = MAX_FILE_MB) -> bytes:
     if not supported(path):
         raise LoadError(f"unsupported file type {path.suffix or '(no suffix)'!r}; supported: "
                         "text, Markdown, PDF, DOCX, HTML, CSV, JSON and source code", "skipped")
+    # O_NOFOLLOW: a file swapped for a symbolic link after the folder was scanned is refused
+    # (the scan checked where links point; a later link could point anywhere).
     try:
-        return path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise LoadError("cannot read: the file became a symbolic link after the folder "
+                            "was scanned") from None
         raise LoadError(f"cannot read: {exc.strerror or exc}") from None
+    # In pieces, counted: a file that grows past the cap after the stat is not read whole.
+    pieces: list[bytes] = []
+    total = 0
+    with os.fdopen(fd, "rb") as fh:
+        while piece := fh.read(1 << 20):
+            total += len(piece)
+            if total > max_mb * 1024 * 1024:
+                raise LoadError(f"the file grew over the {max_mb:g} MB cap while it was read",
+                                "skipped")
+            pieces.append(piece)
+    return b"".join(pieces)
 
 
-def parse(path: Path, data: bytes) -> list[Segment]:
-    """Segments of a file's bytes, by its type; `LoadError` when there is no usable text."""
+def parse(path: Path, data: bytes, max_mb: float = MAX_FILE_MB) -> list[Segment]:
+    """Segments of a file's bytes, by its type; `LoadError` when there is no usable text.
+
+    Containers are unpacked within `Limits.for_cap(max_mb)`: a file that would unpack to
+    more is skipped with the reason, having used bounded memory and time.
+    """
+    limits = Limits.for_cap(max_mb)
     suffix = path.suffix.lower()
     if suffix == ".pdf":
-        segments = _pdf(data)
+        segments = _pdf(data, limits)
     elif suffix == ".docx":
-        segments = [Segment(_docx(data))]
+        segments = [Segment(_docx(data, limits))]
     elif suffix in (".html", ".htm"):
-        segments = [Segment(_html(decode(data)))]
+        segments = [Segment(_html(decode(data), limits))]
     elif suffix in (".csv", ".tsv"):
-        segments = [Segment(_csv(decode(data), "\t" if suffix == ".tsv" else ","))]
+        segments = [Segment(_csv(decode(data), "\t" if suffix == ".tsv" else ",", limits))]
     elif suffix == ".json":
-        segments = [Segment(_json(decode(data)))]
+        segments = [Segment(_json(decode(data), limits))]
     else:
         segments = [Segment(decode(data))]
-    segments = [s for s in segments if s.text.strip()]
+    if sum(len(s.text) for s in segments) > limits.chars:
+        raise limits.too_much_text()
+    segments = [Segment(_text(s.text), s.page, s.line) for s in segments if s.text.strip()]
     if not segments:
         raise LoadError("no text in the file", "skipped")
     return segments
+
+
+def _text(text: str) -> str:
+    """Text that can be stored: a lone surrogate (a PDF's broken UTF-16 string) becomes U+FFFD."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", text)
+    return text
 
 
 def decode(data: bytes) -> str:
@@ -126,75 +228,146 @@ def _utf16_without_bom(data: bytes) -> str | None:
     return None
 
 
-def _pdf(data: bytes) -> list[Segment]:
-    from pypdf import PdfReader
-    from pypdf.errors import FileNotDecryptedError, PdfReadError
+def _pdf(data: bytes, limits: Limits) -> list[Segment]:
+    from pypdf import PdfReader, apply_configuration
+    from pypdf.errors import FileNotDecryptedError, LimitReachedError, PdfReadError
 
     # pypdf logs every repair it attempts; the report row already says what went wrong.
     logging.getLogger("pypdf").setLevel(logging.ERROR)
-    try:
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted:
-            # An owner-password-only PDF opens with the empty user password.
-            try:
-                ok = reader.decrypt("")
-            except (NotImplementedError, PdfReadError) as exc:
-                raise LoadError(f"encrypted PDF that cannot be opened: {exc}") from None
-            if not ok:
-                raise LoadError("encrypted PDF: a password is needed; save an unencrypted copy")
-        pages = [Segment(page.extract_text() or "", page=i) for i, page in
-                 enumerate(reader.pages, 1)]
-    except LoadError:
-        raise
-    except FileNotDecryptedError:
-        raise LoadError("encrypted PDF: a password is needed; save an unencrypted copy") from None
-    except Exception as exc:  # pypdf raises many types for broken files
-        raise LoadError(f"corrupt or unreadable PDF ({type(exc).__name__}: {exc})") from None
+    # pypdf stops any one stream from unpacking past our limit (it checks while inflating).
+    cap = limits.unpacked
+    with apply_configuration(
+            maximum_declared_stream_length=cap, zlib_maximum_output_length=cap,
+            lzw_maximum_output_length=cap, run_length_maximum_output_length=cap,
+            brotli_maximum_output_length=cap, jbig2_maximum_output_length=cap,
+            array_based_stream_maximum_output_length=cap,
+            stream_decoding_work_maximum_length=2 * cap):
+        try:
+            reader = PdfReader(io.BytesIO(data))
+            if reader.is_encrypted:
+                # An owner-password-only PDF opens with the empty user password.
+                try:
+                    ok = reader.decrypt("")
+                except (NotImplementedError, PdfReadError) as exc:
+                    raise LoadError(f"encrypted PDF that cannot be opened: {exc}") from None
+                if not ok:
+                    raise LoadError("encrypted PDF: a password is needed; save an unencrypted "
+                                    "copy")
+            pages = list(_pdf_pages(reader, limits))
+        except LoadError:
+            raise
+        except LimitReachedError as exc:
+            raise LoadError(f"a stream in this PDF unpacks to more than {_mb(cap)} MB, the "
+                            f"limit for a {limits.max_mb:g} MB file (a decompression bomb?); "
+                            f"raise max_file_mb to include it ({exc})", "skipped") from None
+        except FileNotDecryptedError:
+            raise LoadError("encrypted PDF: a password is needed; save an unencrypted "
+                            "copy") from None
+        except Exception as exc:  # pypdf raises many types for broken files
+            raise LoadError(f"corrupt or unreadable PDF ({type(exc).__name__}: {exc})") from None
     if not any(p.text.strip() for p in pages):
         raise LoadError(f"PDF with {len(pages)} page(s) but no extractable text (a scan? run "
                         "OCR on it first)", "skipped")
     return pages
 
 
-def _docx(data: bytes) -> str:
-    import zipfile
+def _pdf_pages(reader: object, limits: Limits) -> Iterator[Segment]:
+    """Each page's text, stopping once the pages' streams or text pass the limits."""
+    unpacked = chars = 0
+    for i, page in enumerate(reader.pages, 1):  # type: ignore[attr-defined]
+        # Many pages may share one content stream: count what each page makes pypdf unpack.
+        contents = page.get_contents()
+        unpacked += len(contents.get_data()) if contents is not None else 0
+        if unpacked > limits.unpacked:
+            raise limits.too_big(f"the content of pages 1–{i}", unpacked)
+        text = page.extract_text() or ""
+        chars += len(text)
+        if chars > limits.chars:
+            raise limits.too_much_text()
+        yield Segment(text, page=i)
 
+
+def _docx(data: bytes, limits: Limits) -> str:
     import docx
+    from lxml.etree import XMLSyntaxError
 
     try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        # zipfile never inflates a member past the size its directory declares (it fails on
+        # the CRC instead), so checking the declared sizes bounds what python-docx unpacks.
+        check_archive(archive, limits)
         document = docx.Document(io.BytesIO(data))
-    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+    except LoadError:
+        raise
+    except (zipfile.BadZipFile, KeyError, ValueError, XMLSyntaxError) as exc:
         raise LoadError(f"corrupt DOCX ({type(exc).__name__}: {exc})") from None
-    lines = [p.text for p in document.paragraphs]
-    for table in document.tables:
-        lines.extend(" | ".join(cell.text for cell in row.cells) for row in table.rows)
-    return "\n".join(lines)
+    return _Text(limits).lines(_docx_lines(document))
 
 
-def _html(text: str) -> str:
+def _docx_lines(document: object) -> Iterator[str]:
+    for p in document.paragraphs:  # type: ignore[attr-defined]
+        yield p.text
+    for table in document.tables:  # type: ignore[attr-defined]
+        for row in table.rows:
+            yield " | ".join(cell.text for cell in row.cells)
+
+
+def check_archive(archive: zipfile.ZipFile, limits: Limits) -> None:
+    """Refuse a ZIP archive whose members unpack to more than the limits allow."""
+    total = 0
+    for info in archive.infolist():
+        if info.file_size > limits.unpacked:
+            raise limits.too_big(f"the member {info.filename[:80]!r}", info.file_size)
+        total += info.file_size
+        if total > limits.unpacked:
+            raise limits.too_big("the archive", total)
+
+
+def _html(text: str, limits: Limits) -> str:
     from bs4 import BeautifulSoup
 
     soup = BeautifulSoup(text, "html.parser")
     for tag in soup(["script", "style", "noscript", "template"]):
         tag.decompose()
-    return "\n".join(line.strip() for line in soup.get_text("\n").splitlines() if line.strip())
+    lines = (line.strip() for line in soup.get_text("\n").splitlines())
+    return _Text(limits).lines(line for line in lines if line)
 
 
-def _csv(text: str, delimiter: str) -> str:
-    """One line per row, `header: value` pairs, so a chunk of rows keeps its meaning."""
-    rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
-    if not rows:
-        return ""
-    header, body = rows[0], rows[1:]
-    if not body:
-        return delimiter.join(header)
-    return "\n".join("; ".join(f"{h}: {v}" for h, v in zip(header, row, strict=False) if v)
-                     for row in body)
+def _csv(text: str, delimiter: str, limits: Limits) -> str:
+    """One line per row, `header: value` pairs, so a chunk of rows keeps its meaning.
+
+    The header is repeated on every row, so the text can be far longer than the file: it is
+    built row by row within the character cap.
+    """
+    rows = csv.reader(io.StringIO(text), delimiter=delimiter)
+    out = _Text(limits)
+    try:
+        header = next(rows, None)
+        if header is None:
+            return ""
+        body = False
+        for row in rows:
+            body = True
+            out.add("; ".join(f"{h}: {v}" for h, v in zip(header, row, strict=False) if v))
+            out.size += 1  # the newline
+    except csv.Error as exc:
+        raise LoadError(f"malformed CSV (line {rows.line_num}: {exc})") from None
+    return "\n".join(out.parts) if body else delimiter.join(header)
 
 
-def _json(text: str) -> str:
+def _json(text: str, limits: Limits) -> str:
+    """The value re-indented (one item a line); built piece by piece within the text cap,
+    since indentation can make deeply nested JSON far longer than its file."""
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise LoadError(f"invalid JSON ({exc})") from None
-    return json.dumps(value, ensure_ascii=False, indent=1)
+    except RecursionError:
+        raise LoadError("JSON nested too deeply to read") from None
+    out = _Text(limits)
+    try:
+        for piece in json.JSONEncoder(ensure_ascii=False, indent=1).iterencode(value):
+            out.add(piece)
+    except RecursionError:
+        raise LoadError("JSON nested too deeply to read") from None
+    return "".join(out.parts)

@@ -13,18 +13,15 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import ollama_api, openai_api
 from .engine import Engine
 from .errors import ApiError
-from .security import Guard, error_response
+from .security import LOCAL_ORIGINS, Guard, error_response
 
 log = logging.getLogger("dskit.serve")
 
-#: Browser origins allowed by default, as Ollama allows them: pages on this machine and
-#: desktop apps (Electron/Tauri/VS Code webviews); any other web site is refused by the browser.
-LOCAL_ORIGINS = (r"^(https?://(localhost|127\.0\.0\.1|\[::1\])(:\d+)?"
-                 r"|app://.*|file://.*|tauri://.*|vscode-webview://.*)$")
 #: How often models whose keep-alive ran out are unloaded.
 REAP_SECONDS = 1.0
 
@@ -52,22 +49,57 @@ def build_app(engine: Engine, *, token: str | None = None, max_body: int = 4 << 
             return PlainTextResponse("404 page not found", status_code=404)  # as Ollama
         return error_response(request.url.path, exc.status_code, str(exc.detail))
 
-    async def crash(request: Request, exc: Exception) -> Response:
-        log.exception("request to %s failed", request.url.path)
-        return error_response(request.url.path, 500, f"internal error: {type(exc).__name__}")
-
     app = Starlette(
         routes=[*ollama_api.routes, *openai_api.routes],
         middleware=[
+            # Outermost: a refused Host or Origin never reaches CORS or a route.
+            Middleware(Guard, token=token, max_body=max_body, loopback_only=loopback_only,
+                       origins=origins),
             Middleware(CORSMiddleware, allow_origin_regex=LOCAL_ORIGINS,
                        allow_origins=list(origins), allow_methods=["*"], allow_headers=["*"]),
-            Middleware(Guard, token=token, max_body=max_body, loopback_only=loopback_only),
+            Middleware(Contain),
         ],
-        exception_handlers={ApiError: api_error, HTTPException: http_error, Exception: crash},
+        exception_handlers={ApiError: api_error, HTTPException: http_error},
         lifespan=lifespan,
     )
     app.state.engine = engine
     return app
+
+
+class Contain:
+    """ASGI middleware: an unexpected error becomes a 500 answer, and stays inside.
+
+    Starlette's own handler for `Exception` answers and then re-raises, and uvicorn then
+    drops the connection, so a client's next request on it fails too. Here the error is
+    logged and answered, and the connection stays usable. An error after the response has
+    started cannot be answered any more: that one still ends the connection, which is how
+    a client learns the body is incomplete.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception as exc:
+            log.exception("request to %s failed", scope.get("path", ""))
+            if started:
+                raise
+            response = error_response(scope.get("path", ""), 500,
+                                      f"internal error: {type(exc).__name__}")
+            await response(scope, receive, send)
 
 
 async def _reap(engine: Engine) -> None:

@@ -17,7 +17,7 @@ from importlib.util import find_spec
 from typing import Any
 
 from .. import model_files
-from ..backends.base import ChatRequest, Delta, Done, Options
+from ..backends.base import Cancellation, ChatRequest, Delta, Done, Options
 from ..backends.embedded import capabilities
 from ..embeddings import LOCAL_ALIASES, LOCAL_MODEL, get_embedder
 from ..errors import ConfigurationError, DskitError
@@ -129,7 +129,7 @@ class Slot:
         self.held = False
         self.released = False
 
-    def acquire(self, cancelled: threading.Event) -> bool:
+    def acquire(self, cancelled: threading.Event | Cancellation) -> bool:
         """Wait for the model (False if the request was cancelled while queued)."""
         lock = self.engine._locks[self.key]
         try:
@@ -184,7 +184,7 @@ class Engine:
         self._runners: dict[str, ThreadPoolExecutor] = {}
         self._embedder: Any = None
         self._embed_loaded_at: float | None = None
-        self._active: set[threading.Event] = set()
+        self._active: set[Cancellation] = set()
 
     # --- names and facts --------------------------------------------------------------------
 
@@ -316,7 +316,10 @@ class Engine:
             deadline = self._expiry.get(model)
         if deadline is None:
             return None
-        when = datetime.now(timezone.utc) + timedelta(seconds=deadline - time.monotonic())
+        try:
+            when = datetime.now(timezone.utc) + timedelta(seconds=deadline - time.monotonic())
+        except OverflowError:  # beyond year 9999: keep_alive is clamped, but never fail /api/ps
+            return None
         return when.isoformat().replace("+00:00", "Z")
 
     def expired(self) -> list[str]:
@@ -383,8 +386,11 @@ class Engine:
                     max_workers=1, thread_name_prefix=f"dskit-serve:{model}")
             return runner
 
-    def chat_request(self, req: GenRequest) -> tuple[ChatRequest, ThinkSplitter | None]:
+    def chat_request(self, req: GenRequest, cancel: Cancellation | None = None
+                     ) -> tuple[ChatRequest, ThinkSplitter | None]:
         """The backend request for `req`, and a splitter when the reasoning goes apart.
+
+        `cancel` stops the backend, even in the middle of evaluating a long prompt.
 
         The plan is dskit's (`plan_reasoning`), as for `ds.chat`. How the reasoning reaches the
         client follows Ollama: in `thinking` when the request said `think: true`, else inline
@@ -398,7 +404,8 @@ class Engine:
         traits = facts.traits
         plan = plan_reasoning(traits, req.think, self.backend.reasoning_support())
         request = ChatRequest(model=req.model, messages=req.messages, options=req.options,
-                              plan=plan, format=req.format, tools=req.tools)
+                              plan=plan, format=req.format, tools=req.tools,
+                              cancel=cancel or Cancellation())
         # Structured content must be the JSON alone: the reasoning then goes apart, as asked
         # for with `think: true`.
         apart = req.think is True or (req.format is not None and plan.think is True)
@@ -537,7 +544,9 @@ class Generation:
                  loop: asyncio.AbstractEventLoop) -> None:
         self.engine, self.req, self.slot, self.loop = engine, req, slot, loop
         self.queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
-        self.cancelled = threading.Event()
+        #: Set when the client left or the server stops: the backend sees it between prompt
+        #: batches and between tokens.
+        self.cancelled = Cancellation()
         self.t0 = time.perf_counter()
 
     def _put(self, kind: str, value: Any = None) -> None:
@@ -556,7 +565,7 @@ class Generation:
                 self._put("error", ApiError(503, "the request was cancelled before it reached "
                                                  "the model (client gone or server stopping)"))
                 return
-            request, splitter = self.engine.chat_request(self.req)
+            request, splitter = self.engine.chat_request(self.req, self.cancelled)
             events = self.engine.backend.stream(request)
             done = Done()
             if splitter is None and request.plan.prefix:

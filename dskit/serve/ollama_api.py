@@ -19,7 +19,14 @@ from . import streaming
 from .engine import OLLAMA_VERSION, Engine, GenRequest, Outcome, utc_now
 from .errors import ApiError, api_error
 from .parsing import (
+    OLLAMA_CHAT,
+    OLLAMA_EMBED,
+    OLLAMA_EMBEDDINGS,
+    OLLAMA_GENERATE,
+    OLLAMA_PULL,
+    OLLAMA_SHOW,
     check_length,
+    check_types,
     parse_dimensions,
     parse_json,
     parse_keep_alive,
@@ -33,9 +40,12 @@ from .tools_api import ollama_tool_calls, parse_format, parse_tools, unreadable
 NDJSON = "application/x-ndjson"
 
 
-async def body_of(request: Request) -> dict[str, Any]:
-    """The JSON body (the size limit is enforced by the guard middleware while it is read)."""
-    return parse_json(await request.body())
+async def body_of(request: Request, fields: dict[str, tuple[type, ...]]) -> dict[str, Any]:
+    """The JSON body with its fields' types checked (as Ollama's Go structs check them); the
+    size limit is enforced by the guard middleware while it is read."""
+    body = parse_json(await request.body())
+    check_types(body, fields)
+    return body
 
 
 def ns(seconds: float | None) -> int:
@@ -119,7 +129,7 @@ async def load_or_unload(engine: Engine, model: str, keep_alive: float | None,
 async def chat(request: Request) -> Response:
     """POST /api/chat."""
     engine = streaming.engine_of(request)
-    body = await body_of(request)
+    body = await body_of(request, OLLAMA_CHAT)
     model = _chat_model(engine, body, "chat")
     _no_extras(body, model)
     messages = parse_messages(body.get("messages"), engine.max_prompt_chars)
@@ -162,7 +172,7 @@ async def chat(request: Request) -> Response:
 async def generate(request: Request) -> Response:
     """POST /api/generate."""
     engine = streaming.engine_of(request)
-    body = await body_of(request)
+    body = await body_of(request, OLLAMA_GENERATE)
     model = _chat_model(engine, body, "generate")
     _no_extras(body, model)
     if body.get("tools"):
@@ -220,7 +230,7 @@ async def tags(request: Request) -> Response:
 async def show(request: Request) -> Response:
     """POST /api/show."""
     engine = streaming.engine_of(request)
-    body = await body_of(request)
+    body = await body_of(request, OLLAMA_SHOW)
     model, _ = engine.resolve(body.get("model") or body.get("name"))
     facts = await asyncio.to_thread(engine.facts, model)
     trained = next((v for k, v in facts.model_info.items()
@@ -275,7 +285,7 @@ async def root(request: Request) -> Response:
 async def embed(request: Request) -> Response:
     """POST /api/embed: unit vectors from the local embedding model."""
     engine = streaming.engine_of(request)
-    body = await body_of(request)
+    body = await body_of(request, OLLAMA_EMBED)
     model = embedder_name(engine, body.get("model"))
     texts, _ = parse_texts(body.get("input", []), engine.max_prompt_chars)
     dims = parse_dimensions(body.get("dimensions"))
@@ -290,7 +300,7 @@ async def embed(request: Request) -> Response:
 async def embeddings(request: Request) -> Response:
     """POST /api/embeddings (legacy): one prompt, one vector."""
     engine = streaming.engine_of(request)
-    body = await body_of(request)
+    body = await body_of(request, OLLAMA_EMBEDDINGS)
     embedder_name(engine, body.get("model"))  # refuses chat models
     prompt = body.get("prompt", "")
     if not isinstance(prompt, str):
@@ -316,7 +326,7 @@ def embedder_name(engine: Engine, raw: Any) -> str:
 async def pull(request: Request) -> Response:
     """POST /api/pull: assemble an installed embedded model, with progress; nothing else."""
     engine = streaming.engine_of(request)
-    body = await body_of(request)
+    body = await body_of(request, OLLAMA_PULL)
     name = body.get("model") or body.get("name")
     try:
         model, kind = engine.resolve(name)

@@ -20,7 +20,15 @@ from . import streaming
 from .engine import GenRequest
 from .errors import ApiError, openai_error
 from .ollama_api import body_of, embedder_name
-from .parsing import parse_dimensions, parse_messages, parse_options, parse_texts, stop_list
+from .parsing import (
+    OPENAI_CHAT,
+    OPENAI_EMBEDDINGS,
+    parse_dimensions,
+    parse_messages,
+    parse_options,
+    parse_texts,
+    stop_list,
+)
 from .streaming import engine_of
 from .tools_api import openai_tool_calls, parse_response_format, parse_tools, unreadable
 
@@ -76,7 +84,7 @@ def _options(body: dict[str, Any]) -> dict[str, Any]:
 async def chat_completions(request: Request) -> Response:
     """POST /v1/chat/completions, streaming (SSE) or not."""
     engine = engine_of(request)
-    body = await body_of(request)
+    body = await body_of(request, OPENAI_CHAT)
     model, kind = engine.resolve(body.get("model"))
     if kind != "chat":
         raise ApiError(400, f'"{model}" does not support chat: it is an embedding model')
@@ -165,7 +173,7 @@ async def model(request: Request) -> Response:
 async def embeddings(request: Request) -> Response:
     """POST /v1/embeddings: floats, or base64 (the OpenAI client's default encoding)."""
     engine = engine_of(request)
-    body = await body_of(request)
+    body = await body_of(request, OPENAI_EMBEDDINGS)
     name = embedder_name(engine, body.get("model"))
     texts, _ = parse_texts(body.get("input"), engine.max_prompt_chars)
     encoding = body.get("encoding_format") or "float"

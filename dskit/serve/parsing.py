@@ -28,29 +28,109 @@ UNLIMITED = 1 << 30
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 KEEP_DEFAULT = object()  # keep_alive absent: the server's default applies
+#: The longest keep-alive Ollama can hold: Go's largest Duration (about 292 years). Ollama
+#: turns a negative keep-alive into this value; larger requests are clamped to it here.
+MAX_KEEP_ALIVE = (2**63 - 1) / 1e9
+#: Whole-number options are Go `int`s in Ollama (64 bits); numbers are `float32`s.
+INT_RANGE = (-(2**63), 2**63 - 1)
+FLOAT_MAX = 3.4028234663852886e38
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not valid JSON (use a finite number)")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text[:20]} is too large")
+    return value
 
 
 def parse_json(body: bytes) -> dict[str, Any]:
-    """The request body as a JSON object; 400 otherwise."""
+    """The request body as a JSON object; 400 otherwise (NaN and Infinity are not JSON)."""
     if not body.strip():
         raise ApiError(400, "missing request body: send a JSON object")
     try:
-        data = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ApiError(400, f"invalid JSON in the request body: {exc}") from None
+        data = json.loads(body, parse_constant=_not_json, parse_float=_finite)
+    except RecursionError:
+        raise ApiError(400, "invalid JSON in the request body: nested too deeply") from None
+    except (ValueError, UnicodeDecodeError) as exc:  # also int literals of > 4300 digits
+        raise ApiError(400, f"invalid JSON in the request body: {str(exc)[:200]}") from None
     if not isinstance(data, dict):
         raise ApiError(400, "the request body must be a JSON object")
     return data
 
 
+def shown(value: Any) -> str:
+    """A short, safe description of a request value for an error message."""
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return json.dumps(value[:40], ensure_ascii=False)
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10**20:
+        return "a number that large"
+    return json.dumps(value)
+
+
+#: Field types as Ollama's Go structs declare them (null is always allowed: absent).
+BOOL, STRING, INTEGER, NUMBER = (bool,), (str,), (int,), (int, float)
+LIST, OBJECT = (list,), (dict,)
+_TYPE_NAMES = {BOOL: "true or false", STRING: "a string", INTEGER: "a whole number",
+               NUMBER: "a number", LIST: "a list", OBJECT: "a JSON object",
+               (str, int, float): "a duration such as \"5m\" or a number of seconds",
+               (str, list): "a string or a list", (bool, str): "true, false or a level"}
+
+
+def check_types(body: dict[str, Any], fields: dict[str, tuple[type, ...]]) -> None:
+    """400 for a field of the wrong JSON type (`"stream": "false"` is not false)."""
+    for name, kinds in fields.items():
+        value = body.get(name)
+        if value is None:
+            continue
+        # JSON true is a Python int: a boolean passes only where booleans are allowed.
+        if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
+            raise ApiError(400, f'"{name}" must be {_TYPE_NAMES.get(kinds, "another type")}, '
+                           f"not {shown(value)}")
+
+
+DURATION = (str, int, float)
+OLLAMA_COMMON = {"model": STRING, "stream": BOOL, "keep_alive": DURATION, "options": OBJECT,
+                 "think": (bool, str), "tools": LIST, "images": LIST}
+OLLAMA_CHAT = {**OLLAMA_COMMON, "messages": LIST}
+OLLAMA_GENERATE = {**OLLAMA_COMMON, "prompt": STRING, "system": STRING, "suffix": STRING,
+                   "template": STRING, "context": LIST, "raw": BOOL}
+OLLAMA_EMBED = {"model": STRING, "input": (str, list), "keep_alive": DURATION,
+                "truncate": BOOL, "dimensions": INTEGER, "options": OBJECT}
+OLLAMA_EMBEDDINGS = {"model": STRING, "prompt": STRING, "keep_alive": DURATION,
+                     "options": OBJECT}
+OLLAMA_SHOW = {"model": STRING, "name": STRING, "verbose": BOOL, "system": STRING,
+               "template": STRING, "options": OBJECT}
+OLLAMA_PULL = {"model": STRING, "name": STRING, "stream": BOOL, "insecure": BOOL}
+OPENAI_CHAT = {"model": STRING, "messages": LIST, "stream": BOOL, "stream_options": OBJECT,
+               "max_tokens": INTEGER, "max_completion_tokens": INTEGER, "n": INTEGER,
+               "seed": INTEGER, "temperature": NUMBER, "top_p": NUMBER,
+               "presence_penalty": NUMBER, "frequency_penalty": NUMBER, "stop": (str, list),
+               "response_format": OBJECT, "tools": LIST, "reasoning": OBJECT,
+               "reasoning_effort": STRING}
+OPENAI_EMBEDDINGS = {"model": STRING, "input": (str, list), "encoding_format": STRING,
+                     "dimensions": INTEGER}
+
+
 def _number(name: str, value: Any, kind: type) -> int | float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (
             isinstance(value, float) and not math.isfinite(value)):
-        raise ApiError(400, f'option "{name}" must be a number, not {json.dumps(value)[:40]}')
+        raise ApiError(400, f'option "{name}" must be a number, not {shown(value)}')
     if kind is int:
         if isinstance(value, float) and not value.is_integer():
             raise ApiError(400, f'option "{name}" must be a whole number')
+        if not INT_RANGE[0] <= value <= INT_RANGE[1]:
+            raise ApiError(400, f'option "{name}" is out of range (a 64-bit whole number)')
         return int(value)
+    if abs(value) > FLOAT_MAX:
+        raise ApiError(400, f'option "{name}" is out of range (at most {FLOAT_MAX:.3g})')
     return float(value)
 
 
@@ -102,7 +182,7 @@ def parse_think(raw: Any) -> bool | None:
     if isinstance(raw, str) and raw.lower() in ("low", "medium", "high"):
         return True
     raise ApiError(400, f"think must be true, false, \"low\", \"medium\" or \"high\", not "
-                   f"{json.dumps(raw)[:40]}")
+                   f"{shown(raw)}")
 
 
 def parse_keep_alive(raw: Any, default: float | None) -> float | None:
@@ -112,8 +192,10 @@ def parse_keep_alive(raw: Any, default: float | None) -> float | None:
     if isinstance(raw, bool):
         raise ApiError(400, "keep_alive must be a duration such as \"5m\", a number of seconds, "
                        "0 (unload now) or -1 (forever)")
-    if isinstance(raw, (int, float)):
-        seconds = float(raw)
+    if isinstance(raw, int):
+        seconds = float(max(min(raw, 2**63), -1))  # a 400-digit integer is still a number
+    elif isinstance(raw, float):
+        seconds = raw
     elif isinstance(raw, str):
         text = raw.strip()
         try:
@@ -122,9 +204,10 @@ def parse_keep_alive(raw: Any, default: float | None) -> float | None:
             seconds = _duration(text)
     else:
         raise ApiError(400, "keep_alive must be a duration such as \"5m\" or a number of seconds")
-    if not math.isfinite(seconds):
+    if math.isnan(seconds) or (math.isinf(seconds) and not isinstance(raw, str)):
         raise ApiError(400, "keep_alive must be finite")
-    return None if seconds < 0 else seconds
+    # Clamped as Ollama clamps: nothing stays loaded longer than Go's largest Duration.
+    return None if seconds < 0 else min(seconds, MAX_KEEP_ALIVE)
 
 
 def _duration(text: str) -> float:
@@ -132,7 +215,7 @@ def _duration(text: str) -> float:
     sign = -1.0 if text.startswith("-") else 1.0
     body = text.lstrip("+-")
     parts = _DURATION.findall(body)
-    if not body or "".join(n + u for n, u in parts) != body:
+    if not body or "".join(n + u for n, u in parts) != body or len(body) > 100:
         raise ApiError(400, f"invalid keep_alive duration {text[:40]!r}: use e.g. \"5m\", "
                        "\"1h\", \"30s\", 0 or -1")
     return sign * sum(float(n) * _UNITS[u] for n, u in parts)
@@ -175,7 +258,7 @@ def parse_messages(raw: Any, max_chars: int) -> list[dict[str, Any]]:
         if role == "developer":  # OpenAI's newer name for the system role
             role = "system"
         if role not in ("system", "user", "assistant", "tool"):
-            raise ApiError(400, f"invalid message role {str(role)[:20]!r}: use system, user, "
+            raise ApiError(400, f"invalid message role {shown(role)}: use system, user, "
                            "assistant or tool")
         if m.get("images"):
             raise ApiError(400, "this model does not support images: the embedded models are "

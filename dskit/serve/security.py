@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import errno
 import hmac
+import re
 import socket
+from collections.abc import Sequence
 from typing import Any
 
 from starlette.responses import JSONResponse, Response
@@ -20,6 +22,19 @@ EXPOSE_WARNING = (
     "{token}Prefer keeping 127.0.0.1 and an SSH tunnel (ssh -L {port}:127.0.0.1:{port} "
     "user@server); otherwise open the port in the firewall only to your own address."
 )
+
+
+#: Browser origins allowed by default, as Ollama allows them: pages on this machine and
+#: desktop apps (Electron/Tauri/VS Code webviews). Any other web page is refused.
+LOCAL_ORIGINS = (r"^(https?://(localhost|127\.0\.0\.1|\[::1\])(:\d+)?"
+                 r"|app://.*|file://.*|tauri://.*|vscode-webview://.*)$")
+_LOCAL = re.compile(LOCAL_ORIGINS)
+
+
+def origin_allowed(origin: str, extra: Sequence[str] = ()) -> bool:
+    """Whether a browser page from `origin` may use the server (local pages, desktop apps,
+    and the `--origin` values; `*` allows every origin)."""
+    return bool(_LOCAL.fullmatch(origin)) or origin in extra or "*" in extra
 
 
 def check_bind(host: str, expose: bool) -> None:
@@ -62,17 +77,21 @@ def error_response(path: str, status: int, message: str) -> Response:
 
 
 class Guard:
-    """ASGI middleware: Host check, bearer token, and the request body limit.
+    """ASGI middleware: Host check, Origin check, bearer token, and the request body limit.
 
-    Pure ASGI (no BaseHTTPMiddleware) so streaming responses and disconnects pass untouched.
+    The outermost layer: a request it refuses never reaches CORS handling or a route, so a
+    web page on another site cannot make the server do anything, even with a "simple"
+    request that browsers send without asking first (a text/plain POST). Pure ASGI (no
+    BaseHTTPMiddleware) so streaming responses and disconnects pass untouched.
     """
 
     def __init__(self, app: ASGIApp, *, token: str | None, max_body: int,
-                 loopback_only: bool) -> None:
+                 loopback_only: bool, origins: Sequence[str] = ()) -> None:
         self.app = app
         self._token = token  # never logged or echoed
         self.max_body = max_body
         self.loopback_only = loopback_only
+        self.origins = tuple(origins)
 
     def __repr__(self) -> str:
         return f"Guard(token={'set' if self._token else 'none'}, max_body={self.max_body})"
@@ -86,6 +105,11 @@ class Guard:
                    for k, v in scope.get("headers", [])}
         refusal = self._refuse(path, scope.get("method", ""), headers)
         if refusal is not None:
+            origin = headers.get("origin")
+            if origin and origin_allowed(origin, self.origins):
+                # A page allowed to call us may read why it was refused (e.g. a 401).
+                refusal.headers["Access-Control-Allow-Origin"] = origin
+                refusal.headers["Vary"] = "Origin"
             await refusal(scope, receive, send)
             return
         seen = 0
@@ -111,13 +135,21 @@ class Guard:
             # loopback answers only to loopback names, as Ollama does.
             return error_response(path, 403, "forbidden: this server answers only requests "
                                   "addressed to localhost / 127.0.0.1")
+        origin = headers.get("origin")
+        if origin is not None and not origin_allowed(origin, self.origins):
+            # As Ollama: a page from another site gets 403 before anything runs, whether the
+            # browser asked first (a preflight) or not (a simple request).
+            return error_response(path, 403, f"forbidden: the web page at {origin[:100]!r} "
+                                  "may not use this server (allowed: local pages and desktop "
+                                  "apps; start dskit serve with --origin to allow another)")
         if self._token and method != "OPTIONS" and path != "/":
             given = headers.get("authorization", "")
             if not hmac.compare_digest(given.encode(), f"Bearer {self._token}".encode()):
                 return error_response(path, 401, "unauthorized: send the server's token as "
                                       "'Authorization: Bearer <token>'")
         length = headers.get("content-length", "")
-        if length.isdigit() and int(length) > self.max_body:
+        # Digits beyond any body size are refused before int() (which stops at 4300 digits).
+        if length.isdigit() and (len(length) > 18 or int(length) > self.max_body):
             return error_response(path, 413, self._too_large())
         return None
 

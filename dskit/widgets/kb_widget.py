@@ -11,7 +11,7 @@ import ipywidgets as W
 
 from ..client import Client, default_client
 from ..kb import KnowledgeBase
-from ..kb.knowledge import ASK_THRESHOLD
+from ..kb.knowledge import ASK_THRESHOLD, REPORT_COLUMNS
 from ..reply import Reply
 from .base import (
     StatusLine,
@@ -26,7 +26,11 @@ from .base import (
 if TYPE_CHECKING:
     import pandas as pd
 
-_UNSAFE = re.compile(r"[\x00-\x1f/\\:]")
+# Folders, controls (C0, DEL, C1), bidi overrides and lone surrogates never reach a file name.
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f/\\:\u200e\u200f\u202a-\u202e\u2066-\u2069"
+                     r"\ud800-\udfff]")
+#: The longest file name in bytes that common file systems accept (ext4, APFS, NTFS).
+NAME_MAX = 255
 
 
 def table_html(df: pd.DataFrame, columns: list[str], css: str) -> str:
@@ -40,9 +44,31 @@ def table_html(df: pd.DataFrame, columns: list[str], css: str) -> str:
 
 
 def safe_upload_name(name: str) -> str:
-    """A plain file name from an uploaded name: no folders, no control characters."""
+    """A plain file name from an uploaded name: no folders, no control characters, and at
+    most `NAME_MAX` bytes of UTF-8 (a longer name is cut at a character, keeping its suffix)."""
     base = _UNSAFE.sub("_", Path(str(name).replace("\\", "/")).name).strip(" .")
-    return base or "upload"
+    if len(base.encode()) <= NAME_MAX:
+        return base or "upload"
+    stem, dot, suffix = base.rpartition(".")
+    ext = f".{suffix}" if dot and stem and len(suffix.encode()) <= 16 else ""
+    stem = stem if ext else base
+    cut = stem.encode()[:NAME_MAX - len(ext.encode())].decode("utf-8", "ignore")
+    return (cut.rstrip(" .") or "upload") + ext
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    """`name`, or `name (2).ext`… when an earlier file of the same upload has it."""
+    n, candidate = 1, name
+    while candidate in taken:
+        n += 1
+        stem, dot, suffix = name.rpartition(".")
+        tag = f" ({n})"
+        stem = stem if dot else name
+        room = NAME_MAX - len(tag.encode()) - len((dot + suffix if dot else "").encode())
+        candidate = stem.encode()[:room].decode("utf-8", "ignore") + tag + \
+            (dot + suffix if dot else "")
+    taken.add(candidate)
+    return candidate
 
 
 class KnowledgeBaseWidget(WorkerWidget):
@@ -109,28 +135,62 @@ class KnowledgeBaseWidget(WorkerWidget):
 
     # --- upload ---------------------------------------------------------------------------
     def add_uploaded(self) -> pd.DataFrame | None:
-        """Save the uploaded files next to the knowledge base, add them, show the report."""
+        """Save the uploaded files next to the knowledge base, add them, show the report.
+
+        Whatever happens, the status line says it: a file that cannot be saved gets a
+        report row, a name too long for the file system is shortened (and the row says so).
+        """
         files = list(self.upload.value or ())
         if not files:
             return None
-        folder = self.kb.path / "uploads"
-        folder.mkdir(exist_ok=True)
-        paths = []
-        for item in files:
-            target = folder / safe_upload_name(item["name"])
-            target.write_bytes(bytes(item["content"]))
-            paths.append(target)
         # The value is kept until the next upload: the button then says how many files it got
         # (clearing it showed "Add files (0)" right after an upload).
-        self.status.busy(f"indexing {len(paths)} file(s)…")
+        self.status.busy(f"indexing {len(files)} file(s)…")
         try:
-            report = self.kb.add(paths, progress=False)
+            report = self._save_and_add(files)
         except Exception as exc:  # shown in the widget, not lost in a callback's log
             self.status.error(exc)
             return None
         self.report.value = table_html(report, ["source", "status", "chunks", "reason"],
                                        "dskit-kb-report-table")
-        self.status.done(self._summary())
+        counts = report.status.value_counts()
+        done = ", ".join(f"{n} {status}" for status, n in counts.items())
+        self.status.done(f"{len(files)} file(s): {done} · {self._summary()}")
+        return report
+
+    def _save_and_add(self, files: list[dict]) -> pd.DataFrame:
+        import pandas as pd
+
+        folder = self.kb.path / "uploads"
+        folder.mkdir(exist_ok=True)
+        paths: list[Path] = []
+        failed: list[dict] = []
+        renamed: dict[str, str] = {}
+        taken: set[str] = set()
+        for item in files:
+            given = str(item.get("name", ""))
+            name = _unique(safe_upload_name(given), taken)
+            target = folder / name
+            try:
+                target.write_bytes(bytes(item["content"]))
+            except (OSError, ValueError) as exc:
+                why = getattr(exc, "strerror", None) or exc
+                failed.append({"source": given, "status": "failed", "chunks": 0,
+                               "reason": f"could not be saved: {why}", "path": str(target)})
+                continue
+            paths.append(target)
+            if name != Path(given.replace("\\", "/")).name:
+                renamed[str(target.resolve())] = name
+        report = self.kb.add(paths, progress=False) if paths else \
+            pd.DataFrame(columns=REPORT_COLUMNS)
+        for i, path in report.path.items():
+            if path in renamed:
+                note = f"saved as {renamed[path]!r} (a safe, shorter name)"
+                reason = report.at[i, "reason"]
+                report.at[i, "reason"] = f"{note}; {reason}" if reason else note
+        if failed:
+            report = pd.concat([report, pd.DataFrame(failed, columns=REPORT_COLUMNS)],
+                               ignore_index=True)
         return report
 
     # --- search ---------------------------------------------------------------------------

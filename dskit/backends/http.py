@@ -1,0 +1,107 @@
+"""What the HTTP backends share: a reply that Stop ends at once, and a limit on silence.
+
+A read blocked on a stalled server cannot be interrupted from the thread that waits in it,
+and closing a socket from another thread does not wake it either. So an HTTP reply is read
+in a helper thread (`interruptible`): the caller waits on a queue and leaves the moment the
+request is cancelled, and the cancel callback (`shutdown`) shuts the socket down, which wakes
+the helper's read and tells the server to stop generating. A server that sends nothing for
+the idle limit (between chunks, never on the whole reply: R1 may think for minutes) fails
+the read with a timeout, which the backend reports as `StreamInterrupted`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import httpx
+
+from .. import config
+from .base import Cancellation
+
+T = TypeVar("T")
+
+#: Seconds a server may stay silent in the middle of a reply (or before its first chunk,
+#: e.g. while it loads a model) before the reply counts as stalled.
+IDLE_TIMEOUT = 300.0
+#: Connecting must be quick: nothing is generated before the connection exists.
+CONNECT_TIMEOUT = 10.0
+
+_END = object()
+
+
+def idle_timeout(given: float | None = None) -> float:
+    """The idle limit: the argument, else DSKIT_IDLE_TIMEOUT, else `IDLE_TIMEOUT`."""
+    if given is not None:
+        return float(given)
+    return config.idle_timeout() or IDLE_TIMEOUT
+
+
+def timeouts(idle: float) -> httpx.Timeout:
+    """httpx timeouts: a short connect, `idle` seconds between bytes read or written."""
+    return httpx.Timeout(idle, connect=min(CONNECT_TIMEOUT, idle))
+
+
+def shutdown(response: httpx.Response) -> Callable[[], None]:
+    """A function that ends `response` from any thread: it shuts the socket down, which wakes
+    a read blocked on it and closes the connection (the server then stops generating)."""
+    stream = response.extensions.get("network_stream")
+    sock = stream.get_extra_info("socket") if stream is not None else None
+
+    def close() -> None:
+        if isinstance(sock, socket.socket):
+            with contextlib.suppress(OSError):  # already closed
+                sock.shutdown(socket.SHUT_RDWR)
+
+    return close
+
+
+def interruptible(events: Iterator[T], cancel: Cancellation) -> Iterator[T]:
+    """`events`, read in a helper thread; ends as soon as `cancel` is set.
+
+    Errors raised by `events` are raised here. Leaving early (closing this generator) sets
+    `cancel`, which stops the helper: its cancel callbacks unblock the read it waits in.
+    """
+    items: queue.Queue[tuple[str, Any]] = queue.Queue()
+    forget = cancel.on_cancel(lambda: items.put(("cancelled", None)))
+
+    def pump() -> None:
+        try:
+            for item in events:
+                items.put(("item", item))
+                if cancel.is_set():
+                    break
+        except BaseException as exc:  # handed to the reading thread, which raises it
+            items.put(("error", exc))
+        finally:
+            close = getattr(events, "close", None)
+            if close is not None:
+                with contextlib.suppress(Exception):  # already reported above
+                    close()
+            items.put(("end", _END))
+
+    threading.Thread(target=pump, daemon=True, name="dskit-http-reply").start()
+    finished = False
+    try:
+        while True:
+            kind, value = items.get()
+            if kind == "item":
+                yield value
+            elif kind == "error":
+                if cancel.is_set():
+                    return  # the read failed because we shut it down: a stop, not an error
+                finished = True
+                raise value
+            elif kind == "end":
+                finished = True
+                return
+            else:
+                return  # cancelled
+    finally:
+        forget()
+        if not finished:
+            cancel.set()  # the caller left (or stopped): the helper must stop reading too
