@@ -3,7 +3,6 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.dskit-installed
-TORCH_VERSION ?= 2.13.0
 
 # llama.cpp is built for a portable x86-64 level (AVX2): a -march=native build enables AMX
 # instructions that some virtual machines advertise but fault on (SIGILL).
@@ -12,11 +11,10 @@ export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 
 .PHONY: setup demo test test-browser lint bench clean
 
-# torch first, pinned: a CPU build; an unpinned torch (via sentence-transformers) is CUDA, GBs.
+# No torch: MiniLM embeds on llama.cpp. `pip install -e '.[hf]'` adds sentence-transformers.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --progress-bar off 'torch==$(TORCH_VERSION)'
 	$(BIN)/python -m pip install --progress-bar off -e '.[embedded,kb,notebook,serve,app,dev]'
 	touch $(STAMP)
 
