@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -147,6 +148,8 @@ def _local_encoder(progress: Progress | None = None) -> _Encoder:
 
             path = _made_file(progress)
             _LOCAL = _Encoder(path, max_seq_length(Path(get_model_path())))
+            # Freed before the interpreter tears llama_cpp down (else its finaliser fails noisily).
+            atexit.register(_LOCAL.close)
         return _LOCAL
 
 

@@ -184,6 +184,11 @@ class KnowledgeBase:
         return self._store.get_meta("embed_model") or self._embedder.name
 
     @property
+    def embedder(self) -> Embedder:
+        """The embedder that embeds queries and new chunks."""
+        return self._embedder
+
+    @property
     def chunk_size(self) -> int:
         """Chunk size in tokens."""
         return int(self._store.get_meta("chunk_size") or 0)

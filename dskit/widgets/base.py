@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as W
 
 from ..display import reply_html
+from ..embeddings import local_ready as embedder_ready
 from ..errors import DskitError, StreamInterrupted
 
 if TYPE_CHECKING:
@@ -204,6 +205,24 @@ def prepare_model(client: Client, model: str, status: StatusLine) -> None:
     backend.pull(model, progress=step)
     status.busy(f"loading {model} into memory…")
     backend.load(model)
+
+
+def prepare_embedder(embedder: Any, status: StatusLine) -> None:
+    """Make a local embedding model ready (its GGUF is made once, then loaded), with feedback."""
+    prepare = getattr(embedder, "prepare", None)
+    if prepare is None or embedder_ready():
+        return
+    last = 0.0
+
+    def step(done: int, total: int) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if now - last >= REFRESH_S or done >= total:
+            last = now
+            status.progress("converting the embedding model for llama.cpp (once)", done, total)
+
+    status.busy("loading the embedding model…")
+    prepare(step)
 
 
 class WorkerWidget(W.VBox):

@@ -17,6 +17,7 @@ from .base import (
     Worker,
     WorkerWidget,
     error_html,
+    prepare_embedder,
     prepare_model,
     stream_reply,
     tagged,
@@ -118,8 +119,9 @@ class KnowledgeBaseWidget(WorkerWidget):
             target.write_bytes(bytes(item["content"]))
             paths.append(target)
         self.upload.value = ()  # the bytes live on disk now; do not keep a copy in the widget
-        self.status.busy(f"indexing {len(paths)} file(s)…")
         try:
+            prepare_embedder(self.kb.embedder, self.status)
+            self.status.busy(f"indexing {len(paths)} file(s)…")
             report = self.kb.add(paths, progress=False)
         except Exception as exc:  # shown in the widget, not lost in a callback's log
             self.status.error(exc)
@@ -135,8 +137,9 @@ class KnowledgeBaseWidget(WorkerWidget):
         query = self.query.value.strip()
         if not query:
             return None
-        self.status.busy("searching…")
         try:
+            prepare_embedder(self.kb.embedder, self.status)
+            self.status.busy("searching…")
             hits = self.kb.search(query, k=self.k.value)
         except Exception as exc:  # shown in the widget
             self.results.value = error_html(exc)
@@ -166,6 +169,7 @@ class KnowledgeBaseWidget(WorkerWidget):
     def _run(self, question: str) -> None:
         asked = f"<div><b>Q:</b> {html.escape(question)}</div>"
         model = self.model or self.client.default_model
+        prepare_embedder(self.kb.embedder, self.status)
         prepare_model(self.client, model, self.status)
         if self.worker.stopping.is_set():
             self.status.done("stopped before the model started", stopped=True)
