@@ -5,8 +5,8 @@ What it measures
     chunked by dskit.kb.chunking at MiniLM's 200-token chunk size, about --chunks chunks),
     embedded by:
       * llama.cpp with dskit's GGUF converted as F16 and as F32 (dskit.bert_gguf), with and
-        without flash attention, at several batch sizes (word pieces per llama.cpp decode; 256
-        means one chunk per decode): chunks/s;
+        without flash attention, at several batch sizes (word pieces per llama.cpp decode; the
+        chunks are packed into it, one sequence each): chunks/s;
       * sentence-transformers (the same packaged weights, torch on the CPU, its default batch of
         32; dskit's `hf:` embedder with batch 64): chunks/s, the baseline of this run.
     For each llama.cpp setting: speed as a ratio of sentence-transformers' and the agreement of
