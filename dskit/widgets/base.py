@@ -178,6 +178,20 @@ class Worker:
             self._thread.join(timeout)
 
 
+def _throttled_progress(status: StatusLine, text: str) -> Callable[[int, int], None]:
+    """A (done, total) callback redrawing `status`'s bar at most every REFRESH_S, and at 100 %."""
+    last = 0.0
+
+    def step(done: int, total: int) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if now - last >= REFRESH_S or done >= total:
+            last = now
+            status.progress(text, done, total)
+
+    return step
+
+
 def prepare_model(client: Client, model: str, status: StatusLine) -> None:
     """Make `model` ready before a request, showing assembly progress and a loading spinner.
 
@@ -192,17 +206,9 @@ def prepare_model(client: Client, model: str, status: StatusLine) -> None:
         return
     if model in backend.loaded():
         return
-    last = 0.0
-
-    def step(done: int, total: int) -> None:
-        nonlocal last
-        now = time.monotonic()
-        if now - last >= REFRESH_S or done >= total:
-            last = now
-            status.progress(f"preparing the model file of {model}", done, total)
-
     status.busy(f"checking the model file of {model}…")
-    backend.pull(model, progress=step)
+    backend.pull(model, progress=_throttled_progress(
+        status, f"preparing the model file of {model}"))
     status.busy(f"loading {model} into memory…")
     backend.load(model)
 
@@ -212,17 +218,8 @@ def prepare_embedder(embedder: Any, status: StatusLine) -> None:
     prepare = getattr(embedder, "prepare", None)
     if prepare is None or embedder_ready():
         return
-    last = 0.0
-
-    def step(done: int, total: int) -> None:
-        nonlocal last
-        now = time.monotonic()
-        if now - last >= REFRESH_S or done >= total:
-            last = now
-            status.progress("converting the embedding model for llama.cpp (once)", done, total)
-
     status.busy("loading the embedding model…")
-    prepare(step)
+    prepare(_throttled_progress(status, "converting the embedding model for llama.cpp (once)"))
 
 
 class WorkerWidget(W.VBox):
