@@ -53,9 +53,11 @@ def test_vectors_match_sentence_transformers() -> None:
     cosines = (ours * ref).sum(axis=1)
     low = {t[:40]: round(float(c), 4) for t, c in zip(texts, cosines, strict=True) if c < 0.99}
     assert low == {}
-    # One at a time gives the same vectors as in batches (packing sequences changes nothing).
+    # One at a time gives the same vectors as in batches: packing sequences into one llama.cpp
+    # batch changes only the order of float sums (flash attention accumulates in F16).
     single = np.concatenate([LocalEmbedder().embed([t]) for t in texts[:6] + texts[-3:]])
-    assert np.allclose(single, np.concatenate([ours[:6], ours[-3:]]), atol=1e-4)
+    packed = np.concatenate([ours[:6], ours[-3:]])
+    assert (single * packed).sum(axis=1).min() > 0.9999
 
 
 def test_word_pieces_match_hugging_face() -> None:
