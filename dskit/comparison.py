@@ -15,6 +15,7 @@ import math
 import os
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .client import Client, default_client
-from .errors import ConfigurationError, ModelNotFound
+from .errors import ComparisonFailed, ConfigurationError, ModelNotFound
 from .grading import grade
 from .prompts import load
 from .reasoning import math_prompt
@@ -122,10 +123,14 @@ def compare(
     order = {t.key: t.order for t in tasks}
 
     rows: dict[tuple[str, str, int], dict[str, Any]] = {}
+    kept: list[dict[str, Any]] = []  # what stays in `out`: all but this run's failed rows
     if sink is not None and resume:
         for r in sink.read():
             key = (r["model"], r["prompt_id"], int(r["sample"]))
-            if key in order and _blank(r["error"]):
+            if key in order and not _blank(r["error"]):
+                continue  # failed before: asked again, and its old row is dropped from the file
+            kept.append(r)
+            if key in order:
                 rows[key] = r
     todo = [t for t in tasks if t.key not in rows]
 
@@ -133,7 +138,7 @@ def compare(
     interrupted = False
     try:
         if sink is not None and todo:
-            sink.open(keep=resume)
+            sink.open(kept)
         for model in model_list:
             group = [t for t in todo if t.model == model]
             if not group:
@@ -170,12 +175,23 @@ def compare(
     df.attrs["interrupted"] = interrupted
     df.attrs["skipped"] = len(tasks) - len(todo)
     if interrupted:
-        import warnings
-
         warnings.warn(f"compare() interrupted: returning the {len(df)} of {len(tasks)} rows "
                       "finished so far" + (f" (also in {out}; rerun to resume)" if out else ""),
                       stacklevel=2)
+    elif len(df) and df["error"].notna().all():
+        raise ComparisonFailed(_failure_message(df), rows=df)
     return df
+
+
+def _failure_message(df: pd.DataFrame) -> str:
+    """Why every call failed: each distinct error once (they say the fix), with its models."""
+    by_error: dict[str, list[str]] = {}
+    for model, error in zip(df["model"], df["error"], strict=True):
+        models = by_error.setdefault(str(error), [])
+        if model not in models:
+            models.append(model)
+    reasons = "; ".join(f"{', '.join(models)}: {error}" for error, models in by_error.items())
+    return f"every one of the {len(df)} calls failed, nothing was compared. {reasons}"
 
 
 class _GroupRunner:
@@ -338,6 +354,10 @@ def _as_bool(v: Any) -> bool | None:
     return None
 
 
+def _csv_row(row: dict[str, Any]) -> dict[str, Any]:
+    return {c: ("" if _blank(row.get(c)) else row.get(c)) for c in COLUMNS}
+
+
 class _Sink:
     """Where finished rows go as they complete: a CSV appended row by row, or a Parquet file
     rewritten atomically after each row (Parquet cannot be appended to)."""
@@ -379,18 +399,24 @@ class _Sink:
         df = _coerce(df[COLUMNS]).drop_duplicates(list(_KEY), keep="last")
         return df.to_dict("records")
 
-    def open(self, keep: bool) -> None:
-        """Start writing: after the file's rows (`keep`, i.e. resume) or over them."""
+    def open(self, kept: list[dict[str, Any]]) -> None:
+        """Start writing: the file is rewritten with `kept` (atomically), then rows append."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._rows = list(kept)
         if self.parquet:
-            self._rows = self.read() if keep else []
             return
-        fresh = not keep or not self.path.exists() or self.path.stat().st_size == 0
-        self._fh = self.path.open("a" if keep else "w", newline="", encoding="utf-8")
+        # Rewritten rather than appended to, so a rerun never leaves a key twice in the file.
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with tmp.open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fieldnames=COLUMNS)
+            writer.writeheader()
+            for row in kept:
+                writer.writerow(_csv_row(row))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path)
+        self._fh = self.path.open("a", newline="", encoding="utf-8")
         self._writer = csv.DictWriter(self._fh, fieldnames=COLUMNS)
-        if fresh:
-            self._writer.writeheader()
-            self._fh.flush()
 
     def write(self, row: dict[str, Any]) -> None:
         if self.parquet:
@@ -399,7 +425,7 @@ class _Sink:
             _frame(self._rows).to_parquet(tmp, index=False)
             os.replace(tmp, self.path)
             return
-        self._writer.writerow({c: ("" if row.get(c) is None else row.get(c)) for c in COLUMNS})
+        self._writer.writerow(_csv_row(row))
         self._fh.flush()
         os.fsync(self._fh.fileno())
 
@@ -410,12 +436,15 @@ class _Sink:
 
 
 def summary(df: pd.DataFrame) -> pd.DataFrame:
-    """Per model: rows `n`, `errors`, `pass@1`, speed (mean and std tokens/s), mean TTFT,
-    mean thinking tokens, mean total time and the load time.
+    """Per model: rows `n`, `errors`, `truncated` (replies cut by the token limit), `pass@1`,
+    speed (mean and std tokens/s), mean TTFT, mean thinking tokens, mean total time and the
+    load time.
 
     pass@1 is DeepSeek's: for each prompt with an expected answer, the mean correctness over
     its k samples, then the mean over prompts. Rows with an error are left out of it (see
-    `errors`); NaN when no prompt could be graded.
+    `errors`); NaN when no prompt could be graded. A truncated reply counts as it was graded
+    (usually wrong: no final answer): `truncated` says how many there were, so a low pass@1
+    caused by a small `max_tokens` is never mistaken for a weak model.
     """
     import pandas as pd
 
@@ -434,6 +463,7 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
             "model": model,
             "n": len(g),
             "errors": len(g) - len(ok),
+            "truncated": int((ok["done_reason"] == "length").sum()),
             "pass@1": pass1,
             "tokens_per_s": tps.mean(),
             "tokens_per_s_std": tps.std(),
@@ -443,17 +473,42 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
             "total_s": pd.to_numeric(ok["total_s"], errors="coerce").mean(),
             "load_s": pd.to_numeric(ok["load_s"], errors="coerce").max(),
         })
-    cols = ["model", "n", "errors", "pass@1", "tokens_per_s", "tokens_per_s_std", "ttft_s",
-            "thinking_tokens", "total_s", "load_s"]
+    cols = ["model", "n", "errors", "truncated", "pass@1", "tokens_per_s", "tokens_per_s_std",
+            "ttft_s", "thinking_tokens", "total_s", "load_s"]
     return pd.DataFrame(out, columns=cols)
 
 
+def describe(summary_df: pd.DataFrame) -> str:
+    """What a `summary()` shows, in sentences made from its numbers (for a lesson's page)."""
+    said = []
+    for row in summary_df.to_dict("records"):
+        graded = int(row["n"]) - int(row["errors"])
+        score = ("no graded answers" if math.isnan(row["pass@1"])
+                 else f"pass@1 {row['pass@1']:.2f}")
+        cut = (f", {int(row['truncated'])} of them cut off by the token limit (no final answer)"
+               if row["truncated"] else "")
+        failed = f"; {int(row['errors'])} calls failed" if row["errors"] else ""
+        said.append(f"{row['model']}: {score} over {graded} answers{cut}{failed}.")
+    speeds = summary_df.dropna(subset=["tokens_per_s"]).sort_values("tokens_per_s")
+    if len(speeds) >= 2:
+        slow, fast = speeds.iloc[0], speeds.iloc[-1]
+        said.append(f"{fast['model']} generated {fast['tokens_per_s'] / slow['tokens_per_s']:.1f}× "
+                    f"as many tokens per second as {slow['model']} ({fast['tokens_per_s']:.1f} vs "
+                    f"{slow['tokens_per_s']:.1f}).")
+    if len(summary_df):
+        n = int(summary_df["n"].max())
+        said.append(f"With {n} answers per model one answer moves pass@1 by {1 / n:.2f}: a "
+                    "difference of a few answers is noise, not a verdict on the model.")
+    return " ".join(said)
+
 
 class CompareFunction:
-    """`compare` with `summary` beside it: `ds.compare(...)` runs, `ds.compare.summary(rows)`
-    summarises (what `import dskit as ds` exports as `ds.compare`)."""
+    """`compare` with `summary` and `describe` beside it: `ds.compare(...)` runs,
+    `ds.compare.summary(rows)` summarises, `ds.compare.describe(summary)` puts it in words (what
+    `import dskit as ds` exports as `ds.compare`)."""
 
     summary = staticmethod(summary)
+    describe = staticmethod(describe)
 
     def __init__(self) -> None:
         functools.update_wrapper(self, compare)  # help() and the signature are compare's

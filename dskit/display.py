@@ -56,8 +56,10 @@ def markdown_html(text: str) -> str:
     return _md().render(text)
 
 
-def reply_html(reply: Reply, *, open_thinking: bool = False, streaming: bool = False) -> str:
-    """HTML for a notebook: reasoning in a collapsible block, the answer as Markdown, stats."""
+def reply_html(reply: Reply, *, open_thinking: bool = False, streaming: bool = False,
+               footer: bool = True) -> str:
+    """HTML for a notebook: reasoning in a collapsible block, the answer as Markdown, stats
+    (`footer=False` where a status line shows them already, as in the widgets)."""
     parts = [_STYLE, '<div class="dskit-reply">']
     if reply.thinking.strip() or reply.reasoned:
         label = "Reasoning" + (" (thinking…)" if streaming and not reply.answer else "")
@@ -75,6 +77,11 @@ def reply_html(reply: Reply, *, open_thinking: bool = False, streaming: bool = F
         parts.append(f'<div class="dskit-note">[{html.escape(reply.status)}]</div>')
     if not streaming and reply.answer.strip() and reply.status != "ok":
         parts.append(f'<div class="dskit-note">[{html.escape(reply.status)}]</div>')
+    if reply.verdict is not None:
+        v = reply.verdict
+        colour = {True: "#1a7f37", False: "#c22"}.get(v.correct, "#888")  # type: ignore[arg-type]
+        parts.append(f'<div class="dskit-verdict" data-correct="{str(v.correct).lower()}" '
+                     f'style="color:{colour};font-weight:600">{html.escape(str(v))}</div>')
     if reply.sources:
         items = "".join(
             f"<li><b>[{s.n}]</b> {html.escape(s.source)}"
@@ -84,7 +91,7 @@ def reply_html(reply: Reply, *, open_thinking: bool = False, streaming: bool = F
         parts.append(f'<div class="dskit-sources"><b>Sources</b><ol style="list-style:none;'
                      f'padding-left:0">{items}</ol></div>')
     parts.extend(f'<div class="dskit-note">{html.escape(n)}</div>' for n in reply.notes)
-    if not streaming:
+    if footer and not streaming:
         parts.append(f'<div class="dskit-stats">{html.escape(reply.footer())}</div>')
     parts.append("</div>")
     return "".join(parts)

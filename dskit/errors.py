@@ -9,6 +9,7 @@
     ├── ModelNotFound (LookupError)           the backend does not have the model
     ├── ModelFileError                        a model's files are missing or corrupt
     ├── InsufficientResources                 a model does not fit this machine
+    ├── ComparisonFailed                      every call of a comparison failed
     ├── BackendUnavailable (ConnectionError)  no backend can be reached or loaded
     │   └── OllamaNotRunning
     └── BackendError (RuntimeError)           the backend answered with an error
@@ -85,6 +86,14 @@ class InsufficientResources(DskitError):
     def __init__(self, message: str, shortages: list[dict[str, Any]]) -> None:
         #: One dict per shortage: resource ("disk" or "memory"), needed, available (bytes).
         self.shortages = shortages
+        super().__init__(message)
+
+
+class ComparisonFailed(DskitError):
+    """Every call of a comparison failed; `rows` holds them, each with its error."""
+
+    def __init__(self, message: str, rows: Any = None) -> None:
+        self.rows = rows
         super().__init__(message)
 
 

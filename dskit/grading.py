@@ -9,46 +9,105 @@ from __future__ import annotations
 import math
 import re
 import threading
+import unicodedata
 from collections.abc import Callable
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
 from .errors import ConfigurationError
 from .reasoning import extract_boxed
 
-_EN_BED = re.compile(r"\b(?:on|onto|upon|in|at)\s+(?:the\s+|a\s+|my\s+|your\s+)?"
-                     r"(?:bed|mattress|bedsheets?|sheets?)\b")
-_EN_BED_NEG = re.compile(r"\b(?:not|isn't|is\s+no\s+longer|no\s+longer|never)\s+"
-                         r"(?:\w+\s+)?(?:on|in)\s+(?:the\s+)?bed\b")
-_EN_WRONG = re.compile(
-    r"\b(?:is|remains|stays|stayed|still|now|goes|went|moved|travels|travelled|traveled)\s+"
-    r"(?:\w+\s+)?(?:in|inside|within|into|under)\s+(?:the\s+|a\s+)?"
-    r"(?:cup|other\s+room|another\s+room|next\s+room|new\s+room|different\s+room|second\s+room)\b"
-)
-_ZH_BED = re.compile(r"床上|在床|床面|床单上|留在床|落在床|掉在床")
-_ZH_BED_NEG = re.compile(r"(?:不|没|没有|并不|并没有)(?:会|是)?(?:在|留在)床")
-_ZH_WRONG = re.compile(
-    r"(?:球|它)(?:还|仍|仍然|依然|就|也|会|跟着|随着)*(?:在|留在|到了|进了|被带到)"
-    r"(?:杯子|杯中|杯里|杯内|另一个房间|另一间|别的房间|其他房间|隔壁)"
-    r"|(?:还|仍|仍然|依然)(?:在|留在)(?:杯子|杯中|杯里|杯内)"
-)
+# --- the cup-and-ball puzzle -------------------------------------------------------------------
+# Hand-written: no library grades a free-text answer by the place it finally names. The answer is
+# cut into clauses; a clause is a *claim* when it puts the ball (球/它/ball/it, or no subject in
+# a short bare answer such as "在床上。") in a place, not negated and not hedged. The verdict is
+# the last claim of the conclusion (the text after the last "所以 / 答案 / so / final answer"),
+# else of the whole answer. Measured on 50 labelled answers: docs/graders.md.
+
+_PLACES = {
+    "bed": re.compile(r"床|\b(?:on|onto|upon|in|at)\s+(?:the\s+|a\s+|my\s+|your\s+)?"
+                      r"(?:bed|mattress|bedsheets?|sheets?)\b"),
+    "cup": re.compile(r"杯(?:子)?(?:里|中|内|下|底)|\b(?:in|inside|within|into|under|underneath|"
+                      r"beneath)\s+(?:the\s+|a\s+|that\s+)?cup\b|\bwith\s+(?:the\s+)?cup\b"),
+    "other room": re.compile(r"另一个房间|另一间|别的房间|其他房间|另外的房间|另一个屋|隔壁|厨房|"
+                             r"\b(?:other|another|next|new|different|second)\s+room\b|\bkitchen\b"),
+}
+_BALL = re.compile(r"球|\bballs?\b|^\s*(?:它|it\b|it's|it is)")
+_CUP_SUBJECT = re.compile(r"杯子|杯|\bcup\b")
+_NEGATED = re.compile(r"不在|不是|没有|没在|并非|不会在|\bnot\b|n't\b|\bno longer\b|\bnever\b")
+_HEDGED = re.compile(r"可能|也许|或许|或者|如果|假如|要是|否则|不然|取决于|\bcould\b|\bmight\b|"
+                     r"\bmay\b|\bpossibly\b|\bperhaps\b|\bdepends\b|\bif\b|\botherwise\b|"
+                     r"\bunless\b")
+_CONTINUES = re.compile(r"^\s*(?:也|还|仍|又|而是|而且|并且|and\b|also\b|inside\b|which\b|"
+                        r"resting\b|lying\b|sitting\b|still\b)")
+_FILLER = re.compile(r"^\s*(?:答案?|答|是|在|就在|它在|而是在|the answer is|answer|it's|it is)?"
+                     r"\s*[:：]?\s*")
+_CONCLUSION = re.compile(r"最终答案|答案|结论|所以|因此|综上所述|综上|\bfinal answer\b|\banswer\b|"
+                         r"\btherefore\b|\bthus\b|\bso\b|\bin conclusion\b")
+_CLAUSES = re.compile(r"[。！？!?；;\n，,、：:—]+|\.(?:\s|$)|\s+(?:but|and then|then|while|when|"
+                      r"after|before|because|since|whereas)\s+")
+_DEGENERATE = re.compile(r"(\w.{0,7}?)\1{3,}")  # a word repeated 4+ times, not "……"
+
+
+def _normalise(text: str) -> str:
+    """NFKC (full-width to half-width), lower case, Markdown emphasis removed."""
+    return unicodedata.normalize("NFKC", text).lower().replace("’", "'").replace("*", "")
+
+
+def _claims(text: str) -> list[str]:
+    """The places the ball is put in, clause by clause ("conflict" for two places at once)."""
+    claims: list[str] = []
+    subject = ""
+    for clause in _CLAUSES.split(text):
+        if not clause.strip():
+            continue
+        places = [name for name, rx in _PLACES.items() if rx.search(clause)]
+        # "杯子里" is a place, "杯子被拿走" a subject: look for the cup outside the places.
+        rest = clause
+        for rx in _PLACES.values():
+            rest = rx.sub(" ", rest)
+        if _BALL.search(clause) or _is_bare(clause, places):
+            subject = "ball"
+        elif _CUP_SUBJECT.search(rest):
+            subject = "cup"
+        elif not _CONTINUES.search(clause):
+            subject = ""
+        if subject != "ball" or not places or _NEGATED.search(clause) or _HEDGED.search(clause):
+            continue
+        claims.append(places[0] if len(places) == 1 else "conflict")
+    return claims
+
+
+def _is_bare(clause: str, places: list[str]) -> bool:
+    """A clause that is only a place ("在床上", "On the bed.", "inside the cup"): an answer."""
+    if len(places) != 1:
+        return False
+    rest = _FILLER.sub("", clause)
+    for rx in _PLACES.values():
+        rest = rx.sub(" ", rest)
+    cjk = sum(1 for ch in rest if "\u3400" <= ch <= "\u9fff")
+    return cjk <= 2 and len(re.findall(r"[a-z]+", rest)) <= 2
+
+
+def cup_place(answer: str) -> str | None:
+    """Where the answer finally puts the ball: "bed", "cup", "other room", "conflict" or None."""
+    text = _normalise(answer)
+    if not text.strip() or _DEGENERATE.search(text):
+        return None  # degenerate repetition is not an answer, whatever words it repeats
+    marks = list(_CONCLUSION.finditer(text))
+    if marks:
+        conclusion = _claims(text[marks[-1].end():])
+        if conclusion:
+            return conclusion[-1]
+    claims = _claims(text)
+    return claims[-1] if claims else None
 
 
 def grade_cup(answer: str, expected: str | None = None) -> bool:
-    """Grade the cup puzzle in Chinese or English: the ball is on the bed.
-
-    A heuristic over the answer text: it must place the ball on the bed without negating it;
-    when it also claims the ball is in the cup or the other room, the first claim wins (answers
-    usually state their conclusion first).
-    """
-    text = answer.lower().replace("’", "'")
-    if _EN_BED_NEG.search(text) or _ZH_BED_NEG.search(text):
-        return False
-    bed = [m.start() for p in (_EN_BED, _ZH_BED) if (m := p.search(text))]
-    if not bed:
-        return False
-    wrong = [m.start() for p in (_EN_WRONG, _ZH_WRONG) if (m := p.search(text))]
-    return not wrong or min(bed) < min(wrong)
+    """Grade the cup puzzle in Chinese or English: right when the answer concludes the ball is
+    on the bed (see `cup_place`)."""
+    return cup_place(answer) == "bed"
 
 
 def _norm_text(s: str) -> str:
@@ -148,18 +207,43 @@ def parse_number(text: str | float | int | None) -> Fraction | None:
     return num
 
 
+# "The answer is 84. Check: 84 / 7 = 12": a stated answer comes first after its marker; "so 14
+# pens cost 3 × 14 = 42": after a "so" the result is the last number of the sentence.
+_STATED = re.compile(r"final answer|the answer is|answer is|answer:|答案是|答案为|答案：|答案:|"
+                     r"最终答案|结果是|结果为", re.I)
+_CONCLUDED = re.compile(r"\bso\b|\btherefore\b|\bthus\b|\bin total\b|所以|因此|一共|总共|共计",
+                        re.I)
+_SENTENCE_END = re.compile(r"[。!?！？;；\n]|\.(?:\s|$)|[,，]\s*(?:because|since|as)\b|"
+                           r"[,，]?\s*因为")
+_NEGATED_NUMBER = re.compile(r"(?:\bnot\b|不是|而不是|并非)\s*-?\d[\d,.]*")
+
+
 def math_answer(answer: str, thinking: str = "") -> str | None:
-    """The final answer of a maths reply: the last `\\boxed{}`, else the last number.
+    """The final answer of a maths reply: the last `\\boxed{}`, else the number its conclusion
+    states ("the answer is 84", "所以……= 7"), else the last number not negated ("7, not 3").
 
     When the reply has no answer at all (it stopped while reasoning), a box in the reasoning
-    still counts; the reasoning's loose numbers do not.
+    still counts; the reasoning's loose numbers do not. Degenerate repetition has no answer.
     """
     boxed = extract_boxed(answer)
     if boxed is not None:
         return boxed
-    if answer.strip():
-        return last_number(answer)
-    return extract_boxed(thinking)
+    if not answer.strip():
+        return extract_boxed(thinking)
+    if _DEGENERATE.search(unicodedata.normalize("NFKC", answer)):
+        return None
+    marks = [(m, True) for m in _STATED.finditer(answer)] + \
+        [(m, False) for m in _CONCLUDED.finditer(answer)]
+    for mark, stated in sorted(marks, key=lambda pair: pair[0].start(), reverse=True):
+        rest = answer[mark.end():]
+        end = _SENTENCE_END.search(rest)
+        span = rest[: end.start()] if end else rest
+        numbers = [m.group() for m in _NUM.finditer(span)]
+        if numbers:
+            return numbers[0] if stated else last_number(span)
+        if (spelled := last_number(span)) is not None:
+            return spelled  # a Chinese numeral: 答案：四十二元
+    return last_number(_NEGATED_NUMBER.sub(" ", answer))
 
 
 def _symbolic_equal(expected: str, candidate: str) -> bool:
@@ -211,6 +295,7 @@ GRADERS: dict[str, Grader] = {"cup": grade_cup, "contains": grade_contains}
 
 
 def is_missing(value: Any) -> bool:
+    """None, NaN or a blank string: no value given."""
     if value is None:
         return True
     if isinstance(value, str):
@@ -240,3 +325,58 @@ def grade(answer: str | None, expected: Any, kind: str = "text", grader: Any = N
     if grader not in GRADERS:
         raise ConfigurationError(f"unknown grader {grader!r}: choose one of {sorted(GRADERS)}")
     return GRADERS[grader](answer, str(expected))
+
+
+_CUP_WORDS = {"bed": ("on the bed", "在床上"), "cup": ("in the cup", "在杯子里"),
+              "other room": ("in the other room", "在另一个房间"),
+              "conflict": ("in two places at once", "同时在两个地方")}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether an answer is right, what was expected and what the grader read as the answer."""
+
+    correct: bool | None
+    expected: str
+    #: The final answer as the grader read it (a boxed value, a number, a place), if any.
+    got: str | None = None
+    #: Graded by value (maths): then a missing `got` means no final answer was found.
+    numeric: bool = False
+
+    @property
+    def symbol(self) -> str:
+        """✓, ✗, or ? when nothing could be graded."""
+        return {True: "✓", False: "✗"}.get(self.correct, "?")  # type: ignore[arg-type]
+
+    def __str__(self) -> str:
+        if self.correct is None:
+            return f"? not graded (expected {self.expected})"
+        if self.correct:
+            return f"✓ correct (expected {self.expected})"
+        if self.got:
+            said = f"the answer says {self.got}"
+        else:
+            said = "no final answer found" if self.numeric else "the answer does not say that"
+        return f"✗ wrong: expected {self.expected}; {said}"
+
+
+def verdict(answer: str, expected: Any, kind: str | None = None, grader: Any = None, *,
+            thinking: str = "") -> Verdict:
+    """Grade `answer` and say why: `Verdict(correct, expected, got)`.
+
+    `kind` is "math" (graded by value) or "text"; by default "math" when `expected` is a number.
+    `grader` is a name in `GRADERS` ("cup", "contains") or a callable.
+    """
+    if kind is None:
+        kind = "math" if not is_missing(expected) and parse_number(expected) is not None \
+            else "text"
+    correct = grade(answer, expected, kind, grader, thinking=thinking)
+    got: str | None = None
+    if kind == "math":
+        got = math_answer(answer or "", thinking or "")
+    elif grader == "cup" or grader is grade_cup:
+        place = cup_place(answer or "")
+        if place is not None:
+            chinese = any("\u3400" <= ch <= "\u9fff" for ch in str(expected))
+            got = _CUP_WORDS[place][1 if chinese else 0]
+    return Verdict(correct, str(expected), got, numeric=kind == "math")

@@ -64,10 +64,15 @@ def doctor(probe_timeout: float = 1.0) -> Report:
         version = ob.version()
         models = ob.list_models()
         ollama_ok = True
-        rep.add("Ollama", f"version {version} at {host}")
         r1 = [m for m in models if m.startswith("deepseek-r1")]
-        rep.add("Ollama models", ", ".join(models) or "none pulled", "ok" if r1 else "warn")
-        if not r1:
+        if ob.is_dskit_serve:
+            rep.add("Ollama", f"`dskit serve` ({ob.server}, Ollama API {version}) at {host}: "
+                    "the embedded stand-ins, not Ollama", "info")
+            rep.add("Served models", ", ".join(models) or "none", "ok" if models else "warn")
+        else:
+            rep.add("Ollama", f"version {version} at {host}")
+            rep.add("Ollama models", ", ".join(models) or "none pulled", "ok" if r1 else "warn")
+        if not r1 and not ob.is_dskit_serve:
             rep.advice.append("Pull a DeepSeek-R1 size that fits: `ollama pull deepseek-r1:7b`.")
     except DskitError as exc:
         rep.add("Ollama", f"not reachable at {host} ({type(exc).__name__})", "info")
@@ -87,7 +92,8 @@ def doctor(probe_timeout: float = 1.0) -> Report:
     if forced:
         rep.backend, why = forced, f"DSKIT_BACKEND={forced}"
     elif ollama_ok:
-        rep.backend, why = "ollama", "Ollama answered"
+        rep.backend, why = "ollama", ("`dskit serve` answered (Ollama's API over the embedded "
+                                      "stand-ins)" if ob.is_dskit_serve else "Ollama answered")
     elif emb:
         rep.backend, why = "embedded", "Ollama is not reachable and llama.cpp is installed"
     else:

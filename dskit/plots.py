@@ -54,7 +54,7 @@ def _need(df: pd.DataFrame, *cols: str) -> None:
 
 
 def _by_size(summary_df: pd.DataFrame, column: str, ylabel: str, title: str,
-             err: str | None, ax: Axes | None) -> Axes:
+             err: str | None, ax: Axes | None) -> tuple[Axes, list[float], list[float]]:
     _need(summary_df, "model", column)
     ax = _axes(ax)
     models = [str(m) for m in summary_df["model"]]
@@ -76,20 +76,27 @@ def _by_size(summary_df: pd.DataFrame, column: str, ylabel: str, title: str,
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
-    return ax
+    return ax, xs, values
 
 
 def accuracy_vs_size(summary_df: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
-    """pass@1 per model against its size."""
-    ax = _by_size(summary_df, "pass@1", "pass@1", "Accuracy vs model size", None, ax)
+    """pass@1 per model against its size; replies cut by the token limit are marked."""
+    ax, xs, values = _by_size(summary_df, "pass@1", "pass@1", "Accuracy vs model size", None, ax)
     ax.set_ylim(-0.05, 1.05)
+    if "truncated" in summary_df:  # never silent: a low score may only mean a small max_tokens
+        for x, y, n, total in zip(xs, values, summary_df["truncated"], summary_df["n"],
+                                  strict=True):
+            if n:
+                ax.annotate(f"{int(n)}/{int(total)} truncated", (x, y if y == y else 0),
+                            textcoords="offset points", xytext=(5, -12), fontsize=8,
+                            color="#c22")
     return ax
 
 
 def speed_vs_size(summary_df: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     """Mean generation speed (tokens/s, with its standard deviation) against size."""
     return _by_size(summary_df, "tokens_per_s", "tokens / s", "Generation speed vs model size",
-                    "tokens_per_s_std", ax)
+                    "tokens_per_s_std", ax)[0]
 
 
 def latency(df: pd.DataFrame, metric: str = "total_s", *, ax: Axes | None = None) -> Axes:

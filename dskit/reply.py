@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .display import reply_html
+from .grading import Verdict, verdict
+from .model_files import STANDINS
 from .reasoning import Chunk, extract_boxed
 
 
@@ -23,6 +25,7 @@ class Stats:
     prompt_time: float | None = None
     load_time: float | None = None
     total_time: float | None = None
+    memory: int | None = None  # bytes the model takes in memory (RAM + VRAM), when known
 
     @property
     def tokens_per_s(self) -> float | None:
@@ -44,6 +47,8 @@ class Stats:
             parts.append(f"{self.answer_tokens} answer tokens")
         if self.load_time:
             parts.append(f"load {self.load_time:.2f} s")
+        if self.memory:
+            parts.append(f"memory {self.memory / 1e9:.2f} GB")
         if self.total_time is not None:
             parts.append(f"total {self.total_time:.2f} s")
         return " · ".join(parts)
@@ -86,6 +91,8 @@ class Reply:
     unfinished_reasoning: bool = False
     #: The knowledge-base passages the answer was given (`kb.ask`); `[n]` cites `sources[n-1]`.
     sources: list[Source] = field(default_factory=list)
+    #: Whether the answer is right, once `grade()` was called with the expected answer.
+    verdict: Verdict | None = None
 
     @property
     def citations(self) -> list[int]:
@@ -100,7 +107,12 @@ class Reply:
 
     @property
     def status(self) -> str:
-        """`ok`, or why there is no usable answer."""
+        """`ok`, or why there is no usable answer (a user's Stop is never blamed on the model)."""
+        if self.done_reason == "stopped":
+            if not self.no_answer:
+                return "stopped by you"
+            return ("stopped by you while it was still reasoning: no answer yet" if self.reasoned
+                    else "stopped by you before any answer")
         if self.unfinished_reasoning:
             return "no answer: stopped while still reasoning"
         if self.no_answer:
@@ -114,6 +126,17 @@ class Reply:
         """The last `\\boxed{}` content of the answer, else of the reasoning."""
         return extract_boxed(self.answer) or extract_boxed(self.thinking)
 
+    def grade(self, expected: Any, kind: str | None = None, grader: Any = None) -> Reply:
+        """Set `verdict`: is the answer right? Returns the reply, so a cell shows both.
+
+        `expected` is the answer (`7`, `"on the bed"`) or a `dskit.prompts.Prompt`, which
+        brings its own kind and grader (`reply.grade(ds.prompts.cup_puzzle("zh"))`).
+        """
+        if hasattr(expected, "expected") and hasattr(expected, "grader"):
+            kind, grader, expected = expected.kind, expected.grader, expected.expected
+        self.verdict = verdict(self.answer, expected, kind, grader, thinking=self.thinking)
+        return self
+
     def add(self, chunk: Chunk) -> None:
         """Append a streamed chunk to the right part."""
         if chunk.kind == "thinking":
@@ -124,8 +147,10 @@ class Reply:
 
     def footer(self, with_status: bool = False) -> str:
         """`backend:model · 42.1 tok/s · …`; led by the status when asked and it is not ok."""
-        parts = [self.status if with_status and self.status != "ok" else "",
-                 f"{self.backend}:{self.model}" if self.backend else self.model,
+        where = f"{self.backend}:{self.model}" if self.backend else self.model
+        if self.model in STANDINS:
+            where += " (a stand-in, not DeepSeek)"
+        parts = [self.status if with_status and self.status != "ok" else "", where,
                  self.stats.summary()]
         return " · ".join(p for p in parts if p)
 
@@ -142,6 +167,8 @@ class Reply:
             lines.append(self.answer.strip())
             if self.status != "ok":
                 lines.append(f"[{self.status}]")
+        if self.verdict is not None:
+            lines.append(str(self.verdict))
         if self.sources:
             lines += ["", "Sources:"] + [f"  {s.label()}" for s in self.sources]
         lines.extend(f"[note] {n}" for n in self.notes)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 
 from dskit.cli.output import Printer, safe
 from dskit.reasoning import Chunk
@@ -125,3 +128,78 @@ def test_app_command_serves_the_packaged_chat_notebook_on_loopback():
     assert "--port=9999" in cmd and "--Voila.ip=127.0.0.1" in cmd
     assert env["DSKIT_MODEL"] == "smollm2:135m" and env["DSKIT_APP_MAX_TOKENS"] == "64"
     assert env["DSKIT_BACKEND"] == "embedded"
+
+
+def test_compare_where_every_call_fails_exits_non_zero_and_never_duplicates_rows(run_dskit,
+                                                                                  tmp_path):
+    out = tmp_path / "rows.csv"
+    args = ("compare", "deepseek-r1:1.5b", "deepseek-r1:7b", "--backend", "embedded",
+            "--prompts", "cup-en", "--samples", "2", "--out", str(out))
+    res = run_dskit(*args)
+    assert res.returncode == 2, res.stdout
+    assert "every one of the 4 calls failed" in res.stderr
+    assert "DeepSeek-R1 tags need Ollama" in res.stderr  # the reason says the fix
+    import csv
+
+    first = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert len(first) == 4 and all(r["error"] for r in first)
+    res = run_dskit(*args)
+    assert res.returncode == 2
+    assert len(list(csv.DictReader(out.open(encoding="utf-8")))) == 4  # replaced, not appended
+
+
+def test_compare_rerun_resumes_without_new_rows(run_dskit, tmp_path):
+    out = tmp_path / "rows.csv"
+    args = ("compare", SMALL, "--backend", "embedded", "--prompts", "cup-en", "--samples", "2",
+            "--max-tokens", "16", "--out", str(out), "--seed", "1")
+    assert run_dskit(*args).returncode == 0
+    res = run_dskit(*args)
+    assert res.returncode == 0, res.stderr
+    import csv
+
+    assert len(list(csv.DictReader(out.open(encoding="utf-8")))) == 2
+    assert "replies hit the token limit" in res.stdout  # 16 tokens: truncation is said
+
+
+def test_demo_gives_the_verdict_on_its_answer(run_dskit):
+    res = run_dskit("demo", "--backend", "embedded", "--max-tokens", "400")
+    assert res.returncode == 0, res.stderr
+    assert "expected 7" in res.stdout
+    verdict = next(line for line in res.stdout.splitlines() if "expected 7" in line)
+    assert verdict.startswith(("✓ correct", "✗ wrong"))
+    # right or wrong, the page says it came from a stand-in, and what DeepSeek reports
+    assert "stand-in, not DeepSeek-R1" in res.stdout and "MATH-500" in res.stdout
+
+
+def test_app_ends_its_voila_server_and_kernels(unused_port, tmp_path):
+    import signal
+    import time
+
+    import httpx
+    import psutil
+
+    app = subprocess.Popen([sys.executable, "-m", "dskit", "app", "--port", str(unused_port),
+                            "--no-browser", "--backend", "embedded"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           env={**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path)})
+    try:
+        deadline = time.monotonic() + 180
+        while True:  # the page renders once the notebook ran in a kernel of its own
+            try:
+                page = httpx.get(f"http://127.0.0.1:{unused_port}/", timeout=120)
+                if page.status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline and app.poll() is None, "dskit app did not start"
+            time.sleep(0.5)
+        assert "stand-in" in page.text  # the page says what answers
+        family = psutil.Process(app.pid).children(recursive=True)
+        assert len(family) >= 2  # Voilà and the kernel it started for the page
+        app.send_signal(signal.SIGTERM)
+        assert app.wait(60) is not None
+        _, alive = psutil.wait_procs(family, timeout=30)
+        assert alive == []
+    finally:
+        if app.poll() is None:
+            app.kill()

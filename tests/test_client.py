@@ -54,3 +54,21 @@ def test_empty_prompt_and_bad_messages_are_rejected():
         client.chat("   ")
     with pytest.raises(ConfigurationError, match="role"):
         client.chat([{"role": "robot", "content": "x"}])
+
+
+def test_dskit_serve_on_ollamas_port_is_recognised(monkeypatch, embedded):
+    # Following notebook 05's advice (`dskit serve` on 11434) must not break the other lessons:
+    # connect() says what answered, picks a model the server has, doctor() says the same.
+    monkeypatch.delenv("DSKIT_MODEL", raising=False)
+    with ds.serve.start(port=0, backend=embedded) as server:
+        monkeypatch.setenv("OLLAMA_HOST", server.url)
+        client = ds.connect(set_default=False)
+        assert client.name == "ollama" and "`dskit serve` answered" in client.reason
+        assert client.default_model in ("qwen2.5-coder:0.5b", "smollm2:135m")
+        reply = client.chat("Say hi.", max_tokens=8)
+        assert reply.answer and "(a stand-in, not DeepSeek)" in reply.footer()
+        report = str(ds.doctor())
+        assert "dskit serve" in report and "not Ollama" in report
+        assert "ollama pull deepseek-r1" not in report  # no advice to pull into dskit serve
+        with pytest.raises(ds.errors.ModelNotFound, match="dskit serve"):
+            client.chat("hi", "deepseek-r1:7b")

@@ -14,7 +14,7 @@ import dskit as ds
 from dskit import prompts
 from dskit.backends.embedded import EmbeddedBackend
 from dskit.comparison import COLUMNS, compare, summary
-from dskit.errors import ConfigurationError
+from dskit.errors import ComparisonFailed, ConfigurationError
 from dskit.reasoning import MATH_DIRECTIVE
 
 matplotlib.use("Agg")
@@ -221,3 +221,29 @@ def test_plots_return_axes():
 
 def test_prompt_sets_plug_into_compare():
     assert prompts.load("cup-en")["grader"].tolist() == ["cup"]
+
+
+def test_every_call_failed_is_a_failure_with_the_reasons(client: ds.Client):
+    with pytest.raises(ComparisonFailed) as info:
+        compare(["nope:1b", "deepseek-r1:7b"], "cup-en", samples=2, client=client,
+                progress=False)
+    message = str(info.value)
+    assert "every one of the 4 calls failed" in message
+    assert "nope:1b" in message and "deepseek-r1:7b" in message and "Ollama" in message
+    assert len(info.value.rows) == 4 and info.value.rows["error"].notna().all()
+
+
+def test_truncation_is_counted_described_and_plotted():
+    df = _hand_made()
+    df.loc[df.index[:2], "done_reason"] = "length"
+    s = summary(df).set_index("model")
+    assert s["truncated"].sum() == 2
+    text = ds.compare.describe(summary(df))
+    assert "cut off by the token limit" in text and "one answer moves pass@1" in text
+    from dskit import plots
+
+    ax = plots.accuracy_vs_size(summary(df))
+    assert any("truncated" in t.get_text() for t in ax.texts)
+    import matplotlib.pyplot as plt
+
+    plt.close("all")

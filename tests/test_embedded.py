@@ -199,3 +199,12 @@ def test_reasoning_that_fills_the_context_ends_gracefully():
         assert reply.unfinished_reasoning and "max_tokens" in " ".join(reply.notes)
     finally:
         tiny.unload()
+
+
+def test_a_chinese_question_asked_to_reason_is_answered_in_chinese(embedded_client: ds.Client):
+    from dskit.language import is_chinese
+
+    reply = embedded_client.chat("小明有 5 个苹果，吃了 2 个，又买了 4 个。他现在有几个苹果？",
+                                 QWEN, think=True, max_tokens=400, temperature=0, seed=1)
+    assert reply.thinking and is_chinese(reply.thinking), reply.thinking
+    assert reply.answer and is_chinese(reply.answer), reply.answer

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
+import dskit as ds
 from dskit import grading as G
 from dskit.errors import ConfigurationError
 
@@ -90,3 +94,51 @@ def test_grade_dispatch():
     assert G.grade("yes", "YES", grader=lambda a, e: a.upper() == e) is True
     with pytest.raises(ConfigurationError, match="unknown grader"):
         G.grade("x", "y", grader="nope")
+
+
+DATA = Path(__file__).parent / "data"
+
+
+def labelled(name: str) -> list[dict]:
+    return json.loads((DATA / name).read_text(encoding="utf-8"))["answers"]
+
+
+@pytest.mark.parametrize("item", [*labelled("cup_answers.json"),
+                                  *labelled("cup_answers_heldout.json")],
+                         ids=lambda item: item["kind"])
+def test_cup_grader_agrees_with_the_labels(item: dict):
+    assert G.grade_cup(item["answer"]) is item["correct"], item["answer"]
+
+
+@pytest.mark.parametrize("item", labelled("math_answers.json"), ids=lambda item: item["kind"])
+def test_math_grader_agrees_with_the_labels(item: dict):
+    assert G.grade(item["answer"], item["expected"], "math") is item["correct"], item["answer"]
+
+
+def test_a_word_anywhere_is_not_an_answer():
+    # The old grader's mistake: "床上" somewhere in gibberish or in a restated premise.
+    assert G.cup_place("床上床上床上床上！！") is None
+    assert G.cup_place("I turned the cup upside down on the bed and carried it away.") is None
+    assert not G.grade_cup("The cup was turned over on the bed, so the ball is in the kitchen.")
+
+
+def test_verdicts_say_what_was_expected_and_what_was_read():
+    wrong = G.verdict("5 + 2 − 4 = 3，所以他有 3 个苹果。", 7)
+    assert (wrong.correct, wrong.got, wrong.symbol) == (False, "3", "✗")
+    assert str(wrong) == "✗ wrong: expected 7; the answer says 3"
+    right = G.verdict("球留在床上。", "在床上", grader="cup")
+    assert str(right) == "✓ correct (expected 在床上)" and right.got == "在床上"
+    kitchen = G.verdict("The ball is in the kitchen.", "on the bed", grader="cup")
+    assert kitchen.got == "in the other room" and not kitchen.correct
+    assert str(G.verdict("no idea", 7)) == "✗ wrong: expected 7; no final answer found"
+    assert G.verdict("anything", None).symbol == "?"
+
+
+def test_reply_grade_shows_the_verdict():
+    reply = ds.Reply(answer="在厨房里。", model="qwen2.5-coder:0.5b", backend="embedded")
+    assert reply.grade(ds.prompts.cup_puzzle("zh")) is reply
+    assert reply.verdict is not None and reply.verdict.correct is False
+    assert "✗ wrong: expected 在床上" in reply.text()
+    html = reply._repr_html_()
+    assert 'class="dskit-verdict" data-correct="false"' in html
+    assert "(a stand-in, not DeepSeek)" in reply.footer()

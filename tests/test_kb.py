@@ -238,3 +238,20 @@ def test_store_is_consistent(home: Path, corpus: Path) -> None:
 def test_top_level_exports() -> None:
     assert ds.KnowledgeBase is KnowledgeBase
     assert "KnowledgeBase" in ds.__all__
+
+
+def test_search_results_read_as_text_in_a_notebook(home: Path, tmp_path: Path) -> None:
+    kb = KnowledgeBase("display", data_dir=home)
+    kb.add(text="第一行：龙井茶。\n\n第二行：八十度的水。", name="茶.txt")
+    hits = kb.search("龙井 水温", k=1)
+    assert "\n" in hits.iloc[0].text  # the passage itself is unchanged
+    html = hits[["rank", "score", "text"]]._repr_html_()  # a column selection stays readable
+    assert "\\n" not in html and "第一行：龙井茶。 第二行：八十度的水。" in html
+    assert "\\n" not in kb.search("nothing like this at all", k=1)._repr_html_()
+    kb.close()
+
+
+def test_a_missing_knowledge_base_is_not_created_when_only_read(home: Path) -> None:
+    with pytest.raises(ds.errors.KnowledgeBaseError, match="kb add nosuch"):
+        KnowledgeBase("nosuch", data_dir=home, create=False)
+    assert not (home / "nosuch").exists()

@@ -54,3 +54,18 @@ def test_kb_commands_end_to_end(run_dskit, tmp_path: Path) -> None:
 
     res = run_dskit("kb", "add", "../escape", str(docs), env=env)
     assert res.returncode == 2 and "not a valid knowledge-base name" in res.stderr
+
+
+def test_read_only_commands_never_create_a_knowledge_base(run_dskit, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    env = {"DSKIT_KB_DIR": str(home)}
+    for args in (["search", "nosuchkb", "x"], ["ask", "nosuchkb", "x", "--backend", "embedded"],
+                 ["files", "nosuchkb"], ["refresh", "nosuchkb"],
+                 ["remove", "nosuchkb", str(tmp_path)]):
+        res = run_dskit("kb", *args, env=env)
+        assert res.returncode == 2, (args, res.stdout, res.stderr)
+        assert "no knowledge base 'nosuchkb'" in res.stderr and "dskit kb add nosuchkb" in \
+            res.stderr
+    assert not (home / "nosuchkb").exists()
+    res = run_dskit("kb", "list", env=env)
+    assert res.returncode == 0 and "no knowledge bases" in res.stdout

@@ -31,6 +31,7 @@ def test_upload_search_ask(tmp_path: Path, embedded_client: ds.Client) -> None:
     assert "<script>" not in report
     assert (tmp_path / "w" / "uploads" / "evil<script>.txt").exists()  # no folders escaped
     assert "2 documents" in w.status.value
+    assert len(w.upload.value) == 3  # kept: the button says "Add files (3)", not "(0)"
 
     w.query.value = "龙井 水温"
     hits = w.search()
@@ -43,6 +44,7 @@ def test_upload_search_ask(tmp_path: Path, embedded_client: ds.Client) -> None:
     w.question.value = "冲泡龙井用多少度的水？"
     w.ask(wait=True)
     assert "Sources" in w.answer.value and "茶.md" in w.answer.value
+    assert w.last_reply is not None and w.last_reply.sources
     assert not w.busy and not w.ask_button.disabled and w.stop_button.disabled
 
 

@@ -267,7 +267,7 @@ def test_loaded_lists_ps_with_placement(httpserver: HTTPServer) -> None:
     assert list(table.columns) == manage.LOADED_COLUMNS
     assert list(table["model"]) == [R1_7B, LLAMA, "deepseek-r1:32b"]
     assert list(table["on"]) == ["GPU", "CPU", "split"]
-    assert list(table["size_GB"]) == [6.0, 3.0, 22.0]
+    assert list(table["memory_GB"]) == [6.0, 3.0, 22.0]
     assert list(table["vram_GB"]) == [6.0, 0.0, 11.0]
     assert table["expires"][0].isoformat().startswith("2025-06-04T14:38:31")
     assert table["context"][0] == 8192
@@ -421,7 +421,9 @@ def test_embedded_switch_keeps_one_model_and_counts_loads(embedded: Any) -> None
     table = manage.loaded(embedded)
     assert list(table["model"]) == [QWEN]
     assert list(table["on"]) == ["CPU"] and list(table["vram_GB"]) == [0.0]
-    assert table["size_GB"][0] == round(model_files.STANDINS[QWEN].size / 1e9, 3)
+    # Memory in use: the weights plus the KV cache of the 512-token window, more than the file.
+    weights = model_files.STANDINS[QWEN].size / 1e9
+    assert weights < table["memory_GB"][0] < weights * 1.2
     assert table["expires"].isna().all()
 
 
@@ -432,8 +434,9 @@ def test_embedded_max_loaded_evicts_the_least_recently_used(embedded: Any) -> No
     embedded.preload(QWEN)  # no explicit unload: the limit of 1 evicts smollm2
     assert embedded.loaded() == [QWEN] and embedded.loads == before + 1
     rows = embedded.ps()
-    assert rows == [{"name": QWEN, "model": QWEN, "size": model_files.STANDINS[QWEN].size,
+    assert rows == [{"name": QWEN, "model": QWEN, "size": rows[0]["size"],
                      "size_vram": 0, "expires_at": None, "context_length": 512}]
+    assert rows[0]["size"] > model_files.STANDINS[QWEN].size  # weights + KV cache
 
 
 def test_eviction_never_waits_for_a_paused_reply(embedded: Any) -> None:

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from dskit import model_files
+from dskit.errors import ConfigurationError
 from dskit.models.family import FIGURES, GB, ModelSpec, catalog, spec_for, specs
 from dskit.models.fit import Machine, recommend
 from dskit.sysinfo import GPU
@@ -222,7 +223,7 @@ def test_this_machine():
     assert m.ram_total >= m.ram_available > 0 and m.disk_free > 0 and m.disk_path
     df = recommend()
     assert list(df.columns) == ["tag", "download_GB", "memory_GB", "fit", "download_fits_disk",
-                                "why_not", "load_time", "speed", "advice"]
+                                "why_not", "load_time", "speed", "tokens_per_s", "advice"]
     assert set(df["tag"]) == set(SIZES) and set(df["fit"]) <= FITS
     assert df["advice"].str.len().gt(0).all()
     summary = df.attrs["summary"]
@@ -230,3 +231,30 @@ def test_this_machine():
     if not m.gpus:
         assert summary.startswith("No GPU found")
         assert "GPU" not in set(df["fit"])
+
+
+def test_a_size_rated_too_slow_is_never_the_suggestion():
+    two_cores = Machine(ram_total=int(24 * GB), ram_available=int(22 * GB),
+                        disk_free=int(80 * GB), cpu_bandwidth_gbs=12.0)
+    df = recommend(two_cores)
+    rows = by_tag(df)
+    assert rows.loc["deepseek-r1:8b", "tokens_per_s"] < 10  # fits in RAM, but ~2 tok/s
+    suggested = df.attrs["summary"].split("suggested: ")[1].rstrip(".")
+    assert rows.loc[suggested, "tokens_per_s"] >= 10
+    slower = Machine(ram_total=int(24 * GB), ram_available=int(22 * GB),
+                     disk_free=int(80 * GB), cpu_bandwidth_gbs=4.0)
+    summary = recommend(slower).attrs["summary"]
+    assert "suggested" not in summary and "no DeepSeek size is usable here" in summary
+    assert "use a GPU instance" in summary
+
+
+def test_measured_speed_calibrates_the_cpu_estimate():
+    machine = Machine(ram_total=int(24 * GB), ram_available=int(22 * GB), disk_free=int(80 * GB))
+    fast = by_tag(recommend(machine, measured={"qwen2.5-coder:0.5b": 60.0}))
+    slow = by_tag(recommend(machine, measured={"qwen2.5-coder:0.5b": 6.0}))
+    assert fast.loc["deepseek-r1:7b", "tokens_per_s"] == pytest.approx(
+        10 * slow.loc["deepseek-r1:7b", "tokens_per_s"], rel=0.05)
+    assert "measured here" in recommend(machine, measured={"qwen2.5-coder:0.5b": 6.0}).attrs[
+        "assumptions"]
+    with pytest.raises(ConfigurationError):
+        recommend(machine, measured={"unknown:1b": 5.0})

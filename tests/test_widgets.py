@@ -21,6 +21,7 @@ def test_send_streams_a_reply_into_the_history(embedded_client):
     assert "Say hi &lt;b&gt;bold&lt;/b&gt;" in w.history.value  # the prompt is escaped too
     assert "dskit-answer" in w.history.value
     assert "tok/s" in w.status.value
+    assert "class=\"dskit-stats\"" not in w.history.value  # stats: once, on the status line
     assert not w.send_button.disabled and w.stop_button.disabled
     assert len(w.conversation.history) == 2
     w.prompt.value = "And again"
@@ -78,8 +79,9 @@ def test_r1_reasoning_appears_as_a_collapsible_block(embedded_client):
         w = ds.widgets.chat(client=embedded_client, model="deepseek-r1:widget-test", max_tokens=10)
         w.prompt.value = "Why?"
         w.send(wait=True)
-        assert "<details" in w.output.value and "Reasoning" in w.output.value
-        assert "no answer" in w.output.value
+        # every turn moves to the history, one that ended without an answer too
+        assert "<details" in w.history.value and "Reasoning" in w.history.value
+        assert "no answer" in w.history.value and w.output.value == ""
     finally:
         model_files._registered.pop("deepseek-r1:widget-test", None)
         embedded_client.backend.unload("deepseek-r1:widget-test")
@@ -88,9 +90,14 @@ def test_r1_reasoning_appears_as_a_collapsible_block(embedded_client):
 def test_compare_widget_runs_and_shows_table_and_plot(embedded_client):
     w = ds.widgets.compare(client=embedded_client, models=[SMALL], prompts="cup-en", max_tokens=8)
     assert w.models.value == (SMALL,) and w.stop_button.disabled
+    assert w.plot.layout.display == "none"  # no broken-image icon before there is a plot
     w.run(wait=True)
     assert "pass@1" in w.table.value and SMALL in w.table.value
-    assert bytes(w.plot.value).startswith(b"\x89PNG")
+    assert bytes(w.plot.value).startswith(b"\x89PNG") and w.plot.layout.display == ""
+    # every answer is listed with its verdict and how it ended (8 tokens: cut off)
+    assert "dskit-answers-table" in w.answers.value and "on the bed" in w.answers.value
+    assert "cut by the token limit" in w.answers.value
+    assert "1 cut by the token limit" in w.status.value
     assert w.progress.value == w.progress.max == 1
     assert "done: 1 of 1" in w.status.value
     assert len(w.result) == 1 and not w.run_button.disabled
@@ -118,3 +125,33 @@ def test_compare_widget_needs_a_model(embedded_client):
     w.models.value = ()
     w.run(wait=True)
     assert "pick at least one model" in w.status.value and not w.busy
+
+
+def test_example_questions_are_graded(embedded_client):
+    w = ds.widgets.chat(client=embedded_client, max_tokens=300, think=False)
+    cup = next(e for e in w.examples.options if e[1] == "cup-zh")
+    w.examples.value = cup[1]
+    assert w.prompt.value == ds.prompts.cup_puzzle("zh").prompt
+    w.send(wait=True)
+    assert w.examples.value == ""
+    assert w.last_reply is not None and w.last_reply.verdict is not None
+    assert "expected 在床上" in w.status.text and w.status.text[0] in "✓✗"
+    assert "dskit-verdict" in w.history.value
+    assert "stand-in model, not DeepSeek-R1" in w.notice.value  # the page says what answers
+
+
+def test_a_stopped_turn_stays_on_the_page_marked_as_yours(embedded_client):
+    w = ds.widgets.chat(client=embedded_client, model=SMALL, max_tokens=600)
+    w.prompt.value = "Write a very long story about the sea."
+    w.send()
+    while w.busy and w.status.text not in ("reasoning…", "answering…"):
+        threading.Event().wait(0.01)
+    w.stop()
+    w.wait(120)
+    assert "stopped by you" in w.status.text and "model returned" not in w.history.value
+    w.think.value = False
+    w.max_tokens.value = 8
+    w.prompt.value = "Hi"
+    w.send(wait=True)
+    assert "very long story" in w.history.value and "Hi" in w.history.value  # both turns
+    assert len(w.conversation.history) == 2  # only the finished one goes back to the model

@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from .. import config, model_files
 from ..errors import BackendUnavailable, ConfigurationError, ModelNotFound
 from ..language import is_chinese
@@ -30,8 +32,6 @@ def physical_cores() -> int:
 
     DSKIT_THREADS overrides it, e.g. to share a small machine between two model processes.
     """
-    import psutil
-
     given = config.threads()
     if given is not None:
         return given
@@ -47,11 +47,15 @@ def physical_cores() -> int:
 class _Loaded:
     """A loaded model with its chat formatter and its own lock (llama.cpp is not re-entrant)."""
 
-    def __init__(self, llm: Any, formatter: Any, load_time: float, size: int = 0) -> None:
+    def __init__(self, llm: Any, formatter: Any, load_time: float, size: int = 0,
+                 memory: int = 0) -> None:
         self.llm = llm
         self.formatter = formatter
         self.load_time = load_time
         self.size = size  # bytes of the GGUF file
+        #: Bytes of RAM the model holds: its weights and the KV cache of its context window, as
+        #: llama.cpp allocates them (per model: the process's RSS is shared by all of them).
+        self.memory = memory
         self.lock = threading.Lock()
         self.first_use = True
         self.closed = False
@@ -160,7 +164,8 @@ class EmbeddedBackend:
             bos = llm._model.token_get_text(bos_id) if bos_id != -1 else ""
             formatter = Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos,
                                             stop_token_ids=[llm.token_eos()])
-            entry = _Loaded(llm, formatter, time.perf_counter() - t0, path.stat().st_size)
+            entry = _Loaded(llm, formatter, time.perf_counter() - t0, path.stat().st_size,
+                            _memory(llm))
             self._loaded[model] = entry
             self.loads += 1
             return entry
@@ -229,7 +234,8 @@ class EmbeddedBackend:
         """Models in memory in Ollama's /api/ps shape, most recently used first."""
         with self._lock:
             items = list(self._loaded.items())
-        return [{"name": name, "model": name, "size": entry.size, "size_vram": 0,
+        # size: memory in use, as Ollama reports it (its /api/ps size is not the file size)
+        return [{"name": name, "model": name, "size": entry.memory or entry.size, "size_vram": 0,
                  "expires_at": None, "context_length": entry.llm.n_ctx()}
                 for name, entry in reversed(items)]
 
@@ -290,8 +296,6 @@ def _max_loaded(given: int | None) -> int:
 
 def default_max_loaded() -> int:
     """How many of the available models fit together in half the available RAM (at least 1)."""
-    import psutil
-
     budget = psutil.virtual_memory().available / 2
     sizes = sorted(_file_size(name) for name in model_files.available())
     fit = used = 0
@@ -301,6 +305,26 @@ def default_max_loaded() -> int:
             break
         fit += 1
     return max(1, fit)
+
+
+def _memory(llm: Any) -> int:
+    """Weights plus the fp16 KV cache of the loaded context, from the model's own metadata."""
+    from llama_cpp import llama_model_size  # the module is loaded with the model already
+
+    meta = llm.metadata
+    arch = meta.get("general.architecture", "")
+
+    def number(key: str, default: int = 0) -> int:
+        try:
+            return int(meta.get(f"{arch}.{key}", default))
+        except ValueError:
+            return default
+
+    heads = number("attention.head_count", 1) or 1
+    head_dim = number("attention.key_length") or number("embedding_length") // heads
+    kv = llm.n_ctx() * number("block_count") * number("attention.head_count_kv", heads) \
+        * head_dim * 2 * 2  # K and V, 2 bytes each
+    return int(llama_model_size(llm._model.model)) + kv
 
 
 def _file_size(name: str) -> int:
@@ -314,25 +338,35 @@ def _file_size(name: str) -> int:
 
 
 
-REASONING_INSTRUCTION = (
-    "Before you answer, think the problem through step by step between <think> and </think>. "
-    "After </think>, write only the final answer."
-)
+#: Asking a model that does not reason by itself to reason first, in the language of the
+#: question (an English instruction made the stand-in answer Chinese questions in English).
+REASONING_INSTRUCTION = {
+    "en": ("Before you answer, think the problem through step by step between <think> and "
+           "</think>. After </think>, write only the final answer."),
+    "zh": ("回答之前，先在 <think> 和 </think> 之间用中文一步一步地思考这个问题。"
+           "</think> 之后只用中文写出最终答案。"),
+}
+ANSWER_CUE = {"en": "Answer: ", "zh": "最终答案："}
+
+
+def _language(messages: list[dict[str, str]]) -> str:
+    """"zh" when the last user turn is Chinese, else "en"."""
+    last = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
+    return "zh" if is_chinese(last) else "en"
 
 
 def _ask_to_reason(messages: list[dict[str, str]]) -> list[dict[str, str]]:
     """Messages with the reasoning instruction added to the system prompt."""
+    instruction = REASONING_INSTRUCTION[_language(messages)]
     if messages and messages[0]["role"] == "system":
-        first = {"role": "system", "content": f"{messages[0]['content']}\n\n"
-                 f"{REASONING_INSTRUCTION}"}
+        first = {"role": "system", "content": f"{messages[0]['content']}\n\n{instruction}"}
         return [first, *messages[1:]]
-    return [{"role": "system", "content": REASONING_INSTRUCTION}, *messages]
+    return [{"role": "system", "content": instruction}, *messages]
 
 
 def _answer_cue(messages: list[dict[str, str]]) -> str:
     """The words that open the answer phase, in the language of the last user turn."""
-    last = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
-    return "最终答案：" if is_chinese(last) else "Answer: "
+    return ANSWER_CUE[_language(messages)]
 
 
 class _Run:
@@ -409,5 +443,6 @@ class _Run:
             eval_time=(t_end - t_first) * n / max(n - 1, 1) if t_first and t_end else None,
             prompt_time=(t_first - self.t0) if t_first else None,
             load_time=self.load_time,
+            memory=self.entry.memory or None,
         )
         return Done(stats=stats, done_reason=self.finish or "stop", prefixed=prefixed)

@@ -114,6 +114,9 @@ class OllamaBackend:
         self.probe_timeout = probe_timeout
         self.keep_alive = keep_alive
         self._version: str | None = None
+        #: What /api/version says the server is beyond Ollama's version ("dskit 0.1.0" for
+        #: `dskit serve`), None for Ollama itself.
+        self.server: str | None = None
         self._client: ollama.Client | None = None
         self._details: dict[str, dict[str, Any]] = {}
 
@@ -138,7 +141,9 @@ class OllamaBackend:
                 r = httpx.get(f"{self.host}/api/version",
                               timeout=httpx.Timeout(self.probe_timeout))
                 r.raise_for_status()
-                self._version = str(r.json()["version"])
+                data = r.json()
+                self._version = str(data["version"])
+                self.server = str(data["server"]) if data.get("server") else None
             except httpx.TimeoutException:
                 raise OllamaNotRunning(
                     self.host, f"no answer within {self.probe_timeout:g} s"
@@ -156,10 +161,22 @@ class OllamaBackend:
                 ) from None
         return self._version
 
+    @property
+    def is_dskit_serve(self) -> bool:
+        """Whether the server is `dskit serve` (the embedded stand-ins behind Ollama's API)."""
+        self.version()
+        return bool(self.server and self.server.startswith("dskit"))
+
     def list_models(self) -> list[str]:
         """Names of the locally pulled models (newest first, as Ollama lists them)."""
         listed = self._call(self.client.list)
         return [m.model for m in listed.models if m.model]
+
+    def chat_models(self) -> list[str]:
+        """The listed models that chat (embedding models such as BERT families left out)."""
+        listed = self._call(self.client.list)
+        return [m.model for m in listed.models if m.model and not _is_embedding_family(
+            (m.details.family if m.details else "") or "")]
 
     def model_details(self, model: str) -> dict[str, Any]:
         """Ollama's /api/show for `model` as a plain dict; {} if it is not pulled."""
@@ -189,7 +206,11 @@ class OllamaBackend:
             local = self.list_models()
         except OllamaNotRunning:
             local = []  # the name is still useful; using it raises OllamaNotRunning anyway
-        return next((m for m in local if m.startswith("deepseek-r1")), FALLBACK_MODEL)
+        r1 = next((m for m in local if m.startswith("deepseek-r1")), None)
+        if r1 is None and self.is_dskit_serve:
+            # `dskit serve` has no DeepSeek model: its first chat model, not a name it lacks.
+            r1 = next(iter(self.chat_models()), None)
+        return r1 or FALLBACK_MODEL
 
     def reasoning_support(self) -> ReasoningSupport:
         """Ollama >= 0.9 takes `think` and returns reasoning apart; no forced prefix."""
@@ -236,7 +257,9 @@ class OllamaBackend:
                     yield Delta("answer" if think else "raw", msg.content)
                 if part.done:
                     # /api/chat cannot force the "<think>\n" prefix: prefixed stays False.
-                    yield Done(stats=_stats(part), done_reason=part.done_reason)
+                    stats = _stats(part)
+                    stats.memory = self._memory_of(request.model)
+                    yield Done(stats=stats, done_reason=part.done_reason)
                     return
         except (ollama.ResponseError, httpx.HTTPError, ConnectionError,
                 json.JSONDecodeError) as exc:
@@ -244,6 +267,17 @@ class OllamaBackend:
         finally:
             parts.close()  # closes the HTTP response, which stops Ollama's generation
         raise StreamInterrupted(f"Ollama at {self.host} ended the reply without its final chunk")
+
+    def _memory_of(self, model: str) -> int | None:
+        """Bytes `model` takes in memory now (/api/ps `size`: RAM + VRAM); None if unknown."""
+        try:
+            r = httpx.get(f"{self.host}/api/ps", timeout=httpx.Timeout(self.probe_timeout))
+            rows = r.json().get("models") or []
+        except (httpx.HTTPError, ValueError, AttributeError):
+            return None  # only decorates the stats: the reply itself is complete
+        size = next((m.get("size") for m in rows if isinstance(m, dict)
+                     and model in (m.get("name"), m.get("model"))), None)
+        return int(size) if isinstance(size, int) and size > 0 else None
 
     # --- model management ---------------------------------------------------------------
 
@@ -342,7 +376,10 @@ class OllamaBackend:
                 return StreamInterrupted(f"Ollama reported an error mid-reply: {text}",
                                          status=status)
             if model and (status == 404 or "not found" in text.lower()):
-                return ModelNotFound(model, self.name, available=self._available())
+                hint = (f"{self.host} is `dskit serve`, which runs only the embedded stand-ins "
+                        "(no downloads): pick one of them, or run DeepSeek models with Ollama"
+                        if self.server and self.server.startswith("dskit") else "")
+                return ModelNotFound(model, self.name, available=self._available(), hint=hint)
             if "more system memory" in text:
                 return ServerError(
                     f"Ollama cannot load {model or 'the model'}: {text}. Pick a smaller model "
@@ -368,6 +405,11 @@ class OllamaBackend:
             return self.list_models()
         except DskitError:
             return None  # only decorates another error: that error is what the user needs
+
+
+def _is_embedding_family(family: str) -> bool:
+    """Embedding model families as Ollama reports them (all-minilm, bge-m3, nomic-embed-text)."""
+    return "bert" in family.lower()
 
 
 def _describe(exc: BaseException) -> str:

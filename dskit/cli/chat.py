@@ -7,9 +7,12 @@ import sys
 from typing import Any
 
 from ..health import doctor
+from ..model_files import STANDINS
+from ..models import reported
 from .output import chat_kwargs, client_for, stream_to
 
 DEMO_PROMPT = "小明有 5 个苹果，吃了 2 个，又买了 4 个。他现在有几个苹果？"
+DEMO_EXPECTED = 7
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -58,8 +61,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"\n== chat ({client.name}:{args.model or client.default_model}) ==\n> {prompt}\n")
     # think=True: R1 reasons anyway; a stand-in is asked to reason first, so the demo shows both.
     think = True if args.think is None else args.think
-    stream_to(sys.stdout, client.chat(prompt, args.model, stream=True, think=think,
-                                      max_tokens=args.max_tokens or 512), args.hide_thinking)
+    stream = client.chat(prompt, args.model, stream=True, think=think,
+                         max_tokens=args.max_tokens or 512)
+    stream_to(sys.stdout, stream, args.hide_thinking)
+    if not args.prompt:  # the built-in question has a known answer: say whether it was right
+        reply = stream.reply.grade(DEMO_EXPECTED)
+        print(f"\n{reply.verdict}")
+        if reply.model in STANDINS:  # right or wrong, one sample of a small model proves little
+            print(f"{reply.model} is a small stand-in, not DeepSeek-R1: it answers questions "
+                  "like this right some of the time and wrong some of the time (run the demo "
+                  f"again to see). {reported('math500')}")
     return 0
 
 

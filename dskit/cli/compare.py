@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +34,21 @@ def cmd_compare(args: argparse.Namespace) -> int:
                  out=args.out, seed=args.seed)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(summary(df).to_string(index=False))
+    truncated = int((df["done_reason"] == "length").sum())
+    if truncated:
+        print(f"{truncated} of {len(df)} replies hit the token limit before they finished "
+              "(pass@1 counts them as graded): raise --max-tokens")
+    failed = df[df["error"].notna()]
+    for error, group in failed.groupby("error", sort=False):
+        print(f"{len(group)} call(s) failed ({', '.join(group['model'].unique())}): {error}",
+              file=sys.stderr)
     if df.attrs.get("interrupted"):
         print(f"interrupted: {len(df)} rows kept" + (f" in {args.out}; rerun to resume"
                                                      if args.out else ""))
-    elif args.out:
+        return 130
+    if args.out:
         print(f"rows written to {args.out}")
-    return 0
+    return 1 if len(failed) else 0
 
 
 def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:

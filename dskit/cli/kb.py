@@ -12,8 +12,9 @@ from ..kb.knowledge import ASK_THRESHOLD, KnowledgeBase, kb_home, list_kbs
 from .output import chat_kwargs, client_for, safe, stream_to, table
 
 
-def _kb(args: argparse.Namespace) -> KnowledgeBase:
-    kwargs: dict[str, Any] = {"data_dir": args.data_dir}
+def _kb(args: argparse.Namespace, create: bool = False) -> KnowledgeBase:
+    """The named knowledge base; only `kb add` creates one (read-only commands create nothing)."""
+    kwargs: dict[str, Any] = {"data_dir": args.data_dir, "create": create}
     if getattr(args, "embed_model", None):
         kwargs["embed_model"] = args.embed_model
     with warnings.catch_warnings():
@@ -26,7 +27,7 @@ def _kb(args: argparse.Namespace) -> KnowledgeBase:
 
 def cmd_add(args: argparse.Namespace) -> int:
     """Index files and folders; print the per-file report."""
-    kb = _kb(args)
+    kb = _kb(args, create=True)
     report = kb.add(args.paths, include=args.include, exclude=args.exclude,
                     progress=sys.stderr.isatty())
     print(table(report, ["source", "status", "chunks", "reason"]))

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib.util
+import signal
+import subprocess
 import sys
 from typing import Any
+
+import psutil
 
 from .. import config
 from ..errors import ConfigurationError
@@ -43,9 +49,6 @@ def app_command(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
 
 def cmd_app(args: argparse.Namespace) -> int:
     """Serve the chat widget as a web page with Voilà (no notebook cells)."""
-    import importlib.util
-    import subprocess
-
     if importlib.util.find_spec("voila") is None:
         raise ConfigurationError("`dskit app` needs Voilà: `pip install 'dskit[app]'`")
     cmd, env = app_command(args)
@@ -54,10 +57,42 @@ def cmd_app(args: argparse.Namespace) -> int:
               "behind it) reachable by anyone who can reach this machine, without a password; "
               "prefer an SSH tunnel to 127.0.0.1", file=sys.stderr, flush=True)
     print(f"dskit app: http://{args.ip}:{args.port}/ (Ctrl-C stops it)", flush=True)
+    proc = subprocess.Popen(cmd, env=env)
+    # A `kill` (SIGTERM) or a closed terminal (SIGHUP) ends the app like Ctrl-C does: its
+    # Voilà server and the kernels it started must not outlive it.
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
-        return subprocess.call(cmd, env=env)
+        return proc.wait()
     except KeyboardInterrupt:
         return 0
+    finally:
+        end_process_tree(proc)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def end_process_tree(proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:
+    """Stop `proc` and everything it started (Voilà's kernels run in sessions of their own, so
+    they are found by walking the process tree first, then ended if Voilà did not end them)."""
+    try:
+        children = psutil.Process(proc.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        children = []
+    if proc.poll() is None:
+        proc.terminate()  # Voilà shuts its kernels down on SIGTERM
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    _, alive = psutil.wait_procs(children, timeout=grace)
+    for child in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            child.kill()
 
 
 def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:

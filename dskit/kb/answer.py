@@ -159,7 +159,9 @@ def check_citations(reply: Reply) -> None:
         reply.answer = _MARKER.sub(
             lambda m: m.group(0) if 1 <= int(m.group(1)) <= n else "", reply.answer)
         reply.notes.append(f"removed citation(s) {', '.join(f'[{b}]' for b in bad)}: "
-                           f"there are only {n} sources")
+                           f"there {'is only 1 source' if n == 1 else f'are only {n} sources'}"
+                           + ("; nothing else was left of the answer"
+                              if not reply.answer.strip() else ""))
     if reply.citations or not reply.answer.strip():
         return
     cited = attribute(reply.answer, reply.sources)

@@ -11,6 +11,7 @@ import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -120,12 +121,21 @@ class KnowledgeBase:
     def __init__(self, name: str, *, embed_model: str | Embedder | None = None,
                  chunk_size: int | None = None, chunk_overlap: int | None = None,
                  data_dir: str | os.PathLike[str] | None = None, hybrid: bool = True,
-                 max_file_mb: float = loaders.MAX_FILE_MB, lock_timeout: float = 600.0) -> None:
+                 max_file_mb: float = loaders.MAX_FILE_MB, lock_timeout: float = 600.0,
+                 create: bool = True) -> None:
+        """Open the knowledge base `name`, creating it unless `create=False` (then a missing
+        one is a `KnowledgeBaseError` and nothing is written: for read-only uses)."""
         self.name = validate_name(name)
         home = kb_home(data_dir).resolve()
         self.path = (home / self.name).resolve()
         if self.path.parent != home:  # belt and braces: the name cannot leave the data dir
             raise ConfigurationError(f"{name!r} resolves outside the data directory")
+        if not create and not (self.path / "kb.sqlite").is_file():
+            known = ", ".join(repr(n) for n in list_kbs(data_dir)["name"]) or "none"
+            raise KnowledgeBaseError(
+                f"there is no knowledge base {name!r} under {home} (known: {known}): create it "
+                f"by adding files, `dskit kb add {name} PATH…` or "
+                f"`ds.KnowledgeBase({name!r}).add(PATH)`")
         self.path.mkdir(parents=True, exist_ok=True)
         self.hybrid = hybrid
         self.max_file_mb = max_file_mb
@@ -490,7 +500,6 @@ class KnowledgeBase:
         at or below `threshold` are left out.
         """
         import numpy as np
-        import pandas as pd
 
         columns = ["rank", "score", "source", "location", "text", "vector", "bm25", "cosine",
                    "doc_id", "chunk_id"]
@@ -500,7 +509,7 @@ class KnowledgeBase:
             raise ConfigurationError(f"k={k}: ask for at least one result, e.g. k=6")
         index = self._current_index()
         if index is None or not len(index.ids):
-            return pd.DataFrame(columns=columns)
+            return hits_frame([], columns)
         qvec = self._embedder.embed([query])[0]
         cosine = index.matrix @ qvec
         # Calibrate: 0 at the query's similarity to unrelated text, 1 at identical text.
@@ -529,7 +538,7 @@ class KnowledgeBase:
                          "vector": round(float(vec[i]), 4), "bm25": round(float(bm[i]), 4),
                          "cosine": round(float(cosine[i]), 4),
                          "doc_id": doc_id, "chunk_id": cid})
-        return pd.DataFrame(rows, columns=columns)
+        return hits_frame(rows, columns)
 
     # --- asking ---------------------------------------------------------------------------
     def ask(self, question: str, model: str | None = None, *, k: int = 4,
@@ -544,6 +553,35 @@ class KnowledgeBase:
         from .llamaindex import KBRetriever  # llama-index's retriever classes are heavy
 
         return KBRetriever(self, k=k, threshold=threshold)
+
+
+@lru_cache(maxsize=1)
+def _hits_type() -> type:
+    """A DataFrame that shows passage text as text in a notebook (pandas writes a newline as a
+    literal "\\n" in its HTML); the data itself is unchanged. Built on first use: pandas is
+    imported only when a search runs."""
+    import pandas as pd
+
+    class SearchHits(pd.DataFrame):
+        """Search results: a DataFrame whose notebook table reads passages as prose."""
+
+        @property
+        def _constructor(self) -> type:
+            return SearchHits
+
+        def _repr_html_(self) -> str | None:
+            shown = pd.DataFrame(self)
+            if "text" in shown:
+                shown = shown.assign(text=shown["text"].astype(str).str.replace(
+                    r"\s+", " ", regex=True))
+            return shown._repr_html_()
+
+    return SearchHits
+
+
+def hits_frame(rows: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
+    """Search results as a `SearchHits` DataFrame."""
+    return _hits_type()(rows, columns=columns)
 
 
 def _as_list(paths: Any) -> list[Any]:

@@ -1,9 +1,9 @@
 """Model sizes: the DeepSeek family, what fits this machine, pull/switch/loaded."""
 
 from ..errors import InsufficientResources
-from .family import ModelSpec, catalog, spec_for
+from .family import ModelSpec, catalog, reported, spec_for
 from .fit import Machine, recommend
-from .manage import check_resources, loaded, pull, switch
+from .manage import check_resources, lesson, loaded, measure, pull, switch
 
 __all__ = [
     "InsufficientResources",
@@ -11,9 +11,12 @@ __all__ = [
     "ModelSpec",
     "catalog",
     "check_resources",
+    "lesson",
     "loaded",
+    "measure",
     "pull",
     "recommend",
+    "reported",
     "spec_for",
     "switch",
 ]

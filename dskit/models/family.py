@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .. import model_files
+from ..errors import ConfigurationError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -223,3 +224,35 @@ def catalog(include_standins: bool = True) -> pd.DataFrame:
     df.attrs["sources"] = {s.tag: dict(s.sources) for s in specs(include_standins)}
     df.attrs["memory"] = f"memory_GB at {DEFAULT_CONTEXT} tokens of context; {MEMORY_NOTE}"
     return df
+
+
+#: Published benchmark columns of the catalog, by the names `reported()` takes.
+BENCHMARKS = {"math500": "MATH-500", "aime2024": "AIME 2024", "gpqa_diamond": "GPQA Diamond",
+              "livecodebench": "LiveCodeBench"}
+
+
+def reported(benchmark: str = "math500",
+             tags: tuple[str, ...] = ("deepseek-r1:1.5b", "deepseek-r1:7b",
+                                      "deepseek-r1:14b")) -> str:
+    """What DeepSeek reports for these sizes, as one cited sentence for a lesson's page.
+
+    `reported("math500")` → "DeepSeek reports MATH-500 pass@1 of 83.9% for deepseek-r1:1.5b,
+    92.8% for 7b and 93.9% for 14b (DeepSeek-R1 model card, distilled model evaluation table)."
+    """
+    if benchmark not in BENCHMARKS:
+        raise ConfigurationError(f"unknown benchmark {benchmark!r}: use one of "
+                                 f"{', '.join(BENCHMARKS)}")
+    found = [(s.tag, getattr(s, benchmark)) for s in map(spec_for, tags)
+             if s is not None and getattr(s, benchmark) is not None]
+    if not found:
+        raise ConfigurationError(f"no published {BENCHMARKS[benchmark]} score for {tags}")
+    parts = [f"{score:g}% for {tag if i == 0 else tag.partition(':')[2]}"
+             for i, (tag, score) in enumerate(found)]
+    said = parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
+    short = {_DISTILL_TABLE: "distilled models' evaluation table",
+             _R1_TABLE: "main evaluation table", _V3_TABLE: "main evaluation table (V3)"}
+    tables = dict.fromkeys(short.get(_BY_TAG[tag].sources.get("scores", ""), "")
+                           for tag, _ in found)
+    cited = " and ".join(t for t in tables if t)
+    return (f"DeepSeek reports {BENCHMARKS[benchmark]} pass@1 of {said} (DeepSeek-R1 model card, "
+            f"{cited}).")

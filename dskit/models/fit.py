@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from .. import sysinfo
+from ..errors import ConfigurationError
 from .family import DEFAULT_CONTEXT, GB, ModelSpec, spec_for, specs
 
 if TYPE_CHECKING:
@@ -21,13 +22,18 @@ class Machine:
     ram_available: int = 0
     disk_free: int = 0
     disk_path: str = ""
+    #: Memory bandwidth decoding on the CPU gets, GB/s: measured (`recommend(measured=…)`),
+    #: else estimated from the physical cores.
+    cpu_bandwidth_gbs: float = 0.0
 
     @classmethod
     def read(cls) -> Machine:
         """This machine, via nvidia-smi, psutil and the free space where Ollama keeps models."""
         total, available = sysinfo.ram()
         path, free = sysinfo.disk_free()
-        return cls(sysinfo.gpus(), total, available, free, path)
+        cores = sysinfo.cpu_cores()[0]
+        return cls(sysinfo.gpus(), total, available, free, path,
+                   min(CPU_BANDWIDTH_GBS, CPU_GBS_PER_CORE * cores))
 
     def vram_free_gb(self) -> list[float]:
         """Free memory of each GPU in GB, largest first."""
@@ -38,11 +44,17 @@ class Machine:
 # a cold load reads the GGUF at about 1.5 GB/s (NVMe; SATA SSDs are ~0.5, the page cache far
 # faster) and copies GPU layers over PCIe at about 10 GB/s. Generation is bound by memory
 # bandwidth: every token reads the active weights once, at ~600 GB/s on a GPU (T4 0.3,
-# RTX 4090 1.0, A100 2.0 TB/s) and ~20 GB/s on a CPU (dual-channel DDR4/5 in practice).
+# RTX 4090 1.0, A100 2.0 TB/s) and ~20 GB/s on a CPU (dual-channel DDR4/5 in practice) — less
+# on a small machine, where the cores cannot keep the memory busy: measured here on 2 cores,
+# qwen2.5-coder:0.5b (0.49 GB) decodes at ~25 tok/s, i.e. ~12 GB/s, ~6 GB/s per core.
 DISK_READ_GBS = 1.5
 PCIE_GBS = 10.0
 GPU_BANDWIDTH_GBS = 600.0
 CPU_BANDWIDTH_GBS = 20.0
+CPU_GBS_PER_CORE = 6.0
+#: A reasoning model writes hundreds to thousands of tokens per answer: below this speed one
+#: answer takes minutes, so a size that slow is never the suggestion.
+USABLE_TOKENS_PER_S = 10.0
 
 
 def _load_class(seconds: float) -> str:
@@ -102,13 +114,14 @@ def _assess(spec: ModelSpec, m: Machine) -> dict[str, Any]:
     weights = spec.download_gb
     load_s = weights / DISK_READ_GBS + weights * gpu_share / PCIE_GBS
     active = weights * spec.active_fraction
-    per_token = (active * gpu_share / GPU_BANDWIDTH_GBS
-                 + active * (1 - gpu_share) / CPU_BANDWIDTH_GBS)
+    cpu = m.cpu_bandwidth_gbs or CPU_BANDWIDTH_GBS
+    per_token = (active * gpu_share / GPU_BANDWIDTH_GBS + active * (1 - gpu_share) / cpu)
     return {
         "tag": spec.tag, "download_GB": spec.download_gb, "memory_GB": need, "fit": fit,
         "download_fits_disk": on_disk, "why_not": why or None,
         "load_time": _load_class(load_s) if runs else None,
         "speed": _speed_class(1 / per_token) if runs else None,
+        "tokens_per_s": round(1 / per_token, 1) if runs else None,
         "advice": advice,
     }
 
@@ -154,30 +167,65 @@ def _summary(df: pd.DataFrame, m: Machine) -> str:
     say(pick("why_not", "disk"), f"FIT on disk ({m.disk_free / GB:.1f} GB free)")
     if best := _suggest(df):
         parts.append(f"suggested: {best}")
+    else:
+        fits = df[df["tag"].map(lambda t: spec_for(t).deepseek) & df["tokens_per_s"].notna()]
+        if len(fits):
+            first = fits.iloc[0]
+            minutes = 1000 / float(first["tokens_per_s"]) / 60
+            parts.append(f"no DeepSeek size is usable here (≥ {USABLE_TOKENS_PER_S:g} tok/s): "
+                         f"the smallest, {first['tag']}, makes about {first['tokens_per_s']:g} "
+                         f"tok/s, {minutes:.0f} min for a 1,000-token reasoning answer; use a GPU "
+                         "instance")
+        else:
+            parts.append("no DeepSeek size fits: use a GPU instance")
     return f"{head}: " + "; ".join(parts or ["nothing to assess"]) + "."
 
 
 def _suggest(df: pd.DataFrame) -> str | None:
-    """The largest DeepSeek model fully on a GPU, else the largest not 'very slow'."""
+    """The largest DeepSeek model fully on a GPU, else the largest that is usable (≥ 10 tok/s
+    estimated); None when no size is usable — a size rated unusable is never the suggestion."""
     ds = df[df["tag"].map(lambda t: spec_for(t).deepseek) & (df["fit"] != "does not fit")]
-    on_gpu = ds[ds["fit"] == "GPU"]
-    bearable = ds[~ds["speed"].fillna("").str.startswith("very slow")]
-    for pool in (on_gpu, bearable, ds):
+    usable = ds[ds["tokens_per_s"].fillna(0) >= USABLE_TOKENS_PER_S]
+    on_gpu = usable[usable["fit"] == "GPU"]
+    for pool in (on_gpu, usable):
         if len(pool):
             return str(pool["tag"].iloc[-1])
     return None
 
 
-def recommend(machine: Machine | None = None, include_standins: bool = False) -> pd.DataFrame:
-    """Which models fit `machine` (default: this one): on GPU, partly, CPU only, or not at all."""
+def recommend(machine: Machine | None = None, include_standins: bool = False,
+              measured: dict[str, float] | None = None) -> pd.DataFrame:
+    """Which models fit `machine` (default: this one): on GPU, partly, CPU only, or not at all,
+    how fast each would decode, and which size to pick (never one too slow to use).
+
+    `measured`: tokens/s you measured on this machine's CPU for some models (the embedded
+    stand-ins, say: `{"qwen2.5-coder:0.5b": 24.7}`); the CPU speed estimate then follows them.
+    """
     import pandas as pd
 
     m = machine if machine is not None else Machine.read()
+    if measured:
+        m = replace(m, cpu_bandwidth_gbs=_bandwidth_from(measured))
     df = pd.DataFrame([_assess(s, m) for s in specs(include_standins)])
     df.attrs["summary"] = _summary(df, m)
+    cpu = m.cpu_bandwidth_gbs or CPU_BANDWIDTH_GBS
     df.attrs["assumptions"] = (
         f"memory at {DEFAULT_CONTEXT} tokens of context; load from disk at ~{DISK_READ_GBS} "
         f"GB/s + PCIe ~{PCIE_GBS:g} GB/s; generation ~{GPU_BANDWIDTH_GBS:g} GB/s GPU, "
-        f"~{CPU_BANDWIDTH_GBS:g} GB/s CPU memory bandwidth"
+        f"~{cpu:.1f} GB/s CPU memory bandwidth ("
+        + ("from the speeds measured here" if measured else "estimated from the CPU cores")
+        + f"); usable means ≥ {USABLE_TOKENS_PER_S:g} tok/s"
     )
     return df
+
+
+def _bandwidth_from(measured: dict[str, float]) -> float:
+    """GB/s decoding gets on this CPU, from the measured speed of the largest known model (the
+    smallest models are limited by per-token overhead, not by memory)."""
+    known = [(spec.download_gb, tps) for tag, tps in measured.items()
+             if (spec := spec_for(tag)) is not None and tps > 0]
+    if not known:
+        raise ConfigurationError("measured= needs tokens/s of models the catalog knows, e.g. "
+                                 "{'qwen2.5-coder:0.5b': 24.7}")
+    size, tps = max(known)
+    return size * tps

@@ -2,7 +2,7 @@
 
     ds.models.pull("deepseek-r1:7b")     # checks disk and memory, then a progress bar per layer
     ds.models.switch("deepseek-r1:14b")  # unloads the others, loads this one, returns seconds
-    ds.models.loaded()                   # DataFrame: model, size_GB, vram_GB, on, expires
+    ds.models.loaded()                   # DataFrame: model, memory_GB, vram_GB, on, expires
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 GB = 1e9
 
 #: The columns of `loaded()`.
-LOADED_COLUMNS = ["model", "size_GB", "vram_GB", "on", "expires", "context"]
+LOADED_COLUMNS = ["model", "memory_GB", "vram_GB", "on", "expires", "context"]
 
 _LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
@@ -325,7 +325,8 @@ def _placement(size: int, vram: int) -> str:
 
 
 def loaded(client: Client | Any | None = None) -> pd.DataFrame:
-    """The models in memory: model, size_GB, vram_GB, on (GPU/CPU/split), expires, context."""
+    """The models in memory: model, memory_GB (RAM + VRAM in use), vram_GB, on (GPU/CPU/split),
+    expires, context."""
     import pandas as pd
 
     backend = _backend(client, "ps")
@@ -335,10 +336,75 @@ def loaded(client: Client | Any | None = None) -> pd.DataFrame:
         expires = r.get("expires_at")
         rows.append({
             "model": r["name"],
-            "size_GB": round(size / GB, 3),
+            "memory_GB": round(size / GB, 3),
             "vram_GB": round(vram / GB, 3),
             "on": _placement(size, vram),
             "expires": pd.Timestamp(expires) if expires is not None else pd.NaT,
             "context": r.get("context_length"),
         })
     return pd.DataFrame(rows, columns=LOADED_COLUMNS)
+
+
+# --- measuring sizes -------------------------------------------------------------------------
+
+MEASURE_COLUMNS = ["model", "params_B", "file_GB", "load_s", "memory_GB", "tokens_per_s",
+                   "ttft_s"]
+
+
+def measure(tags: list[str], client: Client | None = None,
+            prompt: str = "Write one sentence about the sea.", max_tokens: int = 48
+            ) -> pd.DataFrame:
+    """Load each model cold (others unloaded), ask one short prompt, and measure: load time,
+    memory in use, tokens/s, time to first token. `df.attrs["lesson"]` says what the numbers
+    show, in sentences written from them (not assumed)."""
+    import pandas as pd
+
+    client = client or default_client()
+    backend = _backend(client, "ps", "unload", "preload")
+    rows = []
+    for tag in tags:
+        backend.unload(tag)  # a real load each time, not 0 s for a model already in memory
+        load_s = switch(tag, client, quiet=True)
+        reply = client.chat(prompt, tag, max_tokens=max_tokens, temperature=0, seed=0)
+        memory = next((int(r.get("size") or 0) for r in backend.ps() if _same(r["name"], tag)),
+                      0)
+        spec = spec_for(tag)
+        rows.append({"model": tag, "params_B": spec.params_b if spec else None,
+                     "file_GB": spec.download_gb if spec else None, "load_s": round(load_s, 2),
+                     "memory_GB": round(memory / GB, 3) if memory else None,
+                     "tokens_per_s": round(reply.stats.tokens_per_s or 0.0, 1),
+                     "ttft_s": round(reply.stats.ttft or 0.0, 2)})
+    df = pd.DataFrame(rows, columns=MEASURE_COLUMNS)
+    df.attrs["lesson"] = lesson(df)
+    return df
+
+
+def lesson(df: pd.DataFrame) -> str:
+    """What a `measure()` table shows about size, in sentences made from its own numbers."""
+    known = df.dropna(subset=["params_B"]).sort_values("params_B")
+    if len(known) < 2:
+        return "Measure at least two sizes to compare them."
+    small, large = known.iloc[0], known.iloc[-1]
+    times = large["params_B"] / small["params_B"]
+    said = [f"{large['model']} has {times:.1f}× the parameters of {small['model']}."]
+    if small["tokens_per_s"] and large["tokens_per_s"]:
+        ratio = small["tokens_per_s"] / large["tokens_per_s"]
+        if ratio > 1.1:
+            said.append(f"It generated {ratio:.1f}× fewer tokens per second "
+                        f"({large['tokens_per_s']:g} vs {small['tokens_per_s']:g}): every token "
+                        "reads all the weights once, so speed falls as the weights grow.")
+        else:
+            said.append(f"It generated about as fast ({large['tokens_per_s']:g} vs "
+                        f"{small['tokens_per_s']:g} tokens/s): at this size the per-token "
+                        "overhead, not reading the weights, dominates.")
+    if small["memory_GB"] and large["memory_GB"]:
+        said.append(f"It takes {large['memory_GB']:g} GB of memory against "
+                    f"{small['memory_GB']:g} GB.")
+    if large["load_s"] > small["load_s"] * 1.2:
+        said.append(f"It also loaded more slowly ({large['load_s']:g} s vs "
+                    f"{small['load_s']:g} s).")
+    else:
+        said.append(f"Loading took {large['load_s']:g} s vs {small['load_s']:g} s: no slower "
+                    "here, because both files were already in the operating system's cache; a "
+                    "first load from disk grows with the file size.")
+    return " ".join(said)

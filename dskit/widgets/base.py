@@ -210,7 +210,10 @@ def prepare_model(client: Client, model: str, status: StatusLine) -> None:
     backend.pull(model, progress=_throttled_progress(
         status, f"preparing the model file of {model}"))
     status.busy(f"loading {model} into memory…")
-    backend.load(model)
+    # preload: the load is timed here and said here, so the reply's own stats never count a
+    # load that happened before its clock started (which showed "load 1.1 s · total 0.9 s").
+    seconds = backend.preload(model)
+    status.busy(f"loaded {model} in {seconds:.1f} s; waiting for the first token…")
 
 
 def prepare_embedder(embedder: Any, status: StatusLine) -> None:
@@ -242,12 +245,14 @@ class WorkerWidget(W.VBox):
 
 
 def stream_reply(stream: ChatStream, output: W.HTML, header: str, status: StatusLine,
-                 worker: Worker) -> Reply | None:
+                 worker: Worker, grade: Callable[[Reply], object] | None = None) -> Reply | None:
     """Stream a reply into `output` after `header`; the one streaming loop of every widget.
 
     Redraws at most every `REFRESH_S`, says on the status line whether the model reasons or
-    answers, and ends with the reply and its stats. Returns the final `Reply`, or None when the
-    stream broke off (the partial reply stays shown, the error on the status line).
+    answers, and ends with the reply (graded by `grade` when the question has a known answer)
+    and its stats on the status line (once: not again under the reply). Returns the final
+    `Reply`, or None when the stream broke off (the partial reply stays shown, the error on
+    the status line).
     """
     worker.cancel_with(stream.stop)
     try:
@@ -261,11 +266,13 @@ def stream_reply(stream: ChatStream, output: W.HTML, header: str, status: Status
                                                    streaming=True)
     except StreamInterrupted as exc:
         if exc.partial is not None:
-            output.value = header + reply_html(exc.partial)
+            output.value = header + reply_html(exc.partial, footer=False)
         status.error(exc)
         return None
     reply = stream.reply
-    output.value = header + reply_html(reply)
-    status.done(("stopped · " if stream.stopped else "") + reply.footer(with_status=True),
-                stopped=stream.stopped)
+    if grade is not None and not stream.stopped:
+        grade(reply)
+    output.value = header + reply_html(reply, footer=False)
+    verdict = f"{reply.verdict} · " if reply.verdict is not None else ""
+    status.done(verdict + reply.footer(with_status=True), stopped=stream.stopped)
     return reply

@@ -1,14 +1,29 @@
-"""The chat widget: a multi-turn conversation with streamed replies, Stop and stats."""
+"""The chat widget: a multi-turn conversation with streamed replies, Stop, stats, and example
+questions whose answers are graded (✓/✗ with the expected answer)."""
 
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 
 import ipywidgets as W
 
 from ..client import Client, default_client
 from ..conversation import ChatStream, Conversation
+from ..model_files import STANDINS
+from ..prompts import Prompt, cup_puzzle
+from ..reply import Reply
 from .base import StatusLine, Worker, WorkerWidget, prepare_model, stream_reply, tagged
+
+#: Questions with known answers: pick one and the reply gets its verdict.
+EXAMPLES: tuple[Prompt, ...] = (
+    cup_puzzle("zh"),
+    cup_puzzle("en"),
+    Prompt(id="apples-zh", prompt="小明有 5 个苹果，吃了 2 个，又买了 4 个。他现在有几个苹果？",
+           expected="7", kind="math"),
+    Prompt(id="pens-en", prompt="A shop sells pens at 3 yuan each. How much do 14 pens cost?",
+           expected="42", kind="math"),
+)
 
 
 class ChatWidget(WorkerWidget):
@@ -40,20 +55,50 @@ class ChatWidget(WorkerWidget):
         self.stop_button = tagged(W.Button(description="Stop", button_style="warning",
                                            icon="stop", disabled=True), "stop")
         self.new_button = tagged(W.Button(description="New chat", icon="refresh"), "new")
+        self.examples = tagged(W.Dropdown(
+            options=[("example questions with known answers…", "")]
+            + [(e.prompt[:48] + ("…" if len(e.prompt) > 48 else ""), e.id) for e in EXAMPLES],
+            value="", layout=W.Layout(width="22em")), "examples")
+        self.notice = tagged(W.HTML(value=""), "notice")
         self.status = StatusLine()
         self.output = tagged(W.HTML(value=""), "output")
         self.history = tagged(W.HTML(value=""), "history")
+        #: The last reply as a `Reply` (None before the first, or when it broke off).
+        self.last_reply: Reply | None = None
         self.conversation = Conversation(default, client=self.client)
         self.worker = Worker(self.status, self._set_busy)
         self.send_button.on_click(lambda _: self.send())
         self.stop_button.on_click(lambda _: self.stop())
         self.new_button.on_click(lambda _: self.reset())
+        self.examples.observe(self._pick_example, names="value")
+        self.model.observe(lambda _: self._show_notice(), names="value")
         super().__init__([
-            self.history, self.output, self.status, self.prompt,
+            self.notice, self.history, self.output, self.status, self.prompt,
             W.HBox([self.model, self.temperature, self.max_tokens, self.think]),
-            W.HBox([self.send_button, self.stop_button, self.new_button]),
+            W.HBox([self.send_button, self.stop_button, self.new_button, self.examples]),
         ])
         self.add_class("dskit-chat")
+        self._show_notice()
+
+    def _show_notice(self) -> None:
+        """Say plainly when the model is a stand-in, on the page itself (also in `dskit app`)."""
+        model = self.model.value
+        self.notice.value = (
+            f"<div class='dskit-note'><b>{html.escape(model)}</b> is a small stand-in model, "
+            "not DeepSeek-R1: its answers are often wrong. Pick an example question to see "
+            "each answer checked (✓/✗ with the expected answer); with Ollama and "
+            "<code>deepseek-r1</code> the same widget runs the real model.</div>"
+            if model in STANDINS else "")
+
+    def _pick_example(self, change: dict) -> None:
+        example = next((e for e in EXAMPLES if e.id == change["new"]), None)
+        if example is not None:
+            self.prompt.value = example.prompt
+
+    def _grader(self, text: str) -> Callable[[Reply], object] | None:
+        """How to grade the reply to `text`: by its example's answer, if it is one."""
+        example = next((e for e in EXAMPLES if e.prompt == text), None)
+        return (lambda reply: reply.grade(example)) if example is not None else None
 
     def send(self, wait: bool = False) -> None:
         """Send the prompt box's text; runs in a thread so Stop stays clickable."""
@@ -63,6 +108,7 @@ class ChatWidget(WorkerWidget):
         if self.model.value != self.conversation.model:
             self.conversation.model = self.model.value
         self.prompt.value = ""
+        self.examples.value = ""  # picking the same example again fills the box again
         self.output.value = f"<div><b>You:</b> {html.escape(text)}</div>"
         self.status.busy(f"sending to {self.model.value}…")
         self.worker.start(self._run, text)
@@ -94,7 +140,9 @@ class ChatWidget(WorkerWidget):
             max_tokens=self.max_tokens.value, think=self.think.value,
         )
         assert isinstance(stream, ChatStream)
-        reply = stream_reply(stream, self.output, asked, self.status, self.worker)
-        if reply is not None and not stream.stopped and not reply.no_answer:
-            self.history.value += self.output.value
-            self.output.value = ""
+        self.last_reply = stream_reply(stream, self.output, asked, self.status, self.worker,
+                                       self._grader(text))
+        # Every turn stays on the page, a stopped or failed one too (marked as such); only
+        # complete answers go back to the model as history (the Conversation decides that).
+        self.history.value += self.output.value
+        self.output.value = ""

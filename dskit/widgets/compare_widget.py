@@ -1,7 +1,9 @@
-"""The comparison widget: pick models and a prompt set, run, watch progress, see table and plot."""
+"""The comparison widget: pick models and a prompt set, run, watch each answer arrive with its
+verdict, then the summary table and plot."""
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 import ipywidgets as W
@@ -34,8 +36,12 @@ class CompareWidget(WorkerWidget):
         self.progress = tagged(W.IntProgress(value=0, min=0, max=1, description="0 / 0"),
                                "progress")
         self.status = StatusLine()
+        self.answers = tagged(W.HTML(value=""), "answers")
         self.table = tagged(W.HTML(value=""), "table")
-        self.plot = tagged(W.Image(format="png", layout=W.Layout(max_width="720px")), "plot")
+        # Hidden until there is a picture: an empty image shows the browser's broken-image icon.
+        self.plot = tagged(W.Image(format="png", layout=W.Layout(max_width="720px",
+                                                                 display="none")), "plot")
+        self._rows: list[dict[str, Any]] = []
         self.result: Any = None  # the rows DataFrame of the last run
         self.worker = Worker(self.status, self._set_busy)
         self.run_button.on_click(lambda _: self.run())
@@ -43,7 +49,7 @@ class CompareWidget(WorkerWidget):
         super().__init__([
             W.HBox([self.models, W.VBox([self.prompt_set, self.samples, self.max_tokens])]),
             W.HBox([self.run_button, self.stop_button, self.progress]),
-            self.status, self.table, self.plot,
+            self.status, self.answers, self.table, self.plot,
         ])
         self.add_class("dskit-compare")
 
@@ -58,16 +64,19 @@ class CompareWidget(WorkerWidget):
     def _set_busy(self, busy: bool) -> None:
         self.run_button.disabled, self.stop_button.disabled = busy, not busy
 
-    def _tick(self, _row: dict[str, Any]) -> None:
+    def _tick(self, row: dict[str, Any]) -> None:
         self.progress.value += 1
         self.progress.description = f"{self.progress.value} / {self.progress.max}"
+        self._rows.append(row)
+        self.answers.value = answers_html(self._rows)
 
     def _work(self) -> None:
         models = list(self.models.value)
         n = len(load(self.prompt_set.value)) * self.samples.value * len(models)
         self.progress.max, self.progress.value = n, 0
         self.progress.description = f"0 / {n}"
-        self.table.value, self.plot.value = "", b""
+        self.table.value, self.answers.value, self._rows = "", "", []
+        self.plot.layout.display = "none"
         self.status.busy("running… (the first call of each model includes loading it)")
         df = compare(models, self.prompt_set.value, samples=self.samples.value,
                      client=self.client, max_tokens=self.max_tokens.value, progress=False,
@@ -77,9 +86,39 @@ class CompareWidget(WorkerWidget):
         self.table.value = table.to_html(index=False, float_format=lambda v: f"{v:.3g}",
                                          na_rep="–")
         self.plot.value = summary_png(table)
+        self.plot.layout.display = ""
         stopped = bool(df.attrs.get("interrupted"))
-        self.status.done(("stopped: " if stopped else "done: ") + f"{len(df)} of {n} calls",
+        truncated = int((df["done_reason"] == "length").sum())
+        cut = (f"; {truncated} cut by the token limit (raise max tokens)" if truncated else "")
+        self.status.done(("stopped: " if stopped else "done: ") + f"{len(df)} of {n} calls{cut}",
                          stopped=stopped)
+
+
+def answers_html(rows: list[dict[str, Any]]) -> str:
+    """Each answer as it arrives: model, question, answer, verdict, and why it ended."""
+    body = []
+    for row in rows:
+        if row.get("error"):
+            verdict, answer = "error", str(row["error"])
+        else:
+            correct = row.get("correct")
+            mark = {True: "✓", False: "✗"}.get(correct, "–")  # type: ignore[arg-type]
+            verdict = f"{mark} expected {row['expected']}" if row.get("expected") else mark
+            answer = str(row.get("answer") or "")
+        ended = "cut by the token limit" if row.get("done_reason") == "length" else (
+            row.get("done_reason") or "")
+        cells = (row["model"], _short(str(row["prompt"]), 40), _short(answer, 120), verdict,
+                 ended)
+        body.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells)
+                    + "</tr>")
+    head = "".join(f"<th>{h}</th>" for h in ("model", "prompt", "answer", "verdict", "ended"))
+    return (f"<table class='dskit-answers-table'><thead><tr>{head}</tr></thead>"
+            f"<tbody>{''.join(body)}</tbody></table>")
+
+
+def _short(text: str, n: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1] + "…"
 
 
 def summary_png(table: Any) -> bytes:

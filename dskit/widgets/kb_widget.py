@@ -12,6 +12,7 @@ import ipywidgets as W
 from ..client import Client, default_client
 from ..kb import KnowledgeBase
 from ..kb.knowledge import ASK_THRESHOLD
+from ..reply import Reply
 from .base import (
     StatusLine,
     Worker,
@@ -78,6 +79,8 @@ class KnowledgeBaseWidget(WorkerWidget):
         self.stop_button = tagged(W.Button(description="Stop", button_style="warning",
                                            icon="stop", disabled=True), "stop")
         self.answer = tagged(W.HTML(value=""), "answer")
+        #: The last answer as a `Reply` (None before the first, or when it broke off).
+        self.last_reply: Reply | None = None
         self.status = StatusLine()
         self.status.done(self._summary())
         self.worker = Worker(self.status, self._set_busy)
@@ -118,7 +121,8 @@ class KnowledgeBaseWidget(WorkerWidget):
             target = folder / safe_upload_name(item["name"])
             target.write_bytes(bytes(item["content"]))
             paths.append(target)
-        self.upload.value = ()  # the bytes live on disk now; do not keep a copy in the widget
+        # The value is kept until the next upload: the button then says how many files it got
+        # (clearing it showed "Add files (0)" right after an upload).
         try:
             prepare_embedder(self.kb.embedder, self.status)
             self.status.busy(f"indexing {len(paths)} file(s)…")
@@ -178,4 +182,4 @@ class KnowledgeBaseWidget(WorkerWidget):
                              threshold=self.threshold, max_tokens=self.max_tokens,
                              think=self.think.value)
         self.status.busy(f"{model}: waiting for the first token…")
-        stream_reply(stream, self.answer, asked, self.status, self.worker)
+        self.last_reply = stream_reply(stream, self.answer, asked, self.status, self.worker)

@@ -2,8 +2,8 @@
 
 Waits are on explicit state: JupyterLab's own cell models (execution state and count, error
 outputs) and the `data-state`/`data-serial` a dskit `StatusLine` renders after every update.
-A test for another widget is a few lines, given that it uses `dskit.feedback.StatusLine` and
-tags its parts with `dskit.feedback.tagged`:
+A test for another widget is a few lines, given that it uses `dskit.widgets.base.StatusLine`
+and tags its parts with `dskit.widgets.base.tagged`:
 
     def test_kb_notebook_and_widget(lab):
         lab.open("03_knowledge_base.ipynb")
@@ -115,7 +115,8 @@ CHAT_PROMPT = "熊猫吃什么？请简短回答。"
 
 
 def check_chat_reply(chat: Any, prompt: str) -> None:
-    """The last exchange shows the prompt, folded reasoning that opens, an answer and stats."""
+    """The last exchange shows the prompt, folded reasoning that opens, an answer and stats
+    (once: on the status line, not again under the reply)."""
     exchange = chat.locator(".dskit-history")
     expect(exchange).to_contain_text(prompt)
     reply = exchange.locator(".dskit-reply").last
@@ -128,6 +129,8 @@ def check_chat_reply(chat: Any, prompt: str) -> None:
     expect(chat.locator(".dskit-status .dskit-stats-line")).to_contain_text("tok/s")
     expect(chat.locator(".dskit-status .dskit-stats-line")).to_contain_text("TTFT")
     expect(chat.locator(".dskit-status .dskit-spinner")).to_have_count(0)
+    expect(exchange.locator(".dskit-stats")).to_have_count(0)
+    expect(chat.locator(".dskit-notice")).to_contain_text("stand-in")
 
 
 class LabPage:

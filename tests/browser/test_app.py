@@ -23,6 +23,7 @@ def test_app_chat(voila_app, page):
     chat = page.locator(".dskit-chat")
     chat.wait_for(state="visible", timeout=MODEL_TIMEOUT_MS)
     expect(page.locator("body")).to_contain_text("backend: embedded")
+    expect(page.locator("body")).to_contain_text("stand-in, not DeepSeek-R1")
     state, text = send_prompt(chat, CHAT_PROMPT)
     assert state == "done", text
     check_chat_reply(chat, CHAT_PROMPT)

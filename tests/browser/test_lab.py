@@ -32,17 +32,41 @@ def test_chat_notebook_and_widget(lab):
     check_chat_reply(chat, CHAT_PROMPT)
     expect(chat.locator("button.dskit-send")).to_be_enabled()
     expect(chat.locator("button.dskit-stop")).to_be_disabled()
+    # an example question with a known answer gets its verdict on the page
+    chat.locator(".dskit-examples select").select_option("cup-en")
+    expect(chat.locator(".dskit-prompt textarea")).to_have_value(re.compile("ball in a cup"))
+    state, text = click_and_wait(chat, "button.dskit-send", spinner=True)
+    assert state == "done", text
+    assert re.match(r"[✓✗] (correct|wrong)", text) and "on the bed" in text, text
+    expect(chat.locator(".dskit-history .dskit-verdict").last).to_contain_text("on the bed")
+    # Stop while it reasons: the page says who stopped it, and the turn stays after the next Send
+    set_number(chat, ".dskit-max-tokens", 2000)
+    chat.locator(".dskit-prompt textarea").fill("Write a very long story about the sea.")
+    chat.locator("button.dskit-send").click()
+    expect(chat.locator(".dskit-output details")).to_be_visible(timeout=MODEL_TIMEOUT_MS)
+    state, text = click_and_wait(chat, "button.dskit-stop")
+    assert state == "stopped" and "stopped by you" in text, text
+    assert "model returned" not in chat.locator(".dskit-history").inner_text()
+    set_number(chat, ".dskit-max-tokens", 16)
+    state, text = send_prompt(chat, "Hi")
+    assert state == "done", text
+    expect(chat.locator(".dskit-history")).to_contain_text("a very long story about the sea")
+    expect(chat.locator(".dskit-history")).to_contain_text("stopped by you")
 
 
 def test_compare_notebook_and_widget(lab):
     lab.open("04_compare.ipynb")
     lab.run_all()
     widget = lab.widget("dskit-compare")
+    plot = widget.locator("img.dskit-plot")
+    expect(plot).to_be_hidden()  # no broken-image icon before there is a plot
     state, text = click_and_wait(widget, "button.dskit-run")
     assert state == "done", text
     assert re.search(r"done: (\d+) of \1 calls", text), text
     expect(widget.locator(".dskit-table table")).to_contain_text("pass@1")
-    plot = widget.locator("img.dskit-plot")
+    answers = widget.locator(".dskit-answers table")
+    expect(answers).to_contain_text("expected on the bed")  # each answer with its verdict
+    expect(answers.locator("tbody tr").first).to_contain_text(re.compile("[✓✗]"))
     expect(plot).to_be_visible()
     assert plot.evaluate("img => img.complete && img.naturalWidth > 100")
 
@@ -62,6 +86,7 @@ def test_knowledge_base_notebook_and_widget(lab, tmp_path):
                               timeout=MODEL_TIMEOUT_MS)
     expect(kb.locator(".dskit-report table")).to_contain_text("熊猫笔记.md")
     expect(kb.locator(".dskit-report table")).to_contain_text("added")
+    expect(kb.locator(".dskit-upload")).to_contain_text("Add files (1)")  # not "(0)"
     # search shows a ranked table
     kb.locator(".dskit-query input").fill("冲泡龙井茶的水温")
     state, text = click_and_wait(kb, "button.dskit-search")
@@ -69,6 +94,7 @@ def test_knowledge_base_notebook_and_widget(lab, tmp_path):
     table = kb.locator(".dskit-results table")
     expect(table).to_contain_text("score")
     expect(table.locator("tbody tr").first).to_contain_text("茶叶笔记")
+    assert "\\n" not in table.inner_text()  # passages read as text, no literal \n
     # ask: a streamed answer with its sources
     kb.locator(".dskit-question textarea").fill("大熊猫吃什么？")
     state, text = click_and_wait(kb, "button.dskit-ask", spinner=True)

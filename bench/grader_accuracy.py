@@ -1,0 +1,43 @@
+"""How often dskit's graders agree with a careful human, on labelled answers.
+
+    .venv/bin/python bench/grader_accuracy.py
+
+Sets under tests/data/: `cup_answers.json` (50 answers to the cup puzzle, written while the
+grader was designed), `cup_answers_heldout.json` (40 answers written blind, without seeing the
+grader) and `math_answers.json` (32 answers to word problems). Prints accuracy, false ✓ (a
+wrong answer marked right: the costly mistake in a tutorial) and false ✗, overall and per kind.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+from dskit.grading import grade, grade_cup
+
+DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
+
+
+def evaluate(path: Path) -> None:
+    answers = json.loads(path.read_text(encoding="utf-8"))["answers"]
+    right, false_right, false_wrong = Counter(), Counter(), Counter()
+    per_kind = Counter()
+    for item in answers:
+        got = grade_cup(item["answer"]) if "expected" not in item else \
+            grade(item["answer"], item["expected"], "math")
+        want, kind = item["correct"], item["kind"]
+        per_kind[kind] += 1
+        right[kind] += got == want
+        false_right[kind] += got and not want
+        false_wrong[kind] += want and not got
+    n, ok = len(answers), sum(right.values())
+    print(f"{path.name}: {ok}/{n} agree ({ok / n:.1%}); false ✓ {sum(false_right.values())}, "
+          f"false ✗ {sum(false_wrong.values())}")
+    for kind in sorted(per_kind):
+        print(f"  {kind:<11} {right[kind]}/{per_kind[kind]}")
+
+
+if __name__ == "__main__":
+    for name in ("cup_answers.json", "cup_answers_heldout.json", "math_answers.json"):
+        evaluate(DATA / name)
