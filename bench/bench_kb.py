@@ -174,12 +174,22 @@ def main() -> None:
     ap.add_argument("--chunks", type=int, default=1000, help="size of the indexing corpus")
     ap.add_argument("--big", type=int, default=10000, help="chunks for the latency test")
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--quality-only", action="store_true",
+                    help="only part 4 (hit@k on the labelled queries), for each engine installed")
     ap.add_argument("--threads", type=int, default=0,
                     help="threads for both engines (default: llama.cpp's physical cores, "
                     "torch's own default); 1 compares them fairly on a busy machine")
     args = ap.parse_args()
     set_threads(args.threads)
     print(json.dumps(machine_facts(), indent=1))
+    if args.quality_only:
+        with tempfile.TemporaryDirectory(prefix="bench-kb-q-") as tmp:
+            print("\n== quality, MiniLM on llama.cpp ==")
+            print(json.dumps(quality(Path(tmp) / "q"), indent=1, ensure_ascii=False))
+            if HAVE_ST:
+                print("\n== quality, the same MiniLM on sentence-transformers ==")
+                print(json.dumps(quality(Path(tmp) / "q-st", ST), indent=1, ensure_ascii=False))
+        return
     work = Path(tempfile.mkdtemp(prefix="bench-kb-"))
     try:
         # ~12 chunks per file at the default MiniLM chunk size (200 tokens)
