@@ -37,7 +37,7 @@ from dskit.embeddings import HFEmbedder, _Encoder
 from dskit.kb import chunking, loaders
 
 #: (type, word pieces per decode, flash attention); dskit's choice first.
-SETTINGS = (("f16", 512, True), ("f16", 512, False), ("f16", 256, True), ("f16", 1024, True),
+SETTINGS = (("f16", 256, True), ("f16", 512, True), ("f16", 512, False), ("f16", 1024, True),
             ("f32", 512, True), ("f32", 512, False))
 
 
