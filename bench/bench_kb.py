@@ -1,15 +1,19 @@
 """Knowledge bases: indexing throughput, re-adding an unchanged corpus, search latency, hit@k.
 
 What it measures
-    1. Indexing throughput on the embedded embedder (all-MiniLM-L6-v2 on the CPU), in chunks/s,
-       for a generated mixed Chinese/English corpus of about --chunks chunks (Markdown files):
+    1. Indexing throughput on the local embedder (all-MiniLM-L6-v2 on llama.cpp, the CPU), in
+       chunks/s, for a generated mixed Chinese/English corpus of about --chunks chunks (Markdown):
        * kb:     ``KnowledgeBase.add(folder)`` into a fresh knowledge base: reading, chunking
                  (llama-index SentenceSplitter), jieba/BM25 tokens, batched embedding, SQLite;
        * direct: ``LocalEmbedder.embed(texts)`` on exactly the chunk texts kb made, in one call:
                  the embedding model alone, the upper bound (target kb/direct >= 0.8);
        * llama-index: ``VectorStoreIndex.from_documents`` with the same splitter settings and the
-                 same model wrapped as a llama-index embedding (its default batch of 10).
-       Runs alternate (direct, kb, llama-index, then again in reverse order); medians reported.
+                 same model wrapped as a llama-index embedding (its default batch of 10);
+       * sentence-transformers (when the hf extra is installed): the same two measures with the
+                 same weights run by sentence-transformers/torch (``embed_model="hf:all-minilm"``,
+                 the same chunk size), so llama.cpp / sentence-transformers is a same-run ratio
+                 (target >= 1.0).
+       Runs alternate (then again in reverse order); medians reported.
     2. Re-adding the unchanged corpus: ``kb.add(folder)`` a second time, as a share of the first
        indexing time (target <= 5%).
     3. Search latency at 10,000 chunks: the corpus copied into 10 folders, each copy with its
@@ -19,10 +23,13 @@ What it measures
        search that builds the in-memory index (reported separately).
     4. Quality on the sample corpus shipped with dskit (dskit/data/sample_kb) and the labelled
        queries in bench/kb_queries.json (16 Chinese, 12 English): hit@1 and hit@3 for hybrid
-       (the default), vector only and BM25 only, against the expected hit@k of a random ranking.
+       (the default), vector only and BM25 only, against the expected hit@k of a random ranking;
+       with the hf extra, hybrid and vector only again with sentence-transformers' vectors.
 
 How to run
-    .venv/bin/python bench/bench_kb.py [--chunks 1000] [--big 10000] [--rounds 2]
+    cd bench && ../.venv/bin/python bench_kb.py [--chunks 1000] [--big 10000] [--rounds 2]
+
+    The engine ratio needs sentence-transformers: `pip install -e '.[hf]'` (torch) first.
 
     Takes about 5–10 minutes on 2 idle cores. Exit code 0 always: a measurement, not a test.
 """
@@ -31,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import shutil
 import statistics
@@ -39,11 +47,20 @@ import tempfile
 import time
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
 from machine import machine_facts  # bench/machine.py: scripts run from bench/
 
-from dskit.embeddings import LocalEmbedder
+from dskit.embeddings import HFEmbedder, LocalEmbedder
 from dskit.kb import KnowledgeBase
+
+try:
+    import sentence_transformers  # noqa: F401  (only to know whether the baseline can run)
+
+    HAVE_ST = True
+except ImportError:
+    HAVE_ST = False
+ST = "hf:all-minilm"  # the same packaged MiniLM weights through sentence-transformers
 
 HERE = Path(__file__).resolve().parent
 ZH = ["龙井是绿茶，产自杭州西湖一带，冲泡水温以八十度左右为宜。",
@@ -60,6 +77,17 @@ EN = ["Tomatoes need at least six hours of direct sun a day.",
       "Bake the loaf in a covered Dutch oven at 250 degrees for twenty minutes."]
 
 
+def set_threads(n: int) -> None:
+    """Give llama.cpp (DSKIT_THREADS) and torch the same number of threads; 0 keeps defaults."""
+    if n <= 0:
+        return
+    os.environ["DSKIT_THREADS"] = str(n)
+    if HAVE_ST:
+        import torch
+
+        torch.set_num_threads(n)
+
+
 def make_corpus(root: Path, n_files: int, seed: int, tag: str = "") -> None:
     """Markdown files of mixed-language paragraphs (numbers make every chunk unique); `tag`
     changes only each file's title, i.e. its first chunk."""
@@ -74,8 +102,11 @@ def make_corpus(root: Path, n_files: int, seed: int, tag: str = "") -> None:
                                              encoding="utf-8")
 
 
-def time_kb(folder: Path, home: Path, name: str) -> tuple[float, int, KnowledgeBase, list[str]]:
-    kb = KnowledgeBase(name, data_dir=home)
+def time_kb(folder: Path, home: Path, name: str, embed_model: str | None = None
+            ) -> tuple[float, int, KnowledgeBase, list[str]]:
+    # The same chunking for both engines (MiniLM's default: 200 tokens, overlap 25).
+    kb = KnowledgeBase(name, data_dir=home, embed_model=embed_model, chunk_size=200,
+                       chunk_overlap=25)
     t0 = time.perf_counter()
     report = kb.add(folder, progress=False)
     dt = time.perf_counter() - t0
@@ -84,8 +115,7 @@ def time_kb(folder: Path, home: Path, name: str) -> tuple[float, int, KnowledgeB
     return dt, len(texts), kb, texts
 
 
-def time_direct(texts: list[str]) -> float:
-    emb = LocalEmbedder()
+def time_direct(texts: list[str], emb: Any) -> float:
     t0 = time.perf_counter()
     emb.embed(texts)
     return time.perf_counter() - t0
@@ -106,9 +136,10 @@ def time_llama_index(folder: Path, chunk_size: int, overlap: int) -> tuple[float
     return dt, len(index.index_struct.nodes_dict)
 
 
-def quality(home: Path) -> dict[str, object]:
+def quality(home: Path, embed_model: str | None = None) -> dict[str, object]:
     """hit@1 / hit@3 on the labelled queries, three retrieval modes, and a random baseline."""
-    kb = KnowledgeBase("quality", data_dir=home)
+    kb = KnowledgeBase("quality", data_dir=home, embed_model=embed_model, chunk_size=200,
+                       chunk_overlap=25)
     kb.add(str(files("dskit") / "data" / "sample_kb"), progress=False)
     queries = json.loads((HERE / "kb_queries.json").read_text(encoding="utf-8"))["queries"]
     chunks_per_file = kb.files().set_index("source").chunks.to_dict()
@@ -143,23 +174,43 @@ def main() -> None:
     ap.add_argument("--chunks", type=int, default=1000, help="size of the indexing corpus")
     ap.add_argument("--big", type=int, default=10000, help="chunks for the latency test")
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--quality-only", action="store_true",
+                    help="only part 4 (hit@k on the labelled queries), for each engine installed")
+    ap.add_argument("--threads", type=int, default=0,
+                    help="threads for both engines (default: llama.cpp's physical cores, "
+                    "torch's own default); 1 compares them fairly on a busy machine")
     args = ap.parse_args()
+    set_threads(args.threads)
     print(json.dumps(machine_facts(), indent=1))
+    if args.quality_only:
+        with tempfile.TemporaryDirectory(prefix="bench-kb-q-") as tmp:
+            print("\n== quality, MiniLM on llama.cpp ==")
+            print(json.dumps(quality(Path(tmp) / "q"), indent=1, ensure_ascii=False))
+            if HAVE_ST:
+                print("\n== quality, the same MiniLM on sentence-transformers ==")
+                print(json.dumps(quality(Path(tmp) / "q-st", ST), indent=1, ensure_ascii=False))
+        return
     work = Path(tempfile.mkdtemp(prefix="bench-kb-"))
     try:
         # ~12 chunks per file at the default MiniLM chunk size (200 tokens)
         per_file = 12
         corpus = work / "corpus"
         make_corpus(corpus, max(1, args.chunks // per_file), seed=1)
-        LocalEmbedder().embed(["warm up"])
+        local = LocalEmbedder()
+        local.embed(["warm up"])
+        st = HFEmbedder("all-minilm") if HAVE_ST else None
+        if st is not None:
+            st.embed(["warm up"])
 
-        kb_t, direct_t, li_t = [], [], []
+        kb_t, direct_t, li_t, st_kb_t, st_direct_t = [], [], [], [], []
         n_chunks = n_li = 0
         kb = None
         first_add = 0.0
+        _, _, probe, texts = time_kb(corpus, work / "probe", "probe")
+        probe.close()
+        steps = ["direct", "kb", "li"] + (["st-direct", "st-kb"] if st is not None else [])
         for r in range(args.rounds):
-            order = ["direct", "kb", "li"] if r % 2 == 0 else ["li", "kb", "direct"]
-            for what in order:
+            for what in steps if r % 2 == 0 else steps[::-1]:
                 if what == "kb":
                     if kb is not None:
                         kb.close()
@@ -167,10 +218,14 @@ def main() -> None:
                     kb_t.append(dt)
                     first_add = dt
                 elif what == "direct":
-                    if kb is None:
-                        _, _, tmp, texts = time_kb(corpus, work / "probe", "probe")
-                        tmp.close()
-                    direct_t.append(time_direct(texts))
+                    direct_t.append(time_direct(texts, local))
+                elif what == "st-direct":
+                    st_direct_t.append(time_direct(texts, st))
+                elif what == "st-kb":
+                    dt, n_st, st_kb, _ = time_kb(corpus, work / f"st-home{r}", "idx", ST)
+                    st_kb.close()
+                    assert n_st == len(texts)  # the same chunks as the llama.cpp run
+                    st_kb_t.append(dt)
                 else:
                     dt, n_li = time_llama_index(corpus, 200, 25)
                     li_t.append(dt)
@@ -182,13 +237,26 @@ def main() -> None:
         kb_rate = n_chunks / statistics.median(kb_t)
         direct_rate = n_chunks / statistics.median(direct_t)
         li_rate = n_li / statistics.median(li_t)
+        rnd = [round(t, 2) for t in kb_t], [round(t, 2) for t in direct_t]
         print("\n== indexing ==")
-        print(f"chunks: kb {n_chunks}, llama-index {n_li}; runs kb {kb_t}, direct {direct_t}, "
-              f"llama-index {li_t}")
-        print(f"kb.add        {kb_rate:8.1f} chunks/s")
+        print(f"chunks: kb {n_chunks}, llama-index {n_li}; runs kb {rnd[0]}, direct {rnd[1]}, "
+              f"llama-index {[round(t, 2) for t in li_t]}")
+        print(f"kb.add        {kb_rate:8.1f} chunks/s   (MiniLM on llama.cpp)")
         print(f"direct embed  {direct_rate:8.1f} chunks/s   kb/direct = {kb_rate / direct_rate:.3f}"
               f"  (target >= 0.8: {'PASS' if kb_rate / direct_rate >= 0.8 else 'FAIL'})")
         print(f"llama-index   {li_rate:8.1f} chunks/s   kb/llama-index = {kb_rate / li_rate:.2f}x")
+        if st is not None:
+            st_kb_rate = n_chunks / statistics.median(st_kb_t)
+            st_direct_rate = n_chunks / statistics.median(st_direct_t)
+            ratio = direct_rate / st_direct_rate
+            print(f"sentence-transformers: kb.add {st_kb_rate:.1f} chunks/s (runs "
+                  f"{[round(t, 2) for t in st_kb_t]}), direct {st_direct_rate:.1f} chunks/s "
+                  f"(runs {[round(t, 2) for t in st_direct_t]})")
+            print(f"llama.cpp / sentence-transformers: direct {ratio:.2f}x, kb.add "
+                  f"{kb_rate / st_kb_rate:.2f}x  (target >= 1.0: "
+                  f"{'PASS' if min(ratio, kb_rate / st_kb_rate) >= 1.0 else 'FAIL'})")
+        else:
+            print("sentence-transformers not installed: no engine ratio (pip install -e '.[hf]')")
         print(f"re-add unchanged: {readd * 1000:.1f} ms = {readd / first_add:.2%} of the first "
               f"indexing ({first_add:.1f} s) (target <= 5%: "
               f"{'PASS' if readd / first_add <= 0.05 else 'FAIL'})")
@@ -224,6 +292,9 @@ def main() -> None:
 
         print("\n== quality (sample corpus, labelled queries) ==")
         print(json.dumps(quality(work / "q"), indent=1, ensure_ascii=False))
+        if HAVE_ST:
+            print("\n== quality with sentence-transformers' vectors (same weights) ==")
+            print(json.dumps(quality(work / "q-st", ST), indent=1, ensure_ascii=False))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     sys.stdout.flush()

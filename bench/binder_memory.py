@@ -3,8 +3,10 @@
 What it measures
     Starts JupyterLab (no browser) and, through JupyterLab's own REST API, a Python kernel
     like the one a notebook gets; the kernel connects to the embedded backend, chats once
-    with the default model (or DSKIT_MODEL) and, with `--embedder`, embeds a sentence with the
-    local MiniLM model. Then it prints the resident memory (RSS) of the server, of the kernel
+    with the default model (or DSKIT_MODEL) and, unless `--no-embedder`, embeds a sentence with
+    the local MiniLM model (on llama.cpp); with `--kb`, it instead builds a knowledge base of the
+    sample corpus (dskit/data/sample_kb) and searches it once, which also loads llama-index's
+    splitter, jieba and BM25. Then it prints the resident memory (RSS) of the server, of the kernel
     and their sum, with the kernel's peak, against Binder's limit of about 2 GB.
 
     Run it under binder/start's environment: `binder/start python bench/binder_memory.py`.
@@ -31,7 +33,13 @@ CODE = """
 import json, resource, dskit as ds
 client = ds.connect()
 reply = client.chat("熊猫吃什么？请简短回答。", max_tokens=64, think=True)
-if {embed}:
+if {kb}:
+    import tempfile
+    from importlib.resources import files
+    kb = ds.KnowledgeBase("memory", data_dir=tempfile.mkdtemp())
+    kb.add(str(files("dskit") / "data" / "sample_kb"), progress=False)
+    kb.search("冲泡龙井用多少度的水？")
+elif {embed}:
     from dskit.embeddings import get_embedder
     get_embedder().embed(["a sentence to embed"])
 print("DSKIT" + json.dumps({{"model": client.default_model, "backend": client.name,
@@ -80,6 +88,8 @@ def main() -> int:
     """Start the server and a kernel, chat, embed, print RSS numbers."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-embedder", action="store_true", help="skip the MiniLM embedder")
+    parser.add_argument("--kb", action="store_true",
+                        help="build a knowledge base of the sample corpus and search it")
     args = parser.parse_args()
     port, token = _port(), secrets.token_hex(8)
     url = f"http://127.0.0.1:{port}/"
@@ -104,13 +114,15 @@ def main() -> int:
         kernel = api.post("api/kernels", json={"name": "python3"}).json()["id"]
         api.get("lab")  # the page JupyterLab serves to a browser, as a session would load it
         printed = _execute(url, token, kernel,
-                           CODE.format(embed=not args.no_embedder))
+                           CODE.format(embed=not args.no_embedder, kb=args.kb))
         facts = json.loads(printed.split("DSKIT", 1)[1].splitlines()[0])
         server_rss = psutil.Process(server.pid).memory_info().rss
         kernels = psutil.Process(server.pid).children(recursive=True)
         kernel_rss = sum(p.memory_info().rss for p in kernels)
-        print(f"model {facts['model']} on {facts['backend']}; embedder: "
-              f"{'no' if args.no_embedder else 'MiniLM'}; answer: {facts['answer']!r}")
+        what = ("knowledge-base search" if args.kb
+                else "no" if args.no_embedder else "MiniLM (one sentence)")
+        print(f"model {facts['model']} on {facts['backend']}; embedder: {what}; "
+              f"answer: {facts['answer']!r}")
         print(f"JupyterLab server: {idle / MB:.0f} MB idle, {server_rss / MB:.0f} MB after")
         print(f"kernel:            {kernel_rss / MB:.0f} MB now, "
               f"{facts['peak_kb'] / 1024:.0f} MB peak")

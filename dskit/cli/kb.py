@@ -1,11 +1,13 @@
-"""`dskit kb add|search|ask|list|remove|refresh|files`: knowledge bases from the terminal."""
+"""`dskit kb add|search|ask|list|remove|refresh|rebuild|files`: knowledge bases in a terminal."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from typing import Any
 
+from ..errors import OutdatedIndexWarning
 from ..kb.knowledge import ASK_THRESHOLD, KnowledgeBase, kb_home, list_kbs
 from .output import chat_kwargs, client_for, safe, stream_to, table
 
@@ -15,7 +17,12 @@ def _kb(args: argparse.Namespace, create: bool = False) -> KnowledgeBase:
     kwargs: dict[str, Any] = {"data_dir": args.data_dir, "create": create}
     if getattr(args, "embed_model", None):
         kwargs["embed_model"] = args.embed_model
-    return KnowledgeBase(args.name, **kwargs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", OutdatedIndexWarning)  # said once below, without a trace
+        kb = KnowledgeBase(args.name, **kwargs)
+    if kb.outdated and args.fn is not cmd_rebuild:
+        print(f"note: {kb.outdated}", file=sys.stderr)
+    return kb
 
 
 def cmd_add(args: argparse.Namespace) -> int:
@@ -73,6 +80,15 @@ def cmd_refresh(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rebuild(args: argparse.Namespace) -> int:
+    """Re-chunk and re-embed every document (e.g. after the embedding engine changed)."""
+    kb = _kb(args)
+    report = kb.rebuild(embed_model=args.switch_to) if args.switch_to else kb.rebuild()
+    print(f"{kb.name}: {len(report)} documents re-embedded with {kb.embed_model} · "
+          f"{len(kb)} chunks")
+    return 0
+
+
 def cmd_files(args: argparse.Namespace) -> int:
     """List the documents."""
     print(table(_kb(args).files(), ["source", "chunks", "bytes"]))
@@ -81,7 +97,8 @@ def cmd_files(args: argparse.Namespace) -> int:
 
 def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     """Register `dskit kb …` on the main parser."""
-    group = sub.add_parser("kb", help="knowledge bases: add, search, ask, list, remove, refresh")
+    group = sub.add_parser("kb", help="knowledge bases: add, search, ask, list, remove, refresh, "
+                           "rebuild")
     ksub = group.add_subparsers(dest="kb_command", required=True)
     base = argparse.ArgumentParser(add_help=False)
     base.add_argument("--data-dir", help="where knowledge bases live (default: DSKIT_KB_DIR "
@@ -112,4 +129,8 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     p.set_defaults(fn=cmd_remove)
     ksub.add_parser("refresh", parents=[named], help="re-scan added folders").set_defaults(
         fn=cmd_refresh)
+    p = ksub.add_parser("rebuild", parents=[named], help="re-embed every document")
+    p.add_argument("--embed-model", dest="switch_to",
+                   help="switch to this embedding model while rebuilding")
+    p.set_defaults(fn=cmd_rebuild)
     ksub.add_parser("files", parents=[named], help="list documents").set_defaults(fn=cmd_files)

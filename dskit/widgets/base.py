@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as W
 
 from ..display import reply_html
+from ..embeddings import local_ready as embedder_ready
 from ..errors import DskitError, StreamInterrupted
 
 if TYPE_CHECKING:
@@ -177,6 +178,20 @@ class Worker:
             self._thread.join(timeout)
 
 
+def _throttled_progress(status: StatusLine, text: str) -> Callable[[int, int], None]:
+    """A (done, total) callback redrawing `status`'s bar at most every REFRESH_S, and at 100 %."""
+    last = 0.0
+
+    def step(done: int, total: int) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if now - last >= REFRESH_S or done >= total:
+            last = now
+            status.progress(text, done, total)
+
+    return step
+
+
 def prepare_model(client: Client, model: str, status: StatusLine) -> None:
     """Make `model` ready before a request, showing assembly progress and a loading spinner.
 
@@ -191,22 +206,23 @@ def prepare_model(client: Client, model: str, status: StatusLine) -> None:
         return
     if model in backend.loaded():
         return
-    last = 0.0
-
-    def step(done: int, total: int) -> None:
-        nonlocal last
-        now = time.monotonic()
-        if now - last >= REFRESH_S or done >= total:
-            last = now
-            status.progress(f"preparing the model file of {model}", done, total)
-
     status.busy(f"checking the model file of {model}…")
-    backend.pull(model, progress=step)
+    backend.pull(model, progress=_throttled_progress(
+        status, f"preparing the model file of {model}"))
     status.busy(f"loading {model} into memory…")
     # preload: the load is timed here and said here, so the reply's own stats never count a
     # load that happened before its clock started (which showed "load 1.1 s · total 0.9 s").
     seconds = backend.preload(model)
     status.busy(f"loaded {model} in {seconds:.1f} s; waiting for the first token…")
+
+
+def prepare_embedder(embedder: Any, status: StatusLine) -> None:
+    """Make a local embedding model ready (its GGUF is made once, then loaded), with feedback."""
+    prepare = getattr(embedder, "prepare", None)
+    if prepare is None or embedder_ready():
+        return
+    status.busy("loading the embedding model…")
+    prepare(_throttled_progress(status, "converting the embedding model for llama.cpp (once)"))
 
 
 class WorkerWidget(W.VBox):

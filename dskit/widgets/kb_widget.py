@@ -18,6 +18,7 @@ from .base import (
     Worker,
     WorkerWidget,
     error_html,
+    prepare_embedder,
     prepare_model,
     stream_reply,
     tagged,
@@ -145,8 +146,9 @@ class KnowledgeBaseWidget(WorkerWidget):
             return None
         # The value is kept until the next upload: the button then says how many files it got
         # (clearing it showed "Add files (0)" right after an upload).
-        self.status.busy(f"indexing {len(files)} file(s)…")
         try:
+            prepare_embedder(self.kb.embedder, self.status)
+            self.status.busy(f"indexing {len(files)} file(s)…")
             report = self._save_and_add(files)
         except Exception as exc:  # shown in the widget, not lost in a callback's log
             self.status.error(exc)
@@ -199,8 +201,9 @@ class KnowledgeBaseWidget(WorkerWidget):
         query = self.query.value.strip()
         if not query:
             return None
-        self.status.busy("searching…")
         try:
+            prepare_embedder(self.kb.embedder, self.status)
+            self.status.busy("searching…")
             hits = self.kb.search(query, k=self.k.value)
         except Exception as exc:  # shown in the widget
             self.results.value = error_html(exc)
@@ -230,6 +233,7 @@ class KnowledgeBaseWidget(WorkerWidget):
     def _run(self, question: str) -> None:
         asked = f"<div><b>Q:</b> {html.escape(question)}</div>"
         model = self.model or self.client.default_model
+        prepare_embedder(self.kb.embedder, self.status)
         prepare_model(self.client, model, self.status)
         if self.worker.stopping.is_set():
             self.status.done("stopped before the model started", stopped=True)
