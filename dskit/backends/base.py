@@ -66,6 +66,8 @@ class Done:
     prefixed: bool = False
     #: What the backend wants the user to know about this reply (shown on the `Reply`).
     notes: list[str] = field(default_factory=list)
+    #: Whether the reasoning was cut at the plan's thinking budget.
+    budget_hit: bool = False
 
 
 Event = Delta | Done

@@ -16,9 +16,16 @@ from .. import config, model_files
 from ..errors import BackendUnavailable, ConfigurationError, ModelNotFound
 from ..language import is_chinese
 from ..reasoning import CLOSE_TAG, OPEN_TAG
-from ..reasoning_plan import THINK_PREFIX, ReasoningSupport
+from ..reasoning_plan import (
+    CLOSE,
+    EMPTY_THINK,
+    THINK_PREFIX,
+    ReasoningSupport,
+    budget_note,
+    wrap_up,
+)
 from ..reply import Stats
-from .base import ChatRequest, Delta, Done, Event
+from .base import ChatRequest, Delta, Done, Event, Options
 
 _HINT = (
     "the embedded backend runs the small stand-in models that ship on PyPI "
@@ -253,30 +260,73 @@ class EmbeddedBackend:
         """Generate with llama.cpp, token by token."""
         with self._use(request.model) as entry:
             run = _Run(entry, request)
-            if request.plan.two_phase:
-                # Two phases, like budget forcing: reason until `</think>`, then close the block
-                # ourselves and let the model answer with its reasoning in context.
-                fmt = entry.formatter(messages=_ask_to_reason(request.messages))
-                prompt = fmt.prompt + THINK_PREFIX
-                reasoning: list[str] = []
-                for text in run.generate(prompt, fmt, extra_stop=[CLOSE_TAG]):
-                    reasoning.append(text)
-                    yield Delta("thinking", text)
-                # Small models echo a bare `</think>` and stop; a short cue makes them answer.
-                prompt += "".join(reasoning).rstrip() + f"\n{CLOSE_TAG}\n\n" + _answer_cue(
-                    request.messages)
-                if run.finish == "length" or run.room(prompt) <= 0:
-                    run.finish = "length"  # budget or context used up while reasoning
-                    yield run.done(prefixed=True)
-                    return
-                for text in run.generate(prompt, fmt, extra_stop=[OPEN_TAG, CLOSE_TAG]):
-                    yield Delta("answer", text)
-                yield run.done(prefixed=True)
+            if request.plan.two_phase or request.plan.budget is not None:
+                yield from _phased(run, request)
                 return
             fmt = entry.formatter(messages=request.messages)
             for text in run.generate(fmt.prompt + request.plan.prefix, fmt):
                 yield Delta("raw", text)
             yield run.done(prefixed=bool(request.plan.prefix))
+
+    def complete(self, model: str, prompt: str, options: Options) -> Iterator[Event]:
+        """A raw completion: `prompt` exactly as given, no chat template (Ollama's `raw`)."""
+        with self._use(model) as entry:
+            run = _Run(entry, ChatRequest(model=model, messages=[], options=options))
+            for text in run.generate(prompt, None):
+                yield Delta("raw", text)
+            yield run.done(prefixed=False)
+
+
+def _phased(run: _Run, request: ChatRequest) -> Iterator[Event]:
+    """Reason until `</think>` or the thinking budget, close the block, then answer.
+
+    Two phases, like budget forcing: a model that does not reason by itself is asked to reason
+    first (`two_phase`); an R1 model starts from the forced "<think>\n". When the budget cuts
+    the reasoning, a wrap-up line closes it; the answer is generated with the reasoning in
+    context (llama.cpp reuses the cached prompt, so only the closing text is evaluated again).
+    """
+    plan, messages = request.plan, request.messages
+    fmt = run.entry.formatter(messages=_ask_to_reason(messages) if plan.two_phase else messages)
+    # Small models echo a bare `</think>` and stop; a short cue makes them answer.
+    cue = _answer_cue(messages) if plan.two_phase else ""
+    budget = plan.budget
+    prompt = fmt.prompt
+    hit = budget == 0
+    if budget == 0:
+        prompt += EMPTY_THINK
+        closing = 0
+    else:
+        prompt += THINK_PREFIX
+        limit = run.remaining() if budget is None else min(budget, run.remaining())
+        reasoning: list[str] = []
+        for text in run.generate(prompt, fmt, extra_stop=[CLOSE_TAG], limit=limit):
+            reasoning.append(text)
+            yield Delta("thinking", text)
+        thought = "".join(reasoning).rstrip()
+        hit = budget is not None and run.finish == "length" and budget < run.remaining(before=True)
+        tail = CLOSE
+        if hit:
+            line = wrap_up(messages)
+            yield Delta("thinking", f"\n\n{line}")
+            tail = f"\n\n{line}{CLOSE}"
+        prompt += thought + tail
+        closing = run.count(tail) if hit else 0
+        run.thinking = run.generated + closing
+        if (run.finish == "length" and not hit) or run.room(prompt + cue) <= 0:
+            run.finish = "length"  # the token limit or the context ran out while reasoning
+            yield run.done(prefixed=True)
+            return
+    before = run.generated
+    for text in run.generate(prompt + cue, fmt, extra_stop=[OPEN_TAG, CLOSE_TAG]):
+        yield Delta("answer", text)
+    run.answer = run.generated - before
+    if budget == 0:
+        run.thinking = 0
+    done = run.done(prefixed=True)
+    done.budget_hit = hit
+    if hit and budget is not None:
+        done.notes.append(budget_note(budget))
+    yield done
 
 
 #: Memory a loaded model takes beyond its file (context cache, buffers), as a factor.
@@ -380,22 +430,38 @@ class _Run:
         entry.first_use = False
         self.prompt_tokens: int | None = None
         self.generated = 0
+        #: Tokens of reasoning (generated plus a budget's closing text) and of the answer, when
+        #: the backend ran the phases itself and knows them exactly.
+        self.thinking: int | None = None
+        self.answer: int | None = None
+        self._limit = 0  # the token limit of the last `generate` call
+        self._last = 0  # tokens the last `generate` call produced
         self.finish: str | None = None
         self.t0 = time.perf_counter()
         self.t_first: float | None = None
         self.t_end: float | None = None
 
     def _tokens(self, prompt: str, fmt: Any) -> list[int]:
-        return self.llm.tokenize(prompt.encode("utf-8"), add_bos=not fmt.added_special,
-                                 special=True)
+        # A raw prompt (fmt None) gets the BOS the model asks for, as Ollama's raw mode does.
+        add_bos = True if fmt is None else not fmt.added_special
+        return self.llm.tokenize(prompt.encode("utf-8"), add_bos=add_bos, special=True)
 
     def room(self, prompt: str) -> int:
         """Tokens left in the context window after `prompt`."""
         return self.llm.n_ctx() - len(self.llm.tokenize(prompt.encode("utf-8"), special=True))
 
-    def generate(self, prompt: str, fmt: Any, extra_stop: list[str] | None = None
-                 ) -> Iterator[str]:
-        """Stream text for `prompt` within what is left of the token budget."""
+    def count(self, text: str) -> int:
+        """Tokens in `text` (without a BOS)."""
+        return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def remaining(self, before: bool = False) -> int:
+        """Tokens of `max_tokens` left (`before`: as they were before the last `generate`)."""
+        used = self.generated - (self._last if before else 0)
+        return self.budget - used
+
+    def generate(self, prompt: str, fmt: Any, extra_stop: list[str] | None = None,
+                 limit: int | None = None) -> Iterator[str]:
+        """Stream text for `prompt` within what is left of the token budget (and `limit`)."""
         llm, opts = self.llm, self.request.options
         tokens = self._tokens(prompt, fmt)
         if self.prompt_tokens is None:
@@ -406,9 +472,12 @@ class _Run:
                 f"the prompt is {len(tokens)} tokens but {self.request.model} runs with a "
                 f"{llm.n_ctx()}-token context here: shorten the prompt or the history"
             )
+        cap = min(self.budget - self.generated, room)
+        self._limit = max(1, cap if limit is None else min(cap, limit))
         kwargs: dict[str, Any] = {
-            "max_tokens": max(1, min(self.budget - self.generated, room)),
-            "stop": [*(fmt.stop or []), *opts.stop, *(extra_stop or [])],
+            "max_tokens": self._limit,
+            "stop": [*((fmt.stop or []) if fmt is not None else []), *opts.stop,
+                     *(extra_stop or [])],
             "stream": True,
             "temperature": 0.8 if opts.temperature is None else opts.temperature,
             "top_p": 0.95 if opts.top_p is None else opts.top_p,
@@ -416,9 +485,11 @@ class _Run:
         }
         if opts.seed is not None:
             kwargs["seed"] = opts.seed
-        if fmt.stopping_criteria is not None:
+        if fmt is not None and fmt.stopping_criteria is not None:
             kwargs["stopping_criteria"] = fmt.stopping_criteria
         pieces: list[str] = []
+        self.finish = None
+        self._last = 0
         for part in llm.create_completion(tokens, **kwargs):
             choice = part["choices"][0]
             text = choice.get("text") or ""
@@ -430,8 +501,9 @@ class _Run:
             self.finish = choice.get("finish_reason") or self.finish
         self.t_end = time.perf_counter()
         out = "".join(pieces)
-        if out:
-            self.generated += len(llm.tokenize(out.encode("utf-8"), add_bos=False, special=True))
+        # At the limit exactly that many tokens were sampled; otherwise count the text again.
+        self._last = self._limit if self.finish == "length" else (self.count(out) if out else 0)
+        self.generated += self._last
 
     def done(self, prefixed: bool) -> Done:
         """The final event with the measured stats."""
@@ -445,4 +517,6 @@ class _Run:
             load_time=self.load_time,
             memory=self.entry.memory or None,
         )
+        if self.thinking is not None:
+            stats.thinking_tokens, stats.answer_tokens = self.thinking, self.answer or 0
         return Done(stats=stats, done_reason=self.finish or "stop", prefixed=prefixed)

@@ -6,15 +6,18 @@ import json
 import time
 import urllib.parse
 from collections.abc import Callable, Generator, Iterator
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import httpx
 from packaging.version import InvalidVersion, Version
 
 from .. import config
+from ..chat_template import render
 from ..errors import (
     AuthenticationError,
     BackendError,
+    BudgetUnsupported,
     ConfigurationError,
     DskitError,
     ModelNotFound,
@@ -22,7 +25,14 @@ from ..errors import (
     ServerError,
     StreamInterrupted,
 )
-from ..reasoning_plan import ReasoningSupport
+from ..reasoning_plan import (
+    CLOSE,
+    EMPTY_THINK,
+    THINK_PREFIX,
+    ReasoningSupport,
+    budget_note,
+    wrap_up,
+)
 from ..reply import Stats
 from .base import ChatRequest, Delta, Done, Event, Options
 
@@ -219,6 +229,9 @@ class OllamaBackend:
     def stream(self, request: ChatRequest) -> Iterator[Event]:
         """Stream a chat reply from /api/chat as Deltas, then one Done."""
         think = request.plan.send_think
+        if request.plan.budget is not None and think:
+            yield from self._budgeted(request)
+            return
         try:
             yield from self._stream(request, think)
         except BackendError as exc:
@@ -266,6 +279,96 @@ class OllamaBackend:
             raise self._translate(exc, request.model, streaming=True, started=started) from exc
         finally:
             parts.close()  # closes the HTTP response, which stops Ollama's generation
+        raise StreamInterrupted(f"Ollama at {self.host} ended the reply without its final chunk")
+
+    def _budgeted(self, request: ChatRequest) -> Iterator[Event]:
+        """Reasoning cut at the plan's budget, then the answer from a raw `/api/generate`.
+
+        The reasoning streams from /api/chat (`think: true`); Ollama sends about one token per
+        piece, so pieces are counted as tokens. At the budget the stream is closed (Ollama
+        stops generating), and the answer is generated from the prompt rendered with the
+        model's own template, the reasoning so far, a wrap-up line, `</think>` and a blank
+        line, sent with `raw: true` (no template applied again). A reply that stops reasoning
+        before the budget is complete as it is.
+        """
+        budget = request.plan.budget or 0
+        details = self.model_details(request.model)
+        if not details.get("template"):
+            raise BudgetUnsupported(f"Ollama at {self.host} did not show the chat template of "
+                                    f"{request.model}")
+        prompt = render(str(details["template"]), request.messages)  # before generating
+        reasoning: list[str] = []
+        t0 = time.perf_counter()
+        if budget:
+            phase = self._stream(request, True)
+            try:
+                for ev in phase:
+                    if isinstance(ev, Done) or ev.kind != "thinking":
+                        # The model closed its reasoning within the budget: nothing to cut.
+                        yield ev
+                        if isinstance(ev, Done):
+                            return
+                        yield from phase
+                        return
+                    reasoning.append(ev.text)
+                    yield ev
+                    if len(reasoning) >= budget:
+                        break
+                else:
+                    raise StreamInterrupted(f"Ollama at {self.host} ended the reply without "
+                                            "its final chunk")
+            except BackendError as exc:
+                if isinstance(exc, StreamInterrupted) or "does not support thinking" not in \
+                        str(exc):
+                    raise
+                yield from self.stream(replace(request, plan=replace(request.plan, budget=None)))
+                return
+            finally:
+                phase.close()  # closes the HTTP response: Ollama stops reasoning now
+            line = wrap_up(request.messages)
+            yield Delta("thinking", f"\n\n{line}")
+            prompt += THINK_PREFIX + "".join(reasoning).strip() + f"\n\n{line}{CLOSE}"
+        else:
+            prompt += EMPTY_THINK
+        t_cut = time.perf_counter()
+        options = ollama_options(request.options)
+        options["num_predict"] = max(1, request.options.max_tokens - len(reasoning))
+        yield from self._continue(request, prompt, options, len(reasoning), t_cut - t0)
+
+    def _continue(self, request: ChatRequest, prompt: str, options: dict[str, Any],
+                  thought: int, thinking_time: float) -> Iterator[Event]:
+        """The answer after a cut: `raw: true` generation of `prompt`, streamed as answer."""
+        import ollama
+
+        extra: dict[str, Any] = {}
+        if self.keep_alive is not None:
+            extra["keep_alive"] = self.keep_alive
+        # think=False: the prompt already holds the closed reasoning, the output is the answer.
+        parts = cast(Generator[Any, None, None], self.client.generate(
+            request.model, prompt, raw=True, think=False, stream=True, options=options, **extra))
+        started = False
+        try:
+            for part in parts:
+                started = True
+                if part.response:
+                    yield Delta("answer", part.response)
+                if part.done:
+                    stats = _stats(part)
+                    answer = stats.eval_tokens or 0
+                    stats.thinking_tokens, stats.answer_tokens = thought, answer
+                    stats.eval_tokens = thought + answer
+                    stats.eval_time = (stats.eval_time or 0.0) + thinking_time
+                    # The raw prompt's count includes the reasoning: not the question's size.
+                    stats.prompt_tokens = stats.prompt_time = None
+                    stats.memory = self._memory_of(request.model)
+                    yield Done(stats=stats, done_reason=part.done_reason, budget_hit=True,
+                               notes=[budget_note(request.plan.budget or 0)])
+                    return
+        except (ollama.ResponseError, httpx.HTTPError, ConnectionError,
+                json.JSONDecodeError) as exc:
+            raise self._translate(exc, request.model, streaming=True, started=started) from exc
+        finally:
+            parts.close()
         raise StreamInterrupted(f"Ollama at {self.host} ended the reply without its final chunk")
 
     def _memory_of(self, model: str) -> int | None:

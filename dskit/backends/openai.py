@@ -16,6 +16,7 @@ from ..errors import (
     AuthenticationError,
     BackendError,
     BackendUnavailable,
+    BudgetUnsupported,
     ConfigurationError,
     DskitError,
     ModelNotFound,
@@ -23,7 +24,14 @@ from ..errors import (
     ServerError,
     StreamInterrupted,
 )
-from ..reasoning_plan import ReasoningSupport
+from ..reasoning_plan import (
+    CLOSE,
+    EMPTY_THINK,
+    THINK_PREFIX,
+    ReasoningSupport,
+    budget_note,
+    wrap_up,
+)
 from ..reply import Stats
 from .base import ChatRequest, Delta, Done, Event
 
@@ -91,13 +99,18 @@ def _display_url(url: str) -> str:
 
 
 class OpenAIBackend:
-    """Any server speaking OpenAI's chat completions: DeepSeek's platform, vLLM, SGLang, Ollama."""
+    """Any server speaking OpenAI's chat completions: DeepSeek's platform, vLLM, SGLang, Ollama.
+
+    `continuation` says how this server continues a final assistant message, which a thinking
+    budget needs: "vllm" (`continue_final_message`), "deepseek" (prefix completion), "none";
+    by default DeepSeek's host and servers whose /models say `owned_by: vllm|sglang` are known.
+    """
 
     name = "openai"
 
     def __init__(self, base_url: str | None = None, model: str | None = None,
                  api_key: str | None = None, api_key_env: str | None = None,
-                 timeout: float | None = None) -> None:
+                 timeout: float | None = None, continuation: str | None = None) -> None:
         raw = base_url or config.openai_base_url()
         if not raw:
             raise ConfigurationError(f"no OpenAI-compatible server configured: {_BASE_URL_HELP}")
@@ -113,6 +126,12 @@ class OpenAIBackend:
         connect = min(CONNECT_TIMEOUT, timeout) if timeout else CONNECT_TIMEOUT
         self._timeout = httpx.Timeout(timeout, connect=connect)
         self._http: httpx.Client | None = None
+        if continuation not in (None, "vllm", "deepseek", "none"):
+            raise ConfigurationError(f"continuation={continuation!r}: use 'vllm' "
+                                     "(continue_final_message), 'deepseek' (prefix completion), "
+                                     "'none', or leave it out to detect it")
+        #: How a reasoning cut at a budget is continued ("" once known to be impossible).
+        self._continuation = "" if continuation == "none" else continuation
 
     def __repr__(self) -> str:
         key = "***" if self._api_key else "None"
@@ -219,7 +238,102 @@ class OpenAIBackend:
 
     def stream(self, request: ChatRequest) -> Iterator[Event]:
         """Stream a chat completion as `Delta`s then one `Done`."""
+        if request.plan.budget is not None and request.plan.think:
+            yield from self._budgeted(request)
+            return
+        yield from self._events(request, self._body(request), self.base_url)
+
+    def continuation(self) -> str | None:
+        """How this server continues a final assistant message: "deepseek" (prefix completion
+        on DeepSeek's platform), "vllm" (`continue_final_message`, vLLM and SGLang), or None."""
+        if self._continuation is None:
+            host = (httpx.URL(self.base_url).host or "").lower()
+            mode = ""
+            if host == "api.deepseek.com" or host.endswith(".deepseek.com"):
+                mode = "deepseek"
+            else:
+                with contextlib.suppress(DskitError):  # unknown servers cannot be asked
+                    if _owners(self._get_models()) & {"vllm", "sglang"}:
+                        mode = "vllm"
+            self._continuation = mode
+        return self._continuation or None
+
+    def _budgeted(self, request: ChatRequest) -> Iterator[Event]:
+        """Reasoning cut at the plan's budget, then the answer continuing a final assistant
+        message that holds the reasoning, a wrap-up line and `</think>`.
+
+        Servers send about one token per delta, so reasoning deltas are counted as tokens.
+        """
+        mode = self.continuation()
+        where = _display_url(self.base_url)
+        if mode is None:
+            raise BudgetUnsupported(
+                f"the OpenAI-compatible server at {where} offers neither vLLM's "
+                "continue_final_message nor DeepSeek's prefix completion")
+        budget = request.plan.budget or 0
+        reasoning: list[str] = []
+        t0 = time.perf_counter()
+        if budget:
+            phase = self._events(request, self._body(request), self.base_url)
+            try:
+                for ev in phase:
+                    if isinstance(ev, Done) or ev.kind != "thinking":
+                        yield ev  # the reasoning ended within the budget: nothing to cut
+                        if not isinstance(ev, Done):
+                            yield from phase
+                        return
+                    reasoning.append(ev.text)
+                    yield ev
+                    if len(reasoning) >= budget:
+                        break
+            finally:
+                phase.close()  # closes the HTTP response: the server stops generating
+            line = wrap_up(request.messages)
+            yield Delta("thinking", f"\n\n{line}")
+            thought = "".join(reasoning).strip() + f"\n\n{line}"
+        else:
+            thought = ""
+        t_cut = time.perf_counter()
         body = self._body(request)
+        body["max_tokens"] = max(1, request.options.max_tokens - len(reasoning))
+        if mode == "deepseek":
+            url = str(httpx.URL(self.base_url).copy_with(path="/beta"))
+            body["messages"] = [*request.messages, {"role": "assistant", "content": "",
+                                                    "reasoning_content": thought,
+                                                    "prefix": True}]
+        else:
+            url = self.base_url
+            closed = f"{THINK_PREFIX}{thought}{CLOSE}" if budget else EMPTY_THINK
+            body["messages"] = [*request.messages, {"role": "assistant", "content": closed}]
+            body["continue_final_message"], body["add_generation_prompt"] = True, False
+        answer = 0
+        try:
+            for ev in self._events(request, body, url):
+                if isinstance(ev, Done):
+                    stats = ev.stats
+                    answer = stats.eval_tokens or answer
+                    stats.thinking_tokens, stats.answer_tokens = len(reasoning), answer
+                    stats.eval_tokens = len(reasoning) + answer
+                    stats.eval_time = (stats.eval_time or 0.0) + (t_cut - t0)
+                    stats.prompt_tokens = None  # the continuation's prompt holds the reasoning
+                    yield Done(stats=stats, done_reason=ev.done_reason, budget_hit=True,
+                               notes=[budget_note(budget)])
+                    return
+                answer += 1
+                # After `</think>` everything is the answer, whatever field a parser put it in.
+                yield Delta("answer", ev.text)
+        except BackendError as exc:
+            if exc.status == 400 and "continue_final_message" in str(exc):
+                # transformers refuses when the template rewrites the last assistant turn (the
+                # R1 distills' templates drop everything before `</think>`).
+                raise BudgetUnsupported(
+                    f"{where} could not continue the reasoning ({exc}): this model's chat "
+                    "template rewrites the final assistant message") from exc
+            raise
+
+    def _events(self, request: ChatRequest, body: dict[str, Any], base: str
+                ) -> Iterator[Event]:
+        """POST `body` to `{base}/chat/completions` and stream its events."""
         started = False
         reasoning_seen = False
         finish: str | None = None
@@ -229,7 +343,7 @@ class OpenAIBackend:
         last: float | None = None
         got_done = False
         try:
-            with connect_sse(self._client(), "POST", f"{self.base_url}/chat/completions",
+            with connect_sse(self._client(), "POST", f"{base}/chat/completions",
                              json=body) as source:
                 response = source.response
                 if response.status_code >= 400:
@@ -303,6 +417,11 @@ class OpenAIBackend:
 
     def list_models(self) -> list[str]:
         """Model ids from GET {base}/models."""
+        items = self._get_models()
+        return [str(m["id"]) for m in items if isinstance(m, dict) and m.get("id")]
+
+    def _get_models(self) -> list[Any]:
+        """The items of GET {base}/models."""
         try:
             response = self._client().get(f"{self.base_url}/models", timeout=LIST_TIMEOUT)
         except httpx.HTTPError as exc:
@@ -316,7 +435,7 @@ class OpenAIBackend:
                 f"{_display_url(self.base_url)}/models did not return JSON: is base_url an "
                 "OpenAI-compatible API root (usually ending in /v1)?") from exc
         items = data.get("data") if isinstance(data, dict) else data
-        return [str(m["id"]) for m in items or [] if isinstance(m, dict) and m.get("id")]
+        return list(items) if isinstance(items, list) else []
 
     def model_details(self, model: str) -> dict[str, Any]:
         """Only what the id says: DeepSeek's `deepseek-reasoner` alias is a reasoning model."""
@@ -380,6 +499,11 @@ def _error_message(text: str) -> str:
         if isinstance(data.get("detail"), str):
             return str(data["detail"])
     return text.strip()[:500]
+
+
+def _owners(items: list[Any]) -> set[str]:
+    """The `owned_by` values of /models items (vLLM and SGLang name themselves there)."""
+    return {str(m.get("owned_by", "")).lower() for m in items if isinstance(m, dict)}
 
 
 def _is_model_missing(message: str) -> bool:

@@ -20,7 +20,7 @@ from .. import model_files
 from ..backends.base import ChatRequest, Delta, Done, Options
 from ..embeddings import LOCAL_ALIASES, LOCAL_MODEL, get_embedder
 from ..errors import ConfigurationError, DskitError
-from ..reasoning import ThinkSplitter
+from ..reasoning import OPEN_TAG, ThinkSplitter
 from ..reasoning_plan import Traits, detect_traits, plan_reasoning
 from .errors import ApiError, ServerBusy, api_error
 
@@ -103,6 +103,8 @@ class GenRequest:
     options: Options
     think: bool | None = None
     keep_alive: float | None = DEFAULT_KEEP_ALIVE  # seconds; None: forever; 0: unload after
+    #: Ollama's raw mode: this text is the whole prompt, no template (`messages` unused).
+    raw: str | None = None
 
 
 @dataclass
@@ -384,6 +386,13 @@ class Engine:
         in the content between `<think>` tags.
         """
         traits = self.facts(req.model).traits
+        if req.raw is not None:
+            # Like Ollama: no template and nothing forced; a reasoning model's output is split
+            # unless think is false, starting inside the block when the prompt opened it.
+            request = ChatRequest(model=req.model, messages=[], options=req.options)
+            inside = req.raw.rstrip().endswith(OPEN_TAG)
+            return request, (ThinkSplitter(start_in_thinking=inside)
+                             if traits.reasoning and req.think is not False else None)
         plan = plan_reasoning(traits, req.think, self.backend.reasoning_support())
         request = ChatRequest(model=req.model, messages=req.messages, options=req.options,
                               plan=plan)
@@ -537,7 +546,8 @@ class Generation:
                                                  "the model (client gone or server stopping)"))
                 return
             request, splitter = self.engine.chat_request(self.req)
-            events = self.engine.backend.stream(request)
+            events = (self.engine.backend.complete(request.model, self.req.raw, request.options)
+                      if self.req.raw is not None else self.engine.backend.stream(request))
             done = Done()
             if splitter is None and request.plan.prefix:
                 # The reply was forced to open its reasoning; inline, the client sees that too.
