@@ -34,7 +34,7 @@ SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")
 _IDS = ("id", "unique_id", "problem_id", "prompt_id")
 EXPECTED = ("`question` + `answer` ending in '#### N' (GSM8K); `problem` + `answer`, or "
             "`problem` + `solution` with \\boxed{} (MATH, MATH-500); `problem` or `question` + "
-            "an integer `answer` (AIME); `prompt` (+ `expected`) (dskit)")
+            "an integer `answer` (AIME); a `prompt` column (+ `expected`) (dskit)")
 
 
 def is_file_spec(spec: Any) -> bool:

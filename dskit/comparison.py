@@ -562,8 +562,7 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
             "errors": len(g) - len(ok),
             "truncated": int((ok["done_reason"] == "length").sum()),
             "looped": int((ok["done_reason"] == "repetition").sum()),
-            "budget_hit": int(ok["budget_hit"].fillna(False).astype(bool).sum())
-            if "budget_hit" in ok else 0,
+            "budget_hit": sum(1 for v in ok.get("budget_hit", []) if _as_bool(v)),
             "pass@1": statistics.pass1(outcomes),
             "pass@1_low": low,
             "pass@1_high": high,

@@ -155,3 +155,22 @@ def test_a_stopped_turn_stays_on_the_page_marked_as_yours(embedded_client):
     w.send(wait=True)
     assert "very long story" in w.history.value and "Hi" in w.history.value  # both turns
     assert len(w.conversation.history) == 2  # only the finished one goes back to the model
+
+
+def test_thinking_budget_in_the_chat_widget(embedded_client):
+    w = ds.widgets.chat(client=embedded_client, model="qwen2.5-coder:0.5b", max_tokens=80,
+                        think_budget=6)
+    assert w.think_budget.value == 6 and None in dict(w.think_budget.options).values()
+    w.prompt.value = "What is 6 × 7?"
+    w.send(wait=True)
+    assert w.last_reply is not None and w.last_reply.budget_hit
+    assert "reasoning cut at its budget" in w.status.text
+    assert "Time is up" in w.history.value  # the wrap-up line is shown with the reasoning
+
+
+def test_chat_widget_stops_a_loop(scripted):
+    w = ds.widgets.chat(client=scripted(["The ball"] + ["！"] * 3000), max_tokens=4000)
+    w.prompt.value = "Where is the ball?"
+    w.send(wait=True)
+    assert "looped: stopped repeating itself (loop guard)" in w.status.text
+    assert w.last_reply is not None and w.last_reply.done_reason == "repetition"

@@ -58,8 +58,11 @@ class ChatWidget(WorkerWidget):
         self.think = tagged(W.Checkbox(value=think, description="reason first", indent=False,
                                        tooltip="R1 always reasons; other models are asked to"),
                             "think")
+        budgets = list(BUDGETS)
+        if think_budget not in dict(BUDGETS).values():
+            budgets.append((f"{think_budget} tokens", think_budget))
         self.think_budget = tagged(W.Dropdown(
-            options=BUDGETS, value=think_budget, description="thinking",
+            options=budgets, value=think_budget, description="thinking",
             tooltip="cap the reasoning at this many tokens, then answer (0: no reasoning)"),
             "think-budget")
         self.send_button = tagged(W.Button(description="Send", button_style="primary",
