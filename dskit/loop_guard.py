@@ -4,11 +4,12 @@ Small models (and R1-1.5b) fall into loops: the same character, phrase or paragr
 over until the token limit ("！" 4,093 times). Two questions are asked about such text here:
 
 - `LoopGuard` watches a reply as it streams and says when to stop it: the last `min_chars`
-  characters (600) or more are one unit of at most `max_unit` characters (300) repeated
-  verbatim at least `min_repeats` times (8) in a row. Legitimate text does not do that:
+  characters (300) or more are one unit of at most `max_unit` characters (200) repeated
+  verbatim at least `min_repeats` times (10) in a row. Legitimate text does not do that:
   counting changes its numbers, lists and table rows change their contents, code repeats a
   line a few times, Chinese repeats a character a few times ("哈哈哈哈"). A reply that really
-  must print 600 identical characters is stopped too: pass `loop_guard=False` for it.
+  must print 300 identical characters, or ten identical table rows in a row, is stopped too:
+  pass `loop_guard=False` for it.
 - `has_degenerate_run` is the graders' stricter test on a finished answer: a short word
   repeated four or more times in a row is not an answer, whatever words it repeats (measured
   on labelled answers: docs/graders.md).
@@ -51,7 +52,7 @@ class LoopGuard:
     watching costs well under a millisecond per check whatever the reply's length.
     """
 
-    def __init__(self, *, min_chars: int = 600, min_repeats: int = 8, max_unit: int = 300,
+    def __init__(self, *, min_chars: int = 300, min_repeats: int = 10, max_unit: int = 200,
                  check_every: int = 32) -> None:
         self.min_chars, self.min_repeats, self.max_unit = min_chars, min_repeats, max_unit
         self.check_every = check_every
@@ -75,8 +76,8 @@ class LoopGuard:
         return self.loop
 
 
-def find_loop(text: str, *, min_chars: int = 600, min_repeats: int = 8,
-              max_unit: int = 300) -> Loop | None:
+def find_loop(text: str, *, min_chars: int = 300, min_repeats: int = 10,
+              max_unit: int = 200) -> Loop | None:
     """The shortest unit whose verbatim repetition makes up the end of `text`, if long enough."""
     n = len(text)
     for p in range(1, min(max_unit, n // min_repeats) + 1):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pandas as pd
 import pytest
@@ -90,7 +90,7 @@ def test_each_layout_is_graded_by_value(tmp_path: Path):
 
 def test_a_datasets_object_is_read_without_importing_datasets():
     class Dataset:  # the two members dskit uses, as `datasets.Dataset` has them
-        column_names = ["question", "answer"]
+        column_names: ClassVar[list[str]] = ["question", "answer"]
 
         def to_pandas(self) -> pd.DataFrame:
             return pd.DataFrame(GSM8K)
@@ -99,7 +99,8 @@ def test_a_datasets_object_is_read_without_importing_datasets():
     assert list(df["expected"]) == ["31", "36000", "15"]
 
     class DatasetDict:
-        column_names = {"train": ["question", "answer"], "test": ["question", "answer"]}
+        column_names: ClassVar[dict[str, list[str]]] = {"train": ["question", "answer"],
+                                                        "test": ["question", "answer"]}
 
     with pytest.raises(ConfigurationError, match="several splits"):
         ds.prompts.load(DatasetDict())

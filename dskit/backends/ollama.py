@@ -25,16 +25,9 @@ from ..errors import (
     ServerError,
     StreamInterrupted,
 )
-from ..reasoning_plan import (
-    CLOSE,
-    EMPTY_THINK,
-    THINK_PREFIX,
-    ReasoningSupport,
-    budget_note,
-    wrap_up,
-)
+from ..reasoning_plan import CLOSE, EMPTY_THINK, THINK_PREFIX, ReasoningSupport
 from ..reply import Stats
-from .base import ChatRequest, Delta, Done, Event, Options
+from .base import BudgetCut, ChatRequest, Delta, Done, Event, Options
 
 if TYPE_CHECKING:
     import ollama
@@ -247,8 +240,6 @@ class OllamaBackend:
                 yield ev
 
     def _stream(self, request: ChatRequest, think: bool | None) -> Iterator[Event]:
-        import ollama
-
         extra: dict[str, Any] = {}
         if think is not None:
             extra["think"] = think
@@ -258,25 +249,37 @@ class OllamaBackend:
         parts = cast(Generator[Any, None, None], self.client.chat(
             request.model, request.messages, stream=True,
             options=ollama_options(request.options), **extra))
+
+        def deltas(part: Any) -> Iterator[Delta]:
+            msg = part.message
+            # Servers may split reasoning out even when `think` was not sent.
+            if msg.thinking:
+                yield Delta("thinking", msg.thinking)
+            if msg.content:
+                yield Delta("answer" if think else "raw", msg.content)
+
+        # /api/chat cannot force the "<think>\n" prefix: the Done's `prefixed` stays False.
+        yield from self._relay(parts, request.model, deltas)
+
+    def _relay(self, parts: Generator[Any, None, None], model: str,
+               deltas: Callable[[Any], Iterator[Delta]]) -> Iterator[Event]:
+        """A streamed client response as events: `deltas(part)` for each part, then a `Done`
+        from the final part; errors translated, the response closed however it ends."""
+        import ollama
+
         started = False
         try:
             for part in parts:
                 started = True
-                msg = part.message
-                # Servers may split reasoning out even when `think` was not sent.
-                if msg.thinking:
-                    yield Delta("thinking", msg.thinking)
-                if msg.content:
-                    yield Delta("answer" if think else "raw", msg.content)
+                yield from deltas(part)
                 if part.done:
-                    # /api/chat cannot force the "<think>\n" prefix: prefixed stays False.
                     stats = _stats(part)
-                    stats.memory = self._memory_of(request.model)
+                    stats.memory = self._memory_of(model)
                     yield Done(stats=stats, done_reason=part.done_reason)
                     return
         except (ollama.ResponseError, httpx.HTTPError, ConnectionError,
                 json.JSONDecodeError) as exc:
-            raise self._translate(exc, request.model, streaming=True, started=started) from exc
+            raise self._translate(exc, model, streaming=True, started=started) from exc
         finally:
             parts.close()  # closes the HTTP response, which stops Ollama's generation
         raise StreamInterrupted(f"Ollama at {self.host} ended the reply without its final chunk")
@@ -284,12 +287,11 @@ class OllamaBackend:
     def _budgeted(self, request: ChatRequest) -> Iterator[Event]:
         """Reasoning cut at the plan's budget, then the answer from a raw `/api/generate`.
 
-        The reasoning streams from /api/chat (`think: true`); Ollama sends about one token per
-        piece, so pieces are counted as tokens. At the budget the stream is closed (Ollama
-        stops generating), and the answer is generated from the prompt rendered with the
-        model's own template, the reasoning so far, a wrap-up line, `</think>` and a blank
-        line, sent with `raw: true` (no template applied again). A reply that stops reasoning
-        before the budget is complete as it is.
+        The reasoning streams from /api/chat (`think: true`) and is cut at the budget
+        (`BudgetCut`); the answer is generated from the prompt rendered with the model's own
+        template, the reasoning so far, a wrap-up line, `</think>` and a blank line, sent with
+        `raw: true` (no template applied again). A reply that stops reasoning before the
+        budget is complete as it is.
         """
         budget = request.plan.budget or 0
         details = self.model_details(request.model)
@@ -297,79 +299,45 @@ class OllamaBackend:
             raise BudgetUnsupported(f"Ollama at {self.host} did not show the chat template of "
                                     f"{request.model}")
         prompt = render(str(details["template"]), request.messages)  # before generating
-        reasoning: list[str] = []
+        cut = BudgetCut(budget, request.messages)
         t0 = time.perf_counter()
         if budget:
-            phase = self._stream(request, True)
             try:
-                for ev in phase:
-                    if isinstance(ev, Done) or ev.kind != "thinking":
-                        # The model closed its reasoning within the budget: nothing to cut.
-                        yield ev
-                        if isinstance(ev, Done):
-                            return
-                        yield from phase
-                        return
-                    reasoning.append(ev.text)
-                    yield ev
-                    if len(reasoning) >= budget:
-                        break
-                else:
-                    raise StreamInterrupted(f"Ollama at {self.host} ended the reply without "
-                                            "its final chunk")
+                yield from cut.stream(self._stream(request, True))
             except BackendError as exc:
                 if isinstance(exc, StreamInterrupted) or "does not support thinking" not in \
                         str(exc):
                     raise
+                # A model without thinking: nothing to cut (`stream` says why it answered).
                 yield from self.stream(replace(request, plan=replace(request.plan, budget=None)))
                 return
-            finally:
-                phase.close()  # closes the HTTP response: Ollama stops reasoning now
-            line = wrap_up(request.messages)
-            yield Delta("thinking", f"\n\n{line}")
-            prompt += THINK_PREFIX + "".join(reasoning).strip() + f"\n\n{line}{CLOSE}"
+            if not cut.cut:
+                return
+            yield cut.wrap_up()
+            prompt += f"{THINK_PREFIX}{cut.reasoning()}{CLOSE}"
         else:
             prompt += EMPTY_THINK
-        t_cut = time.perf_counter()
         options = ollama_options(request.options)
-        options["num_predict"] = max(1, request.options.max_tokens - len(reasoning))
-        yield from self._continue(request, prompt, options, len(reasoning), t_cut - t0)
+        options["num_predict"] = max(1, request.options.max_tokens - len(cut.pieces))
+        seconds = time.perf_counter() - t0
+        for ev in self._continue(request, prompt, options):
+            yield cut.done(ev, seconds) if isinstance(ev, Done) else ev
 
-    def _continue(self, request: ChatRequest, prompt: str, options: dict[str, Any],
-                  thought: int, thinking_time: float) -> Iterator[Event]:
+    def _continue(self, request: ChatRequest, prompt: str, options: dict[str, Any]
+                  ) -> Iterator[Event]:
         """The answer after a cut: `raw: true` generation of `prompt`, streamed as answer."""
-        import ollama
-
         extra: dict[str, Any] = {}
         if self.keep_alive is not None:
             extra["keep_alive"] = self.keep_alive
         # think=False: the prompt already holds the closed reasoning, the output is the answer.
         parts = cast(Generator[Any, None, None], self.client.generate(
             request.model, prompt, raw=True, think=False, stream=True, options=options, **extra))
-        started = False
-        try:
-            for part in parts:
-                started = True
-                if part.response:
-                    yield Delta("answer", part.response)
-                if part.done:
-                    stats = _stats(part)
-                    answer = stats.eval_tokens or 0
-                    stats.thinking_tokens, stats.answer_tokens = thought, answer
-                    stats.eval_tokens = thought + answer
-                    stats.eval_time = (stats.eval_time or 0.0) + thinking_time
-                    # The raw prompt's count includes the reasoning: not the question's size.
-                    stats.prompt_tokens = stats.prompt_time = None
-                    stats.memory = self._memory_of(request.model)
-                    yield Done(stats=stats, done_reason=part.done_reason, budget_hit=True,
-                               notes=[budget_note(request.plan.budget or 0)])
-                    return
-        except (ollama.ResponseError, httpx.HTTPError, ConnectionError,
-                json.JSONDecodeError) as exc:
-            raise self._translate(exc, request.model, streaming=True, started=started) from exc
-        finally:
-            parts.close()
-        raise StreamInterrupted(f"Ollama at {self.host} ended the reply without its final chunk")
+
+        def deltas(part: Any) -> Iterator[Delta]:
+            if part.response:
+                yield Delta("answer", part.response)
+
+        yield from self._relay(parts, request.model, deltas)
 
     def _memory_of(self, model: str) -> int | None:
         """Bytes `model` takes in memory now (/api/ps `size`: RAM + VRAM); None if unknown."""

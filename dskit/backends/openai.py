@@ -24,16 +24,9 @@ from ..errors import (
     ServerError,
     StreamInterrupted,
 )
-from ..reasoning_plan import (
-    CLOSE,
-    EMPTY_THINK,
-    THINK_PREFIX,
-    ReasoningSupport,
-    budget_note,
-    wrap_up,
-)
+from ..reasoning_plan import CLOSE, EMPTY_THINK, THINK_PREFIX, ReasoningSupport
 from ..reply import Stats
-from .base import ChatRequest, Delta, Done, Event
+from .base import BudgetCut, ChatRequest, Delta, Done, Event
 
 #: DeepSeek's platform alias for R1; used when nothing else names a model.
 FALLBACK_MODEL = "deepseek-reasoner"
@@ -271,31 +264,22 @@ class OpenAIBackend:
                 f"the OpenAI-compatible server at {where} offers neither vLLM's "
                 "continue_final_message nor DeepSeek's prefix completion")
         budget = request.plan.budget or 0
-        reasoning: list[str] = []
+        cut = BudgetCut(budget, request.messages)
         t0 = time.perf_counter()
         if budget:
-            phase = self._events(request, self._body(request), self.base_url)
-            try:
-                for ev in phase:
-                    if isinstance(ev, Done) or ev.kind != "thinking":
-                        yield ev  # the reasoning ended within the budget: nothing to cut
-                        if not isinstance(ev, Done):
-                            yield from phase
-                        return
-                    reasoning.append(ev.text)
-                    yield ev
-                    if len(reasoning) >= budget:
-                        break
-            finally:
-                phase.close()  # closes the HTTP response: the server stops generating
-            line = wrap_up(request.messages)
-            yield Delta("thinking", f"\n\n{line}")
-            thought = "".join(reasoning).strip() + f"\n\n{line}"
+            for ev in cut.stream(self._events(request, self._body(request), self.base_url)):
+                if isinstance(ev, Done) and cut.inline:
+                    ev.notes.append(f"{where} sent the reasoning inline, not apart, so "
+                                    "think_budget could not cut it.")
+                yield ev
+            if not cut.cut:
+                return
+            yield cut.wrap_up()
+            thought = cut.reasoning()
         else:
             thought = ""
-        t_cut = time.perf_counter()
         body = self._body(request)
-        body["max_tokens"] = max(1, request.options.max_tokens - len(reasoning))
+        body["max_tokens"] = max(1, request.options.max_tokens - len(cut.pieces))
         if mode == "deepseek":
             url = str(httpx.URL(self.base_url).copy_with(path="/beta"))
             body["messages"] = [*request.messages, {"role": "assistant", "content": "",
@@ -306,22 +290,11 @@ class OpenAIBackend:
             closed = f"{THINK_PREFIX}{thought}{CLOSE}" if budget else EMPTY_THINK
             body["messages"] = [*request.messages, {"role": "assistant", "content": closed}]
             body["continue_final_message"], body["add_generation_prompt"] = True, False
-        answer = 0
+        seconds = time.perf_counter() - t0
         try:
             for ev in self._events(request, body, url):
-                if isinstance(ev, Done):
-                    stats = ev.stats
-                    answer = stats.eval_tokens or answer
-                    stats.thinking_tokens, stats.answer_tokens = len(reasoning), answer
-                    stats.eval_tokens = len(reasoning) + answer
-                    stats.eval_time = (stats.eval_time or 0.0) + (t_cut - t0)
-                    stats.prompt_tokens = None  # the continuation's prompt holds the reasoning
-                    yield Done(stats=stats, done_reason=ev.done_reason, budget_hit=True,
-                               notes=[budget_note(budget)])
-                    return
-                answer += 1
                 # After `</think>` everything is the answer, whatever field a parser put it in.
-                yield Delta("answer", ev.text)
+                yield cut.done(ev, seconds) if isinstance(ev, Done) else Delta("answer", ev.text)
         except BackendError as exc:
             if exc.status == 400 and "continue_final_message" in str(exc):
                 # transformers refuses when the template rewrites the last assistant turn (the
