@@ -49,6 +49,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_compare.py
 	$(BIN)/python bench/bench_serve.py
 	$(BIN)/python bench/bench_kb.py
+	$(BIN)/python bench/bench_loop_guard.py
+	$(BIN)/python bench/bench_budget.py
 
 clean:
 	rm -rf $(VENV)
