@@ -2,18 +2,19 @@
 
 What it measures
     * Loops: ``dskit.compare`` on prompts where the embedded stand-ins fall into degenerate
-      repetition (smollm2:135m on the Chinese cup puzzle prints "！" to the token limit), the
-      same prompts, samples and seeds with ``loop_guard=False`` and then ``loop_guard=True``,
-      one run each, ``max_tokens`` as given (default 2048). Reported: the wall time of each
-      run, the speed-up (off / on; target >= 3x), how many replies each run ended by
-      "repetition" or "length", and pass@1 of both (the guard must not cost right answers).
+      repetition (smollm2:135m, greedy: temperature 0, so a loop seen once comes back every
+      run), the same prompts and samples with ``loop_guard=False`` and then
+      ``loop_guard=True``, one run each, ``max_tokens`` as given (default 2048). Reported: the
+      wall time of each run, the speed-up (off / on; target >= 3x), how many replies each run
+      ended by "repetition" or "length", and pass@1 of both (the guard must not cost right
+      answers).
     * Legitimate long replies: ``LEGITIMATE`` asks both stand-ins for long structured answers
       (counting, numbered lists, tables, code with repeated lines, Chinese text) with the
       guard on; every reply stopped by the guard is printed with the unit it repeated, for a
       person to judge. Target: 0 stops on >= 30 replies.
 
 How to run
-    .venv/bin/python bench/bench_loop_guard.py [--max-tokens 2048] [--samples 2]
+    .venv/bin/python bench/bench_loop_guard.py [--max-tokens 2048] [--samples 1]
 
     Takes about six minutes on 2 idle cores (most of it the unguarded loops). Run it alone on
     an idle machine. Exit code 0 always; a missed target is printed as FAIL.
@@ -59,19 +60,17 @@ LEGITIMATE = [
 
 
 def loop_runs(client: ds.Client, samples: int, max_tokens: int) -> None:
-    prompts = [p for _, p, _ in LOOPING]
     table = ds.prompts.load([ds.prompts.Prompt(id=f"loop-{i}", prompt=p, expected=e,
                                                kind="math" if e.isdigit() else "text",
                                                grader=None if e.isdigit() else "cup")
                              for i, (_, p, e) in enumerate(LOOPING)])
     models = list(dict.fromkeys(m for m, _, _ in LOOPING))
-    assert len(prompts) == len(table)
     times, frames = {}, {}
     for guard in (False, True):
         t0 = time.perf_counter()
         frames[guard] = ds.compare(models, table, samples=samples, client=client,
-                                   max_tokens=max_tokens, seed=1, loop_guard=guard,
-                                   progress=False)
+                                   max_tokens=max_tokens, temperature=0, seed=1,
+                                   loop_guard=guard, progress=False)
         times[guard] = time.perf_counter() - t0
     for guard in (False, True):
         df = frames[guard]
@@ -104,7 +103,7 @@ def legitimate_runs(client: ds.Client, max_tokens: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--max-tokens", type=int, default=2048)
-    parser.add_argument("--samples", type=int, default=2)
+    parser.add_argument("--samples", type=int, default=1)
     parser.add_argument("--legit-max-tokens", type=int, default=400)
     args = parser.parse_args()
     print(machine_facts())

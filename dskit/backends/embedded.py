@@ -293,8 +293,8 @@ def _phased(run: _Run, request: ChatRequest) -> Iterator[Event]:
     prompt = fmt.prompt
     hit = budget == 0
     if budget == 0:
-        prompt += EMPTY_THINK
-        closing = 0
+        prompt += EMPTY_THINK  # R1's empty think block: answer without reasoning
+        run.thinking = 0
     else:
         prompt += THINK_PREFIX
         limit = run.remaining() if budget is None else min(budget, run.remaining())
@@ -310,8 +310,8 @@ def _phased(run: _Run, request: ChatRequest) -> Iterator[Event]:
             yield Delta("thinking", f"\n\n{line}")
             tail = f"\n\n{line}{CLOSE}"
         prompt += thought + tail
-        closing = run.count(tail) if hit else 0
-        run.thinking = run.generated + closing
+        # Reasoning tokens: the generated ones, plus the closing line when it was cut.
+        run.thinking = run.generated + (run.count(tail) if hit else 0)
         if (run.finish == "length" and not hit) or run.room(prompt + cue) <= 0:
             run.finish = "length"  # the token limit or the context ran out while reasoning
             yield run.done(prefixed=True)
@@ -320,8 +320,6 @@ def _phased(run: _Run, request: ChatRequest) -> Iterator[Event]:
     for text in run.generate(prompt + cue, fmt, extra_stop=[OPEN_TAG, CLOSE_TAG]):
         yield Delta("answer", text)
     run.answer = run.generated - before
-    if budget == 0:
-        run.thinking = 0
     done = run.done(prefixed=True)
     done.budget_hit = hit
     if hit and budget is not None:
