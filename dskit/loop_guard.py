@@ -3,13 +3,15 @@
 Small models (and R1-1.5b) fall into loops: the same character, phrase or paragraph over and
 over until the token limit ("！" 4,093 times). Two questions are asked about such text here:
 
-- `LoopGuard` watches a reply as it streams and says when to stop it: the last `min_chars`
-  characters (300) or more are one unit of at most `max_unit` characters (200) repeated
-  verbatim at least `min_repeats` times (10) in a row. Legitimate text does not do that:
+- `LoopGuard` watches a reply as it streams and says when to stop it: the last `min_bytes`
+  (360) or more bytes of text are one unit of at most `max_unit` characters (200) repeated
+  verbatim at least `min_repeats` times (10) in a row. Bytes of UTF-8, not characters: a
+  Chinese character is three bytes and often as many tokens for a small model's byte-level
+  vocabulary, so a Chinese loop is stopped after 120 characters, an English one after 360. Legitimate text does not do that:
   counting changes its numbers, lists and table rows change their contents, code repeats a
   line a few times, Chinese repeats a character a few times ("哈哈哈哈"). A reply that really
-  must print 300 identical characters, or ten identical table rows in a row, is stopped too:
-  pass `loop_guard=False` for it.
+  must print 360 identical characters, or fifteen identical table rows in a row, is stopped
+  too: pass `loop_guard=False` for it.
 - `has_degenerate_run` is the graders' stricter test on a finished answer: a short word
   repeated four or more times in a row is not an answer, whatever words it repeats (measured
   on labelled answers: docs/graders.md).
@@ -35,7 +37,7 @@ class Loop:
 
     unit: str
     repeats: int
-    chars: int
+    chars: int  # characters the repetition spans
 
     def note(self) -> str:
         """What a reply stopped by the guard says about it."""
@@ -52,11 +54,11 @@ class LoopGuard:
     watching costs well under a millisecond per check whatever the reply's length.
     """
 
-    def __init__(self, *, min_chars: int = 300, min_repeats: int = 10, max_unit: int = 200,
+    def __init__(self, *, min_bytes: int = 360, min_repeats: int = 10, max_unit: int = 200,
                  check_every: int = 32) -> None:
-        self.min_chars, self.min_repeats, self.max_unit = min_chars, min_repeats, max_unit
+        self.min_bytes, self.min_repeats, self.max_unit = min_bytes, min_repeats, max_unit
         self.check_every = check_every
-        self._window = max(min_chars, min_repeats * max_unit) + max_unit
+        self._window = max(min_bytes, min_repeats * max_unit) + max_unit
         self._tail = ""
         self._unchecked = 0
         #: The loop found, once `feed` returned it.
@@ -68,17 +70,18 @@ class LoopGuard:
             return self.loop
         self._tail = (self._tail + text)[-self._window:]
         self._unchecked += len(text)
-        if self._unchecked < self.check_every or len(self._tail) < self.min_chars:
+        if self._unchecked < self.check_every or len(self._tail) < self.min_repeats:
             return None
         self._unchecked = 0
-        self.loop = find_loop(self._tail, min_chars=self.min_chars,
+        self.loop = find_loop(self._tail, min_bytes=self.min_bytes,
                               min_repeats=self.min_repeats, max_unit=self.max_unit)
         return self.loop
 
 
-def find_loop(text: str, *, min_chars: int = 300, min_repeats: int = 10,
+def find_loop(text: str, *, min_bytes: int = 360, min_repeats: int = 10,
               max_unit: int = 200) -> Loop | None:
-    """The shortest unit whose verbatim repetition makes up the end of `text`, if long enough."""
+    """The shortest unit whose verbatim repetition makes up the end of `text`, if long enough
+    (at least `min_repeats` times and `min_bytes` bytes of UTF-8)."""
     n = len(text)
     for p in range(1, min(max_unit, n // min_repeats) + 1):
         if text[-1] != text[-1 - p]:
@@ -86,7 +89,7 @@ def find_loop(text: str, *, min_chars: int = 300, min_repeats: int = 10,
         unit = text[-p:]
         if text[-2 * p:-p] != unit:
             continue  # and its last unit once
-        reps = max(min_repeats, -(-min_chars // p))
+        reps = max(min_repeats, -(-min_bytes // len(unit.encode("utf-8"))))
         if reps * p > n:
             continue
         if text[-reps * p:] != unit * reps:

@@ -37,7 +37,7 @@ def _code() -> str:
             + "    print('done')\n    print('done')\n    print('done')\n```\n")
 
 
-#: Long legitimate replies (all well over the guard's 300 characters), English and Chinese.
+#: Long legitimate replies (all well over the guard's 360 bytes), English and Chinese.
 LEGITIMATE = {
     "counting": ", ".join(str(i) for i in range(1, 400)),
     "counting-zh": "，".join(f"第{i}个" for i in range(1, 200)),
@@ -121,18 +121,20 @@ def test_loops_are_stopped_soon(name: str):
     # Stopped within the minimum span (plus the text before the loop and one check interval),
     # far before the end.
     loop = find_loop(text[:at])
-    assert loop is not None and loop.repeats >= 10 and loop.chars >= 300
-    assert at < len(text) and at < max(300, 10 * len(loop.unit)) + len(loop.unit) + 80
+    assert loop is not None and loop.repeats >= 10
+    assert len(text[:at].encode()) >= 360  # never before 360 bytes of text
+    assert at < len(text) and at < max(360, 10 * len(loop.unit)) + len(loop.unit) + 80
 
 
 def test_the_unit_found_is_the_shortest():
     loop = find_loop("x" + "ab" * 400)
     assert loop is not None and loop.unit in ("ab", "ba") and loop.repeats == 400
+    assert find_loop("！" * 119) is None and find_loop("！" * 120) is not None  # 360 bytes
     assert "repeated" in loop.note() and "loop_guard=False" in loop.note()
 
 
 def test_a_loop_that_gives_way_to_new_text_is_not_stopped_later():
-    text = "ha" * 140 + "".join(f" then {i}" for i in range(100))  # 280 chars of "ha": too few
+    text = "ha" * 170 + "".join(f" then {i}" for i in range(100))  # 340 bytes of "ha": too few
     assert feed_in_pieces(text) is None
 
 
@@ -149,10 +151,11 @@ def test_chat_stops_a_looping_stream_and_keeps_the_text(scripted):
     reply = client.chat("Where is the ball?", loop_guard=True)
     assert reply.done_reason == "repetition"
     assert reply.status == "looped: stopped repeating itself (loop guard)"
-    assert reply.answer.startswith("The ball！") and 300 <= reply.answer.count("！") < 400
+    # "！" is 3 bytes: stopped after 120 of them (and at most one check interval more).
+    assert reply.answer.startswith("The ball！") and 120 <= reply.answer.count("！") < 160
     assert any("loop guard" in n for n in reply.notes)
     assert client.backend.closed == [True]  # the backend's stream was closed: generation ends
-    assert reply.stats.eval_tokens and reply.stats.eval_tokens < 400
+    assert reply.stats.eval_tokens and reply.stats.eval_tokens < 200
     assert "looped" in reply.footer(with_status=True)
 
 
