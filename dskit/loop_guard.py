@@ -7,9 +7,10 @@ over until the token limit ("！" 4,093 times). Two questions are asked about su
   (360) or more bytes of text are one unit of at most `max_unit` characters (200) repeated
   verbatim at least `min_repeats` times (10) in a row. Bytes of UTF-8, not characters: a
   Chinese character is three bytes and often as many tokens for a small model's byte-level
-  vocabulary, so a Chinese loop is stopped after 120 characters, an English one after 360. Legitimate text does not do that:
-  counting changes its numbers, lists and table rows change their contents, code repeats a
-  line a few times, Chinese repeats a character a few times ("哈哈哈哈"). A reply that really
+  vocabulary, so a Chinese loop is stopped after 120 characters, an English one after 360.
+  Legitimate text does not repeat itself like that: counting changes its numbers, lists and
+  table rows change their contents, code repeats a line a few times, Chinese repeats a
+  character a few times ("哈哈哈哈"). A reply that really
   must print 360 identical characters, or fifteen identical table rows in a row, is stopped
   too: pass `loop_guard=False` for it.
 - `has_degenerate_run` is the graders' stricter test on a finished answer: a short word
