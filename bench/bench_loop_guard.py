@@ -31,11 +31,13 @@ import dskit as ds
 from dskit.backends.embedded import EmbeddedBackend
 
 SMALL, QWEN = "smollm2:135m", "qwen2.5-coder:0.5b"
-#: (model, prompt, expected): prompts on which the stand-ins were seen to loop.
+#: (model, prompt, expected): prompts on which smollm2 was seen to loop when greedy (each one
+#: ended by the guard within 460 tokens, where 700 tokens were allowed).
 LOOPING = [
     (SMALL, ds.prompts.cup_puzzle("zh").prompt, "在床上"),
-    (SMALL, "小明有 5 个苹果，吃了 2 个，又买了 4 个。他现在有几个苹果？", "7"),
     (SMALL, "一本书 12 元，买 3 本要多少钱？", "36"),
+    (SMALL, "我有三个杯子，每个杯子里有两个球。一共有几个球？", "6"),
+    (SMALL, "请用中文回答：天空为什么是蓝色的？", ""),
 ]
 #: Requests for long, structured, legitimate replies (English and Chinese).
 LEGITIMATE = [
@@ -60,9 +62,9 @@ LEGITIMATE = [
 
 
 def loop_runs(client: ds.Client, samples: int, max_tokens: int) -> None:
-    table = ds.prompts.load([ds.prompts.Prompt(id=f"loop-{i}", prompt=p, expected=e,
+    table = ds.prompts.load([ds.prompts.Prompt(id=f"loop-{i}", prompt=p, expected=e or None,
                                                kind="math" if e.isdigit() else "text",
-                                               grader=None if e.isdigit() else "cup")
+                                               grader="cup" if e == "在床上" else None)
                              for i, (_, p, e) in enumerate(LOOPING)])
     models = list(dict.fromkeys(m for m, _, _ in LOOPING))
     times, frames = {}, {}
