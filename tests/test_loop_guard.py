@@ -185,12 +185,15 @@ def test_conversation_keeps_a_looped_turn_out_of_the_history(scripted):
 
 #: Requests for long, structured replies that the stand-ins answer without looping.
 REAL_LEGITIMATE = [
-    (QWEN, "Count from 1 to 120, separated by commas."),
     (QWEN, "Write a Markdown table of the numbers 1 to 30 with their squares and cubes."),
     (QWEN, "Write Python unit tests that check add(i, i) == 2*i for i from 0 to 25, one "
            "assert per line."),
-    (QWEN, "用中文列出一年十二个月，每个月写一句话介绍天气。"),
+    (QWEN, "Write a Python function number_name(n) that returns the English name of each "
+           "number from 1 to 20, with one if-statement per number."),
+    (QWEN, "用 Python 写一个函数，把 1 到 12 月的中文名称和每个月的天数打印成一个表格，并写注释。"),
     (SMALL, "List 40 different fruits as a numbered list."),
+    (SMALL, "Count from 1 to 100, separated by commas."),
+    (SMALL, "Write a numbered list of 30 countries and their capitals."),
 ]
 
 
