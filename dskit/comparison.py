@@ -583,15 +583,19 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def _label(row: dict[str, Any]) -> str:
+def _label(row: dict[str, Any], sweep: bool = False) -> str:
+    """The model, with its thinking budget when it has one (or when others in a sweep do)."""
     budget = row.get("think_budget")
-    return row["model"] if _blank(budget) else f"{row['model']} (think_budget={int(budget)})"
+    if _blank(budget):
+        return f"{row['model']} (no think_budget)" if sweep else row["model"]
+    return f"{row['model']} (think_budget={int(budget)})"
 
 
 def describe(summary_df: pd.DataFrame) -> str:
     """What a `summary()` shows, in sentences made from its numbers (for a lesson's page)."""
     said = []
     rows = summary_df.to_dict("records")
+    sweep = "think_budget" in summary_df and bool(summary_df["think_budget"].notna().any())
     for row in rows:
         graded = int(row["n"]) - int(row["errors"])
         if math.isnan(row["pass@1"]):
@@ -614,8 +618,8 @@ def describe(summary_df: pd.DataFrame) -> str:
         elif not math.isnan(row.get("s_per_correct", math.nan)):
             cost = f"; {row['s_per_correct']:.1f} s per correct answer"
         failed = f"; {int(row['errors'])} calls failed" if row["errors"] else ""
-        said.append(f"{_label(row)}: {score} over {graded} answers{cut}{looped}{hit}{cost}"
-                    f"{failed}.")
+        said.append(f"{_label(row, sweep)}: {score} over {graded} answers{cut}{looped}{hit}"
+                    f"{cost}{failed}.")
     speeds = summary_df.dropna(subset=["tokens_per_s"]).sort_values("tokens_per_s")
     if len(speeds) >= 2 and speeds["model"].nunique() >= 2:
         slow, fast = speeds.iloc[0], speeds.iloc[-1]
@@ -629,7 +633,7 @@ def describe(summary_df: pd.DataFrame) -> str:
     widths = [(r["pass@1_high"] - r["pass@1_low"]) / 2 for r in rows
               if not math.isnan(r.get("pass@1_low", math.nan))]
     if len(widths) >= 2:
-        overlap = _overlapping(rows)
+        overlap = _overlapping(rows, sweep)
         said.append(f"The 95% intervals are ±{np.mean(widths):.2f} wide on average" + (
             f"; those of {overlap[0]} and {overlap[1]} overlap, so their difference may be "
             "noise (`ds.compare.paired` tests it on the shared prompts)." if overlap else
@@ -637,13 +641,13 @@ def describe(summary_df: pd.DataFrame) -> str:
     return " ".join(said)
 
 
-def _overlapping(rows: list[dict[str, Any]]) -> tuple[str, str] | None:
+def _overlapping(rows: list[dict[str, Any]], sweep: bool) -> tuple[str, str] | None:
     """The first two rows whose pass@1 intervals overlap, by label."""
     scored = [r for r in rows if not math.isnan(r.get("pass@1_low", math.nan))]
     for i, a in enumerate(scored):
         for b in scored[i + 1:]:
             if a["pass@1_low"] <= b["pass@1_high"] and b["pass@1_low"] <= a["pass@1_high"]:
-                return _label(a), _label(b)
+                return _label(a, sweep), _label(b, sweep)
     return None
 
 
@@ -666,7 +670,7 @@ def paired(df: pd.DataFrame, a: Side, b: Side, *, level: float = statistics.LEVE
 
 def _side_label(side: Side) -> str:
     if isinstance(side, tuple):
-        return _label({"model": side[0], "think_budget": side[1]})
+        return _label({"model": side[0], "think_budget": side[1]}, sweep=True)
     return side
 
 
