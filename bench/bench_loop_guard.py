@@ -31,8 +31,9 @@ import dskit as ds
 from dskit.backends.embedded import EmbeddedBackend
 
 SMALL, QWEN = "smollm2:135m", "qwen2.5-coder:0.5b"
-#: (model, prompt, expected): prompts on which smollm2 was seen to loop when greedy (each one
-#: ended by the guard within 460 tokens, where 700 tokens were allowed).
+#: (model, prompt, expected): prompts on which smollm2 was seen to loop when greedy (700 tokens
+#: allowed: the first three were stopped within 460 tokens; the fourth repeated "蓝色色色！"
+#: until the limit, before the guard measured bytes rather than characters).
 LOOPING = [
     (SMALL, ds.prompts.cup_puzzle("zh").prompt, "在床上"),
     (SMALL, "一本书 12 元，买 3 本要多少钱？", "36"),
