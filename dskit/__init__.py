@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from . import config, errors
+from . import config, errors, tools
 from .client import Client, connect
 from .comparison import CompareFunction
 from .conversation import ChatStream, Conversation, chat
@@ -54,6 +54,7 @@ __all__ = [
     "register_gguf",
     "serve",
     "split_think",
+    "tools",
     "widgets",
 ]
 

@@ -16,7 +16,7 @@ from .reasoning_plan import Traits, plan_reasoning
 from .recommendations import apply_recommendations
 from .reply import Reply
 
-Messages = list[dict[str, str]]
+Messages = list[dict[str, Any]]
 
 
 class ChatStream:
@@ -35,6 +35,13 @@ class ChatStream:
         self._guard = LoopGuard() if loop_guard else None
         self.reply = Reply(model=request.model, backend=client.backend.name, notes=list(notes))
         self.finished = False
+        #: The backend's final event once the stream ended (stats, requested tool calls).
+        self.done = Done()
+
+    @property
+    def request(self) -> ChatRequest:
+        """What was asked of the backend (model, messages, options, reasoning plan)."""
+        return self._request
 
     def stop(self) -> None:
         """Ask the generation to stop; the partial reply is kept, `done_reason` is `stopped`."""
@@ -115,6 +122,7 @@ class ChatStream:
 
     def _finalise(self, done: Done, splitter: ThinkSplitter, counts: dict[str, int],
                   t0: float) -> None:
+        self.done = done
         reply = self.reply
         stats = done.stats
         stats.ttft = reply.stats.ttft
@@ -133,8 +141,10 @@ class ChatStream:
         reply.thinking = reply.thinking.strip()
         reply.answer = reply.answer.strip()
         reply.reasoned = reply.reasoned or splitter.saw_reasoning or counts["thinking"] > 0
+        # A reply that asks for tool calls after its reasoning has no answer by design.
         unclosed = (self._request.plan.starts_inside and splitter.saw_reasoning
-                    and not splitter.closed and counts["thinking"] and not counts["answer"])
+                    and not splitter.closed and counts["thinking"] and not counts["answer"]
+                    and not done.tool_calls)
         if unclosed and not splitter.opened and not done.prefixed and done.done_reason == "stop":
             # We only assumed the template opened <think>; a model that stops by itself without
             # any tag skipped reasoning and answered directly.
@@ -222,10 +232,17 @@ def chat(
     system: str | None = None,
     client: Client | None = None,
     loop_guard: bool = False,
+    format: Any = None,
+    tools: Any = None,
+    max_steps: int = 5,
+    retries: int = 0,
     **kwargs: Any,
 ) -> Reply | ChatStream:
     """Ask a model once. Returns a `Reply`, or with `stream=True` a `ChatStream` of chunks.
 
+    `format` (a Pydantic model class, a JSON-schema dict or "json") makes the answer JSON,
+    validated into `reply.parsed` (`retries=n` asks again with the errors shown); `tools` (Python
+    functions) lets the model call them, up to `max_steps` requests (`reply.tool_calls`).
     Keyword arguments: temperature, top_p, seed, max_tokens, num_ctx, stop, think,
     think_budget (cap the reasoning at N tokens, then answer; 0: answer without reasoning),
     recommendations (False turns DeepSeek's defaults off), options (backend-specific extras).
@@ -233,6 +250,16 @@ def chat(
     (`done_reason == "repetition"`).
     """
     client = client or default_client()
+    if format is not None or tools is not None or retries:
+        # chat_steps builds on this module (build_request, ChatStream): imported here, not above.
+        from .chat_steps import run_steps
+
+        if stream:
+            raise ConfigurationError(
+                "stream=True cannot be combined with format= or tools=: the answer is validated "
+                "(and tools run) only once the reply is complete; leave stream out")
+        return run_steps(client, as_messages(prompt, system), model, fmt=format, tools=tools,
+                         max_steps=max_steps, retries=retries, **kwargs)
     request, notes = build_request(client, as_messages(prompt, system), model, **kwargs)
     s = ChatStream(client, request, notes, loop_guard)
     return s if stream else s.collect()
@@ -256,6 +283,10 @@ class Conversation:
         Takes `chat()`'s keyword arguments (think_budget, loop_guard, ...), over the defaults
         the conversation was made with.
         """
+        if {"format", "tools"} & {*kwargs, *self.defaults}:
+            raise ConfigurationError(
+                "format= and tools= work with ds.chat: pass the history as a message list, "
+                "e.g. ds.chat(conv.history + [{'role': 'user', 'content': ...}], format=...)")
         messages = as_messages(list(self.history) + as_messages(prompt), self.system)
         options = {**self.defaults, **kwargs}
         guard = bool(options.pop("loop_guard", False))

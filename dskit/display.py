@@ -61,6 +61,12 @@ def reply_html(reply: Reply, *, open_thinking: bool = False, streaming: bool = F
     """HTML for a notebook: reasoning in a collapsible block, the answer as Markdown, stats
     (`footer=False` where a status line shows them already, as in the widgets)."""
     parts = [_STYLE, '<div class="dskit-reply">']
+    if reply.tool_calls:
+        rows = "".join(
+            f'<li class="dskit-tool-call" data-ok="{str(c.ok).lower()}">'
+            f"<code>{html.escape(c.text())}</code></li>" for c in reply.tool_calls)
+        parts.append(f'<details class="dskit-tools"><summary>Tool calls · '
+                     f'{len(reply.tool_calls)}</summary><ol>{rows}</ol></details>')
     if reply.thinking.strip() or reply.reasoned:
         label = "Reasoning" + (" (thinking…)" if streaming and not reply.answer else "")
         if reply.reasoned and not reply.thinking.strip():

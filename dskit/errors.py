@@ -2,7 +2,9 @@
 
     DskitError
     ├── ConfigurationError (ValueError)       a setting or argument is wrong
-    │   └── BudgetUnsupported                 this server or model cannot cap reasoning
+    │   ├── BudgetUnsupported                 this server or model cannot cap reasoning
+    │   └── ToolsNotSupported                 the model cannot call tools on this server
+    ├── StructuredOutputError (ValueError)    the reply is not JSON matching the schema
     ├── KnowledgeBaseError (ValueError)       a knowledge-base operation cannot be done as asked
     │   └── KnowledgeBaseBusy (TimeoutError)  another process holds its write lock
     ├── LoadError (ValueError)                a file could not be turned into text
@@ -47,6 +49,46 @@ class BudgetUnsupported(ConfigurationError):
             "whole reply with max_tokens instead (the reasoning then has no answer if it runs "
             "that long), or use a backend that can: the embedded one, Ollama, vLLM or DeepSeek's "
             "platform.")
+
+
+class ToolsNotSupported(ConfigurationError):
+    """The model's server does not report tool support; the message names models that have it."""
+
+    def __init__(self, model: str, where: str, detail: str = "") -> None:
+        self.model = model
+        why = f" ({detail})" if detail else ""
+        super().__init__(
+            f"{model} cannot call tools on {where}{why}. Use a model whose server lists the "
+            "`tools` capability (`ollama show <model>`): Qwen3 (`qwen3:8b`), Qwen2.5 "
+            "(`qwen2.5:7b`), Llama 3.1, or a DeepSeek-R1-0528 tag whose template has tool "
+            "support; the original DeepSeek-R1 distills (deepseek-r1:1.5b … 70b) have none, "
+            "although Ollama's library page lists `tools` for the family. Without tools, ask "
+            "for the data with `format=` instead. On the embedded backend, "
+            "qwen2.5-coder:0.5b calls tools."
+        )
+
+
+class StructuredOutputError(DskitError, ValueError):
+    """The reply did not validate against the requested format.
+
+    `raw` is the text the model gave (after `retries` more attempts), `errors` the validation
+    messages, `reply` the last `Reply` (reasoning, stats) when there was one.
+    """
+
+    def __init__(self, raw: str, errors: list[str], attempts: int = 1,
+                 reply: Reply | None = None) -> None:
+        self.raw = raw
+        self.errors = list(errors)
+        self.attempts = attempts
+        self.reply = reply
+        shown = raw if len(raw) <= 300 else raw[:300] + "…"
+        tries = f" after {attempts} attempts" if attempts > 1 else ""
+        super().__init__(
+            f"the reply is not valid for the requested format{tries}: "
+            f"{'; '.join(self.errors) or 'no JSON found'}. Raw text: {shown!r}. Pass "
+            "retries=n to ask again with the errors shown to the model, raise max_tokens if "
+            "the JSON was cut off, or simplify the schema."
+        )
 
 
 class KnowledgeBaseError(DskitError, ValueError):

@@ -216,6 +216,9 @@ _CONCLUDED = re.compile(r"\bso\b|\btherefore\b|\bthus\b|\bin total\b|所以|因�
 _SENTENCE_END = re.compile(r"[。!?！？;；\n]|\.(?:\s|$)|[,，]\s*(?:because|since|as)\b|"
                            r"[,，]?\s*因为")
 _NEGATED_NUMBER = re.compile(r"(?:\bnot\b|不是|而不是|并非)\s*-?\d[\d,.]*")
+# "125 is the result of 1000 divided by 8": the number stated before its role.
+_STATED_BEFORE = re.compile(r"(-?\d[\d,]*(?:\.\d+)?(?:\s*/\s*\d+)?)\s*(?:is|was|would be)\s+"
+                            r"(?:the\s+)?(?:final\s+|correct\s+)?(?:answer|result|total)\b", re.I)
 
 
 def math_answer(answer: str, thinking: str = "") -> str | None:
@@ -232,6 +235,8 @@ def math_answer(answer: str, thinking: str = "") -> str | None:
         return extract_boxed(thinking)
     if has_degenerate_run(unicodedata.normalize("NFKC", answer)):
         return None
+    candidates: list[tuple[int, str]] = [(m.start(), m.group(1))
+                                         for m in _STATED_BEFORE.finditer(answer)]
     marks = [(m, True) for m in _STATED.finditer(answer)] + \
         [(m, False) for m in _CONCLUDED.finditer(answer)]
     for mark, stated in sorted(marks, key=lambda pair: pair[0].start(), reverse=True):
@@ -240,9 +245,13 @@ def math_answer(answer: str, thinking: str = "") -> str | None:
         span = rest[: end.start()] if end else rest
         numbers = [m.group() for m in _NUM.finditer(span)]
         if numbers:
-            return numbers[0] if stated else last_number(span)
-        if (spelled := last_number(span)) is not None:
-            return spelled  # a Chinese numeral: 答案：四十二元
+            candidates.append((mark.start(), numbers[0] if stated else str(last_number(span))))
+            break
+        if (spelled := last_number(span)) is not None:  # a Chinese numeral: 答案：四十二元
+            candidates.append((mark.start(), spelled))
+            break
+    if candidates:
+        return max(candidates)[1]  # the statement made last is the conclusion
     return last_number(_NEGATED_NUMBER.sub(" ", answer))
 
 
@@ -358,6 +367,8 @@ class Verdict:
     expected: str
     #: The final answer as the grader read it (a boxed value, a number, a place), if any.
     got: str | None = None
+    #: Graded by value (maths): then a missing `got` means no final answer was found.
+    numeric: bool = False
 
     @property
     def symbol(self) -> str:
@@ -369,7 +380,10 @@ class Verdict:
             return f"? not graded (expected {self.expected})"
         if self.correct:
             return f"✓ correct (expected {self.expected})"
-        said = f"the answer says {self.got}" if self.got else "no final answer found"
+        if self.got:
+            said = f"the answer says {self.got}"
+        else:
+            said = "no final answer found" if self.numeric else "the answer does not say that"
         return f"✗ wrong: expected {self.expected}; {said}"
 
 
@@ -392,4 +406,4 @@ def verdict(answer: str, expected: Any, kind: str | None = None, grader: Any = N
         if place is not None:
             chinese = any("\u3400" <= ch <= "\u9fff" for ch in str(expected))
             got = _CUP_WORDS[place][1 if chinese else 0]
-    return Verdict(correct, str(expected), got)
+    return Verdict(correct, str(expected), got, numeric=kind == "math")

@@ -99,6 +99,10 @@ class ReasoningSupport:
     force_prefix: bool = False
     #: Can ask a model to reason, close the block itself, then let it answer.
     two_phase: bool = False
+    #: Applies a `format` to the answer only, after free reasoning (llama.cpp in phases,
+    #: Ollama >= 0.12.4). Without it a reasoning reply with a format takes two requests:
+    #: reason first, then the constrained answer with that reasoning in context.
+    format_after_reasoning: bool = False
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from .display import reply_html
 from .grading import Verdict, verdict
 from .model_files import STANDINS
 from .reasoning import Chunk, extract_boxed
+from .tools import ToolCall
 
 
 @dataclass
@@ -95,6 +96,10 @@ class Reply:
     verdict: Verdict | None = None
     #: Whether the reasoning was cut at its thinking budget (`think_budget`) before the answer.
     budget_hit: bool = False
+    #: The validated answer when a `format` was asked for (a Pydantic model instance or JSON).
+    parsed: Any = None
+    #: The tool calls run on the way to this answer (`tools=`), in order.
+    tool_calls: list[ToolCall] = field(default_factory=list)
 
     @property
     def citations(self) -> list[int]:
@@ -121,6 +126,8 @@ class Reply:
             return "looped: stopped repeating itself (loop guard)"
         if self.unfinished_reasoning:
             return "no answer: stopped while still reasoning"
+        if self.done_reason == "max_steps":
+            return "no answer: max_steps reached while the model was still calling tools"
         if self.no_answer:
             return "no answer: the model returned an empty answer"
         if self.done_reason == "length":
@@ -163,6 +170,8 @@ class Reply:
     def text(self, show_thinking: bool = True) -> str:
         """Plain-text rendering for terminals and logs."""
         lines: list[str] = []
+        if self.tool_calls:
+            lines += ["[tool calls]", *(f"  {c.text()}" for c in self.tool_calls), ""]
         if show_thinking and self.thinking.strip():
             lines += ["[thinking]", self.thinking.strip(), "[/thinking]", ""]
         elif self.reasoned and show_thinking:

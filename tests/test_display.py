@@ -54,3 +54,16 @@ def test_plain_text_rendering():
     assert text.startswith("[thinking]\nt\n[/thinking]")
     assert "a\n" in text and "[note] a note" in text and "embedded:m" in text
     assert "[thinking]" not in r.text(show_thinking=False)
+
+
+def test_tool_calls_are_listed_and_escaped():
+    from dskit.tools import ToolCall
+
+    evil = "<img src=x onerror=alert(1)>"
+    r = Reply(answer="done", tool_calls=[
+        ToolCall("search", {"query": evil}, result=f"<b>{evil}</b>", seconds=0.25),
+        ToolCall("calc", {"a": 1}, error=f"ValueError: {evil}")])
+    out = reply_html(r)
+    assert "Tool calls · 2" in out and 'data-ok="true"' in out and 'data-ok="false"' in out
+    assert "<img" not in out and "<b>" not in out and "&lt;img src=x" in out
+    assert "0.25 s" in out and "✗ ValueError" in out

@@ -511,7 +511,7 @@ def test_llama_index_ollama_llm_and_embedding(server: ds.serve.Server) -> None:
 
 def test_dskit_ollama_backend_runs_against_it(server: ds.serve.Server) -> None:
     client = ds.connect("ollama", host=server.url, set_default=False)
-    assert client.backend.version() == "0.12.0"
+    assert client.backend.version() == "0.12.4"
     assert SMALL in client.models()
     reply = client.chat("What is 2+3?", SMALL, max_tokens=24, think=True, seed=3)
     assert reply.thinking and reply.backend == "ollama"

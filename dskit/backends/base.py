@@ -8,6 +8,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from ..reasoning_plan import ReasoningPlan, ReasoningSupport, budget_note, wrap_up
 from ..reply import Stats
+from ..tools import ToolRequest
 
 #: Context window sent with every request (Ollama's own default is too small for R1's reasoning).
 DEFAULT_NUM_CTX = 8192
@@ -39,13 +40,22 @@ class Options:
 
 @dataclass
 class ChatRequest:
-    """What the chat layer asks a backend to generate."""
+    """What the chat layer asks a backend to generate.
+
+    Messages are role/content dicts; a tool round trip adds an assistant message with
+    `tool_calls: [{"id", "name", "arguments": {...}}]` and `tool` messages with `content`,
+    `name` and `tool_call_id`. Each backend turns these into its server's shape.
+    """
 
     model: str
-    messages: list[dict[str, str]]
+    messages: list[dict[str, Any]]
     options: Options = field(default_factory=Options)
     #: Whether and how the reply reasons (`dskit.reasoning_plan`); the backend carries it out.
     plan: ReasoningPlan = field(default_factory=ReasoningPlan)
+    #: Constrain the answer (never the reasoning) to JSON: "json" or a JSON schema.
+    format: str | dict[str, Any] | None = None
+    #: Functions the model may ask to call (`{"type": "function", "function": {...}}` specs).
+    tools: list[dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +78,8 @@ class Done:
     notes: list[str] = field(default_factory=list)
     #: Whether the reasoning was cut at the plan's thinking budget.
     budget_hit: bool = False
+    #: Calls the model asked for instead of (or besides) answering; the chat layer runs them.
+    tool_calls: list[ToolRequest] = field(default_factory=list)
 
 
 Event = Delta | Done

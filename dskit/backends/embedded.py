@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import psutil
 
@@ -25,6 +26,7 @@ from ..reasoning_plan import (
     wrap_up,
 )
 from ..reply import Stats
+from ..tools import CALL_OPEN, ToolMarkup
 from .base import ChatRequest, Delta, Done, Event, Options
 
 _HINT = (
@@ -115,6 +117,7 @@ class EmbeddedBackend:
         return {
             "model_info": {k: v for k, v in meta.items() if k.startswith("general.")},
             "details": {"family": meta.get("general.architecture", "")},
+            "capabilities": capabilities(meta.get("tokenizer.chat_template", "")),
         }
 
     def describe(self) -> dict[str, Any]:
@@ -131,8 +134,9 @@ class EmbeddedBackend:
         }
 
     def reasoning_support(self) -> ReasoningSupport:
-        """llama.cpp in process: the start of a reply can be forced, reasoning run in phases."""
-        return ReasoningSupport(force_prefix=True, two_phase=True)
+        """llama.cpp in process: the start of a reply can be forced, reasoning run in phases,
+        and a format's grammar applied to the answer phase only."""
+        return ReasoningSupport(force_prefix=True, two_phase=True, format_after_reasoning=True)
 
     def load(self, model: str, progress: Callable[[int, int], None] | None = None) -> _Loaded:
         """Load `model` once (assembling its file first if needed) and return it."""
@@ -260,13 +264,46 @@ class EmbeddedBackend:
         """Generate with llama.cpp, token by token."""
         with self._use(request.model) as entry:
             run = _Run(entry, request)
-            if request.plan.two_phase or request.plan.budget is not None:
-                yield from _phased(run, request)
+            tools = request.tools or None
+            # A format is a grammar on the answer only: reasoning before it runs free.
+            grammar = _grammar(request.format) if request.format is not None else None
+            plan = request.plan
+            markup = ToolMarkup() if tools else None
+
+            def answer(texts: Iterator[str], kind: Literal["answer", "raw"]) -> Iterator[Event]:
+                for text in texts:
+                    shown = markup.feed(text) if markup is not None else text
+                    if shown:
+                        yield Delta(kind, shown)
+
+            def done(prefixed: bool, kind: Literal["answer", "raw"]) -> Iterator[Event]:
+                final = run.done(prefixed=prefixed)
+                if markup is not None:
+                    tail, final.tool_calls = markup.finish()
+                    if tail:
+                        yield Delta(kind, tail)  # held back, and no call after all
+                if grammar is not None:
+                    final.notes.append(GRAMMAR_NOTE)
+                yield final
+
+            if plan.two_phase or plan.budget is not None:
+                yield from _phased(run, request, tools, grammar, answer, done)
                 return
-            fmt = entry.formatter(messages=request.messages)
-            for text in run.generate(fmt.prompt + request.plan.prefix, fmt):
-                yield Delta("raw", text)
-            yield run.done(prefixed=bool(request.plan.prefix))
+            fmt = entry.formatter(messages=request.messages, tools=tools)
+            prompt = fmt.prompt + plan.prefix
+            if grammar is not None and plan.starts_inside:
+                # A reasoning model: its reasoning first, unconstrained, then the answer.
+                reasoning = []
+                for text in run.generate(prompt, fmt, extra_stop=[CLOSE_TAG]):
+                    reasoning.append(text)
+                    yield Delta("raw", text)
+                if run.finish == "length":
+                    yield from done(bool(plan.prefix), "raw")
+                    return
+                yield Delta("raw", f"\n{CLOSE_TAG}\n\n")
+                prompt += "".join(reasoning).rstrip() + f"\n{CLOSE_TAG}\n\n"
+            yield from answer(run.generate(prompt, fmt, grammar=grammar), "raw")
+            yield from done(bool(plan.prefix), "raw")
 
     def complete(self, model: str, prompt: str, options: Options) -> Iterator[Event]:
         """A raw completion: `prompt` exactly as given, no chat template (Ollama's `raw`)."""
@@ -277,18 +314,26 @@ class EmbeddedBackend:
             yield run.done(prefixed=False)
 
 
-def _phased(run: _Run, request: ChatRequest) -> Iterator[Event]:
+Kind = Literal["answer", "raw"]
+
+
+def _phased(run: _Run, request: ChatRequest, tools: list[dict[str, Any]] | None,
+            grammar: Any, answer: Callable[[Iterator[str], Kind], Iterator[Event]],
+            finish: Callable[[bool, Kind], Iterator[Event]]) -> Iterator[Event]:
     """Reason until `</think>` or the thinking budget, close the block, then answer.
 
     Two phases, like budget forcing: a model that does not reason by itself is asked to reason
     first (`two_phase`); an R1 model starts from the forced "<think>\n". When the budget cuts
     the reasoning, a wrap-up line closes it; the answer is generated with the reasoning in
     context (llama.cpp reuses the cached prompt, so only the closing text is evaluated again).
+    `answer` and `finish` carry out the answer's tool markup and format (see `stream`).
     """
     plan, messages = request.plan, request.messages
-    fmt = run.entry.formatter(messages=_ask_to_reason(messages) if plan.two_phase else messages)
-    # Small models echo a bare `</think>` and stop; a short cue makes them answer.
-    cue = _answer_cue(messages) if plan.two_phase else ""
+    fmt = run.entry.formatter(messages=_ask_to_reason(messages) if plan.two_phase else messages,
+                              tools=tools)
+    # Small models echo a bare `</think>` and stop; a short cue makes them answer (not before a
+    # tool call, whose markup must start the answer).
+    cue = _answer_cue(messages) if plan.two_phase and not tools else ""
     budget = plan.budget
     prompt = fmt.prompt
     hit = budget == 0
@@ -314,17 +359,45 @@ def _phased(run: _Run, request: ChatRequest) -> Iterator[Event]:
         run.thinking = run.generated + (run.count(tail) if hit else 0)
         if (run.finish == "length" and not hit) or run.room(prompt + cue) <= 0:
             run.finish = "length"  # the token limit or the context ran out while reasoning
-            yield run.done(prefixed=True)
+            yield from finish(True, "answer")
             return
     before = run.generated
-    for text in run.generate(prompt + cue, fmt, extra_stop=[OPEN_TAG, CLOSE_TAG]):
-        yield Delta("answer", text)
+    yield from answer(run.generate(prompt + cue, fmt, extra_stop=[OPEN_TAG, CLOSE_TAG],
+                                   grammar=grammar), "answer")
     run.answer = run.generated - before
-    done = run.done(prefixed=True)
-    done.budget_hit = hit
-    if hit and budget is not None:
-        done.notes.append(budget_note(budget))
-    yield done
+    for ev in finish(True, "answer"):
+        if isinstance(ev, Done) and hit and budget is not None:
+            ev.budget_hit = True
+            ev.notes.append(budget_note(budget))
+        yield ev
+
+
+GRAMMAR_NOTE = ("format: the answer was constrained by a llama.cpp grammar built from the "
+                "schema; reasoning before it ran free.")
+
+
+def _grammar(fmt: str | dict[str, Any]) -> Any:
+    """A llama.cpp grammar for "json" or a JSON schema."""
+    from llama_cpp import LlamaGrammar
+    from llama_cpp.llama_grammar import JSON_GBNF
+
+    try:
+        if isinstance(fmt, dict):
+            return LlamaGrammar.from_json_schema(json.dumps(fmt), verbose=False)
+        return LlamaGrammar.from_string(JSON_GBNF, verbose=False)
+    except (ValueError, RuntimeError, KeyError, NotImplementedError) as exc:
+        raise ConfigurationError(f"llama.cpp cannot turn this schema into a grammar ({exc}): "
+                                 "simplify the schema (plain objects, arrays, strings, numbers, "
+                                 "enums)") from None
+
+
+def capabilities(template: str) -> list[str]:
+    """What a model served here can do, from its chat template (as Ollama infers it).
+
+    `tools` only for templates that write Hermes-style `<tool_call>` markup, which this backend
+    reads back into calls; any other tool format would reach the user as text.
+    """
+    return ["completion"] + (["tools"] if "tools" in template and CALL_OPEN in template else [])
 
 
 #: Memory a loaded model takes beyond its file (context cache, buffers), as a factor.
@@ -458,7 +531,7 @@ class _Run:
         return self.budget - used
 
     def generate(self, prompt: str, fmt: Any, extra_stop: list[str] | None = None,
-                 limit: int | None = None) -> Iterator[str]:
+                 grammar: Any = None, limit: int | None = None) -> Iterator[str]:
         """Stream text for `prompt` within what is left of the token budget (and `limit`)."""
         llm, opts = self.llm, self.request.options
         tokens = self._tokens(prompt, fmt)
@@ -485,6 +558,8 @@ class _Run:
             kwargs["seed"] = opts.seed
         if fmt is not None and fmt.stopping_criteria is not None:
             kwargs["stopping_criteria"] = fmt.stopping_criteria
+        if grammar is not None:
+            kwargs["grammar"] = grammar
         pieces: list[str] = []
         self.finish = None
         self._last = 0

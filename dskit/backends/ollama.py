@@ -24,9 +24,11 @@ from ..errors import (
     OllamaNotRunning,
     ServerError,
     StreamInterrupted,
+    ToolsNotSupported,
 )
 from ..reasoning_plan import CLOSE, EMPTY_THINK, THINK_PREFIX, ReasoningSupport
 from ..reply import Stats
+from ..tools import ToolRequest
 from .base import BudgetCut, ChatRequest, Delta, Done, Event, Options
 
 if TYPE_CHECKING:
@@ -39,6 +41,10 @@ DEFAULT_HOST = f"http://127.0.0.1:{DEFAULT_PORT}"
 FALLBACK_MODEL = "deepseek-r1:7b"
 #: First Ollama release with the `think` request field and `message.thinking` in replies.
 THINK_SINCE = Version("0.9.0")
+#: First Ollama release that applies `format` only after a model's reasoning (ollama/ollama
+#: #12460: a first request reasons freely, a second constrains the answer). Before it, `format`
+#: with `think` constrained the reasoning too, and the reasoning disappeared (#11545, #10538).
+THINK_FORMAT_SINCE = Version("0.12.4")
 #: Only the TCP connect is bounded for generation: R1 can think for minutes before it answers.
 CONNECT_TIMEOUT = 10.0
 
@@ -75,12 +81,28 @@ def resolve_host(host: str | None = None) -> str:
     return f"{scheme}://{name}:{port}" + (f"/{path}" if path else "")
 
 
-def supports_think(version: str) -> bool:
-    """Whether an Ollama server of this version understands the `think` field."""
+def supports_think(version: str, since: Version = THINK_SINCE) -> bool:
+    """Whether an Ollama server of this version understands the `think` field (or, with
+    `since=THINK_FORMAT_SINCE`, constrains only the answer of a reasoning reply)."""
     try:
-        return Version(version) >= THINK_SINCE
+        return Version(version) >= since
     except InvalidVersion:
         return False  # unknown builds get the old protocol: inline tags are split client-side
+
+
+def ollama_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """dskit's messages in Ollama's shape (tool calls under `function`, `tool_name`)."""
+    out: list[dict[str, Any]] = []
+    for m in messages:
+        msg: dict[str, Any] = {"role": m["role"], "content": m.get("content") or ""}
+        if m.get("tool_calls"):
+            msg["tool_calls"] = [{"function": {"name": c["name"], "arguments": c["arguments"]
+                                               if isinstance(c["arguments"], dict) else {}}}
+                                 for c in m["tool_calls"]]
+        if m["role"] == "tool" and m.get("name"):
+            msg["tool_name"] = m["name"]
+        out.append(msg)
+    return out
 
 
 def ollama_options(options: Options) -> dict[str, Any]:
@@ -216,8 +238,12 @@ class OllamaBackend:
         return r1 or FALLBACK_MODEL
 
     def reasoning_support(self) -> ReasoningSupport:
-        """Ollama >= 0.9 takes `think` and returns reasoning apart; no forced prefix."""
-        return ReasoningSupport(think_switch=supports_think(self.version()))
+        """Ollama >= 0.9 takes `think` and returns reasoning apart; no forced prefix; >= 0.12.4
+        constrains only the answer when given `format` and `think` together."""
+        version = self.version()
+        return ReasoningSupport(think_switch=supports_think(version),
+                                format_after_reasoning=supports_think(version,
+                                                                      THINK_FORMAT_SINCE))
 
     def stream(self, request: ChatRequest) -> Iterator[Event]:
         """Stream a chat reply from /api/chat as Deltas, then one Done."""
@@ -245,10 +271,15 @@ class OllamaBackend:
             extra["think"] = think
         if self.keep_alive is not None:
             extra["keep_alive"] = self.keep_alive
+        if request.format is not None:
+            extra["format"] = request.format
+        if request.tools:
+            extra["tools"] = request.tools
         # ollama-python streams through a generator: closing it closes the HTTP response.
         parts = cast(Generator[Any, None, None], self.client.chat(
-            request.model, request.messages, stream=True,
+            request.model, ollama_messages(request.messages), stream=True,
             options=ollama_options(request.options), **extra))
+        calls: list[ToolRequest] = []
 
         def deltas(part: Any) -> Iterator[Delta]:
             msg = part.message
@@ -257,14 +288,24 @@ class OllamaBackend:
                 yield Delta("thinking", msg.thinking)
             if msg.content:
                 yield Delta("answer" if think else "raw", msg.content)
+            calls.extend(ToolRequest(c.function.name, dict(c.function.arguments))
+                         for c in msg.tool_calls or [])
 
-        # /api/chat cannot force the "<think>\n" prefix: the Done's `prefixed` stays False.
-        yield from self._relay(parts, request.model, deltas)
+        def finished(done: Done) -> Done:
+            # /api/chat cannot force the "<think>\n" prefix: `prefixed` stays False.
+            done.tool_calls = calls
+            if request.format is not None:
+                done.notes.append(self._format_note(think))
+            return done
+
+        yield from self._relay(parts, request.model, deltas, finished)
 
     def _relay(self, parts: Generator[Any, None, None], model: str,
-               deltas: Callable[[Any], Iterator[Delta]]) -> Iterator[Event]:
-        """A streamed client response as events: `deltas(part)` for each part, then a `Done`
-        from the final part; errors translated, the response closed however it ends."""
+               deltas: Callable[[Any], Iterator[Delta]],
+               finished: Callable[[Done], Done] = lambda done: done) -> Iterator[Event]:
+        """A streamed client response as events: `deltas(part)` for each part, then the final
+        part's `Done` (through `finished`); errors translated, the response closed however it
+        ends."""
         import ollama
 
         started = False
@@ -275,7 +316,7 @@ class OllamaBackend:
                 if part.done:
                     stats = _stats(part)
                     stats.memory = self._memory_of(model)
-                    yield Done(stats=stats, done_reason=part.done_reason)
+                    yield finished(Done(stats=stats, done_reason=part.done_reason))
                     return
         except (ollama.ResponseError, httpx.HTTPError, ConnectionError,
                 json.JSONDecodeError) as exc:
@@ -283,6 +324,13 @@ class OllamaBackend:
         finally:
             parts.close()  # closes the HTTP response, which stops Ollama's generation
         raise StreamInterrupted(f"Ollama at {self.host} ended the reply without its final chunk")
+
+    def _format_note(self, think: bool | None) -> str:
+        """What Ollama did with `format` (said on every structured reply)."""
+        if think:
+            return (f"format: sent with think; Ollama {self.version()} constrains only the "
+                    "answer, after the reasoning (0.12.4 and later).")
+        return "format: Ollama constrained the answer to the schema."
 
     def _budgeted(self, request: ChatRequest) -> Iterator[Event]:
         """Reasoning cut at the plan's budget, then the answer from a raw `/api/generate`.
@@ -446,6 +494,8 @@ class OllamaBackend:
             if started:
                 return StreamInterrupted(f"Ollama reported an error mid-reply: {text}",
                                          status=status)
+            if model and "does not support tools" in text:
+                return ToolsNotSupported(model, f"Ollama at {self.host}", text)
             if model and (status == 404 or "not found" in text.lower()):
                 hint = (f"{self.host} is `dskit serve`, which runs only the embedded stand-ins "
                         "(no downloads): pick one of them, or run DeepSeek models with Ollama"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -23,9 +24,11 @@ from ..errors import (
     RateLimited,
     ServerError,
     StreamInterrupted,
+    ToolsNotSupported,
 )
 from ..reasoning_plan import CLOSE, EMPTY_THINK, THINK_PREFIX, ReasoningSupport
 from ..reply import Stats
+from ..tools import ToolRequest, decode_arguments
 from .base import BudgetCut, ChatRequest, Delta, Done, Event
 
 #: DeepSeek's platform alias for R1; used when nothing else names a model.
@@ -119,6 +122,8 @@ class OpenAIBackend:
         connect = min(CONNECT_TIMEOUT, timeout) if timeout else CONNECT_TIMEOUT
         self._timeout = httpx.Timeout(timeout, connect=connect)
         self._http: httpx.Client | None = None
+        #: Models whose server refused `response_format` once (it is not sent again).
+        self._no_response_format: set[str] = set()
         if continuation not in (None, "vllm", "deepseek", "none"):
             raise ConfigurationError(f"continuation={continuation!r}: use 'vllm' "
                                      "(continue_final_message), 'deepseek' (prefix completion), "
@@ -191,6 +196,8 @@ class OpenAIBackend:
         if status in (401, 403):
             return AuthenticationError(f"{where} refused the request ({status}: {message}); "
                                        f"{self._key_hint()}", status)
+        if model and status in (400, 404) and "does not support tools" in message:
+            return ToolsNotSupported(model, where, message)
         if model and status in (400, 404) and _is_model_missing(message):
             available: list[str] = []
             # The list is a courtesy; the missing model is the error to report.
@@ -217,7 +224,7 @@ class OpenAIBackend:
         opts = request.options
         body: dict[str, Any] = {
             "model": request.model,
-            "messages": request.messages,
+            "messages": openai_messages(request.messages),
             "stream": True,
             # Without it, token counts never arrive in streaming mode.
             "stream_options": {"include_usage": True},
@@ -225,16 +232,44 @@ class OpenAIBackend:
         }
         # num_ctx and think have no portable OpenAI equivalent: the server decides them.
         body.update(opts.sampling())
+        if request.tools:
+            body["tools"] = request.tools
+        if request.format is not None and request.model not in self._no_response_format:
+            body["response_format"] = response_format(request.format)
         body.update(opts.extra)
         body["stream"] = True  # the parser below needs SSE, whatever the extras say
         return body
 
     def stream(self, request: ChatRequest) -> Iterator[Event]:
-        """Stream a chat completion as `Delta`s then one `Done`."""
+        """Stream a chat completion as `Delta`s then one `Done`.
+
+        A `format` goes as `response_format`; a server that refuses it gets the request again
+        without it (the schema is in the prompt and dskit validates the answer), and is not
+        sent it again for that model. A thinking budget cuts the reasoning and continues the
+        final assistant message (`_budgeted`).
+        """
         if request.plan.budget is not None and request.plan.think:
             yield from self._budgeted(request)
             return
-        yield from self._events(request, self._body(request), self.base_url)
+        notes: list[str] = []
+        if request.format is not None and request.model not in self._no_response_format:
+            try:
+                for ev in self._stream(request):
+                    if isinstance(ev, Done):
+                        ev.notes.append("format: sent as response_format "
+                                        f"({response_format(request.format)['type']}).")
+                    yield ev
+                return
+            except BackendError as exc:
+                if exc.status != 400 or not _refuses_response_format(str(exc)):
+                    raise
+                self._no_response_format.add(request.model)
+                notes.append(f"format: the server refused response_format ({exc}); the schema "
+                             "was asked for in the prompt and dskit validated the answer.")
+        for ev in self._stream(request):
+            if isinstance(ev, Done):
+                ev.notes.extend(notes)
+            yield ev
 
     def continuation(self) -> str | None:
         """How this server continues a final assistant message: "deepseek" (prefix completion
@@ -304,9 +339,13 @@ class OpenAIBackend:
                     "template rewrites the final assistant message") from exc
             raise
 
+    def _stream(self, request: ChatRequest) -> Iterator[Event]:
+        yield from self._events(request, self._body(request), self.base_url)
+
     def _events(self, request: ChatRequest, body: dict[str, Any], base: str
                 ) -> Iterator[Event]:
         """POST `body` to `{base}/chat/completions` and stream its events."""
+        calls: dict[int, dict[str, Any]] = {}
         started = False
         reasoning_seen = False
         finish: str | None = None
@@ -357,6 +396,7 @@ class OpenAIBackend:
                             last = now
                             deltas += 1
                             yield Delta(kind, text)
+                        _add_tool_deltas(calls, delta.get("tool_calls"))
                         if choice.get("finish_reason"):
                             finish = choice["finish_reason"]
         except (httpx.HTTPError, SSEError) as exc:
@@ -365,7 +405,8 @@ class OpenAIBackend:
             # A clean close without [DONE] or finish_reason is a server that died mid-reply.
             raise StreamInterrupted(
                 f"the stream from {_display_url(self.base_url)} ended before the reply finished")
-        yield Done(stats=_stats(usage, deltas, first, last), done_reason=finish, prefixed=False)
+        yield Done(stats=_stats(usage, deltas, first, last), done_reason=finish, prefixed=False,
+                   tool_calls=_tool_requests(calls))
 
     def _whole_reply(self, response: httpx.Response) -> list[Event]:
         """Events from a non-streamed chat completion body."""
@@ -381,12 +422,19 @@ class OpenAIBackend:
         message = choice.get("message") or {}
         events: list[Event] = [Delta(k, t) for k, t in _delta_parts(message, False)]
         done_reason = choice.get("finish_reason")
+        calls: dict[int, dict[str, Any]] = {}
+        _add_tool_deltas(calls, message.get("tool_calls"))
         return [*events, Done(stats=_stats(data.get("usage"), 0, None, None),
-                              done_reason=done_reason, prefixed=False)]
+                              done_reason=done_reason, prefixed=False,
+                              tool_calls=_tool_requests(calls))]
 
     def reasoning_support(self) -> ReasoningSupport:
-        """Chat completions have no portable think switch; the server decides."""
-        return ReasoningSupport()
+        """Chat completions have no portable think switch; the server decides.
+
+        A server that takes `response_format` with a reasoning model (vLLM and SGLang with a
+        reasoning parser, Ollama's /v1 >= 0.12.4, `dskit serve`) applies it to the answer only.
+        """
+        return ReasoningSupport(format_after_reasoning=True)
 
     def list_models(self) -> list[str]:
         """Model ids from GET {base}/models."""
@@ -446,6 +494,62 @@ class OpenAIBackend:
 
 
 # -- helpers -------------------------------------------------------------------------------------
+
+def response_format(fmt: str | dict[str, Any]) -> dict[str, Any]:
+    """OpenAI's `response_format` for "json" or a JSON schema."""
+    if isinstance(fmt, dict):
+        name = re.sub(r"[^A-Za-z0-9_-]", "_", str(fmt.get("title") or "answer"))[:64]
+        return {"type": "json_schema", "json_schema": {"name": name, "schema": fmt}}
+    return {"type": "json_object"}
+
+
+def _refuses_response_format(message: str) -> bool:
+    """Whether a 400 says the server does not take `response_format` (DeepSeek's reasoner,
+    older servers) rather than something else being wrong."""
+    m = message.lower()
+    return any(w in m for w in ("response_format", "response format", "json_schema",
+                                "json_object", "json schema"))
+
+
+def openai_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """dskit's messages in OpenAI's shape (`tool_calls` with JSON-string arguments)."""
+    out: list[dict[str, Any]] = []
+    for m in messages:
+        msg: dict[str, Any] = {"role": m["role"], "content": m.get("content") or ""}
+        if m.get("tool_calls"):
+            msg["tool_calls"] = [
+                {"id": c.get("id") or f"call_{i}", "type": "function",
+                 "function": {"name": c["name"], "arguments": c["arguments"]
+                              if isinstance(c["arguments"], str)
+                              else json.dumps(c["arguments"], ensure_ascii=False)}}
+                for i, c in enumerate(m["tool_calls"])]
+        if m["role"] == "tool":
+            msg["tool_call_id"] = m.get("tool_call_id", "")
+        out.append(msg)
+    return out
+
+
+def _add_tool_deltas(calls: dict[int, dict[str, Any]], deltas: Any) -> None:
+    """Accumulate streamed `tool_calls` pieces by index (names and arguments come in parts)."""
+    for i, piece in enumerate(deltas or []):
+        if not isinstance(piece, dict):
+            continue
+        index = piece.get("index", i)
+        call = calls.setdefault(index if isinstance(index, int) else i,
+                                {"id": "", "name": "", "arguments": ""})
+        call["id"] = piece.get("id") or call["id"]
+        function = piece.get("function") or {}
+        call["name"] += function.get("name") or ""
+        arguments = function.get("arguments")
+        if isinstance(arguments, str):
+            call["arguments"] += arguments
+        elif isinstance(arguments, dict):
+            call["arguments"] = json.dumps(arguments)
+
+
+def _tool_requests(calls: dict[int, dict[str, Any]]) -> list[ToolRequest]:
+    return [ToolRequest(c["name"], decode_arguments(c["arguments"]), c["id"])
+            for _, c in sorted(calls.items())]
 
 def _read_text(response: httpx.Response) -> str:
     """The body of an error response, tolerating undecodable bytes."""

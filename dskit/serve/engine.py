@@ -18,6 +18,7 @@ from typing import Any
 
 from .. import model_files
 from ..backends.base import ChatRequest, Delta, Done, Options
+from ..backends.embedded import capabilities
 from ..embeddings import LOCAL_ALIASES, LOCAL_MODEL, get_embedder
 from ..errors import ConfigurationError, DskitError
 from ..reasoning import OPEN_TAG, ThinkSplitter
@@ -27,8 +28,9 @@ from .errors import ApiError, ServerBusy, api_error
 log = logging.getLogger("dskit.serve")
 
 #: What `/api/version` reports: clients (dskit's own Ollama backend among them) send `think`
-#: only to servers >= 0.9.0, and this server implements that protocol.
-OLLAMA_VERSION = "0.12.0"
+#: only to servers >= 0.9.0, and `format` with `think` only to >= 0.12.4 (which constrain only
+#: the answer); this server implements both.
+OLLAMA_VERSION = "0.12.4"
 #: Ollama's default keep-alive: a model stays loaded this long after its last request.
 DEFAULT_KEEP_ALIVE = 300.0
 MAX_NAME = 128
@@ -99,12 +101,16 @@ class GenRequest:
     """A chat generation as the API layers hand it to the engine."""
 
     model: str
-    messages: list[dict[str, str]]
+    messages: list[dict[str, Any]]
     options: Options
     think: bool | None = None
     keep_alive: float | None = DEFAULT_KEEP_ALIVE  # seconds; None: forever; 0: unload after
     #: Ollama's raw mode: this text is the whole prompt, no template (`messages` unused).
     raw: str | None = None
+    #: "json" or a JSON schema: the answer (never the reasoning) is constrained to it.
+    format: str | dict[str, Any] | None = None
+    #: Function specs the model may call (refused for models without the `tools` capability).
+    tools: list[dict[str, Any]] | None = None
 
 
 @dataclass
@@ -251,11 +257,12 @@ class Engine:
                    else ""}
         info = {k: v for k, v in meta.items() if not k.startswith("tokenizer.")}
         traits = detect_traits(model, {"model_info": info, "details": details})
-        caps = ["completion"] + (["thinking"] if traits.reasoning else [])
+        template = str(meta.get("tokenizer.chat_template", ""))
+        caps = capabilities(template) + (["thinking"] if traits.reasoning else [])
         mtime = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
         facts = ModelFacts(
             details=details, model_info=info, capabilities=caps,
-            template=str(meta.get("tokenizer.chat_template", "")),
+            template=template,
             license=standin.licence if standin else "", size=size,
             digest=standin.sha256 if standin else "",
             modified_at=mtime.isoformat().replace("+00:00", "Z"), traits=traits)
@@ -385,7 +392,8 @@ class Engine:
         client follows Ollama: in `thinking` when the request said `think: true`, else inline
         in the content between `<think>` tags.
         """
-        traits = self.facts(req.model).traits
+        facts = self.facts(req.model)
+        traits = facts.traits
         if req.raw is not None:
             # Like Ollama: no template and nothing forced; a reasoning model's output is split
             # unless think is false, starting inside the block when the prompt opened it.
@@ -393,12 +401,24 @@ class Engine:
             inside = req.raw.rstrip().endswith(OPEN_TAG)
             return request, (ThinkSplitter(start_in_thinking=inside)
                              if traits.reasoning and req.think is not False else None)
+        if req.tools and "tools" not in facts.capabilities:
+            raise ApiError(400, f'"{req.model}" does not support tools (its chat template has '
+                           "no tool format); use "
+                           f"{', '.join(self.tool_models()) or 'a model that has one'}")
         plan = plan_reasoning(traits, req.think, self.backend.reasoning_support())
         request = ChatRequest(model=req.model, messages=req.messages, options=req.options,
-                              plan=plan)
+                              plan=plan, format=req.format, tools=req.tools)
+        # Structured content must be the JSON alone: the reasoning then goes apart, as asked
+        # for with `think: true`.
+        apart = req.think is True or (req.format is not None and plan.think is True)
         splitter = ThinkSplitter(start_in_thinking=plan.starts_inside) \
-            if req.think is True and traits.reasoning else None
+            if apart and traits.reasoning else None
         return request, splitter
+
+    def tool_models(self) -> list[str]:
+        """The served chat models that can call tools."""
+        return [m for m in self.chat_models()
+                if "tools" in self.facts(m, cheap=True).capabilities]
 
     def cancel_all(self) -> None:
         """Stop every running or queued generation (server shutdown)."""

@@ -28,6 +28,7 @@ from .parsing import (
     parse_texts,
     parse_think,
 )
+from .tools_api import ollama_tool_calls, parse_format, parse_tools, unreadable
 
 NDJSON = "application/x-ndjson"
 
@@ -57,8 +58,11 @@ def line(obj: dict[str, Any]) -> bytes:
 
 async def run_generation(request: Request, req: GenRequest, stream: bool,
                          piece: Callable[[str, str], dict[str, Any]],
-                         final: Callable[[Outcome], dict[str, Any]]) -> Response:
-    """Run `req`, answering NDJSON lines (`piece` per text, `final` at the end) or one JSON."""
+                         final: Callable[[Outcome], dict[str, Any]],
+                         calls: Callable[[Done], dict[str, Any] | None] | None = None
+                         ) -> Response:
+    """Run `req`, answering NDJSON lines (`piece` per text, `calls` for the tool calls before
+    the end, as Ollama streams them, `final` at the end) or one JSON."""
     started = await streaming.start(request, req)
     if started is None:  # the client left while queued
         return Response(status_code=499)
@@ -72,6 +76,8 @@ async def run_generation(request: Request, req: GenRequest, stream: bool,
                     yield line(piece(kind, value))
                 elif kind == "done":
                     seconds = time.perf_counter() - started.gen.t0
+                    if calls is not None and (called := calls(value)) is not None:
+                        yield line(called)
                     yield line(final(Outcome(done=value, seconds=seconds)))
                 elif kind == "error":
                     # Headers are sent: Ollama reports a mid-stream failure as an error line.
@@ -84,11 +90,6 @@ async def run_generation(request: Request, req: GenRequest, stream: bool,
 
 def _no_extras(body: dict[str, Any], model: str) -> None:
     """Refuse request features the embedded models cannot honour, rather than ignore them."""
-    if body.get("tools"):
-        raise ApiError(400, f'"{model}" does not support tools')
-    if body.get("format"):
-        raise ApiError(400, "structured outputs (format) are not supported by dskit serve; "
-                       "ask for JSON in the prompt, or use Ollama")
     if body.get("images"):
         raise ApiError(400, "this model does not support images: the embedded models are "
                        "text-only")
@@ -127,7 +128,9 @@ async def chat(request: Request) -> Response:
         return await load_or_unload(engine, model, keep_alive,
                                     {"message": {"role": "assistant", "content": ""}})
     req = GenRequest(model=model, messages=messages, options=parse_options(body.get("options")),
-                     think=parse_think(body.get("think")), keep_alive=keep_alive)
+                     think=parse_think(body.get("think")), keep_alive=keep_alive,
+                     format=parse_format(body.get("format")), tools=parse_tools(body.get("tools")))
+    stream = body.get("stream", True) is not False
 
     def piece(kind: str, text: str) -> dict[str, Any]:
         msg = {"role": "assistant", "content": text if kind == "content" else ""}
@@ -135,15 +138,25 @@ async def chat(request: Request) -> Response:
             msg["thinking"] = text
         return {"model": model, "created_at": utc_now(), "message": msg, "done": False}
 
+    def calls(done: Done) -> dict[str, Any] | None:
+        """The requested calls, in a chunk of their own (as Ollama streams them)."""
+        if not done.tool_calls:
+            return None
+        msg = {"role": "assistant", "content": unreadable(done.tool_calls),
+               "tool_calls": ollama_tool_calls(done.tool_calls)}
+        return {"model": model, "created_at": utc_now(), "message": msg, "done": False}
+
     def final(out: Outcome) -> dict[str, Any]:
-        msg = {"role": "assistant", "content": out.content}
+        msg: dict[str, Any] = {"role": "assistant", "content": out.content}
         if out.thinking:
             msg["thinking"] = out.thinking
+        if not stream and out.done.tool_calls:  # streamed, they went in a chunk of their own
+            msg["content"] += unreadable(out.done.tool_calls)
+            msg["tool_calls"] = ollama_tool_calls(out.done.tool_calls)
         return {"model": model, "created_at": utc_now(), "message": msg, "done": True,
                 "done_reason": out.done.done_reason or "stop", **stats(out.done, out.seconds)}
 
-    return await run_generation(request, req, body.get("stream", True) is not False, piece,
-                                final)
+    return await run_generation(request, req, stream, piece, final, calls)
 
 
 async def generate(request: Request) -> Response:
@@ -152,9 +165,14 @@ async def generate(request: Request) -> Response:
     body = await body_of(request)
     model = _chat_model(engine, body, "generate")
     _no_extras(body, model)
+    if body.get("tools"):
+        raise ApiError(400, "/api/generate takes no tools: use /api/chat for tool calls")
     raw = body.get("raw") is True
     if raw and (body.get("template") or body.get("system") or body.get("context")):
         raise ApiError(400, "raw mode does not support template, system, or context")
+    if raw and body.get("format"):
+        raise ApiError(400, "dskit serve does not constrain a raw prompt to a format: send the "
+                       "prompt without raw, or ask for JSON in the prompt")
     if body.get("suffix"):
         raise ApiError(400, f'"{model}" does not support insert (suffix)')
     prompt, system = body.get("prompt") or "", body.get("system") or ""
@@ -170,7 +188,8 @@ async def generate(request: Request) -> Response:
     messages = ([{"role": "system", "content": system}] if system else []) + \
         [{"role": "user", "content": prompt}]
     req = GenRequest(model=model, messages=messages, options=parse_options(body.get("options")),
-                     think=think, keep_alive=keep_alive, raw=prompt if raw else None)
+                     think=think, keep_alive=keep_alive, raw=prompt if raw else None,
+                     format=parse_format(body.get("format")))
 
     def piece(kind: str, text: str) -> dict[str, Any]:
         out = {"model": model, "created_at": utc_now(),

@@ -22,6 +22,7 @@ from .errors import ApiError, openai_error
 from .ollama_api import body_of, embedder_name
 from .parsing import parse_dimensions, parse_messages, parse_options, parse_texts, stop_list
 from .streaming import engine_of
+from .tools_api import openai_tool_calls, parse_response_format, parse_tools, unreadable
 
 FINGERPRINT = "fp_dskit"
 
@@ -51,6 +52,11 @@ def _think(body: dict[str, Any]) -> bool | None:
     raise ApiError(400, "reasoning_effort must be none, low, medium or high")
 
 
+def _finish(done: Done, calls: list[dict[str, Any]]) -> str:
+    """OpenAI's finish_reason: `tool_calls` when the model asked for calls."""
+    return "tool_calls" if calls else done.done_reason or "stop"
+
+
 def _options(body: dict[str, Any]) -> dict[str, Any]:
     """OpenAI sampling fields as Ollama options."""
     opts: dict[str, Any] = {}
@@ -74,19 +80,15 @@ async def chat_completions(request: Request) -> Response:
     model, kind = engine.resolve(body.get("model"))
     if kind != "chat":
         raise ApiError(400, f'"{model}" does not support chat: it is an embedding model')
-    if body.get("tools"):
-        raise ApiError(400, f'"{model}" does not support tools')
     if body.get("n") not in (None, 1):
         raise ApiError(400, "n must be 1: one choice per request")
-    fmt = body.get("response_format")
-    if isinstance(fmt, dict) and fmt.get("type") not in (None, "text"):
-        raise ApiError(400, "response_format is not supported by dskit serve; ask for JSON in "
-                       "the prompt, or use Ollama")
     messages = parse_messages(body.get("messages"), engine.max_prompt_chars)
     if not messages:
         raise ApiError(400, "messages must not be empty")
     req = GenRequest(model=model, messages=messages, options=parse_options(_options(body)),
-                     think=_think(body), keep_alive=engine.keep_alive)
+                     think=_think(body), keep_alive=engine.keep_alive,
+                     format=parse_response_format(body.get("response_format")),
+                     tools=parse_tools(body.get("tools"), body.get("tool_choice")))
     stream = bool(body.get("stream"))
     stream_options = body.get("stream_options")
     usage_wanted = isinstance(stream_options, dict) and bool(stream_options.get("include_usage"))
@@ -100,11 +102,15 @@ async def chat_completions(request: Request) -> Response:
         return Response(status_code=499)
     if not stream:
         out = await started.collect()
-        message: dict[str, Any] = {"role": "assistant", "content": out.content}
+        message: dict[str, Any] = {"role": "assistant",
+                                   "content": out.content + unreadable(out.done.tool_calls)}
         if out.thinking:
             message["reasoning"] = out.thinking
+        called = openai_tool_calls(out.done.tool_calls)
+        if called:
+            message["tool_calls"] = called
         return JSONResponse({**head, "object": "chat.completion", "choices": [
-            {"index": 0, "message": message, "finish_reason": out.done.done_reason or "stop"}],
+            {"index": 0, "message": message, "finish_reason": _finish(out.done, called)}],
             "usage": _usage(out.done)})
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
@@ -120,7 +126,13 @@ async def chat_completions(request: Request) -> Response:
                     # Ollama's /v1 name for it (DeepSeek's platform says reasoning_content).
                     yield chunk({"role": "assistant", "content": "", "reasoning": value})
                 elif k == "done":
-                    yield chunk({}, value.done_reason or "stop")
+                    called = openai_tool_calls(value.tool_calls, streaming=True)
+                    if unreadable(value.tool_calls):
+                        yield chunk({"role": "assistant",
+                                     "content": unreadable(value.tool_calls)})
+                    if called:
+                        yield chunk({"role": "assistant", "tool_calls": called})
+                    yield chunk({}, _finish(value, called))
                     if usage_wanted:
                         yield _sse({**head, "object": "chat.completion.chunk", "choices": [],
                                     "usage": _usage(value)})

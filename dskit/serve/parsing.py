@@ -10,6 +10,7 @@ from typing import Any
 from ..backends.base import Options
 from ..recommendations import strip_reasoning
 from .errors import ApiError
+from .tools_api import message_extras
 
 #: Ollama option name -> (type, llama-cpp-python keyword or "" for the fields Options has).
 _OPTIONS: dict[str, tuple[type, str]] = {
@@ -159,8 +160,9 @@ def _text(content: Any) -> str:
     raise ApiError(400, "message content must be a string")
 
 
-def parse_messages(raw: Any, max_chars: int) -> list[dict[str, str]]:
-    """Chat messages as role/content pairs; reasoning of earlier turns is dropped."""
+def parse_messages(raw: Any, max_chars: int) -> list[dict[str, Any]]:
+    """Chat messages as role/content pairs (with their tool calls and results); reasoning of
+    earlier turns is dropped."""
     if raw is None:
         return []
     if not isinstance(raw, list):
@@ -178,7 +180,7 @@ def parse_messages(raw: Any, max_chars: int) -> list[dict[str, str]]:
         if m.get("images"):
             raise ApiError(400, "this model does not support images: the embedded models are "
                            "text-only")
-        out.append({"role": role, "content": _text(m.get("content"))})
+        out.append({"role": role, "content": _text(m.get("content")), **message_extras(m)})
     check_length(sum(len(m["content"]) for m in out), max_chars)
     # Earlier reasoning is never sent back to a model (DeepSeek's advice for R1).
     return strip_reasoning(out)

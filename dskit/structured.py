@@ -1,0 +1,162 @@
+"""Structured output: the requested format (a Pydantic model, a JSON schema or "json"), how a
+model is asked for it, and how its reply is validated."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ConfigurationError, StructuredOutputError
+from .language import is_chinese
+
+#: Any JSON value, no schema (Ollama's `format: "json"`).
+JSON = "json"
+
+_FENCE = re.compile(r"^```[a-zA-Z]*\s*\n?(.*?)\n?```\s*$", re.S)
+
+ASK = {
+    "en": "Reply with JSON only, matching this JSON schema:\n{schema}",
+    "zh": "只用 JSON 回答，并符合这个 JSON schema：\n{schema}",
+}
+ASK_ANY = {"en": "Reply with JSON only.", "zh": "只用 JSON 回答。"}
+RETRY = {
+    "en": "That reply is not valid: {errors}. Reply again with corrected JSON only.",
+    "zh": "这个回答无效：{errors}。请只用修正后的 JSON 再回答一次。",
+}
+#: The second request of the reason-then-answer fallback: the reasoning goes back as context.
+FROM_REASONING = {
+    "en": "Your reasoning about this question was:\n{reasoning}\n\nNow give only the final "
+          "answer.",
+    "zh": "你对这个问题的思考过程是：\n{reasoning}\n\n现在只给出最终答案。",
+}
+
+
+def language_of(text: str) -> str:
+    """"zh" for Chinese text, else "en" (the language dskit's own words take)."""
+    return "zh" if is_chinese(text) else "en"
+
+
+@dataclass(frozen=True)
+class OutputFormat:
+    """What a reply must be: JSON matching `schema` (any JSON when None), read into `model`."""
+
+    schema: dict[str, Any] | None = None
+    #: A Pydantic model class: replies validate into an instance of it.
+    model: Any = None
+
+    @classmethod
+    def of(cls, fmt: Any) -> OutputFormat:
+        """A Pydantic model class, a JSON-schema dict or "json"; anything else is refused."""
+        if isinstance(fmt, OutputFormat):
+            return fmt
+        if fmt == JSON:
+            return cls()
+        if isinstance(fmt, type) and hasattr(fmt, "model_json_schema"):
+            return cls(schema=fmt.model_json_schema(), model=fmt)
+        if isinstance(fmt, dict):
+            from jsonschema import Draft202012Validator, SchemaError  # only when a dict is given
+
+            try:
+                Draft202012Validator.check_schema(fmt)
+            except SchemaError as exc:
+                raise ConfigurationError(f"format is not a valid JSON schema: {exc.message}") \
+                    from None
+            return cls(schema=dict(fmt))
+        raise ConfigurationError(
+            f"format must be a Pydantic model class, a JSON-schema dict or \"json\", not "
+            f"{fmt!r}")
+
+    @property
+    def wire(self) -> str | dict[str, Any]:
+        """What servers take as `format`: the schema, or "json"."""
+        return self.schema if self.schema is not None else JSON
+
+    def instruction(self, question: str) -> str:
+        """The words that ask for this format, in the language of the question."""
+        lang = language_of(question)
+        if self.schema is None:
+            return ASK_ANY[lang]
+        return ASK[lang].format(schema=json.dumps(self.schema, ensure_ascii=False))
+
+    def retry_message(self, errors: list[str], question: str) -> str:
+        """The user turn that shows the model why its reply was refused."""
+        return RETRY[language_of(question)].format(errors="; ".join(errors))
+
+    def parse(self, text: str) -> Any:
+        """The validated value of `text` (a model instance, or the JSON value).
+
+        Raises `StructuredOutputError` with the raw text and every validation message.
+        """
+        try:
+            data = extract_json(text)
+        except ValueError as exc:
+            raise StructuredOutputError(text, [str(exc)]) from None
+        if self.model is not None:
+            from pydantic import ValidationError  # pydantic models only
+
+            try:
+                return self.model.model_validate(data)
+            except ValidationError as exc:
+                raise StructuredOutputError(text, [
+                    f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}"
+                    for e in exc.errors()]) from None
+        if self.schema is not None:
+            from jsonschema import Draft202012Validator
+
+            problems = sorted(Draft202012Validator(self.schema).iter_errors(data),
+                              key=lambda e: list(e.absolute_path))
+            if problems:
+                raise StructuredOutputError(text, [
+                    f"{'.'.join(str(p) for p in e.absolute_path) or 'value'}: {e.message}"
+                    for e in problems])
+        return data
+
+
+def extract_json(text: str) -> Any:
+    """The JSON value in a reply: the whole text, a fenced block, or the first object/array."""
+    body = text.strip()
+    fenced = _FENCE.match(body)
+    if fenced:
+        body = fenced.group(1).strip()
+    if not body:
+        raise ValueError("the reply is empty: no JSON in it")
+    try:
+        return json.loads(body)
+    except json.JSONDecodeError as exc:
+        first = exc
+    # A model asked in words (no grammar) may wrap its JSON in a sentence.
+    decoder = json.JSONDecoder()
+    for i, ch in enumerate(body):
+        if ch in "{[":
+            try:
+                return decoder.raw_decode(body, i)[0]
+            except json.JSONDecodeError:
+                continue
+    raise ValueError(f"not JSON: {first.msg} at line {first.lineno} column {first.colno}")
+
+
+def with_instruction(messages: list[dict[str, Any]], fmt: OutputFormat) -> list[dict[str, Any]]:
+    """The messages with the format's instruction added to the last user turn.
+
+    Servers that constrain decoding still get it: a grammar fixes the syntax, the words tell the
+    model what each field means (Ollama's documentation advises the same).
+    """
+    return add_to_question(messages, fmt.instruction(last_question(messages)))
+
+
+def add_to_question(messages: list[dict[str, Any]], text: str) -> list[dict[str, Any]]:
+    """A copy of `messages` with `text` added to the last user turn, after a blank line."""
+    out = [dict(m) for m in messages]
+    for m in reversed(out):
+        if m.get("role") == "user":
+            m["content"] = f"{m['content']}\n\n{text}"
+            break
+    return out
+
+
+def last_question(messages: list[dict[str, Any]]) -> str:
+    """The text of the last user turn ("" when there is none)."""
+    return next((str(m.get("content") or "") for m in reversed(messages)
+                 if m.get("role") == "user"), "")
