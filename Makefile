@@ -53,6 +53,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_serve.py
 	$(BIN)/python bench/bench_kb.py
 	$(BIN)/python bench/bench_prefill.py
+	$(BIN)/python bench/bench_loop_guard.py
+	$(BIN)/python bench/bench_budget.py
 
 clean:
 	rm -rf $(VENV)

@@ -1,9 +1,11 @@
 """`compare()`: the same prompts on several models, k samples each, as one tidy DataFrame.
 
-Scheduling is model-major: all the work for one model runs before the next model starts, so
-each model is loaded once (on a GPU that holds one size at a time, a naive prompt-major loop
-reloads a model for every prompt). Rows are appended to `out` as they finish, a
-KeyboardInterrupt returns the rows finished so far, and a rerun with the same `out` resumes.
+Scheduling is model-major: all the work for one model (every thinking budget of a sweep
+included) runs before the next model starts, so each model is loaded once (on a GPU that holds
+one size at a time, a naive prompt-major loop reloads a model for every prompt). Rows are
+appended to `out` as they finish, a KeyboardInterrupt returns the rows finished so far, and a
+rerun with the same `out` resumes. `summary()` puts intervals on the numbers
+(`dskit.statistics`), `paired()` tests a difference on the shared prompts.
 """
 
 from __future__ import annotations
@@ -22,11 +24,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
+from . import statistics
 from .client import Client, default_client
 from .errors import ComparisonFailed, ConfigurationError, ModelNotFound
-from .grading import grade
+from .grading import final_answer, grade
 from .prompts import load
 from .reasoning import math_prompt
+from .reasoning_plan import check_budget
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -35,21 +41,27 @@ if TYPE_CHECKING:
 
 #: The columns of a comparison, in order.
 COLUMNS = [
-    "model", "prompt_id", "prompt", "sample", "kind", "answer", "thinking", "expected",
-    "correct", "ttft_s", "tokens_per_s", "thinking_tokens", "answer_tokens", "load_s",
-    "total_s", "done_reason", "error",
+    "model", "think_budget", "prompt_id", "prompt", "sample", "kind", "answer", "thinking",
+    "expected", "final", "correct", "ttft_s", "tokens_per_s", "thinking_tokens",
+    "answer_tokens", "load_s", "total_s", "budget_hit", "done_reason", "error",
 ]
-_KEY = ("model", "prompt_id", "sample")
-_TEXT = ("model", "prompt_id", "prompt", "kind", "answer", "thinking", "expected",
+#: Columns added since the first files were written: an older file is read without them.
+_ADDED = ("think_budget", "final", "budget_hit")
+_KEY = ("model", "think_budget", "prompt_id", "sample")
+_TEXT = ("model", "prompt_id", "prompt", "kind", "answer", "thinking", "expected", "final",
          "done_reason", "error")
 _FLOAT = ("ttft_s", "tokens_per_s", "load_s", "total_s")
-_INT = ("thinking_tokens", "answer_tokens")
+_INT = ("think_budget", "thinking_tokens", "answer_tokens")
+_BOOL = ("correct", "budget_hit")
+
+Key = tuple[str, "int | None", str, int]
 
 
 @dataclass(frozen=True)
 class _Task:
     order: int
     model: str
+    budget: int | None
     prompt_id: str
     prompt: str
     sample: int
@@ -58,8 +70,25 @@ class _Task:
     grader: Any
 
     @property
-    def key(self) -> tuple[str, str, int]:
-        return (self.model, self.prompt_id, self.sample)
+    def key(self) -> Key:
+        return (self.model, self.budget, self.prompt_id, self.sample)
+
+
+def _key(row: dict[str, Any]) -> Key:
+    budget = row.get("think_budget")
+    return (row["model"], None if _blank(budget) else int(budget), row["prompt_id"],
+            int(row["sample"]))
+
+
+def _budgets(think_budget: Any) -> list[int | None]:
+    """The budgets of a sweep: one value, or a list of them (None: no budget)."""
+    given = list(think_budget) if isinstance(think_budget, (list, tuple)) else [think_budget]
+    budgets = [check_budget(b) for b in given]
+    if not budgets:
+        raise ConfigurationError("think_budget=[]: give at least one budget (or None)")
+    if len(set(budgets)) != len(budgets):
+        raise ConfigurationError(f"a think_budget is listed twice: {given}")
+    return budgets
 
 
 def compare(
@@ -72,6 +101,8 @@ def compare(
     temperature: float | None = None,
     seed: int | None = None,
     think: bool | None = None,
+    think_budget: int | Sequence[int | None] | None = None,
+    loop_guard: bool = True,
     out: str | os.PathLike[str] | None = None,
     resume: bool = True,
     progress: bool = True,
@@ -79,14 +110,20 @@ def compare(
     stop: threading.Event | None = None,
     on_row: Callable[[dict[str, Any]], None] | None = None,
 ) -> pd.DataFrame:
-    """Ask every model every prompt `samples` times; one row per (model, prompt, sample).
+    """Ask every model every prompt `samples` times; one row per (model, think_budget, prompt,
+    sample).
 
     - `prompts`: anything `dskit.prompts.load` takes: a list of strings, a DataFrame with
-      `prompt` (and `expected`, `kind`), or a built-in set: "cup", "cup-en", "maths".
+      `prompt` (and `expected`, `kind`), a built-in set ("cup", "cup-en", "maths"), a GSM8K /
+      MATH / AIME file or a `datasets` object (`ds.prompts.load(path, n=50)` to take a sample).
       Maths prompts get DeepSeek's directive (`math_prompt`) and are graded by value: the last
       `\\boxed{}` of the answer, else its last number, compared numerically or symbolically.
     - `max_tokens`, `temperature`, `think`: passed to every chat (None: the library's DeepSeek
       defaults). With `seed`, sample i uses `seed + i`, so samples differ but a rerun repeats.
+    - `think_budget`: cap the reasoning at N tokens (0: answer without reasoning); a list
+      sweeps budgets, e.g. `[0, 64, 256, None]`, each model still loaded once.
+    - `loop_guard`: stop replies that fall into degenerate repetition (on by default:
+      `done_reason == "repetition"`, counted as `looped` in the summary).
     - `out`: a `.csv` (or `.parquet`, needs pyarrow) file each finished row is written to at
       once; with `resume=True` the rows already in it (without an error) are not run again
       and come back in the result.
@@ -111,23 +148,25 @@ def compare(
         raise ConfigurationError(f"samples must be at least 1, got {samples}")
     if parallel < 1:
         raise ConfigurationError(f"parallel must be at least 1, got {parallel}")
+    budgets = _budgets(think_budget)
     table = load(prompts)
     client = client or default_client()
     sink = _Sink(Path(out)) if out is not None else None
 
     tasks: list[_Task] = []
-    for model in model_list:  # model-major: each model's work is grouped
-        for row in table.itertuples(index=False):
-            for k in range(samples):
-                tasks.append(_Task(len(tasks), model, row.prompt_id, row.prompt, k, row.kind,
-                                   row.expected, row.grader))
+    for model in model_list:  # model-major: each model's work (every budget) is grouped
+        for budget in budgets:
+            for row in table.itertuples(index=False):
+                for k in range(samples):
+                    tasks.append(_Task(len(tasks), model, budget, row.prompt_id, row.prompt, k,
+                                       row.kind, row.expected, row.grader))
     order = {t.key: t.order for t in tasks}
 
-    rows: dict[tuple[str, str, int], dict[str, Any]] = {}
+    rows: dict[Key, dict[str, Any]] = {}
     kept: list[dict[str, Any]] = []  # what stays in `out`: all but this run's failed rows
     if sink is not None and resume:
         for r in sink.read():
-            key = (r["model"], r["prompt_id"], int(r["sample"]))
+            key = _key(r)
             if key in order and not _blank(r["error"]):
                 continue  # failed before: asked again, and its old row is dropped from the file
             kept.append(r)
@@ -146,12 +185,12 @@ def compare(
                 continue
             bar.set_description(model)
             runner = _GroupRunner(client, group, stop, max_tokens=max_tokens,
-                                  temperature=temperature, seed=seed, think=think)
+                                  temperature=temperature, seed=seed, think=think,
+                                  loop_guard=loop_guard)
 
             def done(row: dict[str, Any]) -> bool:
                 """Keep a finished row; False when the run must stop."""
-                key = (row["model"], row["prompt_id"], row["sample"])
-                rows[key] = row
+                rows[_key(row)] = row
                 if sink is not None:
                     sink.write(row)
                 bar.update(1)
@@ -171,8 +210,7 @@ def compare(
         if sink is not None:
             sink.close()
 
-    df = _frame(sorted(rows.values(), key=lambda r: order[(r["model"], r["prompt_id"],
-                                                           int(r["sample"]))]))
+    df = _frame(sorted(rows.values(), key=lambda r: order[_key(r)]))
     df.attrs["interrupted"] = interrupted
     df.attrs["skipped"] = len(tasks) - len(todo)
     if interrupted:
@@ -263,9 +301,9 @@ class _GroupRunner:
     def call(self, task: _Task) -> dict[str, Any] | None:
         """Ask the model once; a failure becomes the row's `error`; None when stopped."""
         row: dict[str, Any] = {
-            "model": task.model, "prompt_id": task.prompt_id, "prompt": task.prompt,
-            "sample": task.sample, "kind": task.kind, "expected": task.expected,
-            "_grader": task.grader,
+            "model": task.model, "think_budget": task.budget, "prompt_id": task.prompt_id,
+            "prompt": task.prompt, "sample": task.sample, "kind": task.kind,
+            "expected": task.expected, "_grader": task.grader,
         }
         if self.model_error is not None:
             row["error"] = self.model_error
@@ -281,10 +319,13 @@ class _GroupRunner:
             kwargs["seed"] = opts["seed"] + task.sample
         if opts["think"] is not None:
             kwargs["think"] = opts["think"]
+        if task.budget is not None:
+            kwargs["think_budget"] = task.budget
         t0 = time.perf_counter()
         try:
             # Streamed and registered, so that Stop ends it at once (see `_watch`).
-            stream = self.client.chat(text, task.model, stream=True, **kwargs)
+            stream = self.client.chat(text, task.model, stream=True,
+                                      loop_guard=opts["loop_guard"], **kwargs)
             with self._lock:
                 self._active.add(stream)
             try:
@@ -317,6 +358,8 @@ class _GroupRunner:
         else:
             row["correct"] = grade(row.get("answer", ""), row.get("expected"), row["kind"],
                                    grader, thinking=row.get("thinking", ""))
+            row["final"] = final_answer(row.get("answer", ""), row["kind"], grader,
+                                        thinking=row.get("thinking", ""))
         return {c: row.get(c) for c in COLUMNS}
 
 
@@ -335,6 +378,7 @@ def _reply_fields(reply: Reply) -> dict[str, Any]:
         "answer_tokens": s.answer_tokens,
         "load_s": s.load_time,
         "total_s": s.total_time,
+        "budget_hit": reply.budget_hit,
         "done_reason": reply.done_reason,
         "error": None,
     }
@@ -368,7 +412,8 @@ def _coerce(df: pd.DataFrame) -> pd.DataFrame:
         df[col] = pd.to_numeric(df[col], errors="coerce").astype("float64")
     for col in _INT:
         df[col] = pd.to_numeric(df[col], errors="coerce").astype("Int64")
-    df["correct"] = pd.Series([_as_bool(v) for v in df["correct"]], index=df.index, dtype=object)
+    for col in _BOOL:
+        df[col] = pd.Series([_as_bool(v) for v in df[col]], index=df.index, dtype=object)
     return df
 
 
@@ -432,7 +477,10 @@ class _Sink:
             df = pd.read_parquet(self.path)
         else:
             df = pd.read_csv(self.path, dtype={c: str for c in _TEXT}, keep_default_na=False,
-                             na_values={c: [""] for c in (*_FLOAT, *_INT, "correct")})
+                             na_values={c: [""] for c in (*_FLOAT, *_INT, *_BOOL)})
+        older = [c for c in COLUMNS if c not in _ADDED]
+        if list(df.columns) == older:  # written before budgets: read as rows without one
+            df = df.reindex(columns=COLUMNS)
         if list(df.columns) != COLUMNS:
             raise ConfigurationError(
                 f"{self.path} is not a dskit comparison file (its columns are "
@@ -477,62 +525,147 @@ class _Sink:
             self._fh = None
 
 
+SUMMARY_COLUMNS = [
+    "model", "think_budget", "n", "errors", "truncated", "looped", "budget_hit", "pass@1",
+    "pass@1_low", "pass@1_high", "cons@k", "k", "tokens_per_s", "tokens_per_s_std", "ttft_s",
+    "thinking_tokens", "answer_tokens", "s_per_correct", "total_s", "load_s",
+]
+
+
+def _groups(df: pd.DataFrame) -> Any:
+    """The rows of each (model, think_budget), in the order they first appear."""
+    if "think_budget" not in df.columns:
+        df = df.assign(think_budget=None)
+    return df.groupby(["model", "think_budget"], sort=False, dropna=False)
+
+
+def _outcomes(rows: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Graded correctness per prompt (rows with an error or no expected answer left out)."""
+    ok = rows[rows["error"].isna()] if "error" in rows else rows
+    graded = ok[ok["correct"].notna()]
+    return {str(pid): g["correct"].astype(float).to_numpy()
+            for pid, g in graded.groupby("prompt_id", sort=False)}
+
+
+def _cons(rows: pd.DataFrame) -> float:
+    """cons@k: per prompt, the majority of the samples' final answers, right or wrong."""
+    if "final" not in rows:
+        return math.nan
+    ok = rows[rows["error"].isna() & rows["correct"].notna()]
+    votes = []
+    for _, g in ok.groupby("prompt_id", sort=False):
+        if g["final"].isna().all() and not g["correct"].any():
+            votes.append(0.0)  # no sample gave a final answer: the vote has none either
+            continue
+        if g["final"].isna().all():
+            return math.nan  # a kind without final answers to vote on (a text grader)
+        winner = statistics.majority([None if _blank(f) else str(f) for f in g["final"]])
+        # A sample's verdict depends only on its final answer: the winner's is any of theirs.
+        votes.append(float(bool(g.loc[g["final"] == winner, "correct"].iloc[0])))
+    return float(np.mean(votes)) if votes else math.nan
+
+
 def summary(df: pd.DataFrame) -> pd.DataFrame:
-    """Per model: rows `n`, `errors`, `truncated` (replies cut by the token limit), `pass@1`,
-    speed (mean and std tokens/s), mean TTFT, mean thinking tokens, mean total time and the
-    load time.
+    """Per model (and thinking budget): rows `n`, `errors`, `truncated` (cut by the token
+    limit), `looped` (stopped by the loop guard), `budget_hit` (reasoning cut at the budget),
+    `pass@1` with its 95% interval `pass@1_low`..`pass@1_high`, `cons@k` over `k` samples,
+    speed (mean and std tokens/s), mean TTFT, mean thinking and answer tokens, seconds per
+    correct answer, mean total time and the load time.
 
     pass@1 is DeepSeek's: for each prompt with an expected answer, the mean correctness over
-    its k samples, then the mean over prompts. Rows with an error are left out of it (see
-    `errors`); NaN when no prompt could be graded. A truncated reply counts as it was graded
-    (usually wrong: no final answer): `truncated` says how many there were, so a low pass@1
-    caused by a small `max_tokens` is never mistaken for a weak model.
+    its k samples, then the mean over prompts. Its interval comes from a nested bootstrap over
+    prompts and their samples (`dskit.statistics.pass1_interval`: Wilson's interval when every
+    answer agrees). cons@k is the majority vote of the k samples' final answers per prompt
+    (graded maths and cup prompts; NaN for other graders). Rows with an error are left out of
+    them (see `errors`); NaN when no prompt could be graded. Truncated and looped replies count
+    as graded (usually wrong: no final answer), and the columns say how many there were, so a
+    low pass@1 caused by a small `max_tokens` or a loop is never mistaken for a weak model.
+    `s_per_correct` is the wall time of all answered calls over the correct answers (inf
+    when none is right): what one right answer costs.
     """
     import pandas as pd
 
     out = []
-    for model, g in df.groupby("model", sort=False):
+    for (model, budget), g in _groups(df):
         ok = g[g["error"].isna()] if "error" in g else g
-        graded = ok[ok["correct"].notna()]
-        if len(graded):
-            per_prompt = graded.assign(correct=graded["correct"].astype(float)).groupby(
-                "prompt_id")["correct"].mean()
-            pass1 = float(per_prompt.mean())
-        else:
-            pass1 = math.nan
+        outcomes = list(_outcomes(g).values())
+        low, high = statistics.pass1_interval(outcomes)
+        correct = sum(float(o.sum()) for o in outcomes)
+        total = pd.to_numeric(ok["total_s"], errors="coerce")
         tps = pd.to_numeric(ok["tokens_per_s"], errors="coerce")
+
+        def mean(col: str, rows: pd.DataFrame = ok) -> float:
+            if col not in rows:
+                return math.nan
+            return float(pd.to_numeric(rows[col], errors="coerce").astype("float64").mean())
+
         out.append({
             "model": model,
+            "think_budget": None if _blank(budget) else int(budget),
             "n": len(g),
             "errors": len(g) - len(ok),
             "truncated": int((ok["done_reason"] == "length").sum()),
-            "pass@1": pass1,
+            "looped": int((ok["done_reason"] == "repetition").sum()),
+            "budget_hit": sum(1 for v in ok.get("budget_hit", []) if _as_bool(v)),
+            "pass@1": statistics.pass1(outcomes),
+            "pass@1_low": low,
+            "pass@1_high": high,
+            "cons@k": _cons(g),
+            "k": max((len(o) for o in outcomes), default=0),
             "tokens_per_s": tps.mean(),
             "tokens_per_s_std": tps.std(),
-            "ttft_s": pd.to_numeric(ok["ttft_s"], errors="coerce").mean(),
-            "thinking_tokens": pd.to_numeric(ok["thinking_tokens"], errors="coerce").astype(
-                "float64").mean(),
-            "total_s": pd.to_numeric(ok["total_s"], errors="coerce").mean(),
+            "ttft_s": mean("ttft_s"),
+            "thinking_tokens": mean("thinking_tokens"),
+            "answer_tokens": mean("answer_tokens"),
+            "s_per_correct": (float(total.sum()) / correct if correct else
+                              (math.inf if outcomes else math.nan)),
+            "total_s": total.mean(),
             "load_s": pd.to_numeric(ok["load_s"], errors="coerce").max(),
         })
-    cols = ["model", "n", "errors", "truncated", "pass@1", "tokens_per_s", "tokens_per_s_std",
-            "ttft_s", "thinking_tokens", "total_s", "load_s"]
-    return pd.DataFrame(out, columns=cols)
+    table = pd.DataFrame(out, columns=SUMMARY_COLUMNS)
+    table["think_budget"] = table["think_budget"].astype("Int64")
+    return table
+
+
+def _label(row: dict[str, Any], sweep: bool = False) -> str:
+    """The model, with its thinking budget when it has one (or when others in a sweep do)."""
+    budget = row.get("think_budget")
+    if _blank(budget):
+        return f"{row['model']} (no think_budget)" if sweep else row["model"]
+    return f"{row['model']} (think_budget={int(budget)})"
 
 
 def describe(summary_df: pd.DataFrame) -> str:
     """What a `summary()` shows, in sentences made from its numbers (for a lesson's page)."""
     said = []
-    for row in summary_df.to_dict("records"):
+    rows = summary_df.to_dict("records")
+    sweep = "think_budget" in summary_df and bool(summary_df["think_budget"].notna().any())
+    for row in rows:
         graded = int(row["n"]) - int(row["errors"])
-        score = ("no graded answers" if math.isnan(row["pass@1"])
-                 else f"pass@1 {row['pass@1']:.2f}")
+        if math.isnan(row["pass@1"]):
+            score = "no graded answers"
+        else:
+            score = f"pass@1 {row['pass@1']:.2f}"
+            if not math.isnan(row.get("pass@1_low", math.nan)):
+                score += f" (95% interval {row['pass@1_low']:.2f}–{row['pass@1_high']:.2f})"
+            if row.get("k", 0) > 1 and not math.isnan(row.get("cons@k", math.nan)):
+                score += f", cons@{int(row['k'])} {row['cons@k']:.2f}"
         cut = (f", {int(row['truncated'])} of them cut off by the token limit (no final answer)"
                if row["truncated"] else "")
+        looped = (f", {int(row['looped'])} stopped by the loop guard (repeating themselves)"
+                  if row.get("looped") else "")
+        hit = (f"; the reasoning hit its budget in {int(row['budget_hit'])}"
+               if row.get("budget_hit") else "")
+        cost = ""
+        if row.get("s_per_correct", math.nan) == math.inf:
+            cost = "; no correct answer"
+        elif not math.isnan(row.get("s_per_correct", math.nan)):
+            cost = f"; {row['s_per_correct']:.1f} s per correct answer"
         failed = f"; {int(row['errors'])} calls failed" if row["errors"] else ""
-        said.append(f"{row['model']}: {score} over {graded} answers{cut}{failed}.")
+        said.append(f"{_label(row, sweep)}: {score} over {graded} answers{cut}{looped}{hit}"
+                    f"{cost}{failed}.")
     speeds = summary_df.dropna(subset=["tokens_per_s"]).sort_values("tokens_per_s")
-    if len(speeds) >= 2:
+    if len(speeds) >= 2 and speeds["model"].nunique() >= 2:
         slow, fast = speeds.iloc[0], speeds.iloc[-1]
         said.append(f"{fast['model']} generated {fast['tokens_per_s'] / slow['tokens_per_s']:.1f}× "
                     f"as many tokens per second as {slow['model']} ({fast['tokens_per_s']:.1f} vs "
@@ -541,16 +674,81 @@ def describe(summary_df: pd.DataFrame) -> str:
         n = int(summary_df["n"].max())
         said.append(f"With {n} answers per model one answer moves pass@1 by {1 / n:.2f}: a "
                     "difference of a few answers is noise, not a verdict on the model.")
+    widths = [(r["pass@1_high"] - r["pass@1_low"]) / 2 for r in rows
+              if not math.isnan(r.get("pass@1_low", math.nan))]
+    if len(widths) >= 2:
+        overlap = _overlapping(rows, sweep)
+        said.append(f"The 95% intervals are ±{np.mean(widths):.2f} wide on average" + (
+            f"; those of {overlap[0]} and {overlap[1]} overlap, so their difference may be "
+            "noise (`ds.compare.paired` tests it on the shared prompts)." if overlap else
+            "; none overlap."))
     return " ".join(said)
 
 
+def _overlapping(rows: list[dict[str, Any]], sweep: bool) -> tuple[str, str] | None:
+    """The first two rows whose pass@1 intervals overlap, by label."""
+    scored = [r for r in rows if not math.isnan(r.get("pass@1_low", math.nan))]
+    for i, a in enumerate(scored):
+        for b in scored[i + 1:]:
+            if a["pass@1_low"] <= b["pass@1_high"] and b["pass@1_low"] <= a["pass@1_high"]:
+                return _label(a, sweep), _label(b, sweep)
+    return None
+
+
+Side = str | tuple[str, "int | None"]
+
+
+def paired(df: pd.DataFrame, a: Side, b: Side, *, level: float = statistics.LEVEL,
+           seed: int = 0) -> statistics.Paired:
+    """Is the difference between `a` and `b` real? Each is a model name, or a
+    `(model, think_budget)` pair to compare budgets (`(model, None)`: no budget).
+
+    Uses the prompts both answered and were graded on; returns a `dskit.statistics.Paired`
+    (difference in pass@1, its interval, a sign-flip test) whose text is a plain sentence.
+    """
+    outcomes_a, outcomes_b = _side(df, a), _side(df, b)
+    shared = [pid for pid in outcomes_a if pid in outcomes_b]
+    return statistics.paired(_side_label(a), _side_label(b), [outcomes_a[p] for p in shared],
+                             [outcomes_b[p] for p in shared], level=level, seed=seed)
+
+
+def _side_label(side: Side) -> str:
+    if isinstance(side, tuple):
+        return _label({"model": side[0], "think_budget": side[1]}, sweep=True)
+    return side
+
+
+def _side(df: pd.DataFrame, side: Side) -> dict[str, np.ndarray]:
+    """The outcomes per prompt of one side of a paired comparison."""
+    has_budgets = "think_budget" in df
+    if isinstance(side, tuple):
+        model, budget = side
+        rows = df[df["model"] == model]
+        if has_budgets:
+            rows = rows[rows["think_budget"].isna()] if budget is None else \
+                rows[rows["think_budget"] == budget]
+    else:
+        model = side
+        rows = df[df["model"] == model]
+        if has_budgets and rows["think_budget"].nunique(dropna=False) > 1:
+            raise ConfigurationError(
+                f"{model} was run with several think_budgets: name one, e.g. ({model!r}, "
+                f"{rows['think_budget'].dropna().iloc[0]})")
+    if rows.empty:
+        raise ConfigurationError(f"no rows for {_side_label(side)}: the comparison has "
+                                 f"{sorted(df['model'].unique())}")
+    return _outcomes(rows)
+
+
 class CompareFunction:
-    """`compare` with `summary` and `describe` beside it: `ds.compare(...)` runs,
-    `ds.compare.summary(rows)` summarises, `ds.compare.describe(summary)` puts it in words (what
-    `import dskit as ds` exports as `ds.compare`)."""
+    """`compare` with `summary`, `describe` and `paired` beside it: `ds.compare(...)` runs,
+    `ds.compare.summary(rows)` summarises, `ds.compare.describe(summary)` puts it in words,
+    `ds.compare.paired(rows, a, b)` tests a difference (what `import dskit as ds` exports as
+    `ds.compare`)."""
 
     summary = staticmethod(summary)
     describe = staticmethod(describe)
+    paired = staticmethod(paired)
 
     def __init__(self) -> None:
         functools.update_wrapper(self, compare)  # help() and the signature are compare's

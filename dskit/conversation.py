@@ -9,6 +9,7 @@ from typing import Any
 from .backends.base import DEFAULT_MAX_TOKENS, DEFAULT_NUM_CTX, ChatRequest, Delta, Done, Options
 from .client import Client, default_client
 from .errors import ConfigurationError, StreamInterrupted
+from .loop_guard import LoopGuard
 from .reasoning import Chunk, ThinkSplitter
 from .reasoning_plan import Traits, plan_reasoning
 from .recommendations import apply_recommendations
@@ -18,12 +19,18 @@ Messages = list[dict[str, Any]]
 
 
 class ChatStream:
-    """An iterable of `Chunk`s; `.reply` holds the `Reply` built so far; `.stop()` cancels."""
+    """An iterable of `Chunk`s; `.reply` holds the `Reply` built so far; `.stop()` cancels.
 
-    def __init__(self, client: Client, request: ChatRequest, notes: list[str]) -> None:
+    With `loop_guard=True` a reply that falls into degenerate repetition is stopped there
+    (`done_reason == "repetition"`, the text kept, a note saying why; see `dskit.loop_guard`).
+    """
+
+    def __init__(self, client: Client, request: ChatRequest, notes: list[str],
+                 loop_guard: bool = False) -> None:
         self._client = client
         self._request = request
         self._started = False
+        self._guard = LoopGuard() if loop_guard else None
         self.reply = Reply(model=request.model, backend=client.backend.name, notes=list(notes))
         self.finished = False
         #: The backend's final event once the stream ended (stats, requested tool calls).
@@ -54,6 +61,7 @@ class ChatStream:
         counts = {"thinking": 0, "answer": 0}
         done = Done()
         t0 = time.perf_counter()
+        clock: list[float] = []  # first and last arrival, for a reply ended before its Done
         events = self._client.backend.stream(self._request)
 
         def take(chunks: list[Chunk]) -> list[Chunk]:
@@ -72,7 +80,10 @@ class ChatStream:
                     continue
                 if self.stopped:
                     break
+                clock[1:] = [time.perf_counter()]
                 yield from take(self._split(splitter, ev))
+                if self._guard is not None and self._guard.feed(ev.text) is not None:
+                    break  # closing the backend's stream below ends the generation
         except StreamInterrupted as exc:
             yield from take(splitter.finish())
             self._finalise(done, splitter, counts, t0)
@@ -90,8 +101,16 @@ class ChatStream:
             if close is not None:
                 close()  # stops the backend's generation when we leave early
         yield from take(splitter.finish())
+        loop = self._guard.loop if self._guard is not None else None
         if self.stopped:
             done.done_reason = "stopped"
+        elif loop is not None:
+            done.done_reason = "repetition"
+            done.notes.append(loop.note())
+            if done.stats.eval_tokens is None and len(clock) == 2:
+                # The backend's own count never came: pieces over the time they took.
+                pieces = counts["thinking"] + counts["answer"]
+                done.stats.eval_tokens, done.stats.eval_time = pieces, clock[1] - clock[0]
         self._finalise(done, splitter, counts, t0)
         self.finished = True
 
@@ -117,6 +136,7 @@ class ChatStream:
                 stats.thinking_tokens, stats.answer_tokens = counts["thinking"], counts["answer"]
         reply.stats = stats
         reply.done_reason = done.done_reason
+        reply.budget_hit = done.budget_hit
         reply.notes.extend(done.notes)
         reply.thinking = reply.thinking.strip()
         reply.answer = reply.answer.strip()
@@ -159,6 +179,7 @@ def build_request(
     num_ctx: int | None = None,
     stop: list[str] | None = None,
     think: bool | None = None,
+    think_budget: int | None = None,
     recommendations: bool = True,
     options: dict[str, Any] | None = None,
 ) -> tuple[ChatRequest, list[str]]:
@@ -177,7 +198,7 @@ def build_request(
     notes: list[str] = []
     if recommendations:
         messages, opts, notes = apply_recommendations(messages, opts, traits)
-    plan = plan_reasoning(traits, think, client.backend.reasoning_support())
+    plan = plan_reasoning(traits, think, client.backend.reasoning_support(), think_budget)
     notes += plan.notes
     return ChatRequest(model=model, messages=messages, options=opts, plan=plan), notes
 
@@ -210,6 +231,7 @@ def chat(
     stream: bool = False,
     system: str | None = None,
     client: Client | None = None,
+    loop_guard: bool = False,
     format: Any = None,
     tools: Any = None,
     max_steps: int = 5,
@@ -222,7 +244,10 @@ def chat(
     validated into `reply.parsed` (`retries=n` asks again with the errors shown); `tools` (Python
     functions) lets the model call them, up to `max_steps` requests (`reply.tool_calls`).
     Keyword arguments: temperature, top_p, seed, max_tokens, num_ctx, stop, think,
+    think_budget (cap the reasoning at N tokens, then answer; 0: answer without reasoning),
     recommendations (False turns DeepSeek's defaults off), options (backend-specific extras).
+    `loop_guard=True` stops a reply that falls into degenerate repetition
+    (`done_reason == "repetition"`).
     """
     client = client or default_client()
     if format is not None or tools is not None or retries:
@@ -236,7 +261,7 @@ def chat(
         return run_steps(client, as_messages(prompt, system), model, fmt=format, tools=tools,
                          max_steps=max_steps, retries=retries, **kwargs)
     request, notes = build_request(client, as_messages(prompt, system), model, **kwargs)
-    s = ChatStream(client, request, notes)
+    s = ChatStream(client, request, notes, loop_guard)
     return s if stream else s.collect()
 
 
@@ -253,16 +278,20 @@ class Conversation:
         self.replies: list[Reply] = []
 
     def send(self, prompt: str, *, stream: bool = False, **kwargs: Any) -> Reply | ChatStream:
-        """Send one user turn; the history grows only when the reply completes."""
+        """Send one user turn; the history grows only when the reply completes.
+
+        Takes `chat()`'s keyword arguments (think_budget, loop_guard, ...), over the defaults
+        the conversation was made with.
+        """
         if {"format", "tools"} & {*kwargs, *self.defaults}:
             raise ConfigurationError(
                 "format= and tools= work with ds.chat: pass the history as a message list, "
                 "e.g. ds.chat(conv.history + [{'role': 'user', 'content': ...}], format=...)")
         messages = as_messages(list(self.history) + as_messages(prompt), self.system)
-        request, notes = build_request(
-            self.client, messages, self.model, **{**self.defaults, **kwargs}
-        )
-        s = _TurnStream(self, prompt, self.client, request, notes)
+        options = {**self.defaults, **kwargs}
+        guard = bool(options.pop("loop_guard", False))
+        request, notes = build_request(self.client, messages, self.model, **options)
+        s = _TurnStream(self, prompt, self.client, request, notes, guard)
         return s if stream else s.collect()
 
     __call__ = send
@@ -285,7 +314,8 @@ class _TurnStream(ChatStream):
 
     def __iter__(self) -> Iterator[Chunk]:
         yield from super().__iter__()
-        if self.finished and not self.stopped and not self.reply.no_answer:
+        if (self.finished and not self.stopped and not self.reply.no_answer
+                and self.reply.done_reason != "repetition"):
             self._conv.history += [
                 {"role": "user", "content": self._prompt},
                 {"role": "assistant", "content": self.reply.answer},

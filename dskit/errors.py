@@ -2,6 +2,7 @@
 
     DskitError
     ├── ConfigurationError (ValueError)       a setting or argument is wrong
+    │   ├── BudgetUnsupported                 this server or model cannot cap reasoning
     │   └── ToolsNotSupported                 the model cannot call tools on this server
     ├── StructuredOutputError (ValueError)    the reply is not JSON matching the schema
     ├── KnowledgeBaseError (ValueError)       a knowledge-base operation cannot be done as asked
@@ -66,6 +67,17 @@ class DskitError(Exception):
 
 class ConfigurationError(DskitError, ValueError):
     """A setting or argument is wrong; the message names the right one."""
+
+
+class BudgetUnsupported(ConfigurationError):
+    """A thinking budget cannot be carried out here; the message says why and what to use."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(
+            f"{why}, so it cannot cap reasoning at a thinking budget (think_budget). Cap the "
+            "whole reply with max_tokens instead (the reasoning then has no answer if it runs "
+            "that long), or use a backend that can: the embedded one, Ollama, vLLM or DeepSeek's "
+            "platform.")
 
 
 class ToolsNotSupported(ConfigurationError):

@@ -16,6 +16,7 @@ from fractions import Fraction
 from typing import Any
 
 from .errors import ConfigurationError
+from .loop_guard import has_degenerate_run
 from .reasoning import extract_boxed
 
 # --- the cup-and-ball puzzle -------------------------------------------------------------------
@@ -47,7 +48,6 @@ _CONCLUSION = re.compile(r"最终答案|答案|结论|所以|因此|综上所述
                          r"\btherefore\b|\bthus\b|\bso\b|\bin conclusion\b")
 _CLAUSES = re.compile(r"[。！？!?；;\n，,、：:—]+|\.(?:\s|$)|\s+(?:but|and then|then|while|when|"
                       r"after|before|because|since|whereas)\s+")
-_DEGENERATE = re.compile(r"(\w.{0,7}?)\1{3,}")  # a word repeated 4+ times, not "……"
 
 
 def _normalise(text: str) -> str:
@@ -93,7 +93,7 @@ def _is_bare(clause: str, places: list[str]) -> bool:
 def cup_place(answer: str) -> str | None:
     """Where the answer finally puts the ball: "bed", "cup", "other room", "conflict" or None."""
     text = _normalise(answer)
-    if not text.strip() or _DEGENERATE.search(text):
+    if not text.strip() or has_degenerate_run(text):
         return None  # degenerate repetition is not an answer, whatever words it repeats
     marks = list(_CONCLUSION.finditer(text))
     if marks:
@@ -233,7 +233,7 @@ def math_answer(answer: str, thinking: str = "") -> str | None:
         return boxed
     if not answer.strip():
         return extract_boxed(thinking)
-    if _DEGENERATE.search(unicodedata.normalize("NFKC", answer)):
+    if has_degenerate_run(unicodedata.normalize("NFKC", answer)):
         return None
     candidates: list[tuple[int, str]] = [(m.start(), m.group(1))
                                          for m in _STATED_BEFORE.finditer(answer)]
@@ -334,6 +334,24 @@ def grade(answer: str | None, expected: Any, kind: str = "text", grader: Any = N
     if grader not in GRADERS:
         raise ConfigurationError(f"unknown grader {grader!r}: choose one of {sorted(GRADERS)}")
     return GRADERS[grader](answer, str(expected))
+
+
+def final_answer(answer: str | None, kind: str = "text", grader: Any = None, *,
+                 thinking: str = "") -> str | None:
+    """The final answer as the grader reads it, in one form per value, for majority votes
+    (cons@k): a maths reply's number ("42", "3/4") or box, the cup puzzle's place ("bed").
+    None when the reply gives none, or for kinds without a final answer to vote on."""
+    answer = answer if isinstance(answer, str) else ""
+    thinking = thinking if isinstance(thinking, str) else ""
+    if kind == "math":
+        got = math_answer(answer, thinking)
+        if got is None:
+            return None
+        value = parse_number(got)
+        return str(value) if value is not None else " ".join(got.split())
+    if grader == "cup" or grader is grade_cup:
+        return cup_place(answer)
+    return None
 
 
 _CUP_WORDS = {"bed": ("on the bed", "在床上"), "cup": ("in the cup", "在杯子里"),

@@ -1,7 +1,7 @@
 """Plots for comparisons (matplotlib, imported only when a plot is drawn).
 
     s = ds.compare.summary(df)
-    accuracy_vs_size(s); speed_vs_size(s); latency(df)
+    accuracy_vs_size(s); speed_vs_size(s); latency(df); accuracy_vs_thinking(s)
 
 Each returns the matplotlib `Axes` (pass `ax=` to draw into your own figure). Sizes come from
 the model family (`dskit.models.family`) when it knows every model; otherwise the models are
@@ -68,7 +68,7 @@ def _by_size(summary_df: pd.DataFrame, column: str, ylabel: str, title: str,
         xs = [float(i) for i in range(len(models))]
         ax.set_xticks(xs, models, rotation=20, ha="right")
         ax.set_xlabel("model (size unknown: in the order given)")
-    yerr = summary_df[err].astype(float).fillna(0).tolist() if err in summary_df else None
+    yerr = _yerr(summary_df, err)
     ax.errorbar(xs, values, yerr=yerr, fmt="o", capsize=4)
     if sizes is not None:
         for x, y, name in zip(xs, values, models, strict=True):
@@ -79,17 +79,72 @@ def _by_size(summary_df: pd.DataFrame, column: str, ylabel: str, title: str,
     return ax, xs, values
 
 
+def _yerr(summary_df: pd.DataFrame, err: str | None) -> Any:
+    """Error bars: `pass@1` gets its interval (asymmetric), other columns a std column."""
+    if err == "pass@1" and "pass@1_low" in summary_df:
+        value = summary_df["pass@1"].astype(float)
+        low = (value - summary_df["pass@1_low"].astype(float)).clip(lower=0).fillna(0)
+        high = (summary_df["pass@1_high"].astype(float) - value).clip(lower=0).fillna(0)
+        return [low.tolist(), high.tolist()]
+    if err is not None and err in summary_df:
+        return summary_df[err].astype(float).fillna(0).tolist()
+    return None
+
+
+def _missing(value: Any) -> bool:
+    """None, NaN or pandas' NA (whose comparisons cannot be made a bool)."""
+    try:
+        return value is None or bool(value != value)
+    except TypeError:
+        return True
+
+
+def _mark_cut(ax: Axes, summary_df: pd.DataFrame, xs: list[float], values: list[float]) -> None:
+    """Say on the plot how many replies were truncated or looped (never silent: a low score
+    may only mean a small max_tokens or a loop)."""
+    for i, (x, y) in enumerate(zip(xs, values, strict=True)):
+        total = int(summary_df["n"].iloc[i])
+        said = [f"{int(summary_df[col].iloc[i])}/{total} {word}"
+                for col, word in (("truncated", "truncated"), ("looped", "looped"))
+                if col in summary_df and summary_df[col].iloc[i]]
+        if said:
+            ax.annotate(", ".join(said), (x, y if y == y else 0), textcoords="offset points",
+                        xytext=(5, -12), fontsize=8, color="#c22")
+
+
 def accuracy_vs_size(summary_df: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
-    """pass@1 per model against its size; replies cut by the token limit are marked."""
-    ax, xs, values = _by_size(summary_df, "pass@1", "pass@1", "Accuracy vs model size", None, ax)
+    """pass@1 per model against its size, with its 95% interval as error bars; replies cut by
+    the token limit or stopped by the loop guard are marked."""
+    ax, xs, values = _by_size(summary_df, "pass@1", "pass@1 (95% interval)",
+                              "Accuracy vs model size", "pass@1", ax)
     ax.set_ylim(-0.05, 1.05)
-    if "truncated" in summary_df:  # never silent: a low score may only mean a small max_tokens
-        for x, y, n, total in zip(xs, values, summary_df["truncated"], summary_df["n"],
-                                  strict=True):
-            if n:
-                ax.annotate(f"{int(n)}/{int(total)} truncated", (x, y if y == y else 0),
-                            textcoords="offset points", xytext=(5, -12), fontsize=8,
-                            color="#c22")
+    _mark_cut(ax, summary_df, xs, values)
+    return ax
+
+
+def accuracy_vs_thinking(summary_df: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
+    """The test-time-compute plot: accuracy against mean thinking tokens, one line per model,
+    one point per thinking budget (labelled with it; "none" for no budget), pass@1's 95%
+    interval as error bars."""
+    _need(summary_df, "model", "think_budget", "thinking_tokens", "pass@1")
+    ax = _axes(ax)
+    for model, rows in summary_df.groupby("model", sort=False):
+        rows = rows.sort_values("thinking_tokens")
+        xs = rows["thinking_tokens"].astype(float).fillna(0).tolist()
+        ys = rows["pass@1"].astype(float).tolist()
+        line = ax.errorbar(xs, ys, yerr=_yerr(rows, "pass@1"), fmt="o-", capsize=4,
+                           label=str(model))
+        for x, y, budget in zip(xs, ys, rows["think_budget"], strict=True):
+            label = "none" if _missing(budget) else str(int(budget))
+            ax.annotate(label, (x, y if y == y else 0), textcoords="offset points",
+                        xytext=(4, 6), fontsize=8, color=line.lines[0].get_color())
+        _mark_cut(ax, rows.reset_index(drop=True), xs, ys)
+    ax.set_xlabel("mean thinking tokens per reply")
+    ax.set_ylabel("pass@1 (95% interval)")
+    ax.set_ylim(-0.05, 1.05)
+    ax.set_title("Test-time compute: accuracy vs thinking (labels: think_budget)")
+    ax.legend(fontsize=8)
+    ax.grid(True, alpha=0.3)
     return ax
 
 

@@ -1,7 +1,8 @@
 """Prompt sets for comparisons: the cup-and-ball puzzle and a small maths set.
 
-`load(spec)` turns whatever a user passes (a list of strings, a DataFrame with `prompt` and
-optional `expected`, or a built-in name: "cup", "cup-en", "maths") into one DataFrame with the
+`load(spec, n=None, seed=0)` turns whatever a user passes (a list of strings, a DataFrame with
+`prompt` and optional `expected`, a built-in name: "cup", "cup-en", "maths", or a benchmark file
+or `datasets` object: GSM8K, MATH, AIME, see `dskit.benchmarks`) into one DataFrame with the
 columns `prompt_id`, `prompt`, `expected`, `kind` ("math" or "text") and `grader`. Whether an
 answer is right is decided in `dskit.grading`.
 """
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
+from . import benchmarks
 from .errors import ConfigurationError
 from .grading import grade, is_missing, parse_number
 
@@ -82,16 +84,34 @@ def _looks_numeric(value: Any) -> bool:
     return not is_missing(value) and parse_number(value) is not None
 
 
-def load(spec: Any) -> pd.DataFrame:
+def load(spec: Any, n: int | None = None, seed: int = 0) -> pd.DataFrame:
     """Prompts as a DataFrame with `prompt_id`, `prompt`, `expected`, `kind`, `grader`.
 
     `spec`: a built-in name ("cup" = Chinese cup puzzle, "cup-en", "maths"), a `Prompt`, a list
-    of strings or `Prompt`s, or a DataFrame with `prompt` and optional `expected`, `kind`
-    ("math"/"text"; by default "math" when `expected` is a number), `grader`, `prompt_id`.
-    User prompts get an id from a hash of their text, so a resumed run finds them again.
+    of strings or `Prompt`s, a DataFrame with `prompt` and optional `expected`, `kind`
+    ("math"/"text"; by default "math" when `expected` is a number), `grader`, `prompt_id`, or a
+    benchmark in a common layout (GSM8K, MATH / MATH-500, AIME) as a `.jsonl`, `.json`, `.csv`
+    or `.parquet` file, a DataFrame or a `datasets.Dataset` (`dskit.benchmarks`).
+    `n` takes a random sample of that many prompts (the same for the same `seed`), in their
+    order in the set. User prompts get an id from a hash of their text, so a resumed run finds
+    them again.
     """
+    df = _load(spec)
+    if n is not None:
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ConfigurationError(f"n={n!r}: give a whole number of prompts >= 1")
+        if n < len(df):
+            df = df.sample(n=n, random_state=seed).sort_index().reset_index(drop=True)
+    return df
+
+
+def _load(spec: Any) -> pd.DataFrame:
     import pandas as pd
 
+    if benchmarks.is_file_spec(spec):
+        spec = benchmarks.recognise(benchmarks.read_file(spec), str(spec))
+    elif benchmarks.is_dataset(spec):
+        spec = benchmarks.recognise(benchmarks.from_dataset(spec), "the dataset")
     if isinstance(spec, str):
         name = spec.strip().lower()
         if name in ("cup", "cup-zh"):
@@ -101,16 +121,14 @@ def load(spec: Any) -> pd.DataFrame:
         if name == "maths":
             return maths()
         raise ConfigurationError(
-            f"unknown prompt set {spec!r}: use one of {', '.join(BUILTIN)}, "
-            "or pass a list of prompt strings (e.g. [\"Why is the sky blue?\"])"
+            f"unknown prompt set {spec!r}: use one of {', '.join(BUILTIN)}, a benchmark file "
+            f"({', '.join(benchmarks.SUFFIXES)}), or a list of prompt strings "
+            "(e.g. [\"Why is the sky blue?\"])"
         )
     if isinstance(spec, Prompt):
         spec = [spec]
     if isinstance(spec, pd.DataFrame):
-        if "prompt" not in spec.columns:
-            raise ConfigurationError(
-                f"a prompt DataFrame needs a `prompt` column; it has {list(spec.columns)}")
-        df = spec.copy().reset_index(drop=True)
+        df = benchmarks.recognise(spec, "the DataFrame").copy().reset_index(drop=True)
     elif isinstance(spec, (list, tuple)):
         rows: list[dict[str, Any]] = []
         for item in spec:

@@ -14,6 +14,12 @@ The rules (the same defaults everywhere):
   then answers without it and says so), `dskit serve` prompts a stand-in to reason first.
 - Raw output of an R1 model is read as starting inside its reasoning block: the chat template
   or the forced prefix opened it.
+- A thinking budget (`think_budget=N`) asks for reasoning and caps it, the way budget forcing
+  does: after N tokens the reasoning is cut, closed with a short wrap-up line, `</think>` and a
+  blank line, and the model answers with that reasoning in context. `think_budget=0` answers
+  without reasoning (an empty think block). Without a budget nothing changes. Each backend
+  carries the cut out its own way (llama.cpp in two phases, Ollama through a raw
+  `/api/generate`, OpenAI-compatible servers by continuing a final assistant message).
 """
 
 from __future__ import annotations
@@ -21,11 +27,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .errors import ConfigurationError
+from .language import is_chinese
+
 #: DeepSeek's recommended start of an R1 reply.
 THINK_PREFIX = "<think>\n"
 
 NO_REASONING_NOTE = ("think=True had no effect: this model does not reason by itself and this "
                      "backend cannot ask it to reason first.")
+
+#: The line that closes reasoning cut by a budget, in the language of the question (budget
+#: forcing: the model is told its time is up, then the block is closed for it).
+WRAP_UP = {
+    "en": "Time is up: I have to give the answer now, based on the reasoning so far.",
+    "zh": "时间到了，我必须根据以上的思考直接给出答案。",
+}
+#: What follows the reasoning once it is closed: `</think>` and a blank line.
+CLOSE = "\n</think>\n\n"
+#: The closed empty block of an answer without reasoning (`think_budget=0`).
+EMPTY_THINK = "<think>\n\n</think>\n\n"
 
 
 @dataclass(frozen=True)
@@ -101,11 +121,38 @@ class ReasoningPlan:
     starts_inside: bool = False
     #: What the user should know about the plan (shown on the reply).
     notes: tuple[str, ...] = ()
+    #: Thinking budget in tokens: cut the reasoning there and let the model answer (None: none).
+    budget: int | None = None
 
 
-def plan_reasoning(traits: Traits, think: bool | None,
-                   support: ReasoningSupport) -> ReasoningPlan:
-    """The plan for a reply of a model with `traits`, asked `think`, on a backend with `support`."""
+def check_budget(budget: object) -> int | None:
+    """`think_budget` as given: None, or a whole number of tokens >= 0."""
+    if budget is None:
+        return None
+    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 0:
+        raise ConfigurationError(
+            f"think_budget={budget!r}: give a whole number of tokens >= 0 (0 answers without "
+            "reasoning), or None for no budget")
+    return budget
+
+
+def plan_reasoning(traits: Traits, think: bool | None, support: ReasoningSupport,
+                   budget: int | None = None) -> ReasoningPlan:
+    """The plan for a reply of a model with `traits`, asked `think`, on a backend with `support`.
+
+    A `budget` asks for reasoning (think=None becomes True) and caps it; `think=False` with a
+    budget above 0 contradicts it and is refused.
+    """
+    budget = check_budget(budget)
+    if budget is not None:
+        if think is False and budget > 0:
+            raise ConfigurationError(
+                f"think_budget={budget} caps reasoning, but think=False turns it off: drop one "
+                "of them (think_budget=0 also answers without reasoning)")
+        if think is False:
+            budget = None  # think=False and a zero budget say the same thing
+        else:
+            think = True
     if think is None and traits.reasoning:
         think = True
     asked_but_cannot = think is True and not traits.reasoning
@@ -113,7 +160,25 @@ def plan_reasoning(traits: Traits, think: bool | None,
     cannot_at_all = asked_but_cannot and not (support.two_phase or support.think_switch)
     notes = (NO_REASONING_NOTE,) if cannot_at_all else ()
     send_think = think if support.think_switch and not two_phase else None
-    prefix = THINK_PREFIX if (traits.force_think and think is not False
-                              and support.force_prefix) else ""
+    # A budget needs to know where the reasoning starts: R1 gets the forced opening then too.
+    prefix = THINK_PREFIX if ((traits.force_think or (budget is not None and traits.r1))
+                              and think is not False and support.force_prefix) else ""
+    if cannot_at_all:
+        budget = None  # nothing reasons, so there is nothing to cut
     return ReasoningPlan(think=think, send_think=send_think, prefix=prefix, two_phase=two_phase,
-                         starts_inside=traits.r1 and think is not False, notes=notes)
+                         starts_inside=traits.r1 and think is not False, notes=notes,
+                         budget=budget)
+
+
+def wrap_up(messages: list[dict[str, str]]) -> str:
+    """The wrap-up line for a cut, in the language of the last user turn."""
+    last = next((m.get("content", "") for m in reversed(messages) if m.get("role") == "user"), "")
+    return WRAP_UP["zh" if is_chinese(str(last)) else "en"]
+
+
+def budget_note(budget: int) -> str:
+    """What a reply says when its reasoning was cut."""
+    if budget == 0:
+        return "think_budget=0: the model answered without reasoning (an empty think block)."
+    return (f"The reasoning was cut at its budget of {budget} tokens (think_budget) and closed "
+            "with a wrap-up line; the answer was written with that reasoning in context.")

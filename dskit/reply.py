@@ -94,6 +94,8 @@ class Reply:
     sources: list[Source] = field(default_factory=list)
     #: Whether the answer is right, once `grade()` was called with the expected answer.
     verdict: Verdict | None = None
+    #: Whether the reasoning was cut at its thinking budget (`think_budget`) before the answer.
+    budget_hit: bool = False
     #: The validated answer when a `format` was asked for (a Pydantic model instance or JSON).
     parsed: Any = None
     #: The tool calls run on the way to this answer (`tools=`), in order.
@@ -118,6 +120,10 @@ class Reply:
                 return "stopped by you"
             return ("stopped by you while it was still reasoning: no answer yet" if self.reasoned
                     else "stopped by you before any answer")
+        if self.done_reason == "repetition":
+            if self.no_answer:
+                return "no answer: stopped repeating itself (loop guard)"
+            return "looped: stopped repeating itself (loop guard)"
         if self.unfinished_reasoning:
             return "no answer: stopped while still reasoning"
         if self.done_reason == "max_steps":
@@ -158,7 +164,7 @@ class Reply:
         if self.model in STANDINS:
             where += " (a stand-in, not DeepSeek)"
         parts = [self.status if with_status and self.status != "ok" else "", where,
-                 self.stats.summary()]
+                 self.stats.summary(), "reasoning cut at its budget" if self.budget_hit else ""]
         return " · ".join(p for p in parts if p)
 
     def text(self, show_thinking: bool = True) -> str:

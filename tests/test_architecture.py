@@ -20,9 +20,11 @@ ROOT = PACKAGE.parent
 #: Layer of each module (prefix match, longest first): module-level imports point down or sideways.
 LAYERS = {
     "dskit.errors": 0, "dskit.config": 0, "dskit.language": 0, "dskit.reasoning": 0,
-    "dskit.reasoning_plan": 0, "dskit.sysinfo": 0,
+    "dskit.reasoning_plan": 0, "dskit.sysinfo": 0, "dskit.loop_guard": 0,
+    "dskit.chat_template": 0,
     "dskit.reply": 1, "dskit.display": 1, "dskit.model_files": 1, "dskit.bert_gguf": 1,
-    "dskit.grading": 1, "dskit.tools": 1, "dskit.structured": 1,
+    "dskit.grading": 1, "dskit.benchmarks": 1, "dskit.statistics": 1, "dskit.tools": 1,
+    "dskit.structured": 1,
     "dskit.backends.base": 2, "dskit.recommendations": 2, "dskit.prompts": 2,
     "dskit.backends": 3, "dskit.embeddings": 3,
     "dskit.client": 4,

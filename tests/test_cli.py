@@ -113,6 +113,22 @@ def test_compare_writes_csv_and_prints_the_summary(run_dskit, tmp_path):
     assert res.returncode == 0, res.stderr
 
 
+def test_compare_sweeps_budgets_on_a_gsm8k_file(run_dskit, tmp_path):
+    import json
+
+    rows = [{"question": f"What is {i} + {i}?", "answer": f"{i} + {i} = {2 * i}\n#### {2 * i}"}
+            for i in range(1, 6)]
+    gsm8k = tmp_path / "gsm8k.jsonl"
+    gsm8k.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    res = run_dskit("compare", SMALL, "--backend", "embedded", "--prompts", str(gsm8k),
+                    "--n", "2", "--think", "--think-budget", "0", "4", "none",
+                    "--max-tokens", "24", "--seed", "1")
+    assert res.returncode == 0, res.stderr
+    assert "think_budget" in res.stdout and "pass@1_low" in res.stdout
+    table = [line.split() for line in res.stdout.splitlines() if line.startswith(SMALL)]
+    assert [r[1] for r in table] == ["0", "4", "<NA>"]
+
+
 def test_app_command_serves_the_packaged_chat_notebook_on_loopback():
     from pathlib import Path
 

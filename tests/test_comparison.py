@@ -247,3 +247,107 @@ def test_truncation_is_counted_described_and_plotted():
     import matplotlib.pyplot as plt
 
     plt.close("all")
+
+
+# --- thinking budgets, the loop guard and the statistics -------------------------------------
+
+def test_budget_sweep_one_load_per_model(client: ds.Client, embedded: EmbeddedBackend,
+                                         monkeypatch: pytest.MonkeyPatch):
+    calls = Calls(client)
+    monkeypatch.setattr(client, "chat", calls)
+    maths = pd.DataFrame({"prompt": ["What is 2+3?", "What is 4*5?"], "expected": ["5", "20"]})
+    loads = embedded.loads
+    df = compare(QWEN, maths, client=client, think=True, think_budget=[0, 8, None],
+                 max_tokens=60, seed=1, progress=False)
+    assert embedded.loads - loads <= 1  # every budget of a model in one group
+    assert df["think_budget"].tolist() == [0, 0, 8, 8, None, None] or \
+        df["think_budget"].astype("object").where(df["think_budget"].notna(), None).tolist() \
+        == [0, 0, 8, 8, None, None]
+    assert df.loc[df["think_budget"] == 0, "thinking_tokens"].eq(0).all()
+    assert df.loc[df["think_budget"] == 8, "budget_hit"].all()
+    assert not df.loc[df["think_budget"].isna(), "budget_hit"].any()
+    assert (df.loc[df["think_budget"] == 8, "thinking_tokens"] <= 8 + 25).all()
+    s = summary(df)
+    assert len(s) == 3 and s["think_budget"].isna().sum() == 1
+    assert s["budget_hit"].tolist()[:2] == [2, 2]
+    from dskit import plots
+
+    ax = plots.accuracy_vs_thinking(s)
+    assert [t.get_text() for t in ax.texts][:3] == ["0", "8", "none"]
+    result = ds.compare.paired(df, (QWEN, 0), (QWEN, None))
+    assert result.prompts == 2 and not result.distinguishable  # two prompts prove nothing
+    with pytest.raises(ConfigurationError, match="several think_budgets"):
+        ds.compare.paired(df, QWEN, QWEN)
+    with pytest.raises(ConfigurationError, match="listed twice"):
+        compare(QWEN, maths, client=client, think_budget=[8, 8])
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
+def test_loop_guard_is_on_in_compare(scripted):
+    looping = ["The ball"] + ["！"] * 3000
+    df = compare("fake:1b", ["Where is the ball?"], client=scripted(looping), progress=False)
+    assert df["done_reason"].tolist() == ["repetition"]
+    assert len(df["answer"][0]) < 700
+    s = summary(df)
+    assert s["looped"].tolist() == [1]
+    assert "stopped by the loop guard" in ds.compare.describe(s)
+    off = compare("fake:1b", ["Where is the ball?"], client=scripted(looping), loop_guard=False,
+                  progress=False)
+    assert off["done_reason"].tolist() == ["stop"] and len(off["answer"][0]) > 3000
+
+
+def test_summary_intervals_cons_and_cost():
+    df = _hand_made()
+    df["final"] = ["1", "2", "1", "1", None, "3", "3", "1", None]
+    s = summary(df).set_index("model")
+    big = s.loc["big"]
+    assert big["pass@1_low"] <= big["pass@1"] <= big["pass@1_high"]
+    # p1's two samples say 1 (right) and 2 (wrong): the tie goes to the first; p2 says 1 twice.
+    assert big["cons@k"] == 1.0 and big["k"] == 2
+    assert s.loc["small", "cons@k"] == pytest.approx(0.5)  # p1: 3, 3 (wrong); p2: 1 (right)
+    assert big["s_per_correct"] == pytest.approx(5 * 3.0 / 3)  # 15 s for 3 right answers
+    assert s.loc["small", "answer_tokens"] == 5
+    none_right = _hand_made().assign(correct=False)
+    assert summary(none_right)["s_per_correct"].tolist() == [math.inf, math.inf]
+    text = ds.compare.describe(summary(df))
+    assert "95% interval" in text and "cons@2" in text and "s per correct answer" in text
+    assert "overlap" in text
+
+
+def test_accuracy_plot_has_error_bars_from_the_interval():
+    from dskit import plots
+
+    s = summary(_hand_made())
+    ax = plots.accuracy_vs_size(s)
+    bars = ax.containers[0]
+    lows = [seg[0][1] for seg in bars.lines[2][0].get_segments()]
+    assert lows == pytest.approx(s["pass@1_low"].tolist())
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
+def test_paired_on_hand_made_rows():
+    result = ds.compare.paired(_hand_made(), "big", "small")
+    assert result.prompts == 2 and result.difference == pytest.approx(0.75 - 0.5)
+    assert "not distinguishable from noise at this sample size" in str(result)
+    with pytest.raises(ConfigurationError, match="no rows for nope"):
+        ds.compare.paired(_hand_made(), "big", "nope")
+
+
+def test_files_written_before_budgets_resume(client: ds.Client, tmp_path,
+                                             monkeypatch: pytest.MonkeyPatch):
+    old = tmp_path / "old.csv"
+    rows = _hand_made().drop(columns=["think_budget", "final", "budget_hit"])
+    rows = rows[rows["model"] == "big"].assign(model=SMALL, error=None)
+    rows.to_csv(old, index=False)
+    calls = Calls(client)
+    monkeypatch.setattr(client, "chat", calls)
+    table = pd.DataFrame({"prompt": ["p1", "p2", "p3"], "prompt_id": ["p1", "p2", "p3"],
+                          "expected": ["1", "1", None]})
+    df = compare(SMALL, table, samples=2, client=client, max_tokens=4, out=old,
+                 progress=False)
+    assert len(df) == 6 and len(calls.seen) == 1  # only p3's second sample was missing
+    assert list(pd.read_csv(old).columns) == COLUMNS

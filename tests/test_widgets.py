@@ -215,3 +215,22 @@ def test_compare_stop_frees_the_widget_when_the_server_stalls(raw_server):
     assert not w.busy and not w.run_button.disabled and w.stop_button.disabled
     assert "stopped" in w.status.value
     assert server.client_closed.wait(10)
+
+
+def test_thinking_budget_in_the_chat_widget(embedded_client):
+    w = ds.widgets.chat(client=embedded_client, model="qwen2.5-coder:0.5b", max_tokens=80,
+                        think_budget=6)
+    assert w.think_budget.value == 6 and None in dict(w.think_budget.options).values()
+    w.prompt.value = "What is 6 × 7?"
+    w.send(wait=True)
+    assert w.last_reply is not None and w.last_reply.budget_hit
+    assert "reasoning cut at its budget" in w.status.text
+    assert "Time is up" in w.history.value  # the wrap-up line is shown with the reasoning
+
+
+def test_chat_widget_stops_a_loop(scripted):
+    w = ds.widgets.chat(client=scripted(["The ball"] + ["！"] * 3000), max_tokens=4000)
+    w.prompt.value = "Where is the ball?"
+    w.send(wait=True)
+    assert "looped: stopped repeating itself (loop guard)" in w.status.text
+    assert w.last_reply is not None and w.last_reply.done_reason == "repetition"

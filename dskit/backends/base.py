@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from ..reasoning_plan import ReasoningPlan, ReasoningSupport
+from ..reasoning_plan import ReasoningPlan, ReasoningSupport, budget_note, wrap_up
 from ..reply import Stats
 from ..tools import ToolRequest
 
@@ -136,11 +136,70 @@ class Done:
     prefixed: bool = False
     #: What the backend wants the user to know about this reply (shown on the `Reply`).
     notes: list[str] = field(default_factory=list)
+    #: Whether the reasoning was cut at the plan's thinking budget.
+    budget_hit: bool = False
     #: Calls the model asked for instead of (or besides) answering; the chat layer runs them.
     tool_calls: list[ToolRequest] = field(default_factory=list)
 
 
 Event = Delta | Done
+
+
+class BudgetCut:
+    """A server's reasoning cut at a thinking budget, for backends that stream it apart.
+
+    `stream(events)` passes a reply's events through and stops once `budget` pieces of
+    reasoning arrived (Ollama, vLLM and DeepSeek send one token per piece; `dskit serve`
+    batches text for at most 0.1 s, so against it the cut comes later), closing `events`,
+    which stops the server's generation. A reply whose reasoning ends first passes through
+    whole, `cut` stays False, and it is complete as it is. After a cut, `wrap_up()` is the
+    event that shows the closing line and `reasoning()` the text the answer must be continued
+    from.
+    """
+
+    def __init__(self, budget: int, messages: list[dict[str, str]]) -> None:
+        self.budget, self.messages = budget, messages
+        self.pieces: list[str] = []
+        self.cut = False
+        #: Whether the reply's text came inline (`raw`): the server did not split reasoning.
+        self.inline = False
+        self.line = wrap_up(messages)
+
+    def stream(self, events: Generator[Event, None, None]) -> Iterator[Event]:
+        """The events up to the cut (all of them when the reasoning ends within the budget)."""
+        try:
+            for ev in events:
+                if isinstance(ev, Delta) and ev.kind == "thinking" and not self.inline:
+                    self.pieces.append(ev.text)
+                    yield ev
+                    if len(self.pieces) >= self.budget:
+                        self.cut = True
+                        return
+                    continue
+                self.inline = self.inline or (isinstance(ev, Delta) and ev.kind == "raw")
+                yield ev  # the answer began within the budget: nothing to cut
+        finally:
+            events.close()
+
+    def wrap_up(self) -> Delta:
+        """The closing line, shown at the end of the reasoning."""
+        return Delta("thinking", f"\n\n{self.line}")
+
+    def reasoning(self) -> str:
+        """The reasoning so far and the closing line (without the tags)."""
+        return "".join(self.pieces).strip() + f"\n\n{self.line}"
+
+    def done(self, answer: Done, seconds: float) -> Done:
+        """The final event of the continuation, with the reasoning's tokens and time added."""
+        stats = answer.stats
+        thought, said = len(self.pieces), stats.eval_tokens or 0
+        stats.thinking_tokens, stats.answer_tokens = thought, said
+        stats.eval_tokens = thought + said
+        stats.eval_time = (stats.eval_time or 0.0) + seconds
+        # The continuation's prompt holds the reasoning: its size is not the question's.
+        stats.prompt_tokens = stats.prompt_time = None
+        return Done(stats=stats, done_reason=answer.done_reason, budget_hit=True,
+                    notes=[*answer.notes, budget_note(self.budget)])
 
 
 @runtime_checkable

@@ -17,10 +17,17 @@ from .. import config, model_files
 from ..errors import BackendUnavailable, ConfigurationError, ModelNotFound
 from ..language import is_chinese
 from ..reasoning import CLOSE_TAG, OPEN_TAG
-from ..reasoning_plan import THINK_PREFIX, ReasoningSupport
+from ..reasoning_plan import (
+    CLOSE,
+    EMPTY_THINK,
+    THINK_PREFIX,
+    ReasoningSupport,
+    budget_note,
+    wrap_up,
+)
 from ..reply import Stats
 from ..tools import CALL_OPEN, ToolMarkup
-from .base import ChatRequest, Delta, Done, Event
+from .base import Cancellation, ChatRequest, Delta, Done, Event, Options
 
 _HINT = (
     "the embedded backend runs the small stand-in models that ship on PyPI "
@@ -279,29 +286,8 @@ class EmbeddedBackend:
                     final.notes.append(GRAMMAR_NOTE)
                 yield final
 
-            if plan.two_phase:
-                # Two phases, like budget forcing: reason until `</think>`, then close the block
-                # ourselves and let the model answer with its reasoning in context.
-                fmt = entry.formatter(messages=_ask_to_reason(request.messages), tools=tools)
-                prompt = fmt.prompt + THINK_PREFIX
-                reasoning: list[str] = []
-                for text in run.generate(prompt, fmt, extra_stop=[CLOSE_TAG]):
-                    reasoning.append(text)
-                    yield Delta("thinking", text)
-                prompt += "".join(reasoning).rstrip() + f"\n{CLOSE_TAG}\n\n"
-                # Small models echo a bare `</think>` and stop; a short cue makes them answer
-                # (not before a tool call, whose markup must start the answer).
-                prompt += "" if tools else _answer_cue(request.messages)
-                if run.finish == "stopped":
-                    yield from done(True, "answer")
-                    return
-                if run.finish == "length" or run.room(prompt) <= 0:
-                    run.finish = "length"  # budget or context used up while reasoning
-                    yield from done(True, "answer")
-                    return
-                yield from answer(run.generate(prompt, fmt, extra_stop=[OPEN_TAG, CLOSE_TAG],
-                                               grammar=grammar), "answer")
-                yield from done(True, "answer")
+            if plan.two_phase or plan.budget is not None:
+                yield from _phased(run, request, tools, grammar, answer, done)
                 return
             fmt = entry.formatter(messages=request.messages, tools=tools)
             prompt = fmt.prompt + plan.prefix
@@ -318,6 +304,78 @@ class EmbeddedBackend:
                 prompt += "".join(reasoning).rstrip() + f"\n{CLOSE_TAG}\n\n"
             yield from answer(run.generate(prompt, fmt, grammar=grammar), "raw")
             yield from done(bool(plan.prefix), "raw")
+
+    def complete(self, model: str, prompt: str, options: Options,
+                 cancel: Cancellation | None = None) -> Iterator[Event]:
+        """A raw completion: `prompt` exactly as given, no chat template (Ollama's `raw`)."""
+        with self._use(model) as entry:
+            run = _Run(entry, ChatRequest(model=model, messages=[], options=options,
+                                          cancel=cancel or Cancellation()))
+            for text in run.generate(prompt, None):
+                yield Delta("raw", text)
+            yield run.done(prefixed=False)
+
+
+Kind = Literal["answer", "raw"]
+
+
+def _phased(run: _Run, request: ChatRequest, tools: list[dict[str, Any]] | None,
+            grammar: Any, answer: Callable[[Iterator[str], Kind], Iterator[Event]],
+            finish: Callable[[bool, Kind], Iterator[Event]]) -> Iterator[Event]:
+    """Reason until `</think>` or the thinking budget, close the block, then answer.
+
+    Two phases, like budget forcing: a model that does not reason by itself is asked to reason
+    first (`two_phase`); an R1 model starts from the forced "<think>\n". When the budget cuts
+    the reasoning, a wrap-up line closes it; the answer is generated with the reasoning in
+    context (llama.cpp reuses the cached prompt, so only the closing text is evaluated again).
+    `answer` and `finish` carry out the answer's tool markup and format (see `stream`).
+    """
+    plan, messages = request.plan, request.messages
+    fmt = run.entry.formatter(messages=_ask_to_reason(messages) if plan.two_phase else messages,
+                              tools=tools)
+    # Small models echo a bare `</think>` and stop; a short cue makes them answer (not before a
+    # tool call, whose markup must start the answer).
+    cue = _answer_cue(messages) if plan.two_phase and not tools else ""
+    budget = plan.budget
+    prompt = fmt.prompt
+    hit = budget == 0
+    if budget == 0:
+        prompt += EMPTY_THINK  # R1's empty think block: answer without reasoning
+        run.thinking = 0
+    else:
+        prompt += THINK_PREFIX
+        limit = run.remaining() if budget is None else min(budget, run.remaining())
+        reasoning: list[str] = []
+        for text in run.generate(prompt, fmt, extra_stop=[CLOSE_TAG], limit=limit):
+            reasoning.append(text)
+            yield Delta("thinking", text)
+        if run.finish == "stopped":
+            run.thinking = run.generated
+            yield from finish(True, "answer")
+            return
+        thought = "".join(reasoning).rstrip()
+        hit = budget is not None and run.finish == "length" and budget < run.remaining(before=True)
+        tail = CLOSE
+        if hit:
+            line = wrap_up(messages)
+            yield Delta("thinking", f"\n\n{line}")
+            tail = f"\n\n{line}{CLOSE}"
+        prompt += thought + tail
+        # Reasoning tokens: the generated ones, plus the closing line when it was cut.
+        run.thinking = run.generated + (run.count(tail) if hit else 0)
+        if (run.finish == "length" and not hit) or run.room(prompt + cue) <= 0:
+            run.finish = "length"  # the token limit or the context ran out while reasoning
+            yield from finish(True, "answer")
+            return
+    before = run.generated
+    yield from answer(run.generate(prompt + cue, fmt, extra_stop=[OPEN_TAG, CLOSE_TAG],
+                                   grammar=grammar), "answer")
+    run.answer = run.generated - before
+    for ev in finish(True, "answer"):
+        if isinstance(ev, Done) and hit and budget is not None:
+            ev.budget_hit = True
+            ev.notes.append(budget_note(budget))
+        yield ev
 
 
 GRAMMAR_NOTE = ("format: the answer was constrained by a llama.cpp grammar built from the "
@@ -452,22 +510,38 @@ class _Run:
         entry.first_use = False
         self.prompt_tokens: int | None = None
         self.generated = 0
+        #: Tokens of reasoning (generated plus a budget's closing text) and of the answer, when
+        #: the backend ran the phases itself and knows them exactly.
+        self.thinking: int | None = None
+        self.answer: int | None = None
+        self._limit = 0  # the token limit of the last `generate` call
+        self._last = 0  # tokens the last `generate` call produced
         self.finish: str | None = None
         self.t0 = time.perf_counter()
         self.t_first: float | None = None
         self.t_end: float | None = None
 
     def _tokens(self, prompt: str, fmt: Any) -> list[int]:
-        return self.llm.tokenize(prompt.encode("utf-8"), add_bos=not fmt.added_special,
-                                 special=True)
+        # A raw prompt (fmt None) gets the BOS the model asks for, as Ollama's raw mode does.
+        add_bos = True if fmt is None else not fmt.added_special
+        return self.llm.tokenize(prompt.encode("utf-8"), add_bos=add_bos, special=True)
 
     def room(self, prompt: str) -> int:
         """Tokens left in the context window after `prompt`."""
         return self.llm.n_ctx() - len(self.llm.tokenize(prompt.encode("utf-8"), special=True))
 
+    def count(self, text: str) -> int:
+        """Tokens in `text` (without a BOS)."""
+        return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def remaining(self, before: bool = False) -> int:
+        """Tokens of `max_tokens` left (`before`: as they were before the last `generate`)."""
+        used = self.generated - (self._last if before else 0)
+        return self.budget - used
+
     def generate(self, prompt: str, fmt: Any, extra_stop: list[str] | None = None,
-                 grammar: Any = None) -> Iterator[str]:
-        """Stream text for `prompt` within what is left of the token budget."""
+                 grammar: Any = None, limit: int | None = None) -> Iterator[str]:
+        """Stream text for `prompt` within what is left of the token budget (and `limit`)."""
         llm, opts = self.llm, self.request.options
         tokens = self._tokens(prompt, fmt)
         if self.prompt_tokens is None:
@@ -478,9 +552,12 @@ class _Run:
                 f"the prompt is {len(tokens)} tokens but {self.request.model} runs with a "
                 f"{llm.n_ctx()}-token context here: shorten the prompt or the history"
             )
+        cap = min(self.budget - self.generated, room)
+        self._limit = max(1, cap if limit is None else min(cap, limit))
         kwargs: dict[str, Any] = {
-            "max_tokens": max(1, min(self.budget - self.generated, room)),
-            "stop": [*(fmt.stop or []), *opts.stop, *(extra_stop or [])],
+            "max_tokens": self._limit,
+            "stop": [*((fmt.stop or []) if fmt is not None else []), *opts.stop,
+                     *(extra_stop or [])],
             "stream": True,
             "temperature": 0.8 if opts.temperature is None else opts.temperature,
             "top_p": 0.95 if opts.top_p is None else opts.top_p,
@@ -488,11 +565,13 @@ class _Run:
         }
         if opts.seed is not None:
             kwargs["seed"] = opts.seed
-        if fmt.stopping_criteria is not None:
+        if fmt is not None and fmt.stopping_criteria is not None:
             kwargs["stopping_criteria"] = fmt.stopping_criteria
         if grammar is not None:
             kwargs["grammar"] = grammar
         pieces: list[str] = []
+        self.finish = None
+        self._last = 0
         cancel = self.request.cancel
         if not self._prefill(tokens):
             self.finish = "stopped"
@@ -515,8 +594,9 @@ class _Run:
             completion.close()
         self.t_end = time.perf_counter()
         out = "".join(pieces)
-        if out:
-            self.generated += len(llm.tokenize(out.encode("utf-8"), add_bos=False, special=True))
+        # At the limit exactly that many tokens were sampled; otherwise count the text again.
+        self._last = self._limit if self.finish == "length" else (self.count(out) if out else 0)
+        self.generated += self._last
 
     def _prefill(self, tokens: list[int]) -> bool:
         """Evaluate the prompt in batches, checking for cancellation between them; False when
@@ -550,4 +630,6 @@ class _Run:
             load_time=self.load_time,
             memory=self.entry.memory or None,
         )
+        if self.thinking is not None:
+            stats.thinking_tokens, stats.answer_tokens = self.thinking, self.answer or 0
         return Done(stats=stats, done_reason=self.finish or "stop", prefixed=prefixed)

@@ -6,15 +6,18 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Generator, Iterator
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import httpx
 from packaging.version import InvalidVersion, Version
 
 from .. import config
+from ..chat_template import render
 from ..errors import (
     AuthenticationError,
     BackendError,
+    BudgetUnsupported,
     ConfigurationError,
     DskitError,
     ModelNotFound,
@@ -24,10 +27,10 @@ from ..errors import (
     ToolsNotSupported,
     redact,
 )
-from ..reasoning_plan import ReasoningSupport
+from ..reasoning_plan import CLOSE, EMPTY_THINK, THINK_PREFIX, ReasoningSupport
 from ..reply import Stats
 from ..tools import ToolRequest
-from .base import ChatRequest, Delta, Done, Event, Options
+from .base import BudgetCut, ChatRequest, Delta, Done, Event, Options
 from .http import CONNECT_TIMEOUT, interruptible, shutdown, timeouts
 from .http import idle_timeout as resolve_idle_timeout
 
@@ -282,6 +285,9 @@ class OllamaBackend:
 
     def _events(self, request: ChatRequest) -> Iterator[Event]:
         think = request.plan.send_think
+        if request.plan.budget is not None and think:
+            yield from self._budgeted(request)
+            return
         try:
             yield from self._stream(request, think)
         except BackendError as exc:
@@ -297,8 +303,6 @@ class OllamaBackend:
                 yield ev
 
     def _stream(self, request: ChatRequest, think: bool | None) -> Iterator[Event]:
-        import ollama
-
         extra: dict[str, Any] = {}
         if think is not None:
             extra["think"] = think
@@ -308,14 +312,42 @@ class OllamaBackend:
             extra["format"] = request.format
         if request.tools:
             extra["tools"] = request.tools
-        cancel = request.cancel
-        self._local.cancel = cancel  # see `_on_response`
+        self._local.cancel = request.cancel  # see `_on_response`
         # ollama-python streams through a generator: closing it closes the HTTP response.
         parts = cast(Generator[Any, None, None], self.client.chat(
             request.model, ollama_messages(request.messages), stream=True,
             options=ollama_options(request.options), **extra))
-        started = False
         calls: list[ToolRequest] = []
+
+        def deltas(part: Any) -> Iterator[Delta]:
+            msg = part.message
+            # Servers may split reasoning out even when `think` was not sent.
+            if msg.thinking:
+                yield Delta("thinking", msg.thinking)
+            if msg.content:
+                yield Delta("answer" if think else "raw", msg.content)
+            calls.extend(ToolRequest(c.function.name, dict(c.function.arguments))
+                         for c in msg.tool_calls or [])
+
+        def finished(done: Done) -> Done:
+            # /api/chat cannot force the "<think>\n" prefix: `prefixed` stays False.
+            done.tool_calls = calls
+            if request.format is not None:
+                done.notes.append(self._format_note(think))
+            return done
+
+        yield from self._relay(parts, request, deltas, finished)
+
+    def _relay(self, parts: Generator[Any, None, None], request: ChatRequest,
+               deltas: Callable[[Any], Iterator[Delta]],
+               finished: Callable[[Done], Done] = lambda done: done) -> Iterator[Event]:
+        """A streamed client response as events: `deltas(part)` for each part, then the final
+        part's `Done` (through `finished`); errors translated, the response closed however it
+        ends, nothing more once `request.cancel` is set."""
+        import ollama
+
+        model, cancel = request.model, request.cancel
+        started = False
         try:
             while True:
                 try:
@@ -326,25 +358,13 @@ class OllamaBackend:
                         *_MALFORMED) as exc:
                     if cancel.is_set():
                         return  # stopped: the read failed because its socket was shut down
-                    raise self._translate(exc, request.model, streaming=True,
-                                          started=started) from None
+                    raise self._translate(exc, model, streaming=True, started=started) from None
                 started = True
-                msg = part.message
-                # Servers may split reasoning out even when `think` was not sent.
-                if msg.thinking:
-                    yield Delta("thinking", msg.thinking)
-                if msg.content:
-                    yield Delta("answer" if think else "raw", msg.content)
-                calls += [ToolRequest(c.function.name, dict(c.function.arguments))
-                          for c in msg.tool_calls or []]
+                yield from deltas(part)
                 if part.done:
-                    # /api/chat cannot force the "<think>\n" prefix: prefixed stays False.
                     stats = _stats(part)
-                    stats.memory = self._memory_of(request.model)
-                    done = Done(stats=stats, done_reason=part.done_reason, tool_calls=calls)
-                    if request.format is not None:
-                        done.notes.append(self._format_note(think))
-                    yield done
+                    stats.memory = self._memory_of(model)
+                    yield finished(Done(stats=stats, done_reason=part.done_reason))
                     return
         finally:
             self._local.cancel = None
@@ -362,6 +382,62 @@ class OllamaBackend:
             return (f"format: sent with think; Ollama {self.version()} constrains only the "
                     "answer, after the reasoning (0.12.4 and later).")
         return "format: Ollama constrained the answer to the schema."
+
+    def _budgeted(self, request: ChatRequest) -> Iterator[Event]:
+        """Reasoning cut at the plan's budget, then the answer from a raw `/api/generate`.
+
+        The reasoning streams from /api/chat (`think: true`) and is cut at the budget
+        (`BudgetCut`); the answer is generated from the prompt rendered with the model's own
+        template, the reasoning so far, a wrap-up line, `</think>` and a blank line, sent with
+        `raw: true` (no template applied again). A reply that stops reasoning before the
+        budget is complete as it is.
+        """
+        budget = request.plan.budget or 0
+        details = self.model_details(request.model)
+        if not details.get("template"):
+            raise BudgetUnsupported(f"Ollama at {self.host} did not show the chat template of "
+                                    f"{request.model}")
+        prompt = render(str(details["template"]), request.messages)  # before generating
+        cut = BudgetCut(budget, request.messages)
+        t0 = time.perf_counter()
+        if budget:
+            try:
+                yield from cut.stream(self._stream(request, True))
+            except BackendError as exc:
+                if isinstance(exc, StreamInterrupted) or "does not support thinking" not in \
+                        str(exc):
+                    raise
+                # A model without thinking: nothing to cut (`stream` says why it answered).
+                yield from self._events(replace(request, plan=replace(request.plan, budget=None)))
+                return
+            if not cut.cut or request.cancel.is_set():
+                return
+            yield cut.wrap_up()
+            prompt += f"{THINK_PREFIX}{cut.reasoning()}{CLOSE}"
+        else:
+            prompt += EMPTY_THINK
+        options = ollama_options(request.options)
+        options["num_predict"] = max(1, request.options.max_tokens - len(cut.pieces))
+        seconds = time.perf_counter() - t0
+        for ev in self._continue(request, prompt, options):
+            yield cut.done(ev, seconds) if isinstance(ev, Done) else ev
+
+    def _continue(self, request: ChatRequest, prompt: str, options: dict[str, Any]
+                  ) -> Iterator[Event]:
+        """The answer after a cut: `raw: true` generation of `prompt`, streamed as answer."""
+        extra: dict[str, Any] = {}
+        if self.keep_alive is not None:
+            extra["keep_alive"] = self.keep_alive
+        self._local.cancel = request.cancel  # see `_on_response`
+        # think=False: the prompt already holds the closed reasoning, the output is the answer.
+        parts = cast(Generator[Any, None, None], self.client.generate(
+            request.model, prompt, raw=True, think=False, stream=True, options=options, **extra))
+
+        def deltas(part: Any) -> Iterator[Delta]:
+            if part.response:
+                yield Delta("answer", part.response)
+
+        yield from self._relay(parts, request, deltas)
 
     def _memory_of(self, model: str) -> int | None:
         """Bytes `model` takes in memory now (/api/ps `size`: RAM + VRAM); None if unknown."""

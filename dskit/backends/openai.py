@@ -18,6 +18,7 @@ from ..errors import (
     AuthenticationError,
     BackendError,
     BackendUnavailable,
+    BudgetUnsupported,
     ConfigurationError,
     DskitError,
     ModelNotFound,
@@ -28,10 +29,10 @@ from ..errors import (
     redact,
     register_secret,
 )
-from ..reasoning_plan import ReasoningSupport
+from ..reasoning_plan import CLOSE, EMPTY_THINK, THINK_PREFIX, ReasoningSupport
 from ..reply import Stats
 from ..tools import ToolRequest, decode_arguments
-from .base import ChatRequest, Delta, Done, Event
+from .base import BudgetCut, ChatRequest, Delta, Done, Event
 from .http import idle_timeout as resolve_idle_timeout
 from .http import interruptible, shutdown, timeouts
 
@@ -97,13 +98,19 @@ def _display_url(url: str) -> str:
 
 
 class OpenAIBackend:
-    """Any server speaking OpenAI's chat completions: DeepSeek's platform, vLLM, SGLang, Ollama."""
+    """Any server speaking OpenAI's chat completions: DeepSeek's platform, vLLM, SGLang, Ollama.
+
+    `continuation` says how this server continues a final assistant message, which a thinking
+    budget needs: "vllm" (`continue_final_message`), "deepseek" (prefix completion), "none";
+    by default DeepSeek's host and servers whose /models say `owned_by: vllm|sglang` are known.
+    """
 
     name = "openai"
 
     def __init__(self, base_url: str | None = None, model: str | None = None,
                  api_key: str | None = None, api_key_env: str | None = None,
-                 timeout: float | None = None, idle_timeout: float | None = None) -> None:
+                 timeout: float | None = None, idle_timeout: float | None = None,
+                 continuation: str | None = None) -> None:
         raw = base_url or config.openai_base_url()
         if not raw:
             raise ConfigurationError(f"no OpenAI-compatible server configured: {_BASE_URL_HELP}")
@@ -124,6 +131,12 @@ class OpenAIBackend:
         self._http: httpx.Client | None = None
         #: Models whose server refused `response_format` once (it is not sent again).
         self._no_response_format: set[str] = set()
+        if continuation not in (None, "vllm", "deepseek", "none"):
+            raise ConfigurationError(f"continuation={continuation!r}: use 'vllm' "
+                                     "(continue_final_message), 'deepseek' (prefix completion), "
+                                     "'none', or leave it out to detect it")
+        #: How a reasoning cut at a budget is continued ("" once known to be impossible).
+        self._continuation = "" if continuation == "none" else continuation
 
     def __repr__(self) -> str:
         key = "***" if self._api_key else "None"
@@ -238,9 +251,14 @@ class OpenAIBackend:
 
         A `format` goes as `response_format`; a server that refuses it gets the request again
         without it (the schema is in the prompt and dskit validates the answer), and is not
-        sent it again for that model. Read in a helper thread, so that `request.cancel`
-        (`ChatStream.stop()`) ends it at once even while the server sends nothing.
+        sent it again for that model. A thinking budget cuts the reasoning and continues the
+        final assistant message (`_budgeted`). Read in a helper thread, so that
+        `request.cancel` (`ChatStream.stop()`) ends it at once even while the server sends
+        nothing.
         """
+        if request.plan.budget is not None and request.plan.think:
+            yield from interruptible(self._budgeted(request), request.cancel)
+            return
         notes: list[str] = []
         if request.format is not None and request.model not in self._no_response_format:
             try:
@@ -261,11 +279,81 @@ class OpenAIBackend:
                 ev.notes.extend(notes)
             yield ev
 
-    def _interruptible(self, request: ChatRequest) -> Iterator[Event]:
-        yield from interruptible(self._events(request), request.cancel)
+    def continuation(self) -> str | None:
+        """How this server continues a final assistant message: "deepseek" (prefix completion
+        on DeepSeek's platform), "vllm" (`continue_final_message`, vLLM and SGLang), or None."""
+        if self._continuation is None:
+            host = (httpx.URL(self.base_url).host or "").lower()
+            mode = ""
+            if host == "api.deepseek.com" or host.endswith(".deepseek.com"):
+                mode = "deepseek"
+            else:
+                with contextlib.suppress(DskitError):  # unknown servers cannot be asked
+                    if _owners(self._get_models()) & {"vllm", "sglang"}:
+                        mode = "vllm"
+            self._continuation = mode
+        return self._continuation or None
 
-    def _events(self, request: ChatRequest) -> Iterator[Event]:
+    def _budgeted(self, request: ChatRequest) -> Iterator[Event]:
+        """Reasoning cut at the plan's budget, then the answer continuing a final assistant
+        message that holds the reasoning, a wrap-up line and `</think>`.
+
+        Servers send about one token per delta, so reasoning deltas are counted as tokens.
+        """
+        mode = self.continuation()
+        where = _display_url(self.base_url)
+        if mode is None:
+            raise BudgetUnsupported(
+                f"the OpenAI-compatible server at {where} offers neither vLLM's "
+                "continue_final_message nor DeepSeek's prefix completion")
+        budget = request.plan.budget or 0
+        cut = BudgetCut(budget, request.messages)
+        t0 = time.perf_counter()
+        if budget:
+            for ev in cut.stream(self._events(request, self._body(request), self.base_url)):
+                if isinstance(ev, Done) and cut.inline:
+                    ev.notes.append(f"{where} sent the reasoning inline, not apart, so "
+                                    "think_budget could not cut it.")
+                yield ev
+            if not cut.cut or request.cancel.is_set():
+                return
+            yield cut.wrap_up()
+            thought = cut.reasoning()
+        else:
+            thought = ""
         body = self._body(request)
+        body["max_tokens"] = max(1, request.options.max_tokens - len(cut.pieces))
+        if mode == "deepseek":
+            url = str(httpx.URL(self.base_url).copy_with(path="/beta"))
+            body["messages"] = [*request.messages, {"role": "assistant", "content": "",
+                                                    "reasoning_content": thought,
+                                                    "prefix": True}]
+        else:
+            url = self.base_url
+            closed = f"{THINK_PREFIX}{thought}{CLOSE}" if budget else EMPTY_THINK
+            body["messages"] = [*request.messages, {"role": "assistant", "content": closed}]
+            body["continue_final_message"], body["add_generation_prompt"] = True, False
+        seconds = time.perf_counter() - t0
+        try:
+            for ev in self._events(request, body, url):
+                # After `</think>` everything is the answer, whatever field a parser put it in.
+                yield cut.done(ev, seconds) if isinstance(ev, Done) else Delta("answer", ev.text)
+        except BackendError as exc:
+            if exc.status == 400 and "continue_final_message" in str(exc):
+                # transformers refuses when the template rewrites the last assistant turn (the
+                # R1 distills' templates drop everything before `</think>`).
+                raise BudgetUnsupported(
+                    f"{where} could not continue the reasoning ({exc}): this model's chat "
+                    "template rewrites the final assistant message") from exc
+            raise
+
+    def _interruptible(self, request: ChatRequest) -> Iterator[Event]:
+        yield from interruptible(self._events(request, self._body(request), self.base_url),
+                                 request.cancel)
+
+    def _events(self, request: ChatRequest, body: dict[str, Any], base: str
+                ) -> Iterator[Event]:
+        """POST `body` to `{base}/chat/completions` and stream its events."""
         cancel = request.cancel
         calls: dict[int, dict[str, Any]] = {}
         started = False
@@ -277,7 +365,7 @@ class OpenAIBackend:
         last: float | None = None
         got_done = False
         try:
-            with connect_sse(self._client(), "POST", f"{self.base_url}/chat/completions",
+            with connect_sse(self._client(), "POST", f"{base}/chat/completions",
                              json=body) as source:
                 response = source.response
                 forget = cancel.on_cancel(shutdown(response))
@@ -376,6 +464,12 @@ class OpenAIBackend:
 
     def list_models(self) -> list[str]:
         """Model ids from GET {base}/models."""
+        items = self._get_models()
+        # Names come from the server: shown in reports, they must not show a secret either.
+        return [redact(str(m["id"])) for m in items if isinstance(m, dict) and m.get("id")]
+
+    def _get_models(self) -> list[Any]:
+        """The items of GET {base}/models."""
         try:
             response = self._client().get(f"{self.base_url}/models", timeout=LIST_TIMEOUT)
         except httpx.HTTPError as exc:
@@ -392,8 +486,7 @@ class OpenAIBackend:
         if not isinstance(items, list):
             raise BackendError(f"{_display_url(self.base_url)}/models answered in a shape dskit "
                                "cannot read (no list of models)")
-        # Names come from the server: shown in reports, they must not show a secret either.
-        return [redact(str(m["id"])) for m in items if isinstance(m, dict) and m.get("id")]
+        return list(items)
 
     def model_details(self, model: str) -> dict[str, Any]:
         """Only what the id says: DeepSeek's `deepseek-reasoner` alias is a reasoning model."""
@@ -515,6 +608,11 @@ def _error_message(text: str) -> str:
         if isinstance(data.get("detail"), str):
             return str(data["detail"])
     return text.strip()[:500]
+
+
+def _owners(items: list[Any]) -> set[str]:
+    """The `owned_by` values of /models items (vLLM and SGLang name themselves there)."""
+    return {str(m.get("owned_by", "")).lower() for m in items if isinstance(m, dict)}
 
 
 def _is_model_missing(message: str) -> bool:

@@ -9,7 +9,7 @@ from typing import Any
 from ..health import doctor
 from ..model_files import STANDINS
 from ..models import reported
-from .output import chat_kwargs, client_for, safe, stream_to
+from .output import budget_arg, chat_kwargs, client_for, safe, stream_to
 
 DEMO_PROMPT = "小明有 5 个苹果，吃了 2 个，又买了 4 个。他现在有几个苹果？"
 DEMO_EXPECTED = 7
@@ -81,6 +81,10 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("prompt", nargs="*", help="the prompt ('-' reads stdin); none: interactive")
     p.add_argument("--system", help="system prompt (folded into the user turn for R1)")
     p.add_argument("--temperature", type=float)
+    p.add_argument("--think-budget", type=budget_arg, metavar="N",
+                   help="cap the reasoning at N tokens, then answer (0: answer without reasoning)")
+    p.add_argument("--loop-guard", action=argparse.BooleanOptionalAction, default=None,
+                   help="stop a reply that falls into degenerate repetition (off by default)")
     p.set_defaults(fn=cmd_chat)
     p = sub.add_parser("demo", parents=[common], help="doctor, then a streamed chat answer")
     p.add_argument("prompt", nargs="*", help="prompt (default: a short Chinese maths question)")

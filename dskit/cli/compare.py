@@ -7,21 +7,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..benchmarks import SUFFIXES
 from ..comparison import compare, summary
-from .output import client_for, safe
+from ..prompts import load
+from .output import budget_arg, client_for, safe
 
 
 def read_prompts(spec: str) -> Any:
-    """A built-in set name, or a file: .csv/.jsonl with prompt (and expected), or one per line."""
+    """A built-in set name, a benchmark file (.jsonl/.json/.csv/.parquet: dskit's own layout,
+    GSM8K, MATH, AIME), or a text file with one prompt per line."""
     path = Path(spec)
-    if not path.exists():
-        return spec  # a built-in name ("cup", "cup-en", "maths"); load() says if it is unknown
-    import pandas as pd
-
-    if path.suffix == ".csv":
-        return pd.read_csv(path)
-    if path.suffix in (".jsonl", ".json"):
-        return pd.read_json(path, lines=path.suffix == ".jsonl")
+    if not path.exists() or path.suffix.lower() in SUFFIXES:
+        return spec  # load() reads it, or says what is wrong with it
     return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
@@ -29,15 +26,21 @@ def cmd_compare(args: argparse.Namespace) -> int:
     """Run the same prompts on several models; write rows as they finish; print the summary."""
     import pandas as pd
 
-    df = compare(args.models, read_prompts(args.prompts), samples=args.samples,
+    prompts = load(read_prompts(args.prompts), n=args.n, seed=args.seed or 0)
+    budgets = args.think_budget if args.think_budget else None
+    df = compare(args.models, prompts, samples=args.samples,
                  client=client_for(args), max_tokens=args.max_tokens or 512, think=args.think,
-                 out=args.out, seed=args.seed)
+                 think_budget=budgets, loop_guard=args.loop_guard, out=args.out, seed=args.seed)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(safe(summary(df).to_string(index=False)))
     truncated = int((df["done_reason"] == "length").sum())
     if truncated:
         print(f"{truncated} of {len(df)} replies hit the token limit before they finished "
               "(pass@1 counts them as graded): raise --max-tokens")
+    looped = int((df["done_reason"] == "repetition").sum())
+    if looped:
+        print(f"{looped} of {len(df)} replies fell into a loop and were stopped by the loop "
+              "guard (pass@1 counts them as graded)")
     failed = df[df["error"].notna()]
     for error, group in failed.groupby("error", sort=False):
         # errors quote servers: nothing in them may steer the terminal
@@ -58,7 +61,14 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
                        help="compare models on the same prompts, averaged over samples")
     p.add_argument("models", nargs="+", help="model tags, e.g. deepseek-r1:1.5b deepseek-r1:7b")
     p.add_argument("--prompts", default="maths",
-                   help="built-in set (cup, cup-en, maths) or a .txt/.csv/.jsonl file")
+                   help="built-in set (cup, cup-en, maths), a GSM8K/MATH/AIME or dskit "
+                   ".jsonl/.json/.csv/.parquet file, or a .txt file (one prompt per line)")
+    p.add_argument("--n", type=int, help="a random sample of this many prompts (with --seed)")
+    p.add_argument("--think-budget", type=budget_arg, nargs="+", metavar="N",
+                   help="cap the reasoning at N tokens; several values sweep budgets "
+                   "('none': no budget), e.g. --think-budget 0 64 256 none")
+    p.add_argument("--loop-guard", action=argparse.BooleanOptionalAction, default=True,
+                   help="stop replies that fall into degenerate repetition (on by default)")
     p.add_argument("--samples", type=int, default=1, help="samples per prompt (pass@1 = mean)")
     p.add_argument("--out", help="CSV file: rows are appended as they finish; reruns resume")
     p.add_argument("--seed", type=int)

@@ -119,4 +119,17 @@ def chat_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         kwargs["temperature"] = args.temperature
     if args.think is not None:
         kwargs["think"] = args.think
+    if getattr(args, "think_budget", None) is not None:
+        kwargs["think_budget"] = args.think_budget
+    if getattr(args, "loop_guard", None) is not None:
+        kwargs["loop_guard"] = args.loop_guard
     return kwargs
+
+
+def budget_arg(text: str) -> int | None:
+    """A `--think-budget` value: tokens >= 0, or `none` (no budget, in a compare sweep)."""
+    if text.strip().lower() == "none":
+        return None
+    if not text.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number of tokens >= 0")
+    return int(text)

@@ -138,8 +138,9 @@ def ask(kb: KnowledgeBase, question: str, model: str | None, *, k: int, threshol
             f"the question and its best passage take about {expected} tokens, more than the "
             f"{num_ctx}-token context leaves after max_tokens: raise num_ctx, lower max_tokens, "
             "or rebuild the knowledge base with a smaller chunk_size")
+    guard = bool(kwargs.pop("loop_guard", False))
     request, more = build_request(client, as_messages(prompt), model, **kwargs)
-    s = _AskStream(client, request, notes + more)
+    s = _AskStream(client, request, notes + more, guard)
     s.reply.sources = sources
     s.expected_prompt_tokens = expected
     return s if stream else s.collect()

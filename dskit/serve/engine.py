@@ -19,7 +19,7 @@ from ..backends.base import Cancellation, ChatRequest, Delta, Done, Options
 from ..backends.embedded import capabilities
 from ..embeddings import LOCAL_ALIASES, LOCAL_MODEL, get_embedder
 from ..errors import ConfigurationError, DskitError
-from ..reasoning import ThinkSplitter
+from ..reasoning import OPEN_TAG, ThinkSplitter
 from ..reasoning_plan import Traits, detect_traits, plan_reasoning
 from .errors import ApiError, ServerBusy, api_error
 
@@ -105,6 +105,8 @@ class GenRequest:
     options: Options
     think: bool | None = None
     keep_alive: float | None = DEFAULT_KEEP_ALIVE  # seconds; None: forever; 0: unload after
+    #: Ollama's raw mode: this text is the whole prompt, no template (`messages` unused).
+    raw: str | None = None
     #: "json" or a JSON schema: the answer (never the reasoning) is constrained to it.
     format: str | dict[str, Any] | None = None
     #: Function specs the model may call (refused for models without the `tools` capability).
@@ -400,11 +402,19 @@ class Engine:
         in the content between `<think>` tags.
         """
         facts = self.facts(req.model)
+        traits = facts.traits
+        if req.raw is not None:
+            # Like Ollama: no template and nothing forced; a reasoning model's output is split
+            # unless think is false, starting inside the block when the prompt opened it.
+            request = ChatRequest(model=req.model, messages=[], options=req.options,
+                                  cancel=cancel or Cancellation())
+            inside = req.raw.rstrip().endswith(OPEN_TAG)
+            return request, (ThinkSplitter(start_in_thinking=inside)
+                             if traits.reasoning and req.think is not False else None)
         if req.tools and "tools" not in facts.capabilities:
             raise ApiError(400, f'"{req.model}" does not support tools (its chat template has '
                            "no tool format); use "
                            f"{', '.join(self.tool_models()) or 'a model that has one'}")
-        traits = facts.traits
         plan = plan_reasoning(traits, req.think, self.backend.reasoning_support())
         request = ChatRequest(model=req.model, messages=req.messages, options=req.options,
                               plan=plan, format=req.format, tools=req.tools,
@@ -567,7 +577,9 @@ class Generation:
                                                  "the model (client gone or server stopping)"))
                 return
             request, splitter = self.engine.chat_request(self.req, self.cancelled)
-            events = self.engine.backend.stream(request)
+            events = (self.engine.backend.complete(request.model, self.req.raw, request.options,
+                                                   request.cancel)
+                      if self.req.raw is not None else self.engine.backend.stream(request))
             done = Done()
             if splitter is None and request.plan.prefix:
                 # The reply was forced to open its reasoning; inline, the client sees that too.

@@ -177,9 +177,12 @@ async def generate(request: Request) -> Response:
     _no_extras(body, model)
     if body.get("tools"):
         raise ApiError(400, "/api/generate takes no tools: use /api/chat for tool calls")
-    if body.get("raw"):
-        raise ApiError(400, "raw mode is not supported by dskit serve: the embedded models "
-                       "always use their chat template")
+    raw = body.get("raw") is True
+    if raw and (body.get("template") or body.get("system") or body.get("context")):
+        raise ApiError(400, "raw mode does not support template, system, or context")
+    if raw and body.get("format"):
+        raise ApiError(400, "dskit serve does not constrain a raw prompt to a format: send the "
+                       "prompt without raw, or ask for JSON in the prompt")
     if body.get("suffix"):
         raise ApiError(400, f'"{model}" does not support insert (suffix)')
     prompt, system = body.get("prompt") or "", body.get("system") or ""
@@ -189,10 +192,13 @@ async def generate(request: Request) -> Response:
     keep_alive = parse_keep_alive(body.get("keep_alive"), engine.keep_alive)
     if not prompt:
         return await load_or_unload(engine, model, keep_alive, {"response": ""})
+    think = parse_think(body.get("think"))
+    if raw and think and not (await asyncio.to_thread(engine.facts, model)).traits.reasoning:
+        raise ApiError(400, f'"{model}" does not support thinking')  # what Ollama answers
     messages = ([{"role": "system", "content": system}] if system else []) + \
         [{"role": "user", "content": prompt}]
     req = GenRequest(model=model, messages=messages, options=parse_options(body.get("options")),
-                     think=parse_think(body.get("think")), keep_alive=keep_alive,
+                     think=think, keep_alive=keep_alive, raw=prompt if raw else None,
                      format=parse_format(body.get("format")))
 
     def piece(kind: str, text: str) -> dict[str, Any]:

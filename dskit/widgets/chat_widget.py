@@ -26,11 +26,19 @@ EXAMPLES: tuple[Prompt, ...] = (
 )
 
 
+#: The thinking budgets offered (tokens of reasoning before the model must answer).
+BUDGETS: tuple[tuple[str, int | None], ...] = (
+    ("no limit", None), ("0 (answer directly)", 0), ("64 tokens", 64), ("128 tokens", 128),
+    ("256 tokens", 256), ("512 tokens", 512), ("1024 tokens", 1024),
+)
+
+
 class ChatWidget(WorkerWidget):
     """A multi-turn chat box; `send()` streams a reply into `output`, `stop()` cancels it."""
 
     def __init__(self, client: Client | None = None, model: str | None = None,
-                 max_tokens: int = 1024, think: bool = True) -> None:
+                 max_tokens: int = 1024, think: bool = True,
+                 think_budget: int | None = None) -> None:
         self.client = client or default_client()
         models = self.client.models() or [self.client.default_model]
         default = model or self.client.default_model
@@ -50,6 +58,13 @@ class ChatWidget(WorkerWidget):
         self.think = tagged(W.Checkbox(value=think, description="reason first", indent=False,
                                        tooltip="R1 always reasons; other models are asked to"),
                             "think")
+        budgets = list(BUDGETS)
+        if think_budget not in dict(BUDGETS).values():
+            budgets.append((f"{think_budget} tokens", think_budget))
+        self.think_budget = tagged(W.Dropdown(
+            options=budgets, value=think_budget, description="thinking",
+            tooltip="cap the reasoning at this many tokens, then answer (0: no reasoning)"),
+            "think-budget")
         self.send_button = tagged(W.Button(description="Send", button_style="primary",
                                            icon="paper-plane"), "send")
         self.stop_button = tagged(W.Button(description="Stop", button_style="warning",
@@ -74,7 +89,8 @@ class ChatWidget(WorkerWidget):
         self.model.observe(lambda _: self._show_notice(), names="value")
         super().__init__([
             self.notice, self.history, self.output, self.status, self.prompt,
-            W.HBox([self.model, self.temperature, self.max_tokens, self.think]),
+            W.HBox([self.model, self.temperature, self.max_tokens, self.think_budget,
+                    self.think]),
             W.HBox([self.send_button, self.stop_button, self.new_button, self.examples]),
         ])
         self.add_class("dskit-chat")
@@ -135,9 +151,12 @@ class ChatWidget(WorkerWidget):
             self.status.done("stopped before the model started", stopped=True)
             return
         self.status.busy(f"{self.conversation.model}: waiting for the first token…")
+        budget = self.think_budget.value
+        # A widget is watched, not left alone: a looping reply is stopped (loop_guard).
         stream = self.conversation.send(
             text, stream=True, temperature=self.temperature.value,
-            max_tokens=self.max_tokens.value, think=self.think.value,
+            max_tokens=self.max_tokens.value, think=self.think.value or budget is not None,
+            think_budget=budget, loop_guard=True,
         )
         assert isinstance(stream, ChatStream)
         self.last_reply = stream_reply(stream, self.output, asked, self.status, self.worker,

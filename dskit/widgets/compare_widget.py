@@ -80,7 +80,7 @@ class CompareWidget(WorkerWidget):
         self.status.busy("running… (the first call of each model includes loading it)")
         df = compare(models, self.prompt_set.value, samples=self.samples.value,
                      client=self.client, max_tokens=self.max_tokens.value, progress=False,
-                     stop=self.worker.stopping, on_row=self._tick)
+                     loop_guard=True, stop=self.worker.stopping, on_row=self._tick)
         self.result = df
         table = summary(df)
         self.table.value = table.to_html(index=False, float_format=lambda v: f"{v:.3g}",
@@ -89,7 +89,9 @@ class CompareWidget(WorkerWidget):
         self.plot.layout.display = ""
         stopped = bool(df.attrs.get("interrupted"))
         truncated = int((df["done_reason"] == "length").sum())
+        looped = int((df["done_reason"] == "repetition").sum())
         cut = (f"; {truncated} cut by the token limit (raise max tokens)" if truncated else "")
+        cut += f"; {looped} stopped by the loop guard" if looped else ""
         self.status.done(("stopped: " if stopped else "done: ") + f"{len(df)} of {n} calls{cut}",
                          stopped=stopped)
 
@@ -105,8 +107,9 @@ def answers_html(rows: list[dict[str, Any]]) -> str:
             mark = {True: "✓", False: "✗"}.get(correct, "–")  # type: ignore[arg-type]
             verdict = f"{mark} expected {row['expected']}" if row.get("expected") else mark
             answer = str(row.get("answer") or "")
-        ended = "cut by the token limit" if row.get("done_reason") == "length" else (
-            row.get("done_reason") or "")
+        ended = {"length": "cut by the token limit",
+                 "repetition": "stopped repeating itself (loop guard)"}.get(
+            str(row.get("done_reason")), row.get("done_reason") or "")
         cells = (row["model"], _short(str(row["prompt"]), 40), _short(answer, 120), verdict,
                  ended)
         body.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells)

@@ -240,6 +240,6 @@ class KnowledgeBaseWidget(WorkerWidget):
             return
         stream = self.kb.ask(question, model, client=self.client, stream=True,
                              threshold=self.threshold, max_tokens=self.max_tokens,
-                             think=self.think.value)
+                             think=self.think.value, loop_guard=True)
         self.status.busy(f"{model}: waiting for the first token…")
         self.last_reply = stream_reply(stream, self.answer, asked, self.status, self.worker)
