@@ -8,8 +8,9 @@
 Each column shows its model's load step ("loading deepseek-r1:14b … 6.2 s"), the reasoning
 (folded), the answer as safe Markdown, the verdict when the prompt has a known answer, and a
 footer with TTFT, tokens/s, token counts, load time and memory. Models run one after another
-when the backend holds one model at a time (the embedded backend with `max_loaded=1`, Ollama
-unless OLLAMA_MAX_LOADED_MODELS says more), else at the same time. Stop (`view.stop()`, Ctrl-C,
+when the backend holds one model at a time (the embedded backend with `max_loaded=1`, or
+without a core for each of their threads; Ollama unless OLLAMA_MAX_LOADED_MODELS says more),
+else at the same time. Stop (`view.stop()`, Ctrl-C,
 the kernel's interrupt) ends every column and keeps what arrived; an error in one column (an
 unknown model, out of memory) shows in that column and the others go on.
 """
@@ -25,7 +26,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import config
+from . import config, sysinfo
 from .client import Client, default_client
 from .conversation import chat
 from .display import markdown_html, reply_html
@@ -90,13 +91,17 @@ class Column:
 def holds_all(client: Client, models: Sequence[str]) -> bool:
     """Whether the backend keeps all `models` in memory at once (so they can run together).
 
-    Embedded: its `max_loaded`. Ollama: OLLAMA_MAX_LOADED_MODELS as set here (unset: one at a
-    time, since each new size would unload the last on a GPU). An OpenAI-compatible endpoint
-    serves what it lists (a platform, or one server per model): at once.
+    Embedded: its `max_loaded`, and a core for every llama.cpp thread of every model (runs
+    that share cores slow each other down many times over: `DSKIT_THREADS=1` lets two models
+    share two cores). Ollama: OLLAMA_MAX_LOADED_MODELS as set here (unset: one at a time,
+    since each new size would unload the last on a GPU). An OpenAI-compatible endpoint serves
+    what it lists (a platform, or one server per model): at once.
     """
     backend = client.backend
     if backend.name == "embedded":
-        return int(getattr(backend, "max_loaded", 1)) >= len(models)
+        fits = int(getattr(backend, "max_loaded", 1)) >= len(models)
+        threads = int(getattr(backend, "n_threads", 1)) * len(models)
+        return fits and threads <= sysinfo.cpu_cores()[0]
     if backend.name == "ollama":
         return (config.ollama_max_loaded_models() or 1) >= len(models)
     return True
@@ -409,7 +414,9 @@ class SideBySide:
             if r is None:
                 said.append(f"{name}: {c.error or 'not run'}.")
                 continue
-            bits = [str(r.verdict) if r.verdict is not None else r.status]
+            bits = [str(r.verdict)] if r.verdict is not None else []
+            if r.status != "ok" or r.verdict is None:
+                bits.append(r.status)
             if c.load_time:
                 bits.append(f"loaded in {c.load_time:.1f} s")
             elif c.load_time == 0.0:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 import dskit as ds
+from dskit import sysinfo
 from dskit.backends.base import Delta, Done
 from dskit.backends.embedded import EmbeddedBackend
 from dskit.columns import SideBySide, holds_all
@@ -57,7 +58,14 @@ def test_one_model_at_a_time_runs_in_turn_with_load_steps_and_verdicts(one_at_a_
 def test_models_that_fit_together_run_at_the_same_time(embedded: Any, embedded_client: Any,
                                                        monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(embedded, "max_loaded", 2)
-    assert holds_all(embedded_client, MODELS)
+    monkeypatch.setattr(embedded, "n_threads", 1)
+    assert holds_all(embedded_client, MODELS)  # room for both, and a core for each thread
+    monkeypatch.setattr(embedded, "n_threads", sysinfo.cpu_cores()[0])
+    assert not holds_all(embedded_client, MODELS)  # two runs would fight over the cores
+    monkeypatch.setattr(embedded, "n_threads", 1)
+    monkeypatch.setattr(embedded, "max_loaded", 1)
+    assert not holds_all(embedded_client, MODELS)
+    monkeypatch.setattr(embedded, "max_loaded", 2)
     busy: set[str] = set()
 
     def watch(view: SideBySide) -> None:
@@ -193,3 +201,19 @@ def test_bad_arguments_are_clear_errors(embedded_client: Any):
         SideBySide("hi", [SMALL, SMALL], client=embedded_client)
     with pytest.raises(ConfigurationError, match="empty"):
         SideBySide("  ", [SMALL], client=embedded_client)
+
+
+def test_describe_says_what_the_columns_measured(embedded_client: Any):
+    view = ds.side_by_side(ds.prompts.cup_puzzle("zh"), MODELS, client=embedded_client,
+                           display=False, max_tokens=8)
+    said = view.describe()
+    for c in view.columns:
+        assert c.reply is not None
+        assert f"{c.model}: {c.reply.verdict}" in said
+        assert f"{c.reply.stats.answer_tokens} answer tokens" in said
+        if c.reply.status != "ok":
+            assert c.reply.status in said  # e.g. truncated: hit the token limit
+    assert "as many tokens per second as" in said
+    right = sum(bool(c.reply and c.reply.verdict and c.reply.verdict.correct)
+                for c in view.columns)
+    assert f"{right} of 2 found the expected answer (在床上)" in said

@@ -231,9 +231,11 @@ class ArenaWidget(WorkerWidget):
                                 "yet</div>")
             return
         n = len(votes)
-        table = board.to_html(index=False, float_format=lambda v: f"{v:.3g}", na_rep="–",
-                              columns=["model", "score", "win_rate", "ci_low", "ci_high",
-                                       "wins", "ties", "losses", "bad"])
+        rate = "{:.2f}".format
+        table = board.to_html(index=False, na_rep="–", columns=[
+            "model", "score", "win_rate", "ci_low", "ci_high", "wins", "ties", "losses", "bad"],
+            formatters={"score": "{:.0f}".format, "win_rate": rate, "ci_low": rate,
+                        "ci_high": rate})
         self.board.value = (f"<b>Leaderboard</b> · {n} vote{'s' if n != 1 else ''}: win "
                             "rate (ties count half) with its 95 % interval, Bradley–Terry score "
                             f"(Elo scale) {table}")

@@ -83,7 +83,7 @@ def test_a_blind_round_a_vote_the_reveal_and_the_leaderboard(lab, jupyter_lab):
     state, text = click_and_wait(arena, "button.dskit-vote-tie")
     assert state == "done" and "a tie" in text, text
     expect(board).to_contain_text("1 vote")
-    expect(board.locator("tbody tr").first).to_contain_text("0.5")
+    expect(board.locator("tbody tr").first).to_contain_text("0.50")
 
     # a new round hides the names again
     state, text = click_and_wait(arena, "button.dskit-run", timeout_ms=MODEL_TIMEOUT_MS)
