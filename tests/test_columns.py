@@ -217,3 +217,48 @@ def test_describe_says_what_the_columns_measured(embedded_client: Any):
     right = sum(bool(c.reply and c.reply.verdict and c.reply.verdict.correct)
                 for c in view.columns)
     assert f"{right} of 2 found the expected answer (在床上)" in said
+
+
+def test_out_of_memory_shows_in_its_column_and_the_other_answers(httpserver: Any):
+    """An Ollama that cannot fit the 70b model (a reply a real server gives on a small GPU)."""
+    from werkzeug.wrappers import Request, Response
+
+    big, small = "deepseek-r1:70b", "deepseek-r1:1.5b"
+    oom = {"error": "model requires more system memory (44.3 GiB) than is available (15.1 GiB)"}
+
+    def generate(request: Request) -> Response:  # Ollama's empty request loads a model
+        if request.get_json()["model"] == big:
+            return Response(json.dumps(oom), status=500, content_type="application/json")
+        return Response(json.dumps({"model": small, "response": "", "done": True,
+                                    "done_reason": "load", "load_duration": 2_500_000_000}),
+                        content_type="application/json")
+
+    final = {"model": small, "message": {"role": "assistant", "content": ""}, "done": True,
+             "done_reason": "stop", "load_duration": 1_000_000, "prompt_eval_count": 30,
+             "prompt_eval_duration": 50_000_000, "eval_count": 9, "eval_duration": 300_000_000}
+    lines = [{"model": small, "message": {"role": "assistant", "content": "",
+                                          "thinking": "The cup is lifted, the ball stays."},
+              "done": False},
+             {"model": small, "message": {"role": "assistant", "content": "On the bed."},
+              "done": False}, final]
+    httpserver.expect_request("/api/version").respond_with_json({"version": "0.9.0"})
+    httpserver.expect_request("/api/show", method="POST").respond_with_json(
+        {"details": {"family": "qwen2"}, "capabilities": ["completion", "thinking"],
+         "model_info": {}})
+    httpserver.expect_request("/api/generate", method="POST").respond_with_handler(generate)
+    httpserver.expect_request("/api/chat", method="POST").respond_with_data(
+        "\n".join(json.dumps(x) for x in lines) + "\n", content_type="application/x-ndjson")
+    httpserver.expect_request("/api/ps").respond_with_json(
+        {"models": [{"name": small, "model": small, "size": 1_900_000_000}]})
+    client = ds.connect("ollama", host=httpserver.url_for(""), set_default=False)
+
+    view = ds.side_by_side(ds.prompts.cup_puzzle("en"), [big, small], client=client,
+                           display=False)
+    failed, answered = view.columns
+    assert failed.state == "error" and failed.reply is None
+    assert "44.3 GiB" in (failed.error or "") and "smaller model" in (failed.error or "")
+    assert answered.state == "done" and answered.reply is not None
+    assert answered.load_note == f"loading {small} … 2.5 s"
+    assert answered.reply.verdict is not None and answered.reply.verdict.correct
+    assert "memory 1.90 GB" in view.footer(answered) and "load 2.50 s" in view.footer(answered)
+    assert "44.3 GiB" in view.html()
