@@ -397,7 +397,7 @@ class SideBySide:
         lines = [f"prompt: {' '.join(self.text.split())[:80]}"]
         for c in self.columns:
             r = c.reply
-            what = c.error or (r.status if r is not None else c.state)
+            what = self._hide(c.error) if c.error else (r.status if r is not None else c.state)
             verdict = f" · {r.verdict}" if r is not None and r.verdict is not None else ""
             lines.append(f"{c.label} {self._name(c)}: {what}{verdict} · {self.footer(c)}")
         return "\n".join(lines)
@@ -412,7 +412,7 @@ class SideBySide:
         for c in self.columns:
             name, r = self._name(c), c.reply
             if r is None:
-                said.append(f"{name}: {c.error or 'not run'}.")
+                said.append(f"{name}: {self._hide(c.error) if c.error else 'not run'}.")
                 continue
             bits = [str(r.verdict)] if r.verdict is not None else []
             if r.status != "ok" or r.verdict is None:
