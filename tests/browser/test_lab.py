@@ -58,7 +58,7 @@ def test_compare_notebook_and_widget(lab):
     lab.open("04_compare.ipynb")
     lab.run_all()
     # the live side-by-side views ended as their final columns, each with its verdict
-    views = lab.page.locator(".dskit-side-by-side")
+    views = lab.page.locator(".dskit-side-by-side:not(.dskit-arena *)")  # not the arena's
     expect(views).to_have_count(2)
     for i in range(2):
         expect(views.nth(i).locator(".dskit-column")).to_have_count(2)
