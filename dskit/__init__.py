@@ -10,14 +10,16 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from . import config, errors, tools
+from . import arena, config, errors, tools
 from .client import Client, connect
+from .columns import SideBySide, side_by_side
 from .comparison import CompareFunction
 from .conversation import ChatStream, Conversation, chat
 from .health import doctor
 from .model_files import register_gguf
 from .reasoning import MATH_DIRECTIVE, Chunk, extract_boxed, math_prompt, split_think
 from .reply import Reply, Source, Stats
+from .reports import report
 
 if TYPE_CHECKING:
     from .kb import KnowledgeBase
@@ -35,8 +37,10 @@ __all__ = [
     "Conversation",
     "KnowledgeBase",
     "Reply",
+    "SideBySide",
     "Source",
     "Stats",
+    "arena",
     "chat",
     "compare",
     "config",
@@ -52,7 +56,9 @@ __all__ = [
     "plots",
     "prompts",
     "register_gguf",
+    "report",
     "serve",
+    "side_by_side",
     "split_think",
     "tools",
     "widgets",

@@ -213,6 +213,10 @@ def compare(
     df = _frame(sorted(rows.values(), key=lambda r: order[_key(r)]))
     df.attrs["interrupted"] = interrupted
     df.attrs["skipped"] = len(tasks) - len(todo)
+    # What a report lists as this run's settings (None: the library's DeepSeek defaults).
+    df.attrs["settings"] = {"backend": client.name, "samples": samples,
+                            "max_tokens": max_tokens, "temperature": temperature, "seed": seed,
+                            "think": think}
     if interrupted:
         warnings.warn(f"compare() interrupted: returning the {len(df)} of {len(tasks)} rows "
                       "finished so far" + (f" (also in {out}; rerun to resume)" if out else ""),

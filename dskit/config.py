@@ -25,6 +25,7 @@ VARIABLES: dict[str, str] = {
     "DEEPSEEK_API_KEY": "the same, read when neither of the above is set",
     "DSKIT_CACHE_DIR": "where the embedded models are assembled (default: the user cache dir)",
     "DSKIT_KB_DIR": "where knowledge bases live (default: the user data dir)",
+    "DSKIT_ARENA_FILE": "the SQLite file arena votes are kept in (default: the user data dir)",
     "DSKIT_THREADS": "llama.cpp threads (default: physical cores)",
     "DSKIT_MAX_LOADED": "embedded models kept in memory at once (default: what fits in RAM)",
     "DSKIT_SERVE_TOKEN": "bearer token `dskit serve` requires; never printed",
@@ -33,6 +34,8 @@ VARIABLES: dict[str, str] = {
     "OLLAMA_API_KEY": "API key the ollama client sends (ollama.com); never printed",
     "DSKIT_APP_MAX_TOKENS": "token budget per reply in `dskit app` (set by its `--max-tokens`)",
     "OLLAMA_MODELS": "where Ollama keeps model files (checked for free disk space)",
+    "OLLAMA_MAX_LOADED_MODELS": "models Ollama keeps loaded at once; `side_by_side` runs that many "
+                                "at the same time (unset: one after another)",
 }
 
 BASE_URL_VARIABLES = ("DSKIT_OPENAI_BASE_URL", "OPENAI_BASE_URL")
@@ -105,14 +108,27 @@ def cache_dir() -> Path:
     return Path(user_cache_dir("dskit"))
 
 
+def data_dir() -> Path:
+    """dskit's folder in the user's data directory (knowledge bases, arena votes)."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("dskit", appauthor=False))
+
+
 def kb_dir() -> Path:
     """Where knowledge bases live: DSKIT_KB_DIR, else the user's data directory."""
     value = _get("DSKIT_KB_DIR")
     if value:
         return Path(value).expanduser()
-    import platformdirs
+    return data_dir() / "kb"
 
-    return Path(platformdirs.user_data_dir("dskit", appauthor=False)) / "kb"
+
+def arena_file() -> Path:
+    """The SQLite file of arena votes: DSKIT_ARENA_FILE, else `arena.sqlite` in the data dir."""
+    value = _get("DSKIT_ARENA_FILE")
+    if value:
+        return Path(value).expanduser()
+    return data_dir() / "arena.sqlite"
 
 
 def _whole(name: str, example: str) -> int | None:
@@ -132,6 +148,22 @@ def threads() -> int | None:
 def max_loaded() -> int | None:
     """DSKIT_MAX_LOADED: embedded models kept in memory at once, None for the default."""
     return _whole("DSKIT_MAX_LOADED", "1")
+
+
+def ollama_max_loaded_models() -> int | None:
+    """OLLAMA_MAX_LOADED_MODELS as this machine sets it (for the local `ollama serve`); None
+    when unset or 0 (Ollama then decides by memory: dskit assumes one at a time)."""
+    value = _get("OLLAMA_MAX_LOADED_MODELS")
+    if value == "0":
+        return None
+    return _whole("OLLAMA_MAX_LOADED_MODELS", "2")
+
+
+def secret_values() -> list[str]:
+    """The secrets set in the environment (API keys, the serve token), to keep them out of
+    anything dskit writes (reports); never printed."""
+    names = (*API_KEY_VARIABLES, "DSKIT_SERVE_TOKEN")
+    return [v for name in names if (v := _get(name))]
 
 
 def serve_token() -> str | None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from .backends.base import DEFAULT_MAX_TOKENS, DEFAULT_NUM_CTX, ChatRequest, Delta, Done, Options
 from .client import Client, default_client
+from .documents import conversation_html, conversation_markdown, reply_data, save_document
 from .errors import ConfigurationError, StreamInterrupted
 from .loop_guard import LoopGuard
 from .reasoning import Chunk, ThinkSplitter
@@ -31,7 +34,8 @@ class ChatStream:
         self._request = request
         self._started = False
         self._guard = LoopGuard() if loop_guard else None
-        self.reply = Reply(model=request.model, backend=client.backend.name, notes=list(notes))
+        self.reply = Reply(model=request.model, backend=client.backend.name, notes=list(notes),
+                           options=request_options(request))
         self.finished = False
         #: The backend's final event once the stream ended (stats, requested tool calls).
         self.done = Done()
@@ -167,6 +171,18 @@ class ChatStream:
         return self.reply
 
 
+def request_options(request: ChatRequest) -> dict[str, Any]:
+    """The settings a request goes out with, for a reply's header (`Reply.options`)."""
+    o = request.options
+    out: dict[str, Any] = {k: v for k in ("temperature", "top_p", "seed", "max_tokens", "num_ctx")
+                           if (v := getattr(o, k)) is not None}
+    if o.stop:
+        out["stop"] = list(o.stop)
+    if request.plan.think is not None:
+        out["think"] = request.plan.think
+    return {**out, **o.extra}
+
+
 def build_request(
     client: Client,
     messages: Messages,
@@ -295,6 +311,23 @@ class Conversation:
         return s if stream else s.collect()
 
     __call__ = send
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the conversation to `path`: `.md`, `.html` (a self-contained page) or `.json`.
+
+        Each turn keeps its reasoning (folded), the answer, and the model, backend, options and
+        stats of the reply. API keys and the home folder never appear in the file.
+        """
+        turns = list(zip(self.history[0::2], self.replies, strict=False))
+        pairs = [(m["content"], r) for m, r in turns]
+        title = f"Conversation with {self.model}"
+        return save_document(
+            path,
+            markdown=lambda: conversation_markdown(title, pairs, self.system),
+            html_page=lambda: conversation_html(title, pairs, self.system),
+            data=lambda: {"model": self.model, "backend": self.client.name,
+                          "system": self.system, "settings": self.defaults,
+                          "turns": [{"prompt": p, "reply": reply_data(r)} for p, r in pairs]})
 
     def reset(self) -> None:
         """Forget the history."""

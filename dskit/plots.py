@@ -171,3 +171,51 @@ def latency(df: pd.DataFrame, metric: str = "total_s", *, ax: Axes | None = None
     ax.set_title("Latency per model")
     ax.grid(True, axis="y", alpha=0.3)
     return ax
+
+
+def leaderboard(board: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
+    """The arena's leaderboard: win rate per model with its 95 % interval, labelled with the
+    Bradley–Terry score (`ds.arena.leaderboard()`)."""
+    _need(board, "model", "win_rate", "ci_low", "ci_high", "score")
+    ax = _axes(ax)
+    if board.empty:
+        ax.text(0.5, 0.5, "no votes yet", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return ax
+    order = board.iloc[::-1]  # best at the top
+    ys = list(range(len(order)))
+    rates = order["win_rate"].astype(float).tolist()
+    low = [max(0.0, r - lo) for r, lo in zip(rates, order["ci_low"].astype(float), strict=True)]
+    high = [max(0.0, hi - r) for r, hi in zip(rates, order["ci_high"].astype(float),
+                                              strict=True)]
+    ax.barh(ys, rates, xerr=[low, high], capsize=4, color="#7a9cc6")
+    ax.set_yticks(ys, [str(m) for m in order["model"]])
+    for y, rate, score, n in zip(ys, rates, order["score"], order["battles"], strict=True):
+        ax.annotate(f"score {score:.0f} · {int(n)} battles", (min(rate, 0.98), y),
+                    textcoords="offset points", xytext=(4, 8), fontsize=8)
+    ax.axvline(0.5, color="#999", lw=0.8, ls="--")
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("win rate (ties count half), 95 % interval")
+    ax.set_title("Arena leaderboard")
+    return ax
+
+
+def summary_png(summary_df: pd.DataFrame, rows: pd.DataFrame | None = None) -> bytes:
+    """Accuracy and speed per model (and latency, given the rows) as one PNG image.
+
+    Drawn on a `Figure`, not pyplot, so it works in a worker thread and leaves no open figure.
+    """
+    import io
+
+    from matplotlib.figure import Figure  # matplotlib loads only when a plot is drawn
+
+    panels = 3 if rows is not None else 2
+    fig = Figure(figsize=(5 * panels, 3.6), layout="constrained")
+    axes = fig.subplots(1, panels)
+    accuracy_vs_size(summary_df, ax=axes[0])
+    speed_vs_size(summary_df, ax=axes[1])
+    if rows is not None:
+        latency(rows, ax=axes[2])
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    return buf.getvalue()

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .display import reply_html
+from .documents import page_html, reply_markdown, reply_section_html
 from .grading import Verdict, verdict
 from .model_files import STANDINS
 from .reasoning import Chunk, extract_boxed
@@ -100,6 +101,8 @@ class Reply:
     parsed: Any = None
     #: The tool calls run on the way to this answer (`tools=`), in order.
     tool_calls: list[ToolCall] = field(default_factory=list)
+    #: The settings the request went out with (temperature, top_p, max_tokens, …).
+    options: dict[str, Any] = field(default_factory=dict)
 
     @property
     def citations(self) -> list[int]:
@@ -189,6 +192,16 @@ class Reply:
         lines.extend(f"[note] {n}" for n in self.notes)
         lines.append(f"-- {self.footer()}")
         return "\n".join(lines)
+
+    def to_markdown(self) -> str:
+        """The reply as Markdown: model, backend, options and stats in a header table, the
+        reasoning folded in `<details>`, the answer as Markdown (its raw HTML shown as text)."""
+        return reply_markdown(self, f"{self.model} ({self.backend})" if self.backend
+                              else self.model)
+
+    def to_html(self) -> str:
+        """The reply as a standalone, self-contained HTML page (nothing in it can run)."""
+        return page_html(f"dskit · {self.model}", reply_section_html(self, self.model, level=1))
 
     def __str__(self) -> str:
         return self.text()

@@ -1,4 +1,4 @@
-"""ipywidgets front-ends: `chat()`, `compare()` and `knowledge_base()`.
+"""ipywidgets front-ends: `chat()`, `compare()`, `arena()` and `knowledge_base()`.
 
 Each widget lives in its own module on the shared machinery of `base` (status line, worker
 thread, model preparation, the one streaming loop). Every part carries a stable `dskit-…` CSS
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .arena_widget import ArenaWidget
 from .chat_widget import ChatWidget
 from .compare_widget import CompareWidget
 from .kb_widget import KnowledgeBaseWidget
@@ -17,8 +18,8 @@ if TYPE_CHECKING:
     from ..client import Client
     from ..kb import KnowledgeBase
 
-__all__ = ["ChatWidget", "CompareWidget", "KnowledgeBaseWidget", "chat", "compare",
-           "knowledge_base"]
+__all__ = ["ArenaWidget", "ChatWidget", "CompareWidget", "KnowledgeBaseWidget", "arena", "chat",
+           "compare", "knowledge_base"]
 
 
 def chat(client: Client | None = None, model: str | None = None, **kwargs: Any) -> ChatWidget:
@@ -30,6 +31,13 @@ def compare(client: Client | None = None, models: list[str] | None = None,
             **kwargs: Any) -> CompareWidget:
     """An interactive comparison widget for a notebook."""
     return CompareWidget(client, models, **kwargs)
+
+
+def arena(client: Client | None = None, models: list[str] | None = None,
+          **kwargs: Any) -> ArenaWidget:
+    """A blind arena: 2–4 models answer the same prompt in columns A, B, …; vote, then see who
+    was who; votes build a leaderboard (`ds.arena.leaderboard()`)."""
+    return ArenaWidget(client, models, **kwargs)
 
 
 def knowledge_base(kb: KnowledgeBase | str = "notebook", **kwargs: Any) -> KnowledgeBaseWidget:

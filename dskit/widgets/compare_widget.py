@@ -10,7 +10,7 @@ import ipywidgets as W
 
 from ..client import Client, default_client
 from ..comparison import compare, summary
-from ..plots import accuracy_vs_size, speed_vs_size
+from ..plots import summary_png
 from ..prompts import load
 from .base import StatusLine, Worker, WorkerWidget, tagged
 
@@ -123,17 +123,3 @@ def _short(text: str, n: int) -> str:
     text = " ".join(text.split())
     return text if len(text) <= n else text[: n - 1] + "…"
 
-
-def summary_png(table: Any) -> bytes:
-    """Accuracy and speed per model as a PNG (a Figure, not pyplot: this runs in a thread)."""
-    import io
-
-    from matplotlib.figure import Figure  # matplotlib loads only when a plot is drawn
-
-    fig = Figure(figsize=(10, 3.6), layout="constrained")
-    left, right = fig.subplots(1, 2)
-    accuracy_vs_size(table, ax=left)
-    speed_vs_size(table, ax=right)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
-    return buf.getvalue()

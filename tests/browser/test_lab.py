@@ -57,9 +57,21 @@ def test_chat_notebook_and_widget(lab):
 def test_compare_notebook_and_widget(lab):
     lab.open("04_compare.ipynb")
     lab.run_all()
+    # the live side-by-side views ended as their final columns, each with its verdict
+    views = lab.page.locator(".dskit-side-by-side:not(.dskit-arena *)")  # not the arena's
+    expect(views).to_have_count(2)
+    for i in range(2):
+        expect(views.nth(i).locator(".dskit-column")).to_have_count(2)
+        expect(views.nth(i).locator(".dskit-column .dskit-verdict")).to_have_count(2)
+        expect(views.nth(i).locator(".dskit-column-load").first).to_contain_text("smollm2:135m")
+    # the arena's round from code: blind columns, waiting for a vote
+    arena = lab.widget("dskit-arena")
+    expect(arena.locator(".dskit-columns .dskit-column")).to_have_count(2)
+    expect(arena.locator("button.dskit-vote-a")).to_be_enabled()
     widget = lab.widget("dskit-compare")
     plot = widget.locator("img.dskit-plot")
-    expect(plot).to_be_hidden()  # no broken-image icon before there is a plot
+    # The notebook ran the widget once (w.run): its plot shows, never a broken-image icon.
+    expect(plot).to_be_visible()
     state, text = click_and_wait(widget, "button.dskit-run")
     assert state == "done", text
     assert re.search(r"done: (\d+) of \1 calls", text), text

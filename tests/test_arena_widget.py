@@ -1,0 +1,69 @@
+"""The arena widget from code: a blind round on the real stand-ins, a vote, the reveal, undo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import dskit as ds
+from dskit.widgets.arena_widget import ArenaWidget
+
+SMALL = "smollm2:135m"
+QWEN = "qwen2.5-coder:0.5b"
+
+
+def test_a_blind_round_then_a_vote_reveals_and_ranks(embedded_client: Any, tmp_path: Path):
+    w = ds.widgets.arena(client=embedded_client, models=[SMALL, QWEN], max_tokens=24, seed=11,
+                         path=tmp_path / "votes.sqlite")
+    assert isinstance(w, ArenaWidget) and "cup" in w.examples.label
+    assert w.vote("A") is None and w.status.state == "error"  # nothing to vote on yet
+    w.run(wait=True)
+    assert w.status.state == "done", w.status.text
+    view = w.view
+    assert view is not None and view.blind and sorted(view.models) == [QWEN, SMALL]
+    assert SMALL not in w.columns.value and QWEN not in w.columns.value
+    assert w.columns.value.count("dskit-verdict") == 2  # the cup puzzle has a known answer
+    shown = [b.layout.display != "none" for b in w.vote_buttons.values()]
+    assert shown == [True, True, False, False, True, True]  # A, B, (C, D hidden), tie, bad
+    vid = w.vote("B")
+    assert vid is not None and w.status.text.startswith(f"vote {vid} saved: B ({view.models[1]})")
+    assert SMALL in w.columns.value and QWEN in w.columns.value  # revealed
+    assert view.models[1] in w.reveal_html.value
+    assert "1 vote" in w.board.value and view.models[1] in w.board.value
+    assert "<td>1000</td>" not in w.board.value and "<td>1.00</td>" in w.board.value  # B won
+    assert w.vote("A") is None and "Undo" in w.status.text  # one vote per round
+    assert w.undo() == vid and "no votes yet" in w.board.value
+    assert w.vote("tie") is not None
+    votes = ds.arena.results(tmp_path / "votes.sqlite")
+    assert list(votes["outcome"]) == ["tie"]
+
+
+def test_the_order_is_shuffled_when_blind_and_kept_when_not(embedded_client: Any,
+                                                            tmp_path: Path):
+    orders = set()
+    for seed in range(6):
+        w = ArenaWidget(embedded_client, [SMALL, QWEN], seed=seed, max_tokens=1,
+                        path=tmp_path / "v.sqlite")
+        w.run(wait=True)
+        assert w.view is not None
+        orders.add(tuple(w.view.models))
+    assert orders == {(SMALL, QWEN), (QWEN, SMALL)}
+    w = ArenaWidget(embedded_client, [SMALL, QWEN], blind=False, max_tokens=1,
+                    path=tmp_path / "v.sqlite")
+    w.run(wait=True)
+    assert w.view is not None and w.view.models == [SMALL, QWEN]
+    assert SMALL in w.columns.value  # names shown from the start
+
+
+def test_bad_choices_are_said_on_the_status_line(embedded_client: Any, tmp_path: Path):
+    w = ArenaWidget(embedded_client, [SMALL], path=tmp_path / "v.sqlite")
+    w.run(wait=True)
+    assert w.status.state == "error" and "pick 2 to 4 models" in w.status.text
+    w = ArenaWidget(embedded_client, [SMALL, QWEN], path=tmp_path / "v.sqlite")
+    w.examples.value = "own"
+    w.prompt.value = "  "
+    w.run(wait=True)
+    assert w.status.state == "error" and "type a prompt" in w.status.text
+    w.examples.value = "cup-en"
+    assert w.prompt.value.startswith("I put a ball")
+    assert not (tmp_path / "v.sqlite").exists()  # nothing voted, nothing written

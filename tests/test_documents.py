@@ -1,0 +1,97 @@
+"""Documents: a reply and a conversation as Markdown, a standalone page and JSON; nothing secret
+and nothing that runs gets into them."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dskit.backends.base import Delta, Done
+from dskit.documents import redact, safe_markdown
+from dskit.errors import ConfigurationError
+from dskit.reply import Stats
+
+KEY = "sk-test-7f3a9c2e51d04b8e"
+
+
+def test_reply_to_markdown_and_html_carry_header_reasoning_and_answer(embedded_client: Any):
+    reply = embedded_client.chat("1+1 等于几？", "qwen2.5-coder:0.5b", max_tokens=48, think=True,
+                                 seed=3).grade(2)
+    md = reply.to_markdown()
+    assert md.startswith("## qwen2.5-coder:0.5b (embedded)")
+    for row in ("| model | qwen2.5-coder:0.5b (a stand-in, not DeepSeek) |",
+                "| backend | embedded |", "| options |", "max_tokens 48", "seed 3",
+                "| stats |", "tok/s", "| verdict |"):
+        assert row in md, row
+    assert "<details><summary>Reasoning" in md and "</details>" in md
+    page = reply.to_html()
+    assert page.startswith("<!DOCTYPE html>")
+    assert "default-src 'none'" in page and "<details>" in page and "max_tokens 48" in page
+    assert reply.options["max_tokens"] == 48 and reply.options["think"] is True
+
+
+def test_conversation_saves_as_markdown_html_and_json(embedded_client: Any, tmp_path: Path):
+    conv = embedded_client.conversation("smollm2:135m", max_tokens=24)
+    conv.send("Hello! Who are you?")
+    conv.send("And what can you do?")
+    md = conv.save(tmp_path / "chat.md").read_text("utf-8")
+    assert md.startswith("# Conversation with smollm2:135m")
+    assert "## Turn 1" in md and "## Turn 2" in md and "And what can you do?" in md
+    assert md.count("| backend | embedded |") == 2
+    page = conv.save(tmp_path / "chat.html").read_text("utf-8")
+    assert "Content-Security-Policy" in page and page.count("<h2>Turn") == 2
+    data = json.loads(conv.save(tmp_path / "chat.json").read_text("utf-8"))
+    assert [t["prompt"] for t in data["turns"]] == ["Hello! Who are you?",
+                                                    "And what can you do?"]
+    assert data["turns"][0]["reply"]["stats"]["tokens_per_s"] > 0
+    assert data["settings"] == {"max_tokens": 24}
+    with pytest.raises(ConfigurationError, match="name the file"):
+        conv.save(tmp_path / "chat.pdf")
+    assert not (tmp_path / "chat.pdf").exists()
+
+
+def test_nothing_secret_is_written(scripted: Any, tmp_path: Path,
+                                   monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("DEEPSEEK_API_KEY", KEY)
+    monkeypatch.setenv("DSKIT_SERVE_TOKEN", "serve-token-0c9b7d")
+    home = str(Path.home())
+    leak = (f"my key is {KEY}, the token serve-token-0c9b7d, a file in {home}/notes.txt "
+            "and https://user:pa55@example.invalid/v1")
+    client = scripted([Delta("thinking", leak), Delta("answer", leak), Done(stats=Stats())])
+    conv = client.conversation("fake:1b")
+    conv.send(f"see {home}/secret")
+    for suffix in ("md", "html", "json"):
+        text = conv.save(tmp_path / f"c.{suffix}").read_text("utf-8")
+        assert KEY not in text and "serve-token-0c9b7d" not in text and "pa55" not in text
+        assert f"{home}/" not in text and "~/notes.txt" in text
+        assert "[redacted]" in text
+
+
+def test_redact_leaves_ordinary_text_alone(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "abc")  # too short to be told from words: left alone
+    assert redact("abc and 球在床上") == "abc and 球在床上"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("a <b>bold</b> claim", "a &lt;b&gt;bold&lt;/b&gt; claim"),
+    ("code `a<b` stays", "code `a<b` stays"),
+    ("```html\n<script>x</script>\n```", "```html\n<script>x</script>\n```"),
+    ("no tags & fine", "no tags & fine"),
+    ("球在**床上**", "球在**床上**"),
+])
+def test_safe_markdown_shows_raw_html_as_text(text: str, expected: str):
+    assert safe_markdown(text) == expected
+
+
+def test_a_saved_reply_page_runs_nothing(scripted: Any, tmp_path: Path):
+    evil = '<script>alert(1)</script><a href="javascript:alert(2)">x</a> [y](javascript:alert(3))'
+    client = scripted([Delta("answer", evil), Done(stats=Stats())])
+    conv = client.conversation("fake:1b")
+    conv.send("hi")
+    page = conv.save(tmp_path / "c.html").read_text("utf-8").lower()
+    assert "<script" not in page
+    assert not re.search(r"href\s*=\s*['\"]?\s*javascript:", page)

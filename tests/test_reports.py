@@ -1,0 +1,85 @@
+"""`ds.report`: a comparison run as one self-contained page, without secrets, safe to open."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+import dskit as ds
+from dskit.errors import ConfigurationError
+
+KEY = "sk-report-5e1f0a7b9c3d"
+MODELS = ["smollm2:135m", "qwen2.5-coder:0.5b"]
+
+
+@pytest.fixture(scope="module")
+def rows(embedded_client: Any) -> pd.DataFrame:
+    prompts = pd.concat([ds.prompts.load("cup"), ds.prompts.load("cup-en")], ignore_index=True)
+    return ds.compare(MODELS, prompts, client=embedded_client, max_tokens=48, seed=1,
+                      think=True, progress=False)
+
+
+@pytest.fixture
+def secrets_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DEEPSEEK_API_KEY", KEY)
+    monkeypatch.setenv("DSKIT_OPENAI_BASE_URL", "https://me:hunter2pw@example.invalid/v1")
+    monkeypatch.delenv("OLLAMA_MODELS", raising=False)
+    # No Ollama here: doctor() must not find one by chance on this machine.
+    monkeypatch.setenv("OLLAMA_HOST", "127.0.0.1:9")
+
+
+def test_html_report_has_every_part_and_no_secret(rows: pd.DataFrame, tmp_path: Path,
+                                                  secrets_set: None):
+    page = ds.report(rows, tmp_path / "report.html").read_text("utf-8")
+    for part in ("<h2>Settings</h2>", "<h2>Machine</h2>", "<h2>Summary</h2>",
+                 "<h2>Sample answers</h2>", "pass@1", "max_tokens", "CPU", "RAM"):
+        assert part in page, part
+    assert page.count("data:image/png;base64,") == 1
+    assert page.count("class='dskit-section dskit-sample'") == 4  # 2 per model
+    assert "expected 在床上" in page and "expected on the bed" in page
+    assert "<details><summary>Reasoning</summary>" in page
+    assert ds.compare.describe(ds.compare.summary(rows)).split(".")[0] in page
+    assert KEY not in page and "hunter2pw" not in page
+    assert f"{Path.home()}/" not in page and "~/.ollama/models" in page
+    assert "default-src 'none'" in page
+
+
+def test_markdown_report(rows: pd.DataFrame, tmp_path: Path, secrets_set: None):
+    md = ds.report(rows, tmp_path / "report.md", title="Cup puzzle", samples=1).read_text("utf-8")
+    assert md.startswith("# Cup puzzle")
+    assert "## Summary" in md and "| model | n | errors | truncated | pass@1 |" in md
+    assert md.count("](data:image/png;base64,") == 1
+    assert md.count("### ") == 2 and "<details><summary>Reasoning</summary>" in md
+    assert KEY not in md and "hunter2pw" not in md and f"{Path.home()}/" not in md
+
+
+def test_a_summary_alone_makes_a_report_without_samples(rows: pd.DataFrame, tmp_path: Path):
+    page = ds.report(ds.compare.summary(rows), tmp_path / "s.html", machine=False)
+    text = page.read_text("utf-8")
+    assert "<h2>Summary</h2>" in text and "Sample answers" not in text
+    assert "<h2>Machine</h2>" not in text
+
+
+def test_model_output_in_a_report_is_inert(rows: pd.DataFrame, tmp_path: Path):
+    evil = rows.copy()
+    evil.loc[0, "answer"] = ('<script>alert(1)</script><img src="http://127.0.0.1:9/x" '
+                             'onerror="alert(2)"> [go](javascript:alert(3))')
+    evil.loc[0, "thinking"] = "</details></pre><script>alert(4)</script>"
+    page = ds.report(evil, tmp_path / "evil.html", machine=False).read_text("utf-8").lower()
+    assert "<script" not in page and "<img src=\"http" not in page
+    assert not re.search(r"<[a-z][^>]*\son[a-z]+\s*=", page)
+    assert not re.search(r"href\s*=\s*['\"]?\s*javascript:", page)
+
+
+def test_bad_input_is_a_clear_error(rows: pd.DataFrame, tmp_path: Path):
+    with pytest.raises(ConfigurationError, match=r"\.html"):
+        ds.report(rows, tmp_path / "r.pdf")
+    with pytest.raises(ConfigurationError, match=r"ds\.compare"):
+        ds.report(pd.DataFrame({"a": [1]}), tmp_path / "r.html")
+    with pytest.raises(ConfigurationError, match=r"ds\.compare"):
+        ds.report([1, 2], tmp_path / "r.html")  # type: ignore[arg-type]
+    assert not list(tmp_path.iterdir())
