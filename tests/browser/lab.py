@@ -112,6 +112,24 @@ def send_prompt(chat: Any, prompt: str, timeout_ms: int = MODEL_TIMEOUT_MS) -> t
 
 #: Short, so a 0.5B model answers in seconds; Chinese, which the default stand-in speaks.
 CHAT_PROMPT = "熊猫吃什么？请简短回答。"
+#: What the status line says when a stand-in's reply ended without an answer.
+NO_ANSWER = re.compile("looped|no answer|token limit")
+
+
+def send_until_answered(chat: Any, prompt: str, tries: int = 3) -> None:
+    """Send `prompt` until a reply has an answer, as a learner would: a stand-in sampled at
+    temperature 0.6 sometimes loops or spends its token limit reasoning, and the page must then
+    say so (checked here) before the next try."""
+    for attempt in range(tries):
+        state, text = send_prompt(chat, prompt)
+        assert state == "done", text
+        answer = chat.locator(".dskit-history .dskit-reply").last.locator(".dskit-answer")
+        if answer.count() and answer.inner_text().strip():
+            return
+        assert NO_ANSWER.search(text), f"a reply without an answer and no reason why: {text}"
+        if attempt < tries - 1:
+            chat.locator("button.dskit-new").click()
+    raise AssertionError(f"no answer in {tries} tries: {text}")
 
 
 def check_chat_reply(chat: Any, prompt: str) -> None:
