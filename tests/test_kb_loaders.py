@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import tracemalloc
 import zipfile
 from pathlib import Path
 
+import docx
 import pytest
 
 from dskit.kb import loaders
@@ -114,6 +117,43 @@ def test_docx_text_over_the_cap_stops_while_extracting(tmp_path: Path) -> None:
         loaders.load(path, max_mb=0.5)
     assert info.value.status == "skipped"
     assert len(text_of(path)) > 700_000  # the default cap reads it whole
+
+
+def test_docx_text_keeps_document_order_tabs_breaks_and_tables(tmp_path: Path) -> None:
+    document = docx.Document()
+    document.add_paragraph("会议决定：下周三发布新版本。")
+    para = document.add_paragraph("tab\there")
+    para.paragraph_format.tab_stops.add_tab_stop(docx.shared.Inches(1))  # a stop, not text
+    para.add_run().add_break()
+    para.add_run("after the break")
+    table = document.add_table(rows=2, cols=2)
+    for (row, col), text in {(0, 0): "水果", (0, 1): "数量", (1, 0): "苹果", (1, 1): "7"}.items():
+        table.cell(row, col).text = text
+    table.cell(1, 1).add_paragraph("a second line in the cell")
+    document.add_paragraph("After the table.")
+    document.save(str(tmp_path / "memo.docx"))
+    assert text_of(tmp_path / "memo.docx") == (
+        "会议决定：下周三发布新版本。\ntab\there\nafter the break\n水果 | 数量\n"
+        "苹果 | 7\na second line in the cell\nAfter the table.")
+
+
+def test_docx_of_many_paragraphs_is_read_in_bounded_memory(tmp_path: Path) -> None:
+    # 10 MB of XML from a 70 KB file: within what a 3 MB file may unpack to (12 MB), so it is
+    # read, one paragraph at a time (a whole tree of it took over 200 MB).
+    path = kbfiles.docx_paragraphs(tmp_path / "many.docx", 300_000, "x")
+    assert path.stat().st_size < 200_000
+    # In a fresh process, so the peak resident size is this read's own (lxml allocates
+    # outside Python, where tracemalloc cannot see).
+    code = ("import resource, sys\nfrom pathlib import Path\nfrom dskit.kb import loaders\n"
+            "import lxml.etree\n"
+            "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+            "text = loaders.load(Path(sys.argv[1]), max_mb=3)[0].text\n"
+            "grew = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before\n"
+            "print(text.count('x'), grew // 1024)\n")
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
+                         text=True, check=True, timeout=600).stdout.split()
+    assert int(out[0]) == 300_000  # every paragraph
+    assert int(out[1]) < 60, f"reading grew the process by {out[1]} MB"
 
 
 @pytest.mark.parametrize(("pages", "repeat", "words"), [

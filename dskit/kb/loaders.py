@@ -1,6 +1,6 @@
 """Reading files into text segments, with a typed reason for every file that cannot be read.
 
-Written on top of pypdf, python-docx, BeautifulSoup and charset-normalizer rather than
+Written on top of pypdf, lxml, BeautifulSoup and charset-normalizer rather than
 llama-index's SimpleDirectoryReader: that reader logs and drops a failing file, and keeps no
 page or line positions, while a knowledge base must report each failure and cite locations.
 """
@@ -18,6 +18,7 @@ import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Any
 
 from ..errors import LoadError
 
@@ -287,29 +288,91 @@ def _pdf_pages(reader: object, limits: Limits) -> Iterator[Segment]:
         yield Segment(text, page=i)
 
 
+_W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+_OFFICE_DOCUMENT = "/officeDocument"  # the type of the package's relationship to its main part
+
+
 def _docx(data: bytes, limits: Limits) -> str:
-    import docx
+    """The paragraphs and table rows of a Word document, in document order.
+
+    The main part is parsed as it inflates (lxml's iterparse), each paragraph or row freed
+    once read: python-docx builds the whole tree first, about 20 bytes of memory per byte of
+    XML and a few seconds per MB, so a small file unpacking to tens of MB of XML within the
+    limits took minutes and GBs before the text cap could stop it.
+    """
     from lxml.etree import XMLSyntaxError
 
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         # zipfile never inflates a member past the size its directory declares (it fails on
-        # the CRC instead), so checking the declared sizes bounds what python-docx unpacks.
+        # the CRC instead), so checking the declared sizes bounds what is unpacked.
         check_archive(archive, limits)
-        document = docx.Document(io.BytesIO(data))
+        with archive.open(_docx_main_part(archive)) as xml:
+            return _Text(limits).lines(_docx_lines(xml))
     except LoadError:
         raise
-    except (zipfile.BadZipFile, KeyError, ValueError, XMLSyntaxError) as exc:
+    except (zipfile.BadZipFile, KeyError, ValueError, EOFError, XMLSyntaxError) as exc:
         raise LoadError(f"corrupt DOCX ({type(exc).__name__}: {exc})") from None
-    return _Text(limits).lines(_docx_lines(document))
 
 
-def _docx_lines(document: object) -> Iterator[str]:
-    for p in document.paragraphs:  # type: ignore[attr-defined]
-        yield p.text
-    for table in document.tables:  # type: ignore[attr-defined]
-        for row in table.rows:
-            yield " | ".join(cell.text for cell in row.cells)
+def _docx_main_part(archive: zipfile.ZipFile) -> str:
+    """The name of the document's main XML part, as the package's relationships give it."""
+    from lxml import etree
+
+    try:
+        rels = etree.fromstring(archive.read("_rels/.rels"),
+                                etree.XMLParser(resolve_entities=False, no_network=True))
+    except KeyError:
+        return "word/document.xml"
+    for rel in rels:
+        if str(rel.get("Type", "")).endswith(_OFFICE_DOCUMENT) and rel.get("Target"):
+            return str(rel.get("Target")).lstrip("/")
+    return "word/document.xml"
+
+
+def _docx_lines(xml: IO[bytes]) -> Iterator[str]:
+    """A line per body paragraph and per table row (its cells joined by ' | '), as python-docx
+    shows them (tabs and breaks inside runs kept), read and freed one element at a time."""
+    from lxml import etree
+
+    for _event, el in etree.iterparse(xml, events=("end",), tag=(f"{_W}p", f"{_W}tr"),
+                                      resolve_entities=False, no_network=True):
+        if el.tag == f"{_W}p":
+            if _in_table(el):
+                continue  # its row reads it
+            yield _paragraph(el)
+        else:
+            yield " | ".join("\n".join(_paragraph(p) for p in cell.iterchildren(f"{_W}p"))
+                             for cell in el.iterchildren(f"{_W}tc"))
+            if _in_table(el):
+                continue  # a nested table: the outer row is freed with it
+        el.clear()
+        while el.getprevious() is not None:  # the elements read before it
+            del el.getparent()[0]
+
+
+def _in_table(el: Any) -> bool:
+    parent = el.getparent()
+    while parent is not None:
+        if parent.tag == f"{_W}tc":
+            return True
+        parent = parent.getparent()
+    return False
+
+
+def _paragraph(p: Any) -> str:
+    """A paragraph's text as python-docx reads it: its runs' text, a tab as '\\t', a line
+    break as '\\n' (tab stops in the paragraph's properties are not text)."""
+    parts = []
+    for run in p.iter(f"{_W}r"):
+        for el in run:
+            if el.tag == f"{_W}t":
+                parts.append(el.text or "")
+            elif el.tag == f"{_W}tab":
+                parts.append("\t")
+            elif el.tag in (f"{_W}br", f"{_W}cr"):
+                parts.append("\n")
+    return "".join(parts)
 
 
 def check_archive(archive: zipfile.ZipFile, limits: Limits) -> None:
