@@ -170,6 +170,19 @@ def test_pdf_streams_and_pages_are_unpacked_within_limits(tmp_path: Path, pages:
     assert info.value.status == "skipped" and "decompression bomb" in str(info.value)
 
 
+def test_a_pdf_page_drawing_too_much_is_skipped_before_its_text_is_extracted(
+        tmp_path: Path) -> None:
+    # 9 MB of drawing instructions on one page, from a 20 KB file: within what a 20 MB file
+    # may unpack to, but extracting its text would hold about 400 MB.
+    path = kbfiles.pdf_with_stream(tmp_path / "dense.pdf", b"BT /F1 9 Tf 9 9 Td (AAAA) Tj ET\n"
+                                   * (9 * 1024 * 1024 // 32))
+    assert path.stat().st_size < 50_000
+    with pytest.raises(LoadError) as info:
+        loaders.load(path)
+    assert "page 1 unpacks to 9.0 MB of drawing instructions, over the 8.0 MB" in str(info.value)
+    assert info.value.status == "skipped" and "pdftotext" in str(info.value)
+
+
 @pytest.mark.parametrize(("name", "content"), [
     # the header repeats on every row: 1,000 long column names, short rows
     ("wide.csv", ",".join(f"column_name_number_{i:04d}" for i in range(1000)) + "\n"

@@ -27,6 +27,10 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 #: A container (DOCX, PDF) may unpack to this many times the file-size cap: compressed XML and
 #: content streams are a few times larger than their file; a decompression bomb is thousands.
 UNPACK_FACTOR = 4
+#: The most drawing instructions one PDF page may unpack to. pypdf's text extraction holds a
+#: page's parsed instructions at about 45 bytes per byte (2 MB took 90 MB and 13 s here), so
+#: one page of 80 MB, within the file's limit, would take GBs; text pages draw kilobytes.
+PAGE_CONTENT = 8 * 1024 * 1024
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".rst", ".log", ".tex", ".org"}
 CODE_SUFFIXES = {
@@ -278,7 +282,13 @@ def _pdf_pages(reader: object, limits: Limits) -> Iterator[Segment]:
     for i, page in enumerate(reader.pages, 1):  # type: ignore[attr-defined]
         # Many pages may share one content stream: count what each page makes pypdf unpack.
         contents = page.get_contents()
-        unpacked += len(contents.get_data()) if contents is not None else 0
+        size = len(contents.get_data()) if contents is not None else 0
+        if size > PAGE_CONTENT:
+            raise LoadError(
+                f"page {i} unpacks to {_mb(size)} MB of drawing instructions, over the "
+                f"{_mb(PAGE_CONTENT)} MB one page may have (a decompression bomb?); extract its "
+                "text with another tool (e.g. pdftotext) and add the text file", "skipped")
+        unpacked += size
         if unpacked > limits.unpacked:
             raise limits.too_big(f"the content of pages 1–{i}", unpacked)
         text = page.extract_text() or ""
