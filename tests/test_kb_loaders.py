@@ -137,23 +137,39 @@ def test_docx_text_keeps_document_order_tabs_breaks_and_tables(tmp_path: Path) -
         "苹果 | 7\na second line in the cell\nAfter the table.")
 
 
+def read_in_a_fresh_process(path: Path, max_mb: float) -> tuple[str, int]:
+    """The text `load` gives, and by how many MB reading it grew a new process's peak
+    resident size (the process's own: lxml and parsers allocate where tracemalloc cannot
+    see)."""
+    code = ("import resource, sys\nfrom pathlib import Path\nfrom dskit.kb import loaders\n"
+            "import html.parser, lxml.etree\n"
+            "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+            "text = loaders.load(Path(sys.argv[1]), float(sys.argv[2]))[0].text\n"
+            "grew = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before\n"
+            "print(grew // 1024)\nprint(text, end='')\n")
+    out = subprocess.run([sys.executable, "-c", code, str(path), str(max_mb)],
+                         capture_output=True, text=True, check=True, timeout=600).stdout
+    grew, text = out.split("\n", 1)
+    return text, int(grew)
+
+
 def test_docx_of_many_paragraphs_is_read_in_bounded_memory(tmp_path: Path) -> None:
     # 10 MB of XML from a 70 KB file: within what a 3 MB file may unpack to (12 MB), so it is
-    # read, one paragraph at a time (a whole tree of it took over 200 MB).
+    # read, one paragraph at a time (a whole tree of it took 136 MB).
     path = kbfiles.docx_paragraphs(tmp_path / "many.docx", 300_000, "x")
     assert path.stat().st_size < 200_000
-    # In a fresh process, so the peak resident size is this read's own (lxml allocates
-    # outside Python, where tracemalloc cannot see).
-    code = ("import resource, sys\nfrom pathlib import Path\nfrom dskit.kb import loaders\n"
-            "import lxml.etree\n"
-            "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-            "text = loaders.load(Path(sys.argv[1]), max_mb=3)[0].text\n"
-            "grew = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before\n"
-            "print(text.count('x'), grew // 1024)\n")
-    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
-                         text=True, check=True, timeout=600).stdout.split()
-    assert int(out[0]) == 300_000  # every paragraph
-    assert int(out[1]) < 60, f"reading grew the process by {out[1]} MB"
+    text, grew = read_in_a_fresh_process(path, max_mb=3)
+    assert text.count("x") == 300_000  # every paragraph
+    assert grew < 40, f"reading grew the process by {grew} MB"
+
+
+def test_html_of_many_elements_is_read_in_bounded_memory(tmp_path: Path) -> None:
+    # 2 MB of small elements: a tree of them grew the process by 81 MB.
+    path = kbfiles.write(tmp_path / "many.html", "<html><body><script>var x = '<p>no</p>';"
+                         "</script>" + "<p>x &amp; y</p>" * 130_000 + "</body></html>")
+    text, grew = read_in_a_fresh_process(path, max_mb=3)
+    assert text.count("x & y") == 130_000 and "no" not in text
+    assert grew < 40, f"reading grew the process by {grew} MB"
 
 
 @pytest.mark.parametrize(("pages", "repeat", "words"), [
