@@ -172,31 +172,52 @@ def test_html_of_many_elements_is_read_in_bounded_memory(tmp_path: Path) -> None
     assert grew < 40, f"reading grew the process by {grew} MB"
 
 
-@pytest.mark.parametrize(("pages", "repeat", "words"), [
-    (1, 400_000, "unpacks to more than 2.0 MB"),  # one stream inflating to 8 MB
-    (60, 5_000, "the content of pages 1–"),  # 60 pages sharing one 100 KB stream
+@pytest.mark.parametrize(("pages", "content", "words"), [
+    # one stream inflating to 8 MB
+    (1, b"BT /F1 9 Tf 9 9 Td (AAAA) Tj ET\n" * 400_000, "unpacks to more than 2.0 MB"),
+    # 60 pages sharing one 100 KB stream (of comments: few operators, little text)
+    (60, b"BT /F1 9 Tf 9 9 Td (AAAA) Tj ET\n" + (b"%" + b"x" * 99 + b"\n") * 1_000,
+     "the content of pages 1–"),
 ])
 def test_pdf_streams_and_pages_are_unpacked_within_limits(tmp_path: Path, pages: int,
-                                                           repeat: int, words: str) -> None:
-    path = kbfiles.pdf_with_stream(tmp_path / "bomb.pdf", b"BT /F1 9 Tf 9 9 Td (AAAA) Tj ET\n"
-                                   * repeat, pages=pages)
+                                                           content: bytes, words: str) -> None:
+    path = kbfiles.pdf_with_stream(tmp_path / "bomb.pdf", content, pages=pages)
     assert path.stat().st_size < 50_000
     with pytest.raises(LoadError, match=words) as info:
         loaders.load(path, max_mb=0.5)
     assert info.value.status == "skipped" and "decompression bomb" in str(info.value)
 
 
-def test_a_pdf_page_drawing_too_much_is_skipped_before_its_text_is_extracted(
-        tmp_path: Path) -> None:
-    # 9 MB of drawing instructions on one page, from a 20 KB file: within what a 20 MB file
-    # may unpack to, but extracting its text would hold about 400 MB.
-    path = kbfiles.pdf_with_stream(tmp_path / "dense.pdf", b"BT /F1 9 Tf 9 9 Td (AAAA) Tj ET\n"
-                                   * (9 * 1024 * 1024 // 32))
+DRAW_TEXT = b"BT /F1 9 Tf 9 9 Td (AAAA) Tj ET\n"  # 32 bytes, five operators, four characters
+
+
+@pytest.mark.parametrize("make", [
+    lambda d: kbfiles.pdf_with_stream(d / "page.pdf", DRAW_TEXT * (9 << 20 >> 5)),
+    lambda d: kbfiles.pdf_with_form(d / "form.pdf", DRAW_TEXT * (9 << 20 >> 5), draws=1),
+])
+def test_a_pdf_stream_over_what_a_page_may_draw_is_skipped_before_it_is_parsed(
+        tmp_path: Path, make) -> None:
+    # 9 MB of drawing instructions from a 20 KB file, on the page or in a form it draws: within
+    # what a 20 MB file may unpack to, but parsing them for text would hold about 400 MB.
+    path = make(tmp_path)
     assert path.stat().st_size < 50_000
     with pytest.raises(LoadError) as info:
         loaders.load(path)
-    assert "page 1 unpacks to 9.0 MB of drawing instructions, over the 8.0 MB" in str(info.value)
+    assert "a stream in this PDF unpacks to more than 8.0 MB" in str(info.value)
     assert info.value.status == "skipped" and "pdftotext" in str(info.value)
+
+
+def test_a_form_drawn_over_and_over_stops_at_the_operator_limit(tmp_path: Path) -> None:
+    # A page of 140 bytes drawing a 20 KB form 20 times: 64,000 operators, over the 26,214 a
+    # 0.1 MB file may run (pypdf extracts the form again at each draw).
+    path = kbfiles.pdf_with_form(tmp_path / "form.pdf", DRAW_TEXT * 640, draws=20)
+    with pytest.raises(LoadError) as info:
+        loaders.load(path, max_mb=0.1)
+    assert "over 26,214 PDF operators" in str(info.value)
+    assert info.value.status == "skipped" and "pdftotext" in str(info.value)
+    # drawn twice, the same form is read, its text twice
+    twice = kbfiles.pdf_with_form(tmp_path / "twice.pdf", DRAW_TEXT * 640, draws=2)
+    assert text_of(twice).count("AAAA") == 2 * 640
 
 
 @pytest.mark.parametrize(("name", "content"), [

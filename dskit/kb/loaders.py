@@ -32,6 +32,12 @@ UNPACK_FACTOR = 4
 #: page's parsed instructions at about 45 bytes per byte (2 MB took 90 MB and 13 s here), so
 #: one page of 80 MB, within the file's limit, would take GBs; text pages draw kilobytes.
 PAGE_CONTENT = 8 * 1024 * 1024
+#: Text extraction may run one PDF operator per this many bytes a file may unpack to. pypdf
+#: extracts a form (XObject) each time a page draws it, so a page of a few bytes drawing one
+#: form thousands of times costs as much as thousands of copies (50 draws of a 0.1 MB form
+#: took 60 s here); a dense text page runs a few thousand operators.
+OPERATOR_BYTES = 16
+_FIX_PDF = "extract its text with another tool (e.g. pdftotext) and add the text file"
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".rst", ".log", ".tex", ".org"}
 CODE_SUFFIXES = {
@@ -240,13 +246,15 @@ def _pdf(data: bytes, limits: Limits) -> list[Segment]:
 
     # pypdf logs every repair it attempts; the report row already says what went wrong.
     logging.getLogger("pypdf").setLevel(logging.ERROR)
-    # pypdf stops any one stream from unpacking past our limit (it checks while inflating).
+    # pypdf stops any one stream from unpacking past our limit (it checks while inflating):
+    # no more than a page may draw, since a form's stream is parsed whole when it is drawn.
     cap = limits.unpacked
+    stream = min(cap, PAGE_CONTENT)
     with apply_configuration(
-            maximum_declared_stream_length=cap, zlib_maximum_output_length=cap,
-            lzw_maximum_output_length=cap, run_length_maximum_output_length=cap,
-            brotli_maximum_output_length=cap, jbig2_maximum_output_length=cap,
-            array_based_stream_maximum_output_length=cap,
+            maximum_declared_stream_length=cap, zlib_maximum_output_length=stream,
+            lzw_maximum_output_length=stream, run_length_maximum_output_length=stream,
+            brotli_maximum_output_length=stream, jbig2_maximum_output_length=stream,
+            array_based_stream_maximum_output_length=stream,
             stream_decoding_work_maximum_length=2 * cap):
         try:
             reader = PdfReader(io.BytesIO(data))
@@ -263,9 +271,10 @@ def _pdf(data: bytes, limits: Limits) -> list[Segment]:
         except LoadError:
             raise
         except LimitReachedError as exc:
-            raise LoadError(f"a stream in this PDF unpacks to more than {_mb(cap)} MB, the "
+            fix = "raise max_file_mb to include it" if stream == cap else _FIX_PDF
+            raise LoadError(f"a stream in this PDF unpacks to more than {_mb(stream)} MB, the "
                             f"limit for a {limits.max_mb:g} MB file (a decompression bomb?); "
-                            f"raise max_file_mb to include it ({exc})", "skipped") from None
+                            f"{fix} ({exc})", "skipped") from None
         except FileNotDecryptedError:
             raise LoadError("encrypted PDF: a password is needed; save an unencrypted "
                             "copy") from None
@@ -277,9 +286,45 @@ def _pdf(data: bytes, limits: Limits) -> list[Segment]:
     return pages
 
 
+class _PdfWork:
+    """Counts the operators pypdf's text extraction runs and the text it finds, and stops it
+    (from its visitor callbacks) once either passes the file's limits, mid-page if need be."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.operators = 0
+        self.chars = 0
+        self.stop: LoadError | None = None
+
+    def operator(self, *_args: Any) -> None:
+        self.operators += 1
+        if self.operators > self.limits.unpacked // OPERATOR_BYTES:
+            self._fail(LoadError(
+                f"extracting its text takes over {self.limits.unpacked // OPERATOR_BYTES:,} "
+                f"PDF operators, the limit for a {self.limits.max_mb:g} MB file (a "
+                f"decompression bomb, or a form drawn over and over?); {_FIX_PDF}", "skipped"))
+
+    def text(self, text: str, *_args: Any) -> None:
+        self.chars += len(text)
+        if self.chars > self.limits.chars:
+            self._fail(self.limits.too_much_text())
+
+    def _fail(self, error: LoadError) -> None:
+        self.stop = self.stop or error
+        raise self.stop
+
+    def check(self) -> None:
+        """Raise the limit that was passed: pypdf logs and skips an error raised inside a
+        form, so the one raised there may not have reached the caller."""
+        if self.stop is not None:
+            raise self.stop
+
+
 def _pdf_pages(reader: object, limits: Limits) -> Iterator[Segment]:
-    """Each page's text, stopping once the pages' streams or text pass the limits."""
+    """Each page's text, stopping once the pages' streams, operators or text pass the limits."""
     unpacked = chars = 0
+    work = _PdfWork(limits)
+    seen: set[int] = set()
     for i, page in enumerate(reader.pages, 1):  # type: ignore[attr-defined]
         # Many pages may share one content stream: count what each page makes pypdf unpack.
         contents = page.get_contents()
@@ -287,12 +332,17 @@ def _pdf_pages(reader: object, limits: Limits) -> Iterator[Segment]:
         if size > PAGE_CONTENT:
             raise LoadError(
                 f"page {i} unpacks to {_mb(size)} MB of drawing instructions, over the "
-                f"{_mb(PAGE_CONTENT)} MB one page may have (a decompression bomb?); extract its "
-                "text with another tool (e.g. pdftotext) and add the text file", "skipped")
+                f"{_mb(PAGE_CONTENT)} MB one page may have (a decompression bomb?); {_FIX_PDF}",
+                "skipped")
+        # The forms it draws too (pypdf would skip one over the stream limit without a word),
+        # each once: drawing one again costs operators, counted below.
+        size += sum(len(form.get_data()) for form in _forms(page.get("/Resources"), seen))
         unpacked += size
         if unpacked > limits.unpacked:
             raise limits.too_big(f"the content of pages 1–{i}", unpacked)
-        text = page.extract_text() or ""
+        text = page.extract_text(visitor_operand_before=work.operator,
+                                 visitor_text=work.text) or ""
+        work.check()
         chars += len(text)
         if chars > limits.chars:
             raise limits.too_much_text()
@@ -301,6 +351,24 @@ def _pdf_pages(reader: object, limits: Limits) -> Iterator[Segment]:
 
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 _OFFICE_DOCUMENT = "/officeDocument"  # the type of the package's relationship to its main part
+
+
+def _forms(resources: Any, seen: set[int]) -> Iterator[Any]:
+    """The form XObjects that `resources` lets a page (or a form) draw, nested ones too, each
+    once across the file (`seen`: the ids of those already given)."""
+    resources = resources.get_object() if resources is not None else None
+    if not hasattr(resources, "get"):
+        return
+    xobjects = resources.get("/XObject")
+    xobjects = xobjects.get_object() if xobjects is not None else None
+    for ref in xobjects.values() if hasattr(xobjects, "values") else ():
+        form = ref.get_object()
+        if not hasattr(form, "get_data") or form.get("/Subtype") != "/Form" or \
+                id(form) in seen:
+            continue
+        seen.add(id(form))
+        yield form
+        yield from _forms(form.get("/Resources"), seen)
 
 
 def _docx(data: bytes, limits: Limits) -> str:
