@@ -379,7 +379,7 @@ def _docx(data: bytes, limits: Limits) -> str:
     XML and a few seconds per MB, so a small file unpacking to tens of MB of XML within the
     limits took minutes and GBs before the text cap could stop it.
     """
-    from lxml.etree import XMLSyntaxError
+    from lxml.etree import XMLSyntaxError  # the kb extra: imported when a DOCX is read
 
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
@@ -396,7 +396,7 @@ def _docx(data: bytes, limits: Limits) -> str:
 
 def _docx_main_part(archive: zipfile.ZipFile) -> str:
     """The name of the document's main XML part, as the package's relationships give it."""
-    from lxml import etree
+    from lxml import etree  # the kb extra: imported when a DOCX is read
 
     try:
         rels = etree.fromstring(archive.read("_rels/.rels"),
@@ -412,7 +412,7 @@ def _docx_main_part(archive: zipfile.ZipFile) -> str:
 def _docx_lines(xml: IO[bytes]) -> Iterator[str]:
     """A line per body paragraph and per table row (its cells joined by ' | '), as python-docx
     shows them (tabs and breaks inside runs kept), read and freed one element at a time."""
-    from lxml import etree
+    from lxml import etree  # the kb extra: imported when a DOCX is read
 
     for _event, el in etree.iterparse(xml, events=("end",), tag=(f"{_W}p", f"{_W}tr"),
                                       resolve_entities=False, no_network=True):
