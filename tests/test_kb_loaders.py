@@ -188,6 +188,18 @@ def test_pdf_streams_and_pages_are_unpacked_within_limits(tmp_path: Path, pages:
     assert info.value.status == "skipped" and "decompression bomb" in str(info.value)
 
 
+def test_json_of_many_values_is_read_as_written_in_bounded_memory(tmp_path: Path) -> None:
+    # 1.2 M empty objects in 3.6 MB: re-indenting them built a Python object each (102 MB
+    # here), then ran over the text cap (indentation doubles them): the file was skipped.
+    path = kbfiles.write(tmp_path / "many.json", '{"note": "龙井 is a green tea", "rows": ['
+                         + ",".join(["{}"] * 1_200_000) + "]}")
+    text, grew = read_in_a_fresh_process(path, max_mb=5)
+    assert text.startswith('{"note": "龙井 is a green tea", "rows": [{},{}')  # as written
+    assert grew < 40, f"reading grew the process by {grew} MB"
+    small = kbfiles.write(tmp_path / "small.json", '{"rows": [{}, {"a": 1}]}')
+    assert text_of(small) == '{\n "rows": [\n  {},\n  {\n   "a": 1\n  }\n ]\n}'  # re-indented
+
+
 DRAW_TEXT = b"BT /F1 9 Tf 9 9 Td (AAAA) Tj ET\n"  # 32 bytes, five operators, four characters
 
 

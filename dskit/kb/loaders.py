@@ -37,6 +37,8 @@ PAGE_CONTENT = 8 * 1024 * 1024
 #: form thousands of times costs as much as thousands of copies (50 draws of a 0.1 MB form
 #: took 60 s here); a dense text page runs a few thousand operators.
 OPERATOR_BYTES = 16
+#: JSON with more values than this is indexed as written, not re-indented (see `_json`).
+MAX_JSON_VALUES = 1_000_000
 _FIX_PDF = "extract its text with another tool (e.g. pdftotext) and add the text file"
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".rst", ".log", ".tex", ".org"}
@@ -530,7 +532,14 @@ def _csv(text: str, delimiter: str, limits: Limits) -> str:
 
 def _json(text: str, limits: Limits) -> str:
     """The value re-indented (one item a line); built piece by piece within the text cap,
-    since indentation can make deeply nested JSON far longer than its file."""
+    since indentation can make deeply nested JSON far longer than its file.
+
+    A file of more than `MAX_JSON_VALUES` values is indexed as written instead: re-indenting
+    builds a Python object per value first (5 MB of `{}` took 150 MB here).
+    """
+    # Each value but the first follows a ',' or opens a container: an upper bound, at C speed.
+    if text.count(",") + text.count("[") + text.count("{") > MAX_JSON_VALUES:
+        return text
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
