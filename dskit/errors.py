@@ -58,6 +58,12 @@ def redact(text: str) -> str:
     return text
 
 
+def clip(text: str, limit: int) -> str:
+    """A server's `text` shortened to `limit` characters, secrets replaced first: a cut through
+    a key would leave its first characters, which `redact` can no longer recognise."""
+    return redact(text)[:limit]
+
+
 class DskitError(Exception):
     """Base class of every error dskit raises on purpose; its message never shows a secret."""
 

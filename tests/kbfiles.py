@@ -157,6 +157,11 @@ def pdf_with_stream(path: Path, content: bytes, pages: int = 1) -> Path:
         *[b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
           b"/Resources << /Font << /F1 3 0 R >> >> >>"] * pages,
     ]
+    return _pdf_of(path, objects)
+
+
+def _pdf_of(path: Path, objects: list[bytes]) -> Path:
+    """A PDF file of the numbered `objects` (1 is the catalog), with its cross-reference table."""
     out = bytearray(b"%PDF-1.4\n")
     offsets = []
     for n, body in enumerate(objects, 1):
@@ -169,3 +174,21 @@ def pdf_with_stream(path: Path, content: bytes, pages: int = 1) -> Path:
         len(objects) + 1, xref)
     path.write_bytes(bytes(out))
     return path
+
+
+def pdf_with_form(path: Path, form: bytes, draws: int) -> Path:
+    """A hand-built one-page PDF whose page draws one form XObject `draws` times (`form`: its
+    PDF operators, Flate-compressed)."""
+    packed = zlib.compress(form, 9)
+    page = zlib.compress(b"/X0 Do\n" * draws, 9)
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [5 0 R] /Count 1 >>",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        b"<< /Type /XObject /Subtype /Form /BBox [0 0 612 792] /Resources << /Font << /F1 3 0 R "
+        b">> >> /Length %d /Filter /FlateDecode >>\nstream\n%s\nendstream" % (len(packed), packed),
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 6 0 R /Resources << "
+        b"/Font << /F1 3 0 R >> /XObject << /X0 4 0 R >> >> >>",
+        b"<< /Length %d /Filter /FlateDecode >>\nstream\n%s\nendstream" % (len(page), page),
+    ]
+    return _pdf_of(path, objects)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import tracemalloc
 import zipfile
 from pathlib import Path
 
+import docx
 import pytest
 
 from dskit.kb import loaders
@@ -116,18 +119,117 @@ def test_docx_text_over_the_cap_stops_while_extracting(tmp_path: Path) -> None:
     assert len(text_of(path)) > 700_000  # the default cap reads it whole
 
 
-@pytest.mark.parametrize(("pages", "repeat", "words"), [
-    (1, 400_000, "unpacks to more than 2.0 MB"),  # one stream inflating to 8 MB
-    (60, 5_000, "the content of pages 1–"),  # 60 pages sharing one 100 KB stream
+def test_docx_text_keeps_document_order_tabs_breaks_and_tables(tmp_path: Path) -> None:
+    document = docx.Document()
+    document.add_paragraph("会议决定：下周三发布新版本。")
+    para = document.add_paragraph("tab\there")
+    para.paragraph_format.tab_stops.add_tab_stop(docx.shared.Inches(1))  # a stop, not text
+    para.add_run().add_break()
+    para.add_run("after the break")
+    table = document.add_table(rows=2, cols=2)
+    for (row, col), text in {(0, 0): "水果", (0, 1): "数量", (1, 0): "苹果", (1, 1): "7"}.items():
+        table.cell(row, col).text = text
+    table.cell(1, 1).add_paragraph("a second line in the cell")
+    document.add_paragraph("After the table.")
+    document.save(str(tmp_path / "memo.docx"))
+    assert text_of(tmp_path / "memo.docx") == (
+        "会议决定：下周三发布新版本。\ntab\there\nafter the break\n水果 | 数量\n"
+        "苹果 | 7\na second line in the cell\nAfter the table.")
+
+
+def read_in_a_fresh_process(path: Path, max_mb: float) -> tuple[str, int]:
+    """The text `load` gives, and by how many MB reading it grew a new process's peak
+    resident size (the process's own: lxml and parsers allocate where tracemalloc cannot
+    see)."""
+    code = ("import resource, sys\nfrom pathlib import Path\nfrom dskit.kb import loaders\n"
+            "import html.parser, lxml.etree\n"
+            "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+            "text = loaders.load(Path(sys.argv[1]), float(sys.argv[2]))[0].text\n"
+            "grew = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before\n"
+            "print(grew // 1024)\nprint(text, end='')\n")
+    out = subprocess.run([sys.executable, "-c", code, str(path), str(max_mb)],
+                         capture_output=True, text=True, check=True, timeout=600).stdout
+    grew, text = out.split("\n", 1)
+    return text, int(grew)
+
+
+def test_docx_of_many_paragraphs_is_read_in_bounded_memory(tmp_path: Path) -> None:
+    # 10 MB of XML from a 70 KB file: within what a 3 MB file may unpack to (12 MB), so it is
+    # read, one paragraph at a time (a whole tree of it took 136 MB).
+    path = kbfiles.docx_paragraphs(tmp_path / "many.docx", 300_000, "x")
+    assert path.stat().st_size < 200_000
+    text, grew = read_in_a_fresh_process(path, max_mb=3)
+    assert text.count("x") == 300_000  # every paragraph
+    assert grew < 40, f"reading grew the process by {grew} MB"
+
+
+def test_html_of_many_elements_is_read_in_bounded_memory(tmp_path: Path) -> None:
+    # 2 MB of small elements: a tree of them grew the process by 81 MB.
+    path = kbfiles.write(tmp_path / "many.html", "<html><body><script>var x = '<p>no</p>';"
+                         "</script>" + "<p>x &amp; y</p>" * 130_000 + "</body></html>")
+    text, grew = read_in_a_fresh_process(path, max_mb=3)
+    assert text.count("x & y") == 130_000 and "no" not in text
+    assert grew < 40, f"reading grew the process by {grew} MB"
+
+
+@pytest.mark.parametrize(("pages", "content", "words"), [
+    # one stream inflating to 8 MB
+    (1, b"BT /F1 9 Tf 9 9 Td (AAAA) Tj ET\n" * 400_000, "unpacks to more than 2.0 MB"),
+    # 60 pages sharing one 100 KB stream (of comments: few operators, little text)
+    (60, b"BT /F1 9 Tf 9 9 Td (AAAA) Tj ET\n" + (b"%" + b"x" * 99 + b"\n") * 1_000,
+     "the content of pages 1–"),
 ])
 def test_pdf_streams_and_pages_are_unpacked_within_limits(tmp_path: Path, pages: int,
-                                                           repeat: int, words: str) -> None:
-    path = kbfiles.pdf_with_stream(tmp_path / "bomb.pdf", b"BT /F1 9 Tf 9 9 Td (AAAA) Tj ET\n"
-                                   * repeat, pages=pages)
+                                                           content: bytes, words: str) -> None:
+    path = kbfiles.pdf_with_stream(tmp_path / "bomb.pdf", content, pages=pages)
     assert path.stat().st_size < 50_000
     with pytest.raises(LoadError, match=words) as info:
         loaders.load(path, max_mb=0.5)
     assert info.value.status == "skipped" and "decompression bomb" in str(info.value)
+
+
+def test_json_of_many_values_is_read_as_written_in_bounded_memory(tmp_path: Path) -> None:
+    # 1.2 M empty objects in 3.6 MB: re-indenting them built a Python object each (102 MB
+    # here), then ran over the text cap (indentation doubles them): the file was skipped.
+    path = kbfiles.write(tmp_path / "many.json", '{"note": "龙井 is a green tea", "rows": ['
+                         + ",".join(["{}"] * 1_200_000) + "]}")
+    text, grew = read_in_a_fresh_process(path, max_mb=5)
+    assert text.startswith('{"note": "龙井 is a green tea", "rows": [{},{}')  # as written
+    assert grew < 40, f"reading grew the process by {grew} MB"
+    small = kbfiles.write(tmp_path / "small.json", '{"rows": [{}, {"a": 1}]}')
+    assert text_of(small) == '{\n "rows": [\n  {},\n  {\n   "a": 1\n  }\n ]\n}'  # re-indented
+
+
+DRAW_TEXT = b"BT /F1 9 Tf 9 9 Td (AAAA) Tj ET\n"  # 32 bytes, five operators, four characters
+
+
+@pytest.mark.parametrize("make", [
+    lambda d: kbfiles.pdf_with_stream(d / "page.pdf", DRAW_TEXT * (9 << 20 >> 5)),
+    lambda d: kbfiles.pdf_with_form(d / "form.pdf", DRAW_TEXT * (9 << 20 >> 5), draws=1),
+])
+def test_a_pdf_stream_over_what_a_page_may_draw_is_skipped_before_it_is_parsed(
+        tmp_path: Path, make) -> None:
+    # 9 MB of drawing instructions from a 20 KB file, on the page or in a form it draws: within
+    # what a 20 MB file may unpack to, but parsing them for text would hold about 400 MB.
+    path = make(tmp_path)
+    assert path.stat().st_size < 50_000
+    with pytest.raises(LoadError) as info:
+        loaders.load(path)
+    assert "a stream in this PDF unpacks to more than 8.0 MB" in str(info.value)
+    assert info.value.status == "skipped" and "pdftotext" in str(info.value)
+
+
+def test_a_form_drawn_over_and_over_stops_at_the_operator_limit(tmp_path: Path) -> None:
+    # A page of 140 bytes drawing a 20 KB form 20 times: 64,000 operators, over the 26,214 a
+    # 0.1 MB file may run (pypdf extracts the form again at each draw).
+    path = kbfiles.pdf_with_form(tmp_path / "form.pdf", DRAW_TEXT * 640, draws=20)
+    with pytest.raises(LoadError) as info:
+        loaders.load(path, max_mb=0.1)
+    assert "over 26,214 PDF operators" in str(info.value)
+    assert info.value.status == "skipped" and "pdftotext" in str(info.value)
+    # drawn twice, the same form is read, its text twice
+    twice = kbfiles.pdf_with_form(tmp_path / "twice.pdf", DRAW_TEXT * 640, draws=2)
+    assert text_of(twice).count("AAAA") == 2 * 640
 
 
 @pytest.mark.parametrize(("name", "content"), [

@@ -119,6 +119,24 @@ def test_pull_draws_a_bar_per_layer_up_to_its_total(httpserver: HTTPServer, room
         assert status in text
 
 
+def test_pull_progress_cannot_steer_the_terminal(httpserver: HTTPServer, roomy: None) -> None:
+    # A server's status lines and digests reach the terminal: no escape, C1 or bidi control.
+    hostile = [{"status": "pulling manifest\x1b]0;owned\x07\x1b[2J\x9b31m"},
+               {"status": "x", "digest": "sha256:\u202eabc\x1b[31mdef", "total": 10,
+                "completed": 10},
+               {"status": "verifying \u202egnp.exe\x85"}, {"status": "success"}]
+    client = serve(httpserver)
+    httpserver.expect_request("/api/pull", method="POST").respond_with_data(
+        ndjson(*hostile), content_type=NDJSON)
+    out = io.StringIO()
+    manage.pull("deepseek-r1:8b", client, progress=out)
+    text = out.getvalue()
+    assert "pulling manifest]0;owned[2J31m" in text and "verifying gnp.exe" in text
+    assert "pulling abc[31mdef" in text
+    for control in ("\x1b]", "\x07", "\x1b[2J", "\x1b[31m", "\x9b", "\x85", "\u202e"):
+        assert control not in text, repr(control)
+
+
 def test_pull_without_progress_prints_nothing(httpserver: HTTPServer, roomy: None,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     client = serve(httpserver)

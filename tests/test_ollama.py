@@ -600,6 +600,9 @@ def echoing(key: str) -> dict[str, Handler]:
         ndjson_lines(conn, chunk(f"echo {key}"))  # model output: the user's own data, kept
         if b"second" in request.body:  # an error line mid-stream
             ndjson_lines(conn, {"error": f"runner failed for {key}"})
+        elif b"fourth" in request.body:  # a long value, which pydantic quotes cut in the middle
+            ndjson_lines(conn, {"model": MODEL, "message": {"role": "assistant", "content": [
+                "x" * 60 + key]}, "done": False})
         else:  # a malformed line quoting it
             ndjson_lines(conn, {"model": MODEL, "message": {"role": key, "content": [key]},
                                 "done": False})
@@ -614,7 +617,7 @@ def test_an_echoed_key_never_reaches_a_message(raw_server: Callable[..., RawServ
     server = raw_server(echoing(OLLAMA_KEY))
     client = connect("ollama", host=server.url, set_default=False)
     errors = []
-    for prompt in ("first", "second", "third"):
+    for prompt in ("first", "second", "third", "fourth"):
         with pytest.raises(BackendError) as info:
             client.chat(prompt, model=MODEL)
         errors.append(info.value)
@@ -623,9 +626,12 @@ def test_an_echoed_key_never_reaches_a_message(raw_server: Callable[..., RawServ
     models = client.models()
     shown = [text for exc in errors for text in (
         str(exc), repr(exc), "".join(traceback.format_exception(exc)))] + [str(models)]
-    assert all("***" in text for text in shown[::3])
+    assert all("***" in str(exc) for exc in errors[:2]) and "***" in str(models)
+    for exc in errors[2:]:  # a malformed reply: the field is named, its value is not quoted
+        assert "message.content: Input should be a valid string" in str(exc)
     for text in shown:
         assert OLLAMA_KEY not in text
+        assert OLLAMA_KEY[2:14] not in text  # nor most of it, left by a shortened quote
 
 
 def test_pulling_may_be_silent_longer_than_the_idle_limit(

@@ -615,10 +615,16 @@ def _echo(key: str, kind: str) -> bytes:
         body = json.dumps({"error": {"message": f"key {key} is not valid here"}}).encode()
         return (b"HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n"
                 b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+    if kind == "long error body":  # not JSON: quoted up to 500 characters, the key at the cut
+        body = b"error: " + b"x" * 480 + key.encode()
+        return (b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\n"
+                b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
     if kind == "content type":
         return (b"HTTP/1.1 200 OK\r\nContent-Type: text/x-%s\r\nContent-Length: 2\r\n\r\nok"
                 % key.encode())
     events = {"malformed event": f"data: {{not json {key}}}\n\n",
+              # quoted up to 200 characters: the cut falls inside the key
+              "long malformed event": f"data: {{not json {'x' * 177}{key}}}\n\n",
               "error event": f"event: error\ndata: quota exceeded for {key}\n\n",
               "error chunk": "data: " + json.dumps({"error": {"message": key}}) + "\n\n",
               "malformed field": "data: " + json.dumps(_chunk({"content": [key]})) + "\n\n"}
@@ -628,8 +634,9 @@ def _echo(key: str, kind: str) -> bytes:
             b"Transfer-Encoding: chunked\r\n\r\n" + body)
 
 
-@pytest.mark.parametrize("kind", ["retry-after", "error body", "content type", "malformed event",
-                                  "error event", "error chunk", "malformed field"])
+@pytest.mark.parametrize("kind", ["retry-after", "error body", "long error body", "content type",
+                                  "malformed event", "long malformed event", "error event",
+                                  "error chunk", "malformed field"])
 def test_an_echoed_key_never_reaches_a_message(raw_server: Any, monkeypatch: pytest.MonkeyPatch,
                                                kind: str) -> None:
     monkeypatch.setenv("DSKIT_OPENAI_API_KEY", SECRET)
@@ -651,3 +658,4 @@ def test_an_echoed_key_never_reaches_a_message(raw_server: Any, monkeypatch: pyt
         assert "***" in str(exc)
     for text in shown:
         assert SECRET not in text, text
+        assert SECRET[:12] not in text, text  # nor the start of it, left by a shortened quote

@@ -25,6 +25,7 @@ from ..errors import (
     ServerError,
     StreamInterrupted,
     ToolsNotSupported,
+    clip,
     redact,
 )
 from ..reasoning_plan import CLOSE, EMPTY_THINK, THINK_PREFIX, ReasoningSupport
@@ -51,6 +52,21 @@ THINK_FORMAT_SINCE = Version("0.12.4")
 #: What a reply's parts may raise when the server sends something malformed: JSON errors and
 #: pydantic's ValidationError are ValueErrors; a line that is not an object raises the others.
 _MALFORMED = (ValueError, TypeError, AttributeError, RecursionError)
+
+
+def _malformed(exc: Exception) -> str:
+    """What was wrong with a reply, without quoting it when the quote would be shortened.
+
+    pydantic (under ollama-python) quotes a long value with its middle cut out, which can
+    leave most of an echoed key that no redaction recognises: its field errors are named
+    without their values instead.
+    """
+    from pydantic import ValidationError  # installed with ollama; imported only on this path
+
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'reply'}: {e['msg']}"
+                         for e in exc.errors(include_url=False, include_input=False)[:3])
+    return clip(str(exc), 300)
 
 
 def resolve_host(host: str | None = None) -> str:
@@ -548,7 +564,7 @@ class OllamaBackend:
             return StreamInterrupted(message) if streaming else ServerError(message)
         if isinstance(exc, _MALFORMED):
             message = (f"Ollama at {self.host} sent a reply dskit cannot read "
-                       f"({type(exc).__name__}: {str(exc)[:300]}); is this Ollama?")
+                       f"({type(exc).__name__}: {_malformed(exc)}); is this Ollama?")
             return StreamInterrupted(message) if streaming else BackendError(message)
         if isinstance(exc, ollama.ResponseError):
             status = exc.status_code if exc.status_code > 0 else None

@@ -26,6 +26,7 @@ from ..errors import (
     ServerError,
     StreamInterrupted,
     ToolsNotSupported,
+    clip,
     redact,
     register_secret,
 )
@@ -400,7 +401,7 @@ class OpenAIBackend:
                                                                         calls)
                         except ValueError as why:  # from _typed: a field of the wrong type
                             raise StreamInterrupted(
-                                f"the server sent a malformed event ({why}): {data[:200]!r}"
+                                f"the server sent a malformed event ({why}): {clip(data, 200)!r}"
                             ) from None
                         usage = chunk_usage or usage
                         finish = chunk_finish or finish
@@ -596,7 +597,7 @@ def _error_message(text: str) -> str:
     try:
         data = json.loads(text)
     except (ValueError, RecursionError):
-        return text.strip()[:500]
+        return clip(text.strip(), 500)
     if isinstance(data, dict):
         err = data.get("error", data)
         if isinstance(err, dict):
@@ -607,7 +608,7 @@ def _error_message(text: str) -> str:
             return err
         if isinstance(data.get("detail"), str):
             return str(data["detail"])
-    return text.strip()[:500]
+    return clip(text.strip(), 500)
 
 
 def _owners(items: list[Any]) -> set[str]:
@@ -651,7 +652,7 @@ def _parse_chunk(data: str) -> dict[str, Any]:
     except (ValueError, RecursionError):
         chunk = None
     if not isinstance(chunk, dict):
-        raise StreamInterrupted(f"the server sent a malformed event: {data[:200]!r}") from None
+        raise StreamInterrupted(f"the server sent a malformed event: {clip(data, 200)!r}") from None
     return chunk
 
 

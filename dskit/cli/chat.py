@@ -46,8 +46,9 @@ def cmd_chat(args: argparse.Namespace) -> int:
             print_verdict(sys.stdout, stream.reply, expected)
         return status
     conv = client.conversation(args.model, system=args.system, **kwargs)
-    print(f"dskit chat · {client.name}:{conv.model} · /reset clears the history, /quit or "
-          "Ctrl-D leaves, Ctrl-C stops a reply")
+    # the model's name may come from the server's list
+    print(safe(f"dskit chat · {client.name}:{conv.model} · /reset clears the history, /quit or "
+               "Ctrl-D leaves, Ctrl-C stops a reply"))
     while True:
         try:
             line = input("\n> ").strip()
@@ -74,7 +75,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(safe(str(doctor())))
     client = client_for(args)
     prompt = " ".join(args.prompt) if args.prompt else DEMO_PROMPT
-    print(f"\n== chat ({client.name}:{args.model or client.default_model}) ==\n> {prompt}\n")
+    print(safe(f"\n== chat ({client.name}:{args.model or client.default_model}) ==\n> {prompt}\n"))
     # think=True: R1 reasons anyway; a stand-in is asked to reason first, so the demo shows both.
     think = True if args.think is None else args.think
     stream = client.chat(prompt, args.model, stream=True, think=think,

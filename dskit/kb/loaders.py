@@ -1,6 +1,6 @@
 """Reading files into text segments, with a typed reason for every file that cannot be read.
 
-Written on top of pypdf, python-docx, BeautifulSoup and charset-normalizer rather than
+Written on top of pypdf, lxml, Python's HTML parser and charset-normalizer rather than
 llama-index's SimpleDirectoryReader: that reader logs and drops a failing file, and keeps no
 page or line positions, while a knowledge base must report each failure and cite locations.
 """
@@ -17,7 +17,9 @@ import re
 import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from pathlib import Path
+from typing import IO, Any
 
 from ..errors import LoadError
 
@@ -26,6 +28,18 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 #: A container (DOCX, PDF) may unpack to this many times the file-size cap: compressed XML and
 #: content streams are a few times larger than their file; a decompression bomb is thousands.
 UNPACK_FACTOR = 4
+#: The most drawing instructions one PDF page may unpack to. pypdf's text extraction holds a
+#: page's parsed instructions at about 45 bytes per byte (2 MB took 90 MB and 13 s here), so
+#: one page of 80 MB, within the file's limit, would take GBs; text pages draw kilobytes.
+PAGE_CONTENT = 8 * 1024 * 1024
+#: Text extraction may run one PDF operator per this many bytes a file may unpack to. pypdf
+#: extracts a form (XObject) each time a page draws it, so a page of a few bytes drawing one
+#: form thousands of times costs as much as thousands of copies (50 draws of a 0.1 MB form
+#: took 60 s here); a dense text page runs a few thousand operators.
+OPERATOR_BYTES = 16
+#: JSON with more values than this is indexed as written, not re-indented (see `_json`).
+MAX_JSON_VALUES = 1_000_000
+_FIX_PDF = "extract its text with another tool (e.g. pdftotext) and add the text file"
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".rst", ".log", ".tex", ".org"}
 CODE_SUFFIXES = {
@@ -234,13 +248,15 @@ def _pdf(data: bytes, limits: Limits) -> list[Segment]:
 
     # pypdf logs every repair it attempts; the report row already says what went wrong.
     logging.getLogger("pypdf").setLevel(logging.ERROR)
-    # pypdf stops any one stream from unpacking past our limit (it checks while inflating).
+    # pypdf stops any one stream from unpacking past our limit (it checks while inflating):
+    # no more than a page may draw, since a form's stream is parsed whole when it is drawn.
     cap = limits.unpacked
+    stream = min(cap, PAGE_CONTENT)
     with apply_configuration(
-            maximum_declared_stream_length=cap, zlib_maximum_output_length=cap,
-            lzw_maximum_output_length=cap, run_length_maximum_output_length=cap,
-            brotli_maximum_output_length=cap, jbig2_maximum_output_length=cap,
-            array_based_stream_maximum_output_length=cap,
+            maximum_declared_stream_length=cap, zlib_maximum_output_length=stream,
+            lzw_maximum_output_length=stream, run_length_maximum_output_length=stream,
+            brotli_maximum_output_length=stream, jbig2_maximum_output_length=stream,
+            array_based_stream_maximum_output_length=stream,
             stream_decoding_work_maximum_length=2 * cap):
         try:
             reader = PdfReader(io.BytesIO(data))
@@ -257,9 +273,10 @@ def _pdf(data: bytes, limits: Limits) -> list[Segment]:
         except LoadError:
             raise
         except LimitReachedError as exc:
-            raise LoadError(f"a stream in this PDF unpacks to more than {_mb(cap)} MB, the "
+            fix = "raise max_file_mb to include it" if stream == cap else _FIX_PDF
+            raise LoadError(f"a stream in this PDF unpacks to more than {_mb(stream)} MB, the "
                             f"limit for a {limits.max_mb:g} MB file (a decompression bomb?); "
-                            f"raise max_file_mb to include it ({exc})", "skipped") from None
+                            f"{fix} ({exc})", "skipped") from None
         except FileNotDecryptedError:
             raise LoadError("encrypted PDF: a password is needed; save an unencrypted "
                             "copy") from None
@@ -271,45 +288,172 @@ def _pdf(data: bytes, limits: Limits) -> list[Segment]:
     return pages
 
 
+class _PdfWork:
+    """Counts the operators pypdf's text extraction runs and the text it finds, and stops it
+    (from its visitor callbacks) once either passes the file's limits, mid-page if need be."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.operators = 0
+        self.chars = 0
+        self.stop: LoadError | None = None
+
+    def operator(self, *_args: Any) -> None:
+        self.operators += 1
+        if self.operators > self.limits.unpacked // OPERATOR_BYTES:
+            self._fail(LoadError(
+                f"extracting its text takes over {self.limits.unpacked // OPERATOR_BYTES:,} "
+                f"PDF operators, the limit for a {self.limits.max_mb:g} MB file (a "
+                f"decompression bomb, or a form drawn over and over?); {_FIX_PDF}", "skipped"))
+
+    def text(self, text: str, *_args: Any) -> None:
+        self.chars += len(text)
+        if self.chars > self.limits.chars:
+            self._fail(self.limits.too_much_text())
+
+    def _fail(self, error: LoadError) -> None:
+        self.stop = self.stop or error
+        raise self.stop
+
+    def check(self) -> None:
+        """Raise the limit that was passed: pypdf logs and skips an error raised inside a
+        form, so the one raised there may not have reached the caller."""
+        if self.stop is not None:
+            raise self.stop
+
+
 def _pdf_pages(reader: object, limits: Limits) -> Iterator[Segment]:
-    """Each page's text, stopping once the pages' streams or text pass the limits."""
+    """Each page's text, stopping once the pages' streams, operators or text pass the limits."""
     unpacked = chars = 0
+    work = _PdfWork(limits)
+    seen: set[int] = set()
     for i, page in enumerate(reader.pages, 1):  # type: ignore[attr-defined]
         # Many pages may share one content stream: count what each page makes pypdf unpack.
         contents = page.get_contents()
-        unpacked += len(contents.get_data()) if contents is not None else 0
+        size = len(contents.get_data()) if contents is not None else 0
+        if size > PAGE_CONTENT:
+            raise LoadError(
+                f"page {i} unpacks to {_mb(size)} MB of drawing instructions, over the "
+                f"{_mb(PAGE_CONTENT)} MB one page may have (a decompression bomb?); {_FIX_PDF}",
+                "skipped")
+        # The forms it draws too (pypdf would skip one over the stream limit without a word),
+        # each once: drawing one again costs operators, counted below.
+        size += sum(len(form.get_data()) for form in _forms(page.get("/Resources"), seen))
+        unpacked += size
         if unpacked > limits.unpacked:
             raise limits.too_big(f"the content of pages 1–{i}", unpacked)
-        text = page.extract_text() or ""
+        text = page.extract_text(visitor_operand_before=work.operator,
+                                 visitor_text=work.text) or ""
+        work.check()
         chars += len(text)
         if chars > limits.chars:
             raise limits.too_much_text()
         yield Segment(text, page=i)
 
 
+_W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+_OFFICE_DOCUMENT = "/officeDocument"  # the type of the package's relationship to its main part
+
+
+def _forms(resources: Any, seen: set[int]) -> Iterator[Any]:
+    """The form XObjects that `resources` lets a page (or a form) draw, nested ones too, each
+    once across the file (`seen`: the ids of those already given)."""
+    resources = resources.get_object() if resources is not None else None
+    if not hasattr(resources, "get"):
+        return
+    xobjects = resources.get("/XObject")
+    xobjects = xobjects.get_object() if xobjects is not None else None
+    for ref in xobjects.values() if hasattr(xobjects, "values") else ():
+        form = ref.get_object()
+        if not hasattr(form, "get_data") or form.get("/Subtype") != "/Form" or \
+                id(form) in seen:
+            continue
+        seen.add(id(form))
+        yield form
+        yield from _forms(form.get("/Resources"), seen)
+
+
 def _docx(data: bytes, limits: Limits) -> str:
-    import docx
-    from lxml.etree import XMLSyntaxError
+    """The paragraphs and table rows of a Word document, in document order.
+
+    The main part is parsed as it inflates (lxml's iterparse), each paragraph or row freed
+    once read: python-docx builds the whole tree first, about 20 bytes of memory per byte of
+    XML and a few seconds per MB, so a small file unpacking to tens of MB of XML within the
+    limits took minutes and GBs before the text cap could stop it.
+    """
+    from lxml.etree import XMLSyntaxError  # the kb extra: imported when a DOCX is read
 
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         # zipfile never inflates a member past the size its directory declares (it fails on
-        # the CRC instead), so checking the declared sizes bounds what python-docx unpacks.
+        # the CRC instead), so checking the declared sizes bounds what is unpacked.
         check_archive(archive, limits)
-        document = docx.Document(io.BytesIO(data))
+        with archive.open(_docx_main_part(archive)) as xml:
+            return _Text(limits).lines(_docx_lines(xml))
     except LoadError:
         raise
-    except (zipfile.BadZipFile, KeyError, ValueError, XMLSyntaxError) as exc:
+    except (zipfile.BadZipFile, KeyError, ValueError, EOFError, XMLSyntaxError) as exc:
         raise LoadError(f"corrupt DOCX ({type(exc).__name__}: {exc})") from None
-    return _Text(limits).lines(_docx_lines(document))
 
 
-def _docx_lines(document: object) -> Iterator[str]:
-    for p in document.paragraphs:  # type: ignore[attr-defined]
-        yield p.text
-    for table in document.tables:  # type: ignore[attr-defined]
-        for row in table.rows:
-            yield " | ".join(cell.text for cell in row.cells)
+def _docx_main_part(archive: zipfile.ZipFile) -> str:
+    """The name of the document's main XML part, as the package's relationships give it."""
+    from lxml import etree  # the kb extra: imported when a DOCX is read
+
+    try:
+        rels = etree.fromstring(archive.read("_rels/.rels"),
+                                etree.XMLParser(resolve_entities=False, no_network=True))
+    except KeyError:
+        return "word/document.xml"
+    for rel in rels:
+        if str(rel.get("Type", "")).endswith(_OFFICE_DOCUMENT) and rel.get("Target"):
+            return str(rel.get("Target")).lstrip("/")
+    return "word/document.xml"
+
+
+def _docx_lines(xml: IO[bytes]) -> Iterator[str]:
+    """A line per body paragraph and per table row (its cells joined by ' | '), as python-docx
+    shows them (tabs and breaks inside runs kept), read and freed one element at a time."""
+    from lxml import etree  # the kb extra: imported when a DOCX is read
+
+    for _event, el in etree.iterparse(xml, events=("end",), tag=(f"{_W}p", f"{_W}tr"),
+                                      resolve_entities=False, no_network=True):
+        if el.tag == f"{_W}p":
+            if _in_table(el):
+                continue  # its row reads it
+            yield _paragraph(el)
+        else:
+            yield " | ".join("\n".join(_paragraph(p) for p in cell.iterchildren(f"{_W}p"))
+                             for cell in el.iterchildren(f"{_W}tc"))
+            if _in_table(el):
+                continue  # a nested table: the outer row is freed with it
+        el.clear()
+        while el.getprevious() is not None:  # the elements read before it
+            del el.getparent()[0]
+
+
+def _in_table(el: Any) -> bool:
+    parent = el.getparent()
+    while parent is not None:
+        if parent.tag == f"{_W}tc":
+            return True
+        parent = parent.getparent()
+    return False
+
+
+def _paragraph(p: Any) -> str:
+    """A paragraph's text as python-docx reads it: its runs' text, a tab as '\\t', a line
+    break as '\\n' (tab stops in the paragraph's properties are not text)."""
+    parts = []
+    for run in p.iter(f"{_W}r"):
+        for el in run:
+            if el.tag == f"{_W}t":
+                parts.append(el.text or "")
+            elif el.tag == f"{_W}tab":
+                parts.append("\t")
+            elif el.tag in (f"{_W}br", f"{_W}cr"):
+                parts.append("\n")
+    return "".join(parts)
 
 
 def check_archive(archive: zipfile.ZipFile, limits: Limits) -> None:
@@ -324,13 +468,44 @@ def check_archive(archive: zipfile.ZipFile, limits: Limits) -> None:
 
 
 def _html(text: str, limits: Limits) -> str:
-    from bs4 import BeautifulSoup
+    """A page's text, a line per text line, without scripts, styles and templates.
 
-    soup = BeautifulSoup(text, "html.parser")
-    for tag in soup(["script", "style", "noscript", "template"]):
-        tag.decompose()
-    lines = (line.strip() for line in soup.get_text("\n").splitlines())
-    return _Text(limits).lines(line for line in lines if line)
+    Gathered while the page is parsed, within the text cap, and no tree is built: a tree of
+    BeautifulSoup's held 700 MB for a 5 MB page of small elements (about 140 bytes per byte).
+    """
+    out = _Text(limits)
+    parser = _HtmlText(out)
+    for start in range(0, len(text), 1 << 20):
+        parser.feed(text[start:start + (1 << 20)])
+    parser.close()
+    return "\n".join(out.parts)
+
+
+class _HtmlText(HTMLParser):
+    """Collects the stripped, non-empty lines of an HTML page's text nodes into a `_Text`."""
+
+    SKIP = frozenset({"script", "style", "noscript", "template"})
+
+    def __init__(self, out: _Text) -> None:
+        super().__init__(convert_charrefs=True)
+        self.out = out
+        self.skipping = 0  # depth inside elements whose content is not text
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self.SKIP:
+            self.skipping += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.SKIP and self.skipping:
+            self.skipping -= 1
+
+    def handle_data(self, data: str) -> None:
+        if self.skipping:
+            return
+        for line in data.splitlines():
+            if line := line.strip():
+                self.out.add(line)
+                self.out.size += 1  # the newline
 
 
 def _csv(text: str, delimiter: str, limits: Limits) -> str:
@@ -357,7 +532,14 @@ def _csv(text: str, delimiter: str, limits: Limits) -> str:
 
 def _json(text: str, limits: Limits) -> str:
     """The value re-indented (one item a line); built piece by piece within the text cap,
-    since indentation can make deeply nested JSON far longer than its file."""
+    since indentation can make deeply nested JSON far longer than its file.
+
+    A file of more than `MAX_JSON_VALUES` values is indexed as written instead: re-indenting
+    builds a Python object per value first (5 MB of `{}` took 150 MB here).
+    """
+    # Each value but the first follows a ',' or opens a container: an upper bound, at C speed.
+    if text.count(",") + text.count("[") + text.count("{") > MAX_JSON_VALUES:
+        return text
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:

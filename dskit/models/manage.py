@@ -164,6 +164,12 @@ def _local_models(backend: Any) -> list[str]:
 
 # --- progress bars ----------------------------------------------------------------------------
 
+def _plain(text: str) -> str:
+    """A server's status text fit for a terminal: no control, format (bidi) or other
+    unprintable characters, so a pull's progress lines cannot recolour or reorder the screen."""
+    return "".join(c for c in text if c.isprintable())[:200]
+
+
 class _Bars:
     """One tqdm byte bar per layer (or per file on the embedded backend), plus status lines."""
 
@@ -259,10 +265,10 @@ def _pull_stream(tag: str, backend: Any, bars: _Bars) -> dict[str, Any]:
                     layer["total"] = int(event["total"])
                 if event.get("completed") is not None:
                     layer["completed"] = int(event["completed"])
-                short = digest.removeprefix("sha256:")[:12]
+                short = _plain(str(digest).removeprefix("sha256:"))[:12]
                 bars.update(digest, f"pulling {short}", layer["completed"], layer["total"])
             else:
-                bars.status(status)
+                bars.status(_plain(status))
     finally:
         close = getattr(events, "close", None)
         if close is not None:
