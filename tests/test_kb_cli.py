@@ -78,6 +78,10 @@ def test_a_knowledge_base_from_the_older_dskit_gets_its_rebuild_line(run_dskit,
     shutil.copyfile(Path(__file__).parent / "data" / "legacy_minilm_kb.sqlite",
                     tmp_path / "home" / "旧库" / "kb.sqlite")  # scripts/make_legacy_kb.py
     env = {"DSKIT_KB_DIR": str(tmp_path / "home")}
+    res = run_dskit("kb", "list", env=env)
+    assert res.returncode == 0 and "旧库" in res.stdout
+    assert "note: knowledge base '旧库' was embedded by sentence-transformers" in res.stderr
+    assert "`dskit kb rebuild 旧库`" in res.stderr
     res = run_dskit("kb", "search", "旧库", "长城西端", "-k", "1", env=env)
     assert res.returncode == 0 and "wall.txt" in res.stdout
     assert res.stderr.count("note:") == 1 and "`dskit kb rebuild 旧库`" in res.stderr
