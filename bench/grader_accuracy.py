@@ -4,7 +4,7 @@
 
 Sets under tests/data/: `cup_answers.json` (50 answers to the cup puzzle, written while the
 grader was designed), `cup_answers_heldout.json` (40 answers written blind, without seeing the
-grader) and `math_answers.json` (32 answers to word problems). Prints accuracy, false ✓ (a
+grader) and `math_answers.json` (35 answers to word problems). Prints accuracy, false ✓ (a
 wrong answer marked right: the costly mistake in a tutorial) and false ✗, overall and per kind.
 """
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from . import config
 from .display import markdown_html, reply_html
 from .errors import ConfigurationError
+from .errors import redact as redact_known
 from .language import size_label
 from .model_files import STANDINS
 
@@ -53,7 +54,9 @@ _USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
 
 
 def redact(text: str) -> str:
-    """`text` without secrets set in the environment, credentials in URLs or the home path."""
+    """`text` without secrets set in the environment or read by dskit (`errors.redact`),
+    credentials in URLs or the home path."""
+    text = redact_known(text)
     for secret in config.secret_values():
         if len(secret) >= 4:  # a one-letter "key" would blank out ordinary words
             text = text.replace(secret, "[redacted]")

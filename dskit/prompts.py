@@ -63,6 +63,23 @@ def cup_puzzle(lang: str = "zh") -> Prompt:
     return Prompt(id=f"cup-{lang}", prompt=text, expected=expected, kind="text", grader="cup")
 
 
+#: Questions with known answers that the chat widget offers and `dskit chat` grades by itself.
+EXAMPLES: tuple[Prompt, ...] = (
+    cup_puzzle("zh"),
+    cup_puzzle("en"),
+    Prompt(id="apples-zh", prompt="小明有 5 个苹果，吃了 2 个，又买了 4 个。他现在有几个苹果？",
+           expected="7", kind="math"),
+    Prompt(id="pens-en", prompt="A shop sells pens at 3 yuan each. How much do 14 pens cost?",
+           expected="42", kind="math"),
+)
+
+
+def known_question(text: str) -> Prompt | None:
+    """The example question `text` is (ignoring surrounding spaces), or None."""
+    text = text.strip()
+    return next((e for e in EXAMPLES if e.prompt == text), None)
+
+
 # --- prompt sets ---------------------------------------------------------------------------
 
 

@@ -9,6 +9,7 @@ import sys
 
 from dskit.cli.output import Printer, safe
 from dskit.reasoning import Chunk
+from tests.rawhttp import chunked_head, ndjson_lines, send_json
 
 SMALL = "smollm2:135m"
 
@@ -231,3 +232,51 @@ def test_bidi_and_c1_controls_cannot_reorder_or_recolour_the_terminal():
     assert shown == "invoicecod.exe x y z red   "
     friendly = "龙井茶 · 👩\u200d💻 · naïve café · Ω ≤ 3 · tab\tand\nnewline"
     assert safe(friendly) == friendly  # Chinese, emoji (with their joiner), accents stay
+
+
+def test_chat_grades_an_answer_given_with_expect(run_dskit):
+    res = run_dskit("chat", "--backend", "embedded", "--think", "--max-tokens", "300",
+                    "12 × 7 = ?", "--expect", "84")
+    assert res.returncode == 0, res.stderr
+    verdict = next(line for line in res.stdout.splitlines() if "expected 84" in line)
+    assert verdict.startswith(("✓ correct", "✗ wrong")), res.stdout
+    assert "stand-in, not DeepSeek-R1" in res.stdout and "MATH-500" in res.stdout
+
+
+def test_chat_grades_dskit_example_questions_by_itself(run_dskit):
+    question = "小明有 5 个苹果，吃了 2 个，又买了 4 个。他现在有几个苹果？"  # the README's
+    res = run_dskit("chat", "--backend", "embedded", "--max-tokens", "200", question)
+    assert res.returncode == 0, res.stderr
+    verdict = next(line for line in res.stdout.splitlines() if "expected 7" in line)
+    assert verdict.startswith(("✓ correct", "✗ wrong")), res.stdout
+    # any other question has no known answer: no verdict line
+    res = run_dskit("chat", "--backend", "embedded", "--model", SMALL, "--max-tokens", "6",
+                    "Hi")
+    assert res.returncode == 0 and "expected" not in res.stdout
+
+
+def test_an_empty_expect_is_refused(run_dskit):
+    res = run_dskit("chat", "--backend", "embedded", "Hi", "--expect", " ")
+    assert res.returncode == 2 and "--expect 84" in res.stderr
+
+
+def test_a_reply_the_server_broke_off_exits_non_zero(run_dskit, raw_server):
+    def chat(conn, _request):
+        chunked_head(conn)
+        ndjson_lines(conn, {"model": "llama3.2:latest", "created_at": "2025-06-01T08:52:19Z",
+                            "message": {"role": "assistant", "content": "半句话"},
+                            "done": False})
+        conn.sendall(b"0\r\n\r\n")  # the response ends without Ollama's final `done` line
+
+    server = raw_server({
+        "/api/version": send_json({"version": "0.9.0"}),
+        "/api/tags": send_json({"models": [{"name": "llama3.2:latest",
+                                            "model": "llama3.2:latest", "size": 1}]}),
+        "/api/show": send_json({"details": {"family": "llama"}, "model_info": {},
+                                "capabilities": ["completion"]}),
+        "/api/ps": send_json({"models": []}),
+        "/api/chat": chat})
+    res = run_dskit("chat", "--backend", "ollama", "--model", "llama3.2:latest", "你好",
+                    env={"OLLAMA_HOST": server.url})
+    assert res.returncode == 1, (res.stdout, res.stderr)
+    assert "半句话" in res.stdout and "[interrupted:" in res.stdout

@@ -9,8 +9,9 @@ import pytest
 
 from dskit import model_files
 from dskit.errors import ConfigurationError
-from dskit.models.family import FIGURES, GB, ModelSpec, catalog, spec_for, specs
+from dskit.models.family import FIGURES, GB, ModelSpec, catalog, reported, spec_for, specs
 from dskit.models.fit import Machine, recommend
+from dskit.models.manage import MEASURE_COLUMNS, lesson, measure
 from dskit.sysinfo import GPU
 
 # Download sizes of Ollama's default tags (ollama.com/library/deepseek-r1 and deepseek-v3).
@@ -258,3 +259,38 @@ def test_measured_speed_calibrates_the_cpu_estimate():
         "assumptions"]
     with pytest.raises(ConfigurationError):
         recommend(machine, measured={"unknown:1b": 5.0})
+
+
+def _measured(**large: object) -> pd.DataFrame:
+    rows = [{"model": "smollm2:135m", "params_B": 0.135, "file_GB": 0.1, "load_s": 0.5,
+             "memory_GB": 0.2, "tokens_per_s": 60.0, "ttft_s": 0.1},
+            {"model": "qwen2.5-coder:0.5b", "params_B": 0.5, "file_GB": 0.4, "load_s": 0.5,
+             "memory_GB": 0.6, "tokens_per_s": 20.0, "ttft_s": 0.3, **large}]
+    return pd.DataFrame(rows, columns=MEASURE_COLUMNS)
+
+
+def test_the_size_lesson_is_written_from_the_numbers_it_is_given():
+    text = lesson(_measured())
+    assert "3.7× the parameters" in text and "3.0× fewer tokens per second (20 vs 60)" in text
+    assert "0.6 GB of memory against 0.2 GB" in text and "no slower here" in text
+    text = lesson(_measured(tokens_per_s=58.0, load_s=2.5))
+    assert "about as fast (58 vs 60 tokens/s)" in text and "loaded more slowly (2.5 s" in text
+    assert "fewer tokens" not in text and "no slower" not in text
+    assert lesson(_measured().iloc[:1]) == "Measure at least two sizes to compare them."
+
+
+def test_measure_loads_each_stand_in_cold_and_reports_what_it_saw(embedded_client):
+    df = measure(["smollm2:135m", "qwen2.5-coder:0.5b"], client=embedded_client, max_tokens=8)
+    assert list(df.columns) == MEASURE_COLUMNS and list(df.model) == ["smollm2:135m",
+                                                                       "qwen2.5-coder:0.5b"]
+    assert (df.load_s > 0).all() and (df.tokens_per_s > 0).all() and (df.memory_GB > 0).all()
+    # the larger file takes more memory, and the lesson quotes the measured figures
+    assert df.memory_GB.iloc[1] > df.memory_GB.iloc[0]
+    assert df.attrs["lesson"] == lesson(df) and f"{df.memory_GB.iloc[1]:g} GB" in lesson(df)
+
+
+def test_reported_cites_deepseek_and_refuses_unknown_benchmarks():
+    text = reported("math500")
+    assert "MATH-500" in text and "deepseek-r1:1.5b" in text and "model card" in text
+    with pytest.raises(ConfigurationError, match="unknown benchmark"):
+        reported("nosuch")

@@ -96,7 +96,7 @@ def test_tools_for_a_model_without_them_is_a_400(client: ollama.Client) -> None:
     ({"format": "yaml"}, 'format must be "json" or a JSON schema'),
     ({"format": {"type": "nonsense"}}, "not a valid JSON schema"),
     ({"tools": [{"type": "function"}]}, "function.name"),
-    ({"tools": "multiply"}, "tools must be a list"),
+    ({"tools": "multiply"}, '"tools" must be a list'),
 ])
 def test_bad_format_or_tools_are_400(server: ds.serve.Server, body: dict[str, Any],
                                      message: str) -> None:

@@ -7,9 +7,17 @@ import sys
 from typing import Any
 
 from ..health import doctor
-from ..model_files import STANDINS
-from ..models import reported
-from .output import budget_arg, chat_kwargs, client_for, safe, stream_to
+from ..prompts import known_question
+from .output import (
+    REPLY_OK,
+    budget_arg,
+    chat_kwargs,
+    client_for,
+    expected_arg,
+    print_verdict,
+    safe,
+    stream_to,
+)
 
 DEMO_PROMPT = "小明有 5 个苹果，吃了 2 个，又买了 4 个。他现在有几个苹果？"
 DEMO_EXPECTED = 7
@@ -29,9 +37,14 @@ def cmd_chat(args: argparse.Namespace) -> int:
         prompt = " ".join(args.prompt)
         if prompt == "-":
             prompt = sys.stdin.read()
-        stream_to(sys.stdout, client.chat(prompt, args.model, stream=True, system=args.system,
-                                          **kwargs), args.hide_thinking)
-        return 0
+        stream = client.chat(prompt, args.model, stream=True, system=args.system, **kwargs)
+        status = stream_to(sys.stdout, stream, args.hide_thinking)
+        # A question with a known answer gets its verdict: given with --expect, or one of
+        # dskit's example questions (the README's).
+        expected = args.expect if args.expect is not None else known_question(prompt)
+        if status == REPLY_OK and expected is not None:
+            print_verdict(sys.stdout, stream.reply, expected)
+        return status
     conv = client.conversation(args.model, system=args.system, **kwargs)
     print(f"dskit chat · {client.name}:{conv.model} · /reset clears the history, /quit or "
           "Ctrl-D leaves, Ctrl-C stops a reply")
@@ -49,7 +62,10 @@ def cmd_chat(args: argparse.Namespace) -> int:
             conv.reset()
             print("(history cleared)")
             continue
-        stream_to(sys.stdout, conv.send(line, stream=True), args.hide_thinking)
+        stream = conv.send(line, stream=True)
+        if stream_to(sys.stdout, stream, args.hide_thinking) == REPLY_OK \
+                and (example := known_question(line)) is not None:
+            print_verdict(sys.stdout, stream.reply, example)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -63,15 +79,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     think = True if args.think is None else args.think
     stream = client.chat(prompt, args.model, stream=True, think=think,
                          max_tokens=args.max_tokens or 512)
-    stream_to(sys.stdout, stream, args.hide_thinking)
-    if not args.prompt:  # the built-in question has a known answer: say whether it was right
-        reply = stream.reply.grade(DEMO_EXPECTED)
-        print(f"\n{reply.verdict}")
-        if reply.model in STANDINS:  # right or wrong, one sample of a small model proves little
-            print(f"{reply.model} is a small stand-in, not DeepSeek-R1: it answers questions "
-                  "like this right some of the time and wrong some of the time (run the demo "
-                  f"again to see). {reported('math500')}")
-    return 0
+    status = stream_to(sys.stdout, stream, args.hide_thinking)
+    if status == REPLY_OK and not args.prompt:  # the built-in question has a known answer
+        print_verdict(sys.stdout, stream.reply, DEMO_EXPECTED)
+    return status
 
 
 def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -85,6 +96,9 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
                    help="cap the reasoning at N tokens, then answer (0: answer without reasoning)")
     p.add_argument("--loop-guard", action=argparse.BooleanOptionalAction, default=None,
                    help="stop a reply that falls into degenerate repetition (off by default)")
+    p.add_argument("--expect", type=expected_arg, metavar="ANSWER",
+                   help="the known answer: print whether the reply got it (✓/✗); dskit's "
+                        "example questions are graded without it")
     p.set_defaults(fn=cmd_chat)
     p = sub.add_parser("demo", parents=[common], help="doctor, then a streamed chat answer")
     p.add_argument("prompt", nargs="*", help="prompt (default: a short Chinese maths question)")

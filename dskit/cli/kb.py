@@ -10,7 +10,16 @@ from typing import Any
 from ..embeddings import LEGACY_LOCAL_NAME
 from ..errors import OutdatedIndexWarning
 from ..kb.knowledge import ASK_THRESHOLD, KnowledgeBase, kb_home, list_kbs, outdated_note
-from .output import chat_kwargs, client_for, safe, stream_to, table
+from .output import (
+    REPLY_OK,
+    chat_kwargs,
+    client_for,
+    expected_arg,
+    print_verdict,
+    safe,
+    stream_to,
+    table,
+)
 
 
 def _kb(args: argparse.Namespace, create: bool = False) -> KnowledgeBase:
@@ -51,10 +60,12 @@ def cmd_ask(args: argparse.Namespace) -> int:
     question = " ".join(args.question)
     stream = _kb(args).ask(question, args.model, k=args.k, threshold=args.threshold,
                            client=client_for(args), stream=True, **chat_kwargs(args))
-    stream_to(sys.stdout, stream, args.hide_thinking)
+    status = stream_to(sys.stdout, stream, args.hide_thinking)
     for source in stream.reply.sources:
         print(safe(source.label()))
-    return 0
+    if status == REPLY_OK and args.expect is not None:
+        print_verdict(sys.stdout, stream.reply, args.expect)
+    return status
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -125,6 +136,8 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("-k", type=int, default=4)
     p.add_argument("--threshold", type=float, default=ASK_THRESHOLD,
                    help="answer only from passages scoring above this")
+    p.add_argument("--expect", type=expected_arg, metavar="ANSWER",
+                   help="the known answer: print whether the reply got it (✓/✗)")
     p.set_defaults(fn=cmd_ask)
     ksub.add_parser("list", parents=[base], help="list knowledge bases").set_defaults(fn=cmd_list)
     p = ksub.add_parser("remove", parents=[named], help="remove files or folders")

@@ -10,7 +10,11 @@ from typing import TYPE_CHECKING, Any, TextIO
 from ..client import Client, connect
 from ..conversation import ChatStream
 from ..errors import StreamInterrupted
+from ..grading import parse_number
+from ..model_files import STANDINS
+from ..models import reported
 from ..reasoning import Chunk
+from ..reply import Reply
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -83,8 +87,12 @@ class Printer:
         self.section = None
 
 
-def stream_to(out: TextIO, stream: Iterable[Chunk], hide_thinking: bool = False) -> None:
-    """Print a `ChatStream` and its final status and stats."""
+#: Exit statuses of a streamed reply: complete, broken off by the server, stopped with Ctrl-C.
+REPLY_OK, REPLY_INTERRUPTED, REPLY_STOPPED = 0, 1, 130
+
+
+def stream_to(out: TextIO, stream: Iterable[Chunk], hide_thinking: bool = False) -> int:
+    """Print a `ChatStream` and its final status and stats; the command's exit status."""
     p = Printer(out, hide_thinking)
     try:
         for c in stream:
@@ -93,10 +101,10 @@ def stream_to(out: TextIO, stream: Iterable[Chunk], hide_thinking: bool = False)
         if isinstance(stream, ChatStream):
             stream.stop()
         p.end("[stopped]")
-        return
+        return REPLY_STOPPED
     except StreamInterrupted as exc:
         p.end(f"[interrupted: {exc}] (partial reply kept above)")
-        return
+        return REPLY_INTERRUPTED
     if isinstance(stream, ChatStream):
         r = stream.reply
         footer = r.footer(with_status=True)
@@ -105,6 +113,27 @@ def stream_to(out: TextIO, stream: Iterable[Chunk], hide_thinking: bool = False)
         p.end(footer)
     else:
         p.end()
+    return REPLY_OK
+
+
+def print_verdict(out: TextIO, reply: Reply, expected: Any) -> None:
+    """Grade `reply` against `expected` (an answer or a `Prompt`) and print the verdict, with a
+    word on what one answer of a stand-in proves."""
+    reply.grade(expected)
+    print(f"\n{reply.verdict}", file=out)
+    if reply.model in STANDINS:  # right or wrong, one sample of a small model proves little
+        kind = getattr(expected, "kind", None) or ("math" if parse_number(expected) is not None
+                                                    else "text")
+        print(f"{reply.model} is a small stand-in, not DeepSeek-R1: it answers questions like "
+              "this right some of the time and wrong some of the time (ask again to see)."
+              + (f" {reported('math500')}" if kind == "math" else ""), file=out)
+
+
+def expected_arg(text: str) -> str:
+    """`--expect`: the known answer a reply is graded against (a number or words)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("give the answer you expect, e.g. --expect 84")
+    return text.strip()
 
 
 def client_for(args: argparse.Namespace) -> Client:

@@ -405,6 +405,6 @@ def lesson(df: pd.DataFrame) -> str:
                     f"{small['load_s']:g} s).")
     else:
         said.append(f"Loading took {large['load_s']:g} s vs {small['load_s']:g} s: no slower "
-                    "here, because both files were already in the operating system's cache; a "
+                    "here. A file read recently can come from the operating system's cache; a "
                     "first load from disk grows with the file size.")
     return " ".join(said)

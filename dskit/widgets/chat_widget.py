@@ -11,20 +11,9 @@ import ipywidgets as W
 from ..client import Client, default_client
 from ..conversation import ChatStream, Conversation
 from ..model_files import STANDINS
-from ..prompts import Prompt, cup_puzzle
+from ..prompts import EXAMPLES, known_question
 from ..reply import Reply
 from .base import StatusLine, Worker, WorkerWidget, prepare_model, stream_reply, tagged
-
-#: Questions with known answers: pick one and the reply gets its verdict.
-EXAMPLES: tuple[Prompt, ...] = (
-    cup_puzzle("zh"),
-    cup_puzzle("en"),
-    Prompt(id="apples-zh", prompt="小明有 5 个苹果，吃了 2 个，又买了 4 个。他现在有几个苹果？",
-           expected="7", kind="math"),
-    Prompt(id="pens-en", prompt="A shop sells pens at 3 yuan each. How much do 14 pens cost?",
-           expected="42", kind="math"),
-)
-
 
 #: The thinking budgets offered (tokens of reasoning before the model must answer).
 BUDGETS: tuple[tuple[str, int | None], ...] = (
@@ -113,7 +102,7 @@ class ChatWidget(WorkerWidget):
 
     def _grader(self, text: str) -> Callable[[Reply], object] | None:
         """How to grade the reply to `text`: by its example's answer, if it is one."""
-        example = next((e for e in EXAMPLES if e.prompt == text), None)
+        example = known_question(text)
         return (lambda reply: reply.grade(example)) if example is not None else None
 
     def send(self, wait: bool = False) -> None:

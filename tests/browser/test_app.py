@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from .lab import (
@@ -26,6 +28,15 @@ def test_app_chat(voila_app, page):
     expect(page.locator("body")).to_contain_text("stand-in, not DeepSeek-R1")
     send_until_answered(chat, CHAT_PROMPT)
     check_chat_reply(chat, CHAT_PROMPT)
+    # an example question with a known answer gets its verdict in the app too
+    examples = chat.locator(".dskit-examples select")
+    apples = "小明有 5 个苹果，吃了 2 个，又买了 4 个。他现在有几个苹果？"
+    examples.select_option(label=apples)
+    expect(chat.locator(".dskit-prompt textarea")).to_have_value(apples)
+    state, text = click_and_wait(chat, "button.dskit-send", MODEL_TIMEOUT_MS, spinner=True)
+    assert state == "done", text
+    assert re.match(r"[✓✗] (correct|wrong)", text) and "expected 7" in text, text
+    expect(chat.locator(".dskit-history .dskit-verdict").last).to_contain_text("7")
 
 
 def test_app_stop_button(voila_app, page):
