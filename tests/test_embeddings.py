@@ -5,9 +5,15 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import subprocess
+import sys
 import threading
+import time
+from importlib.resources import files
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 from pytest_httpserver import HTTPServer
@@ -193,3 +199,78 @@ def test_real_ollama_api_embedder_and_refusal(served, tmp_path) -> None:
     kb.add(text="Sourdough starter needs flour and water.", name="bread", progress=False)
     assert kb.embed_model == "ollama:all-minilm:l6-v2"
     assert kb.search("长城西边到哪里", k=1).iloc[0].source == "wall"
+
+
+# Makes `import torch` (and the two libraries built on it) fail in a subprocess, as it fails in
+# an environment made by `make demo`, whatever this test environment has installed.
+NO_TORCH = '''
+import importlib.abc
+import sys
+
+BLOCKED = {"torch", "transformers", "sentence_transformers"}
+
+
+class NoTorch(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in BLOCKED:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+
+sys.meta_path.insert(0, NoTorch())
+'''
+
+
+def test_knowledge_bases_and_serve_work_where_torch_cannot_be_imported(
+        run_dskit, tmp_path: Path, unused_port: int) -> None:
+    """The default install has no torch: `dskit kb` and `dskit serve`'s embeddings still work."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(NO_TORCH, encoding="utf-8")
+    env = {"PYTHONPATH": str(site), "DSKIT_KB_DIR": str(tmp_path / "kbs")}
+    full_env = {**os.environ, **env}
+    probe = subprocess.run([sys.executable, "-c", "import torch"], env=full_env,
+                           capture_output=True, text=True, timeout=60)
+    assert probe.returncode != 0 and "No module named 'torch'" in probe.stderr
+
+    sample = str(files("dskit") / "data" / "sample_kb")
+    res = run_dskit("kb", "add", "notes", sample, env=env)
+    assert res.returncode == 0, res.stderr
+    res = run_dskit("kb", "search", "notes", "冲泡龙井用多少度的水？", "-k", "1", env=env)
+    assert res.returncode == 0, res.stderr
+    assert "茶叶笔记.txt" in res.stdout.splitlines()[1]
+    res = run_dskit("kb", "list", env=env)
+    assert res.returncode == 0 and "llama.cpp:all-minilm:l6-v2" in res.stdout
+    # Another Hugging Face model needs the hf extra: said with the command that installs it.
+    res = run_dskit("kb", "add", "hf", sample, "--embed-model", "hf:all-minilm", env=env)
+    assert res.returncode != 0 and "dskit[hf]" in res.stderr and "Traceback" not in res.stderr
+    assert "hf:all-minilm" not in run_dskit("kb", "list", env=env).stdout  # refused before made
+
+    server = subprocess.Popen(
+        [sys.executable, "-m", "dskit", "serve", "--port", str(unused_port)], env=full_env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        url = f"http://127.0.0.1:{unused_port}"
+        deadline = time.monotonic() + 120
+        while True:
+            assert server.poll() is None, server.stderr.read() if server.stderr else ""
+            try:
+                httpx.get(f"{url}/api/version", timeout=2).raise_for_status()
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline, "dskit serve did not start"
+                time.sleep(0.5)
+        texts = ["The cat sat on the mat.", "A cat is sitting on a rug.", "股市今天大跌。"]
+        got = httpx.post(f"{url}/api/embed", json={"model": "all-minilm", "input": texts},
+                         timeout=300)
+        assert got.status_code == 200, got.text
+        vecs = np.array(got.json()["embeddings"])
+        assert vecs.shape == (3, 384) and vecs[0] @ vecs[1] > vecs[0] @ vecs[2] + 0.2
+        ours = LocalEmbedder().embed(texts)  # the same GGUF in this process
+        assert (vecs * ours).sum(axis=1).min() > 0.9999
+        oa = httpx.post(f"{url}/v1/embeddings", json={"model": "all-minilm:l6-v2",
+                                                       "input": texts[0]}, timeout=300)
+        assert oa.status_code == 200 and len(oa.json()["data"][0]["embedding"]) == 384
+    finally:
+        server.terminate()
+        server.wait(60)

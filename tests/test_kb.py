@@ -218,6 +218,47 @@ def test_a_knowledge_base_from_the_sentence_transformers_engine(home: Path, corp
     assert kb.search("Sicily volcano", k=1).iloc[0].source == "docs/page.html"
 
 
+LEGACY_KB = Path(__file__).parent / "data" / "legacy_minilm_kb.sqlite"
+
+
+def test_a_knowledge_base_written_by_the_older_dskit(home: Path) -> None:
+    """A real file from dskit before issue 14 (scripts/make_legacy_kb.py): its vectors came
+    from sentence-transformers; reported with the rebuild, searched alongside llama.cpp's."""
+    import shutil
+    import sqlite3
+    import warnings
+
+    from dskit.embeddings import LEGACY_LOCAL_NAME, LOCAL_NAME, LocalEmbedder
+    from dskit.errors import OutdatedIndexWarning
+
+    (home / "旧库").mkdir(parents=True)
+    shutil.copyfile(LEGACY_KB, home / "旧库" / "kb.sqlite")
+    db = sqlite3.connect(home / "旧库" / "kb.sqlite")
+    rows = db.execute("SELECT text, embedding FROM chunks ORDER BY id").fetchall()
+    db.close()
+    old = np.array([np.frombuffer(blob, dtype=np.float32) for _, blob in rows])
+    new = LocalEmbedder().embed([text for text, _ in rows])
+    assert old.shape == new.shape == (5, 384)
+    assert (old * new).sum(axis=1).min() > 0.999  # same model, other engine: same vectors
+
+    with pytest.warns(OutdatedIndexWarning, match="`dskit kb rebuild 旧库`"):
+        kb = KnowledgeBase("旧库", data_dir=home)
+    assert kb.embed_model == LEGACY_LOCAL_NAME and kb.outdated is not None
+    assert kb.search("长城的西端是哪里？", k=1).iloc[0].source == "wall.txt"
+    assert kb.search("Which volcano is active in Sicily?", k=1).iloc[0].source == "volcano.md"
+    kb.add(text="西湖在杭州。", name="lake.txt", progress=False)  # new chunks join the old ones
+    assert len(kb) == 6
+    report = kb.rebuild()
+    assert set(report.status) == {"updated"} and len(report) == 6
+    assert kb.embed_model == LOCAL_NAME and kb.outdated is None
+    kb.close()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", OutdatedIndexWarning)
+        kb = KnowledgeBase("旧库", data_dir=home)
+    assert kb.search("冲泡龙井的水温", k=1).iloc[0].source == "tea.txt"
+    kb.close()
+
+
 def test_threshold_and_empty_inputs(home: Path, corpus: Path) -> None:
     kb = KnowledgeBase("thr", data_dir=home)
     assert kb.search("anything").empty  # nothing added yet

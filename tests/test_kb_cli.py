@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -69,3 +70,22 @@ def test_read_only_commands_never_create_a_knowledge_base(run_dskit, tmp_path: P
     assert not (home / "nosuchkb").exists()
     res = run_dskit("kb", "list", env=env)
     assert res.returncode == 0 and "no knowledge bases" in res.stdout
+
+
+def test_a_knowledge_base_from_the_older_dskit_gets_its_rebuild_line(run_dskit,
+                                                                      tmp_path: Path) -> None:
+    (tmp_path / "home" / "旧库").mkdir(parents=True)
+    shutil.copyfile(Path(__file__).parent / "data" / "legacy_minilm_kb.sqlite",
+                    tmp_path / "home" / "旧库" / "kb.sqlite")  # scripts/make_legacy_kb.py
+    env = {"DSKIT_KB_DIR": str(tmp_path / "home")}
+    res = run_dskit("kb", "list", env=env)
+    assert res.returncode == 0 and "旧库" in res.stdout
+    assert "note: knowledge base '旧库' was embedded by sentence-transformers" in res.stderr
+    assert "`dskit kb rebuild 旧库`" in res.stderr
+    res = run_dskit("kb", "search", "旧库", "长城西端", "-k", "1", env=env)
+    assert res.returncode == 0 and "wall.txt" in res.stdout
+    assert res.stderr.count("note:") == 1 and "`dskit kb rebuild 旧库`" in res.stderr
+    res = run_dskit("kb", "rebuild", "旧库", env=env)
+    assert res.returncode == 0 and "5 documents re-embedded with llama.cpp:all-minilm" in res.stdout
+    res = run_dskit("kb", "list", env=env)
+    assert "llama.cpp:all-minilm:l6-v2" in res.stdout and "note:" not in res.stderr

@@ -332,6 +332,24 @@ def test_pull_assembles_with_progress(tmp_path: Path, monkeypatch: pytest.Monkey
     assembled.unlink()  # 490 MB: not left behind in pytest's kept temporary directories
 
 
+def test_pull_of_the_embedding_model_converts_it_with_progress(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, embedded: EmbeddedBackend) -> None:
+    monkeypatch.setenv("DSKIT_CACHE_DIR", str(tmp_path))  # no MiniLM GGUF made here yet
+    with ds.serve.start(port=0, backend=embedded) as srv:
+        client = ollama.Client(host=srv.url, timeout=300)
+        parts = list(client.pull("all-minilm", stream=True))
+        made = model_files.made_ready(model_files.MINILM)
+        assert made is not None and made.parent == tmp_path
+        progress = [p for p in parts if p.total]
+        assert progress and progress[-1].completed == progress[-1].total == made.stat().st_size
+        assert parts[0].status == "pulling manifest" and parts[-1].status == "success"
+        mtime = made.stat().st_mtime_ns
+        assert client.pull("all-minilm:l6-v2").status == "success"  # made already: reused
+        assert made.stat().st_mtime_ns == mtime
+        listed = {m.model: m for m in client.list().models}
+        assert listed["all-minilm:l6-v2"].size == made.stat().st_size
+
+
 def test_pull_of_anything_else_explains(client: ollama.Client) -> None:
     with pytest.raises(ollama.ResponseError) as err:
         client.pull("deepseek-r1:7b")

@@ -7,8 +7,9 @@ import sys
 import warnings
 from typing import Any
 
+from ..embeddings import LEGACY_LOCAL_NAME
 from ..errors import OutdatedIndexWarning
-from ..kb.knowledge import ASK_THRESHOLD, KnowledgeBase, kb_home, list_kbs
+from ..kb.knowledge import ASK_THRESHOLD, KnowledgeBase, kb_home, list_kbs, outdated_note
 from .output import (
     REPLY_OK,
     chat_kwargs,
@@ -72,6 +73,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     df = list_kbs(args.data_dir)
     print(table(df, list(df.columns)) if not df.empty
           else f"no knowledge bases under {kb_home(args.data_dir)}")
+    for name in df.loc[df["embed_model"] == LEGACY_LOCAL_NAME, "name"] if not df.empty else []:
+        print(f"note: {outdated_note(name)}", file=sys.stderr)
     return 0
 
 

@@ -80,6 +80,13 @@ def validate_name(name: str) -> str:
     return name
 
 
+def outdated_note(name: str) -> str:
+    """What a knowledge base embedded by the older engine needs: the one-line rebuild."""
+    return (f"knowledge base {name!r} was embedded by sentence-transformers (an older dskit); "
+            f"search works, but re-embed it with llama.cpp once: `dskit kb rebuild {name}` or "
+            f"`ds.KnowledgeBase({name!r}).rebuild()`")
+
+
 def list_kbs(data_dir: str | os.PathLike[str] | None = None) -> pd.DataFrame:
     """The knowledge bases under the data directory: name, documents, chunks, embedding model."""
     import pandas as pd
@@ -180,10 +187,7 @@ class KnowledgeBase:
                 # sentence-transformers' to cosine >= 0.9999 on Chinese and English
                 # (tests/data/minilm_reference.json), so old and new vectors rank alike. The
                 # stored name still says which engine made the index, hence the warning.
-                self.outdated = (
-                    f"knowledge base {name!r} was embedded by sentence-transformers (an older "
-                    f"dskit); search works, but re-embed it with llama.cpp once: "
-                    f"`dskit kb rebuild {name}` or `ds.KnowledgeBase({name!r}).rebuild()`")
+                self.outdated = outdated_note(name)
                 warnings.warn(self.outdated, OutdatedIndexWarning, stacklevel=2)
             for key, value in (("chunk_size", chunk_size), ("chunk_overlap", chunk_overlap)):
                 if value is not None and str(value) != self._store.get_meta(key):

@@ -503,6 +503,8 @@ class Engine:
 
     def pull(self, model: str, progress: Callable[[int, int], None]) -> int:
         """Make an installed model ready on disk (assemble and verify); its size in bytes."""
+        if model == LOCAL_MODEL:  # MiniLM: its GGUF converted from the packaged weights, once
+            return int(model_files.made_path(model_files.MINILM, progress).stat().st_size)
         path = self.backend.pull(model, progress)
         with self._facts_lock:
             self._facts.pop(model, None)  # the partial facts of an unassembled model

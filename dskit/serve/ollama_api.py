@@ -330,12 +330,12 @@ def embedder_name(engine: Engine, raw: Any) -> str:
 
 
 async def pull(request: Request) -> Response:
-    """POST /api/pull: assemble an installed embedded model, with progress; nothing else."""
+    """POST /api/pull: assemble an installed stand-in, or convert MiniLM, with progress."""
     engine = streaming.engine_of(request)
     body = await body_of(request, OLLAMA_PULL)
     name = body.get("model") or body.get("name")
     try:
-        model, kind = engine.resolve(name)
+        model, _ = engine.resolve(name)
     except ApiError as exc:
         if exc.status != 404:
             raise
@@ -344,16 +344,11 @@ async def pull(request: Request) -> Response:
                        f"serves: {', '.join(engine.all_models()) or 'none'}. To run {name}, use "
                        f"Ollama on a GPU instance: `ollama pull {name}`") from None
     stream = body.get("stream", True) is not False
-    if kind == "embed":
-        done = [{"status": "pulling manifest"}, {"status": "success"}]
-        if not stream:
-            return JSONResponse({"status": "success"})
-        return StreamingResponse(iter([line(d) for d in done]), media_type=NDJSON)
-
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[dict[str, Any] | BaseException | None] = asyncio.Queue()
     facts = engine.facts(model, cheap=True)
     digest = f"sha256:{facts.digest}" if facts.digest else ""
+    pulling = f"pulling {facts.digest[:12]}" if facts.digest else f"pulling {model}"
     last = [0.0, -1]
 
     def progress(done: int, total: int) -> None:
@@ -363,14 +358,12 @@ async def pull(request: Request) -> Response:
         if pct != last[1] and (now - last[0] > 0.05 or done >= total):
             last[0], last[1] = now, pct
             loop.call_soon_threadsafe(queue.put_nowait, {
-                "status": f"pulling {facts.digest[:12]}" if facts.digest else f"pulling {model}",
-                "digest": digest, "total": total, "completed": done})
+                "status": pulling, "digest": digest, "total": total, "completed": done})
 
     def work() -> None:
         try:
             size = engine.pull(model, progress)
-            for item in ({"status": f"pulling {facts.digest[:12]}", "digest": digest,
-                          "total": size, "completed": size},
+            for item in ({"status": pulling, "digest": digest, "total": size, "completed": size},
                          {"status": "verifying sha256 digest"}, {"status": "writing manifest"},
                          {"status": "success"}):
                 loop.call_soon_threadsafe(queue.put_nowait, item)
