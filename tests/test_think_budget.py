@@ -216,6 +216,17 @@ def test_ollama_zero_budget_skips_reasoning(httpserver: HTTPServer):
     assert _bodies(httpserver, "/api/chat") == []
 
 
+@pytest.mark.parametrize("budget", [0, 16])
+def test_ollama_before_the_think_switch_refuses_a_budget(httpserver: HTTPServer, budget: int):
+    """Ollama < 0.9 sends R1's reasoning inline: a budget is refused, not silently ignored."""
+    httpserver.expect_request("/api/version").respond_with_json({"version": "0.8.0"})
+    httpserver.expect_request("/api/show", method="POST").respond_with_json(SHOW_R1)
+    client = ds.connect("ollama", host=httpserver.url_for(""), set_default=False)
+    with pytest.raises(BudgetUnsupported, match=r"0\.8\.0.*0\.9\.0 or later.*max_tokens"):
+        client.chat(QUESTION, R1, think_budget=budget)
+    assert _bodies(httpserver, "/api/chat") == [] == _bodies(httpserver, "/api/generate")
+
+
 def test_ollama_template_of_another_family_is_refused_before_generating(
         httpserver: HTTPServer):
     httpserver.expect_request("/api/version").respond_with_json({"version": "0.9.0"})
