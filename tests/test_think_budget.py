@@ -261,17 +261,23 @@ def test_templates_are_rebuilt_by_family():
 @pytest.fixture(scope="module")
 def served(embedded: EmbeddedBackend) -> Iterator[Any]:
     server = ds.serve.start(port=0, backend=embedded)
-    server.engine.flush_interval = 0  # one piece per token, as Ollama streams them
+    # Content may be batched for this long; reasoning must still go out one token per piece.
+    server.engine.flush_interval = 30.0
     yield server
     server.stop()
 
 
-def test_budget_end_to_end_through_dskit_serve(served: Any):
+def test_budget_end_to_end_through_dskit_serve(served: Any, embedded: EmbeddedBackend):
     client = ds.connect("ollama", host=served.url, set_default=False)
     reply = client.chat(QUESTION, QWEN, think=True, think_budget=10, max_tokens=120,
                         temperature=0)
     assert reply.budget_hit and reply.answer
     assert reply.thinking.endswith(WRAP_UP["en"]) and reply.stats.thinking_tokens == 10
+    # The client counts streamed pieces: the server must send one token of reasoning per
+    # piece, or the cut lets several tokens pass as one.
+    cut = reply.thinking[: reply.thinking.rindex(WRAP_UP["en"])].strip()
+    tokens = embedded.load(QWEN).llm.tokenize(cut.encode("utf-8"), add_bos=False)
+    assert 0 < len(tokens) <= 10 + 2, cut  # re-tokenizing joined text may merge or split one
 
 
 def test_serve_accepts_raw_like_ollama(served: Any):
