@@ -2,7 +2,13 @@
 
 What it measures
     qwen2.5-coder:0.5b asked to reason first (``think=True``: two phases, reasoning then the
-    answer), temperature 0, the same prompt and seed for every run.
+    answer), temperature 0, the same prompt and seed for every run. There a reply without a
+    budget takes the same two phases as one with a budget. ``--r1`` serves the same file under
+    an R1 name (``ds.register_gguf``), as a DeepSeek-R1 GGUF would be: without a budget the
+    reply is then one pass from the forced ``<think>``, with a budget it is generated in two
+    phases (reasoning, then the answer), so the never-reached ratio measures what the phases
+    cost. The stand-in never writes ``</think>`` by itself, so its reasoning runs to
+    ``max_tokens`` in both runs of a pair.
 
     * never reached: the same call without a budget and with ``think_budget=10_000`` (far
       above ``max_tokens``), in pairs whose order alternates. Decode speed of each run is
@@ -17,7 +23,7 @@ What it measures
       gap <= 1.1x one prompt evaluation (median of the runs).
 
 How to run
-    .venv/bin/python bench/bench_budget.py [--pairs 5] [--budget 32] [--max-tokens 256]
+    .venv/bin/python bench/bench_budget.py [--pairs 5] [--budget 32] [--max-tokens 256] [--r1]
 
     Takes about two minutes on 2 idle cores. Run it alone on an idle machine (llama.cpp slows
     down many times over when another process competes for the cores). Exit code 0 always;
@@ -33,19 +39,23 @@ import time
 from machine import machine_facts  # bench/machine.py: scripts run from bench/
 
 import dskit as ds
+from dskit import model_files
 from dskit.backends.embedded import EmbeddedBackend
 
-MODEL = "qwen2.5-coder:0.5b"
+STANDIN = "qwen2.5-coder:0.5b"
+#: The stand-in's file under an R1 name (`--r1`): the path a DeepSeek-R1 GGUF takes.
+R1_NAME = "deepseek-r1-standin:0.5b"
 PROMPT = ("A shop sells pens at 3 yuan each and notebooks at 5 yuan each. Li buys 4 pens and "
           "2 notebooks. How much does he pay? Think it through step by step.")
 
 
-def timed(client: ds.Client, backend: EmbeddedBackend, **kwargs: object) -> dict[str, float]:
+def timed(client: ds.Client, backend: EmbeddedBackend, model: str, **kwargs: object
+          ) -> dict[str, float]:
     """One reply from an empty cache, with its speed and the arrival of each part."""
-    backend.load(MODEL).llm.reset()  # the prompt is evaluated in full, as in the first call
+    backend.load(model).llm.reset()  # the prompt is evaluated in full, as in the first call
     t0 = time.perf_counter()
     last_thinking = first_answer = None
-    stream = client.chat(PROMPT, MODEL, stream=True, think=True, temperature=0, seed=11,
+    stream = client.chat(PROMPT, model, stream=True, think=True, temperature=0, seed=11,
                          **kwargs)
     for chunk in stream:
         now = time.perf_counter() - t0
@@ -64,17 +74,24 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=5)
     parser.add_argument("--budget", type=int, default=32)
     parser.add_argument("--max-tokens", type=int, default=256)
+    parser.add_argument("--r1", action="store_true",
+                        help="serve the stand-in under an R1 name (one pass without a budget)")
     args = parser.parse_args()
     print(machine_facts())
+    model = STANDIN
+    if args.r1:
+        ds.register_gguf(R1_NAME, model_files.model_path(STANDIN))
+        model = R1_NAME
+    print(f"model: {model}")
     backend = EmbeddedBackend(n_ctx=4096)
     client = ds.connect(backend, set_default=False)
-    timed(client, backend, max_tokens=args.max_tokens)  # warm-up: loads the model
+    timed(client, backend, model, max_tokens=args.max_tokens)  # warm-up: loads the model
     ratios = []
     for i in range(args.pairs):
         runs = {}
         for which in (("none", "budget") if i % 2 == 0 else ("budget", "none")):
             extra = {"think_budget": 10_000} if which == "budget" else {}
-            runs[which] = timed(client, backend, max_tokens=args.max_tokens, **extra)
+            runs[which] = timed(client, backend, model, max_tokens=args.max_tokens, **extra)
         ratio = runs["budget"]["tokens_per_s"] / runs["none"]["tokens_per_s"]
         ratios.append(ratio)
         print(f"never reached, pair {i + 1}: none {runs['none']['tokens_per_s']:.1f} tok/s, "
@@ -84,7 +101,7 @@ def main() -> None:
           f"{'PASS' if median >= 0.97 else 'FAIL'})")
     gaps = []
     for i in range(args.pairs):
-        run = timed(client, backend, max_tokens=args.max_tokens, think_budget=args.budget)
+        run = timed(client, backend, model, max_tokens=args.max_tokens, think_budget=args.budget)
         assert run["hit"], "the budget was not reached: lower --budget"
         gaps.append(run["gap"] / run["ttft"])
         print(f"reached, run {i + 1}: {run['thinking']:.0f} thinking tokens, gap cut->answer "

@@ -136,7 +136,9 @@ class SideBySide:
                 "ds.prompts.cup_puzzle('zh')")
         self.text = text
         self.client = client or default_client()
-        self.options = options
+        # Columns are watched, like compare and the widgets: a looping reply is stopped there
+        # (loop_guard; pass loop_guard=False to let it run).
+        self.options = {"loop_guard": True, **options}
         self.columns = [Column(m, LABELS[i]) for i, m in enumerate(models)]
         self.concurrent = holds_all(self.client, models) if concurrent is None else concurrent
         self.blind = blind
@@ -527,9 +529,10 @@ def side_by_side(prompt: str | Prompt, models: Sequence[str], *, client: Client 
 
     `prompt`: text, or a `Prompt` with a known answer (`ds.prompts.cup_puzzle("zh")`), which
     gives each column its verdict. `options` go to every chat (`max_tokens`, `temperature`,
-    `seed`, `think`, …). `concurrent`: None decides by what the backend holds (see
-    `holds_all`). In a notebook the view updates live; Ctrl-C or the kernel's interrupt stops
-    every column and keeps what arrived. Returns the `SideBySide` with every `Reply`.
+    `seed`, `think`, …; `loop_guard` is on unless `loop_guard=False`). `concurrent`: None
+    decides by what the backend holds (see `holds_all`). In a notebook the view updates live;
+    Ctrl-C or the kernel's interrupt stops every column and keeps what arrived. Returns the
+    `SideBySide` with every `Reply`.
     """
     view = SideBySide(prompt, models, client=client, concurrent=concurrent, **options)
     if display:

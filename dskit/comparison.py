@@ -563,9 +563,12 @@ def _cons(rows: pd.DataFrame) -> float:
             continue
         if g["final"].isna().all():
             return math.nan  # a kind without final answers to vote on (a text grader)
-        winner = statistics.majority([None if _blank(f) else str(f) for f in g["final"]])
+        # As text: rows read back from a file may hold the finals as numbers.
+        finals = [None if _blank(f) else str(f) for f in g["final"]]
+        winner = statistics.majority(finals)
         # A sample's verdict depends only on its final answer: the winner's is any of theirs.
-        votes.append(float(bool(g.loc[g["final"] == winner, "correct"].iloc[0])))
+        votes.append(0.0 if winner is None else
+                     float(bool(g["correct"].iloc[finals.index(winner)])))
     return float(np.mean(votes)) if votes else math.nan
 
 

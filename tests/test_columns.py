@@ -176,6 +176,19 @@ def test_model_output_is_rendered_safely(scripted: Any, tmp_path: Any):
     assert "<script" not in markdown.lower() and "<img" not in markdown.lower()
 
 
+def test_a_looping_column_is_stopped_by_the_loop_guard(scripted: Any):
+    looping = ["The ball is"] + ["！"] * 3000
+    view = ds.side_by_side("Where is the ball?", ["fake:1b"], client=scripted(looping),
+                           display=False)
+    reply = view.replies[0]
+    assert reply is not None and reply.done_reason == "repetition"
+    assert reply.answer.startswith("The ball is") and len(reply.answer) < 700
+    off = ds.side_by_side("Where is the ball?", ["fake:1b"], client=scripted(looping),
+                          display=False, loop_guard=False)
+    assert off.replies[0] is not None and off.replies[0].done_reason == "stop"
+    assert len(off.replies[0].answer) > 3000
+
+
 def test_save_writes_markdown_html_and_json(embedded_client: Any, tmp_path: Any):
     view = ds.side_by_side(ds.prompts.cup_puzzle("en"), MODELS, client=embedded_client,
                            display=False, max_tokens=24, think=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+from pathlib import Path
 from typing import Any
 
 import matplotlib
@@ -314,6 +315,20 @@ def test_summary_intervals_cons_and_cost():
     text = ds.compare.describe(summary(df))
     assert "95% interval" in text and "cons@2" in text and "s per correct answer" in text
     assert "overlap" in text
+
+
+def test_cons_at_k_of_rows_read_back_from_a_csv(tmp_path: Path):
+    """pandas reads numeric finals back as numbers: the vote still finds the winner's verdict."""
+    df = _hand_made()
+    df["final"] = ["1", "2", "1", "1", None, "3", "3", "1", None]
+    df.to_csv(tmp_path / "rows.csv", index=False)
+    again = pd.read_csv(tmp_path / "rows.csv")
+    assert again["final"].dtype.kind == "f"  # 1.0, 2.0, NaN …
+    s = summary(again).set_index("model")
+    assert s.loc["big", "cons@k"] == 1.0
+    assert s.loc["small", "cons@k"] == pytest.approx(0.5)
+    blank = _hand_made().assign(final="", correct=False)  # no sample gave a final answer
+    assert summary(blank)["cons@k"].tolist() == [0.0, 0.0]
 
 
 def test_accuracy_plot_has_error_bars_from_the_interval():

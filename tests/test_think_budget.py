@@ -216,6 +216,17 @@ def test_ollama_zero_budget_skips_reasoning(httpserver: HTTPServer):
     assert _bodies(httpserver, "/api/chat") == []
 
 
+@pytest.mark.parametrize("budget", [0, 16])
+def test_ollama_before_the_think_switch_refuses_a_budget(httpserver: HTTPServer, budget: int):
+    """Ollama < 0.9 sends R1's reasoning inline: a budget is refused, not silently ignored."""
+    httpserver.expect_request("/api/version").respond_with_json({"version": "0.8.0"})
+    httpserver.expect_request("/api/show", method="POST").respond_with_json(SHOW_R1)
+    client = ds.connect("ollama", host=httpserver.url_for(""), set_default=False)
+    with pytest.raises(BudgetUnsupported, match=r"0\.8\.0.*0\.9\.0 or later.*max_tokens"):
+        client.chat(QUESTION, R1, think_budget=budget)
+    assert _bodies(httpserver, "/api/chat") == [] == _bodies(httpserver, "/api/generate")
+
+
 def test_ollama_template_of_another_family_is_refused_before_generating(
         httpserver: HTTPServer):
     httpserver.expect_request("/api/version").respond_with_json({"version": "0.9.0"})
@@ -250,17 +261,23 @@ def test_templates_are_rebuilt_by_family():
 @pytest.fixture(scope="module")
 def served(embedded: EmbeddedBackend) -> Iterator[Any]:
     server = ds.serve.start(port=0, backend=embedded)
-    server.engine.flush_interval = 0  # one piece per token, as Ollama streams them
+    # Content may be batched for this long; reasoning must still go out one token per piece.
+    server.engine.flush_interval = 30.0
     yield server
     server.stop()
 
 
-def test_budget_end_to_end_through_dskit_serve(served: Any):
+def test_budget_end_to_end_through_dskit_serve(served: Any, embedded: EmbeddedBackend):
     client = ds.connect("ollama", host=served.url, set_default=False)
     reply = client.chat(QUESTION, QWEN, think=True, think_budget=10, max_tokens=120,
                         temperature=0)
     assert reply.budget_hit and reply.answer
     assert reply.thinking.endswith(WRAP_UP["en"]) and reply.stats.thinking_tokens == 10
+    # The client counts streamed pieces: the server must send one token of reasoning per
+    # piece, or the cut lets several tokens pass as one.
+    cut = reply.thinking[: reply.thinking.rindex(WRAP_UP["en"])].strip()
+    tokens = embedded.load(QWEN).llm.tokenize(cut.encode("utf-8"), add_bos=False)
+    assert 0 < len(tokens) <= 10 + 2, cut  # re-tokenizing joined text may merge or split one
 
 
 def test_serve_accepts_raw_like_ollama(served: Any):

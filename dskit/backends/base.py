@@ -149,12 +149,11 @@ class BudgetCut:
     """A server's reasoning cut at a thinking budget, for backends that stream it apart.
 
     `stream(events)` passes a reply's events through and stops once `budget` pieces of
-    reasoning arrived (Ollama, vLLM and DeepSeek send one token per piece; `dskit serve`
-    batches text for at most 0.1 s, so against it the cut comes later), closing `events`,
-    which stops the server's generation. A reply whose reasoning ends first passes through
-    whole, `cut` stays False, and it is complete as it is. After a cut, `wrap_up()` is the
-    event that shows the closing line and `reasoning()` the text the answer must be continued
-    from.
+    reasoning arrived (Ollama, `dskit serve`, vLLM and DeepSeek send one token per piece of
+    reasoning), closing `events`, which stops the server's generation. A reply whose
+    reasoning ends first passes through whole, `cut` stays False, and it is complete as it is.
+    After a cut, `wrap_up()` is the event that shows the closing line and `reasoning()` the
+    text the answer must be continued from.
     """
 
     def __init__(self, budget: int, messages: list[dict[str, str]]) -> None:

@@ -304,6 +304,12 @@ class OllamaBackend:
         if request.plan.budget is not None and think:
             yield from self._budgeted(request)
             return
+        if request.plan.budget is not None and think is None:
+            # Before 0.9 the reasoning comes inline in `content`, uncounted: the budget would
+            # be ignored without a word, which is worse than refusing it.
+            raise BudgetUnsupported(
+                f"Ollama {self.version()} at {self.host} sends the reasoning inline (the "
+                f"`think` switch needs Ollama {THINK_SINCE} or later: upgrade it)")
         try:
             yield from self._stream(request, think)
         except BackendError as exc:

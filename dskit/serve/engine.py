@@ -518,7 +518,9 @@ class _Batcher:
     llama.cpp, each wake-up pre-empts one of its threads, and the others wait for it at the
     next barrier. Sending at most one item per interval (the first piece at once, so the time
     to first token is unchanged) keeps the server's share of the cores small. A piece is held
-    at most until the next one arrives or the reply ends.
+    at most until the next one arrives or the reply ends. Reasoning goes out piece by piece, as
+    Ollama sends it: a client that caps it at a thinking budget counts the pieces as tokens
+    (dskit's Ollama backend does), and batched pieces would let several tokens pass as one.
     """
 
     def __init__(self, put: Callable[[str, Any], None], interval: float) -> None:
@@ -533,7 +535,7 @@ class _Batcher:
             self.flush()
             self.kind = kind
         self.parts.append(text)
-        if time.perf_counter() - self.sent >= self.interval:
+        if kind == "thinking" or time.perf_counter() - self.sent >= self.interval:
             self.flush()
 
     def flush(self) -> None:
