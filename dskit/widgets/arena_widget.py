@@ -51,7 +51,9 @@ class ArenaWidget(WorkerWidget):
                  **options: Any) -> None:
         self.client = client or default_client()
         self.arena = Arena(path)
-        self.options = options
+        # A widget is watched, not left alone: a looping reply is stopped, as in the other
+        # widgets (loop_guard=False turns it off).
+        self.options = {"loop_guard": True, **options}
         self._rng = random.Random(seed)
         self._prompts = builtin_prompts()
         if prompt != OWN and prompt not in self._prompts:
