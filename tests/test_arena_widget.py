@@ -98,3 +98,18 @@ def test_stop_ends_the_round_keeps_what_arrived_and_a_vote_still_counts(embedded
     assert w.run_button.disabled is False and w.stop_button.disabled is True
     assert w.vote("A") is not None  # what arrived can still be judged
     assert list(ds.arena.results(tmp_path / "v.sqlite")["outcome"]) == ["A"]
+
+
+def test_reason_first_asks_every_column_to_reason(embedded_client: Any, tmp_path: Path):
+    w = ArenaWidget(embedded_client, [SMALL, QWEN], max_tokens=64, seed=3, think=True,
+                    path=tmp_path / "v.sqlite")
+    assert w.think.value is True and "think" not in w.options  # the checkbox holds it
+    w.run(wait=True)
+    assert w.view is not None and w.status.state == "done", w.status.text
+    assert w.view.options["think"] is True
+    assert all(r is not None and r.reasoned for r in w.view.replies)
+    assert w.columns.value.count("<summary>Reasoning") == 2  # folded in each column
+    w.think.value = False
+    w.run(wait=True)
+    assert w.view is not None and "think" not in w.view.options  # left to each model
+    assert not any(r is not None and r.reasoned for r in w.view.replies)
