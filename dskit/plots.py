@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from .comparison import is_sweep
 from .errors import ConfigurationError
 from .models.family import spec_for
 
@@ -211,8 +212,7 @@ def summary_png(summary_df: pd.DataFrame, rows: pd.DataFrame | None = None) -> b
     from matplotlib.figure import Figure  # matplotlib loads only when a plot is drawn
 
     # A think_budget sweep has a row per (model, budget): accuracy against thinking, not size.
-    sweep = "think_budget" in summary_df and bool(summary_df["think_budget"].notna().any())
-    draw = [accuracy_vs_thinking] if sweep else [accuracy_vs_size, speed_vs_size]
+    draw = [accuracy_vs_thinking] if is_sweep(summary_df) else [accuracy_vs_size, speed_vs_size]
     panels = len(draw) + (rows is not None)
     fig = Figure(figsize=(5 * panels, 3.6), layout="constrained")
     axes = list(fig.subplots(1, panels, squeeze=False)[0])

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .comparison import describe, summary
+from .comparison import describe, is_sweep, summary
 from .display import markdown_html
 from .documents import (
     facts_html,
@@ -115,15 +115,10 @@ def _plots(table: pd.DataFrame, rows: pd.DataFrame | None) -> bytes | None:
     return summary_png(table, rows)
 
 
-def _sweep(data: pd.DataFrame) -> bool:
-    """Whether the rows or summary come from a think_budget sweep (some budget is set)."""
-    return "think_budget" in data and bool(data["think_budget"].notna().any())
-
-
 def _samples(rows: pd.DataFrame, per_model: int) -> list[dict[str, Any]]:
     """A few rows per model (per model and budget in a sweep), different prompts first."""
     picked: list[dict[str, Any]] = []
-    keys = ["model", "think_budget"] if _sweep(rows) else ["model"]
+    keys = ["model", "think_budget"] if is_sweep(rows) else ["model"]
     for _key, g in rows.groupby(keys, sort=False, dropna=False):
         first = g.drop_duplicates("prompt_id")
         rest = g.drop(first.index)
@@ -170,7 +165,7 @@ def _heading(row: dict[str, Any]) -> str:
 
 
 def _table_cells(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
-    sweep = _sweep(table)
+    sweep = is_sweep(table)
     cols = [c for c in SUMMARY_COLUMNS if c in table.columns and (sweep or c not in _SWEEP_ONLY)]
     return cols, [[_number(r[c]) for c in cols] for r in table.to_dict("records")]
 
