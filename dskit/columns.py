@@ -125,6 +125,10 @@ class SideBySide:
                 f"side_by_side() shows at most {len(LABELS)} columns; got {len(models)} models")
         if len(set(models)) != len(models):
             raise ConfigurationError(f"a model is listed twice: {models}")
+        if {"format", "tools"} & set(options):
+            raise ConfigurationError(
+                "side_by_side() streams every column, and format= and tools= need the whole "
+                "reply first: ask each model with ds.chat(prompt, model, format=..., tools=...)")
         if isinstance(prompt, Prompt):
             self.prompt: Prompt | None = prompt
             text = math_prompt(prompt.prompt) if prompt.kind == "math" else prompt.prompt
@@ -331,7 +335,8 @@ class SideBySide:
         stats = reply.stats
         if column.load_time:  # the load happened here, before the reply's own clock started
             stats = dataclasses.replace(stats, load_time=column.load_time)
-        return stats.summary()
+        cut = " · reasoning cut at its budget" if reply.budget_hit else ""
+        return stats.summary() + cut
 
     def column_html(self, column: Column) -> str:
         """One column: label and model, load step, reasoning, answer, verdict, footer."""
@@ -427,7 +432,8 @@ class SideBySide:
                 bits.append(f"{tps:.0f} tokens/s")
                 speeds.append((tps, name))
             if r.stats.thinking_tokens:
-                bits.append(f"{r.stats.thinking_tokens} thinking tokens")
+                bits.append(f"{r.stats.thinking_tokens} thinking tokens"
+                            + (" (cut at the budget)" if r.budget_hit else ""))
             if r.stats.answer_tokens is not None:
                 bits.append(f"{r.stats.answer_tokens} answer tokens")
             said.append(f"{name}: " + ", ".join(bits) + ".")

@@ -634,6 +634,11 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+def is_sweep(df: pd.DataFrame) -> bool:
+    """Whether rows or a summary come from a think_budget sweep (some row has a budget)."""
+    return "think_budget" in df and bool(df["think_budget"].notna().any())
+
+
 def _label(row: dict[str, Any], sweep: bool = False) -> str:
     """The model, with its thinking budget when it has one (or when others in a sweep do)."""
     budget = row.get("think_budget")
@@ -646,7 +651,7 @@ def describe(summary_df: pd.DataFrame) -> str:
     """What a `summary()` shows, in sentences made from its numbers (for a lesson's page)."""
     said = []
     rows = summary_df.to_dict("records")
-    sweep = "think_budget" in summary_df and bool(summary_df["think_budget"].notna().any())
+    sweep = is_sweep(summary_df)
     for row in rows:
         graded = int(row["n"]) - int(row["errors"])
         if math.isnan(row["pass@1"]):

@@ -180,6 +180,8 @@ def request_options(request: ChatRequest) -> dict[str, Any]:
         out["stop"] = list(o.stop)
     if request.plan.think is not None:
         out["think"] = request.plan.think
+    if request.plan.budget is not None:
+        out["think_budget"] = request.plan.budget
     return {**out, **o.extra}
 
 

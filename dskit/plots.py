@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from .comparison import is_sweep
 from .errors import ConfigurationError
 from .models.family import spec_for
 
@@ -201,7 +202,8 @@ def leaderboard(board: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
 
 
 def summary_png(summary_df: pd.DataFrame, rows: pd.DataFrame | None = None) -> bytes:
-    """Accuracy and speed per model (and latency, given the rows) as one PNG image.
+    """Accuracy and speed per model (and latency, given the rows) as one PNG image; for a
+    think_budget sweep, accuracy against thinking tokens (and latency).
 
     Drawn on a `Figure`, not pyplot, so it works in a worker thread and leaves no open figure.
     """
@@ -209,13 +211,15 @@ def summary_png(summary_df: pd.DataFrame, rows: pd.DataFrame | None = None) -> b
 
     from matplotlib.figure import Figure  # matplotlib loads only when a plot is drawn
 
-    panels = 3 if rows is not None else 2
+    # A think_budget sweep has a row per (model, budget): accuracy against thinking, not size.
+    draw = [accuracy_vs_thinking] if is_sweep(summary_df) else [accuracy_vs_size, speed_vs_size]
+    panels = len(draw) + (rows is not None)
     fig = Figure(figsize=(5 * panels, 3.6), layout="constrained")
-    axes = fig.subplots(1, panels)
-    accuracy_vs_size(summary_df, ax=axes[0])
-    speed_vs_size(summary_df, ax=axes[1])
+    axes = list(fig.subplots(1, panels, squeeze=False)[0])
+    for plot, ax in zip(draw, axes, strict=False):
+        plot(summary_df, ax=ax)
     if rows is not None:
-        latency(rows, ax=axes[2])
+        latency(rows, ax=axes[-1])
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90)
     return buf.getvalue()

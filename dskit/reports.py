@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .comparison import describe, summary
+from .comparison import describe, is_sweep, summary
 from .display import markdown_html
 from .documents import (
     facts_html,
@@ -38,9 +38,11 @@ from .health import doctor
 if TYPE_CHECKING:
     import pandas as pd
 
-#: The summary columns a report shows, in order.
-SUMMARY_COLUMNS = ["model", "n", "errors", "truncated", "pass@1", "tokens_per_s",
-                   "tokens_per_s_std", "ttft_s", "thinking_tokens", "total_s", "load_s"]
+#: The summary columns a report shows, in order (the budget ones only for a budget sweep).
+SUMMARY_COLUMNS = ["model", "think_budget", "n", "errors", "truncated", "looped", "budget_hit",
+                   "pass@1", "tokens_per_s", "tokens_per_s_std", "ttft_s", "thinking_tokens",
+                   "total_s", "load_s"]
+_SWEEP_ONLY = ("think_budget", "budget_hit")
 
 
 def report(data: pd.DataFrame, path: str | os.PathLike[str], *, title: str = "",
@@ -114,9 +116,10 @@ def _plots(table: pd.DataFrame, rows: pd.DataFrame | None) -> bytes | None:
 
 
 def _samples(rows: pd.DataFrame, per_model: int) -> list[dict[str, Any]]:
-    """A few rows per model, different prompts first."""
+    """A few rows per model (per model and budget in a sweep), different prompts first."""
     picked: list[dict[str, Any]] = []
-    for _model, g in rows.groupby("model", sort=False):
+    keys = ["model", "think_budget"] if is_sweep(rows) else ["model"]
+    for _key, g in rows.groupby(keys, sort=False, dropna=False):
         first = g.drop_duplicates("prompt_id")
         rest = g.drop(first.index)
         picked += (list(first.to_dict("records")) + list(rest.to_dict("records")))[:per_model]
@@ -153,8 +156,17 @@ def _number(value: Any) -> str:
     return str(value)
 
 
+def _heading(row: dict[str, Any]) -> str:
+    """`model · prompt · sample n`, with the budget when the row had one."""
+    budget = row.get("think_budget")
+    model = str(row["model"]) + ("" if _number(budget) == "–"
+                                 else f" (think_budget={int(budget)})")
+    return f"{model} · {row['prompt_id']} · sample {row['sample']}"
+
+
 def _table_cells(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
-    cols = [c for c in SUMMARY_COLUMNS if c in table.columns]
+    sweep = is_sweep(table)
+    cols = [c for c in SUMMARY_COLUMNS if c in table.columns and (sweep or c not in _SWEEP_ONLY)]
     return cols, [[_number(r[c]) for c in cols] for r in table.to_dict("records")]
 
 
@@ -185,8 +197,8 @@ def _markdown(title: str, facts: list[tuple[str, str]], machine: list[tuple[str,
     if picked:
         lines += ["## Sample answers", ""]
     for row in picked:
-        lines += [f"### {table_cell(row['model'])} · {table_cell(row['prompt_id'])} · sample "
-                  f"{row['sample']}", "", "**Prompt**", "", safe_markdown(str(row["prompt"])), "",
+        lines += [f"### {table_cell(_heading(row))}", "", "**Prompt**", "",
+                  safe_markdown(str(row["prompt"])), "",
                   f"**Verdict:** {table_cell(_verdict(row))}"
                   + (f" · ended: {table_cell(_ended(row))}" if _ended(row) else ""), ""]
         if row.get("thinking"):
@@ -221,8 +233,7 @@ def _html(title: str, facts: list[tuple[str, str]], machine: list[tuple[str, str
         body.append("<h2>Sample answers</h2>")
     for row in picked:
         ended = _ended(row)
-        parts = [f"<h3>{html.escape(str(row['model']))} · {html.escape(str(row['prompt_id']))}"
-                 f" · sample {html.escape(str(row['sample']))}</h3>",
+        parts = [f"<h3>{html.escape(_heading(row))}</h3>",
                  f"<div class='dskit-prompt'><b>Prompt</b>{markdown_html(str(row['prompt']))}"
                  "</div>",
                  f"<p class='dskit-verdict'><b>Verdict:</b> {html.escape(_verdict(row))}"

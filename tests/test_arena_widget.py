@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -67,3 +68,48 @@ def test_bad_choices_are_said_on_the_status_line(embedded_client: Any, tmp_path:
     w.examples.value = "cup-en"
     assert w.prompt.value.startswith("I put a ball")
     assert not (tmp_path / "v.sqlite").exists()  # nothing voted, nothing written
+
+
+def test_stop_ends_the_round_keeps_what_arrived_and_a_vote_still_counts(embedded_client: Any,
+                                                                        tmp_path: Path):
+    w = ArenaWidget(embedded_client, [SMALL, QWEN], blind=False, max_tokens=1500,
+                    path=tmp_path / "v.sqlite")
+    assert w.options["loop_guard"] is True  # on by default, as in the other widgets
+    w.examples.value = "own"
+    w.prompt.value = "Write a very long story about the sea."
+    w.run()
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:  # Stop once the first column has some answer
+        view = w.view
+        if view is not None and view.columns[0].reply is not None \
+                and len(view.columns[0].reply.answer) > 40:
+            break
+        time.sleep(0.05)
+    assert not w.stop_button.disabled
+    w.stop_button.click()
+    w.wait(120)
+    assert not w.busy and w.status.state == "stopped", w.status.text
+    assert w.view is not None
+    first, second = w.view.columns
+    assert first.state == "stopped" and first.reply is not None
+    assert first.reply.done_reason == "stopped" and len(first.reply.answer) > 40
+    assert second.state == "stopped"  # never began (one at a time), or cut too (together)
+    assert second.reply is None or second.reply.done_reason == "stopped"
+    assert w.run_button.disabled is False and w.stop_button.disabled is True
+    assert w.vote("A") is not None  # what arrived can still be judged
+    assert list(ds.arena.results(tmp_path / "v.sqlite")["outcome"]) == ["A"]
+
+
+def test_reason_first_asks_every_column_to_reason(embedded_client: Any, tmp_path: Path):
+    w = ArenaWidget(embedded_client, [SMALL, QWEN], max_tokens=64, seed=3, think=True,
+                    path=tmp_path / "v.sqlite")
+    assert w.think.value is True and "think" not in w.options  # the checkbox holds it
+    w.run(wait=True)
+    assert w.view is not None and w.status.state == "done", w.status.text
+    assert w.view.options["think"] is True
+    assert all(r is not None and r.reasoned for r in w.view.replies)
+    assert w.columns.value.count("<summary>Reasoning") == 2  # folded in each column
+    w.think.value = False
+    w.run(wait=True)
+    assert w.view is not None and "think" not in w.view.options  # left to each model
+    assert not any(r is not None and r.reasoned for r in w.view.replies)

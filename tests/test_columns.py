@@ -15,6 +15,7 @@ from dskit.backends.base import Delta, Done
 from dskit.backends.embedded import EmbeddedBackend
 from dskit.columns import SideBySide, holds_all
 from dskit.errors import ConfigurationError
+from dskit.reasoning_plan import WRAP_UP
 from dskit.reply import Stats
 
 SMALL = "smollm2:135m"
@@ -214,6 +215,37 @@ def test_bad_arguments_are_clear_errors(embedded_client: Any):
         SideBySide("hi", [SMALL, SMALL], client=embedded_client)
     with pytest.raises(ConfigurationError, match="empty"):
         SideBySide("  ", [SMALL], client=embedded_client)
+    with pytest.raises(ConfigurationError, match=r"ds\.chat\(prompt, model, format="):
+        SideBySide("hi", [SMALL], client=embedded_client, format="json")
+
+
+def test_a_think_budget_cuts_the_reasoning_in_every_column(embedded_client: Any):
+    view = ds.side_by_side("What is 12 + 30? Think it through.", MODELS,
+                           client=embedded_client, display=False, think=True, think_budget=12,
+                           loop_guard=True, max_tokens=200, temperature=0, seed=3)
+    closing = 40  # the wrap-up line, `</think>` and a blank line, in either model's tokens
+    for column in view.columns:
+        reply = column.reply
+        assert column.state == "done" and reply is not None, column.error
+        assert reply.budget_hit and 12 < (reply.stats.thinking_tokens or 0) <= 12 + closing
+        assert reply.thinking.endswith(WRAP_UP["en"])
+        assert reply.options["think_budget"] == 12
+        assert view.footer(column).endswith("reasoning cut at its budget")
+        assert f"{reply.stats.thinking_tokens} thinking tokens (cut at the budget)" \
+            in view.describe()
+    assert view.html().count("budget of 12 tokens") == 2  # each column's note says so
+
+
+@pytest.mark.slow
+def test_the_loop_guard_stops_a_looping_column(embedded_client: Any):
+    """smollm2 on the Chinese cup puzzle prints "！" until the token limit; guarded, it stops."""
+    view = ds.side_by_side(ds.prompts.cup_puzzle("zh"), [SMALL], client=embedded_client,
+                           display=False, loop_guard=True, max_tokens=2048, temperature=0,
+                           seed=1)
+    column = view.columns[0]
+    assert column.state == "done" and column.reply is not None
+    assert column.reply.done_reason == "repetition", column.reply.answer[-200:]
+    assert "loop guard" in view.html() and "loop guard" in view.describe()
 
 
 def test_describe_says_what_the_columns_measured(embedded_client: Any):

@@ -71,6 +71,21 @@ def test_nothing_secret_is_written(scripted: Any, tmp_path: Path,
         assert "[redacted]" in text
 
 
+def test_a_secret_is_found_however_the_page_escaped_it(scripted: Any, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch):
+    token = """pa&ss<wo"rd'42|x"""  # a token a person chose: HTML and JSON both escape it
+    monkeypatch.setenv("DSKIT_SERVE_TOKEN", token)
+    client = scripted([Delta("thinking", f"the token is {token}"),
+                       Delta("answer", f"token: {token}"), Done(stats=Stats())])
+    conv = client.conversation("fake:1b", seed=1, stop=[token])  # in the header's options too
+    conv.send("hi")
+    for suffix in ("md", "html", "json"):
+        text = conv.save(tmp_path / f"c.{suffix}").read_text("utf-8")
+        for fragment in ("pa&", "pa&amp;", "rd'42", "rd&#x27;42", "rd&#39;42"):
+            assert fragment not in text, (suffix, fragment)
+        assert text.count("[redacted]") >= 3, suffix
+
+
 def test_redact_leaves_ordinary_text_alone(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("OPENAI_API_KEY", "abc")  # too short to be told from words: left alone
     assert redact("abc and 球在床上") == "abc and 球在床上"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 from pathlib import Path
 from typing import Any
@@ -46,12 +47,13 @@ def test_html_report_has_every_part_and_no_secret(rows: pd.DataFrame, tmp_path: 
     assert KEY not in page and "hunter2pw" not in page
     assert f"{Path.home()}/" not in page and "~/.ollama/models" in page
     assert "default-src 'none'" in page
+    assert "<th>looped</th>" in page and "<th>think_budget</th>" not in page  # not a sweep
 
 
 def test_markdown_report(rows: pd.DataFrame, tmp_path: Path, secrets_set: None):
     md = ds.report(rows, tmp_path / "report.md", title="Cup puzzle", samples=1).read_text("utf-8")
     assert md.startswith("# Cup puzzle")
-    assert "## Summary" in md and "| model | n | errors | truncated | pass@1 |" in md
+    assert "## Summary" in md and "| model | n | errors | truncated | looped | pass@1 |" in md
     assert md.count("](data:image/png;base64,") == 1
     assert md.count("### ") == 2 and "<details><summary>Reasoning</summary>" in md
     assert KEY not in md and "hunter2pw" not in md and f"{Path.home()}/" not in md
@@ -83,3 +85,18 @@ def test_bad_input_is_a_clear_error(rows: pd.DataFrame, tmp_path: Path):
     with pytest.raises(ConfigurationError, match=r"ds\.compare"):
         ds.report([1, 2], tmp_path / "r.html")  # type: ignore[arg-type]
     assert not list(tmp_path.iterdir())
+
+
+def test_a_budget_sweep_report_shows_each_budget(embedded_client: Any, tmp_path: Path):
+    sweep = ds.compare([MODELS[1]], "cup-en", client=embedded_client, think_budget=[0, 16, None],
+                       max_tokens=64, seed=1, think=True, progress=False)
+    page = ds.report(sweep, tmp_path / "sweep.html", samples=1, machine=False).read_text("utf-8")
+    assert "<th>think_budget</th>" in page and "<th>budget_hit</th>" in page
+    assert page.count("class='dskit-section dskit-sample'") == 3  # one per budget
+    for budget in ("0", "16"):
+        assert f"<h3>{MODELS[1]} (think_budget={budget}) · " in page
+    assert f"<h3>{MODELS[1]} · " in page  # the run without a budget
+    assert "(think_budget=16)" in ds.compare.describe(ds.compare.summary(sweep))
+    png = base64.b64decode(re.search(r"data:image/png;base64,([A-Za-z0-9+/=]+)", page)[1])
+    # two panels (accuracy against thinking, latency), not three (size, speed, latency)
+    assert int.from_bytes(png[16:20], "big") == 2 * 5 * 90

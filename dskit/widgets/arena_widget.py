@@ -51,7 +51,9 @@ class ArenaWidget(WorkerWidget):
                  **options: Any) -> None:
         self.client = client or default_client()
         self.arena = Arena(path)
-        self.options = options
+        # A widget is watched, not left alone: a looping reply is stopped, as in the other
+        # widgets (loop_guard=False turns it off).
+        self.options = {"loop_guard": True, **options}
         self._rng = random.Random(seed)
         self._prompts = builtin_prompts()
         if prompt != OWN and prompt not in self._prompts:
@@ -74,6 +76,12 @@ class ArenaWidget(WorkerWidget):
                                        layout=W.Layout(width="auto")), "blind")
         self.max_tokens = tagged(W.IntText(value=max_tokens, description="max tokens"),
                                  "max-tokens")
+        # Unticked leaves reasoning to each model (R1 reasons by itself); ticked asks the
+        # others to reason first too, so every column has reasoning to fold.
+        self.think = tagged(W.Checkbox(value=bool(self.options.pop("think", False)),
+                                       description="reason first", indent=False,
+                                       tooltip="R1 always reasons; other models are asked to"),
+                            "think")
         self.run_button = tagged(W.Button(description="Run", button_style="primary",
                                           icon="play"), "run")
         self.stop_button = tagged(W.Button(description="Stop", button_style="warning",
@@ -103,7 +111,8 @@ class ArenaWidget(WorkerWidget):
         self.undo_button.on_click(lambda _: self.undo())
         self._show_votes(2, enabled=False)
         super().__init__([
-            W.HBox([self.models, W.VBox([self.examples, self.max_tokens, self.blind])]),
+            W.HBox([self.models, W.VBox([self.examples, self.max_tokens, self.think,
+                                         self.blind])]),
             self.prompt,
             W.HBox([self.run_button, self.stop_button]),
             self.status, self.columns,
@@ -147,8 +156,9 @@ class ArenaWidget(WorkerWidget):
         blind = self.blind.value
         if blind:
             self._rng.shuffle(models)
+        think = {"think": True} if self.think.value else {}
         view = SideBySide(self._current_prompt(), models, client=self.client, blind=blind,
-                          max_tokens=self.max_tokens.value, **self.options)
+                          max_tokens=self.max_tokens.value, **think, **self.options)
         self.view, self.vote_id = view, None
         self._show_votes(len(models), enabled=False)
         self.undo_button.disabled = True
