@@ -42,7 +42,8 @@ def test_votes_persist_with_prompt_models_replies_and_settings(round_: SideBySid
     row = votes.iloc[0]
     assert row["models"] == (QWEN, SMALL) and row["outcome"] == "A" and row["winner"] == QWEN
     assert row["prompt"].startswith("I put a ball") and row["expected"] == "on the bed"
-    assert row["blind"] and row["settings"]["options"] == {"max_tokens": 32, "seed": 2}
+    assert row["blind"] and row["settings"]["options"] == {"max_tokens": 32, "seed": 2,
+                                                       "loop_guard": True}  # on by default
     assert row["replies"][0]["model"] == QWEN and row["replies"][1]["answer"]
     assert all(v in "✓✗" for v in row["verdicts"])
     assert list(votes["outcome"]) == ["A", "tie", "bad"]

@@ -640,8 +640,12 @@ def _echo(key: str, kind: str) -> bytes:
 def test_an_echoed_key_never_reaches_a_message(raw_server: Any, monkeypatch: pytest.MonkeyPatch,
                                                kind: str) -> None:
     monkeypatch.setenv("DSKIT_OPENAI_API_KEY", SECRET)
-    raw = raw_server({"/v1/chat/completions": send_bytes(_echo(SECRET, kind)),
-                      "/v1/models": send_bytes(b"HTTP/1.1 200 OK\r\nContent-Type: application/"
+    # The raw server closes each connection after its answer: say so, or the client may reuse
+    # the connection for the model list below and meet a reset instead of an answer.
+    reply = _echo(SECRET, kind).replace(b"\r\n", b"\r\nConnection: close\r\n", 1)
+    raw = raw_server({"/v1/chat/completions": send_bytes(reply),
+                      "/v1/models": send_bytes(b"HTTP/1.1 200 OK\r\nConnection: close\r\n"
+                                               b"Content-Type: application/"
                                                b"json\r\nContent-Length: %d\r\n\r\n%s" % (
                           len(json.dumps({"data": [{"id": SECRET}]})),
                           json.dumps({"data": [{"id": SECRET}]}).encode()))})

@@ -63,6 +63,25 @@ def test_think_and_format_keep_the_reasoning_apart(client: ollama.Client) -> Non
     assert Person.model_validate_json(reply.message.content).city == "杭州"
 
 
+def test_format_json_as_a_string_keeps_the_reasoning_apart(client: ollama.Client) -> None:
+    reply = client.chat(QWEN, [{"role": "user", "content": f"用 JSON 写出这个人的城市：{PROFILE}"}],
+                        format="json", think=True, options={**GREEDY, "num_predict": 300})
+    assert reply.message.thinking and "<think>" not in (reply.message.content or "")
+    assert isinstance(json.loads(reply.message.content), dict | list)
+
+
+def test_tools_with_think_keep_the_reasoning_apart(client: ollama.Client) -> None:
+    reply = client.chat(QWEN, [{"role": "user", "content": "123.5 乘以 47 等于多少？"}],
+                        tools=[multiply], think=True, options={**GREEDY, "num_predict": 300})
+    # The stand-in, asked to reason first, often writes the call inside its reasoning: only a
+    # call in the answer is one (a call in the reasoning is text, never run).
+    thinking, content = reply.message.thinking or "", reply.message.content or ""
+    assert thinking and thinking[:40] not in content and "<tool_call>" not in content
+    assert reply.message.tool_calls or content  # a call or an answer, never nothing
+    for call in reply.message.tool_calls or []:
+        assert call.function.name == "multiply"
+
+
 def test_ollama_client_tool_round_trip(client: ollama.Client) -> None:
     messages: list[Any] = [{"role": "user", "content": "123.5 乘以 47 等于多少？"}]
     first = client.chat(QWEN, messages, tools=[multiply], options=GREEDY)

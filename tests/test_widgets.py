@@ -220,7 +220,8 @@ def test_compare_stop_frees_the_widget_when_the_server_stalls(raw_server):
 def test_thinking_budget_in_the_chat_widget(embedded_client):
     w = ds.widgets.chat(client=embedded_client, model="qwen2.5-coder:0.5b", max_tokens=80,
                         think_budget=6)
-    assert w.think_budget.value == 6 and None in dict(w.think_budget.options).values()
+    assert w.think_budget.value == 6 and "no limit" in dict(w.think_budget.options)
+    assert ds.widgets.chat(client=embedded_client).think_budget.label == "no limit"  # shown
     w.prompt.value = "What is 6 × 7?"
     w.send(wait=True)
     assert w.last_reply is not None and w.last_reply.budget_hit

@@ -15,9 +15,11 @@ from ..prompts import EXAMPLES, known_question
 from ..reply import Reply
 from .base import StatusLine, Worker, WorkerWidget, prepare_model, stream_reply, tagged
 
+#: The dropdown's value for "no limit" (ipywidgets shows a value of None as nothing selected).
+NO_LIMIT = -1
 #: The thinking budgets offered (tokens of reasoning before the model must answer).
-BUDGETS: tuple[tuple[str, int | None], ...] = (
-    ("no limit", None), ("0 (answer directly)", 0), ("64 tokens", 64), ("128 tokens", 128),
+BUDGETS: tuple[tuple[str, int], ...] = (
+    ("no limit", NO_LIMIT), ("0 (answer directly)", 0), ("64 tokens", 64), ("128 tokens", 128),
     ("256 tokens", 256), ("512 tokens", 512), ("1024 tokens", 1024),
 )
 
@@ -48,10 +50,11 @@ class ChatWidget(WorkerWidget):
                                        tooltip="R1 always reasons; other models are asked to"),
                             "think")
         budgets = list(BUDGETS)
-        if think_budget not in dict(BUDGETS).values():
-            budgets.append((f"{think_budget} tokens", think_budget))
+        chosen = NO_LIMIT if think_budget is None else think_budget
+        if chosen not in dict(BUDGETS).values():
+            budgets.append((f"{chosen} tokens", chosen))
         self.think_budget = tagged(W.Dropdown(
-            options=budgets, value=think_budget, description="thinking",
+            options=budgets, value=chosen, description="thinking",
             tooltip="cap the reasoning at this many tokens, then answer (0: no reasoning)"),
             "think-budget")
         self.send_button = tagged(W.Button(description="Send", button_style="primary",
@@ -140,7 +143,7 @@ class ChatWidget(WorkerWidget):
             self.status.done("stopped before the model started", stopped=True)
             return
         self.status.busy(f"{self.conversation.model}: waiting for the first token…")
-        budget = self.think_budget.value
+        budget = None if self.think_budget.value == NO_LIMIT else self.think_budget.value
         # A widget is watched, not left alone: a looping reply is stopped (loop_guard).
         stream = self.conversation.send(
             text, stream=True, temperature=self.temperature.value,

@@ -83,7 +83,10 @@ class CompareWidget(WorkerWidget):
                      loop_guard=True, stop=self.worker.stopping, on_row=self._tick)
         self.result = df
         table = summary(df)
-        self.table.value = table.to_html(index=False, float_format=lambda v: f"{v:.3g}",
+        # The widget runs no budget sweep: its think_budget column would only say <NA>.
+        shown = table.drop(columns=["think_budget"]) if table["think_budget"].isna().all() \
+            else table
+        self.table.value = shown.to_html(index=False, float_format=lambda v: f"{v:.3g}",
                                          na_rep="–")
         self.plot.value = summary_png(table)
         self.plot.layout.display = ""
