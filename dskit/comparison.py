@@ -639,6 +639,17 @@ def is_sweep(df: pd.DataFrame) -> bool:
     return "think_budget" in df and bool(df["think_budget"].notna().any())
 
 
+#: Summary columns that say something only in a think_budget sweep.
+SWEEP_ONLY = ("think_budget", "budget_hit")
+
+
+def for_display(table: pd.DataFrame) -> pd.DataFrame:
+    """A summary as shown to a person: without the sweep-only columns unless it is a sweep
+    (they would only say <NA> and False)."""
+    return table if is_sweep(table) else table.drop(columns=[c for c in SWEEP_ONLY
+                                                             if c in table.columns])
+
+
 def _label(row: dict[str, Any], sweep: bool = False) -> str:
     """The model, with its thinking budget when it has one (or when others in a sweep do)."""
     budget = row.get("think_budget")

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .comparison import describe, is_sweep, summary
+from .comparison import describe, for_display, is_sweep, summary
 from .display import markdown_html
 from .documents import (
     facts_html,
@@ -42,7 +42,6 @@ if TYPE_CHECKING:
 SUMMARY_COLUMNS = ["model", "think_budget", "n", "errors", "truncated", "looped", "budget_hit",
                    "pass@1", "tokens_per_s", "tokens_per_s_std", "ttft_s", "thinking_tokens",
                    "total_s", "load_s"]
-_SWEEP_ONLY = ("think_budget", "budget_hit")
 
 
 def report(data: pd.DataFrame, path: str | os.PathLike[str], *, title: str = "",
@@ -165,9 +164,9 @@ def _heading(row: dict[str, Any]) -> str:
 
 
 def _table_cells(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
-    sweep = is_sweep(table)
-    cols = [c for c in SUMMARY_COLUMNS if c in table.columns and (sweep or c not in _SWEEP_ONLY)]
-    return cols, [[_number(r[c]) for c in cols] for r in table.to_dict("records")]
+    shown = for_display(table)
+    cols = [c for c in SUMMARY_COLUMNS if c in shown.columns]
+    return cols, [[_number(r[c]) for c in cols] for r in shown.to_dict("records")]
 
 
 def _png_uri(png: bytes) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..benchmarks import SUFFIXES
-from ..comparison import compare, summary
+from ..comparison import compare, for_display, summary
 from ..prompts import load
 from .output import budget_arg, client_for, safe
 
@@ -32,7 +32,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
                  client=client_for(args), max_tokens=args.max_tokens or 512, think=args.think,
                  think_budget=budgets, loop_guard=args.loop_guard, out=args.out, seed=args.seed)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
-        print(safe(summary(df).to_string(index=False)))
+        print(safe(for_display(summary(df)).to_string(index=False)))
     truncated = int((df["done_reason"] == "length").sum())
     if truncated:
         print(f"{truncated} of {len(df)} replies hit the token limit before they finished "

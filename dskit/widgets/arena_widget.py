@@ -15,7 +15,7 @@ from ..client import Client, default_client
 from ..columns import LABELS, SideBySide
 from ..errors import ConfigurationError, DskitError
 from ..prompts import Prompt, cup_puzzle, maths
-from .base import StatusLine, Worker, WorkerWidget, tagged
+from .base import StatusLine, Worker, WorkerWidget, stop_button, tagged
 
 #: Most columns an arena round shows (the vote buttons are made for this many).
 MAX_MODELS = 4
@@ -84,8 +84,7 @@ class ArenaWidget(WorkerWidget):
                             "think")
         self.run_button = tagged(W.Button(description="Run", button_style="primary",
                                           icon="play"), "run")
-        self.stop_button = tagged(W.Button(description="Stop", button_style="warning",
-                                           icon="stop", disabled=True), "stop")
+        self.stop_button = stop_button()
         self.status = StatusLine()
         self.columns = tagged(W.HTML(value=""), "columns")
         self.vote_buttons = {label: tagged(W.Button(description=f"{label} better",

@@ -49,6 +49,12 @@ def tagged(widget: W.DOMWidget, name: str) -> Any:
     return widget
 
 
+def stop_button() -> W.Button:
+    """The Stop button every widget has: disabled until something runs."""
+    return tagged(W.Button(description="Stop", button_style="warning", icon="stop",
+                           disabled=True), "stop")
+
+
 def error_text(exc: BaseException) -> str:
     """What to tell a user: dskit's own errors say the fix; others get their type."""
     if isinstance(exc, DskitError):

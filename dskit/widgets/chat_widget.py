@@ -13,7 +13,15 @@ from ..conversation import ChatStream, Conversation
 from ..model_files import STANDINS
 from ..prompts import EXAMPLES, known_question
 from ..reply import Reply
-from .base import StatusLine, Worker, WorkerWidget, prepare_model, stream_reply, tagged
+from .base import (
+    StatusLine,
+    Worker,
+    WorkerWidget,
+    prepare_model,
+    stop_button,
+    stream_reply,
+    tagged,
+)
 
 #: The dropdown's value for "no limit" (ipywidgets shows a value of None as nothing selected).
 NO_LIMIT = -1
@@ -59,8 +67,7 @@ class ChatWidget(WorkerWidget):
             "think-budget")
         self.send_button = tagged(W.Button(description="Send", button_style="primary",
                                            icon="paper-plane"), "send")
-        self.stop_button = tagged(W.Button(description="Stop", button_style="warning",
-                                           icon="stop", disabled=True), "stop")
+        self.stop_button = stop_button()
         self.new_button = tagged(W.Button(description="New chat", icon="refresh"), "new")
         self.examples = tagged(W.Dropdown(
             options=[("example questions with known answers…", "")]

@@ -9,10 +9,10 @@ from typing import Any
 import ipywidgets as W
 
 from ..client import Client, default_client
-from ..comparison import compare, summary
+from ..comparison import compare, for_display, summary
 from ..plots import summary_png
 from ..prompts import load
-from .base import StatusLine, Worker, WorkerWidget, tagged
+from .base import StatusLine, Worker, WorkerWidget, stop_button, tagged
 
 PROMPT_SETS = ("cup", "cup-en", "maths")
 
@@ -31,8 +31,7 @@ class CompareWidget(WorkerWidget):
         self.max_tokens = W.IntText(value=max_tokens, description="max tokens")
         self.run_button = tagged(W.Button(description="Run", button_style="primary", icon="play"),
                                  "run")
-        self.stop_button = tagged(W.Button(description="Stop", button_style="warning",
-                                           icon="stop", disabled=True), "stop")
+        self.stop_button = stop_button()
         self.progress = tagged(W.IntProgress(value=0, min=0, max=1, description="0 / 0"),
                                "progress")
         self.status = StatusLine()
@@ -83,11 +82,8 @@ class CompareWidget(WorkerWidget):
                      loop_guard=True, stop=self.worker.stopping, on_row=self._tick)
         self.result = df
         table = summary(df)
-        # The widget runs no budget sweep: its think_budget column would only say <NA>.
-        shown = table.drop(columns=["think_budget"]) if table["think_budget"].isna().all() \
-            else table
-        self.table.value = shown.to_html(index=False, float_format=lambda v: f"{v:.3g}",
-                                         na_rep="–")
+        self.table.value = for_display(table).to_html(
+            index=False, float_format=lambda v: f"{v:.3g}", na_rep="–")
         self.plot.value = summary_png(table)
         self.plot.layout.display = ""
         stopped = bool(df.attrs.get("interrupted"))

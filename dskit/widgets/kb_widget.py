@@ -20,6 +20,7 @@ from .base import (
     error_html,
     prepare_embedder,
     prepare_model,
+    stop_button,
     stream_reply,
     tagged,
 )
@@ -102,8 +103,7 @@ class KnowledgeBaseWidget(WorkerWidget):
                             "think")
         self.ask_button = tagged(W.Button(description="Ask", button_style="primary",
                                           icon="comments"), "ask")
-        self.stop_button = tagged(W.Button(description="Stop", button_style="warning",
-                                           icon="stop", disabled=True), "stop")
+        self.stop_button = stop_button()
         self.answer = tagged(W.HTML(value=""), "answer")
         #: The last answer as a `Reply` (None before the first, or when it broke off).
         self.last_reply: Reply | None = None
