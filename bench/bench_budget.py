@@ -5,10 +5,10 @@ What it measures
     answer), temperature 0, the same prompt and seed for every run. There a reply without a
     budget takes the same two phases as one with a budget. ``--r1`` serves the same file under
     an R1 name (``ds.register_gguf``), as a DeepSeek-R1 GGUF would be: without a budget the
-    reply is then one pass from the forced ``<think>``, with a budget it is generated in two
-    phases (reasoning, then the answer), so the never-reached ratio measures what the phases
-    cost. The stand-in never writes ``</think>`` by itself, so its reasoning runs to
-    ``max_tokens`` in both runs of a pair.
+    reply is then one pass from the forced ``<think>``; with a budget it is the same pass with a
+    stopping criterion counting the reasoning's tokens, cut and continued only when the budget
+    is reached. Each pair also checks that both runs wrote the same reply (same thinking, same
+    answer, same token count): a ratio over different replies would measure nothing.
 
     * never reached: the same call without a budget and with ``think_budget=10_000`` (far
       above ``max_tokens``), in pairs whose order alternates. Decode speed of each run is
@@ -65,6 +65,8 @@ def timed(client: ds.Client, backend: EmbeddedBackend, model: str, **kwargs: obj
             first_answer = now
     reply = stream.reply
     return {"tokens_per_s": reply.stats.tokens_per_s or 0.0, "ttft": reply.stats.ttft or 0.0,
+            "text": hash((reply.thinking, reply.answer, reply.stats.eval_tokens)),
+            "tokens": float(reply.stats.eval_tokens or 0),
             "gap": (first_answer - last_thinking) if first_answer and last_thinking else 0.0,
             "hit": float(reply.budget_hit), "thinking": float(reply.stats.thinking_tokens or 0)}
 
@@ -86,7 +88,7 @@ def main() -> None:
     backend = EmbeddedBackend(n_ctx=4096)
     client = ds.connect(backend, set_default=False)
     timed(client, backend, model, max_tokens=args.max_tokens)  # warm-up: loads the model
-    ratios = []
+    ratios, same = [], 0
     for i in range(args.pairs):
         runs = {}
         for which in (("none", "budget") if i % 2 == 0 else ("budget", "none")):
@@ -94,11 +96,15 @@ def main() -> None:
             runs[which] = timed(client, backend, model, max_tokens=args.max_tokens, **extra)
         ratio = runs["budget"]["tokens_per_s"] / runs["none"]["tokens_per_s"]
         ratios.append(ratio)
+        same += runs["budget"]["text"] == runs["none"]["text"]
         print(f"never reached, pair {i + 1}: none {runs['none']['tokens_per_s']:.1f} tok/s, "
-              f"budget {runs['budget']['tokens_per_s']:.1f} tok/s, ratio {ratio:.3f}")
+              f"budget {runs['budget']['tokens_per_s']:.1f} tok/s, ratio {ratio:.3f}, "
+              f"{runs['none']['tokens']:.0f}/{runs['budget']['tokens']:.0f} tokens, same reply: "
+              f"{'yes' if runs['budget']['text'] == runs['none']['text'] else 'NO'}")
     median = statistics.median(ratios)
     print(f"never reached: median tokens/s ratio {median:.3f} (target >= 0.97: "
-          f"{'PASS' if median >= 0.97 else 'FAIL'})")
+          f"{'PASS' if median >= 0.97 else 'FAIL'}); the same reply in {same}/{args.pairs} "
+          "pairs")
     gaps = []
     for i in range(args.pairs):
         run = timed(client, backend, model, max_tokens=args.max_tokens, think_budget=args.budget)

@@ -93,22 +93,102 @@ def test_embedded_budget_wraps_up_in_chinese(embedded_client: ds.Client):
     assert reply.budget_hit and reply.thinking.endswith(WRAP_UP["zh"])
 
 
-def test_embedded_budget_on_an_r1_model(embedded_client: ds.Client, embedded: EmbeddedBackend):
+def test_embedded_budget_on_an_r1_model(embedded_client: ds.Client, r1_standin: str):
     """An R1 GGUF (here the stand-in's file under an R1 name) starts from the forced
     "<think>\\n", is cut, and answers after `</think>`, with no reasoning instruction."""
+    stream = embedded_client.chat(QUESTION, r1_standin, think_budget=10, max_tokens=120,
+                                  temperature=0, stream=True)
+    chunks = list(stream)
+    reply = stream.reply
+    assert reply.budget_hit and reply.answer and reply.thinking.endswith(WRAP_UP["en"])
+    kinds = [c.kind for c in chunks]
+    assert kinds[0] == "thinking" and kinds[-1] == "answer"
+    assert kinds.index("answer") > max(i for i, k in enumerate(kinds) if k == "thinking")
+
+
+@pytest.fixture
+def r1_standin(embedded: EmbeddedBackend) -> Iterator[str]:
+    """The stand-in's file under an R1 name: the path a DeepSeek-R1 GGUF takes."""
     model_files.register_gguf(R1_STANDIN, model_files.model_path(QWEN))
     try:
-        stream = embedded_client.chat(QUESTION, R1_STANDIN, think_budget=10, max_tokens=120,
-                                      temperature=0, stream=True)
-        chunks = list(stream)
-        reply = stream.reply
-        assert reply.budget_hit and reply.answer and reply.thinking.endswith(WRAP_UP["en"])
-        kinds = [c.kind for c in chunks]
-        assert kinds[0] == "thinking" and kinds[-1] == "answer"
-        assert kinds.index("answer") > max(i for i, k in enumerate(kinds) if k == "thinking")
+        yield R1_STANDIN
     finally:
         embedded.unload(R1_STANDIN)
         model_files._registered.pop(R1_STANDIN, None)
+
+
+def test_r1_budget_that_is_not_reached_is_the_same_single_pass(embedded_client: ds.Client,
+                                                                embedded: EmbeddedBackend,
+                                                                r1_standin: str):
+    """On an R1 model a budget is a stopping criterion on one pass: never reached, the reply
+    is token for token the one without a budget."""
+    kwargs = {"max_tokens": 90, "temperature": 0, "seed": 7}
+    llm = embedded.load(r1_standin).llm
+
+    def ask(question: str, **extra: Any) -> ds.Reply:
+        # From an empty cache both times: a prompt evaluated in other batches can tip a greedy
+        # near-tie (llama.cpp's sums are not bit-identical across batch splits).
+        llm.reset()
+        return embedded_client.chat(question, r1_standin, **kwargs, **extra)
+
+    for question in (QUESTION, "小明有 5 个苹果，又买了 4 个。他现在有几个苹果？"):
+        plain, budgeted = ask(question), ask(question, think_budget=5000)
+        assert (budgeted.thinking, budgeted.answer) == (plain.thinking, plain.answer)
+        assert budgeted.thinking
+        assert budgeted.stats.eval_tokens == plain.stats.eval_tokens
+        assert budgeted.done_reason == plain.done_reason
+        assert budgeted.stats.thinking_tokens <= budgeted.stats.eval_tokens
+        assert not budgeted.budget_hit and not any("budget" in n for n in budgeted.notes)
+
+
+def test_r1_cut_continues_from_the_models_own_tokens(embedded_client: ds.Client,
+                                                      embedded: EmbeddedBackend,
+                                                      r1_standin: str,
+                                                      monkeypatch: pytest.MonkeyPatch):
+    """At the cut llama.cpp evaluates only the closing text: the reasoning's ids stay cached,
+    not re-tokenized from text."""
+    llm = embedded.load(r1_standin).llm
+    evaluated: list[int] = []
+    real_eval = llm.eval
+    monkeypatch.setattr(llm, "eval", lambda tokens: (evaluated.append(len(tokens)),
+                                                     real_eval(tokens))[1])
+    stream = embedded_client.chat(QUESTION, r1_standin, think_budget=8, max_tokens=120,
+                                  temperature=0, stream=True)
+    cut_at = None
+    for _ in stream:
+        if cut_at is None and WRAP_UP["en"] in stream.reply.thinking:
+            cut_at = len(evaluated)  # evals so far: the prompt and the reasoning
+    reply = stream.reply
+    assert reply.budget_hit and reply.answer
+    closing = len(llm.tokenize(f"\n\n{WRAP_UP['en']}\n</think>\n\n".encode(), add_bos=False,
+                               special=True))
+    assert reply.stats.thinking_tokens == 8 + closing
+    # Evaluated after the cut: the closing text once (in batches), then one id per answer token.
+    after = evaluated[cut_at:]
+    assert max(after) <= closing + 1, after
+    assert sum(after) <= closing + 1 + reply.stats.answer_tokens
+
+
+def test_budget_cut_counts_reasoning_until_the_model_closes_it(embedded: EmbeddedBackend):
+    """The stopping criterion, on ids from the real tokenizer: it counts the reasoning, notices
+    a `</think>` however the tag was split into tokens, and never stops after it."""
+    import numpy as np
+
+    from dskit.backends.embedded import BudgetCut
+
+    llm = embedded.load(QWEN).llm
+    prompt = llm.tokenize(b"<|im_start|>user\nhi<|im_end|>\n", special=True)
+    reasoning = llm.tokenize("Two and two. 想一想：四。".encode(), add_bos=False)
+    after = llm.tokenize(b"\n</think>\n\nFour, a long answer to follow.", add_bos=False)
+    ids = [*prompt, *reasoning, *after]
+    closed = BudgetCut(llm, len(prompt), budget=len(reasoning) + 4)
+    stops = [closed(np.array(ids[:i]), None) for i in range(len(prompt), len(ids) + 1)]
+    assert not any(stops)  # closed within the budget, then answering past it
+    tag_end = len(reasoning) + len(llm.tokenize(b"\n</think>", add_bos=False))
+    assert closed.closed_at is not None and len(reasoning) < closed.closed_at <= tag_end
+    open_ = BudgetCut(llm, len(prompt), budget=5)
+    stops = [open_(np.array(ids[:i]), None) for i in range(len(prompt), len(ids) + 1)]
+    assert stops.index(True) == 5 and open_.hit and open_(np.array(ids), None)
 
 
 def test_budget_in_a_conversation_and_the_cli(embedded_client: ds.Client, run_dskit):

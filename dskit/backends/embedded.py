@@ -286,6 +286,9 @@ class EmbeddedBackend:
                     final.notes.append(GRAMMAR_NOTE)
                 yield final
 
+            if plan.budget and not plan.two_phase and grammar is None:
+                yield from _budgeted(run, request, tools, answer, done)
+                return
             if plan.two_phase or plan.budget is not None:
                 yield from _phased(run, request, tools, grammar, answer, done)
                 return
@@ -376,6 +379,79 @@ def _phased(run: _Run, request: ChatRequest, tools: list[dict[str, Any]] | None,
             ev.budget_hit = True
             ev.notes.append(budget_note(budget))
         yield ev
+
+
+def _budgeted(run: _Run, request: ChatRequest, tools: list[dict[str, Any]] | None,
+              answer: Callable[[Iterator[str], Kind], Iterator[Event]],
+              finish: Callable[[bool, Kind], Iterator[Event]]) -> Iterator[Event]:
+    """A model that reasons by itself, with a budget: one pass, cut only when it is reached.
+
+    The reply is generated exactly as without a budget (the same call, the same tokens), with a
+    stopping criterion counting the reasoning's tokens; a budget that is never reached costs
+    nothing and changes nothing. At the budget the criterion stops generation, the wrap-up line
+    and `</think>` follow the tokens the model wrote (its own ids, not the text tokenized
+    again, so llama.cpp evaluates only the closing text), and the answer continues from there.
+    """
+    plan, messages = request.plan, request.messages
+    assert plan.budget  # the caller routes budget 0 and no budget elsewhere
+    fmt = run.entry.formatter(messages=messages, tools=tools)
+    prompt = run._tokens(fmt.prompt + plan.prefix, fmt)
+    cut = BudgetCut(run.llm, len(prompt), plan.budget)
+    yield from answer(run.generate(prompt, fmt, stopping=cut), "raw")
+    if not cut.hit:
+        run.thinking = cut.closed_at if cut.closed_at is not None else run.generated
+        run.answer = run.generated - run.thinking
+        yield from finish(bool(plan.prefix), "raw")
+        return
+    line = wrap_up(messages)
+    tail = f"\n\n{line}{CLOSE}"
+    yield from answer(iter([tail]), "raw")
+    llm = run.llm
+    tokens = [*llm.input_ids[: llm.n_tokens].tolist(),
+              *llm.tokenize(tail.encode("utf-8"), add_bos=False, special=True)]
+    run.thinking = cut.budget + len(tokens) - llm.n_tokens
+    if run.remaining() <= 0 or llm.n_ctx() - len(tokens) <= 0:
+        run.finish = "length"  # the token limit or the context ran out at the cut
+        yield from finish(bool(plan.prefix), "raw")
+        return
+    before = run.generated
+    yield from answer(run.generate(tokens, fmt, extra_stop=[OPEN_TAG, CLOSE_TAG]), "raw")
+    run.answer = run.generated - before
+    for ev in finish(bool(plan.prefix), "raw"):
+        if isinstance(ev, Done):
+            ev.budget_hit = True
+            ev.notes.append(budget_note(plan.budget))
+        yield ev
+
+
+class BudgetCut:
+    """A llama.cpp stopping criterion: stop when `budget` tokens of reasoning are unclosed.
+
+    llama-cpp-python calls it after each sampled token with the ids evaluated so far (the
+    prompt's `start` ids, then the reply's), so it sees every token, not the held-back text.
+    """
+
+    #: Ids looked at for `</think>`: enough for the tag in any tokenization.
+    WINDOW = 8
+
+    def __init__(self, llm: Any, start: int, budget: int) -> None:
+        self.llm, self.start, self.budget = llm, start, budget
+        #: Reasoning tokens, `</think>` included, when the model closed the block itself.
+        self.closed_at: int | None = None
+        self.hit = False
+
+    def __call__(self, input_ids: Any, logits: Any) -> bool:
+        """True to stop: the budget is spent and the reasoning still open."""
+        if self.hit or self.closed_at is not None:
+            return self.hit
+        n = len(input_ids) - self.start
+        if n > 0:
+            window = input_ids[max(self.start, len(input_ids) - self.WINDOW):].tolist()
+            if CLOSE_TAG.encode() in self.llm.detokenize(window, special=True):
+                self.closed_at = n
+                return False
+        self.hit = n >= self.budget
+        return self.hit
 
 
 GRAMMAR_NOTE = ("format: the answer was constrained by a llama.cpp grammar built from the "
@@ -539,11 +615,13 @@ class _Run:
         used = self.generated - (self._last if before else 0)
         return self.budget - used
 
-    def generate(self, prompt: str, fmt: Any, extra_stop: list[str] | None = None,
-                 grammar: Any = None, limit: int | None = None) -> Iterator[str]:
-        """Stream text for `prompt` within what is left of the token budget (and `limit`)."""
+    def generate(self, prompt: str | list[int], fmt: Any, extra_stop: list[str] | None = None,
+                 grammar: Any = None, limit: int | None = None,
+                 stopping: Callable[[Any, Any], bool] | None = None) -> Iterator[str]:
+        """Stream text for `prompt` (text, or token ids as they are) within what is left of the
+        token budget (and `limit`); `stopping` is a llama.cpp stopping criterion."""
         llm, opts = self.llm, self.request.options
-        tokens = self._tokens(prompt, fmt)
+        tokens = prompt if isinstance(prompt, list) else self._tokens(prompt, fmt)
         if self.prompt_tokens is None:
             self.prompt_tokens = len(tokens)
         room = llm.n_ctx() - len(tokens)
@@ -565,11 +643,14 @@ class _Run:
         }
         if opts.seed is not None:
             kwargs["seed"] = opts.seed
-        if fmt is not None and fmt.stopping_criteria is not None:
-            kwargs["stopping_criteria"] = fmt.stopping_criteria
+        criteria = [*((fmt.stopping_criteria or []) if fmt is not None else []),
+                    *([stopping] if stopping is not None else [])]
+        if criteria:
+            from llama_cpp import StoppingCriteriaList  # heavy optional dependency
+
+            kwargs["stopping_criteria"] = StoppingCriteriaList(criteria)
         if grammar is not None:
             kwargs["grammar"] = grammar
-        pieces: list[str] = []
         self.finish = None
         self._last = 0
         cancel = self.request.cancel
@@ -587,15 +668,16 @@ class _Run:
                 if text:
                     if self.t_first is None:
                         self.t_first = time.perf_counter()
-                    pieces.append(text)
                     yield text
                 self.finish = choice.get("finish_reason") or self.finish
         finally:
             completion.close()
         self.t_end = time.perf_counter()
-        out = "".join(pieces)
-        # At the limit exactly that many tokens were sampled; otherwise count the text again.
-        self._last = self._limit if self.finish == "length" else (self.count(out) if out else 0)
+        # At the limit exactly that many tokens were sampled; otherwise the ids llama.cpp
+        # evaluated past the prompt (counting the text again can merge them: "</" "th" "ink"
+        # ">" is 3 tokens as text).
+        evaluated = max(0, llm.n_tokens - len(tokens))
+        self._last = self._limit if self.finish == "length" else evaluated
         self.generated += self._last
 
     def _prefill(self, tokens: list[int]) -> bool:
