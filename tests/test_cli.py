@@ -127,7 +127,7 @@ def test_compare_sweeps_budgets_on_a_gsm8k_file(run_dskit, tmp_path):
     assert res.returncode == 0, res.stderr
     assert "think_budget" in res.stdout and "pass@1_low" in res.stdout
     table = [line.split() for line in res.stdout.splitlines() if line.startswith(SMALL)]
-    assert [r[1] for r in table] == ["0", "4", "<NA>"]
+    assert [r[1] for r in table] == ["0", "4", "none"]
 
 
 def test_app_command_serves_the_packaged_chat_notebook_on_loopback():
