@@ -28,6 +28,8 @@ VARIABLES: dict[str, str] = {
     "DSKIT_ARENA_FILE": "the SQLite file arena votes are kept in (default: the user data dir)",
     "DSKIT_THREADS": "llama.cpp threads (default: physical cores)",
     "DSKIT_MAX_LOADED": "embedded models kept in memory at once (default: what fits in RAM)",
+    "DSKIT_NUM_CTX": "context window, in tokens, the embedded backend loads chat models with "
+                     "(default 8192; Binder sets 2048 to save memory)",
     "DSKIT_SERVE_TOKEN": "bearer token `dskit serve` requires; never printed",
     "DSKIT_IDLE_TIMEOUT": "seconds a server may send nothing mid-reply before the reply counts "
                           "as stalled (default 300)",
@@ -148,6 +150,11 @@ def threads() -> int | None:
 def max_loaded() -> int | None:
     """DSKIT_MAX_LOADED: embedded models kept in memory at once, None for the default."""
     return _whole("DSKIT_MAX_LOADED", "1")
+
+
+def num_ctx() -> int | None:
+    """DSKIT_NUM_CTX: the embedded backend's context window, None for the default."""
+    return _whole("DSKIT_NUM_CTX", "2048")
 
 
 def ollama_max_loaded_models() -> int | None:

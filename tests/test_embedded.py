@@ -236,3 +236,14 @@ def test_stop_during_a_long_prompt_abandons_its_evaluation(embedded: EmbeddedBac
     assert not reader.is_alive()
     assert stream.reply.done_reason == "stopped" and stream.reply.answer == ""
     assert 200 <= llm.n_tokens < total // 2  # abandoned between two batches
+
+
+def test_context_window_from_dskit_num_ctx(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DSKIT_NUM_CTX", raising=False)
+    assert EmbeddedBackend().n_ctx == 8192
+    monkeypatch.setenv("DSKIT_NUM_CTX", "2048")
+    assert EmbeddedBackend().n_ctx == 2048
+    assert EmbeddedBackend(n_ctx=512).n_ctx == 512  # an explicit window wins
+    monkeypatch.setenv("DSKIT_NUM_CTX", "lots")
+    with pytest.raises(ConfigurationError, match="DSKIT_NUM_CTX"):
+        EmbeddedBackend()

@@ -70,13 +70,17 @@ class _Loaded:
         self.closed = False
 
 
+#: The context window models are loaded with unless `n_ctx=` or DSKIT_NUM_CTX says otherwise.
+DEFAULT_CTX = 8192
+
+
 class EmbeddedBackend:
     """llama-cpp-python in process; each model is loaded once and reused."""
 
     name = "embedded"
 
     def __init__(self, model: str | None = None, *, n_threads: int | None = None,
-                 n_ctx: int = 8192, verbose: bool = False,
+                 n_ctx: int | None = None, verbose: bool = False,
                  models: dict[str, str] | None = None, max_loaded: int | None = None) -> None:
         try:
             import llama_cpp  # noqa: F401  (fail early with a useful message)
@@ -88,7 +92,10 @@ class EmbeddedBackend:
             model_files.register_gguf(name, path)
         self._model = model or config.model()
         self.n_threads = n_threads or physical_cores()
-        self.n_ctx = n_ctx
+        # The KV cache of the whole window is resident once a model has run (8192 tokens cost
+        # qwen2.5-coder:0.5b 96 MiB, 2048 tokens 24 MiB): DSKIT_NUM_CTX trims it where memory
+        # is tight (Binder).
+        self.n_ctx = n_ctx or config.num_ctx() or DEFAULT_CTX
         self.verbose = verbose
         # Least recently used first: a model moves to the end each time it is used.
         self._loaded: dict[str, _Loaded] = {}

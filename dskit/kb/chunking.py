@@ -1,13 +1,35 @@
-"""Splitting text segments into chunks with llama-index, keeping page and line positions."""
+"""Splitting text segments into chunks of at most `chunk_size` word pieces, with overlap,
+keeping page and line positions.
+
+Hand-written rather than llama-index's `SentenceSplitter` for memory: that splitter imports
+llama-index (about 60 MiB), counts with tiktoken (about 40 MiB) and splits sentences with
+nltk, which brings scipy and scikit-learn (about 80 MiB); on Binder's 2 GB that was a quarter
+of a kernel that had chatted and searched a knowledge base (docs/benchmarks.md, issue 14).
+Counting the embedding model's own word pieces is also what the limit is about: MiniLM cuts
+every input after 256 of them, and every CJK character is one piece.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import math
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any
 
+from ..language import CJK
 from .loaders import Segment
+
+#: Word pieces of each text, without the model's [CLS]/[SEP] (chunks are cut from one text:
+#: pieces of neighbouring parts add up).
+Counter = Callable[[Sequence[str]], list[int]]
+
+# Where a sentence ends: line breaks, Chinese/Japanese enders (with closing quotes or brackets),
+# and . ! ? ; before white space (so 3.5 and e.g. stay whole).
+_SENTENCE_END = re.compile(r"\n+|[。！？；…]+[”’」』）)]*|[.!?;]+[\"')\]]*(?=\s)")
+# Where a sentence too long for one chunk may be cut next: after commas, colons and spaces.
+_CLAUSE_END = re.compile(r"[，、,：]+|\s+")
+_WORD = re.compile(r"\w+|[^\w\s]")
 
 
 @dataclass
@@ -25,38 +47,107 @@ class Piece:
         return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
 
 
-@lru_cache(maxsize=8)
-def _splitter(chunk_size: int, chunk_overlap: int) -> Any:
-    from llama_index.core.node_parser import SentenceSplitter
+def estimate_pieces(texts: Sequence[str]) -> list[int]:
+    """A WordPiece-like count without a model: a CJK character or a punctuation mark is one
+    piece, a word one piece per six characters (for embedders whose tokenizer dskit lacks)."""
+    out = []
+    for text in texts:
+        n = 0
+        for word in _WORD.findall(text):
+            cjk = len(CJK.findall(word))
+            rest = len(word) - cjk
+            n += cjk + (math.ceil(rest / 6) if rest else 0)
+        out.append(n)
+    return out
 
-    # Its sentence regex knows Chinese punctuation (。！？), and it counts tokens with
-    # tiktoken's vocabulary, which llama-index-core ships (no download).
-    return SentenceSplitter(chunk_size=chunk_size, chunk_overlap=chunk_overlap,
-                            include_metadata=False, include_prev_next_rel=False)
+
+def _cut(text: str, start: int, end: int, pattern: re.Pattern[str]) -> list[tuple[int, int]]:
+    """[start, end) cut after each match of `pattern`, white space kept with the part before."""
+    spans, begin = [], start
+    for m in pattern.finditer(text, start, end):
+        stop = m.end()
+        while stop < end and text[stop].isspace():
+            stop += 1
+        if stop > begin:
+            spans.append((begin, stop))
+            begin = stop
+    if begin < end:
+        spans.append((begin, end))
+    return spans
 
 
-def split(segments: list[Segment], chunk_size: int, chunk_overlap: int) -> list[Piece]:
+def _units(text: str, limit: int, count: Counter) -> list[tuple[int, int, int]]:
+    """(start, end, pieces) of sentences, each cut into clauses, then into runs of characters,
+    until every unit fits in `limit` pieces."""
+    spans = _cut(text, 0, len(text), _SENTENCE_END)
+    counts = count([text[a:b] for a, b in spans])
+    out: list[tuple[int, int, int]] = []
+    for (a, b), n in zip(spans, counts, strict=True):
+        if n <= limit:
+            out.append((a, b, n))
+            continue
+        parts = _cut(text, a, b, _CLAUSE_END)
+        if len(parts) == 1:  # no place to cut: runs of characters, sized by the count
+            size = max(1, (b - a) * limit // (2 * n))
+            parts = [(i, min(i + size, b)) for i in range(a, b, size)]
+        out += _units_of(text, parts, limit, count)
+    return out
+
+
+def _units_of(text: str, parts: list[tuple[int, int]], limit: int,
+              count: Counter) -> list[tuple[int, int, int]]:
+    """Counted `parts`, any still over `limit` cut again (into clauses or characters)."""
+    out: list[tuple[int, int, int]] = []
+    for (a, b), n in zip(parts, count([text[a:b] for a, b in parts]), strict=True):
+        if n <= limit or b - a == 1:
+            out.append((a, b, n))
+        else:
+            size = max(1, (b - a) * limit // (2 * n))
+            out += _units_of(text, [(i, min(i + size, b)) for i in range(a, b, size)], limit,
+                             count)
+    return out
+
+
+def spans(text: str, chunk_size: int, chunk_overlap: int,
+          count: Counter = estimate_pieces) -> list[tuple[int, int]]:
+    """(start, end) of each chunk of `text`: whole sentences while they fit in `chunk_size`
+    pieces, each chunk starting with the last sentences of the one before that fit in
+    `chunk_overlap` pieces. Every character of `text` lies in some chunk."""
+    units = _units(text, chunk_size, count)
+    chunks: list[tuple[int, int]] = []
+    i = 0
+    while i < len(units):
+        j, used = i, 0
+        while j < len(units) and (j == i or used + units[j][2] <= chunk_size):
+            used += units[j][2]
+            j += 1
+        chunks.append((units[i][0], units[j - 1][1]))
+        if j == len(units):
+            break
+        # The next chunk repeats the tail of this one, as far as the overlap allows, and
+        # always moves on by at least one unit.
+        back, kept = j, 0
+        while back - 1 > i and kept + units[back - 1][2] <= chunk_overlap:
+            back -= 1
+            kept += units[back][2]
+        i = back
+    return chunks
+
+
+def split(segments: list[Segment], chunk_size: int, chunk_overlap: int,
+          count: Counter = estimate_pieces) -> list[Piece]:
     """Chunks of every segment, in order, each with its page and 1-based line range."""
-    from llama_index.core import Document
-
-    splitter = _splitter(chunk_size, chunk_overlap)
     pieces: list[Piece] = []
     for seg in segments:
         text = seg.text
-        nodes = splitter.get_nodes_from_documents([Document(text=text)])
-        cursor = 0
-        for node in nodes:
-            body = node.get_content()
-            if not body.strip():
+        for start, end in spans(text, chunk_size, chunk_overlap, count):
+            body = text[start:end]
+            lead = len(body) - len(body.lstrip())
+            body = body.strip()
+            if not body:
                 continue
-            start = node.start_char_idx
-            if start is None or text[start:start + len(body)] != body:
-                found = text.find(body, max(0, cursor - len(body)))
-                start = found if found >= 0 else cursor
-            cursor = start + 1
-            first = seg.line + text.count("\n", 0, start)
-            last = first + body.count("\n")
-            pieces.append(Piece(body, seg.page, first, last))
+            first = seg.line + text.count("\n", 0, start + lead)
+            pieces.append(Piece(body, seg.page, first, first + body.count("\n")))
     return pieces
 
 

@@ -394,7 +394,8 @@ class KnowledgeBase:
         return self._prepare(doc, segments, "updated" if old else "added")
 
     def _prepare(self, doc: DocRow, segments: list[loaders.Segment], status: str) -> _Pending:
-        pieces = chunking.split(segments, self.chunk_size, self.chunk_overlap)
+        pieces = chunking.split(segments, self.chunk_size, self.chunk_overlap,
+                                _counter(self._embedder))
         doc.n_chunks = len(pieces)
         return _Pending(doc, segments, pieces, _row(doc.source, status, len(pieces), "", doc.path))
 
@@ -490,7 +491,8 @@ class KnowledgeBase:
         docs = self._store.docs()
         segs = {d.doc_id: [loaders.Segment(t, p, ln) for t, p, ln in self._store.segments(d.doc_id)]
                 for d in docs}
-        pieces = {d.doc_id: chunking.split(segs[d.doc_id], size, overlap) for d in docs}
+        count = _counter(embedder)
+        pieces = {d.doc_id: chunking.split(segs[d.doc_id], size, overlap, count) for d in docs}
         texts = list(dict.fromkeys(p.text for ps in pieces.values() for p in ps))
         vectors = embedder.embed(texts) if texts else None
         by_text = {t: vectors[i].tobytes() for i, t in enumerate(texts)} if texts else {}
@@ -625,6 +627,14 @@ def _hits_type() -> type:
 def hits_frame(rows: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
     """Search results as a `SearchHits` DataFrame."""
     return _hits_type()(rows, columns=columns)
+
+
+def _counter(embedder: Embedder) -> chunking.Counter:
+    """Word pieces as the embedder counts them (the local MiniLM), else an estimate."""
+    if isinstance(embedder, LocalEmbedder):
+        # count_tokens includes [CLS] and [SEP]; a chunk's pieces are counted without them.
+        return lambda texts: [n - 2 for n in embedder.count_tokens(texts)]
+    return chunking.estimate_pieces
 
 
 def _as_list(paths: Any) -> list[Any]:

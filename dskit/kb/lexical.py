@@ -6,6 +6,7 @@ import logging
 import math
 import re
 import threading
+from array import array
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -50,23 +51,34 @@ def tokenize(text: str) -> list[str]:
 
 
 class BM25Index:
-    """bm25s over pre-tokenised chunks, plus a query-relative score in [0, 1]."""
+    """Lucene's BM25 over pre-tokenised chunks, plus a query-relative score in [0, 1].
+
+    Written here with numpy rather than taken from bm25s, whose sparse matrices import scipy:
+    26 MiB more in every kernel that searches (docs/benchmarks.md, issue 14). The formula is
+    the one bm25s's "lucene" method computes: idf · tf / (tf + k1·(1 − b + b·dl/avgdl)).
+    """
 
     def __init__(self, docs: Sequence[list[str]], k1: float = 1.5, b: float = 0.75) -> None:
-        import bm25s
+        import numpy as np
 
         self.n = len(docs)
         self.df: Counter[str] = Counter()
-        for toks in docs:
-            self.df.update(set(toks))
-        self._bm25: Any = None
-        if self.n and self.df:
-            self._bm25 = bm25s.BM25(k1=k1, b=b, method="lucene")
-            # bm25s needs a non-empty token list per document to keep indices aligned.
-            self._bm25.index([t or ["\u0000"] for t in docs], show_progress=False)
+        # token -> (chunk numbers, term frequencies), packed arrays: 8 bytes a posting.
+        self._postings: dict[str, tuple[array[int], array[float]]] = {}
+        for i, toks in enumerate(docs):
+            counts = Counter(toks)
+            self.df.update(counts.keys())
+            for tok, tf in counts.items():
+                ids, tfs = self._postings.setdefault(tok, (array("i"), array("f")))
+                ids.append(i)
+                tfs.append(tf)
+        # An empty chunk counts as one token long, as it did when bm25s indexed it.
+        lengths = np.array([max(len(t), 1) for t in docs], dtype=np.float64)
+        avg = float(lengths.mean()) if self.n else 1.0
+        self._norm = k1 * (1 - b + b * lengths / avg)
 
     def idf(self, token: str) -> float:
-        """Lucene's idf: what bm25s uses for the same token."""
+        """Lucene's idf, log(1 + (N − df + 0.5) / (df + 0.5))."""
         df = self.df.get(token, 0)
         return math.log(1 + (self.n - df + 0.5) / (df + 0.5))
 
@@ -83,9 +95,15 @@ class BM25Index:
             return np.zeros(0, np.float32), np.zeros(0, np.float32)
         terms = list(dict.fromkeys(query))
         known = [t for t in terms if t in self.df]
-        if not known or self._bm25 is None:
+        if not known:
             zero = np.zeros(self.n, np.float32)
             return zero, zero
-        raw = np.asarray(self._bm25.get_scores(known), dtype=np.float32)
+        total = np.zeros(self.n, np.float64)
+        for t in known:
+            ids, tfs = self._postings[t]
+            rows = np.frombuffer(ids, dtype=np.int32)
+            tf = np.frombuffer(tfs, dtype=np.float32).astype(np.float64)
+            total[rows] += self.idf(t) * tf / (tf + self._norm[rows])
+        raw = total.astype(np.float32)
         mass = sum(self.idf(t) for t in terms)
         return raw, np.clip(raw / mass, 0.0, 1.0) if mass > 0 else raw * 0
