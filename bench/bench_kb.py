@@ -4,7 +4,7 @@ What it measures
     1. Indexing throughput on the local embedder (all-MiniLM-L6-v2 on llama.cpp, the CPU), in
        chunks/s, for a generated mixed Chinese/English corpus of about --chunks chunks (Markdown):
        * kb:     ``KnowledgeBase.add(folder)`` into a fresh knowledge base: reading, chunking
-                 (dskit's splitter), jieba/BM25 tokens, batched embedding, SQLite;
+                 (dskit's splitter), BM25 tokens (Chinese bigrams), batched embedding, SQLite;
        * direct: ``LocalEmbedder.embed(texts)`` on exactly the chunk texts kb made, in one call:
                  the embedding model alone, the upper bound (target kb/direct >= 0.8);
        * llama-index: ``VectorStoreIndex.from_documents`` with the same splitter settings and the

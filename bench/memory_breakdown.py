@@ -67,12 +67,12 @@ def main() -> int:
     step("import dskit.kb", lambda: importlib.import_module("dskit.kb"))
     if not args.no_preimport:
         # pandas 3 imports pyarrow itself when it is installed: its cost shows under pandas.
-        for name in ("numpy", "pandas", "pyarrow", "tqdm.auto", "filelock", "jieba", "pypdf",
+        for name in ("numpy", "pandas", "pyarrow", "tqdm.auto", "filelock", "pypdf",
                      "lxml.etree"):
             step(f"import {name}", lambda name=name: importlib.import_module(name))
         from dskit.kb import lexical
 
-        step("jieba dictionary (tokenize Chinese)",
+        step("tokenize Chinese (BM25)",
              lambda: lexical.tokenize("冲泡龙井用多少度的水"))
         from dskit.embeddings import get_embedder
 

@@ -79,7 +79,7 @@ def read_file(spec: str | os.PathLike[str]) -> pd.DataFrame:
     if suffix == ".parquet":
         if find_spec("pyarrow") is None:
             raise ConfigurationError(f"reading {path.name} needs pyarrow: `pip install pyarrow` "
-                                     "(or `pip install 'dskit[notebook]'`), or save it as JSONL")
+                                     "(or `pip install 'dskit[parquet]'`), or save it as JSONL")
         return pd.read_parquet(path)
     raise ConfigurationError(f"{path}: use a {', '.join(SUFFIXES)} file")
 

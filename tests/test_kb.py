@@ -259,6 +259,55 @@ def test_a_knowledge_base_written_by_the_older_dskit(home: Path) -> None:
     kb.close()
 
 
+def test_tokens_of_an_older_tokeniser_are_renewed(home: Path) -> None:
+    """The file from before issue 14 stored jieba's words: searched with the current
+    tokenisation from its texts (a read-only search writes nothing), stored anew at the next
+    write, and old and new chunks then rank alike."""
+    import hashlib
+    import shutil
+    import sqlite3
+    import warnings
+
+    from dskit.errors import OutdatedIndexWarning
+    from dskit.kb import lexical
+
+    (home / "旧库").mkdir(parents=True)
+    path = home / "旧库" / "kb.sqlite"
+    shutil.copyfile(LEGACY_KB, path)
+
+    def stored() -> tuple[str | None, list[tuple[str, str]]]:
+        db = sqlite3.connect(path)
+        try:
+            meta = db.execute("SELECT value FROM meta WHERE key = 'lexical'").fetchone()
+            return (meta[0] if meta else None,
+                    db.execute("SELECT text, tokens FROM chunks ORDER BY id").fetchall())
+        finally:
+            db.close()
+
+    version, chunks = stored()
+    assert version is None and "山海关" in chunks[1][1]  # jieba's word, not a pair
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", OutdatedIndexWarning)
+        kb = KnowledgeBase("旧库", data_dir=home, create=False)
+    assert kb.search("长城的东端在哪里？", k=1).iloc[0].source == "wall.txt"
+    assert kb.search("茶", k=1).iloc[0].source == "tea.txt"  # one character finds pairs' text
+    kb.close()
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == digest  # nothing written
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", OutdatedIndexWarning)
+        kb = KnowledgeBase("旧库", data_dir=home)
+    kb.add(text="西湖在杭州，湖边的龙井村产茶。", name="lake.txt", progress=False)
+    version, chunks = stored()
+    assert version == lexical.VERSION
+    assert all(tokens == " ".join(lexical.tokenize(text)) for text, tokens in chunks)
+    hits = kb.search("杭州西湖", k=3)
+    bm25 = dict(zip(hits.source, hits.bm25, strict=True))
+    assert hits.iloc[0].source == "lake.txt"  # the new chunk, and BM25 sees the old one's words
+    assert bm25["tea.txt"] > 4 * bm25["wall.txt"]  # 杭州西湖一带 against one 西
+    kb.close()
+
+
 def test_threshold_and_empty_inputs(home: Path, corpus: Path) -> None:
     kb = KnowledgeBase("thr", data_dir=home)
     assert kb.search("anything").empty  # nothing added yet

@@ -38,3 +38,22 @@ def test_no_known_word_scores_zero() -> None:
 def test_tokenize_chinese_and_english() -> None:
     assert "龙井" in tokenize("冲泡龙井用多少度的水？")
     assert tokenize("The Tea of Hangzhou") == ["tea", "hangzhou"]
+
+
+def test_chinese_is_indexed_as_characters_and_pairs() -> None:
+    """Each run of ideographs: its characters and every neighbouring pair; stop words out."""
+    assert tokenize("龙井茶") == ["龙", "井", "茶", "龙井", "井茶"]
+    assert tokenize("是什么") == ["什", "是什"]  # 是, 么 and 什么 are stop words
+    # Runs break at punctuation, Latin letters and digits; traditional characters alike.
+    assert tokenize("長城，Great Wall 2024年") == ["長", "城", "長城", "great", "wall", "2024",
+                                                 "年"]
+    assert tokenize("") == [] and tokenize("！？。") == []
+
+
+def test_a_one_character_query_and_a_word_query_both_match() -> None:
+    docs = [tokenize(t) for t in ("龙井是绿茶，产自杭州。", "普洱茶越陈越香。", "长城西至嘉峪关。")]
+    index = BM25Index(docs)
+    raw, _ = index.scores(tokenize("茶"))
+    assert raw[0] > 0 and raw[1] > 0 and raw[2] == 0
+    raw, share = index.scores(tokenize("杭州的龙井"))
+    assert int(np.argmax(raw)) == 0 and share[0] > 0.1 and raw[1] == raw[2] == 0

@@ -119,11 +119,15 @@ class _Index:
         import numpy as np
 
         self.generation = store.generation()
-        rows = store.all_chunks("id, embedding, tokens")
+        current = store.get_meta("lexical") == lexical.VERSION
+        rows = store.all_chunks("id, embedding, tokens" if current else "id, embedding, text")
         self.ids = np.array([r[0] for r in rows], dtype=np.int64)
         self.matrix = (np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
                        .reshape(len(rows), dim) if rows else np.zeros((0, dim), np.float32))
-        self.bm25 = lexical.BM25Index([r[2].split(" ") if r[2] else [] for r in rows])
+        # Tokens stored by an older tokeniser are not comparable with a query's: tokenise the
+        # texts again in memory (the next write stores them, see KnowledgeBase._write).
+        self.bm25 = lexical.BM25Index([(r[2].split(" ") if r[2] else []) if current
+                                       else lexical.tokenize(r[2]) for r in rows])
 
 
 class KnowledgeBase:
@@ -255,6 +259,11 @@ class KnowledgeBase:
             ) from None
         try:
             with self._store.transaction():
+                if self._store.get_meta("lexical") != lexical.VERSION:
+                    # Stored by an older tokeniser (or a new knowledge base): bring every
+                    # chunk's tokens up to date, so new and old chunks are searched alike.
+                    self._store.retokenize(lexical.tokenize)
+                    self._store.set_meta("lexical", lexical.VERSION)
                 yield
         finally:
             lock.release()

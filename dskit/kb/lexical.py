@@ -1,19 +1,22 @@
-"""BM25 over chunks, tokenised for Chinese (jieba) and English alike."""
+"""BM25 over chunks, tokenised for Chinese (character bigrams) and English alike."""
 
 from __future__ import annotations
 
-import logging
 import math
 import re
-import threading
 from array import array
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from ..language import CJK
+#: The tokenisation stored with each chunk; a knowledge base that stored another is tokenised
+#: again from its chunk texts (see `KnowledgeBase`), never searched with mixed tokens.
+VERSION = "cjk-bigrams-1"
 
-_WORD = re.compile(r"\w", re.UNICODE)
+# A run of CJK ideographs, or a run of other word characters.
+_RUN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+|[^\W\u3400-\u9fff\uf900-\ufaff]+",
+                  re.UNICODE)
+_IDEOGRAPH = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 # Function words that match everywhere and only blur the ranking.
 _STOP_WORDS = """
 a an and are as at be by for from has have how i in is it its of on or that the this to was
@@ -22,32 +25,25 @@ what when where which who why will with do does did can you your we our they the
 这 那 这个 那个 一个 有 没有 我 你 他 她 它 我们 你们 他们 请 为什么 多少 几
 """
 _STOP = frozenset(_STOP_WORDS.split())
-_JIEBA_LOCK = threading.Lock()
-_jieba: Any = None
-
-
-def _cutter() -> Any:
-    """jieba, imported and quietened once (its first use builds a dictionary cache)."""
-    global _jieba
-    with _JIEBA_LOCK:
-        if _jieba is None:
-            import jieba
-
-            jieba.setLogLevel(logging.WARNING)
-            jieba.initialize()
-            _jieba = jieba
-    return _jieba
 
 
 def tokenize(text: str) -> list[str]:
-    """Lower-cased words; Chinese is segmented by jieba's search mode (words and sub-words)."""
-    lowered = text.lower()
-    if CJK.search(lowered):
-        words = _cutter().lcut_for_search(lowered)
-    else:
-        words = re.findall(r"\w+", lowered)
-    return [w for w in (w.strip() for w in words)
-            if w and _WORD.search(w) and w not in _STOP and not (len(w) == 1 and w.isascii())]
+    """Lower-cased words; Chinese as its characters and overlapping character pairs.
+
+    Chinese has no spaces: instead of a word segmenter (jieba's dictionary held 68 MiB in
+    every kernel that searched), each run of ideographs gives its single characters and every
+    pair of neighbours, as Lucene's CJK analyzer does. A two-character word is then one exact
+    token and a one-character query still matches; the labelled queries rank as they did with
+    jieba (bench/bench_kb.py).
+    """
+    words: list[str] = []
+    for run in _RUN.findall(text.lower()):
+        if _IDEOGRAPH.match(run):
+            words += run
+            words += (run[i:i + 2] for i in range(len(run) - 1))
+        else:
+            words.append(run)
+    return [w for w in words if w not in _STOP and not (len(w) == 1 and w.isascii())]
 
 
 class BM25Index:
@@ -85,9 +81,10 @@ class BM25Index:
     def scores(self, query: list[str]) -> tuple[Any, Any]:
         """(raw BM25 scores, scores divided by the query's idf mass) for every chunk.
 
-        The second is close to 1 when a chunk contains every query word once (at average
-        length) and 0 when it shares none: an absolute scale a threshold can use, unlike raw
-        BM25, and it drops when the query asks for words the knowledge base lacks.
+        The second is 0 when a chunk shares no query word and grows with every word it has
+        (0.4 when it holds each once at average length: tf / (tf + k1)), up to 1: an absolute
+        scale a threshold can use, unlike raw BM25, and it drops when the query asks for words
+        the knowledge base lacks.
         """
         import numpy as np
 

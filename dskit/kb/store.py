@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -210,6 +210,12 @@ class Store:
     def all_chunks(self, columns: str = "id, embedding, tokens") -> list[tuple[Any, ...]]:
         """Selected columns of every chunk, ordered by id."""
         return self.conn.execute(f"SELECT {columns} FROM chunks ORDER BY id").fetchall()
+
+    def retokenize(self, tokenize: Callable[[str], list[str]]) -> None:
+        """Store every chunk's BM25 tokens again, from its text (inside a transaction)."""
+        rows = self.conn.execute("SELECT id, text FROM chunks").fetchall()
+        self.conn.executemany("UPDATE chunks SET tokens = ? WHERE id = ?",
+                              [(" ".join(tokenize(text)), i) for i, text in rows])
 
     def chunks_by_id(self, ids: list[int]) -> dict[int, tuple[Any, ...]]:
         """(doc_id, source, text, page, line_start, line_end) for the given chunk ids."""
