@@ -283,6 +283,13 @@ class HFEmbedder:
             model.get_sentence_embedding_dimension
         return int(getter())
 
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Tokens per text as the model's own tokenizer counts them, its special tokens
+        included, before truncation."""
+        ids = _hf_model(self.spec).tokenizer(list(texts), add_special_tokens=True,
+                                             truncation=False)["input_ids"]
+        return [len(i) for i in ids]
+
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Unit vectors, one row per text, computed in batches."""
         if not texts:

@@ -639,11 +639,14 @@ def hits_frame(rows: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
 
 
 def _counter(embedder: Embedder) -> chunking.Counter:
-    """Word pieces as the embedder counts them (the local MiniLM), else an estimate."""
-    if isinstance(embedder, LocalEmbedder):
-        # count_tokens includes [CLS] and [SEP]; a chunk's pieces are counted without them.
-        return lambda texts: [n - 2 for n in embedder.count_tokens(texts)]
-    return chunking.estimate_pieces
+    """Word pieces as the embedder's own tokenizer counts them (the local MiniLM, Hugging
+    Face models), else an estimate (Ollama's models)."""
+    count = getattr(embedder, "count_tokens", None)
+    if count is None:
+        return chunking.estimate_pieces
+    # count_tokens includes the special tokens ([CLS] and [SEP]); a chunk's are counted without.
+    special = count([""])[0]
+    return lambda texts: [n - special for n in count(texts)]
 
 
 def _as_list(paths: Any) -> list[Any]:
