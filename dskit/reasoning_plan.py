@@ -18,7 +18,8 @@ The rules (the same defaults everywhere):
   does: after N tokens the reasoning is cut, closed with a short wrap-up line, `</think>` and a
   blank line, and the model answers with that reasoning in context. `think_budget=0` answers
   without reasoning (an empty think block). Without a budget nothing changes. Each backend
-  carries the cut out its own way (llama.cpp in two phases, Ollama through a raw
+  carries the cut out its own way (llama.cpp with a stopping criterion on the one pass, then
+  the answer from the model's own tokens; prompted reasoning in two phases; Ollama through a raw
   `/api/generate`, OpenAI-compatible servers by continuing a final assistant message).
 """
 
