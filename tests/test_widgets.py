@@ -235,3 +235,17 @@ def test_chat_widget_stops_a_loop(scripted):
     w.send(wait=True)
     assert "looped: stopped repeating itself (loop guard)" in w.status.text
     assert w.last_reply is not None and w.last_reply.done_reason == "repetition"
+
+
+def test_chat_widget_says_done_only_once_the_turn_is_on_the_page(scripted):
+    """The status line is what a browser (and a learner) waits for: when it says done, the
+    reply is already in the history, not still on its way there."""
+    w = ds.widgets.chat(client=scripted(["熊猫主要吃竹子。"]), max_tokens=64)
+    seen: list[tuple[str, str]] = []
+    w.status.observe(lambda change: seen.append((change["new"], w.history.value)),
+                     names="value")
+    w.prompt.value = "熊猫吃什么？"
+    w.send(wait=True)
+    finals = [history for status, history in seen if "data-state='done'" in status]
+    assert finals and all("熊猫主要吃竹子" in history for history in finals)
+    assert w.output.value == ""

@@ -251,14 +251,17 @@ class WorkerWidget(W.VBox):
 
 
 def stream_reply(stream: ChatStream, output: W.HTML, header: str, status: StatusLine,
-                 worker: Worker, grade: Callable[[Reply], object] | None = None) -> Reply | None:
+                 worker: Worker, grade: Callable[[Reply], object] | None = None,
+                 drawn: Callable[[], object] | None = None) -> Reply | None:
     """Stream a reply into `output` after `header`; the one streaming loop of every widget.
 
     Redraws at most every `REFRESH_S`, says on the status line whether the model reasons or
     answers, and ends with the reply (graded by `grade` when the question has a known answer)
     and its stats on the status line (once: not again under the reply). Returns the final
     `Reply`, or None when the stream broke off (the partial reply stays shown, the error on
-    the status line).
+    the status line). `drawn` runs once the final reply is drawn and before the status line
+    says so (a chat moves the turn into its history there): whoever sees "done" sees the page
+    complete.
     """
     worker.cancel_with(stream.stop)
     try:
@@ -273,12 +276,16 @@ def stream_reply(stream: ChatStream, output: W.HTML, header: str, status: Status
     except StreamInterrupted as exc:
         if exc.partial is not None:
             output.value = header + reply_html(exc.partial, footer=False)
+        if drawn is not None:
+            drawn()
         status.error(exc)
         return None
     reply = stream.reply
     if grade is not None and not stream.stopped:
         grade(reply)
     output.value = header + reply_html(reply, footer=False)
+    if drawn is not None:
+        drawn()
     verdict = f"{reply.verdict} · " if reply.verdict is not None else ""
     status.done(verdict + reply.footer(with_status=True), stopped=stream.stopped)
     return reply

@@ -159,7 +159,10 @@ class ChatWidget(WorkerWidget):
         )
         assert isinstance(stream, ChatStream)
         self.last_reply = stream_reply(stream, self.output, asked, self.status, self.worker,
-                                       self._grader(text))
+                                       self._grader(text), drawn=self._keep_turn)
+
+    def _keep_turn(self) -> None:
+        """Move the finished turn into the history."""
         # Every turn stays on the page, a stopped or failed one too (marked as such); only
         # complete answers go back to the model as history (the Conversation decides that).
         self.history.value += self.output.value
