@@ -645,9 +645,11 @@ SWEEP_ONLY = ("think_budget", "budget_hit")
 
 def for_display(table: pd.DataFrame) -> pd.DataFrame:
     """A summary as shown to a person: without the sweep-only columns unless it is a sweep
-    (they would only say <NA> and False)."""
-    return table if is_sweep(table) else table.drop(columns=[c for c in SWEEP_ONLY
-                                                             if c in table.columns])
+    (they would only say <NA> and False); in a sweep the row without a budget says "none"."""
+    if not is_sweep(table):
+        return table.drop(columns=[c for c in SWEEP_ONLY if c in table.columns])
+    return table.assign(think_budget=["none" if _blank(b) else str(int(b))
+                                      for b in table["think_budget"]])
 
 
 def _label(row: dict[str, Any], sweep: bool = False) -> str:

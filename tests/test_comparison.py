@@ -366,3 +366,17 @@ def test_files_written_before_budgets_resume(client: ds.Client, tmp_path,
                  progress=False)
     assert len(df) == 6 and len(calls.seen) == 1  # only p3's second sample was missing
     assert list(pd.read_csv(old).columns) == COLUMNS
+
+
+def test_for_display_names_the_sweeps_row_without_a_budget():
+    """The one rule every display (CLI, widget, report) uses: sweep-only columns only in a
+    sweep, and there the row without a budget says "none" (not <NA> or a dash)."""
+    import pandas as pd
+
+    from dskit.comparison import for_display
+
+    sweep = pd.DataFrame({"model": ["m", "m"], "think_budget": pd.array([64, None], "Int64"),
+                          "budget_hit": [1, 0], "pass@1": [0.5, 0.75]})
+    assert list(for_display(sweep)["think_budget"]) == ["64", "none"]
+    plain = sweep.assign(think_budget=pd.array([None, None], "Int64"))
+    assert "think_budget" not in for_display(plain) and "budget_hit" not in for_display(plain)

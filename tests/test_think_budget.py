@@ -174,19 +174,19 @@ def test_budget_cut_counts_reasoning_until_the_model_closes_it(embedded: Embedde
     a `</think>` however the tag was split into tokens, and never stops after it."""
     import numpy as np
 
-    from dskit.backends.embedded import BudgetCut
+    from dskit.backends.embedded import BudgetStop
 
     llm = embedded.load(QWEN).llm
     prompt = llm.tokenize(b"<|im_start|>user\nhi<|im_end|>\n", special=True)
     reasoning = llm.tokenize("Two and two. 想一想：四。".encode(), add_bos=False)
     after = llm.tokenize(b"\n</think>\n\nFour, a long answer to follow.", add_bos=False)
     ids = [*prompt, *reasoning, *after]
-    closed = BudgetCut(llm, len(prompt), budget=len(reasoning) + 4)
+    closed = BudgetStop(llm, len(prompt), budget=len(reasoning) + 4)
     stops = [closed(np.array(ids[:i]), None) for i in range(len(prompt), len(ids) + 1)]
     assert not any(stops)  # closed within the budget, then answering past it
     tag_end = len(reasoning) + len(llm.tokenize(b"\n</think>", add_bos=False))
     assert closed.closed_at is not None and len(reasoning) < closed.closed_at <= tag_end
-    open_ = BudgetCut(llm, len(prompt), budget=5)
+    open_ = BudgetStop(llm, len(prompt), budget=5)
     stops = [open_(np.array(ids[:i]), None) for i in range(len(prompt), len(ids) + 1)]
     assert stops.index(True) == 5 and open_.hit and open_(np.array(ids), None)
 

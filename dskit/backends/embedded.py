@@ -403,7 +403,7 @@ def _budgeted(run: _Run, request: ChatRequest, tools: list[dict[str, Any]] | Non
     assert plan.budget  # the caller routes budget 0 and no budget elsewhere
     fmt = run.entry.formatter(messages=messages, tools=tools)
     prompt = run._tokens(fmt.prompt + plan.prefix, fmt)
-    cut = BudgetCut(run.llm, len(prompt), plan.budget)
+    cut = BudgetStop(run.llm, len(prompt), plan.budget)
     yield from answer(run.generate(prompt, fmt, stopping=cut), "raw")
     if not cut.hit:
         run.thinking = cut.closed_at if cut.closed_at is not None else run.generated
@@ -431,8 +431,11 @@ def _budgeted(run: _Run, request: ChatRequest, tools: list[dict[str, Any]] | Non
         yield ev
 
 
-class BudgetCut:
+class BudgetStop:
     """A llama.cpp stopping criterion: stop when `budget` tokens of reasoning are unclosed.
+
+    The in-process counterpart of `base.BudgetCut`, which cuts a server's streamed reasoning:
+    here the count is of the ids llama.cpp samples, so the reply itself is never re-tokenized.
 
     llama-cpp-python calls it after each sampled token with the ids evaluated so far (the
     prompt's `start` ids, then the reply's), so it sees every token, not the held-back text.

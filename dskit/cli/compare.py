@@ -31,12 +31,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     df = compare(args.models, prompts, samples=args.samples,
                  client=client_for(args), max_tokens=args.max_tokens or 512, think=args.think,
                  think_budget=budgets, loop_guard=args.loop_guard, out=args.out, seed=args.seed)
-    shown = for_display(summary(df))
-    if "think_budget" in shown:  # the sweep's "no budget" row would print as <NA>
-        shown["think_budget"] = ["none" if pd.isna(b) else str(int(b))
-                                 for b in shown["think_budget"]]
     with pd.option_context("display.width", 200, "display.max_columns", 20):
-        print(safe(shown.to_string(index=False)))
+        print(safe(for_display(summary(df)).to_string(index=False)))
     truncated = int((df["done_reason"] == "length").sum())
     if truncated:
         print(f"{truncated} of {len(df)} replies hit the token limit before they finished "
