@@ -9,14 +9,15 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+from ..language import CJK
+
 #: The tokenisation stored with each chunk; a knowledge base that stored another is tokenised
 #: again from its chunk texts (see `KnowledgeBase`), never searched with mixed tokens.
 VERSION = "cjk-bigrams-1"
 
-# A run of CJK ideographs, or a run of other word characters.
-_RUN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+|[^\W\u3400-\u9fff\uf900-\ufaff]+",
-                  re.UNICODE)
-_IDEOGRAPH = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+# A run of CJK ideographs (language.CJK's ranges), or a run of other word characters.
+_IDEOGRAPHS = CJK.pattern[1:-1]
+_RUN = re.compile(rf"[{_IDEOGRAPHS}]+|[^\W{_IDEOGRAPHS}]+")
 # Function words that match everywhere and only blur the ranking.
 _STOP_WORDS = """
 a an and are as at be by for from has have how i in is it its of on or that the this to was
@@ -38,7 +39,7 @@ def tokenize(text: str) -> list[str]:
     """
     words: list[str] = []
     for run in _RUN.findall(text.lower()):
-        if _IDEOGRAPH.match(run):
+        if CJK.match(run):
             words += run
             words += (run[i:i + 2] for i in range(len(run) - 1))
         else:
