@@ -1,4 +1,4 @@
-"""MiniLM on llama.cpp (F16 or F32, batch size): speed and vectors vs sentence-transformers.
+"""MiniLM on llama.cpp (F16/F32, batch size, contexts): speed and vectors vs sentence-transformers.
 
 What it measures
     The chunk texts a knowledge base makes of the generated bench corpus (bench_kb.make_corpus,
@@ -6,7 +6,9 @@ What it measures
     embedded by:
       * llama.cpp with dskit's GGUF converted as F16 and as F32 (dskit.bert_gguf), with and
         without flash attention, at several batch sizes (word pieces per llama.cpp decode; the
-        chunks are packed into it, one sequence each): chunks/s;
+        chunks are packed into it, one sequence each), and laid out two ways on the machine's
+        N physical cores: N contexts of one thread each decoding batches side by side (dskit's
+        choice), or one context of N threads (dskit before): chunks/s;
       * sentence-transformers (the same packaged weights, torch on the CPU, its default batch of
         32; dskit's `hf:` embedder with batch 64): chunks/s, the baseline of this run.
     For each llama.cpp setting: speed as a ratio of sentence-transformers' and the agreement of
@@ -33,12 +35,17 @@ from bench_kb import make_corpus, set_threads  # bench/: scripts run from there
 from machine import machine_facts
 
 from dskit import bert_gguf
+from dskit.backends.embedded import physical_cores
 from dskit.embeddings import HFEmbedder, _Encoder
 from dskit.kb import chunking, loaders
 
-#: (type, word pieces per decode, flash attention); dskit's choice first.
-SETTINGS = (("f16", 256, True), ("f16", 512, True), ("f16", 512, False), ("f16", 1024, True),
-            ("f32", 512, True), ("f32", 512, False))
+#: (type, word pieces per decode, flash attention, layout); dskit's choice first. Layouts:
+#: "contexts" = one context per physical core, one thread each; "threads" = one context with a
+#: thread per physical core.
+SETTINGS = (("f16", 256, True, "contexts"), ("f16", 256, True, "threads"),
+            ("f16", 256, False, "contexts"), ("f16", 512, True, "contexts"),
+            ("f16", 512, True, "threads"), ("f32", 256, True, "contexts"),
+            ("f32", 256, True, "threads"))
 
 
 def chunk_texts(folder: Path) -> list[str]:
@@ -71,8 +78,11 @@ def main() -> None:
             path = work / f"minilm.{kind}.gguf"
             bert_gguf.convert(Path(get_model_path()), path, f16=kind == "f16")
             for setting in (s for s in SETTINGS if s[0] == kind):
+                cores = physical_cores()
+                workers, threads = (cores, 1) if setting[3] == "contexts" else (1, cores)
                 encoders[setting] = _Encoder(path, 256, batch_tokens=setting[1],
-                                             flash_attn=setting[2])
+                                             flash_attn=setting[2], workers=workers,
+                                             threads=threads)
         pieces = sum(len(encoders[SETTINGS[0]].ids(t)) for t in texts)
         print(f"\n{len(texts)} chunks, {pieces} word pieces ({pieces / len(texts):.0f} per chunk)")
         agreement = {}
@@ -91,12 +101,12 @@ def main() -> None:
         base = len(texts) / statistics.median(times["st"])
         print(f"\nsentence-transformers (torch, CPU): {base:.1f} chunks/s, runs "
               f"{[round(t, 2) for t in times['st']]} s")
-        print("\nengine     type batch flash  chunks/s  vs s-t   1-cos max   1-cos mean")
+        print("\nengine     type batch flash layout    chunks/s  vs s-t   1-cos max   1-cos mean")
         for key in SETTINGS:
             rate = len(texts) / statistics.median(times[key])
             worst, mean = agreement[key]
-            print(f"llama.cpp  {key[0]}  {key[1]:5d} {'on ' if key[2] else 'off'}  {rate:8.1f}  "
-                  f"{rate / base:5.2f}x  {worst:10.2e}  {mean:10.2e}")
+            print(f"llama.cpp  {key[0]}  {key[1]:5d} {'on ' if key[2] else 'off'}   {key[3]:8s} "
+                  f"{rate:8.1f}  {rate / base:5.2f}x  {worst:10.2e}  {mean:10.2e}")
         for enc in encoders.values():
             enc.close()
     sys.stdout.flush()

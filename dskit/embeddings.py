@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import threading
 from collections.abc import Sequence
 from importlib.util import find_spec
@@ -41,6 +42,15 @@ _CHAT_HINTS = ("deepseek", "qwen", "llama", "mistral", "gemma", "phi", "smollm",
 #: fastest, and its compute buffers stay small (+3 MB at peak instead of +36 MB at 512).
 BATCH_TOKENS = 256
 FLASH_ATTN = True
+#: Sequences one decode may hold: a 256-piece batch holds one or two chunks anyway, or 16 short
+#: queries. (llama.cpp sizes a context's output buffer, a row as wide as the vocabulary per
+#: output, by the larger of this and the pieces decoded: 16 rows cost 2 MiB, 256 cost 30 MiB.)
+SEQS_PER_DECODE = 16
+#: Contexts decoding side by side at most (one per physical core, one thread each).
+MAX_WORKERS = 8
+#: Word pieces a call may decode in the context the encoder keeps (a search's query); longer
+#: calls get contexts of their own (see _Encoder).
+KEPT_PIECES = 64
 
 
 class Embedder(Protocol):
@@ -65,73 +75,238 @@ def _normalise(vectors: Any) -> np.ndarray:
     return arr / norms
 
 
+class _Context:
+    """A llama.cpp context on the shared model with its own batch: one decode at a time.
+
+    The batch's arrays are numpy arrays filled a sequence at a time: llama-cpp-python's
+    `LlamaBatch.add_sequence` sets five ctypes fields per word piece, and the garbage collector
+    it wakes cost 4% of embedding time in a profile.
+    """
+
+    def __init__(self, model: Any, params: Any) -> None:
+        import ctypes
+
+        import llama_cpp
+        import numpy as np
+        from llama_cpp import _internals
+
+        self.ctx = _internals.LlamaContext(model=model, params=params, verbose=False)
+        n = int(params.n_batch)
+        self.tokens = np.zeros(n, np.int32)
+        self.pos = np.zeros(n, np.int32)
+        self.n_seq_id = np.ones(n, np.int32)
+        self.seq_id = np.zeros(n, np.int32)
+        self.logits = np.ones(n, np.int8)  # every piece's output: mean pooling reads them all
+        self._positions = np.arange(n, dtype=np.int32)
+        i32 = ctypes.POINTER(ctypes.c_int32)
+        base = self.seq_id.ctypes.data
+        self._seq_ptrs = (i32 * n)(*(ctypes.cast(base + 4 * i, i32) for i in range(n)))
+        self.batch = llama_cpp.llama_batch(
+            n_tokens=0, token=self.tokens.ctypes.data_as(i32), embd=None,
+            pos=self.pos.ctypes.data_as(i32), n_seq_id=self.n_seq_id.ctypes.data_as(i32),
+            seq_id=ctypes.cast(self._seq_ptrs, ctypes.POINTER(i32)),
+            logits=self.logits.ctypes.data_as(ctypes.POINTER(ctypes.c_int8)))
+
+    def run(self, seqs: list[list[int]], rows: list[int], out: np.ndarray) -> None:
+        """Embed `seqs` (packed in one decode) into `out[rows]`, mean-pooled by llama.cpp."""
+        import ctypes
+
+        import llama_cpp
+
+        used = 0
+        for slot, seq in enumerate(seqs):
+            end = used + len(seq)
+            self.tokens[used:end] = seq
+            self.pos[used:end] = self._positions[:len(seq)]
+            self.seq_id[used:end] = slot
+            used = end
+        self.batch.n_tokens = used
+        code = llama_cpp.llama_decode(self.ctx.ctx, self.batch)
+        if code != 0:
+            raise EmbeddingError(f"llama.cpp could not embed a batch (llama_decode returned "
+                                 f"{code}); try fewer or shorter texts")
+        size = out.shape[1] * out.itemsize
+        for slot, row in enumerate(rows):
+            ptr = llama_cpp.llama_get_embeddings_seq(self.ctx.ctx, slot)
+            if not ptr:
+                raise EmbeddingError("llama.cpp returned no pooled vector: is the GGUF an "
+                                     "embedding model with mean pooling?")
+            ctypes.memmove(out.ctypes.data + row * size, ptr, size)
+
+    def close(self) -> None:
+        self.ctx.close()
+
+
 class _Encoder:
     """One BERT GGUF in llama.cpp: WordPiece ids, then mean-pooled vectors in batches.
 
-    llama.cpp's context is not re-entrant: every call holds `lock`.
+    A call spreads its batches over up to `workers` contexts on the one model (default: one per
+    physical core), `threads` each: one thread per decode of a ~180-piece chunk wastes no time
+    waiting for another at every operation (docs/benchmarks.md, "MiniLM on llama.cpp"). Those
+    contexts live for the call only: llama.cpp gives a context an output buffer with a row as
+    wide as the vocabulary per word piece decoded (up to 30 MiB, unused by an embedding model),
+    which would otherwise stay in the kernel's memory. One small context is kept for queries.
+    llama.cpp's contexts are not re-entrant: every call holds `lock`.
     """
 
     def __init__(self, path: Path, max_tokens: int, batch_tokens: int = BATCH_TOKENS,
-                 flash_attn: bool = FLASH_ATTN) -> None:
-        from llama_cpp import Llama
+                 flash_attn: bool = FLASH_ATTN, workers: int | None = None,
+                 threads: int = 1) -> None:
+        import llama_cpp
+        from llama_cpp import _internals
 
-        threads = physical_cores()
-        self.llm = Llama(model_path=str(path), embedding=True, n_ctx=batch_tokens,
-                         n_batch=batch_tokens, n_ubatch=batch_tokens, n_threads=threads,
-                         n_threads_batch=threads, flash_attn=flash_attn, verbose=False)
+        # llama-cpp-python's thin wrappers, not `Llama`: several contexts share one model, and
+        # `Llama` would reserve 256 output rows per context (30 MiB, see SEQS_PER_DECODE).
+        _quiet_llama_cpp()
+        llama_cpp.llama_backend_init()  # idempotent; `Llama` does the same
+        mparams = llama_cpp.llama_model_default_params()
+        mparams.n_gpu_layers = 0
+        self.model = _internals.LlamaModel(path_model=str(path), params=mparams, verbose=False)
+        cparams = llama_cpp.llama_context_default_params()
+        cparams.n_ctx = cparams.n_batch = cparams.n_ubatch = batch_tokens
+        cparams.n_seq_max = SEQS_PER_DECODE
+        cparams.n_threads = cparams.n_threads_batch = threads
+        cparams.embeddings = True
+        cparams.kv_unified = True  # as `Llama` sets for embeddings: no per-sequence split of n_ctx
+        cparams.flash_attn_type = (llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED if flash_attn
+                                   else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED)
+        self.cparams = cparams
+        self.workers = max(1, min(MAX_WORKERS, workers or physical_cores()))
+        self.context: _Context | None = _Context(self.model, cparams)
         self.path = path
-        self.dim = int(self.llm.n_embd())
+        self.dim = int(self.model.n_embd())
         self.max_tokens = max_tokens
         self.batch_tokens = batch_tokens
-        self.n_seq_max = int(self.llm.context_params.n_seq_max)
-        self.sep = int(self.llm._model.token_sep())
+        self.sep = int(self.model.token_sep())
         self.lock = threading.Lock()
 
     def close(self) -> None:
         with self.lock:
-            self.llm.close()
+            if self.context is not None:
+                self.context.close()
+                self.context = None
+            self.model.close()
 
     def ids(self, text: str, truncate: bool = True) -> list[int]:
         """[CLS] word pieces [SEP], cut like sentence-transformers: the first pieces, then [SEP]."""
         with self.lock:
-            ids = self.llm.tokenize(text.encode("utf-8", "replace"), add_bos=True, special=False)
+            return self._ids(text, truncate)
+
+    def _ids(self, text: str, truncate: bool = True) -> list[int]:
+        self._open()
+        ids = self.model.tokenize(text.encode("utf-8", "replace"), add_bos=True, special=False)
         if truncate and len(ids) > self.max_tokens:
             ids = [*ids[: self.max_tokens - 1], self.sep]
         return ids
 
+    def _open(self) -> _Context:
+        if self.context is None:
+            raise EmbeddingError("the local embedding model was closed (the interpreter is "
+                                 "shutting down?): start a new Python session")
+        return self.context
+
+    def _batches(self, seqs: list[list[int]]) -> list[list[int]]:
+        """Indices of `seqs` packed in order into decodes of at most `batch_tokens` pieces."""
+        batches: list[list[int]] = []
+        used = 0
+        for i, seq in enumerate(seqs):
+            if batches and used + len(seq) <= self.batch_tokens \
+                    and len(batches[-1]) < SEQS_PER_DECODE:
+                batches[-1].append(i)
+                used += len(seq)
+            else:
+                batches.append([i])
+                used = len(seq)
+        return batches
+
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Unit vectors, one row per text; sequences packed into batches of `batch_tokens`."""
-        import llama_cpp
         import numpy as np
 
-        seqs = [self.ids(t) for t in texts]
-        out = np.zeros((len(seqs), self.dim), dtype=np.float32)
         with self.lock:
-            llm = self.llm
-            batch: list[int] = []
-            used = 0
-
-            def run() -> None:
-                llm._batch.reset()
-                for slot, i in enumerate(batch):
-                    llm._batch.add_sequence(seqs[i], slot, True)
-                llm._ctx.kv_cache_clear()
-                llm._ctx.decode(llm._batch)
-                for slot, i in enumerate(batch):
-                    ptr = llama_cpp.llama_get_embeddings_seq(llm._ctx.ctx, slot)
-                    out[i] = np.ctypeslib.as_array(ptr, shape=(self.dim,))
-
-            for i, seq in enumerate(seqs):
-                if batch and (used + len(seq) > self.batch_tokens
-                              or len(batch) >= self.n_seq_max):
-                    run()
-                    batch, used = [], 0
-                batch.append(i)
-                used += len(seq)
-            if batch:
-                run()
-            llm._batch.reset()
+            kept = self._open()
+            seqs = [self._ids(t) for t in texts]
+            out = np.zeros((len(seqs), self.dim), dtype=np.float32)
+            batches = self._batches(seqs)
+            if len(batches) == 1 and sum(map(len, seqs)) <= KEPT_PIECES:
+                kept.run(seqs, batches[0], out)
+            elif batches:
+                self._spread(seqs, batches, out, kept)
         return _normalise(out)
+
+    def _spread(self, seqs: list[list[int]], batches: list[list[int]], out: np.ndarray,
+                kept: _Context) -> None:
+        """Decode `batches` side by side in contexts made for this call, one thread each."""
+        made: list[_Context] = []
+        for _ in range(min(self.workers, len(batches))):
+            try:
+                made.append(_Context(self.model, self.cparams))
+            except ValueError:  # llama.cpp could not make one (memory): go on with fewer
+                break
+        contexts = made or [kept]
+        todo = iter(batches)
+        take = threading.Lock()
+        failed: list[BaseException] = []
+
+        def work(context: _Context) -> None:
+            while not failed:
+                with take:
+                    rows = next(todo, None)
+                if rows is None:
+                    return
+                try:
+                    context.run([seqs[i] for i in rows], rows, out)
+                except BaseException as exc:  # re-raised by the caller below
+                    failed.append(exc)
+
+        helpers = [threading.Thread(target=work, args=(c,), daemon=True) for c in contexts[1:]]
+        try:
+            for t in helpers:
+                t.start()
+            work(contexts[0])
+            for t in helpers:
+                t.join()
+        except BaseException as exc:  # e.g. Ctrl-C while waiting: the helpers stop too
+            failed.append(exc)
+            raise
+        finally:
+            for t in helpers:  # a context is freed only once no decode runs in it
+                while t.is_alive():
+                    with contextlib.suppress(KeyboardInterrupt):
+                        t.join()
+            for c in made:
+                c.close()
+            if made:
+                _give_back_freed_memory()
+        if failed:
+            raise failed[0]
+
+
+def _give_back_freed_memory() -> None:
+    """Hand the freed heap of the call's contexts back to the OS (glibc's malloc_trim).
+
+    glibc keeps what a thread freed in that thread's arena: without this, a knowledge base's
+    first `add` left ~18 MiB more in the kernel than one context did. Elsewhere a no-op.
+    """
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        trim = ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc (musl, …)
+        return
+    trim(0)
+
+
+def _quiet_llama_cpp() -> None:
+    """Silence llama.cpp's load log as `Llama(verbose=False)` does, unless a level was chosen."""
+    import logging
+
+    log = logging.getLogger("llama-cpp-python")
+    if log.level == logging.NOTSET:  # llama-cpp-python prints every line at NOTSET
+        log.setLevel(logging.ERROR)
 
 
 _LOCAL_LOCK = threading.Lock()

@@ -12,12 +12,14 @@ import threading
 import time
 from importlib.resources import files
 from pathlib import Path
+from typing import ClassVar
 
 import httpx
 import numpy as np
 import pytest
 from pytest_httpserver import HTTPServer
 
+from dskit import embeddings
 from dskit.backends.ollama import OllamaBackend
 from dskit.embeddings import (
     LOCAL_NAME,
@@ -101,6 +103,89 @@ def test_local_embedder_is_thread_safe() -> None:
     assert errors == [] and len(results) == 4
     assert all(np.allclose(r, expected, atol=1e-5) for r in results)
 
+
+
+#: Chunk-sized texts (~150-250 word pieces each), Chinese and English, for the spread tests.
+CHUNKS = [("龙井是绿茶，产自杭州西湖一带，冲泡水温以八十度左右为宜。" * 6)[: 120 + 9 * i]
+          if i % 2 else " ".join(["Tomatoes need at least six hours of direct sun a day."] * 14)
+          + f" ({i})" for i in range(10)]
+
+
+class _Recorded(embeddings._Context):
+    """A real llama.cpp context that records its life, to see how a call used contexts."""
+
+    made: ClassVar[list[_Recorded]] = []
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)
+        self.closed = False
+        self.decodes = 0
+        _Recorded.made.append(self)
+
+    def run(self, *args: object) -> None:
+        self.decodes += 1
+        super().run(*args)
+
+    def close(self) -> None:
+        self.closed = True
+        super().close()
+
+
+def _encoder(workers: int) -> embeddings._Encoder:
+    return embeddings._Encoder(embeddings._made_file(None), 256, workers=workers)
+
+
+def test_batches_spread_over_contexts_give_the_same_vectors(monkeypatch) -> None:
+    """Two contexts side by side, one thread each, embed what one context does; the contexts
+    made for the call are freed after it, and a short query uses the kept one."""
+    one = _encoder(1)
+    expected = one.embed(CHUNKS)
+    monkeypatch.setattr(embeddings, "_Context", _Recorded)
+    _Recorded.made = []
+    two = _encoder(2)
+    kept = _Recorded.made[0]
+    got = two.embed(CHUNKS)
+    assert np.allclose(got, expected, atol=1e-5)
+    for_call = _Recorded.made[1:]
+    assert len(for_call) == 2 and all(c.closed and c.decodes > 0 for c in for_call)
+    assert sum(c.decodes for c in for_call) == len(CHUNKS)  # one chunk per 256-piece decode
+    assert kept.decodes == 0 and not kept.closed
+    query = two.embed(["冲泡龙井用多少度的水？"])
+    assert kept.decodes == 1 and len(_Recorded.made) == 3  # no context made for a query
+    assert np.allclose(query, one.embed(["冲泡龙井用多少度的水？"]), atol=1e-5)
+    # Many short texts: at most SEQS_PER_DECODE sequences per decode, same vectors one by one.
+    short = [f"第{i}号问题：熊猫吃什么？ question {i}" for i in range(40)]
+    packed = two.embed(short)
+    alone = np.concatenate([one.embed([t]) for t in short])
+    assert (packed * alone).sum(axis=1).min() > 0.9999
+    one.close()
+    two.close()
+    with pytest.raises(EmbeddingError, match="closed"):
+        two.embed(["again"])
+
+
+def test_a_failed_decode_stops_the_call_and_the_encoder_goes_on(monkeypatch) -> None:
+    """A batch llama.cpp refuses (here: a word-piece id outside the vocabulary, which no text
+    produces) fails the whole call with a typed error; the other context stops, the contexts
+    made for the call are freed, and the next call works."""
+    enc = _encoder(2)
+    expected = enc.embed(CHUNKS[:3])
+    real_ids = enc._ids
+
+    def poisoned(text: str, truncate: bool = True) -> list[int]:
+        ids = real_ids(text, truncate)
+        return [ids[0], 10**6, *ids[2:]] if text == CHUNKS[5] else ids
+
+    monkeypatch.setattr(embeddings, "_Context", _Recorded)
+    _Recorded.made = []
+    monkeypatch.setattr(enc, "_ids", poisoned)
+    with pytest.raises(EmbeddingError, match="llama_decode returned"):
+        enc.embed(CHUNKS)
+    assert _Recorded.made and all(c.closed for c in _Recorded.made)
+    assert sum(c.decodes for c in _Recorded.made) < len(CHUNKS)  # stopped early
+    monkeypatch.setattr(enc, "_ids", real_ids)
+    assert np.allclose(enc.embed(CHUNKS[:3]), expected, atol=1e-5)
+    enc.close()
 
 @pytest.mark.skipif(not HAVE_ST, reason=NO_HF)
 def test_hf_extra_runs_sentence_transformers() -> None:
