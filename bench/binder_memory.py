@@ -5,9 +5,9 @@ What it measures
     like the one a notebook gets; the kernel connects to the embedded backend, chats once
     with the default model (or DSKIT_MODEL) and, unless `--no-embedder`, embeds a sentence with
     the local MiniLM model (on llama.cpp); with `--kb`, it instead builds a knowledge base of the
-    sample corpus (dskit/data/sample_kb) and searches it once, which also loads llama-index's
-    splitter, jieba and BM25. Then it prints the resident memory (RSS) of the server, of the kernel
-    and their sum, with the kernel's peak, against Binder's limit of about 2 GB.
+    sample corpus (dskit/data/sample_kb) and searches it once, which also loads pandas, the file
+    loaders, dskit's splitter and BM25. Then it prints the resident memory (RSS) of the server,
+    of the kernel and their sum, with the kernel's peak, against Binder's limit of about 2 GB.
 
     Run it under binder/start's environment: `binder/start python bench/binder_memory.py`.
 """

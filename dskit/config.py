@@ -26,7 +26,8 @@ VARIABLES: dict[str, str] = {
     "DSKIT_CACHE_DIR": "where the embedded models are assembled (default: the user cache dir)",
     "DSKIT_KB_DIR": "where knowledge bases live (default: the user data dir)",
     "DSKIT_ARENA_FILE": "the SQLite file arena votes are kept in (default: the user data dir)",
-    "DSKIT_THREADS": "llama.cpp threads (default: physical cores)",
+    "DSKIT_THREADS": ("llama.cpp threads (default: physical cores); the local MiniLM embedder "
+                      "decodes that many batches side by side"),
     "DSKIT_MAX_LOADED": "embedded models kept in memory at once (default: what fits in RAM)",
     "DSKIT_NUM_CTX": "context window, in tokens, the embedded backend loads chat models with "
                      "(default 8192; Binder sets 2048 to save memory)",
