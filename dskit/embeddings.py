@@ -88,9 +88,12 @@ class _Context:
 
         import llama_cpp
         import numpy as np
-        from llama_cpp import _internals
 
-        self.ctx = _internals.LlamaContext(model=model, params=params, verbose=False)
+        # The C API, not llama-cpp-python's LlamaContext: that one registers itself with its
+        # model until the model is closed, and the encoder makes contexts per call.
+        self.ctx = llama_cpp.llama_init_from_model(model.model, params)
+        if not self.ctx:
+            raise ValueError("llama.cpp could not make a context for the embedding model")
         n = int(params.n_batch)
         self.tokens = np.zeros(n, np.int32)
         self.pos = np.zeros(n, np.int32)
@@ -121,20 +124,24 @@ class _Context:
             self.seq_id[used:end] = slot
             used = end
         self.batch.n_tokens = used
-        code = llama_cpp.llama_decode(self.ctx.ctx, self.batch)
+        code = llama_cpp.llama_decode(self.ctx, self.batch)
         if code != 0:
             raise EmbeddingError(f"llama.cpp could not embed a batch (llama_decode returned "
                                  f"{code}); try fewer or shorter texts")
         size = out.shape[1] * out.itemsize
         for slot, row in enumerate(rows):
-            ptr = llama_cpp.llama_get_embeddings_seq(self.ctx.ctx, slot)
+            ptr = llama_cpp.llama_get_embeddings_seq(self.ctx, slot)
             if not ptr:
                 raise EmbeddingError("llama.cpp returned no pooled vector: is the GGUF an "
                                      "embedding model with mean pooling?")
             ctypes.memmove(out.ctypes.data + row * size, ptr, size)
 
     def close(self) -> None:
-        self.ctx.close()
+        import llama_cpp
+
+        if self.ctx:
+            llama_cpp.llama_free(self.ctx)
+            self.ctx = None
 
 
 class _Encoder:
