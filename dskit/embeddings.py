@@ -78,9 +78,8 @@ def _normalise(vectors: Any) -> np.ndarray:
 class _Context:
     """A llama.cpp context on the shared model with its own batch: one decode at a time.
 
-    The batch's arrays are numpy arrays filled a sequence at a time: llama-cpp-python's
-    `LlamaBatch.add_sequence` sets five ctypes fields per word piece, and the garbage collector
-    it wakes cost 4% of embedding time in a profile.
+    The batch's arrays are numpy arrays filled a sequence at a time (llama-cpp-python's
+    `LlamaBatch.add_sequence` sets five ctypes fields per word piece from Python).
     """
 
     def __init__(self, model: Any, params: Any) -> None:
@@ -149,7 +148,7 @@ class _Encoder:
 
     A call spreads its batches over up to `workers` contexts on the one model (default: one per
     physical core), `threads` each: one thread per decode of a ~180-piece chunk wastes no time
-    waiting for another at every operation (docs/benchmarks.md, "MiniLM on llama.cpp"). Those
+    waiting for another at every operation (docs/benchmarks.md, "Contexts side by side"). Those
     contexts live for the call only: llama.cpp gives a context an output buffer with a row as
     wide as the vocabulary per word piece decoded (up to 30 MiB, unused by an embedding model),
     which would otherwise stay in the kernel's memory. One small context is kept for queries.
