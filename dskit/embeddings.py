@@ -196,10 +196,11 @@ class _Encoder:
     def ids(self, text: str, truncate: bool = True) -> list[int]:
         """[CLS] word pieces [SEP], cut like sentence-transformers: the first pieces, then [SEP]."""
         with self.lock:
+            self._open()
             return self._ids(text, truncate)
 
     def _ids(self, text: str, truncate: bool = True) -> list[int]:
-        self._open()
+        """`ids` for a caller that holds `lock` and has checked the model is open."""
         ids = self.model.tokenize(text.encode("utf-8", "replace"), add_bos=True, special=False)
         if truncate and len(ids) > self.max_tokens:
             ids = [*ids[: self.max_tokens - 1], self.sep]
