@@ -251,7 +251,9 @@ class _Encoder:
             except ValueError:  # llama.cpp could not make one (memory): go on with fewer
                 break
         contexts = made or [kept]
-        todo = iter(batches)
+        # Longest decodes first, so that the last ones, which leave a context idle while
+        # another finishes, are the shortest (rows are written by index: order is free).
+        todo = iter(sorted(batches, key=lambda rows: -sum(len(seqs[i]) for i in rows)))
         take = threading.Lock()
         failed: list[BaseException] = []
 

@@ -115,6 +115,7 @@ class _Recorded(embeddings._Context):
     """A real llama.cpp context that records its life, to see how a call used contexts."""
 
     made: ClassVar[list[_Recorded]] = []
+    pieces: ClassVar[list[int]] = []  # word pieces of each decode, in the order they started
 
     def __init__(self, *args: object) -> None:
         super().__init__(*args)
@@ -122,9 +123,10 @@ class _Recorded(embeddings._Context):
         self.decodes = 0
         _Recorded.made.append(self)
 
-    def run(self, *args: object) -> None:
+    def run(self, seqs: list[list[int]], *args: object) -> None:
         self.decodes += 1
-        super().run(*args)
+        _Recorded.pieces.append(sum(map(len, seqs)))
+        super().run(seqs, *args)
 
     def close(self) -> None:
         self.closed = True
@@ -150,8 +152,16 @@ def test_batches_spread_over_contexts_give_the_same_vectors(monkeypatch) -> None
     assert len(for_call) == 2 and all(c.closed and c.decodes > 0 for c in for_call)
     assert sum(c.decodes for c in for_call) == len(CHUNKS)  # one chunk per 256-piece decode
     assert kept.decodes == 0 and not kept.closed
+    # Longest decodes first, whatever the texts' order: the call ends on short ones, so one
+    # context does not finish a long decode alone while the other waits.
+    _Recorded.pieces = []
+    texts = sorted(CHUNKS, key=lambda t: len(one.ids(t)))  # shortest first
+    assert np.allclose(two.embed(texts), expected[[CHUNKS.index(t) for t in texts]], atol=1e-5)
+    sizes = sorted((len(two.ids(t)) for t in texts), reverse=True)
+    assert sorted(_Recorded.pieces[:2], reverse=True) == sizes[:2]
+    assert sorted(_Recorded.pieces[-2:]) == sorted(sizes[-2:])
     query = two.embed(["冲泡龙井用多少度的水？"])
-    assert kept.decodes == 1 and len(_Recorded.made) == 3  # no context made for a query
+    assert kept.decodes == 1 and len(_Recorded.made) == 5  # no context made for a query
     assert np.allclose(query, one.embed(["冲泡龙井用多少度的水？"]), atol=1e-5)
     # Many short texts: at most SEQS_PER_DECODE sequences per decode, same vectors one by one.
     short = [f"第{i}号问题：熊猫吃什么？ question {i}" for i in range(40)]
