@@ -12,7 +12,9 @@ What it measures
     and the copies/casts feeding it), norms and element-wise adds, embedding lookup and other,
     and printed as shares of each engine's traced time, with each engine's untraced time per
     chunk (tracing computes llama.cpp's nodes one by one, which slows them: its traced
-    milliseconds are not its speed).
+    milliseconds are not its speed). Then one layer's F32 matrix multiplies at ~180 pieces on
+    one thread through OpenBLAS (numpy's) and torch, in GFLOP/s: what linking a BLAS into
+    llama.cpp could give its matrix multiplies at best.
 
 How to run (needs the hf extra for torch: sentence-transformers)
     cd bench && ../.venv/bin/python embed_ops.py [--chunks 60]
@@ -120,6 +122,34 @@ def torch_ops(texts: list[str]) -> tuple[dict[str, float], float]:
     return dict(spent), wall
 
 
+def sgemm_rates(pieces: int) -> dict[str, float]:
+    """GFLOP/s of one layer's six F32 matrix multiplies at `pieces` columns, one thread each:
+    OpenBLAS (numpy's) and torch's BLAS, what a BLAS build of llama.cpp could hope for."""
+    import numpy as np
+    import torch
+    from threadpoolctl import threadpool_limits  # comes with sentence-transformers
+
+    torch.set_num_threads(1)
+    threadpool_limits(1)  # numpy's OpenBLAS would use every core
+    shapes = [(384, 384)] * 4 + [(1536, 384), (384, 1536)]  # Q, K, V, O, FFN up, FFN down
+    rng = np.random.default_rng(0)
+    pairs = [(rng.standard_normal((m, k), dtype=np.float32),
+              rng.standard_normal((k, pieces), dtype=np.float32)) for m, k in shapes]
+    flops = sum(2 * a.shape[0] * a.shape[1] * pieces for a, _ in pairs)
+    rates = {}
+    for name, mul, wrap in (("OpenBLAS (numpy)", np.matmul, lambda x: x),
+                            ("torch", torch.matmul, torch.from_numpy)):
+        mats = [(wrap(a), wrap(b)) for a, b in pairs]
+        for a, b in mats:
+            mul(a, b)
+        t0 = time.perf_counter()
+        for _ in range(50):
+            for a, b in mats:
+                mul(a, b)
+        rates[name] = flops * 50 / (time.perf_counter() - t0) / 1e9
+    return rates
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--chunks", type=int, default=60)
@@ -145,6 +175,10 @@ def main() -> None:
     # its traced milliseconds are not its speed; the untraced runs are.
     print(f"{'ms per chunk':18s} {our_wall / n * 1e3:10.1f} {their_wall / n * 1e3:10.1f}"
           "   (untraced: dskit's embed with one context of one thread; torch on one thread)")
+    pieces = 177
+    rates = sgemm_rates(pieces)
+    print(f"\nF32 matrix multiplies of one layer at {pieces} word pieces, one thread: "
+          + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in rates.items()))
     sys.stdout.flush()
 
 
