@@ -27,6 +27,9 @@ What it measures
        queries in bench/kb_queries.json (16 Chinese, 12 English): hit@1 and hit@3 for hybrid
        (the default), vector only and BM25 only, against the expected hit@k of a random ranking;
        with the hf extra, hybrid and vector only again with sentence-transformers' vectors.
+       hit@k counts a top-k passage from the right file; "passage hit@k" one that contains the
+       label's answer text (the queries missed at 1 are listed); then passage hit@1 on the
+       file's second set of queries ("more", written later, reported apart).
 
 How to run
     cd bench && ../.venv/bin/python bench_kb.py [--chunks 1000] [--big 10000] [--rounds 2]
@@ -143,19 +146,35 @@ def quality(home: Path, embed_model: str | None = None) -> dict[str, object]:
     kb = KnowledgeBase("quality", data_dir=home, embed_model=embed_model, chunk_size=200,
                        chunk_overlap=25)
     kb.add(str(files("dskit") / "data" / "sample_kb"), progress=False)
-    queries = json.loads((HERE / "kb_queries.json").read_text(encoding="utf-8"))["queries"]
+    labels = json.loads((HERE / "kb_queries.json").read_text(encoding="utf-8"))
+    queries, more = labels["queries"], labels["more"]
     chunks_per_file = kb.files().set_index("source").chunks.to_dict()
     total = sum(chunks_per_file.values())
     out: dict[str, object] = {"queries": len(queries), "chunks": total}
+    texts = [r[0] for r in kb._store.all_chunks("text")]
+    for q in queries + more:  # a label no chunk contains would count as a miss for every mode
+        if not any(q["answer"] in t for t in texts):
+            raise SystemExit(f"kb_queries.json: no chunk contains {q['answer']!r} ({q['q']})")
     for mode, kwargs in (("hybrid", {}), ("vector", {"hybrid": False}),
                          ("bm25", {"alpha": 0.0})):
-        h1 = h3 = 0
+        h1 = h3 = p1 = p3 = 0
+        misses = []
         for q in queries:
             hits = kb.search(q["q"], k=3, **kwargs)
             names = [s.split("/", 1)[1] for s in hits.source]
             h1 += names[:1] == [q["source"]]
             h3 += q["source"] in names
-        out[mode] = {"hit@1": round(h1 / len(queries), 3), "hit@3": round(h3 / len(queries), 3)}
+            found = [q["answer"] in t for t in hits.text]
+            p1 += found[:1] == [True]
+            p3 += any(found)
+            if found[:1] != [True]:
+                misses.append(q["q"])
+        n = len(queries)
+        extra = [kb.search(q["q"], k=3, **kwargs).verdict(q["answer"]).correct for q in more]
+        out[mode] = {"hit@1": round(h1 / n, 3), "hit@3": round(h3 / n, 3),
+                     "passage hit@1": round(p1 / n, 3), "passage hit@3": round(p3 / n, 3),
+                     "passage misses at 1": misses,
+                     f"more queries ({len(more)}): passage hit@1": round(sum(extra) / len(more), 3)}
     # Random ranking: a random top-k of chunks contains one of the target file's chunks.
     rng = random.Random(0)
     labels = [s.split("/", 1)[1] for s, n in chunks_per_file.items() for _ in range(n)]

@@ -61,6 +61,29 @@ def test_overlap_repeats_whole_sentences_within_the_limit(pieces: chunking.Count
     assert all(b == a for (_, b), (a, _) in pairwise(no_overlap))
 
 
+def test_a_chunk_ends_at_a_paragraph_end_when_it_is_at_least_half_full(
+        pieces: chunking.Counter) -> None:
+    """One topic per chunk: the tea note's Longjing and Pu'er paragraphs fill more than half
+    of a 200-piece chunk, so the chunk stops before the oolong paragraph instead of taking its
+    first sentences, and the next chunk starts at that paragraph with no overlap."""
+    spans = chunking.spans(CHINESE, 200, 25, pieces)
+    first, second = (CHINESE[a:b] for a, b in spans[:2])
+    assert first.rstrip().endswith("不要放进冰箱。") and "乌龙" not in first
+    assert second.startswith("乌龙茶介于绿茶和红茶之间")
+    assert spans[1][0] == spans[0][1]
+    # A paragraph end before the half stays inside the chunk: it is filled as before, with the
+    # overlap, rather than left a quarter full.
+    short = "第一段很短。\n\n" + "".join(f"第{i}句话讲的是茶叶。" for i in range(40))
+    halves = chunking.spans(short, 64, 16, pieces)
+    assert short[halves[0][0]:halves[0][1]].count("句话") > 0
+    assert halves[1][0] < halves[0][1]  # overlapping: cut inside a paragraph
+    # English too: a blank line between two paragraphs that do not fit together.
+    para = " ".join(f"Sentence {i} is about sourdough." for i in range(8))
+    text = f"{para}\n\n{para.replace('sourdough', 'tomatoes')}"
+    cut = chunking.spans(text, pieces([para])[0] + 20, 10, pieces)
+    assert [text[a:b].strip() for a, b in cut] == [para, para.replace("sourdough", "tomatoes")]
+
+
 def test_split_keeps_lines_and_pages(pieces: chunking.Counter) -> None:
     segments = [loaders.Segment(CHINESE, None, 1), loaders.Segment(ENGLISH, 3, 1)]
     out = chunking.split(segments, 120, 15, pieces)

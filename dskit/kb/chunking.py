@@ -111,16 +111,27 @@ def _units_of(text: str, parts: list[tuple[int, int]], limit: int,
 def spans(text: str, chunk_size: int, chunk_overlap: int,
           count: Counter = estimate_pieces) -> list[tuple[int, int]]:
     """(start, end) of each chunk of `text`: whole sentences while they fit in `chunk_size`
-    pieces, each chunk starting with the last sentences of the one before that fit in
+    pieces, up to the last paragraph end when that keeps the chunk at least half full; a chunk
+    cut inside a paragraph is followed by one starting with its last sentences that fit in
     `chunk_overlap` pieces. Every character of `text` lies in some chunk."""
     units = _units(text, chunk_size, count)
     chunks: list[tuple[int, int]] = []
     i = 0
     while i < len(units):
         j, used = i, 0
+        ends: list[tuple[int, int]] = []  # (j, used) after each unit that ends a paragraph
         while j < len(units) and (j == i or used + units[j][2] <= chunk_size):
             used += units[j][2]
             j += 1
+            if _ends_paragraph(text, units[j - 1][1]):
+                ends.append((j, used))
+        if j < len(units) and ends and ends[-1][1] * 2 >= chunk_size:
+            # Cut at the last paragraph end when that keeps the chunk at least half full: one
+            # topic per chunk ranks better than the tail of the next topic cut mid-way.
+            j = ends[-1][0]
+            chunks.append((units[i][0], units[j - 1][1]))
+            i = j  # a chunk that ends a paragraph needs no overlap with the next one
+            continue
         chunks.append((units[i][0], units[j - 1][1]))
         if j == len(units):
             break
@@ -132,6 +143,18 @@ def spans(text: str, chunk_size: int, chunk_overlap: int,
             kept += units[back][2]
         i = back
     return chunks
+
+
+def _ends_paragraph(text: str, end: int) -> bool:
+    """Whether the unit ending at `end` closes a paragraph: a blank line ends it (units keep
+    their trailing white space) or the text ends."""
+    if end >= len(text):
+        return True
+    newlines, i = 0, end - 1
+    while i >= 0 and text[i].isspace():  # only the trailing white space: no copy of the text
+        newlines += text[i] == "\n"
+        i -= 1
+    return newlines >= 2
 
 
 def split(segments: list[Segment], chunk_size: int, chunk_overlap: int,
