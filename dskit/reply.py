@@ -150,7 +150,11 @@ class Reply:
         """
         if hasattr(expected, "expected") and hasattr(expected, "grader"):
             kind, grader, expected = expected.kind, expected.grader, expected.expected
-        self.verdict = verdict(self.answer, expected, kind, grader, thinking=self.thinking)
+        answer = self.answer
+        if self.sources:  # "[1]" cites a source: it is not an answer of 1
+            answer = _CITATION.sub(lambda m: "" if 1 <= int(m[1]) <= len(self.sources)
+                                   else m[0], answer)
+        self.verdict = verdict(answer, expected, kind, grader, thinking=self.thinking)
         return self
 
     def add(self, chunk: Chunk) -> None:

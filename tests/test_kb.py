@@ -438,3 +438,29 @@ def test_names_and_text_that_are_not_utf8_never_stop_the_rest(
     assert "not valid UTF-8" in rows.loc["odd/caf\ufffd.txt", "reason"]
     assert rows.loc["odd/page.html", "status"] == rows.loc["odd/good.md", "status"] == "added"
     assert "\ufffd" in kb.search("Etna volcano", k=1).iloc[0].text
+
+
+def test_search_verdict_says_where_the_answer_ranked(home: Path) -> None:
+    """`hits.verdict(text)`: ✓ when the first passage contains the answer's text, else ✗ with
+    the rank that does contain it, or none; real MiniLM, Chinese and English passages."""
+    kb = KnowledgeBase("笔记", data_dir=home)
+    kb.add(text="龙井是绿茶，冲泡龙井的水温以八十度左右为宜。", name="龙井.txt", progress=False)
+    kb.add(text="乌龙茶是半发酵茶，冲泡乌龙茶一般用九十五度以上的水。", name="乌龙.txt",
+           progress=False)
+    kb.add(text="Water tomatoes deeply in the morning, at the base of the plant.",
+           name="garden.md", progress=False)
+    hits = kb.search("冲泡乌龙茶用多少度的水？", k=3)
+    first, other = hits.text.iloc[0], hits.text.iloc[1]
+    good = hits.verdict(first[-8:])
+    assert good.correct and good.rank == 1 and good.symbol == "✓"
+    assert str(good) == f"✓ rank 1 contains {first[-8:]!r}"
+    late = hits.verdict(other[:6])
+    assert not late.correct and late.rank == 2 and late.symbol == "✗"
+    assert str(late) == f"✗ rank 1 does not contain {other[:6]!r}; rank 2 does"
+    missing = hits[["rank", "text"]].verdict("一百度")  # a column selection keeps the method
+    assert (missing.correct, missing.rank, missing.shown) == (False, None, len(hits))
+    assert str(missing) == f"✗ none of the {len(hits)} passages contains '一百度'"
+    assert not kb.search("熊猫", k=3, threshold=0.99).verdict("熊猫").correct  # no rows
+    with pytest.raises(ConfigurationError, match="verdict"):
+        hits.verdict("  ")
+    kb.close()

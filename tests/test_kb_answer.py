@@ -101,6 +101,19 @@ def test_invalid_citations_are_removed() -> None:
     assert any("[7]" in n for n in reply.notes)
 
 
+def test_a_citation_marker_is_not_graded_as_the_answer() -> None:
+    """`[1]` cites a source: an answer that is only a marker has no final answer, and a
+    marker beside the number does not change it; a number in brackets past the sources stays."""
+    assert str(Reply(answer="[1]", sources=sources()).grade(80).verdict) == \
+        "✗ wrong: expected 80; no final answer found"
+    assert Reply(answer="水温以八十度左右为宜，即 80 度 [1]。", sources=sources()).grade(80) \
+        .verdict.correct
+    assert Reply(answer="约 80 度 [2]", sources=sources()).grade(80).verdict.correct
+    assert str(Reply(answer="[9]", sources=sources()).grade(80).verdict) == \
+        "✗ wrong: expected 80; the answer says 9"
+    assert str(Reply(answer="[1]").grade(80).verdict) == "✗ wrong: expected 80; the answer says 1"
+
+
 def test_missing_citations_are_attributed_by_overlap() -> None:
     answer = "冲泡龙井的水温以八十度左右为宜。Bake sourdough at 250 °C. 天空是蓝色的。"
     cited = attribute(answer, sources())

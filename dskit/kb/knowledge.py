@@ -609,6 +609,29 @@ class KnowledgeBase:
         return KBRetriever(self, k=k, threshold=threshold)
 
 
+@dataclass(frozen=True)
+class HitVerdict:
+    """Whether a search put the passage containing `expected` first, and where it ranked."""
+
+    correct: bool
+    expected: str
+    #: The rank of the first passage containing `expected`, None when none of them does.
+    rank: int | None
+    shown: int
+
+    @property
+    def symbol(self) -> str:
+        """✓ or ✗."""
+        return "✓" if self.correct else "✗"
+
+    def __str__(self) -> str:
+        if self.correct:
+            return f"✓ rank 1 contains {self.expected!r}"
+        if self.rank is None:
+            return f"✗ none of the {self.shown} passages contains {self.expected!r}"
+        return f"✗ rank 1 does not contain {self.expected!r}; rank {self.rank} does"
+
+
 @lru_cache(maxsize=1)
 def _hits_type() -> type:
     """A DataFrame that shows passage text as text in a notebook (pandas writes a newline as a
@@ -622,6 +645,16 @@ def _hits_type() -> type:
         @property
         def _constructor(self) -> type:
             return SearchHits
+
+        def verdict(self, expected: str) -> HitVerdict:
+            """✓ when the first passage contains `expected` (the answer's text), else ✗ and
+            where, if anywhere, it ranks; for showing whether a search found what it should."""
+            if not isinstance(expected, str) or not expected.strip():
+                raise ConfigurationError("verdict() needs the text the right passage contains, "
+                                         "e.g. hits.verdict('八十度')")
+            texts = list(self["text"]) if "text" in self else []
+            rank = next((i for i, t in enumerate(texts, 1) if expected in str(t)), None)
+            return HitVerdict(rank == 1, expected, rank, len(texts))
 
         def _repr_html_(self) -> str | None:
             shown = pd.DataFrame(self)
