@@ -146,8 +146,8 @@ def quality(home: Path, embed_model: str | None = None) -> dict[str, object]:
     kb = KnowledgeBase("quality", data_dir=home, embed_model=embed_model, chunk_size=200,
                        chunk_overlap=25)
     kb.add(str(files("dskit") / "data" / "sample_kb"), progress=False)
-    labels = json.loads((HERE / "kb_queries.json").read_text(encoding="utf-8"))
-    queries, more = labels["queries"], labels["more"]
+    labelled = json.loads((HERE / "kb_queries.json").read_text(encoding="utf-8"))
+    queries, more = labelled["queries"], labelled["more"]
     chunks_per_file = kb.files().set_index("source").chunks.to_dict()
     total = sum(chunks_per_file.values())
     out: dict[str, object] = {"queries": len(queries), "chunks": total}
