@@ -74,11 +74,11 @@ def main() -> None:
         st = HFEmbedder("all-minilm")
         ref = st.embed(texts)  # also the warm-up
         encoders = {}
+        cores = physical_cores()
         for kind in ("f16", "f32"):
             path = work / f"minilm.{kind}.gguf"
             bert_gguf.convert(Path(get_model_path()), path, f16=kind == "f16")
             for setting in (s for s in SETTINGS if s[0] == kind):
-                cores = physical_cores()
                 workers, threads = (cores, 1) if setting[3] == "contexts" else (1, cores)
                 encoders[setting] = _Encoder(path, 256, batch_tokens=setting[1],
                                              flash_attn=setting[2], workers=workers,

@@ -164,10 +164,10 @@ def quality(home: Path, embed_model: str | None = None) -> dict[str, object]:
             names = [s.split("/", 1)[1] for s in hits.source]
             h1 += names[:1] == [q["source"]]
             h3 += q["source"] in names
-            found = [q["answer"] in t for t in hits.text]
-            p1 += found[:1] == [True]
-            p3 += any(found)
-            if found[:1] != [True]:
+            passage = hits.verdict(q["answer"])
+            p1 += passage.correct
+            p3 += passage.rank is not None
+            if not passage.correct:
                 misses.append(q["q"])
         n = len(queries)
         extra = [kb.search(q["q"], k=3, **kwargs).verdict(q["answer"]).correct for q in more]

@@ -27,7 +27,7 @@ VARIABLES: dict[str, str] = {
     "DSKIT_KB_DIR": "where knowledge bases live (default: the user data dir)",
     "DSKIT_ARENA_FILE": "the SQLite file arena votes are kept in (default: the user data dir)",
     "DSKIT_THREADS": ("llama.cpp threads (default: physical cores); the local MiniLM embedder "
-                      "decodes that many batches side by side"),
+                      "decodes that many batches side by side, one thread each"),
     "DSKIT_MAX_LOADED": "embedded models kept in memory at once (default: what fits in RAM)",
     "DSKIT_NUM_CTX": "context window, in tokens, the embedded backend loads chat models with "
                      "(default 8192; Binder sets 2048 to save memory)",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import threading
 from collections.abc import Sequence
 from importlib.util import find_spec
@@ -297,16 +298,23 @@ def _give_back_freed_memory() -> None:
     glibc keeps what a thread freed in that thread's arena: without this, a knowledge base's
     first `add` left ~18 MiB more in the kernel than one context did. Elsewhere a no-op.
     """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim() -> Any:
+    """glibc's `malloc_trim`, looked up once; None off Linux or on another C library."""
     import ctypes
     import sys
 
     if not sys.platform.startswith("linux"):
-        return
+        return None
     try:
-        trim = ctypes.CDLL("libc.so.6").malloc_trim
+        return ctypes.CDLL("libc.so.6").malloc_trim
     except (OSError, AttributeError):  # not glibc (musl, …)
-        return
-    trim(0)
+        return None
 
 
 def _quiet_llama_cpp() -> None:

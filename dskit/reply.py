@@ -73,7 +73,8 @@ class Source:
         return f"[{self.n}] {self.source}{where} · score {self.score:.3f}"
 
 
-_CITATION = re.compile(r"\[(\d{1,3})\]")
+#: A citation marker, `[n]`, in an answer built from numbered sources.
+CITATION = re.compile(r"\[(\d{1,3})\]")
 
 
 @dataclass
@@ -107,7 +108,7 @@ class Reply:
     @property
     def citations(self) -> list[int]:
         """The source numbers cited as `[n]` in the answer that exist in `sources`, in order."""
-        seen = dict.fromkeys(int(m) for m in _CITATION.findall(self.answer))
+        seen = dict.fromkeys(int(m) for m in CITATION.findall(self.answer))
         return [n for n in seen if 1 <= n <= len(self.sources)]
 
     @property
@@ -150,10 +151,9 @@ class Reply:
         """
         if hasattr(expected, "expected") and hasattr(expected, "grader"):
             kind, grader, expected = expected.kind, expected.grader, expected.expected
-        answer = self.answer
-        if self.sources:  # "[1]" cites a source: it is not an answer of 1
-            answer = _CITATION.sub(lambda m: "" if 1 <= int(m[1]) <= len(self.sources)
-                                   else m[0], answer)
+        # "[1]" cites a source: it is not an answer of 1.
+        answer = CITATION.sub(lambda m: "" if 1 <= int(m[1]) <= len(self.sources) else m[0],
+                              self.answer)
         self.verdict = verdict(answer, expected, kind, grader, thinking=self.thinking)
         return self
 

@@ -104,7 +104,6 @@ def test_local_embedder_is_thread_safe() -> None:
     assert all(np.allclose(r, expected, atol=1e-5) for r in results)
 
 
-
 #: Chunk-sized texts (~150-250 word pieces each), Chinese and English, for the spread tests.
 CHUNKS = [("龙井是绿茶，产自杭州西湖一带，冲泡水温以八十度左右为宜。" * 6)[: 120 + 9 * i]
           if i % 2 else " ".join(["Tomatoes need at least six hours of direct sun a day."] * 14)
@@ -196,6 +195,7 @@ def test_a_failed_decode_stops_the_call_and_the_encoder_goes_on(monkeypatch) -> 
     monkeypatch.setattr(enc, "_ids", real_ids)
     assert np.allclose(enc.embed(CHUNKS[:3]), expected, atol=1e-5)
     enc.close()
+
 
 @pytest.mark.skipif(not HAVE_ST, reason=NO_HF)
 def test_hf_extra_runs_sentence_transformers() -> None:

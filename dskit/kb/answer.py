@@ -14,13 +14,12 @@ from ..conversation import ChatStream, as_messages, build_request
 from ..errors import ConfigurationError
 from ..language import is_chinese
 from ..reasoning import Chunk
-from ..reply import Reply, Source
+from ..reply import CITATION, Reply, Source
 from . import lexical
 
 if TYPE_CHECKING:
     from .knowledge import KnowledgeBase
 
-_MARKER = re.compile(r"\[(\d{1,3})\]")
 # DeepSeek-R1's file template (from its model card), one block per passage.
 FILE_TEMPLATE = "[file name]: {name}\n[file content begin]\n{content}\n[file content end]\n"
 INSTRUCTION_EN = (
@@ -193,9 +192,9 @@ def check_truncation(reply: Reply, expected: int) -> None:
 def check_citations(reply: Reply) -> None:
     """Drop [n] markers that point at no source; cite by word overlap when the model gave none."""
     n = len(reply.sources)
-    bad = sorted({int(m) for m in _MARKER.findall(reply.answer)} - set(range(1, n + 1)))
+    bad = sorted({int(m) for m in CITATION.findall(reply.answer)} - set(range(1, n + 1)))
     if bad:
-        reply.answer = _MARKER.sub(
+        reply.answer = CITATION.sub(
             lambda m: m.group(0) if 1 <= int(m.group(1)) <= n else "", reply.answer)
         reply.notes.append(f"removed citation(s) {', '.join(f'[{b}]' for b in bad)}: "
                            f"there {'is only 1 source' if n == 1 else f'are only {n} sources'}"
