@@ -339,8 +339,8 @@ class _GroupRunner:
             finally:
                 with self._lock:
                     self._active.discard(stream)
-            if stream.stopped:
-                return None
+            if stream.stopped and self.stop is not None and self.stop.is_set():
+                return None  # the run is being stopped: this reply is not a result
         except ModelNotFound as exc:
             # No point asking again: the model's other rows fail the same way, without calls.
             self.model_error = f"{type(exc).__name__}: {exc}"

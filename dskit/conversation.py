@@ -8,11 +8,20 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .backends.base import DEFAULT_MAX_TOKENS, DEFAULT_NUM_CTX, ChatRequest, Delta, Done, Options
+from .backends.base import (
+    ABANDONED,
+    DEFAULT_MAX_TOKENS,
+    DEFAULT_NUM_CTX,
+    STOPPED,
+    ChatRequest,
+    Delta,
+    Done,
+    Options,
+)
 from .client import Client, default_client
 from .documents import conversation_html, conversation_markdown, reply_data, save_document
 from .errors import ConfigurationError, StreamInterrupted
-from .loop_guard import LoopGuard
+from .loop_guard import REPETITION, LoopGuard
 from .reasoning import Chunk, ThinkSplitter
 from .reasoning_plan import Traits, plan_reasoning
 from .recommendations import apply_recommendations
@@ -49,12 +58,16 @@ class ChatStream:
         """Stop the generation, from any thread; the partial reply is kept, `done_reason` is
         `stopped`. The loop reading the stream ends at once, even when the backend is waiting
         on a silent server (the backend's read is interrupted)."""
-        self._request.cancel.set()
+        self._request.cancel.set(STOPPED)
 
     @property
     def stopped(self) -> bool:
-        """Whether `stop()` was called."""
-        return self._request.cancel.is_set()
+        """Whether `stop()` was called before anything else ended the reply.
+
+        Not whether the backend's request was cancelled: the loop guard cancels it too, and a
+        reply it ended is a result ("repetition"), not an interruption.
+        """
+        return self._request.cancel.reason == STOPPED
 
     def __iter__(self) -> Iterator[Chunk]:
         if self._started:
@@ -87,7 +100,10 @@ class ChatStream:
                 clock[1:] = [time.perf_counter()]
                 yield from take(self._split(splitter, ev))
                 if self._guard is not None and self._guard.feed(ev.text) is not None:
-                    break  # closing the backend's stream below ends the generation
+                    # Said first, so that closing the stream below (which cancels the
+                    # backend's read) cannot record the stop as the user's.
+                    self._request.cancel.set(REPETITION)
+                    break
         except StreamInterrupted as exc:
             yield from take(splitter.finish())
             self._finalise(done, splitter, counts, t0)
@@ -97,7 +113,7 @@ class ChatStream:
             # The caller left the loop early: keep what arrived, as if stop() had been called.
             self.stop()
             take(splitter.finish())
-            done.done_reason = "stopped"
+            done.done_reason = self._request.cancel.reason  # the guard's, if it came first
             self._finalise(done, splitter, counts, t0)
             raise
         finally:
@@ -107,9 +123,11 @@ class ChatStream:
         yield from take(splitter.finish())
         loop = self._guard.loop if self._guard is not None else None
         if self.stopped:
-            done.done_reason = "stopped"
-        elif loop is not None:
-            done.done_reason = "repetition"
+            # A reason the backend gave before the stop arrived (e.g. "length") is kept.
+            done.done_reason = done.done_reason if done.done_reason not in (None, ABANDONED) \
+                else STOPPED
+        elif loop is not None and self._request.cancel.reason == REPETITION:
+            done.done_reason = REPETITION
             done.notes.append(loop.note())
             if done.stats.eval_tokens is None and len(clock) == 2:
                 # The backend's own count never came: pieces over the time they took.
@@ -350,7 +368,7 @@ class _TurnStream(ChatStream):
     def __iter__(self) -> Iterator[Chunk]:
         yield from super().__iter__()
         if (self.finished and not self.stopped and not self.reply.no_answer
-                and self.reply.done_reason != "repetition"):
+                and self.reply.done_reason != REPETITION):
             self._conv.history += [
                 {"role": "user", "content": self._prompt},
                 {"role": "assistant", "content": self.reply.answer},

@@ -23,6 +23,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+#: `done_reason` of a reply the guard stopped.
+REPETITION = "repetition"
+
 #: Graders: a word of up to 8 characters repeated 4+ times in a row (not "……", not spaces).
 DEGENERATE_RUN = re.compile(r"(\w.{0,7}?)\1{3,}")
 

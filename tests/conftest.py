@@ -19,6 +19,38 @@ SMALL = "smollm2:135m"
 QWEN = "qwen2.5-coder:0.5b"
 
 
+#: Markers applied from what a test uses (`make test-fast` deselects them all): a fixture that
+#: loads a real model, starts a process or a browser, or a notebook run by nbmake.
+FIXTURE_MARKS = {
+    "embedded": "model", "embedded_client": "model", "llama_server": "model",
+    "run_dskit": "subprocess",
+}
+HEAVY = ("model", "subprocess", "browser", "notebook")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, what in [("model", "loads a real model (llama.cpp)"),
+                       ("subprocess", "starts a dskit or Python process"),
+                       ("browser", "drives headless Chromium"),
+                       ("notebook", "runs a notebook top to bottom")]:
+        config.addinivalue_line("markers", f"{name}: {what}")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test by the fixtures it uses (transitively), its folder or its kind."""
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        for fixture, mark in FIXTURE_MARKS.items():
+            if fixture in names:
+                item.add_marker(mark)
+        if "browser" in item.path.parts:
+            item.add_marker("browser")
+        if item.path.suffix == ".ipynb":
+            item.add_marker("notebook")
+        if item.get_closest_marker("slow") is not None:
+            item.add_marker("model")
+
+
 @pytest.fixture
 def unused_port() -> int:
     """A local port with nothing listening on it."""

@@ -380,3 +380,83 @@ def test_for_display_names_the_sweeps_row_without_a_budget():
     assert list(for_display(sweep)["think_budget"]) == ["64", "none"]
     plain = sweep.assign(think_budget=pd.array([None, None], "Int64"))
     assert "think_budget" not in for_display(plain) and "budget_hit" not in for_display(plain)
+
+
+# -- a loop on the HTTP backends: the guard's stop is a result, never the end of the run -------
+
+LOOP_PIECES = ["The ball", " is on the "] + ["！"] * 600
+
+
+def _ollama_looping(httpserver: Any) -> ds.Client:
+    """A scripted Ollama (0.9, `think` supported) whose every reply loops on "！"."""
+    import json
+
+    model = "deepseek-r1:7b"
+    httpserver.expect_request("/api/version").respond_with_json({"version": "0.9.0"})
+    httpserver.expect_request("/api/tags").respond_with_json(
+        {"models": [{"name": model, "model": model, "size": 4683075271,
+                     "details": {"family": "qwen2", "parameter_size": "7.6B"}}]})
+    httpserver.expect_request("/api/show", method="POST").respond_with_json(
+        {"template": "{{ .Prompt }}", "details": {"family": "qwen2", "parameter_size": "7.6B"},
+         "model_info": {"general.architecture": "qwen2"}, "capabilities": ["completion"]})
+    httpserver.expect_request("/api/ps").respond_with_json({"models": []})
+    lines = [{"model": model, "message": {"role": "assistant", "content": p}, "done": False}
+             for p in LOOP_PIECES]
+    lines.append({"model": model, "message": {"role": "assistant", "content": ""}, "done": True,
+                  "done_reason": "length", "eval_count": len(LOOP_PIECES)})
+    httpserver.expect_request("/api/chat", method="POST").respond_with_data(
+        "".join(json.dumps(line) + "\n" for line in lines), content_type="application/x-ndjson")
+    return ds.connect("ollama", host=httpserver.url_for(""), set_default=False)
+
+
+def _openai_looping(httpserver: Any) -> ds.Client:
+    """A scripted OpenAI-compatible server whose every reply loops on "！"."""
+    import json
+
+    def sse(delta: dict[str, Any], finish: str | None = None) -> str:
+        return "data: " + json.dumps({"id": "c", "object": "chat.completion.chunk", "created": 1,
+                                      "model": "m", "choices": [{"index": 0, "delta": delta,
+                                                                 "finish_reason": finish}]})
+
+    events = [sse({"content": p}) for p in LOOP_PIECES] + [sse({}, "length"), "data: [DONE]"]
+    httpserver.expect_request("/v1/models").respond_with_json(
+        {"object": "list", "data": [{"id": "m", "object": "model"}]})
+    httpserver.expect_request("/v1/chat/completions", method="POST").respond_with_data(
+        "".join(e + "\n\n" for e in events), content_type="text/event-stream")
+    return ds.connect("openai", base_url=httpserver.url_for("/v1"), set_default=False)
+
+
+@pytest.mark.parametrize("make", [_ollama_looping, _openai_looping], ids=["ollama", "openai"])
+@pytest.mark.parametrize("parallel", [1, 2])
+def test_a_loop_on_an_http_backend_keeps_every_row(httpserver_ipv4: Any, make: Any,
+                                                   parallel: int):
+    client = make(httpserver_ipv4)
+    model = client.backend.list_models()[0]
+    questions = ["Where is the ball?", "球在哪里？", "What is 2+3?"]
+    df = compare(model, questions, client=client, samples=2, parallel=parallel,
+                 progress=False, max_tokens=2000)
+    assert len(df) == 6  # every prompt and sample: one looping reply ended nothing
+    assert df["done_reason"].tolist() == ["repetition"] * 6
+    assert df["error"].isna().all()
+    assert all(len(a) < 700 for a in df["answer"])  # stopped early, its text kept
+    assert summary(df)["looped"].tolist() == [6]
+
+
+@pytest.mark.parametrize("make", [_ollama_looping, _openai_looping], ids=["ollama", "openai"])
+def test_the_first_reason_given_for_a_stop_is_kept(httpserver_ipv4: Any, make: Any):
+    client = make(httpserver_ipv4)
+    model = client.backend.list_models()[0]
+    stream = client.chat("Where is the ball?", model, stream=True, loop_guard=True)
+    for _ in stream:
+        pass
+    assert stream.reply.done_reason == "repetition" and not stream.stopped
+    stream.stop()  # after the guard decided: the reason stays the guard's
+    assert not stream.stopped and stream.request.cancel.reason == "repetition"
+    assert "loop guard" in " ".join(stream.reply.notes)
+    # A stop by the caller is recorded as such, and the partial text is kept.
+    stream = client.chat("Where is the ball?", model, stream=True, loop_guard=True)
+    for i, _ in enumerate(stream):
+        if i == 1:
+            stream.stop()
+    assert stream.stopped and stream.reply.done_reason == "stopped"
+    assert stream.reply.answer.startswith("The ball")

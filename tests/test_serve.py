@@ -628,3 +628,19 @@ def test_cli_serve_answers_and_stops(unused_port: int) -> None:
         proc.send_signal(2)  # SIGINT, as Ctrl-C
         proc.wait(30)
     assert proc.returncode == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("api", ["ollama", "openai"])
+def test_a_real_loop_through_serve_is_stopped_and_every_row_kept(server: ds.serve.Server,
+                                                                 api: str):
+    """smollm2 loops on the Chinese cup puzzle ("！" until the token limit): a client on either
+    API stops it with the loop guard, and the comparison keeps the row as "repetition"."""
+    client = (ds.connect("ollama", host=server.url, set_default=False) if api == "ollama" else
+              ds.connect("openai", base_url=f"{server.url}/v1", set_default=False))
+    df = ds.compare(SMALL, [ds.prompts.cup_puzzle("zh").prompt, "What is 2+3?"],
+                    client=client, max_tokens=2048, temperature=0, seed=1, progress=False)
+    assert len(df) == 2 and df["error"].isna().all()
+    assert df["done_reason"].iloc[0] == "repetition", df["answer"].iloc[0][-200:]
+    assert df["done_reason"].iloc[1] != "stopped"
+    wait_idle(server, SMALL)  # the server stopped generating once the client closed the stream

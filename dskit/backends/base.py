@@ -42,6 +42,11 @@ class Options:
 
 log = logging.getLogger(__name__)
 
+#: `Cancellation.reason` (and `done_reason`) when whoever started a reply stopped it.
+STOPPED = "stopped"
+#: ... when the reader of a reply left it without saying why.
+ABANDONED = "abandoned"
+
 
 class Cancellation:
     """A flag another thread raises to stop a reply, with callbacks that act at once.
@@ -50,12 +55,18 @@ class Cancellation:
     and registers a callback with `on_cancel` for a step that blocks (an HTTP read), so that
     `ChatStream.stop()` or a server whose client left takes effect without waiting for the
     next token. It quacks like `threading.Event` (`set`, `is_set`, `wait`).
+
+    Whoever cancels says why (`reason`): the first reason given is kept, so that a stop the
+    loop guard decided is not recorded as "stopped by you" when closing the stream then
+    cancels the read as well.
     """
 
     def __init__(self) -> None:
         self._event = threading.Event()
         self._lock = threading.Lock()
         self._callbacks: list[Callable[[], None]] = []
+        #: Why the reply was stopped, as the first caller of `set` said (None until then).
+        self.reason: str | None = None
 
     def is_set(self) -> bool:
         """Whether the reply should stop."""
@@ -65,9 +76,12 @@ class Cancellation:
         """Block until cancelled (or `timeout` seconds); whether it was cancelled."""
         return self._event.wait(timeout)
 
-    def set(self) -> None:
-        """Cancel: raise the flag and run the callbacks (each at most once)."""
+    def set(self, reason: str = STOPPED) -> None:
+        """Cancel: raise the flag and run the callbacks (each at most once); `reason` is kept
+        only when nobody cancelled before."""
         with self._lock:
+            if self.reason is None:
+                self.reason = reason
             self._event.set()
             callbacks, self._callbacks = self._callbacks, []
         for callback in callbacks:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -28,6 +27,7 @@ from ..reasoning_plan import (
 from ..reply import Stats
 from ..tools import CALL_OPEN, ToolMarkup
 from .base import Cancellation, ChatRequest, Delta, Done, Event, Options
+from .grammar import to_gbnf
 
 _HINT = (
     "the embedded backend runs the small stand-in models that ship on PyPI "
@@ -273,7 +273,8 @@ class EmbeddedBackend:
             run = _Run(entry, request)
             tools = request.tools or None
             # A format is a grammar on the answer only: reasoning before it runs free.
-            grammar = _grammar(request.format) if request.format is not None else None
+            grammar, relaxed = _grammar(request.format, entry.llm) if request.format is not None \
+                else (None, False)
             plan = request.plan
             markup = ToolMarkup() if tools else None
 
@@ -290,7 +291,7 @@ class EmbeddedBackend:
                     if tail:
                         yield Delta(kind, tail)  # held back, and no call after all
                 if grammar is not None:
-                    final.notes.append(GRAMMAR_NOTE)
+                    final.notes.append(RELAXED_NOTE if relaxed else GRAMMAR_NOTE)
                 yield final
 
             if plan.budget and not plan.two_phase and grammar is None:
@@ -466,21 +467,55 @@ class BudgetStop:
 
 GRAMMAR_NOTE = ("format: the answer was constrained by a llama.cpp grammar built from the "
                 "schema; reasoning before it ran free.")
+RELAXED_NOTE = ("format: the schema's long enums and length or item bounds were left out of the "
+                "grammar (llama.cpp cannot hold them); the answer was checked against the whole "
+                "schema afterwards.")
 
 
-def _grammar(fmt: str | dict[str, Any]) -> Any:
-    """A llama.cpp grammar for "json" or a JSON schema."""
+def _grammar(fmt: str | dict[str, Any], llm: Any) -> tuple[Any, bool]:
+    """A llama.cpp grammar for "json" or a JSON schema (bounded, see `grammar.py`), and
+    whether it had to be relaxed."""
     from llama_cpp import LlamaGrammar
-    from llama_cpp.llama_grammar import JSON_GBNF
 
-    try:
-        if isinstance(fmt, dict):
-            return LlamaGrammar.from_json_schema(json.dumps(fmt), verbose=False)
-        return LlamaGrammar.from_string(JSON_GBNF, verbose=False)
-    except (ValueError, RuntimeError, KeyError, NotImplementedError) as exc:
-        raise ConfigurationError(f"llama.cpp cannot turn this schema into a grammar ({exc}): "
-                                 "simplify the schema (plain objects, arrays, strings, numbers, "
-                                 "enums)") from None
+    text, relaxed = to_gbnf(fmt, accepts=lambda gbnf: _accepts(llm, gbnf))
+    return LlamaGrammar.from_string(text, verbose=False), relaxed
+
+
+def _accepts(llm: Any, gbnf: str) -> bool:
+    """Whether llama.cpp parses `gbnf` for this model's vocabulary.
+
+    llama-cpp-python adds the grammar sampler without checking it: a grammar llama.cpp's parser
+    refuses becomes a null sampler and the process dies at the first token. Tried here first.
+    """
+    import llama_cpp
+
+    # The parser prints its refusal and the whole grammar on the C stderr: kept off screen,
+    # the refusal is reported as a relaxed grammar's note or a typed error instead.
+    with _c_stderr_silenced():
+        sampler = llama_cpp.llama_sampler_init_grammar(llm._model.vocab, gbnf.encode("utf-8"),
+                                                       b"root")
+    if not sampler:
+        return False
+    llama_cpp.llama_sampler_free(sampler)
+    return True
+
+
+@contextmanager
+def _c_stderr_silenced() -> Iterator[None]:
+    """File descriptor 2 pointed at /dev/null while native code runs (Python's own sys.stderr
+    is untouched)."""
+    with _STDERR_LOCK:
+        saved = os.dup(2)
+        try:
+            with open(os.devnull, "wb") as null:
+                os.dup2(null.fileno(), 2)
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+_STDERR_LOCK = threading.Lock()
 
 
 def capabilities(template: str) -> list[str]:

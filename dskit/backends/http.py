@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import httpx
 
 from .. import config
-from .base import Cancellation
+from .base import ABANDONED, Cancellation
 
 T = TypeVar("T")
 
@@ -104,4 +104,6 @@ def interruptible(events: Iterator[T], cancel: Cancellation) -> Iterator[T]:
     finally:
         forget()
         if not finished:
-            cancel.set()  # the caller left (or stopped): the helper must stop reading too
+            # The caller left (or stopped): the helper must stop reading too. Whoever decided
+            # the stop gave its reason first; this one counts only when nobody did.
+            cancel.set(ABANDONED)
