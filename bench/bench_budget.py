@@ -39,8 +39,8 @@ import time
 from machine import machine_facts  # bench/machine.py: scripts run from bench/
 
 import dskit as ds
-from dskit import model_files
 from dskit.backends.embedded import EmbeddedBackend
+from dskit.weights import files as model_files
 
 STANDIN = "qwen2.5-coder:0.5b"
 #: The stand-in's file under an R1 name (`--r1`): the path a DeepSeek-R1 GGUF takes.

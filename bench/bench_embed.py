@@ -4,7 +4,7 @@ What it measures
     The chunk texts a knowledge base makes of the generated bench corpus (bench_kb.make_corpus,
     chunked by dskit.kb.chunking at MiniLM's 200-token chunk size, about --chunks chunks),
     embedded by:
-      * llama.cpp with dskit's GGUF converted as F16 and as F32 (dskit.bert_gguf), with and
+      * llama.cpp with dskit's GGUF converted as F16 and as F32 (dskit.weights.bert_gguf), with and
         without flash attention, at several batch sizes (word pieces per llama.cpp decode; the
         chunks are packed into it, one sequence each), and laid out two ways on the machine's
         N physical cores: N contexts of one thread each decoding batches side by side (dskit's
@@ -34,10 +34,10 @@ from pathlib import Path
 from bench_kb import make_corpus, set_threads  # bench/: scripts run from there
 from machine import machine_facts
 
-from dskit import bert_gguf
 from dskit.backends.embedded import physical_cores
 from dskit.embeddings import HFEmbedder, _Encoder
 from dskit.kb import chunking, loaders
+from dskit.weights import bert_gguf
 
 #: (type, word pieces per decode, flash attention, layout); dskit's choice first. Layouts:
 #: "contexts" = one context per physical core, one thread each; "threads" = one context with a

@@ -16,8 +16,8 @@ import time
 
 from llama_cpp import Llama, LlamaGrammar
 
-from dskit import model_files
 from dskit.backends.grammar import MAX_GRAMMAR_CHARS, convert, to_gbnf
+from dskit.weights import files as model_files
 
 
 def schema(values: int) -> dict:

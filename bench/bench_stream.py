@@ -54,7 +54,7 @@ from machine import machine_facts, se_median  # bench/machine.py: scripts run fr
 
 import dskit
 from dskit.backends.embedded import EmbeddedBackend
-from dskit.conversation import ChatStream
+from dskit.conversation.stream import ChatStream
 
 PROMPT = "Write a long story about a lighthouse keeper."
 SEED = 1234

@@ -36,8 +36,8 @@ from bench_embed import chunk_texts  # bench/: scripts run from there
 from bench_kb import make_corpus
 from machine import machine_facts
 
-from dskit import bert_gguf
 from dskit.embeddings import HFEmbedder, _Context, _Encoder
+from dskit.weights import bert_gguf
 
 KINDS = ("matrix multiply", "GELU", "attention", "norm/add/scale", "embedding lookup",
          "decode set-up", "other")

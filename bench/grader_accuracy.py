@@ -14,7 +14,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from dskit.grading import grade, grade_cup
+from dskit.evals.grading import grade, grade_cup
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
 

@@ -10,16 +10,18 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from . import arena, config, errors, tools
+from . import config, errors, tools
+from .checkup import doctor
 from .client import Client, connect
-from .columns import SideBySide, side_by_side
-from .comparison import CompareFunction
-from .conversation import ChatStream, Conversation, chat
-from .health import doctor
-from .model_files import register_gguf
-from .reasoning import MATH_DIRECTIVE, Chunk, extract_boxed, math_prompt, split_think
+from .conversation.session import Conversation, chat
+from .conversation.stream import ChatStream
+from .evals import arena
+from .evals.comparison import CompareFunction
+from .evals.reports import report
+from .evals.side_by_side import SideBySide, side_by_side
+from .reasoning.think import MATH_DIRECTIVE, Chunk, extract_boxed, math_prompt, split_think
 from .reply import Reply, Source, Stats
-from .reports import report
+from .weights.files import register_gguf
 
 if TYPE_CHECKING:
     from .kb import KnowledgeBase
@@ -64,14 +66,17 @@ __all__ = [
     "widgets",
 ]
 
-# Subpackages whose dependencies (ipywidgets, pandas, matplotlib, llama-index, Starlette) are
-# heavy: imported on first attribute access.
-_LAZY = ("widgets", "models", "plots", "prompts", "grading", "kb", "embeddings", "serve")
+# Modules whose dependencies (ipywidgets, pandas, matplotlib, llama-index, Starlette) are heavy:
+# imported on first attribute access (`ds.prompts` is dskit.evals.prompts).
+_LAZY = {"widgets": ".widgets", "models": ".models", "plots": ".evals.plots",
+         "prompts": ".evals.prompts", "grading": ".evals.grading", "kb": ".kb",
+         "embeddings": ".embeddings", "serve": ".serve", "evals": ".evals",
+         "reasoning": ".reasoning", "weights": ".weights"}
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        return importlib.import_module(f".{name}", __name__)
+        return importlib.import_module(_LAZY[name], __name__)
     if name == "KnowledgeBase":  # llama-index and friends load only when a KB is used
         return importlib.import_module(".kb", __name__).KnowledgeBase
     raise AttributeError(f"module 'dskit' has no attribute {name!r}")

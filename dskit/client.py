@@ -12,10 +12,11 @@ from .backends.embedded import EmbeddedBackend
 from .backends.ollama import OllamaBackend, resolve_host
 from .backends.openai import OpenAIBackend
 from .errors import BackendUnavailable, ConfigurationError, OllamaNotRunning
-from .reasoning_plan import Traits, detect_traits
+from .reasoning.plan import Traits, detect_traits
 
 if TYPE_CHECKING:
-    from .conversation import ChatStream, Conversation
+    from .conversation.session import Conversation
+    from .conversation.stream import ChatStream
     from .reply import Reply
 
 BACKENDS = config.BACKENDS
@@ -55,13 +56,13 @@ class Client:
     def chat(self, prompt: Any, model: str | None = None, **kwargs: Any) -> Reply | ChatStream:
         """Like `ds.chat`, on this client."""
         # The chat layer sits above the client (and imports it): a convenience going up.
-        from .conversation import chat
+        from .conversation.session import chat
 
         return chat(prompt, model, client=self, **kwargs)
 
     def conversation(self, model: str | None = None, **kwargs: Any) -> Conversation:
         """A `Conversation` on this client."""
-        from .conversation import Conversation  # a convenience going up the layers
+        from .conversation.session import Conversation  # a convenience going up the layers
 
         return Conversation(model, client=self, **kwargs)
 

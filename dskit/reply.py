@@ -8,10 +8,10 @@ from typing import Any
 
 from .display import reply_html
 from .documents import page_html, reply_markdown, reply_section_html
-from .grading import Verdict, verdict
-from .model_files import STANDINS
-from .reasoning import Chunk, extract_boxed
+from .evals.grading import Verdict, verdict
+from .reasoning.think import Chunk, extract_boxed
 from .tools import ToolCall
+from .weights.files import STANDINS
 
 
 @dataclass
@@ -146,7 +146,7 @@ class Reply:
     def grade(self, expected: Any, kind: str | None = None, grader: Any = None) -> Reply:
         """Set `verdict`: is the answer right? Returns the reply, so a cell shows both.
 
-        `expected` is the answer (`7`, `"on the bed"`) or a `dskit.prompts.Prompt`, which
+        `expected` is the answer (`7`, `"on the bed"`) or a `ds.prompts.Prompt`, which
         brings its own kind and grader (`reply.grade(ds.prompts.cup_puzzle("zh"))`).
         """
         if hasattr(expected, "expected") and hasattr(expected, "grader"):

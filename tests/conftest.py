@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -26,6 +29,12 @@ FIXTURE_MARKS = {
     "run_dskit": "subprocess",
 }
 HEAVY = ("model", "subprocess", "browser", "notebook")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--fast", action="store_true",
+                     help="run only the tests that load no model and start no process, browser "
+                          "or notebook (make test-fast); a test that does fails, to be marked")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -49,6 +58,37 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker("notebook")
         if item.get_closest_marker("slow") is not None:
             item.add_marker("model")
+    if config.getoption("--fast"):
+        heavy = [i for i in items if any(i.get_closest_marker(m) for m in HEAVY)]
+        if heavy:
+            config.hook.pytest_deselected(items=heavy)
+            items[:] = [i for i in items if not any(i.get_closest_marker(m) for m in HEAVY)]
+
+
+@pytest.fixture(autouse=True)
+def _fast_loop_guard(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under --fast, loading a model or starting a process fails the test, which must then be
+    marked: the fast loop stays fast because nothing slips into it unmarked."""
+    if not request.config.getoption("--fast"):
+        return
+
+    def refuse(what: str, mark: str) -> Callable[..., None]:
+        def fail(*args: Any, **kwargs: Any) -> None:
+            pytest.fail(f"this test {what} under --fast: mark it @pytest.mark.{mark}",
+                        pytrace=False)
+        return fail
+
+    # Where dskit loads a chat or embedding model, and where any process is started (patched
+    # there, not in constructors, so that no half-made object is left behind).
+    monkeypatch.setattr(subprocess.Popen, "_execute_child",
+                        refuse("starts a process", "subprocess"))
+    try:
+        from dskit import embeddings
+        from dskit.backends.embedded import EmbeddedBackend
+    except ImportError:
+        return
+    monkeypatch.setattr(EmbeddedBackend, "load", refuse("loads a model", "model"))
+    monkeypatch.setattr(embeddings, "_local_encoder", refuse("loads a model", "model"))
 
 
 @pytest.fixture
@@ -117,5 +157,49 @@ def run_dskit() -> Callable[..., subprocess.CompletedProcess[str]]:
         full_env = {**os.environ, "OLLAMA_HOST": nowhere, **(env or {})}
         return subprocess.run([sys.executable, "-m", "dskit", *args], input=stdin,
                               capture_output=True, text=True, timeout=timeout, env=full_env)
+
+    return run
+
+
+@dataclass
+class CliResult:
+    """What `dskit_cli` returns: the shape of `subprocess.CompletedProcess`."""
+
+    args: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def dskit_cli(embedded: Any, monkeypatch: pytest.MonkeyPatch) -> Callable[..., CliResult]:
+    """Run the `dskit` command in this process (`dskit.cli.main(argv)`), as `run_dskit` does in
+    a subprocess: the same arguments, stdin and environment, output captured, and the session's
+    embedded backend, so that no interpreter starts and no model loads again."""
+    import dskit.client
+    from dskit.cli import main
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        nowhere = f"127.0.0.1:{s.getsockname()[1]}"
+    # Any backend the command makes for "embedded" is the session's (same models, loaded once).
+    monkeypatch.setattr(dskit.client, "EmbeddedBackend", lambda **kwargs: embedded)
+    monkeypatch.setattr(dskit.client, "_default", None)  # what the command sets is undone
+
+    def run(*args: str, stdin: str = "", env: dict[str, str] | None = None,
+            timeout: float = 600) -> CliResult:
+        del timeout  # a subprocess's limit; pytest-timeout covers the test
+        with monkeypatch.context() as m:
+            m.setenv("OLLAMA_HOST", nowhere)
+            for name, value in (env or {}).items():
+                m.setenv(name, value)
+            out, err = io.StringIO(), io.StringIO()
+            m.setattr(sys, "stdin", io.StringIO(stdin))
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                try:
+                    code = main(list(args))
+                except SystemExit as exc:  # argparse: --help, a usage error
+                    code = exc.code if isinstance(exc.code, int) else 1
+        return CliResult(list(args), code, out.getvalue(), err.getvalue())
 
     return run

@@ -12,7 +12,7 @@ from typing import Any
 
 from dskit.backends.base import ChatRequest, Delta, Done, Event
 from dskit.errors import StreamInterrupted
-from dskit.reasoning_plan import ReasoningSupport
+from dskit.reasoning.plan import ReasoningSupport
 from dskit.reply import Stats
 
 Step = str | Delta | Done | BaseException

@@ -20,17 +20,16 @@ ROOT = PACKAGE.parent
 #: Layer of each module (prefix match, longest first): module-level imports point down or sideways.
 LAYERS = {
     "dskit.errors": 0, "dskit.config": 0, "dskit.language": 0, "dskit.reasoning": 0,
-    "dskit.reasoning_plan": 0, "dskit.sysinfo": 0, "dskit.loop_guard": 0,
-    "dskit.chat_template": 0,
-    "dskit.reply": 1, "dskit.display": 1, "dskit.documents": 1, "dskit.model_files": 1,
-    "dskit.bert_gguf": 1, "dskit.grading": 1, "dskit.benchmarks": 1, "dskit.statistics": 1,
+    "dskit.sysinfo": 0,
+    "dskit.reply": 1, "dskit.display": 1, "dskit.documents": 1, "dskit.weights": 1,
+    "dskit.evals.grading": 1, "dskit.evals.benchmarks": 1, "dskit.evals.statistics": 1,
     "dskit.tools": 1, "dskit.structured": 1,
-    "dskit.backends.base": 2, "dskit.recommendations": 2, "dskit.prompts": 2,
+    "dskit.backends.base": 2, "dskit.backends.chat_template": 2, "dskit.backends.grammar": 2,
+    "dskit.recommendations": 2, "dskit.evals.prompts": 2,
     "dskit.backends": 3, "dskit.embeddings": 3,
     "dskit.client": 4,
-    "dskit.conversation": 5, "dskit.chat_steps": 5,
-    "dskit.comparison": 6, "dskit.kb": 6, "dskit.models": 6, "dskit.health": 6,
-    "dskit.plots": 6, "dskit.columns": 6, "dskit.arena": 6, "dskit.reports": 6,
+    "dskit.conversation": 5,
+    "dskit.evals": 6, "dskit.kb": 6, "dskit.models": 6, "dskit.checkup": 6,
     "dskit.widgets": 7, "dskit.cli": 7, "dskit.serve": 7, "dskit.__main__": 7,
 }
 

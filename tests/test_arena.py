@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 
 import dskit as ds
-from dskit.arena import Arena, battles, bradley_terry, leaderboard, wilson
-from dskit.columns import SideBySide
 from dskit.errors import ConfigurationError
+from dskit.evals.arena import Arena, battles, bradley_terry, leaderboard, wilson
+from dskit.evals.side_by_side import SideBySide
 
 SMALL = "smollm2:135m"
 QWEN = "qwen2.5-coder:0.5b"
@@ -141,7 +141,7 @@ def test_a_killed_writer_leaves_whole_votes(round_: SideBySide, tmp_path: Path):
     Arena(path).record(round_, "A")  # a real vote's row, copied by the writer below
     script = textwrap.dedent(f"""
         import sqlite3, sys
-        from dskit.arena import Arena
+        from dskit.evals.arena import Arena
         src = sqlite3.connect({str(path)!r}).execute("SELECT * FROM votes").fetchone()
         arena = Arena({str(path)!r})
         while True:

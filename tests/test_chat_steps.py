@@ -10,9 +10,9 @@ from pydantic import BaseModel, field_validator
 
 import dskit as ds
 from dskit.backends.base import Delta, Done
-from dskit.chat_steps import REPEAT_NOTE, TWO_STEP_NOTE
+from dskit.conversation.steps import REPEAT_NOTE, TWO_STEP_NOTE
 from dskit.errors import ConfigurationError, StructuredOutputError, ToolsNotSupported
-from dskit.reasoning_plan import ReasoningSupport
+from dskit.reasoning.plan import ReasoningSupport
 from dskit.tools import ToolRequest
 from tests.structured_cases import (
     EXPECTED,

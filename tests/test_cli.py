@@ -1,4 +1,5 @@
-"""The `dskit` command, run as a real subprocess on the embedded backend."""
+"""The `dskit` command: in this process on the session's model (`dskit_cli`), and a few real
+subprocesses (`run_dskit`) for the console script's own path."""
 
 from __future__ import annotations
 
@@ -7,14 +8,17 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from dskit.cli.output import Printer, safe
-from dskit.reasoning import Chunk
+from dskit.reasoning.think import Chunk
 from tests.rawhttp import chunked_head, ndjson_lines, send_json
 
 SMALL = "smollm2:135m"
 
 
 def test_one_shot_chat_streams_an_answer(run_dskit):
+    """A real subprocess (the console script's path), as a user runs it."""
     res = run_dskit("chat", "--backend", "embedded", "--model", SMALL, "--max-tokens", "12",
                 "--temperature", "0", "Say hello.")
     assert res.returncode == 0, res.stderr
@@ -23,14 +27,14 @@ def test_one_shot_chat_streams_an_answer(run_dskit):
     assert f"embedded:{SMALL}" in res.stdout and "tok/s" in res.stdout
 
 
-def test_auto_backend_falls_back_to_embedded_without_ollama(run_dskit):
-    res = run_dskit("chat", "--model", SMALL, "--max-tokens", "6", "Hi")
+def test_auto_backend_falls_back_to_embedded_without_ollama(dskit_cli):
+    res = dskit_cli("chat", "--model", SMALL, "--max-tokens", "6", "Hi")
     assert res.returncode == 0, res.stderr
     assert f"embedded:{SMALL}" in res.stdout
 
 
-def test_interactive_chat_keeps_a_conversation(run_dskit):
-    res = run_dskit("chat", "--backend", "embedded", "--model", SMALL, "--max-tokens", "8",
+def test_interactive_chat_keeps_a_conversation(dskit_cli):
+    res = dskit_cli("chat", "--backend", "embedded", "--model", SMALL, "--max-tokens", "8",
                 stdin="Hello there\n/reset\nAnd again\n/quit\n")
     assert res.returncode == 0, res.stderr
     assert "(history cleared)" in res.stdout
@@ -38,19 +42,20 @@ def test_interactive_chat_keeps_a_conversation(run_dskit):
 
 
 def test_ollama_not_running_is_a_clear_error(run_dskit):
+    """A real subprocess (the console script's path), as a user runs it."""
     res = run_dskit("chat", "--backend", "ollama", "Hi")
     assert res.returncode == 2
     assert "OLLAMA_HOST" in res.stderr and "ollama serve" in res.stderr
     assert "Traceback" not in res.stderr
 
 
-def test_unknown_model_lists_the_available_ones(run_dskit):
-    res = run_dskit("chat", "--backend", "embedded", "--model", "nope:1b", "Hi")
+def test_unknown_model_lists_the_available_ones(dskit_cli):
+    res = dskit_cli("chat", "--backend", "embedded", "--model", "nope:1b", "Hi")
     assert res.returncode == 2 and SMALL in res.stderr
 
 
-def test_doctor_prints_a_report(run_dskit):
-    res = run_dskit("doctor")
+def test_doctor_prints_a_report(dskit_cli):
+    res = dskit_cli("doctor")
     assert res.returncode == 0, res.stderr
     assert "Backend" in res.stdout and "embedded" in res.stdout
     assert "RAM" in res.stdout and "Disk" in res.stdout and "GPU" in res.stdout
@@ -80,28 +85,30 @@ def test_terminal_control_sequences_from_the_model_are_removed():
 
 
 def test_models_catalog_recommend_loaded(run_dskit):
-    res = run_dskit("models", "catalog")
+    """A real subprocess: "loaded" is asked of a process that has loaded nothing."""
+    dskit_cli = run_dskit
+    res = dskit_cli("models", "catalog")
     assert res.returncode == 0, res.stderr
     assert "deepseek-r1:70b" in res.stdout and "Llama-3.3-70B-Instruct" in res.stdout
-    res = run_dskit("models", "recommend")
+    res = dskit_cli("models", "recommend")
     assert res.returncode == 0 and "fit" in res.stdout and "deepseek-r1:1.5b" in res.stdout
-    res = run_dskit("models", "loaded", "--backend", "embedded")
+    res = dskit_cli("models", "loaded", "--backend", "embedded")
     assert res.returncode == 0 and "no model is loaded" in res.stdout
 
 
-def test_pull_on_the_embedded_backend(run_dskit):
-    res = run_dskit("pull", "smollm2:135m", "--backend", "embedded")
+def test_pull_on_the_embedded_backend(dskit_cli):
+    res = dskit_cli("pull", "smollm2:135m", "--backend", "embedded")
     assert res.returncode == 0, res.stderr
     assert "smollm2:135m: success" in res.stdout
-    res = run_dskit("pull", "deepseek-r1:671b", "--backend", "embedded")
+    res = dskit_cli("pull", "deepseek-r1:671b", "--backend", "embedded")
     assert res.returncode == 2 and "does not fit" in res.stderr
 
 
-def test_compare_writes_csv_and_prints_the_summary(run_dskit, tmp_path):
+def test_compare_writes_csv_and_prints_the_summary(dskit_cli, tmp_path):
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("What is 2+2?\n用一句话介绍北京。\n", encoding="utf-8")
     out = tmp_path / "rows.csv"
-    res = run_dskit("compare", SMALL, "--backend", "embedded", "--prompts", str(prompts),
+    res = dskit_cli("compare", SMALL, "--backend", "embedded", "--prompts", str(prompts),
                 "--max-tokens", "8", "--out", str(out), "--seed", "1")
     assert res.returncode == 0, res.stderr
     assert "pass@1" in res.stdout and SMALL in res.stdout and "rows written" in res.stdout
@@ -109,19 +116,19 @@ def test_compare_writes_csv_and_prints_the_summary(run_dskit, tmp_path):
 
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
     assert len(rows) == 2 and {r["model"] for r in rows} == {SMALL}
-    res = run_dskit("compare", SMALL, "--backend", "embedded", "--prompts", "cup-en",
+    res = dskit_cli("compare", SMALL, "--backend", "embedded", "--prompts", "cup-en",
                 "--max-tokens", "8")
     assert res.returncode == 0, res.stderr
 
 
-def test_compare_sweeps_budgets_on_a_gsm8k_file(run_dskit, tmp_path):
+def test_compare_sweeps_budgets_on_a_gsm8k_file(dskit_cli, tmp_path):
     import json
 
     rows = [{"question": f"What is {i} + {i}?", "answer": f"{i} + {i} = {2 * i}\n#### {2 * i}"}
             for i in range(1, 6)]
     gsm8k = tmp_path / "gsm8k.jsonl"
     gsm8k.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    res = run_dskit("compare", SMALL, "--backend", "embedded", "--prompts", str(gsm8k),
+    res = dskit_cli("compare", SMALL, "--backend", "embedded", "--prompts", str(gsm8k),
                     "--n", "2", "--think", "--think-budget", "0", "4", "none",
                     "--max-tokens", "24", "--seed", "1")
     assert res.returncode == 0, res.stderr
@@ -147,12 +154,12 @@ def test_app_command_serves_the_packaged_chat_notebook_on_loopback():
     assert env["DSKIT_BACKEND"] == "embedded"
 
 
-def test_compare_where_every_call_fails_exits_non_zero_and_never_duplicates_rows(run_dskit,
+def test_compare_where_every_call_fails_exits_non_zero_and_never_duplicates_rows(dskit_cli,
                                                                                   tmp_path):
     out = tmp_path / "rows.csv"
     args = ("compare", "deepseek-r1:1.5b", "deepseek-r1:7b", "--backend", "embedded",
             "--prompts", "cup-en", "--samples", "2", "--out", str(out))
-    res = run_dskit(*args)
+    res = dskit_cli(*args)
     assert res.returncode == 2, res.stdout
     assert "every one of the 4 calls failed" in res.stderr
     assert "DeepSeek-R1 tags need Ollama" in res.stderr  # the reason says the fix
@@ -160,17 +167,17 @@ def test_compare_where_every_call_fails_exits_non_zero_and_never_duplicates_rows
 
     first = list(csv.DictReader(out.open(encoding="utf-8")))
     assert len(first) == 4 and all(r["error"] for r in first)
-    res = run_dskit(*args)
+    res = dskit_cli(*args)
     assert res.returncode == 2
     assert len(list(csv.DictReader(out.open(encoding="utf-8")))) == 4  # replaced, not appended
 
 
-def test_compare_rerun_resumes_without_new_rows(run_dskit, tmp_path):
+def test_compare_rerun_resumes_without_new_rows(dskit_cli, tmp_path):
     out = tmp_path / "rows.csv"
     args = ("compare", SMALL, "--backend", "embedded", "--prompts", "cup-en", "--samples", "2",
             "--max-tokens", "16", "--out", str(out), "--seed", "1")
-    assert run_dskit(*args).returncode == 0
-    res = run_dskit(*args)
+    assert dskit_cli(*args).returncode == 0
+    res = dskit_cli(*args)
     assert res.returncode == 0, res.stderr
     import csv
 
@@ -179,6 +186,7 @@ def test_compare_rerun_resumes_without_new_rows(run_dskit, tmp_path):
 
 
 def test_demo_gives_the_verdict_on_its_answer(run_dskit):
+    """A real subprocess (the console script's path), as a user runs it."""
     res = run_dskit("demo", "--backend", "embedded", "--max-tokens", "400")
     assert res.returncode == 0, res.stderr
     assert "expected 7" in res.stdout
@@ -188,6 +196,7 @@ def test_demo_gives_the_verdict_on_its_answer(run_dskit):
     assert "stand-in, not DeepSeek-R1" in res.stdout and "MATH-500" in res.stdout
 
 
+@pytest.mark.subprocess
 def test_app_ends_its_voila_server_and_kernels(unused_port, tmp_path):
     import signal
     import time
@@ -234,8 +243,8 @@ def test_bidi_and_c1_controls_cannot_reorder_or_recolour_the_terminal():
     assert safe(friendly) == friendly  # Chinese, emoji (with their joiner), accents stay
 
 
-def test_chat_grades_an_answer_given_with_expect(run_dskit):
-    res = run_dskit("chat", "--backend", "embedded", "--think", "--max-tokens", "300",
+def test_chat_grades_an_answer_given_with_expect(dskit_cli):
+    res = dskit_cli("chat", "--backend", "embedded", "--think", "--max-tokens", "300",
                     "12 × 7 = ?", "--expect", "84")
     assert res.returncode == 0, res.stderr
     verdict = next(line for line in res.stdout.splitlines() if "expected 84" in line)
@@ -243,24 +252,24 @@ def test_chat_grades_an_answer_given_with_expect(run_dskit):
     assert "stand-in, not DeepSeek-R1" in res.stdout and "MATH-500" in res.stdout
 
 
-def test_chat_grades_dskit_example_questions_by_itself(run_dskit):
+def test_chat_grades_dskit_example_questions_by_itself(dskit_cli):
     question = "小明有 5 个苹果，吃了 2 个，又买了 4 个。他现在有几个苹果？"  # the README's
-    res = run_dskit("chat", "--backend", "embedded", "--max-tokens", "200", question)
+    res = dskit_cli("chat", "--backend", "embedded", "--max-tokens", "200", question)
     assert res.returncode == 0, res.stderr
     verdict = next(line for line in res.stdout.splitlines() if "expected 7" in line)
     assert verdict.startswith(("✓ correct", "✗ wrong")), res.stdout
     # any other question has no known answer: no verdict line
-    res = run_dskit("chat", "--backend", "embedded", "--model", SMALL, "--max-tokens", "6",
+    res = dskit_cli("chat", "--backend", "embedded", "--model", SMALL, "--max-tokens", "6",
                     "Hi")
     assert res.returncode == 0 and "expected" not in res.stdout
 
 
-def test_an_empty_expect_is_refused(run_dskit):
-    res = run_dskit("chat", "--backend", "embedded", "Hi", "--expect", " ")
+def test_an_empty_expect_is_refused(dskit_cli):
+    res = dskit_cli("chat", "--backend", "embedded", "Hi", "--expect", " ")
     assert res.returncode == 2 and "--expect 84" in res.stderr
 
 
-def test_a_reply_the_server_broke_off_exits_non_zero(run_dskit, raw_server):
+def test_a_reply_the_server_broke_off_exits_non_zero(dskit_cli, raw_server):
     def chat(conn, _request):
         chunked_head(conn)
         ndjson_lines(conn, {"model": "llama3.2:latest", "created_at": "2025-06-01T08:52:19Z",
@@ -276,7 +285,7 @@ def test_a_reply_the_server_broke_off_exits_non_zero(run_dskit, raw_server):
                                 "capabilities": ["completion"]}),
         "/api/ps": send_json({"models": []}),
         "/api/chat": chat})
-    res = run_dskit("chat", "--backend", "ollama", "--model", "llama3.2:latest", "你好",
+    res = dskit_cli("chat", "--backend", "ollama", "--model", "llama3.2:latest", "你好",
                     env={"OLLAMA_HOST": server.url})
     assert res.returncode == 1, (res.stdout, res.stderr)
     assert "半句话" in res.stdout and "[interrupted:" in res.stdout

@@ -13,9 +13,9 @@ import dskit as ds
 from dskit import sysinfo
 from dskit.backends.base import Delta, Done
 from dskit.backends.embedded import EmbeddedBackend
-from dskit.columns import SideBySide, holds_all
 from dskit.errors import ConfigurationError
-from dskit.reasoning_plan import WRAP_UP
+from dskit.evals.side_by_side import SideBySide, holds_all
+from dskit.reasoning.plan import WRAP_UP
 from dskit.reply import Stats
 
 SMALL = "smollm2:135m"
@@ -31,6 +31,7 @@ def one_at_a_time() -> Any:
     backend.unload()
 
 
+@pytest.mark.model
 def test_one_model_at_a_time_runs_in_turn_with_load_steps_and_verdicts(one_at_a_time: Any):
     cup = ds.prompts.cup_puzzle("zh")
     seen: list[str] = []
@@ -92,6 +93,7 @@ def test_an_unknown_model_fails_in_its_column_and_the_other_goes_on(embedded_cli
     assert "dskit-column-error" in page and "data-state='done'" in page
 
 
+@pytest.mark.model
 def test_stop_ends_every_column_and_keeps_what_arrived(one_at_a_time: Any):
     view = SideBySide("Write a very long story about the sea.", MODELS, client=one_at_a_time,
                       max_tokens=1500)

@@ -12,11 +12,11 @@ import pandas as pd
 import pytest
 
 import dskit as ds
-from dskit import prompts
 from dskit.backends.embedded import EmbeddedBackend
-from dskit.comparison import COLUMNS, compare, summary
 from dskit.errors import ComparisonFailed, ConfigurationError
-from dskit.reasoning import MATH_DIRECTIVE
+from dskit.evals import prompts
+from dskit.evals.comparison import COLUMNS, compare, summary
+from dskit.reasoning.think import MATH_DIRECTIVE
 
 matplotlib.use("Agg")
 
@@ -201,7 +201,7 @@ def test_summary_pass_at_1_is_mean_over_samples_then_prompts():
 def test_plots_return_axes():
     from matplotlib.axes import Axes
 
-    from dskit import plots
+    from dskit.evals import plots
 
     df = _hand_made()
     s = summary(df)
@@ -241,7 +241,7 @@ def test_truncation_is_counted_described_and_plotted():
     assert s["truncated"].sum() == 2
     text = ds.compare.describe(summary(df))
     assert "cut off by the token limit" in text and "one answer moves pass@1" in text
-    from dskit import plots
+    from dskit.evals import plots
 
     ax = plots.accuracy_vs_size(summary(df))
     assert any("truncated" in t.get_text() for t in ax.texts)
@@ -271,7 +271,7 @@ def test_budget_sweep_one_load_per_model(client: ds.Client, embedded: EmbeddedBa
     s = summary(df)
     assert len(s) == 3 and s["think_budget"].isna().sum() == 1
     assert s["budget_hit"].tolist()[:2] == [2, 2]
-    from dskit import plots
+    from dskit.evals import plots
 
     ax = plots.accuracy_vs_thinking(s)
     assert [t.get_text() for t in ax.texts][:3] == ["0", "8", "none"]
@@ -332,7 +332,7 @@ def test_cons_at_k_of_rows_read_back_from_a_csv(tmp_path: Path):
 
 
 def test_accuracy_plot_has_error_bars_from_the_interval():
-    from dskit import plots
+    from dskit.evals import plots
 
     s = summary(_hand_made())
     ax = plots.accuracy_vs_size(s)
@@ -373,7 +373,7 @@ def test_for_display_names_the_sweeps_row_without_a_budget():
     sweep, and there the row without a budget says "none" (not <NA> or a dash)."""
     import pandas as pd
 
-    from dskit.comparison import for_display
+    from dskit.evals.comparison import for_display
 
     sweep = pd.DataFrame({"model": ["m", "m"], "think_budget": pd.array([64, None], "Int64"),
                           "budget_hit": [1, 0], "pass@1": [0.5, 0.75]})

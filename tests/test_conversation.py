@@ -11,9 +11,10 @@ import threading
 import pytest
 
 from dskit.backends.base import Delta, Done
-from dskit.conversation import ChatStream, Conversation
+from dskit.conversation.session import Conversation
+from dskit.conversation.stream import ChatStream
 from dskit.errors import StreamInterrupted
-from dskit.reasoning_plan import THINK_PREFIX, ReasoningSupport
+from dskit.reasoning.plan import THINK_PREFIX, ReasoningSupport
 from dskit.recommendations import FOLD_NOTE
 from dskit.reply import Stats
 from tests.fakes import interrupted

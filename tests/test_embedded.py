@@ -10,9 +10,9 @@ import time
 import pytest
 
 import dskit as ds
-from dskit import model_files
 from dskit.backends.embedded import EmbeddedBackend, physical_cores
 from dskit.errors import ConfigurationError, ModelNotFound
+from dskit.weights import files as model_files
 
 SMALL = "smollm2:135m"
 QWEN = "qwen2.5-coder:0.5b"
@@ -115,6 +115,7 @@ def test_unknown_model_lists_available(embedded_client: ds.Client):
         embedded_client.chat("hi", "deepseek-r1:7b")
 
 
+@pytest.mark.model
 def test_prompt_longer_than_context_is_a_clear_error():
     small_ctx = EmbeddedBackend(n_ctx=128)
     client = ds.connect(small_ctx, set_default=False)
@@ -192,6 +193,7 @@ def test_model_details_come_from_the_gguf(embedded: EmbeddedBackend):
         embedded.model_details("missing:1b")
 
 
+@pytest.mark.model
 def test_reasoning_that_fills_the_context_ends_gracefully():
     tiny = EmbeddedBackend(n_ctx=160)
     try:

@@ -37,6 +37,7 @@ HAVE_ST = importlib.util.find_spec("sentence_transformers") is not None
 NO_HF = "the optional hf extra (sentence-transformers, torch) is not installed"
 
 
+@pytest.mark.model
 def test_local_minilm_gives_unit_vectors() -> None:
     emb = get_embedder("all-minilm")
     assert isinstance(emb, LocalEmbedder) and emb.name == LOCAL_NAME and emb.dim == 384
@@ -51,6 +52,7 @@ def test_local_minilm_gives_unit_vectors() -> None:
     assert get_embedder(LOCAL_NAME).name == LOCAL_NAME  # a stored name opens the same engine
 
 
+@pytest.mark.model
 def test_vectors_match_sentence_transformers() -> None:
     """Each reference sentence: cosine >= 0.99 with sentence-transformers' vector."""
     texts = [s["text"] for s in REFERENCE["sentences"]]
@@ -68,6 +70,7 @@ def test_vectors_match_sentence_transformers() -> None:
     assert (single * packed).sum(axis=1).min() > 0.9999
 
 
+@pytest.mark.model
 def test_word_pieces_match_hugging_face() -> None:
     """llama.cpp's WordPiece ids equal HF's: every CJK character apart, truncation at 256."""
     from dskit.embeddings import _local_encoder
@@ -83,6 +86,7 @@ def test_word_pieces_match_hugging_face() -> None:
     assert counts == [s["pieces"] for s in long]  # counted before truncation
 
 
+@pytest.mark.model
 def test_local_embedder_is_thread_safe() -> None:
     texts = [s["text"] for s in REFERENCE["sentences"]][:8]
     expected = LocalEmbedder().embed(texts)
@@ -281,6 +285,7 @@ def served():
     server.stop()
 
 
+@pytest.mark.model
 def test_real_ollama_api_embedder_and_refusal(served, tmp_path) -> None:
     from dskit.kb import KnowledgeBase
 
@@ -317,7 +322,7 @@ sys.meta_path.insert(0, NoTorch())
 
 
 def test_knowledge_bases_and_serve_work_where_torch_cannot_be_imported(
-        run_dskit, tmp_path: Path, unused_port: int) -> None:
+        dskit_cli, tmp_path: Path, unused_port: int) -> None:
     """The default install has no torch: `dskit kb` and `dskit serve`'s embeddings still work."""
     site = tmp_path / "site"
     site.mkdir()
@@ -329,17 +334,17 @@ def test_knowledge_bases_and_serve_work_where_torch_cannot_be_imported(
     assert probe.returncode != 0 and "No module named 'torch'" in probe.stderr
 
     sample = str(files("dskit") / "data" / "sample_kb")
-    res = run_dskit("kb", "add", "notes", sample, env=env)
+    res = dskit_cli("kb", "add", "notes", sample, env=env)
     assert res.returncode == 0, res.stderr
-    res = run_dskit("kb", "search", "notes", "冲泡龙井用多少度的水？", "-k", "1", env=env)
+    res = dskit_cli("kb", "search", "notes", "冲泡龙井用多少度的水？", "-k", "1", env=env)
     assert res.returncode == 0, res.stderr
     assert "茶叶笔记.txt" in res.stdout.splitlines()[1]
-    res = run_dskit("kb", "list", env=env)
+    res = dskit_cli("kb", "list", env=env)
     assert res.returncode == 0 and "llama.cpp:all-minilm:l6-v2" in res.stdout
     # Another Hugging Face model needs the hf extra: said with the command that installs it.
-    res = run_dskit("kb", "add", "hf", sample, "--embed-model", "hf:all-minilm", env=env)
+    res = dskit_cli("kb", "add", "hf", sample, "--embed-model", "hf:all-minilm", env=env)
     assert res.returncode != 0 and "dskit[hf]" in res.stderr and "Traceback" not in res.stderr
-    assert "hf:all-minilm" not in run_dskit("kb", "list", env=env).stdout  # refused before made
+    assert "hf:all-minilm" not in dskit_cli("kb", "list", env=env).stdout  # refused before made
 
     server = subprocess.Popen(
         [sys.executable, "-m", "dskit", "serve", "--port", str(unused_port)], env=full_env,

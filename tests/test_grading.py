@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 import dskit as ds
-from dskit import grading as G
 from dskit.errors import ConfigurationError
+from dskit.evals import grading as G
 
 
 @pytest.mark.parametrize("answer", [

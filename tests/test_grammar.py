@@ -88,6 +88,7 @@ def test_a_relaxed_grammar_still_validates_the_whole_schema(embedded_client: Any
     assert caught.value.reply is not None and RELAXED_NOTE in caught.value.reply.notes
 
 
+@pytest.mark.subprocess
 @pytest.mark.timeout(300)
 def test_no_schema_kills_the_process_in_process_or_through_serve():
     """In a fresh interpreter, as a kernel would run it: `ds.chat` with the issue's schema and

@@ -44,6 +44,7 @@ def by_source(report) -> dict[str, str]:
     return dict(zip(report.source, report.status, strict=True))
 
 
+@pytest.mark.model
 def test_add_search_and_reopen(home: Path, corpus: Path) -> None:
     kb = KnowledgeBase("notes", data_dir=home)
     report = kb.add(corpus, progress=False)
@@ -62,6 +63,7 @@ def test_add_search_and_reopen(home: Path, corpus: Path) -> None:
     assert list(list_kbs(home).name) == ["notes"]
 
 
+@pytest.mark.model
 def test_chinese_query_finds_the_chinese_chunk(home: Path, corpus: Path) -> None:
     kb = KnowledgeBase("zh", data_dir=home)
     kb.add(corpus, progress=False)
@@ -72,6 +74,7 @@ def test_chinese_query_finds_the_chinese_chunk(home: Path, corpus: Path) -> None
     assert memo.source == "docs/memo.docx" and "张伟" in memo.text
 
 
+@pytest.mark.model
 def test_locations_pages_and_lines(home: Path, corpus: Path) -> None:
     kb = KnowledgeBase("loc", data_dir=home)
     kb.add(corpus, progress=False)
@@ -81,6 +84,7 @@ def test_locations_pages_and_lines(home: Path, corpus: Path) -> None:
     assert md_hit.location.startswith("line")
 
 
+@pytest.mark.model
 def test_bad_files_are_reported_and_the_rest_kept(home: Path, tmp_path: Path) -> None:
     d = tmp_path / "mixed"
     kbfiles.write(d / "good.md", "Kiwis are flightless birds from New Zealand.")
@@ -106,6 +110,7 @@ def test_bad_files_are_reported_and_the_rest_kept(home: Path, tmp_path: Path) ->
     assert "熊猫" in kb.search("大熊猫生活在哪里", k=1).iloc[0].text
 
 
+@pytest.mark.model
 def test_incremental_add_update_refresh_remove(home: Path, corpus: Path) -> None:
     kb = KnowledgeBase("inc", data_dir=home)
     kb.add(corpus, progress=False)
@@ -140,6 +145,7 @@ def test_incremental_add_update_refresh_remove(home: Path, corpus: Path) -> None
     assert by_source(kb.remove(missing)) == {str(missing): "skipped"}  # reported, not an error
 
 
+@pytest.mark.model
 def test_glob_filters_and_plain_text(home: Path, corpus: Path) -> None:
     kb = KnowledgeBase("globs", data_dir=home)
     report = kb.add(corpus, include=["*.md", "*.pdf"], exclude="guide*", progress=False)
@@ -165,6 +171,7 @@ def test_chinese_names_are_fine() -> None:
     assert validate_name("notes-2026.v1") == "notes-2026.v1"
 
 
+@pytest.mark.model
 def test_changing_the_embedding_model_needs_a_rebuild(home: Path, corpus: Path) -> None:
     kb = KnowledgeBase("emb", data_dir=home)
     kb.add(corpus, progress=False)
@@ -183,6 +190,7 @@ def test_changing_the_embedding_model_needs_a_rebuild(home: Path, corpus: Path) 
     assert KnowledgeBase("emb", data_dir=home, embed_model=HashEmbedder()).embed_model == "hash-64"
 
 
+@pytest.mark.model
 def test_a_knowledge_base_from_the_sentence_transformers_engine(home: Path, corpus: Path) -> None:
     """Made by an older dskit (its meta row says so): reported with its rebuild, searchable."""
     import sqlite3
@@ -221,6 +229,7 @@ def test_a_knowledge_base_from_the_sentence_transformers_engine(home: Path, corp
 LEGACY_KB = Path(__file__).parent / "data" / "legacy_minilm_kb.sqlite"
 
 
+@pytest.mark.model
 def test_a_knowledge_base_written_by_the_older_dskit(home: Path) -> None:
     """A real file from dskit before issue 14 (scripts/make_legacy_kb.py): its vectors came
     from sentence-transformers; reported with the rebuild, searched alongside llama.cpp's."""
@@ -259,6 +268,7 @@ def test_a_knowledge_base_written_by_the_older_dskit(home: Path) -> None:
     kb.close()
 
 
+@pytest.mark.model
 def test_tokens_of_an_older_tokeniser_are_renewed(home: Path) -> None:
     """The file from before issue 14 stored jieba's words: searched with the current
     tokenisation from its texts (a read-only search writes nothing), stored anew at the next
@@ -308,6 +318,7 @@ def test_tokens_of_an_older_tokeniser_are_renewed(home: Path) -> None:
     kb.close()
 
 
+@pytest.mark.model
 def test_threshold_and_empty_inputs(home: Path, corpus: Path) -> None:
     kb = KnowledgeBase("thr", data_dir=home)
     assert kb.search("anything").empty  # nothing added yet
@@ -320,6 +331,7 @@ def test_threshold_and_empty_inputs(home: Path, corpus: Path) -> None:
         kb.add()
 
 
+@pytest.mark.model
 def test_store_is_consistent(home: Path, corpus: Path) -> None:
     kb = KnowledgeBase("sql", data_dir=home)
     kb.add(corpus, progress=False)
@@ -331,6 +343,7 @@ def test_top_level_exports() -> None:
     assert "KnowledgeBase" in ds.__all__
 
 
+@pytest.mark.model
 def test_search_results_read_as_text_in_a_notebook(home: Path, tmp_path: Path) -> None:
     kb = KnowledgeBase("display", data_dir=home)
     kb.add(text="第一行：龙井茶。\n\n第二行：八十度的水。", name="茶.txt")
@@ -350,6 +363,7 @@ def test_a_missing_knowledge_base_is_not_created_when_only_read(home: Path) -> N
 
 # --- hostile folders: one bad file never stops the rest ---------------------------------------
 
+@pytest.mark.model
 def test_links_leaving_the_folder_are_reported_and_never_read(home: Path, tmp_path: Path) -> None:
     outside = tmp_path / "outside"
     kbfiles.write(outside / "secret.txt", "The vault code is 7431.")
@@ -386,6 +400,7 @@ def test_links_leaving_the_folder_are_reported_and_never_read(home: Path, tmp_pa
     assert "7431" not in "".join(kb.search("vault code 7431", k=10).text)
 
 
+@pytest.mark.model
 def test_a_parser_crash_fails_only_its_file(home: Path, tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     from dskit.kb import loaders
@@ -421,6 +436,7 @@ def test_a_parser_crash_fails_only_its_file(home: Path, tmp_path: Path,
     assert by_source(kb.refresh(progress=False))["mixed/page.html"] == "added"
 
 
+@pytest.mark.model
 def test_names_and_text_that_are_not_utf8_never_stop_the_rest(
         home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from dskit.kb import loaders
@@ -440,6 +456,7 @@ def test_names_and_text_that_are_not_utf8_never_stop_the_rest(
     assert "\ufffd" in kb.search("Etna volcano", k=1).iloc[0].text
 
 
+@pytest.mark.model
 def test_search_verdict_says_where_the_answer_ranked(home: Path) -> None:
     """`hits.verdict(text)`: ✓ when the first passage contains the answer's text, else ✗ with
     the rank that does contain it, or none; real MiniLM, Chinese and English passages."""

@@ -29,6 +29,7 @@ def _squeeze(text: str) -> str:
     return re.sub(r"\s+", "", text)
 
 
+@pytest.mark.model
 @pytest.mark.parametrize("text", [ENGLISH, CHINESE, MIXED, NO_BREAKS],
                          ids=["english", "chinese", "mixed", "no-breaks"])
 @pytest.mark.parametrize(("size", "overlap"), [(200, 25), (64, 8), (40, 0)])
@@ -43,12 +44,14 @@ def test_chunks_fit_and_cover_the_text(text: str, size: int, overlap: int,
     assert len(spans) > 1 or counts[0] <= size
 
 
+@pytest.mark.model
 def test_chinese_chunks_are_counted_per_character(pieces: chunking.Counter) -> None:
     spans = chunking.spans(NO_BREAKS, 200, 0, pieces)
     assert len(spans) == 10  # 2,000 characters, one piece each
     assert all(b - a == 200 for a, b in spans)
 
 
+@pytest.mark.model
 def test_overlap_repeats_whole_sentences_within_the_limit(pieces: chunking.Counter) -> None:
     text = "".join(f"第{i}句话讲的是茶叶。" for i in range(60))
     spans = chunking.spans(text, 64, 16, pieces)
@@ -61,6 +64,7 @@ def test_overlap_repeats_whole_sentences_within_the_limit(pieces: chunking.Count
     assert all(b == a for (_, b), (a, _) in pairwise(no_overlap))
 
 
+@pytest.mark.model
 def test_a_chunk_ends_at_a_paragraph_end_when_it_is_at_least_half_full(
         pieces: chunking.Counter) -> None:
     """One topic per chunk: the tea note's Longjing and Pu'er paragraphs fill more than half
@@ -84,6 +88,7 @@ def test_a_chunk_ends_at_a_paragraph_end_when_it_is_at_least_half_full(
     assert [text[a:b].strip() for a, b in cut] == [para, para.replace("sourdough", "tomatoes")]
 
 
+@pytest.mark.model
 def test_split_keeps_lines_and_pages(pieces: chunking.Counter) -> None:
     segments = [loaders.Segment(CHINESE, None, 1), loaders.Segment(ENGLISH, 3, 1)]
     out = chunking.split(segments, 120, 15, pieces)

@@ -52,6 +52,7 @@ def wait_for(proc: subprocess.Popen[str], word: str) -> None:
     raise AssertionError(f"writer ended before {word}: {proc.stderr.read() if proc.stderr else ''}")
 
 
+@pytest.mark.subprocess
 def test_killed_writer_leaves_a_loadable_knowledge_base(tmp_path: Path) -> None:
     home = tmp_path / "home"
     first = make_corpus(tmp_path / "a", 20, "alpha")
@@ -83,6 +84,7 @@ def test_killed_writer_leaves_a_loadable_knowledge_base(tmp_path: Path) -> None:
     kbfiles.assert_consistent(home / "crash" / "kb.sqlite")
 
 
+@pytest.mark.subprocess
 def test_two_writers_are_serialised(tmp_path: Path) -> None:
     home = tmp_path / "home"
     a = make_corpus(tmp_path / "a", 8, "alpha")
@@ -99,6 +101,7 @@ def test_two_writers_are_serialised(tmp_path: Path) -> None:
     kbfiles.assert_consistent(home / "shared" / "kb.sqlite")
 
 
+@pytest.mark.model
 def test_lock_timeout_is_a_clear_error(tmp_path: Path) -> None:
     from filelock import FileLock
 

@@ -153,6 +153,7 @@ def read_in_a_fresh_process(path: Path, max_mb: float) -> tuple[str, int]:
     return text, int(grew)
 
 
+@pytest.mark.subprocess
 def test_docx_of_many_paragraphs_is_read_in_bounded_memory(tmp_path: Path) -> None:
     # 10 MB of XML from a 70 KB file: within what a 3 MB file may unpack to (12 MB), so it is
     # read, one paragraph at a time (a whole tree of it took 136 MB).
@@ -163,6 +164,7 @@ def test_docx_of_many_paragraphs_is_read_in_bounded_memory(tmp_path: Path) -> No
     assert grew < 40, f"reading grew the process by {grew} MB"
 
 
+@pytest.mark.subprocess
 def test_html_of_many_elements_is_read_in_bounded_memory(tmp_path: Path) -> None:
     # 2 MB of small elements: a tree of them grew the process by 81 MB.
     path = kbfiles.write(tmp_path / "many.html", "<html><body><script>var x = '<p>no</p>';"
@@ -188,6 +190,7 @@ def test_pdf_streams_and_pages_are_unpacked_within_limits(tmp_path: Path, pages:
     assert info.value.status == "skipped" and "decompression bomb" in str(info.value)
 
 
+@pytest.mark.subprocess
 def test_json_of_many_values_is_read_as_written_in_bounded_memory(tmp_path: Path) -> None:
     # 1.2 M empty objects in 3.6 MB: re-indenting them built a Python object each (102 MB
     # here), then ran over the text cap (indentation doubles them): the file was skipped.

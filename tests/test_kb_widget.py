@@ -80,6 +80,7 @@ def test_hostile_upload_names_fit_the_file_system(given: str) -> None:
         assert name.endswith(given[given.rindex("."):])  # the suffix (the file type) stays
 
 
+@pytest.mark.model
 def test_upload_with_hostile_names_is_indexed_and_reported(tmp_path: Path) -> None:
     kb = KnowledgeBase("names", data_dir=tmp_path)
     w = KnowledgeBaseWidget(kb)

@@ -8,7 +8,7 @@ import pytest
 
 import dskit as ds
 from dskit.backends.base import Delta, Done
-from dskit.loop_guard import LoopGuard, find_loop, has_degenerate_run
+from dskit.reasoning.loop_guard import LoopGuard, find_loop, has_degenerate_run
 from dskit.reply import Stats
 
 SMALL = "smollm2:135m"

@@ -10,7 +10,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from dskit import model_files, sysinfo
+from dskit import sysinfo
 from dskit.backends.base import ChatRequest, Delta, Options
 from dskit.client import Client, connect
 from dskit.errors import (
@@ -22,6 +22,7 @@ from dskit.errors import (
 )
 from dskit.models import manage
 from dskit.models.family import spec_for
+from dskit.weights import files as model_files
 
 NDJSON = "application/x-ndjson"
 R1_7B, R1_14B, LLAMA = "deepseek-r1:7b", "deepseek-r1:14b", "llama3.2:latest"

@@ -7,12 +7,12 @@ import dataclasses
 import pandas as pd
 import pytest
 
-from dskit import model_files
 from dskit.errors import ConfigurationError
 from dskit.models.family import FIGURES, GB, ModelSpec, catalog, reported, spec_for, specs
 from dskit.models.fit import Machine, recommend
 from dskit.models.manage import MEASURE_COLUMNS, lesson, measure
 from dskit.sysinfo import GPU
+from dskit.weights import files as model_files
 
 # Download sizes of Ollama's default tags (ollama.com/library/deepseek-r1 and deepseek-v3).
 SIZES = {

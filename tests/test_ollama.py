@@ -14,7 +14,8 @@ from pytest_httpserver import HTTPServer
 
 from dskit.backends.ollama import OllamaBackend, resolve_host
 from dskit.client import Client, connect
-from dskit.conversation import ChatStream, Conversation
+from dskit.conversation.session import Conversation
+from dskit.conversation.stream import ChatStream
 from dskit.errors import (
     BackendError,
     ConfigurationError,

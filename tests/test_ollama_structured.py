@@ -12,8 +12,8 @@ from pytest_httpserver import HTTPServer
 
 import dskit as ds
 from dskit.backends.ollama import THINK_FORMAT_SINCE, supports_think
-from dskit.chat_steps import TWO_STEP_NOTE
 from dskit.client import Client, connect
+from dskit.conversation.steps import TWO_STEP_NOTE
 from dskit.errors import ToolsNotSupported
 
 MODEL = "deepseek-r1:8b"

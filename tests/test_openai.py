@@ -28,8 +28,8 @@ from dskit.errors import (
     ServerError,
     StreamInterrupted,
 )
-from dskit.model_files import model_path
-from dskit.reasoning_plan import ReasoningPlan
+from dskit.reasoning.plan import ReasoningPlan
+from dskit.weights.files import model_path
 from tests.rawhttp import send_bytes, stop_while_reading
 
 SECRET = "sk-test-SECRET123"

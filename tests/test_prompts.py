@@ -8,9 +8,9 @@ from importlib import resources
 import pandas as pd
 import pytest
 
-from dskit import grading as G
-from dskit import prompts as P
 from dskit.errors import ConfigurationError
+from dskit.evals import grading as G
+from dskit.evals import prompts as P
 
 
 def test_cup_puzzle_in_both_languages():

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dskit.reasoning import (
+from dskit.reasoning.think import (
     MATH_DIRECTIVE,
     Chunk,
     ThinkSplitter,

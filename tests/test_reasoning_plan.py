@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dskit.reasoning_plan import (
+from dskit.reasoning.plan import (
     NO_REASONING_NOTE,
     THINK_PREFIX,
     ReasoningSupport,

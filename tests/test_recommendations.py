@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dskit.backends.base import Options
-from dskit.reasoning_plan import detect_traits
+from dskit.reasoning.plan import detect_traits
 from dskit.recommendations import (
     FOLD_NOTE,
     apply_recommendations,

@@ -20,7 +20,6 @@ import pytest
 from packaging.version import Version
 
 import dskit as ds
-from dskit import model_files
 from dskit.backends.base import ChatRequest, Event
 from dskit.backends.embedded import EmbeddedBackend
 from dskit.errors import ConfigurationError
@@ -28,6 +27,7 @@ from dskit.serve.engine import check_name
 from dskit.serve.errors import ApiError
 from dskit.serve.parsing import parse_keep_alive, parse_options
 from dskit.serve.security import is_loopback, open_socket
+from dskit.weights import files as model_files
 
 SMALL = "smollm2:135m"
 QWEN = "qwen2.5-coder:0.5b"
@@ -104,6 +104,7 @@ def test_non_loopback_bind_is_refused_without_the_flag() -> None:
         ds.serve.start(host="0.0.0.0", port=0)
 
 
+@pytest.mark.subprocess
 def test_cli_refuses_non_loopback_bind_without_the_flag() -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run([sys.executable, "-m", "dskit", "serve", "--host", "0.0.0.0"],
@@ -112,6 +113,7 @@ def test_cli_refuses_non_loopback_bind_without_the_flag() -> None:
     assert "refusing to listen on 0.0.0.0" in done.stderr and "--expose" in done.stderr
 
 
+@pytest.mark.subprocess
 def test_exposed_cli_warns_and_needs_the_token(unused_port: int) -> None:
     secret = "exposed-test-token"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "DSKIT_SERVE_TOKEN": secret}
@@ -398,6 +400,7 @@ class FailingBackend(EmbeddedBackend):
             yield ev
 
 
+@pytest.mark.model
 def test_mid_stream_error_is_an_error_line() -> None:
     with ds.serve.start(port=0, backend=FailingBackend(n_ctx=1024), models=[SMALL]) as srv:
         with httpx.stream("POST", srv.url + "/api/chat", timeout=60, json={
@@ -608,6 +611,7 @@ def test_openai_reasoning_effort_gives_reasoning(server: ds.serve.Server) -> Non
     assert r["choices"][0]["message"].get("reasoning")
 
 
+@pytest.mark.subprocess
 def test_cli_serve_answers_and_stops(unused_port: int) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "DSKIT_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "dskit", "serve", "--port",

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from dskit import statistics as st
+from dskit.evals import statistics as st
 
 
 def groups(*rows: list[int]) -> list[np.ndarray]:

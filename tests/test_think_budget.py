@@ -12,12 +12,12 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 import dskit as ds
-from dskit import model_files
+from dskit.backends.chat_template import chatml, deepseek, render
 from dskit.backends.embedded import EmbeddedBackend
 from dskit.backends.openai import OpenAIBackend
-from dskit.chat_template import chatml, deepseek, render
 from dskit.errors import BudgetUnsupported, ConfigurationError
-from dskit.reasoning_plan import WRAP_UP, ReasoningSupport, Traits, plan_reasoning
+from dskit.reasoning.plan import WRAP_UP, ReasoningSupport, Traits, plan_reasoning
+from dskit.weights import files as model_files
 
 QWEN = "qwen2.5-coder:0.5b"
 R1 = "deepseek-r1:7b"
@@ -191,17 +191,17 @@ def test_budget_cut_counts_reasoning_until_the_model_closes_it(embedded: Embedde
     assert stops.index(True) == 5 and open_.hit and open_(np.array(ids), None)
 
 
-def test_budget_in_a_conversation_and_the_cli(embedded_client: ds.Client, run_dskit):
+def test_budget_in_a_conversation_and_the_cli(embedded_client: ds.Client, dskit_cli):
     conv = ds.Conversation(QWEN, client=embedded_client, think=True, think_budget=8,
                            max_tokens=80, temperature=0)
     assert conv.send("What is 2 + 2?").budget_hit
     assert conv.history[-1]["content"] == conv.replies[-1].answer  # the answer, no reasoning
-    out = run_dskit("chat", "--backend", "embedded", "--model", QWEN, "--think-budget", "6",
+    out = dskit_cli("chat", "--backend", "embedded", "--model", QWEN, "--think-budget", "6",
                     "--max-tokens", "80", "What is 3 + 4?")
     assert out.returncode == 0, out.stderr
     assert "[thinking]" in out.stdout and WRAP_UP["en"] in out.stdout
     assert "reasoning cut at its budget" in out.stdout
-    bad = run_dskit("chat", "--backend", "embedded", "--think-budget", "-3", "hi")
+    bad = dskit_cli("chat", "--backend", "embedded", "--think-budget", "-3", "hi")
     assert bad.returncode == 2 and "think-budget" in bad.stderr
 
 

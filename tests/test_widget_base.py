@@ -8,6 +8,8 @@ import subprocess
 import sys
 import threading
 
+import pytest
+
 import dskit as ds
 from dskit.backends.embedded import EmbeddedBackend
 from dskit.errors import ConfigurationError
@@ -86,6 +88,7 @@ def test_chat_widget_stop_while_loading_never_generates(embedded_client):
     assert w.history.value == "" and w.conversation.history == []
 
 
+@pytest.mark.model
 def test_prepare_model_shows_progress_while_the_file_is_checked(tmp_path, monkeypatch):
     monkeypatch.setenv("DSKIT_CACHE_DIR", str(tmp_path))  # no stamp yet: the file is verified
     backend = EmbeddedBackend(n_ctx=512)
@@ -107,6 +110,7 @@ def test_prepare_model_shows_progress_while_the_file_is_checked(tmp_path, monkey
     assert {s for s, _ in seen} == {"busy"} and "100 %" in " ".join(texts)
 
 
+@pytest.mark.subprocess
 def test_prepare_embedder_shows_the_conversion(tmp_path):
     """A fresh process and cache: the MiniLM GGUF is made with a progress bar, then loaded."""
     code = (

@@ -8,7 +8,7 @@ import time
 import pytest
 
 import dskit as ds
-from dskit import model_files
+from dskit.weights import files as model_files
 from tests.rawhttp import chunked_head, ndjson_lines, send_json
 
 SMALL = "smollm2:135m"

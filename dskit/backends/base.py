@@ -8,7 +8,7 @@ from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from ..reasoning_plan import ReasoningPlan, ReasoningSupport, budget_note, wrap_up
+from ..reasoning.plan import ReasoningPlan, ReasoningSupport, budget_note, wrap_up
 from ..reply import Stats
 from ..tools import ToolRequest
 
@@ -122,7 +122,7 @@ class ChatRequest:
     model: str
     messages: list[dict[str, Any]]
     options: Options = field(default_factory=Options)
-    #: Whether and how the reply reasons (`dskit.reasoning_plan`); the backend carries it out.
+    #: Whether and how the reply reasons (`dskit.reasoning.plan`); the backend carries it out.
     plan: ReasoningPlan = field(default_factory=ReasoningPlan)
     #: Constrain the answer (never the reasoning) to JSON: "json" or a JSON schema.
     format: str | dict[str, Any] | None = None

@@ -12,11 +12,10 @@ from typing import Any, Literal
 
 import psutil
 
-from .. import config, model_files
+from .. import config
 from ..errors import BackendUnavailable, ConfigurationError, ModelNotFound
 from ..language import is_chinese
-from ..reasoning import CLOSE_TAG, OPEN_TAG
-from ..reasoning_plan import (
+from ..reasoning.plan import (
     CLOSE,
     EMPTY_THINK,
     THINK_PREFIX,
@@ -24,8 +23,10 @@ from ..reasoning_plan import (
     budget_note,
     wrap_up,
 )
+from ..reasoning.think import CLOSE_TAG, OPEN_TAG
 from ..reply import Stats
 from ..tools import CALL_OPEN, ToolMarkup
+from ..weights import files as model_files
 from .base import Cancellation, ChatRequest, Delta, Done, Event, Options
 from .grammar import to_gbnf
 

@@ -13,7 +13,6 @@ import httpx
 from packaging.version import InvalidVersion, Version
 
 from .. import config
-from ..chat_template import render
 from ..errors import (
     AuthenticationError,
     BackendError,
@@ -28,10 +27,11 @@ from ..errors import (
     clip,
     redact,
 )
-from ..reasoning_plan import CLOSE, EMPTY_THINK, THINK_PREFIX, ReasoningSupport
+from ..reasoning.plan import CLOSE, EMPTY_THINK, THINK_PREFIX, ReasoningSupport
 from ..reply import Stats
 from ..tools import ToolRequest
 from .base import BudgetCut, ChatRequest, Delta, Done, Event, Options
+from .chat_template import render
 from .http import CONNECT_TIMEOUT, interruptible, shutdown, timeouts
 from .http import idle_timeout as resolve_idle_timeout
 

@@ -30,7 +30,7 @@ from ..errors import (
     redact,
     register_secret,
 )
-from ..reasoning_plan import CLOSE, EMPTY_THINK, THINK_PREFIX, ReasoningSupport
+from ..reasoning.plan import CLOSE, EMPTY_THINK, THINK_PREFIX, ReasoningSupport
 from ..reply import Stats
 from ..tools import ToolRequest, decode_arguments
 from .base import BudgetCut, ChatRequest, Delta, Done, Event

@@ -6,8 +6,8 @@ import argparse
 import sys
 from typing import Any
 
-from ..health import doctor
-from ..prompts import known_question
+from ..checkup import doctor
+from ..evals.prompts import known_question
 from .output import (
     REPLY_OK,
     budget_arg,

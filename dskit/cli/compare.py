@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..benchmarks import SUFFIXES
-from ..comparison import compare, for_display, summary
-from ..prompts import load
+from ..evals.benchmarks import SUFFIXES
+from ..evals.comparison import compare, for_display, summary
+from ..evals.prompts import load
 from .output import budget_arg, client_for, safe
 
 

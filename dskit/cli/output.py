@@ -8,13 +8,13 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, TextIO
 
 from ..client import Client, connect
-from ..conversation import ChatStream
+from ..conversation.stream import ChatStream
 from ..errors import StreamInterrupted
-from ..grading import parse_number
-from ..model_files import STANDINS
+from ..evals.grading import parse_number
 from ..models import reported
-from ..reasoning import Chunk
+from ..reasoning.think import Chunk
 from ..reply import Reply
+from ..weights.files import STANDINS
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 from ..backends.base import DEFAULT_MAX_TOKENS, DEFAULT_NUM_CTX
 from ..client import Client, default_client
-from ..conversation import ChatStream, as_messages, build_request
+from ..conversation.stream import ChatStream, as_messages, build_request
 from ..errors import ConfigurationError
 from ..language import is_chinese
-from ..reasoning import Chunk
+from ..reasoning.think import Chunk
 from ..reply import CITATION, Reply, Source
 from . import lexical
 

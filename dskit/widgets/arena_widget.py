@@ -10,11 +10,11 @@ from typing import Any
 
 import ipywidgets as W
 
-from ..arena import BAD, TIE, Arena, leaderboard
 from ..client import Client, default_client
-from ..columns import LABELS, SideBySide
 from ..errors import ConfigurationError, DskitError
-from ..prompts import Prompt, cup_puzzle, maths
+from ..evals.arena import BAD, TIE, Arena, leaderboard
+from ..evals.prompts import Prompt, cup_puzzle, maths
+from ..evals.side_by_side import LABELS, SideBySide
 from .base import StatusLine, Worker, WorkerWidget, stop_button, tagged
 
 #: Most columns an arena round shows (the vote buttons are made for this many).

@@ -24,7 +24,7 @@ from ..errors import DskitError, StreamInterrupted
 
 if TYPE_CHECKING:
     from ..client import Client
-    from ..conversation import ChatStream
+    from ..conversation.stream import ChatStream
     from ..reply import Reply
 
 log = logging.getLogger(__name__)

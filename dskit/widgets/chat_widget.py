@@ -9,10 +9,11 @@ from collections.abc import Callable
 import ipywidgets as W
 
 from ..client import Client, default_client
-from ..conversation import ChatStream, Conversation
-from ..model_files import STANDINS
-from ..prompts import EXAMPLES, known_question
+from ..conversation.session import Conversation
+from ..conversation.stream import ChatStream
+from ..evals.prompts import EXAMPLES, known_question
 from ..reply import Reply
+from ..weights.files import STANDINS
 from .base import (
     StatusLine,
     Worker,

@@ -9,9 +9,9 @@ from typing import Any
 import ipywidgets as W
 
 from ..client import Client, default_client
-from ..comparison import compare, for_display, summary
-from ..plots import summary_png
-from ..prompts import load
+from ..evals.comparison import compare, for_display, summary
+from ..evals.plots import summary_png
+from ..evals.prompts import load
 from .base import StatusLine, Worker, WorkerWidget, stop_button, tagged
 
 PROMPT_SETS = ("cup", "cup-en", "maths")

@@ -6,10 +6,11 @@ import html
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import config, model_files, sysinfo
+from . import config, sysinfo
 from .backends.ollama import OllamaBackend, resolve_host
 from .client import embedded_available
 from .errors import DskitError
+from .weights import files as model_files
 
 
 @dataclass

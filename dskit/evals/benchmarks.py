@@ -24,8 +24,8 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigurationError
-from .reasoning import extract_boxed
+from ..errors import ConfigurationError
+from ..reasoning.think import extract_boxed
 
 if TYPE_CHECKING:
     import pandas as pd

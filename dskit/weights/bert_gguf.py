@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .errors import ModelFileError
+from ..errors import ModelFileError
 
 #: Bumped whenever the bytes this module writes change: cached files of an older version are
 #: made again (the version is part of their stamp, see `model_files.made_path`).

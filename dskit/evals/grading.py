@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from .errors import ConfigurationError
-from .loop_guard import has_degenerate_run
-from .reasoning import extract_boxed
+from ..errors import ConfigurationError
+from ..reasoning.loop_guard import has_degenerate_run
+from ..reasoning.think import extract_boxed
 
 # --- the cup-and-ball puzzle -------------------------------------------------------------------
 # Hand-written: no library grades a free-text answer by the place it finally names. The answer is

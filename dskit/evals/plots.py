@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..errors import ConfigurationError
+from ..models.family import spec_for
 from .comparison import is_sweep
-from .errors import ConfigurationError
-from .models.family import spec_for
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -10,7 +10,7 @@ A Jinja template (what `dskit serve` reports from a GGUF) is run in Jinja's sand
 
 from __future__ import annotations
 
-from .errors import BudgetUnsupported
+from ..errors import BudgetUnsupported
 
 USER, ASSISTANT, EOS = "<｜User｜>", "<｜Assistant｜>", "<｜end▁of▁sentence｜>"
 IM_START, IM_END = "<|im_start|>", "<|im_end|>"

@@ -31,10 +31,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import config
-from .columns import LABELS, SideBySide
-from .documents import redact, reply_data
-from .errors import ConfigurationError
+from .. import config
+from ..documents import redact, reply_data
+from ..errors import ConfigurationError
+from .side_by_side import LABELS, SideBySide
 
 if TYPE_CHECKING:
     import pandas as pd

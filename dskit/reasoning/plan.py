@@ -28,8 +28,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import ConfigurationError
-from .language import is_chinese
+from ..errors import ConfigurationError
+from ..language import is_chinese
 
 #: DeepSeek's recommended start of an R1 reply.
 THINK_PREFIX = "<think>\n"

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from . import config
-from .errors import ConfigurationError, ModelFileError
+from .. import config
+from ..errors import ConfigurationError, ModelFileError
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes total)
 

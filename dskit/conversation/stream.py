@@ -1,14 +1,15 @@
-"""Chat on any backend: one-shot `chat()`, streaming `ChatStream`, multi-turn `Conversation`."""
+"""One reply as a stream: the request a chat turn makes (`build_request`) and `ChatStream`,
+which splits the backend's events into reasoning and answer, runs the loop guard and builds
+the `Reply`. `chat()` and `Conversation` (`session`) and the steps of a structured or tool
+reply (`steps`) build on it."""
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-from .backends.base import (
+from ..backends.base import (
     ABANDONED,
     DEFAULT_MAX_TOKENS,
     DEFAULT_NUM_CTX,
@@ -18,14 +19,13 @@ from .backends.base import (
     Done,
     Options,
 )
-from .client import Client, default_client
-from .documents import conversation_html, conversation_markdown, reply_data, save_document
-from .errors import ConfigurationError, StreamInterrupted
-from .loop_guard import REPETITION, LoopGuard
-from .reasoning import Chunk, ThinkSplitter
-from .reasoning_plan import Traits, plan_reasoning
-from .recommendations import apply_recommendations
-from .reply import Reply
+from ..client import Client
+from ..errors import ConfigurationError, StreamInterrupted
+from ..reasoning.loop_guard import REPETITION, LoopGuard
+from ..reasoning.plan import Traits, plan_reasoning
+from ..reasoning.think import Chunk, ThinkSplitter
+from ..recommendations import apply_recommendations
+from ..reply import Reply
 
 Messages = list[dict[str, Any]]
 
@@ -34,7 +34,7 @@ class ChatStream:
     """An iterable of `Chunk`s; `.reply` holds the `Reply` built so far; `.stop()` cancels.
 
     With `loop_guard=True` a reply that falls into degenerate repetition is stopped there
-    (`done_reason == "repetition"`, the text kept, a note saying why; see `dskit.loop_guard`).
+    (`done_reason == "repetition"`, the text kept, a note saying why; see `dskit.reasoning.loop_guard`).
     """
 
     def __init__(self, client: Client, request: ChatRequest, notes: list[str],
@@ -258,119 +258,3 @@ def as_messages(prompt: str | Messages, system: str | None = None) -> Messages:
     if system:
         messages.insert(0, {"role": "system", "content": system})
     return messages
-
-
-def chat(
-    prompt: str | Messages,
-    model: str | None = None,
-    *,
-    stream: bool = False,
-    system: str | None = None,
-    client: Client | None = None,
-    loop_guard: bool = False,
-    format: Any = None,
-    tools: Any = None,
-    max_steps: int = 5,
-    retries: int = 0,
-    **kwargs: Any,
-) -> Reply | ChatStream:
-    """Ask a model once. Returns a `Reply`, or with `stream=True` a `ChatStream` of chunks.
-
-    `format` (a Pydantic model class, a JSON-schema dict or "json") makes the answer JSON,
-    validated into `reply.parsed` (`retries=n` asks again with the errors shown); `tools` (Python
-    functions) lets the model call them, up to `max_steps` requests (`reply.tool_calls`).
-    Keyword arguments: temperature, top_p, seed, max_tokens, num_ctx, stop, think,
-    think_budget (cap the reasoning at N tokens, then answer; 0: answer without reasoning),
-    recommendations (False turns DeepSeek's defaults off), options (backend-specific extras).
-    `loop_guard=True` stops a reply that falls into degenerate repetition
-    (`done_reason == "repetition"`).
-    """
-    client = client or default_client()
-    if format is not None or tools is not None or retries:
-        # chat_steps builds on this module (build_request, ChatStream): imported here, not above.
-        from .chat_steps import run_steps
-
-        if stream:
-            raise ConfigurationError(
-                "stream=True cannot be combined with format= or tools=: the answer is validated "
-                "(and tools run) only once the reply is complete; leave stream out")
-        return run_steps(client, as_messages(prompt, system), model, fmt=format, tools=tools,
-                         max_steps=max_steps, retries=retries, **kwargs)
-    request, notes = build_request(client, as_messages(prompt, system), model, **kwargs)
-    s = ChatStream(client, request, notes, loop_guard)
-    return s if stream else s.collect()
-
-
-class Conversation:
-    """A multi-turn chat; only answers go back into the history, never the reasoning."""
-
-    def __init__(self, model: str | None = None, *, system: str | None = None,
-                 client: Client | None = None, **defaults: Any) -> None:
-        self.client = client or default_client()
-        self.model = model or self.client.default_model
-        self.system = system
-        self.defaults = defaults
-        self.history: Messages = []
-        self.replies: list[Reply] = []
-
-    def send(self, prompt: str, *, stream: bool = False, **kwargs: Any) -> Reply | ChatStream:
-        """Send one user turn; the history grows only when the reply completes.
-
-        Takes `chat()`'s keyword arguments (think_budget, loop_guard, ...), over the defaults
-        the conversation was made with.
-        """
-        if {"format", "tools"} & {*kwargs, *self.defaults}:
-            raise ConfigurationError(
-                "format= and tools= work with ds.chat: pass the history as a message list, "
-                "e.g. ds.chat(conv.history + [{'role': 'user', 'content': ...}], format=...)")
-        messages = as_messages(list(self.history) + as_messages(prompt), self.system)
-        options = {**self.defaults, **kwargs}
-        guard = bool(options.pop("loop_guard", False))
-        request, notes = build_request(self.client, messages, self.model, **options)
-        s = _TurnStream(self, prompt, self.client, request, notes, guard)
-        return s if stream else s.collect()
-
-    __call__ = send
-
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the conversation to `path`: `.md`, `.html` (a self-contained page) or `.json`.
-
-        Each turn keeps its reasoning (folded), the answer, and the model, backend, options and
-        stats of the reply. API keys and the home folder never appear in the file.
-        """
-        turns = list(zip(self.history[0::2], self.replies, strict=False))
-        pairs = [(m["content"], r) for m, r in turns]
-        title = f"Conversation with {self.model}"
-        return save_document(
-            path,
-            markdown=lambda: conversation_markdown(title, pairs, self.system),
-            html_page=lambda: conversation_html(title, pairs, self.system),
-            data=lambda: {"model": self.model, "backend": self.client.name,
-                          "system": self.system, "settings": self.defaults,
-                          "turns": [{"prompt": p, "reply": reply_data(r)} for p, r in pairs]})
-
-    def reset(self) -> None:
-        """Forget the history."""
-        self.history.clear()
-        self.replies.clear()
-
-    def __repr__(self) -> str:
-        return f"Conversation(model={self.model!r}, turns={len(self.history) // 2})"
-
-
-class _TurnStream(ChatStream):
-    """A stream that records the turn in its conversation once it completes."""
-
-    def __init__(self, conv: Conversation, prompt: str, *args: Any) -> None:
-        super().__init__(*args)
-        self._conv, self._prompt = conv, prompt
-
-    def __iter__(self) -> Iterator[Chunk]:
-        yield from super().__iter__()
-        if (self.finished and not self.stopped and not self.reply.no_answer
-                and self.reply.done_reason != REPETITION):
-            self._conv.history += [
-                {"role": "user", "content": self._prompt},
-                {"role": "assistant", "content": self.reply.answer},
-            ]
-            self._conv.replies.append(self.reply)

@@ -5,7 +5,7 @@ included) runs before the next model starts, so each model is loaded once (on a 
 one size at a time, a naive prompt-major loop reloads a model for every prompt). Rows are
 appended to `out` as they finish, a KeyboardInterrupt returns the rows finished so far, and a
 rerun with the same `out` resumes. `summary()` puts intervals on the numbers
-(`dskit.statistics`), `paired()` tests a difference on the shared prompts.
+(`dskit.evals.statistics`), `paired()` tests a difference on the shared prompts.
 """
 
 from __future__ import annotations
@@ -26,18 +26,18 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..client import Client, default_client
+from ..errors import ComparisonFailed, ConfigurationError, ModelNotFound
+from ..reasoning.plan import check_budget
+from ..reasoning.think import math_prompt
 from . import statistics
-from .client import Client, default_client
-from .errors import ComparisonFailed, ConfigurationError, ModelNotFound
 from .grading import final_answer, grade
 from .prompts import load
-from .reasoning import math_prompt
-from .reasoning_plan import check_budget
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from .reply import Reply
+    from ..reply import Reply
 
 #: The columns of a comparison, in order.
 COLUMNS = [
@@ -113,7 +113,7 @@ def compare(
     """Ask every model every prompt `samples` times; one row per (model, think_budget, prompt,
     sample).
 
-    - `prompts`: anything `dskit.prompts.load` takes: a list of strings, a DataFrame with
+    - `prompts`: anything `ds.prompts.load` takes: a list of strings, a DataFrame with
       `prompt` (and `expected`, `kind`), a built-in set ("cup", "cup-en", "maths"), a GSM8K /
       MATH / AIME file or a `datasets` object (`ds.prompts.load(path, n=50)` to take a sample).
       Maths prompts get DeepSeek's directive (`math_prompt`) and are graded by value: the last
@@ -581,7 +581,7 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
 
     pass@1 is DeepSeek's: for each prompt with an expected answer, the mean correctness over
     its k samples, then the mean over prompts. Its interval comes from a nested bootstrap over
-    prompts and their samples (`dskit.statistics.pass1_interval`: Wilson's interval when every
+    prompts and their samples (`dskit.evals.statistics.pass1_interval`: Wilson's interval when every
     answer agrees). cons@k is the majority vote of the k samples' final answers per prompt
     (graded maths and cup prompts; NaN for other graders). Rows with an error are left out of
     them (see `errors`); NaN when no prompt could be graded. Truncated and looped replies count
@@ -728,7 +728,7 @@ def paired(df: pd.DataFrame, a: Side, b: Side, *, level: float = statistics.LEVE
     """Is the difference between `a` and `b` real? Each is a model name, or a
     `(model, think_budget)` pair to compare budgets (`(model, None)`: no budget).
 
-    Uses the prompts both answered and were graded on; returns a `dskit.statistics.Paired`
+    Uses the prompts both answered and were graded on; returns a `dskit.evals.statistics.Paired`
     (difference in pass@1, its interval, a sign-flip test) whose text is a plain sentence.
     """
     outcomes_a, outcomes_b = _side(df, a), _side(df, b)

@@ -17,11 +17,10 @@ import json
 from dataclasses import replace
 from typing import Any
 
-from .client import Client
-from .conversation import ChatStream, Messages, build_request
-from .errors import ConfigurationError, StructuredOutputError, ToolsNotSupported
-from .reply import Reply
-from .structured import (
+from ..client import Client
+from ..errors import ConfigurationError, StructuredOutputError, ToolsNotSupported
+from ..reply import Reply
+from ..structured import (
     FROM_REASONING,
     OutputFormat,
     add_to_question,
@@ -29,7 +28,8 @@ from .structured import (
     last_question,
     with_instruction,
 )
-from .tools import Toolbox, ToolCall
+from ..tools import Toolbox, ToolCall
+from .stream import ChatStream, Messages, build_request
 
 TWO_STEP_NOTE = ("This backend would constrain the reasoning too, so the model reasoned first "
                  "and a second request asked for the structured answer with that reasoning in "

@@ -22,9 +22,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .comparison import describe, for_display, is_sweep, summary
-from .display import markdown_html
-from .documents import (
+from ..checkup import doctor
+from ..display import markdown_html
+from ..documents import (
     facts_html,
     folded_text_markdown,
     page_html,
@@ -32,8 +32,8 @@ from .documents import (
     table_cell,
     write_text,
 )
-from .errors import ConfigurationError
-from .health import doctor
+from ..errors import ConfigurationError
+from .comparison import describe, for_display, is_sweep, summary
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -2,9 +2,9 @@
 
 `load(spec, n=None, seed=0)` turns whatever a user passes (a list of strings, a DataFrame with
 `prompt` and optional `expected`, a built-in name: "cup", "cup-en", "maths", or a benchmark file
-or `datasets` object: GSM8K, MATH, AIME, see `dskit.benchmarks`) into one DataFrame with the
+or `datasets` object: GSM8K, MATH, AIME, see `dskit.evals.benchmarks`) into one DataFrame with the
 columns `prompt_id`, `prompt`, `expected`, `kind` ("math" or "text") and `grader`. Whether an
-answer is right is decided in `dskit.grading`.
+answer is right is decided in `dskit.evals.grading`.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
+from ..errors import ConfigurationError
 from . import benchmarks
-from .errors import ConfigurationError
 from .grading import grade, is_missing, parse_number
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ class Prompt:
     prompt: str
     expected: str | None = None
     kind: str = "text"  # "math" or "text"
-    grader: str | None = None  # a name in dskit.grading.GRADERS; None: by kind
+    grader: str | None = None  # a name in dskit.evals.grading.GRADERS; None: by kind
 
     def grade(self, answer: str, thinking: str = "") -> bool | None:
         """Whether `answer` is correct (None when there is no expected answer)."""
@@ -108,7 +108,7 @@ def load(spec: Any, n: int | None = None, seed: int = 0) -> pd.DataFrame:
     of strings or `Prompt`s, a DataFrame with `prompt` and optional `expected`, `kind`
     ("math"/"text"; by default "math" when `expected` is a number), `grader`, `prompt_id`, or a
     benchmark in a common layout (GSM8K, MATH / MATH-500, AIME) as a `.jsonl`, `.json`, `.csv`
-    or `.parquet` file, a DataFrame or a `datasets.Dataset` (`dskit.benchmarks`).
+    or `.parquet` file, a DataFrame or a `datasets.Dataset` (`dskit.evals.benchmarks`).
     `n` takes a random sample of that many prompts (the same for the same `seed`), in their
     order in the set. User prompts get an id from a hash of their text, so a resumed run finds
     them again.
@@ -155,7 +155,7 @@ def _load(spec: Any) -> pd.DataFrame:
                 rows.append({"prompt": item})
             else:
                 raise ConfigurationError(
-                    f"prompts must be strings or dskit.prompts.Prompt, got {type(item).__name__}")
+                    f"prompts must be strings or ds.prompts.Prompt, got {type(item).__name__}")
         df = pd.DataFrame(rows)
     else:
         raise ConfigurationError(

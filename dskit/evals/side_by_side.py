@@ -26,11 +26,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import config, sysinfo
-from .client import Client, default_client
-from .conversation import chat
-from .display import markdown_html, reply_html
-from .documents import (
+from .. import config, sysinfo
+from ..client import Client, default_client
+from ..conversation.session import chat
+from ..display import markdown_html, reply_html
+from ..documents import (
     facts_html,
     options_text,
     page_html,
@@ -41,12 +41,12 @@ from .documents import (
     save_document,
     table_cell,
 )
-from .errors import ConfigurationError, DskitError, StreamInterrupted
+from ..errors import ConfigurationError, DskitError, StreamInterrupted
+from ..reasoning.think import math_prompt
 from .prompts import Prompt
-from .reasoning import math_prompt
 
 if TYPE_CHECKING:
-    from .reply import Reply
+    from ..reply import Reply
 
 #: Column labels, in order ("A", "B", …): what the arena's votes refer to.
 LABELS = "ABCDEF"
