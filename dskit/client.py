@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from importlib.util import find_spec
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from . import config
 from .backends.base import Backend
@@ -53,12 +53,25 @@ class Client:
             self._traits[model] = detect_traits(model, self.backend.model_details(model))
         return self._traits[model]
 
-    def chat(self, prompt: Any, model: str | None = None, **kwargs: Any) -> Reply | ChatStream:
+    @overload
+    def chat(self, prompt: Any, model: str | None = None, *, stream: Literal[False] = False,
+             **kwargs: Any) -> Reply: ...
+
+    @overload
+    def chat(self, prompt: Any, model: str | None = None, *, stream: Literal[True],
+             **kwargs: Any) -> ChatStream: ...
+
+    @overload
+    def chat(self, prompt: Any, model: str | None = None, *, stream: bool,
+             **kwargs: Any) -> Reply | ChatStream: ...
+
+    def chat(self, prompt: Any, model: str | None = None, *, stream: bool = False,
+             **kwargs: Any) -> Reply | ChatStream:
         """Like `ds.chat`, on this client."""
         # The chat layer sits above the client (and imports it): a convenience going up.
         from .conversation.session import chat
 
-        return chat(prompt, model, client=self, **kwargs)
+        return chat(prompt, model, client=self, stream=stream, **kwargs)
 
     def conversation(self, model: str | None = None, **kwargs: Any) -> Conversation:
         """A `Conversation` on this client."""

@@ -536,10 +536,7 @@ class OllamaEmbedder:
         return self._dim
 
     def _embed_batch(self, texts: list[str]) -> np.ndarray:
-        # A whole batch is one silent request (minutes on a CPU): no idle limit applies.
-        out = self.backend._call(
-            lambda: self.backend.patient_client.embed(model=self.model, input=texts), self.model)
-        return _normalise(out.embeddings)
+        return _normalise(self.backend.embed(self.model, texts))
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Unit vectors, one row per text, in batches."""

@@ -1,4 +1,4 @@
-"""`Reply` and `Stats`: the results of a chat, as plain values."""
+"""`Reply`: the result of a chat as a plain value (its `Stats` are the seam's: backends/base)."""
 
 from __future__ import annotations
 
@@ -6,54 +6,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from .backends.base import Stats
 from .display import reply_html
 from .documents import page_html, reply_markdown, reply_section_html
 from .evals.grading import Verdict, verdict
 from .reasoning.think import Chunk, extract_boxed
 from .tools import ToolCall
 from .weights.files import STANDINS
-
-
-@dataclass
-class Stats:
-    """Timing and token counts of one reply; times in seconds, None when unknown."""
-
-    ttft: float | None = None  # time to first token (thinking or answer)
-    prompt_tokens: int | None = None
-    thinking_tokens: int | None = None
-    answer_tokens: int | None = None
-    eval_tokens: int | None = None  # all generated tokens
-    eval_time: float | None = None  # seconds spent generating them
-    prompt_time: float | None = None
-    load_time: float | None = None
-    total_time: float | None = None
-    memory: int | None = None  # bytes the model takes in memory (RAM + VRAM), when known
-
-    @property
-    def tokens_per_s(self) -> float | None:
-        """Generation speed in tokens per second."""
-        if self.eval_tokens and self.eval_time:
-            return self.eval_tokens / self.eval_time
-        return None
-
-    def summary(self) -> str:
-        """A one-line human summary, e.g. `42.1 tok/s · TTFT 0.21 s · 120 tokens`."""
-        parts: list[str] = []
-        if self.tokens_per_s is not None:
-            parts.append(f"{self.tokens_per_s:.1f} tok/s")
-        if self.ttft is not None:
-            parts.append(f"TTFT {self.ttft:.2f} s")
-        if self.thinking_tokens:
-            parts.append(f"{self.thinking_tokens} thinking tokens")
-        if self.answer_tokens is not None:
-            parts.append(f"{self.answer_tokens} answer tokens")
-        if self.load_time:
-            parts.append(f"load {self.load_time:.2f} s")
-        if self.memory:
-            parts.append(f"memory {self.memory / 1e9:.2f} GB")
-        if self.total_time is not None:
-            parts.append(f"total {self.total_time:.2f} s")
-        return " · ".join(parts)
 
 
 @dataclass

@@ -4,18 +4,59 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from ..reasoning.plan import ReasoningPlan, ReasoningSupport, budget_note, wrap_up
-from ..reply import Stats
 from ..tools import ToolRequest
 
 #: Context window sent with every request (Ollama's own default is too small for R1's reasoning).
 DEFAULT_NUM_CTX = 8192
 #: Token budget per reply: R1 models often think for thousands of tokens.
 DEFAULT_MAX_TOKENS = 4096
+
+
+@dataclass
+class Stats:
+    """Timing and token counts of one reply; times in seconds, None when unknown."""
+
+    ttft: float | None = None  # time to first token (thinking or answer)
+    prompt_tokens: int | None = None
+    thinking_tokens: int | None = None
+    answer_tokens: int | None = None
+    eval_tokens: int | None = None  # all generated tokens
+    eval_time: float | None = None  # seconds spent generating them
+    prompt_time: float | None = None
+    load_time: float | None = None
+    total_time: float | None = None
+    memory: int | None = None  # bytes the model takes in memory (RAM + VRAM), when known
+
+    @property
+    def tokens_per_s(self) -> float | None:
+        """Generation speed in tokens per second."""
+        if self.eval_tokens and self.eval_time:
+            return self.eval_tokens / self.eval_time
+        return None
+
+    def summary(self) -> str:
+        """A one-line human summary, e.g. `42.1 tok/s · TTFT 0.21 s · 120 tokens`."""
+        parts: list[str] = []
+        if self.tokens_per_s is not None:
+            parts.append(f"{self.tokens_per_s:.1f} tok/s")
+        if self.ttft is not None:
+            parts.append(f"TTFT {self.ttft:.2f} s")
+        if self.thinking_tokens:
+            parts.append(f"{self.thinking_tokens} thinking tokens")
+        if self.answer_tokens is not None:
+            parts.append(f"{self.answer_tokens} answer tokens")
+        if self.load_time:
+            parts.append(f"load {self.load_time:.2f} s")
+        if self.memory:
+            parts.append(f"memory {self.memory / 1e9:.2f} GB")
+        if self.total_time is not None:
+            parts.append(f"total {self.total_time:.2f} s")
+        return " · ".join(parts)
 
 
 @dataclass
@@ -178,7 +219,7 @@ class BudgetCut:
         self.inline = False
         self.line = wrap_up(messages)
 
-    def stream(self, events: Generator[Event, None, None]) -> Iterator[Event]:
+    def stream(self, events: Iterator[Event]) -> Iterator[Event]:
         """The events up to the cut (all of them when the reasoning ends within the budget)."""
         try:
             for ev in events:
@@ -192,7 +233,9 @@ class BudgetCut:
                 self.inline = self.inline or (isinstance(ev, Delta) and ev.kind == "raw")
                 yield ev  # the answer began within the budget: nothing to cut
         finally:
-            events.close()
+            close = getattr(events, "close", None)
+            if close is not None:
+                close()
 
     def wrap_up(self) -> Delta:
         """The closing line, shown at the end of the reasoning."""
@@ -244,4 +287,62 @@ class Backend(Protocol):
     @property
     def default_model(self) -> str:
         """The model used when none is given."""
+        ...
+
+
+@dataclass(frozen=True)
+class ModelHandling:
+    """How a backend that manages models gets and holds them: what the layers above ask
+    instead of a backend's name."""
+
+    #: Models come from files on this machine and run in this process (no download, no server).
+    in_process: bool
+    #: An interrupted pull continues where it stopped when run again (Ollama keeps the part
+    #: already downloaded); otherwise it starts over.
+    pull_resumes: bool
+    #: The setting that moves where pulled models are stored, for a "free disk" fix.
+    store_setting: str
+    #: How many models stay in memory at once.
+    max_loaded: int
+    #: Threads each loaded model computes with on this machine's cores (0: not on this machine).
+    threads_per_model: int = 0
+
+
+@runtime_checkable
+class LocalModels(Protocol):
+    """Optional, beside `Backend`: a backend that pulls, loads, lists and unloads its models
+    (Ollama, the embedded backend; not an OpenAI-compatible endpoint). Asked for by capability,
+    `isinstance(backend, LocalModels)`, never by name."""
+
+    name: str
+
+    def model_handling(self) -> ModelHandling:
+        """How this backend gets and holds models."""
+        ...
+
+    def pull(self, tag: str, progress: Callable[[int, int], None] | None = None) -> Any:
+        """Make `tag` ready to load, calling `progress(done, total)` with bytes as it goes:
+        Ollama downloads it (and the result iterates over its progress events), the embedded
+        backend assembles and checks its file."""
+        ...
+
+    def download_need(self, tag: str) -> tuple[str | None, float]:
+        """Where a pull of `tag` writes and how many bytes: (None, 0) when nothing is written,
+        ("", -1) when only the catalog knows (a registry download)."""
+        ...
+
+    def loaded(self) -> list[str]:
+        """Models in memory now."""
+        ...
+
+    def ps(self) -> list[dict[str, Any]]:
+        """Models in memory in Ollama's /api/ps shape."""
+        ...
+
+    def preload(self, model: str) -> float:
+        """Load `model` now; the seconds it took."""
+        ...
+
+    def unload(self, model: str) -> None:
+        """Free `model` from memory."""
         ...

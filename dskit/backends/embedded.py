@@ -24,10 +24,18 @@ from ..reasoning.plan import (
     wrap_up,
 )
 from ..reasoning.think import CLOSE_TAG, OPEN_TAG
-from ..reply import Stats
 from ..tools import CALL_OPEN, ToolMarkup
 from ..weights import files as model_files
-from .base import Cancellation, ChatRequest, Delta, Done, Event, Options
+from .base import (
+    Cancellation,
+    ChatRequest,
+    Delta,
+    Done,
+    Event,
+    ModelHandling,
+    Options,
+    Stats,
+)
 from .grammar import to_gbnf
 
 _HINT = (
@@ -231,6 +239,21 @@ class EmbeddedBackend:
         with self._lock:
             for name in [model] if model else list(self._loaded):
                 self._close(name)
+
+    def model_handling(self) -> ModelHandling:
+        """Stand-ins assembled from installed packages and run here, `max_loaded` at once."""
+        return ModelHandling(in_process=True, pull_resumes=False,
+                             store_setting="DSKIT_CACHE_DIR", max_loaded=self.max_loaded,
+                             threads_per_model=self.n_threads)
+
+    def download_need(self, tag: str) -> tuple[str | None, float]:
+        """The model cache and the stand-in's size while its file is not assembled yet."""
+        model = model_files.STANDINS.get(tag)
+        if model is None or len(model.parts) == 1:
+            return None, 0.0  # a single-part model is used where its package installed it
+        if (model_files.cache_dir() / model.filename).is_file():
+            return None, 0.0
+        return str(model_files.cache_dir()), float(model.size)
 
     def pull(self, tag: str, progress: Callable[[int, int], None] | None = None) -> Path:
         """Make `tag` ready on disk: assemble and verify its GGUF from the installed packages.
@@ -547,7 +570,7 @@ def default_max_loaded() -> int:
     """How many of the available models fit together in half the available RAM (at least 1)."""
     budget = psutil.virtual_memory().available / 2
     sizes = sorted(_file_size(name) for name in model_files.available())
-    fit = used = 0
+    fit, used = 0, 0.0
     for size in sizes:
         used += size * _MEMORY_FACTOR
         if used > budget:

@@ -28,9 +28,8 @@ from ..errors import (
     redact,
 )
 from ..reasoning.plan import CLOSE, EMPTY_THINK, THINK_PREFIX, ReasoningSupport
-from ..reply import Stats
 from ..tools import ToolRequest
-from .base import BudgetCut, ChatRequest, Delta, Done, Event, Options
+from .base import BudgetCut, ChatRequest, Delta, Done, Event, ModelHandling, Options, Stats
 from .chat_template import render
 from .http import CONNECT_TIMEOUT, interruptible, shutdown, timeouts
 from .http import idle_timeout as resolve_idle_timeout
@@ -474,8 +473,10 @@ class OllamaBackend:
 
     # --- model management ---------------------------------------------------------------
 
-    def pull(self, tag: str) -> Iterator[dict[str, Any]]:
-        """Stream /api/pull progress: dicts with status, and digest/total/completed per layer.
+    def pull(self, tag: str, progress: Callable[[int, int], None] | None = None
+             ) -> Iterator[dict[str, Any]]:
+        """Stream /api/pull progress: dicts with status, and digest/total/completed per layer;
+        `progress(done, total)` gets the bytes of all layers so far.
 
         Ollama resumes an interrupted pull where it stopped: calling this again continues it.
         """
@@ -483,8 +484,13 @@ class OllamaBackend:
 
         self.version()  # fail fast on a dead server: the pull itself has no read timeout
         parts = cast(Generator[Any, None, None], self.patient_client.pull(tag, stream=True))
+        layers: dict[str, tuple[int, int]] = {}
         try:
             for part in parts:
+                if progress is not None and part.digest and part.total:
+                    layers[part.digest] = (int(part.completed or 0), int(part.total))
+                    progress(sum(d for d, _ in layers.values()),
+                             sum(t for _, t in layers.values()))
                 yield {k: v for k, v in (("status", part.status), ("digest", part.digest),
                                          ("total", part.total), ("completed", part.completed))
                        if v is not None}
@@ -505,6 +511,20 @@ class OllamaBackend:
                     "check the name and size tag at https://ollama.com/library "
                     "(e.g. deepseek-r1:7b)")
         return self._translate(exc, tag)
+
+    def model_handling(self) -> ModelHandling:
+        """Downloads from the Ollama library that resume; OLLAMA_MAX_LOADED_MODELS at once (as
+        set here; unset, one at a time, since a GPU that holds one size unloads the last)."""
+        return ModelHandling(in_process=False, pull_resumes=True, store_setting="OLLAMA_MODELS",
+                             max_loaded=config.ollama_max_loaded_models() or 1)
+
+    def download_need(self, tag: str) -> tuple[str | None, float]:
+        """Ollama's store, at the catalog's download size (Ollama says nothing before)."""
+        return "", -1.0
+
+    def loaded(self) -> list[str]:
+        """Models in memory now (/api/ps)."""
+        return [row["name"] for row in self.ps()]
 
     def unload(self, model: str) -> None:
         """Free `model` from memory now (Ollama's documented empty request with keep_alive=0)."""
@@ -542,6 +562,12 @@ class OllamaBackend:
                 row["digest"] = m.digest
             out.append(row)
         return out
+
+    def embed(self, model: str, texts: list[str]) -> list[list[float]]:
+        """Embeddings of `texts` from /api/embed, one request (no idle limit: a whole batch is
+        one silent request, minutes on a CPU)."""
+        out = self._call(lambda: self.patient_client.embed(model=model, input=texts), model)
+        return [list(v) for v in out.embeddings]
 
     def _call(self, fn: Callable[[], T], model: str | None = None) -> T:
         """Run one non-streaming client call, translating its errors."""

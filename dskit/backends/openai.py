@@ -8,7 +8,7 @@ import re
 import time
 from collections.abc import Iterator
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 from httpx_sse import SSEError, connect_sse
@@ -31,9 +31,8 @@ from ..errors import (
     register_secret,
 )
 from ..reasoning.plan import CLOSE, EMPTY_THINK, THINK_PREFIX, ReasoningSupport
-from ..reply import Stats
 from ..tools import ToolRequest, decode_arguments
-from .base import BudgetCut, ChatRequest, Delta, Done, Event
+from .base import BudgetCut, ChatRequest, Delta, Done, Event, Stats
 from .http import idle_timeout as resolve_idle_timeout
 from .http import interruptible, shutdown, timeouts
 
@@ -656,12 +655,15 @@ def _parse_chunk(data: str) -> dict[str, Any]:
     return chunk
 
 
+Kind = Literal["thinking", "answer", "raw"]
+
+
 def _read_chunk(chunk: dict[str, Any], reasoning_seen: bool, calls: dict[int, dict[str, Any]]
-                ) -> tuple[list[tuple[str, str]], dict[str, Any] | None, str | None]:
+                ) -> tuple[list[tuple[Kind, str]], dict[str, Any] | None, str | None]:
     """A chunk's text pieces, usage and finish reason (its tool-call pieces go into `calls`);
     ValueError for a wrongly typed field."""
     usage = _typed(chunk, "usage", dict)
-    parts: list[tuple[str, str]] = []
+    parts: list[tuple[Kind, str]] = []
     finish: str | None = None
     for choice in _typed(chunk, "choices", list) or []:
         if not isinstance(choice, dict):
@@ -676,9 +678,9 @@ def _read_chunk(chunk: dict[str, Any], reasoning_seen: bool, calls: dict[int, di
     return parts, usage, finish
 
 
-def _delta_parts(delta: dict[str, Any], reasoning_seen: bool) -> list[tuple[str, str]]:
+def _delta_parts(delta: dict[str, Any], reasoning_seen: bool) -> list[tuple[Kind, str]]:
     """Split one delta into (kind, text) pieces; kind is thinking, answer or raw."""
-    parts: list[tuple[str, str]] = []
+    parts: list[tuple[Kind, str]] = []
     for key in REASONING_FIELDS:
         value = _typed(delta, key, str)
         # Only real text counts: an empty field may sit next to content with inline <think>.

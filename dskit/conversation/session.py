@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 from ..client import Client, default_client
 from ..documents import conversation_html, conversation_markdown, reply_data, save_document
@@ -15,6 +15,27 @@ from ..reasoning.think import Chunk
 from ..reply import Reply
 from .steps import run_steps
 from .stream import ChatStream, Messages, as_messages, build_request
+
+
+@overload
+def chat(prompt: str | Messages, model: str | None = None, *, stream: Literal[False] = False,
+         system: str | None = None, client: Client | None = None, loop_guard: bool = False,
+         format: Any = None, tools: Any = None, max_steps: int = 5, retries: int = 0,
+         **kwargs: Any) -> Reply: ...
+
+
+@overload
+def chat(prompt: str | Messages, model: str | None = None, *, stream: Literal[True],
+         system: str | None = None, client: Client | None = None, loop_guard: bool = False,
+         format: Any = None, tools: Any = None, max_steps: int = 5, retries: int = 0,
+         **kwargs: Any) -> ChatStream: ...
+
+
+@overload
+def chat(prompt: str | Messages, model: str | None = None, *, stream: bool,
+         system: str | None = None, client: Client | None = None, loop_guard: bool = False,
+         format: Any = None, tools: Any = None, max_steps: int = 5, retries: int = 0,
+         **kwargs: Any) -> Reply | ChatStream: ...
 
 
 def chat(
@@ -66,6 +87,15 @@ class Conversation:
         self.defaults = defaults
         self.history: Messages = []
         self.replies: list[Reply] = []
+
+    @overload
+    def send(self, prompt: str, *, stream: Literal[False] = False, **kwargs: Any) -> Reply: ...
+
+    @overload
+    def send(self, prompt: str, *, stream: Literal[True], **kwargs: Any) -> ChatStream: ...
+
+    @overload
+    def send(self, prompt: str, *, stream: bool, **kwargs: Any) -> Reply | ChatStream: ...
 
     def send(self, prompt: str, *, stream: bool = False, **kwargs: Any) -> Reply | ChatStream:
         """Send one user turn; the history grows only when the reply completes.

@@ -102,7 +102,9 @@ class _Steps:
         for chunk in chunks:
             if chunk.kind == "answer":
                 break
-        chunks.close()  # ends the generation as soon as the answer starts
+        close = getattr(chunks, "close", None)  # a generator: ends the generation at once
+        if close is not None:
+            close()
         reasoning = probe.reply.thinking.strip()
         lang = language_of(last_question(messages))
         answer_messages = add_to_question(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Protocol
 
 from ..backends.base import (
     ABANDONED,
@@ -30,11 +30,30 @@ from ..reply import Reply
 Messages = list[dict[str, Any]]
 
 
+class ReplyStream(Protocol):
+    """What reads a reply as it streams needs: its chunks, the `Reply` so far, and Stop
+    (`ChatStream`, or a reply that was complete before anything was asked)."""
+
+    reply: Reply
+
+    @property
+    def stopped(self) -> bool:
+        """Whether `stop()` ended the reply."""
+        ...
+
+    def __iter__(self) -> Iterator[Chunk]: ...
+
+    def stop(self) -> None:
+        """Stop the reply (from any thread)."""
+        ...
+
+
 class ChatStream:
     """An iterable of `Chunk`s; `.reply` holds the `Reply` built so far; `.stop()` cancels.
 
     With `loop_guard=True` a reply that falls into degenerate repetition is stopped there
-    (`done_reason == "repetition"`, the text kept, a note saying why; see `dskit.reasoning.loop_guard`).
+    (`done_reason == "repetition"`, the text kept, a note saying why; see
+    `dskit.reasoning.loop_guard`).
     """
 
     def __init__(self, client: Client, request: ChatRequest, notes: list[str],

@@ -105,6 +105,7 @@ def recognise(df: pd.DataFrame, source: str = "the data") -> pd.DataFrame:
     if text_col is None or not ({"answer", "solution"} & cols.keys()):
         raise ConfigurationError(f"{source} has the columns {list(df.columns)}, which match no "
                                  f"known layout. Expected one of: {EXPECTED}")
+    expected: list[str | None]
     if "answer" in cols and _gsm8k(df[cols["answer"]]):
         expected = [_after_hashes(a) for a in df[cols["answer"]]]
     elif "answer" in cols:

@@ -76,7 +76,8 @@ class _Task:
 
 def _key(row: dict[str, Any]) -> Key:
     budget = row.get("think_budget")
-    return (row["model"], None if _blank(budget) else int(budget), row["prompt_id"],
+    return (row["model"], None if budget is None or _blank(budget) else int(budget),
+            row["prompt_id"],
             int(row["sample"]))
 
 
@@ -277,7 +278,7 @@ class _GroupRunner:
                     return False
             return True
         pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="dskit-compare")
-        pending: set[Future[dict[str, Any]]] = set()
+        pending: set[Future[dict[str, Any] | None]] = set()
         queue = iter(self.tasks)
         try:
             for task in _take(queue, parallel):
@@ -655,7 +656,7 @@ def for_display(table: pd.DataFrame) -> pd.DataFrame:
 def _label(row: dict[str, Any], sweep: bool = False) -> str:
     """The model, with its thinking budget when it has one (or when others in a sweep do)."""
     budget = row.get("think_budget")
-    if _blank(budget):
+    if budget is None or _blank(budget):
         return f"{row['model']} (no think_budget)" if sweep else row["model"]
     return f"{row['model']} (think_budget={int(budget)})"
 

@@ -131,7 +131,8 @@ def _verdict(row: dict[str, Any]) -> str:
     expected, correct = row.get("expected"), row.get("correct")
     if not expected:
         return "no expected answer (not graded)"
-    mark = {True: "✓ correct", False: "✗ wrong"}.get(correct, "? not graded")
+    marks: dict[Any, str] = {True: "✓ correct", False: "✗ wrong"}  # NaN/NA: not graded
+    mark = marks.get(correct, "? not graded")
     return f"{mark} (expected {expected})"
 
 
@@ -158,7 +159,7 @@ def _number(value: Any) -> str:
 def _heading(row: dict[str, Any]) -> str:
     """`model · prompt · sample n`, with the budget when the row had one."""
     budget = row.get("think_budget")
-    model = str(row["model"]) + ("" if _number(budget) == "–"
+    model = str(row["model"]) + ("" if budget is None or _number(budget) == "–"
                                  else f" (think_budget={int(budget)})")
     return f"{model} · {row['prompt_id']} · sample {row['sample']}"
 

@@ -26,7 +26,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .. import config, sysinfo
+from .. import sysinfo
+from ..backends.base import LocalModels
 from ..client import Client, default_client
 from ..conversation.session import chat
 from ..display import markdown_html, reply_html
@@ -98,13 +99,11 @@ def holds_all(client: Client, models: Sequence[str]) -> bool:
     what it lists (a platform, or one server per model): at once.
     """
     backend = client.backend
-    if backend.name == "embedded":
-        fits = int(getattr(backend, "max_loaded", 1)) >= len(models)
-        threads = int(getattr(backend, "n_threads", 1)) * len(models)
-        return fits and threads <= sysinfo.cpu_cores()[0]
-    if backend.name == "ollama":
-        return (config.ollama_max_loaded_models() or 1) >= len(models)
-    return True
+    if not isinstance(backend, LocalModels):
+        return True
+    handling = backend.model_handling()
+    threads = handling.threads_per_model * len(models)
+    return handling.max_loaded >= len(models) and threads <= sysinfo.cpu_cores()[0]
 
 
 class SideBySide:
@@ -290,27 +289,27 @@ class SideBySide:
         column.state = "loading"
         column.load_note = f"loading {model} …"
         self._changed.set()
-        loaded = getattr(backend, "loaded", None)
-        if callable(loaded) and model in loaded():
+        if not isinstance(backend, LocalModels):
+            column.load_note = f"{model}: the server loads it on first use"
+            return
+        in_process = backend.model_handling().in_process
+        # In process the check is free; a server is asked to load, which also renews its
+        # keep-alive (and says 0 s when the model was in memory).
+        if in_process and model in backend.loaded():
             column.load_time = 0.0
             column.load_note = f"{model} was already in memory"
             return
-        pull = getattr(backend, "pull", None)
-        if backend.name == "embedded" and callable(pull):
+        if in_process:
             # The first use of a stand-in assembles its file from the installed packages.
             def step(done: int, total: int) -> None:
                 pct = 100 * done / total if total else 0
                 column.load_note = f"preparing the model file of {model} … {pct:.0f} %"
                 self._changed.set()
 
-            pull(model, progress=step)
+            backend.pull(model, progress=step)
             column.load_note = f"loading {model} …"
             self._changed.set()
-        preload = getattr(backend, "preload", None)
-        if not callable(preload):
-            column.load_note = f"{model}: the server loads it on first use"
-            return
-        column.load_time = seconds = float(preload(model))
+        column.load_time = seconds = float(backend.preload(model))
         column.load_note = (f"loading {model} … {seconds:.1f} s" if seconds
                             else f"{model} was already in memory")
 

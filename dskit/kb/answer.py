@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..backends.base import DEFAULT_MAX_TOKENS, DEFAULT_NUM_CTX
 from ..client import Client, default_client
-from ..conversation.stream import ChatStream, as_messages, build_request
+from ..conversation.stream import ChatStream, ReplyStream, as_messages, build_request
 from ..errors import ConfigurationError
 from ..language import is_chinese
 from ..reasoning.think import Chunk
@@ -104,7 +104,7 @@ def build_prompt(question: str, sources: list[Source]) -> str:
 
 
 def ask(kb: KnowledgeBase, question: str, model: str | None, *, k: int, threshold: float,
-        client: Client | None, stream: bool, **kwargs: Any) -> Reply | ChatStream:
+        client: Client | None, stream: bool, **kwargs: Any) -> Reply | ReplyStream:
     """Retrieve, fit the passages into the context, ask, then check the citations."""
     if not isinstance(question, str) or not question.strip():
         raise ConfigurationError("the question is empty: pass a question to ask")

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from .. import config
 from ..embeddings import LEGACY_LOCAL_NAME, Embedder, LocalEmbedder, get_embedder
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from ..client import Client
-    from ..conversation.stream import ChatStream
+    from ..conversation.stream import ReplyStream
     from ..reply import Reply
 
 log = logging.getLogger(__name__)
@@ -296,8 +296,10 @@ class KnowledgeBase:
                     rows.append(_row(str(given), "failed", 0, "no such file or folder", str(p)))
                     continue
                 p = p.resolve()
-            except (OSError, RuntimeError, ValueError) as exc:  # a loop, a NUL byte, EACCES
-                rows.append(_row(str(given), "failed", 0, f"cannot use this path: {exc}", str(p)))
+            except (OSError, RuntimeError, ValueError) as error:  # a loop, a NUL byte, EACCES
+                # (not `as exc`: `exc` is the exclude patterns, which the next path needs)
+                rows.append(_row(str(given), "failed", 0, f"cannot use this path: {error}",
+                                 str(p)))
                 continue
             with self._write():
                 self._store.add_root(str(p), inc, exc, recursive)
@@ -504,7 +506,8 @@ class KnowledgeBase:
         pieces = {d.doc_id: chunking.split(segs[d.doc_id], size, overlap, count) for d in docs}
         texts = list(dict.fromkeys(p.text for ps in pieces.values() for p in ps))
         vectors = embedder.embed(texts) if texts else None
-        by_text = {t: vectors[i].tobytes() for i, t in enumerate(texts)} if texts else {}
+        by_text = {t: v.tobytes() for t, v in zip(texts, vectors, strict=True)} \
+            if vectors is not None else {}
         rows = []
         # One transaction for everything: a kill mid-rebuild leaves the old model's index.
         with self._write():
@@ -595,9 +598,19 @@ class KnowledgeBase:
         return hits_frame(rows, columns)
 
     # --- asking ---------------------------------------------------------------------------
+    @overload
+    def ask(self, question: str, model: str | None = None, *, k: int = 4,
+            threshold: float = ASK_THRESHOLD, client: Client | None = None,
+            stream: Literal[False] = False, **kwargs: Any) -> Reply: ...
+
+    @overload
+    def ask(self, question: str, model: str | None = None, *, k: int = 4,
+            threshold: float = ASK_THRESHOLD, client: Client | None = None,
+            stream: Literal[True], **kwargs: Any) -> ReplyStream: ...
+
     def ask(self, question: str, model: str | None = None, *, k: int = 4,
             threshold: float = ASK_THRESHOLD, client: Client | None = None, stream: bool = False,
-            **kwargs: Any) -> Reply | ChatStream:
+            **kwargs: Any) -> Reply | ReplyStream:
         """Answer from the best passages, citing them as [n]; `Reply.sources` lists them."""
         return answer.ask(self, question, model, k=k, threshold=threshold, client=client,
                    stream=stream, **kwargs)

@@ -363,7 +363,8 @@ def _forms(resources: Any, seen: set[int]) -> Iterator[Any]:
         return
     xobjects = resources.get("/XObject")
     xobjects = xobjects.get_object() if xobjects is not None else None
-    for ref in xobjects.values() if hasattr(xobjects, "values") else ():
+    for ref in xobjects.values() if xobjects is not None and hasattr(xobjects, "values") \
+            else ():
         form = ref.get_object()
         if not hasattr(form, "get_data") or form.get("/Subtype") != "/Form" or \
                 id(form) in seen:

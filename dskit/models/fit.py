@@ -168,7 +168,7 @@ def _summary(df: pd.DataFrame, m: Machine) -> str:
     if best := _suggest(df):
         parts.append(f"suggested: {best}")
     else:
-        fits = df[df["tag"].map(lambda t: spec_for(t).deepseek) & df["tokens_per_s"].notna()]
+        fits = df[df["tag"].map(_is_deepseek) & df["tokens_per_s"].notna()]
         if len(fits):
             first = fits.iloc[0]
             minutes = 1000 / float(first["tokens_per_s"]) / 60
@@ -181,10 +181,16 @@ def _summary(df: pd.DataFrame, m: Machine) -> str:
     return f"{head}: " + "; ".join(parts or ["nothing to assess"]) + "."
 
 
+def _is_deepseek(tag: str) -> bool:
+    """Whether `tag` is a DeepSeek model of the catalog."""
+    spec = spec_for(tag)
+    return spec is not None and spec.deepseek
+
+
 def _suggest(df: pd.DataFrame) -> str | None:
     """The largest DeepSeek model fully on a GPU, else the largest that is usable (≥ 10 tok/s
     estimated); None when no size is usable — a size rated unusable is never the suggestion."""
-    ds = df[df["tag"].map(lambda t: spec_for(t).deepseek) & (df["fit"] != "does not fit")]
+    ds = df[df["tag"].map(_is_deepseek) & (df["fit"] != "does not fit")]
     usable = ds[ds["tokens_per_s"].fillna(0) >= USABLE_TOKENS_PER_S]
     on_gpu = usable[usable["fit"] == "GPU"]
     for pool in (on_gpu, usable):

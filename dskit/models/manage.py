@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import IO, TYPE_CHECKING, Any
 
 from .. import sysinfo
+from ..backends.base import LocalModels
 from ..client import Client, default_client
 from ..errors import (
     BackendError,
@@ -38,18 +39,17 @@ _LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
 # --- which backend ----------------------------------------------------------------------------
 
-def _backend(client: Client | Any | None, *needs: str) -> Any:
-    """The backend behind `client` (a Client, a backend, or None for the default client)."""
+def _backend(client: Client | Any | None) -> LocalModels:
+    """The backend behind `client` (a Client, a backend, or None for the default client), if
+    it manages models (`LocalModels`)."""
     if client is None:
         client = default_client()
     backend = getattr(client, "backend", client)
-    missing = [n for n in needs if not callable(getattr(backend, n, None))]
-    if missing:
+    if not isinstance(backend, LocalModels):
         name = getattr(backend, "name", type(backend).__name__)
         raise ConfigurationError(
-            f"the {name} backend cannot manage models (no {', '.join(missing)}): "
-            "pull/switch/loaded work with Ollama (`ds.connect('ollama')`) or the embedded "
-            "backend (`ds.connect('embedded')`)"
+            f"the {name} backend cannot manage models: pull/switch/loaded work with Ollama "
+            "(`ds.connect('ollama')`) or the embedded backend (`ds.connect('embedded')`)"
         )
     return backend
 
@@ -82,19 +82,6 @@ def _spec(tag: str) -> tuple[Any | None, str]:
     return spec, ""
 
 
-def _disk_need(tag: str, backend: Any) -> tuple[str | None, float]:
-    """(where the download goes, bytes still to write) — (None, 0) when nothing is written."""
-    if backend.name == "embedded":
-        model = model_files.STANDINS.get(tag)
-        if model is None or len(model.parts) == 1:
-            return None, 0.0  # a single-part model is used where its package installed it
-        target = model_files.cache_dir() / model.filename
-        if target.is_file():
-            return None, 0.0
-        return str(model_files.cache_dir()), float(model.size)
-    return "", -1.0  # Ollama: from the catalog (-1 = "use download_gb")
-
-
 def check_resources(tag: str, client: Client | Any | None = None) -> list[str]:
     """Check free disk and total memory for `tag` against the catalog.
 
@@ -109,14 +96,15 @@ def _check(tag: str, backend: Any) -> list[str]:
     if spec is None:
         return [why]
     if not _is_local(backend):
-        return [f"Ollama runs at {backend.host}, not on this machine: disk and memory checks "
-                "skipped"]
+        return [f"Ollama runs at {getattr(backend, 'host', '?')}, not on this machine: disk "
+                "and memory checks skipped"]
     notes: list[str] = []
     shortages: list[dict[str, Any]] = []
     problems: list[str] = []
 
-    where, need = _disk_need(tag, backend)
-    if backend.name != "embedded" and any(_same(m, tag) for m in _local_models(backend)):
+    handling = backend.model_handling()
+    where, need = backend.download_need(tag)  # -1: the catalog's download size
+    if not handling.in_process and any(_same(m, tag) for m in _local_models(backend)):
         where, need = None, 0.0
         notes.append(f"{tag} is already pulled: disk check skipped")
     if where is not None:
@@ -146,9 +134,7 @@ def _check(tag: str, backend: Any) -> list[str]:
     if problems:
         fixes = ["pick a smaller tag (see `ds.models.recommend()`)"]
         if any(s["resource"] == "disk" for s in shortages):
-            fixes.append("free disk space (or point OLLAMA_MODELS at a bigger disk)"
-                         if backend.name != "embedded" else
-                         "free disk space (or set DSKIT_CACHE_DIR to a bigger disk)")
+            fixes.append(f"free disk space (or point {handling.store_setting} at a bigger disk)")
         fixes.append("or pass force=True to pull anyway")
         raise InsufficientResources(
             f"{tag} does not fit this machine: {'; '.join(problems)}. "
@@ -223,26 +209,27 @@ def pull(tag: str, client: Client | Any | None = None, progress: bool | IO[str] 
     False for none, or a text stream to draw plain bars into. An interrupted pull resumes when
     run again. Returns a summary: tag, status, seconds, layers, notes.
     """
-    backend = _backend(client, "pull")
+    backend = _backend(client)
     notes = ["checks skipped (force=True)"] if force else _check(tag, backend)
     bars = _Bars(progress)
     for note in notes:
         bars.status(note)
     t0 = time.perf_counter()
+    resumes = backend.model_handling().pull_resumes
     try:
-        if backend.name == "embedded":
+        if backend.model_handling().in_process:
             summary = _pull_embedded(tag, backend, bars)
         else:
             summary = _pull_stream(tag, backend, bars)
     except BackendError as exc:
-        if backend.name != "embedded" and exc.args and "again to resume" not in str(exc):
+        if resumes and exc.args and "again to resume" not in str(exc):
             exc.args = (f"{exc.args[0]} The pull resumes where it stopped: run "
                         f"`ds.models.pull({tag!r})` again.", *exc.args[1:])
         raise
     except KeyboardInterrupt:
         bars.close()
         again = (f"run `ds.models.pull({tag!r})` again to resume: Ollama keeps the part "
-                 "already downloaded" if backend.name != "embedded" else
+                 "already downloaded" if resumes else
                  f"run `ds.models.pull({tag!r})` again to start it over")
         raise KeyboardInterrupt(f"pull of {tag} interrupted; {again}") from None
     finally:
@@ -305,8 +292,8 @@ def _pull_embedded(tag: str, backend: Any, bars: _Bars) -> dict[str, Any]:
 
 def switch(tag: str, client: Client | Any | None = None, *, quiet: bool = False) -> float:
     """Unload every other model, load `tag`, and return (and print) its load time in seconds."""
-    backend = _backend(client, "ps", "unload", "preload")
-    if backend.name == "embedded":
+    backend = _backend(client)
+    if backend.model_handling().in_process:
         backend.pull(tag)  # ModelNotFound for an unknown tag, before anything is unloaded
     else:
         local = _local_models(backend)
@@ -336,7 +323,7 @@ def loaded(client: Client | Any | None = None) -> pd.DataFrame:
     expires, context."""
     import pandas as pd
 
-    backend = _backend(client, "ps")
+    backend = _backend(client)
     rows = []
     for r in backend.ps():
         size, vram = int(r.get("size") or 0), int(r.get("size_vram") or 0)
@@ -367,7 +354,7 @@ def measure(tags: list[str], client: Client | None = None,
     import pandas as pd
 
     client = client or default_client()
-    backend = _backend(client, "ps", "unload", "preload")
+    backend = _backend(client)
     rows = []
     for tag in tags:
         backend.unload(tag)  # a real load each time, not 0 s for a model already in memory

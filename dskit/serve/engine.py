@@ -123,27 +123,77 @@ class Outcome:
     seconds: float = 0.0
 
 
+class Capacity:
+    """Who runs and who waits on each model: one request at a time per model, at most
+    `max_queue` waiting in all; the counters belong here and change only under its lock."""
+
+    def __init__(self, max_queue: int) -> None:
+        self.max_queue = max_queue
+        self._mu = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+        self._users: dict[str, int] = {}
+        self._waiting = 0
+
+    @property
+    def waiting(self) -> int:
+        """Requests queued behind a running generation."""
+        with self._mu:
+            return self._waiting
+
+    def busy(self, key: str) -> bool:
+        """Whether a request holds or waits for `key`."""
+        with self._mu:
+            return self._users.get(key, 0) > 0
+
+    def reserve(self, key: str) -> Slot:
+        """A place for one request on `key`; 503 when the queue is full."""
+        with self._mu:
+            lock = self._locks.setdefault(key, threading.Lock())
+            users = self._users.get(key, 0)
+            queued = users > 0
+            if queued and self._waiting >= self.max_queue:
+                raise ServerBusy(
+                    f"server busy: {key} is generating and {self._waiting} request(s) are "
+                    f"queued (limit {self.max_queue}); retry later, or start dskit serve with a "
+                    "larger --max-queue")
+            if queued:
+                self._waiting += 1
+            self._users[key] = users + 1
+        return Slot(self, key, lock, queued)
+
+    def _dequeue(self) -> None:
+        """A queued request left the queue (it runs now, or it never will)."""
+        with self._mu:
+            self._waiting -= 1
+
+    def _leave(self, key: str, still_queued: bool) -> None:
+        """A request on `key` is over."""
+        with self._mu:
+            if still_queued:
+                self._waiting -= 1
+            self._users[key] -= 1
+
+
 class Slot:
     """One request's place on one model: running, or queued behind the running one."""
 
-    def __init__(self, engine: Engine, key: str, queued: bool) -> None:
-        self.engine, self.key, self.queued = engine, key, queued
+    def __init__(self, capacity: Capacity, key: str, lock: threading.Lock,
+                 queued: bool) -> None:
+        self._capacity, self.key, self._lock, self.queued = capacity, key, lock, queued
         self.held = False
         self.released = False
 
     def acquire(self, cancelled: threading.Event | Cancellation) -> bool:
         """Wait for the model (False if the request was cancelled while queued)."""
-        lock = self.engine._locks[self.key]
         try:
-            while not lock.acquire(timeout=0.05):
+            while not self._lock.acquire(timeout=0.05):
                 if cancelled.is_set():
                     return False
             self.held = True
             return not cancelled.is_set()
         finally:
             if self.queued:
-                with self.engine._mu:
-                    self.engine._waiting -= 1
+                self._capacity._dequeue()
                 self.queued = False
 
     def release(self) -> None:
@@ -152,12 +202,9 @@ class Slot:
             return
         self.released = True
         if self.held:
-            self.engine._locks[self.key].release()
-        with self.engine._mu:
-            if self.queued:  # never acquired
-                self.engine._waiting -= 1
-                self.queued = False
-            self.engine._users[self.key] -= 1
+            self._lock.release()
+        still_queued, self.queued = self.queued, False  # never acquired
+        self._capacity._leave(self.key, still_queued)
 
 
 class Engine:
@@ -176,9 +223,7 @@ class Engine:
         #: Streamed text goes out at most this often (seconds); see `_Batcher`.
         self.flush_interval = flush_interval
         self._mu = threading.Lock()
-        self._locks: dict[str, threading.Lock] = {}
-        self._users: dict[str, int] = {}
-        self._waiting = 0
+        self.capacity = Capacity(max_queue)
         self._expiry: dict[str, float | None] = {}  # monotonic deadline; None: never
         self._facts: dict[str, ModelFacts] = {}
         self._facts_lock = threading.Lock()
@@ -193,8 +238,7 @@ class Engine:
     @property
     def waiting(self) -> int:
         """Requests queued behind a running generation."""
-        with self._mu:
-            return self._waiting
+        return self.capacity.waiting
 
     def chat_models(self) -> list[str]:
         """Chat models served: the backend's installed ones, limited to `models` if given."""
@@ -285,25 +329,19 @@ class Engine:
 
     def reserve(self, key: str) -> Slot:
         """A place for one request on `key`; 503 when the queue is full."""
+        slot = self.capacity.reserve(key)
         with self._mu:
-            self._locks.setdefault(key, threading.Lock())
-            users = self._users.get(key, 0)
-            queued = users > 0
-            if queued and self._waiting >= self.max_queue:
-                raise ServerBusy(
-                    f"server busy: {key} is generating and {self._waiting} request(s) are "
-                    f"queued (limit {self.max_queue}); retry later, or start dskit serve with a "
-                    "larger --max-queue")
-            if queued:
-                self._waiting += 1
-            self._users[key] = users + 1
             self._expiry.pop(key, None)  # in use: no expiry until the request is done
-        return Slot(self, key, queued)
+        return slot
 
     def busy(self, key: str) -> bool:
         """Whether a request holds or waits for `key`."""
+        return self.capacity.busy(key)
+
+    def finished(self, cancelled: Cancellation) -> None:
+        """A generation is over: cancelling everything no longer needs to reach it."""
         with self._mu:
-            return self._users.get(key, 0) > 0
+            self._active.discard(cancelled)
 
     # --- keep-alive ---------------------------------------------------------------------------
 
@@ -332,7 +370,7 @@ class Engine:
         now = time.monotonic()
         with self._mu:
             return [m for m, d in self._expiry.items()
-                    if d is not None and d <= now and not self._users.get(m)]
+                    if d is not None and d <= now and not self.capacity.busy(m)]
 
     def unload(self, model: str) -> None:
         """Free `model` (waits for a generation on it to finish)."""
@@ -623,8 +661,7 @@ class Generation:
             self._put("error", api_error(exc))
         finally:
             self.slot.release()
-            with self.engine._mu:
-                self.engine._active.discard(self.cancelled)
+            self.engine.finished(self.cancelled)
             try:
                 self.engine.keep(self.req.model, self.req.keep_alive)
             except DskitError:

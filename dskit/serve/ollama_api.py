@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from importlib.metadata import version as package_version
 from typing import Any
 
@@ -40,7 +40,7 @@ from .tools_api import ollama_tool_calls, parse_format, parse_tools, unreadable
 NDJSON = "application/x-ndjson"
 
 
-async def body_of(request: Request, fields: dict[str, tuple[type, ...]]) -> dict[str, Any]:
+async def body_of(request: Request, fields: Mapping[str, tuple[type, ...]]) -> dict[str, Any]:
     """The JSON body with its fields' types checked (as Ollama's Go structs check them); the
     size limit is enforced by the guard middleware while it is read."""
     body = parse_json(await request.body())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from ..backends.base import Options
@@ -84,7 +85,7 @@ _TYPE_NAMES = {BOOL: "true or false", STRING: "a string", INTEGER: "a whole numb
                (str, list): "a string or a list", (bool, str): "true, false or a level"}
 
 
-def check_types(body: dict[str, Any], fields: dict[str, tuple[type, ...]]) -> None:
+def check_types(body: dict[str, Any], fields: Mapping[str, tuple[type, ...]]) -> None:
     """400 for a field of the wrong JSON type (`"stream": "false"` is not false)."""
     for name, kinds in fields.items():
         value = body.get(name)

@@ -18,13 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as W
 
+from ..backends.base import LocalModels
 from ..display import reply_html
 from ..embeddings import local_ready as embedder_ready
 from ..errors import DskitError, StreamInterrupted
 
 if TYPE_CHECKING:
     from ..client import Client
-    from ..conversation.stream import ChatStream
+    from ..conversation.stream import ReplyStream
     from ..reply import Reply
 
 log = logging.getLogger(__name__)
@@ -206,7 +207,7 @@ def prepare_model(client: Client, model: str, status: StatusLine) -> None:
     the line only says so; their reply reports the load time.
     """
     backend = client.backend
-    if backend.name != "embedded":
+    if not isinstance(backend, LocalModels) or not backend.model_handling().in_process:
         status.busy(f"waiting for {model} (a server loads it on first use; its reply reports the "
                     "load time)…")
         return
@@ -250,7 +251,7 @@ class WorkerWidget(W.VBox):
         self.worker.stop()
 
 
-def stream_reply(stream: ChatStream, output: W.HTML, header: str, status: StatusLine,
+def stream_reply(stream: ReplyStream, output: W.HTML, header: str, status: StatusLine,
                  worker: Worker, grade: Callable[[Reply], object] | None = None,
                  drawn: Callable[[], object] | None = None) -> Reply | None:
     """Stream a reply into `output` after `header`; the one streaming loop of every widget.
