@@ -1,11 +1,12 @@
-"""Write tests/data/legacy_minilm_kb.sqlite: a knowledge base made by dskit before issue 14.
+"""Write tests/data/legacy_minilm_kb.sqlite: a knowledge base made by dskit before
+MiniLM moved to llama.cpp.
 
 Until MiniLM ran on llama.cpp, dskit embedded knowledge bases with sentence-transformers (on
 PyTorch) and stored the model as `all-minilm:l6-v2`. The tests open this file with today's
 dskit to check that such a knowledge base is detected, still searches, and is renewed by
 `dskit kb rebuild`. It must be made by that older dskit, with the `hf` extra installed:
 
-    git archive efdbd4f dskit | tar -x -C /tmp/old-dskit      # main before the issue-14 merge
+    git archive efdbd4f dskit | tar -x -C /tmp/old-dskit      # main before MiniLM moved to llama.cpp
     PYTHONPATH=/tmp/old-dskit python scripts/make_legacy_kb.py
 """
 

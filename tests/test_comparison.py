@@ -15,7 +15,9 @@ import dskit as ds
 from dskit.backends.embedded import EmbeddedBackend
 from dskit.errors import ComparisonFailed, ConfigurationError
 from dskit.evals import prompts
-from dskit.evals.comparison import COLUMNS, compare, summary
+from dskit.evals.comparison import compare
+from dskit.evals.results import COLUMNS
+from dskit.evals.summary import summary
 from dskit.reasoning.think import MATH_DIRECTIVE
 
 matplotlib.use("Agg")
@@ -373,7 +375,7 @@ def test_for_display_names_the_sweeps_row_without_a_budget():
     sweep, and there the row without a budget says "none" (not <NA> or a dash)."""
     import pandas as pd
 
-    from dskit.evals.comparison import for_display
+    from dskit.evals.summary import for_display
 
     sweep = pd.DataFrame({"model": ["m", "m"], "think_budget": pd.array([64, None], "Int64"),
                           "budget_hit": [1, 0], "pass@1": [0.5, 0.75]})

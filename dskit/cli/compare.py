@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from ..evals.benchmarks import SUFFIXES
-from ..evals.comparison import compare, for_display, summary
+from ..evals.comparison import compare
 from ..evals.prompts import load
+from ..evals.summary import for_display, summary
 from .output import budget_arg, client_for, safe
 
 

@@ -4,16 +4,14 @@ Scheduling is model-major: all the work for one model (every thinking budget of 
 included) runs before the next model starts, so each model is loaded once (on a GPU that holds
 one size at a time, a naive prompt-major loop reloads a model for every prompt). Rows are
 appended to `out` as they finish, a KeyboardInterrupt returns the rows finished so far, and a
-rerun with the same `out` resumes. `summary()` puts intervals on the numbers
-(`dskit.evals.statistics`), `paired()` tests a difference on the shared prompts.
+rerun with the same `out` resumes. The rows and their file are `results`; what they show,
+`summary`.
 """
 
 from __future__ import annotations
 
-import csv
 import functools
 import itertools
-import math
 import os
 import threading
 import time
@@ -24,37 +22,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from ..client import Client, default_client
 from ..errors import ComparisonFailed, ConfigurationError, ModelNotFound
 from ..reasoning.plan import check_budget
 from ..reasoning.think import math_prompt
-from . import statistics
 from .grading import final_answer, grade
 from .prompts import load
+from .results import COLUMNS, Key, ResultsFile, blank, frame, key_of
+from .summary import describe, paired, summary
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from ..reply import Reply
-
-#: The columns of a comparison, in order.
-COLUMNS = [
-    "model", "think_budget", "prompt_id", "prompt", "sample", "kind", "answer", "thinking",
-    "expected", "final", "correct", "ttft_s", "tokens_per_s", "thinking_tokens",
-    "answer_tokens", "load_s", "total_s", "budget_hit", "done_reason", "error",
-]
-#: Columns added since the first files were written: an older file is read without them.
-_ADDED = ("think_budget", "final", "budget_hit")
-_KEY = ("model", "think_budget", "prompt_id", "sample")
-_TEXT = ("model", "prompt_id", "prompt", "kind", "answer", "thinking", "expected", "final",
-         "done_reason", "error")
-_FLOAT = ("ttft_s", "tokens_per_s", "load_s", "total_s")
-_INT = ("think_budget", "thinking_tokens", "answer_tokens")
-_BOOL = ("correct", "budget_hit")
-
-Key = tuple[str, "int | None", str, int]
 
 
 @dataclass(frozen=True)
@@ -74,13 +54,6 @@ class _Task:
         return (self.model, self.budget, self.prompt_id, self.sample)
 
 
-def _key(row: dict[str, Any]) -> Key:
-    budget = row.get("think_budget")
-    return (row["model"], None if budget is None or _blank(budget) else int(budget),
-            row["prompt_id"],
-            int(row["sample"]))
-
-
 def _budgets(think_budget: Any) -> list[int | None]:
     """The budgets of a sweep: one value, or a list of them (None: no budget)."""
     given = list(think_budget) if isinstance(think_budget, (list, tuple)) else [think_budget]
@@ -92,25 +65,14 @@ def _budgets(think_budget: Any) -> list[int | None]:
     return budgets
 
 
-def compare(
-    models: str | Sequence[str],
-    prompts: Any,
-    samples: int = 1,
-    *,
-    client: Client | None = None,
-    max_tokens: int | None = None,
-    temperature: float | None = None,
-    seed: int | None = None,
-    think: bool | None = None,
-    think_budget: int | Sequence[int | None] | None = None,
-    loop_guard: bool = True,
-    out: str | os.PathLike[str] | None = None,
-    resume: bool = True,
-    progress: bool = True,
-    parallel: int = 1,
-    stop: threading.Event | None = None,
-    on_row: Callable[[dict[str, Any]], None] | None = None,
-) -> pd.DataFrame:
+def compare(models: str | Sequence[str], prompts: Any, samples: int = 1, *,
+            client: Client | None = None, max_tokens: int | None = None,
+            temperature: float | None = None, seed: int | None = None,
+            think: bool | None = None, think_budget: int | Sequence[int | None] | None = None,
+            loop_guard: bool = True, out: str | os.PathLike[str] | None = None,
+            resume: bool = True, progress: bool = True, parallel: int = 1,
+            stop: threading.Event | None = None,
+            on_row: Callable[[dict[str, Any]], None] | None = None) -> pd.DataFrame:
     """Ask every model every prompt `samples` times; one row per (model, think_budget, prompt,
     sample).
 
@@ -126,20 +88,30 @@ def compare(
     - `loop_guard`: stop replies that fall into degenerate repetition (on by default:
       `done_reason == "repetition"`, counted as `looped` in the summary).
     - `out`: a `.csv` (or `.parquet`, needs pyarrow) file each finished row is written to at
-      once; with `resume=True` the rows already in it (without an error) are not run again
-      and come back in the result.
-    - `parallel`: requests in flight at once within one model's group. Helps only on servers
-      that run requests concurrently (Ollama with OLLAMA_NUM_PARALLEL, vLLM, SGLang); the
-      embedded backend runs one request per model at a time, so there it only adds threads.
-    - `stop`: an event that ends the run (for widgets and threads): replies in flight stop at
-      once, even on a stalled server, and are not kept; `on_row(row)` is called as each row
-      finishes.
+      once; with `resume=True` the rows already in it (without an error) are not run again.
+    - `parallel`: requests in flight at once within one model's group: helps only on servers
+      that run requests concurrently (Ollama with OLLAMA_NUM_PARALLEL, vLLM, SGLang).
+    - `stop`: an event that ends the run (widgets, threads): replies in flight stop at once and
+      are not kept; `on_row(row)` is called as each row finishes.
     - A failed call becomes a row with `error` set; the run goes on. An unknown model fails all
-      its rows at once. Ctrl-C (KeyboardInterrupt) stops the run and returns the finished rows
-      with `df.attrs["interrupted"] = True`.
-
-    See `summary(df)` (also `compare.summary`) for pass@1 and speed per model.
+      its rows at once. Ctrl-C stops the run and returns the finished rows with
+      `df.attrs["interrupted"] = True`. `summary(df)` gives pass@1 and speed per model.
     """
+    model_list = _models(models, samples, parallel)
+    tasks = _tasks(model_list, _budgets(think_budget), load(prompts), samples)
+    client = client or default_client()
+    run = _Run(tasks, ResultsFile(Path(out)) if out is not None else None, resume)
+    run.execute(model_list, _GroupRunner.maker(client, stop, max_tokens=max_tokens,
+                                               temperature=temperature, seed=seed,
+                                               think=think, loop_guard=loop_guard),
+                parallel, progress, on_row)
+    settings = {"backend": client.name, "samples": samples, "max_tokens": max_tokens,
+                "temperature": temperature, "seed": seed, "think": think}
+    return run.result(settings, out)
+
+
+def _models(models: str | Sequence[str], samples: int, parallel: int) -> list[str]:
+    """The models asked for, after checking the run's numbers."""
     model_list = [models] if isinstance(models, str) else list(models)
     if not model_list:
         raise ConfigurationError("compare() needs at least one model")
@@ -149,82 +121,99 @@ def compare(
         raise ConfigurationError(f"samples must be at least 1, got {samples}")
     if parallel < 1:
         raise ConfigurationError(f"parallel must be at least 1, got {parallel}")
-    budgets = _budgets(think_budget)
-    table = load(prompts)
-    client = client or default_client()
-    sink = _Sink(Path(out)) if out is not None else None
+    return model_list
 
+
+def _tasks(models: list[str], budgets: list[int | None], table: pd.DataFrame,
+           samples: int) -> list[_Task]:
+    """Every call, model-major: each model's work (every budget of a sweep) is grouped."""
     tasks: list[_Task] = []
-    for model in model_list:  # model-major: each model's work (every budget) is grouped
+    for model in models:
         for budget in budgets:
             for row in table.itertuples(index=False):
                 for k in range(samples):
                     tasks.append(_Task(len(tasks), model, budget, row.prompt_id, row.prompt, k,
                                        row.kind, row.expected, row.grader))
-    order = {t.key: t.order for t in tasks}
+    return tasks
 
-    rows: dict[Key, dict[str, Any]] = {}
-    kept: list[dict[str, Any]] = []  # what stays in `out`: all but this run's failed rows
-    if sink is not None and resume:
-        for r in sink.read():
-            key = _key(r)
-            if key in order and not _blank(r["error"]):
-                continue  # failed before: asked again, and its old row is dropped from the file
-            kept.append(r)
-            if key in order:
-                rows[key] = r
-    todo = [t for t in tasks if t.key not in rows]
 
-    bar = _progress_bar(len(tasks), len(tasks) - len(todo), progress)
-    interrupted = False
-    try:
-        if sink is not None and todo:
-            sink.open(kept)
-        for model in model_list:
-            group = [t for t in todo if t.model == model]
-            if not group:
-                continue
-            bar.set_description(model)
-            runner = _GroupRunner(client, group, stop, max_tokens=max_tokens,
-                                  temperature=temperature, seed=seed, think=think,
-                                  loop_guard=loop_guard)
+class _Run:
+    """One comparison's rows: those resumed from its file, then each finished call's."""
 
-            def done(row: dict[str, Any]) -> bool:
-                """Keep a finished row; False when the run must stop."""
-                rows[_key(row)] = row
-                if sink is not None:
-                    sink.write(row)
-                bar.update(1)
-                if on_row is not None:
-                    on_row(row)
-                return stop is None or not stop.is_set()
+    def __init__(self, tasks: list[_Task], sink: ResultsFile | None, resume: bool) -> None:
+        self.tasks, self.sink = tasks, sink
+        self.order = {t.key: t.order for t in tasks}
+        self.rows: dict[Key, dict[str, Any]] = {}
+        self.kept: list[dict[str, Any]] = []  # what stays in `out`: all but this run's failed
+        if sink is not None and resume:
+            for r in sink.read():
+                key = key_of(r)
+                if key in self.order and not blank(r["error"]):
+                    continue  # failed before: asked again, and its old row is dropped
+                self.kept.append(r)
+                if key in self.order:
+                    self.rows[key] = r
+        self.todo = [t for t in tasks if t.key not in self.rows]
+        self.interrupted = False
 
-            try:
-                finished = runner.run(done, parallel)
-            except KeyboardInterrupt:
-                finished = False
-            if not finished:
-                interrupted = True
-                break
-    finally:
-        bar.close()
-        if sink is not None:
-            sink.close()
+    def execute(self, models: list[str], runner: Callable[[list[_Task]], _GroupRunner],
+                parallel: int, progress: bool,
+                on_row: Callable[[dict[str, Any]], None] | None) -> None:
+        """Run what is left, one model's group after the other, until done or stopped."""
+        bar = _progress_bar(len(self.tasks), len(self.tasks) - len(self.todo), progress)
+        try:
+            if self.sink is not None and self.todo:
+                self.sink.open(self.kept)
+            for model in models:
+                group = [t for t in self.todo if t.model == model]
+                if group:
+                    bar.set_description(model)
+                    if not self._group(runner(group), bar, parallel, on_row):
+                        self.interrupted = True
+                        break
+        finally:
+            bar.close()
+            if self.sink is not None:
+                self.sink.close()
 
-    df = _frame(sorted(rows.values(), key=lambda r: order[_key(r)]))
-    df.attrs["interrupted"] = interrupted
-    df.attrs["skipped"] = len(tasks) - len(todo)
-    # What a report lists as this run's settings (None: the library's DeepSeek defaults).
-    df.attrs["settings"] = {"backend": client.name, "samples": samples,
-                            "max_tokens": max_tokens, "temperature": temperature, "seed": seed,
-                            "think": think}
-    if interrupted:
-        warnings.warn(f"compare() interrupted: returning the {len(df)} of {len(tasks)} rows "
-                      "finished so far" + (f" (also in {out}; rerun to resume)" if out else ""),
-                      stacklevel=2)
-    elif len(df) and df["error"].notna().all():
-        raise ComparisonFailed(_failure_message(df), rows=df)
-    return df
+    def _group(self, runner: _GroupRunner, bar: Any, parallel: int,
+               on_row: Callable[[dict[str, Any]], None] | None) -> bool:
+        """One model's tasks; False when the run was stopped (Stop, or Ctrl-C)."""
+
+        def done(row: dict[str, Any]) -> bool:
+            """Keep a finished row; False when the run must stop."""
+            self.keep(row, on_row)
+            bar.update(1)
+            return runner.stop is None or not runner.stop.is_set()
+
+        try:
+            return runner.run(done, parallel)
+        except KeyboardInterrupt:
+            return False
+
+    def keep(self, row: dict[str, Any], on_row: Callable[[dict[str, Any]], None] | None
+             ) -> None:
+        """A finished row: into the result, the file and the caller's hands."""
+        self.rows[key_of(row)] = row
+        if self.sink is not None:
+            self.sink.write(row)
+        if on_row is not None:
+            on_row(row)
+
+    def result(self, settings: dict[str, Any], out: Any) -> pd.DataFrame:
+        """The rows in task order, with what a report needs in `attrs`."""
+        df = frame(sorted(self.rows.values(), key=lambda r: self.order[key_of(r)]))
+        df.attrs["interrupted"] = self.interrupted
+        df.attrs["skipped"] = len(self.tasks) - len(self.todo)
+        # What a report lists as this run's settings (None: the library's DeepSeek defaults).
+        df.attrs["settings"] = settings
+        if self.interrupted:
+            warnings.warn(f"compare() interrupted: returning the {len(df)} of "
+                          f"{len(self.tasks)} rows finished so far"
+                          + (f" (also in {out}; rerun to resume)" if out else ""), stacklevel=3)
+        elif len(df) and df["error"].notna().all():
+            raise ComparisonFailed(_failure_message(df), rows=df)
+        return df
 
 
 def _failure_message(df: pd.DataFrame) -> str:
@@ -240,6 +229,12 @@ def _failure_message(df: pd.DataFrame) -> str:
 
 class _GroupRunner:
     """Runs one model's tasks, one at a time or with a thread pool."""
+
+    @classmethod
+    def maker(cls, client: Client, stop: threading.Event | None,
+                **options: Any) -> Callable[[list[_Task]], _GroupRunner]:
+        """A maker of runners for one model's tasks with these chat options."""
+        return lambda tasks: cls(client, tasks, stop, **options)
 
     def __init__(self, client: Client, tasks: list[_Task], stop: threading.Event | None,
                  **options: Any) -> None:
@@ -313,24 +308,13 @@ class _GroupRunner:
         if self.model_error is not None:
             row["error"] = self.model_error
             return row
-        opts = self.options
         text = math_prompt(task.prompt) if task.kind == "math" else task.prompt
-        kwargs: dict[str, Any] = {}
-        if opts["max_tokens"] is not None:
-            kwargs["max_tokens"] = opts["max_tokens"]
-        if opts["temperature"] is not None:
-            kwargs["temperature"] = opts["temperature"]
-        if opts["seed"] is not None:
-            kwargs["seed"] = opts["seed"] + task.sample
-        if opts["think"] is not None:
-            kwargs["think"] = opts["think"]
-        if task.budget is not None:
-            kwargs["think_budget"] = task.budget
         t0 = time.perf_counter()
         try:
             # Streamed and registered, so that Stop ends it at once (see `_watch`).
             stream = self.client.chat(text, task.model, stream=True,
-                                      loop_guard=opts["loop_guard"], **kwargs)
+                                      loop_guard=self.options["loop_guard"],
+                                      **self.chat_options(task))
             with self._lock:
                 self._active.add(stream)
             try:
@@ -354,6 +338,17 @@ class _GroupRunner:
             return row
         row.update(_reply_fields(reply))
         return row
+
+    def chat_options(self, task: _Task) -> dict[str, Any]:
+        """The chat settings of one call: those given (None: the library's defaults), the
+        sample's own seed and the task's thinking budget."""
+        opts = self.options
+        out = {k: opts[k] for k in ("max_tokens", "temperature", "think") if opts[k] is not None}
+        if opts["seed"] is not None:
+            out["seed"] = opts["seed"] + task.sample
+        if task.budget is not None:
+            out["think_budget"] = task.budget
+        return out
 
     @staticmethod
     def graded(row: dict[str, Any]) -> dict[str, Any]:
@@ -394,376 +389,6 @@ def _progress_bar(total: int, initial: int, enabled: bool) -> Any:
 
     return tqdm(total=total, initial=initial, disable=not enabled, unit="call",
                 desc="compare", leave=True)
-
-
-def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    import pandas as pd
-
-    df = pd.DataFrame(rows, columns=COLUMNS)
-    return _coerce(df)
-
-
-def _coerce(df: pd.DataFrame) -> pd.DataFrame:
-    """Give every column its type, whether the rows came from replies or from a file."""
-    import pandas as pd
-
-    df = df.copy()
-    for col in _TEXT:
-        empty = "" if col in ("answer", "thinking") else None
-        df[col] = pd.Series([empty if _blank(v) else str(v) for v in df[col]], index=df.index,
-                            dtype=object)
-    df["sample"] = pd.to_numeric(df["sample"]).astype("int64")
-    for col in _FLOAT:
-        df[col] = pd.to_numeric(df[col], errors="coerce").astype("float64")
-    for col in _INT:
-        df[col] = pd.to_numeric(df[col], errors="coerce").astype("Int64")
-    for col in _BOOL:
-        df[col] = pd.Series([_as_bool(v) for v in df[col]], index=df.index, dtype=object)
-    return df
-
-
-def _blank(v: Any) -> bool:
-    import pandas as pd
-
-    if isinstance(v, str):
-        return v == ""
-    try:
-        return v is None or bool(pd.isna(v))
-    except (TypeError, ValueError):  # not a scalar
-        return False
-
-
-def _as_bool(v: Any) -> bool | None:
-    if isinstance(v, bool):
-        return v
-    if _blank(v):
-        return None
-    s = str(v).strip().lower()
-    if s in ("true", "1", "1.0"):
-        return True
-    if s in ("false", "0", "0.0"):
-        return False
-    return None
-
-
-def _csv_row(row: dict[str, Any]) -> dict[str, Any]:
-    return {c: ("" if _blank(row.get(c)) else row.get(c)) for c in COLUMNS}
-
-
-class _Sink:
-    """Where finished rows go as they complete: a CSV appended row by row, or a Parquet file
-    rewritten atomically after each row (Parquet cannot be appended to)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        suffix = path.suffix.lower()
-        if suffix not in (".csv", ".parquet"):
-            raise ConfigurationError(
-                f"out={str(path)!r}: use a .csv or .parquet file name")
-        self.parquet = suffix == ".parquet"
-        if self.parquet:
-            from importlib.util import find_spec
-
-            if find_spec("pyarrow") is None:
-                raise ConfigurationError(
-                    f"out={str(path)!r}: writing Parquet needs pyarrow (`pip install pyarrow`); "
-                    "or use a .csv file")
-        self._fh: Any = None
-        self._writer: Any = None
-        self._rows: list[dict[str, Any]] = []
-
-    def read(self) -> list[dict[str, Any]]:
-        """Rows already in the file (the last row wins when a key appears twice)."""
-        import pandas as pd
-
-        if not self.path.exists() or self.path.stat().st_size == 0:
-            return []
-        if self.parquet:
-            df = pd.read_parquet(self.path)
-        else:
-            df = pd.read_csv(self.path, dtype={c: str for c in _TEXT}, keep_default_na=False,
-                             na_values={c: [""] for c in (*_FLOAT, *_INT, *_BOOL)})
-        older = [c for c in COLUMNS if c not in _ADDED]
-        if list(df.columns) == older:  # written before budgets: read as rows without one
-            df = df.reindex(columns=COLUMNS)
-        if list(df.columns) != COLUMNS:
-            raise ConfigurationError(
-                f"{self.path} is not a dskit comparison file (its columns are "
-                f"{list(df.columns)}): choose another `out` file, or pass resume=False to "
-                "overwrite it")
-        df = _coerce(df[COLUMNS]).drop_duplicates(list(_KEY), keep="last")
-        return df.to_dict("records")
-
-    def open(self, kept: list[dict[str, Any]]) -> None:
-        """Start writing: the file is rewritten with `kept` (atomically), then rows append."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._rows = list(kept)
-        if self.parquet:
-            return
-        # Rewritten rather than appended to, so a rerun never leaves a key twice in the file.
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with tmp.open("w", newline="", encoding="utf-8") as fh:
-            writer = csv.DictWriter(fh, fieldnames=COLUMNS)
-            writer.writeheader()
-            for row in kept:
-                writer.writerow(_csv_row(row))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
-        self._fh = self.path.open("a", newline="", encoding="utf-8")
-        self._writer = csv.DictWriter(self._fh, fieldnames=COLUMNS)
-
-    def write(self, row: dict[str, Any]) -> None:
-        if self.parquet:
-            self._rows.append(row)
-            tmp = self.path.with_suffix(".parquet.tmp")
-            _frame(self._rows).to_parquet(tmp, index=False)
-            os.replace(tmp, self.path)
-            return
-        self._writer.writerow(_csv_row(row))
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
-
-    def close(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
-            self._fh = None
-
-
-SUMMARY_COLUMNS = [
-    "model", "think_budget", "n", "errors", "truncated", "looped", "budget_hit", "pass@1",
-    "pass@1_low", "pass@1_high", "cons@k", "k", "tokens_per_s", "tokens_per_s_std", "ttft_s",
-    "thinking_tokens", "answer_tokens", "s_per_correct", "total_s", "load_s",
-]
-
-
-def _groups(df: pd.DataFrame) -> Any:
-    """The rows of each (model, think_budget), in the order they first appear."""
-    if "think_budget" not in df.columns:
-        df = df.assign(think_budget=None)
-    return df.groupby(["model", "think_budget"], sort=False, dropna=False)
-
-
-def _outcomes(rows: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Graded correctness per prompt (rows with an error or no expected answer left out)."""
-    ok = rows[rows["error"].isna()] if "error" in rows else rows
-    graded = ok[ok["correct"].notna()]
-    return {str(pid): g["correct"].astype(float).to_numpy()
-            for pid, g in graded.groupby("prompt_id", sort=False)}
-
-
-def _cons(rows: pd.DataFrame) -> float:
-    """cons@k: per prompt, the majority of the samples' final answers, right or wrong."""
-    if "final" not in rows:
-        return math.nan
-    ok = rows[rows["error"].isna() & rows["correct"].notna()]
-    votes = []
-    for _, g in ok.groupby("prompt_id", sort=False):
-        if g["final"].isna().all() and not g["correct"].any():
-            votes.append(0.0)  # no sample gave a final answer: the vote has none either
-            continue
-        if g["final"].isna().all():
-            return math.nan  # a kind without final answers to vote on (a text grader)
-        # As text: rows read back from a file may hold the finals as numbers.
-        finals = [None if _blank(f) else str(f) for f in g["final"]]
-        winner = statistics.majority(finals)
-        # A sample's verdict depends only on its final answer: the winner's is any of theirs.
-        votes.append(0.0 if winner is None else
-                     float(bool(g["correct"].iloc[finals.index(winner)])))
-    return float(np.mean(votes)) if votes else math.nan
-
-
-def summary(df: pd.DataFrame) -> pd.DataFrame:
-    """Per model (and thinking budget): rows `n`, `errors`, `truncated` (cut by the token
-    limit), `looped` (stopped by the loop guard), `budget_hit` (reasoning cut at the budget),
-    `pass@1` with its 95% interval `pass@1_low`..`pass@1_high`, `cons@k` over `k` samples,
-    speed (mean and std tokens/s), mean TTFT, mean thinking and answer tokens, seconds per
-    correct answer, mean total time and the load time.
-
-    pass@1 is DeepSeek's: for each prompt with an expected answer, the mean correctness over
-    its k samples, then the mean over prompts. Its interval comes from a nested bootstrap over
-    prompts and their samples (`dskit.evals.statistics.pass1_interval`: Wilson's interval when every
-    answer agrees). cons@k is the majority vote of the k samples' final answers per prompt
-    (graded maths and cup prompts; NaN for other graders). Rows with an error are left out of
-    them (see `errors`); NaN when no prompt could be graded. Truncated and looped replies count
-    as graded (usually wrong: no final answer), and the columns say how many there were, so a
-    low pass@1 caused by a small `max_tokens` or a loop is never mistaken for a weak model.
-    `s_per_correct` is the wall time of all answered calls over the correct answers (inf
-    when none is right): what one right answer costs.
-    """
-    import pandas as pd
-
-    out = []
-    for (model, budget), g in _groups(df):
-        ok = g[g["error"].isna()] if "error" in g else g
-        outcomes = list(_outcomes(g).values())
-        low, high = statistics.pass1_interval(outcomes)
-        correct = sum(float(o.sum()) for o in outcomes)
-        total = pd.to_numeric(ok["total_s"], errors="coerce")
-        tps = pd.to_numeric(ok["tokens_per_s"], errors="coerce")
-
-        def mean(col: str, rows: pd.DataFrame = ok) -> float:
-            if col not in rows:
-                return math.nan
-            return float(pd.to_numeric(rows[col], errors="coerce").astype("float64").mean())
-
-        out.append({
-            "model": model,
-            "think_budget": None if _blank(budget) else int(budget),
-            "n": len(g),
-            "errors": len(g) - len(ok),
-            "truncated": int((ok["done_reason"] == "length").sum()),
-            "looped": int((ok["done_reason"] == "repetition").sum()),
-            "budget_hit": sum(1 for v in ok.get("budget_hit", []) if _as_bool(v)),
-            "pass@1": statistics.pass1(outcomes),
-            "pass@1_low": low,
-            "pass@1_high": high,
-            "cons@k": _cons(g),
-            "k": max((len(o) for o in outcomes), default=0),
-            "tokens_per_s": tps.mean(),
-            "tokens_per_s_std": tps.std(),
-            "ttft_s": mean("ttft_s"),
-            "thinking_tokens": mean("thinking_tokens"),
-            "answer_tokens": mean("answer_tokens"),
-            "s_per_correct": (float(total.sum()) / correct if correct else
-                              (math.inf if outcomes else math.nan)),
-            "total_s": total.mean(),
-            "load_s": pd.to_numeric(ok["load_s"], errors="coerce").max(),
-        })
-    table = pd.DataFrame(out, columns=SUMMARY_COLUMNS)
-    table["think_budget"] = table["think_budget"].astype("Int64")
-    return table
-
-
-def is_sweep(df: pd.DataFrame) -> bool:
-    """Whether rows or a summary come from a think_budget sweep (some row has a budget)."""
-    return "think_budget" in df and bool(df["think_budget"].notna().any())
-
-
-#: Summary columns that say something only in a think_budget sweep.
-SWEEP_ONLY = ("think_budget", "budget_hit")
-
-
-def for_display(table: pd.DataFrame) -> pd.DataFrame:
-    """A summary as shown to a person: without the sweep-only columns unless it is a sweep
-    (they would only say <NA> and False); in a sweep the row without a budget says "none"."""
-    if not is_sweep(table):
-        return table.drop(columns=[c for c in SWEEP_ONLY if c in table.columns])
-    return table.assign(think_budget=["none" if _blank(b) else str(int(b))
-                                      for b in table["think_budget"]])
-
-
-def _label(row: dict[str, Any], sweep: bool = False) -> str:
-    """The model, with its thinking budget when it has one (or when others in a sweep do)."""
-    budget = row.get("think_budget")
-    if budget is None or _blank(budget):
-        return f"{row['model']} (no think_budget)" if sweep else row["model"]
-    return f"{row['model']} (think_budget={int(budget)})"
-
-
-def describe(summary_df: pd.DataFrame) -> str:
-    """What a `summary()` shows, in sentences made from its numbers (for a lesson's page)."""
-    said = []
-    rows = summary_df.to_dict("records")
-    sweep = is_sweep(summary_df)
-    for row in rows:
-        graded = int(row["n"]) - int(row["errors"])
-        if math.isnan(row["pass@1"]):
-            score = "no graded answers"
-        else:
-            score = f"pass@1 {row['pass@1']:.2f}"
-            if not math.isnan(row.get("pass@1_low", math.nan)):
-                score += f" (95% interval {row['pass@1_low']:.2f}–{row['pass@1_high']:.2f})"
-            if row.get("k", 0) > 1 and not math.isnan(row.get("cons@k", math.nan)):
-                score += f", cons@{int(row['k'])} {row['cons@k']:.2f}"
-        cut = (f", {int(row['truncated'])} of them cut off by the token limit (no final answer)"
-               if row["truncated"] else "")
-        looped = (f", {int(row['looped'])} stopped by the loop guard (repeating themselves)"
-                  if row.get("looped") else "")
-        hit = (f"; the reasoning hit its budget in {int(row['budget_hit'])}"
-               if row.get("budget_hit") else "")
-        cost = ""
-        if row.get("s_per_correct", math.nan) == math.inf:
-            cost = "; no correct answer"
-        elif not math.isnan(row.get("s_per_correct", math.nan)):
-            cost = f"; {row['s_per_correct']:.1f} s per correct answer"
-        failed = f"; {int(row['errors'])} calls failed" if row["errors"] else ""
-        said.append(f"{_label(row, sweep)}: {score} over {graded} answers{cut}{looped}{hit}"
-                    f"{cost}{failed}.")
-    speeds = summary_df.dropna(subset=["tokens_per_s"]).sort_values("tokens_per_s")
-    if len(speeds) >= 2 and speeds["model"].nunique() >= 2:
-        slow, fast = speeds.iloc[0], speeds.iloc[-1]
-        said.append(f"{fast['model']} generated {fast['tokens_per_s'] / slow['tokens_per_s']:.1f}× "
-                    f"as many tokens per second as {slow['model']} ({fast['tokens_per_s']:.1f} vs "
-                    f"{slow['tokens_per_s']:.1f}).")
-    if len(summary_df):
-        n = int(summary_df["n"].max())
-        said.append(f"With {n} answers per model one answer moves pass@1 by {1 / n:.2f}: a "
-                    "difference of a few answers is noise, not a verdict on the model.")
-    widths = [(r["pass@1_high"] - r["pass@1_low"]) / 2 for r in rows
-              if not math.isnan(r.get("pass@1_low", math.nan))]
-    if len(widths) >= 2:
-        overlap = _overlapping(rows, sweep)
-        said.append(f"The 95% intervals are ±{np.mean(widths):.2f} wide on average" + (
-            f"; those of {overlap[0]} and {overlap[1]} overlap, so their difference may be "
-            "noise (`ds.compare.paired` tests it on the shared prompts)." if overlap else
-            "; none overlap."))
-    return " ".join(said)
-
-
-def _overlapping(rows: list[dict[str, Any]], sweep: bool) -> tuple[str, str] | None:
-    """The first two rows whose pass@1 intervals overlap, by label."""
-    scored = [r for r in rows if not math.isnan(r.get("pass@1_low", math.nan))]
-    for i, a in enumerate(scored):
-        for b in scored[i + 1:]:
-            if a["pass@1_low"] <= b["pass@1_high"] and b["pass@1_low"] <= a["pass@1_high"]:
-                return _label(a, sweep), _label(b, sweep)
-    return None
-
-
-Side = str | tuple[str, "int | None"]
-
-
-def paired(df: pd.DataFrame, a: Side, b: Side, *, level: float = statistics.LEVEL,
-           seed: int = 0) -> statistics.Paired:
-    """Is the difference between `a` and `b` real? Each is a model name, or a
-    `(model, think_budget)` pair to compare budgets (`(model, None)`: no budget).
-
-    Uses the prompts both answered and were graded on; returns a `dskit.evals.statistics.Paired`
-    (difference in pass@1, its interval, a sign-flip test) whose text is a plain sentence.
-    """
-    outcomes_a, outcomes_b = _side(df, a), _side(df, b)
-    shared = [pid for pid in outcomes_a if pid in outcomes_b]
-    return statistics.paired(_side_label(a), _side_label(b), [outcomes_a[p] for p in shared],
-                             [outcomes_b[p] for p in shared], level=level, seed=seed)
-
-
-def _side_label(side: Side) -> str:
-    if isinstance(side, tuple):
-        return _label({"model": side[0], "think_budget": side[1]}, sweep=True)
-    return side
-
-
-def _side(df: pd.DataFrame, side: Side) -> dict[str, np.ndarray]:
-    """The outcomes per prompt of one side of a paired comparison."""
-    has_budgets = "think_budget" in df
-    if isinstance(side, tuple):
-        model, budget = side
-        rows = df[df["model"] == model]
-        if has_budgets:
-            rows = rows[rows["think_budget"].isna()] if budget is None else \
-                rows[rows["think_budget"] == budget]
-    else:
-        model = side
-        rows = df[df["model"] == model]
-        if has_budgets and rows["think_budget"].nunique(dropna=False) > 1:
-            raise ConfigurationError(
-                f"{model} was run with several think_budgets: name one, e.g. ({model!r}, "
-                f"{rows['think_budget'].dropna().iloc[0]})")
-    if rows.empty:
-        raise ConfigurationError(f"no rows for {_side_label(side)}: the comparison has "
-                                 f"{sorted(df['model'].unique())}")
-    return _outcomes(rows)
 
 
 class CompareFunction:

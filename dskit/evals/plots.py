@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigurationError
 from ..models.family import spec_for
-from .comparison import is_sweep
+from .summary import is_sweep
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -33,7 +33,7 @@ from ..documents import (
     write_text,
 )
 from ..errors import ConfigurationError
-from .comparison import describe, for_display, is_sweep, summary
+from .summary import describe, for_display, is_sweep, summary
 
 if TYPE_CHECKING:
     import pandas as pd

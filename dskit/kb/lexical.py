@@ -51,7 +51,7 @@ class BM25Index:
     """Lucene's BM25 over pre-tokenised chunks, plus a query-relative score in [0, 1].
 
     Written here with numpy rather than taken from bm25s, whose sparse matrices import scipy:
-    26 MiB more in every kernel that searches (docs/benchmarks.md, issue 14). The formula is
+    26 MiB more in every kernel that searches (docs/benchmarks.md, "Memory"). The formula is
     the one bm25s's "lucene" method computes: idf · tf / (tf + k1·(1 − b + b·dl/avgdl)).
     """
 

@@ -9,9 +9,10 @@ from typing import Any
 import ipywidgets as W
 
 from ..client import Client, default_client
-from ..evals.comparison import compare, for_display, summary
+from ..evals.comparison import compare
 from ..evals.plots import summary_png
 from ..evals.prompts import load
+from ..evals.summary import for_display, summary
 from .base import StatusLine, Worker, WorkerWidget, stop_button, tagged
 
 PROMPT_SETS = ("cup", "cup-en", "maths")

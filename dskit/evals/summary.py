@@ -1,0 +1,253 @@
+"""What a comparison found: `summary()` per model with intervals, `describe()` in words,
+`paired()` for a difference on the shared prompts, and the display form of the tables."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import ConfigurationError
+from . import statistics
+from .results import as_bool, blank
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+SUMMARY_COLUMNS = [
+    "model", "think_budget", "n", "errors", "truncated", "looped", "budget_hit", "pass@1",
+    "pass@1_low", "pass@1_high", "cons@k", "k", "tokens_per_s", "tokens_per_s_std", "ttft_s",
+    "thinking_tokens", "answer_tokens", "s_per_correct", "total_s", "load_s",
+]
+
+
+def _groups(df: pd.DataFrame) -> Any:
+    """The rows of each (model, think_budget), in the order they first appear."""
+    if "think_budget" not in df.columns:
+        df = df.assign(think_budget=None)
+    return df.groupby(["model", "think_budget"], sort=False, dropna=False)
+
+
+def _outcomes(rows: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Graded correctness per prompt (rows with an error or no expected answer left out)."""
+    ok = rows[rows["error"].isna()] if "error" in rows else rows
+    graded = ok[ok["correct"].notna()]
+    return {str(pid): g["correct"].astype(float).to_numpy()
+            for pid, g in graded.groupby("prompt_id", sort=False)}
+
+
+def _cons(rows: pd.DataFrame) -> float:
+    """cons@k: per prompt, the majority of the samples' final answers, right or wrong."""
+    if "final" not in rows:
+        return math.nan
+    ok = rows[rows["error"].isna() & rows["correct"].notna()]
+    votes = []
+    for _, g in ok.groupby("prompt_id", sort=False):
+        if g["final"].isna().all() and not g["correct"].any():
+            votes.append(0.0)  # no sample gave a final answer: the vote has none either
+            continue
+        if g["final"].isna().all():
+            return math.nan  # a kind without final answers to vote on (a text grader)
+        # As text: rows read back from a file may hold the finals as numbers.
+        finals = [None if blank(f) else str(f) for f in g["final"]]
+        winner = statistics.majority(finals)
+        # A sample's verdict depends only on its final answer: the winner's is any of theirs.
+        votes.append(0.0 if winner is None else
+                     float(bool(g["correct"].iloc[finals.index(winner)])))
+    return float(np.mean(votes)) if votes else math.nan
+
+
+def summary(df: pd.DataFrame) -> pd.DataFrame:
+    """Per model (and thinking budget): rows `n`, `errors`, `truncated` (cut by the token
+    limit), `looped` (stopped by the loop guard), `budget_hit` (reasoning cut at the budget),
+    `pass@1` with its 95% interval `pass@1_low`..`pass@1_high`, `cons@k` over `k` samples,
+    speed (mean and std tokens/s), mean TTFT, mean thinking and answer tokens, seconds per
+    correct answer, mean total time and the load time.
+
+    pass@1 is DeepSeek's: for each prompt with an expected answer, the mean correctness over
+    its k samples, then the mean over prompts. Its interval comes from a nested bootstrap over
+    prompts and their samples (`dskit.evals.statistics.pass1_interval`: Wilson's interval when every
+    answer agrees). cons@k is the majority vote of the k samples' final answers per prompt
+    (graded maths and cup prompts; NaN for other graders). Rows with an error are left out of
+    them (see `errors`); NaN when no prompt could be graded. Truncated and looped replies count
+    as graded (usually wrong: no final answer), and the columns say how many there were, so a
+    low pass@1 caused by a small `max_tokens` or a loop is never mistaken for a weak model.
+    `s_per_correct` is the wall time of all answered calls over the correct answers (inf
+    when none is right): what one right answer costs.
+    """
+    import pandas as pd
+
+    out = []
+    for (model, budget), g in _groups(df):
+        ok = g[g["error"].isna()] if "error" in g else g
+        outcomes = list(_outcomes(g).values())
+        low, high = statistics.pass1_interval(outcomes)
+        correct = sum(float(o.sum()) for o in outcomes)
+        total = pd.to_numeric(ok["total_s"], errors="coerce")
+        tps = pd.to_numeric(ok["tokens_per_s"], errors="coerce")
+
+        def mean(col: str, rows: pd.DataFrame = ok) -> float:
+            if col not in rows:
+                return math.nan
+            return float(pd.to_numeric(rows[col], errors="coerce").astype("float64").mean())
+
+        out.append({
+            "model": model,
+            "think_budget": None if blank(budget) else int(budget),
+            "n": len(g),
+            "errors": len(g) - len(ok),
+            "truncated": int((ok["done_reason"] == "length").sum()),
+            "looped": int((ok["done_reason"] == "repetition").sum()),
+            "budget_hit": sum(1 for v in ok.get("budget_hit", []) if as_bool(v)),
+            "pass@1": statistics.pass1(outcomes),
+            "pass@1_low": low,
+            "pass@1_high": high,
+            "cons@k": _cons(g),
+            "k": max((len(o) for o in outcomes), default=0),
+            "tokens_per_s": tps.mean(),
+            "tokens_per_s_std": tps.std(),
+            "ttft_s": mean("ttft_s"),
+            "thinking_tokens": mean("thinking_tokens"),
+            "answer_tokens": mean("answer_tokens"),
+            "s_per_correct": (float(total.sum()) / correct if correct else
+                              (math.inf if outcomes else math.nan)),
+            "total_s": total.mean(),
+            "load_s": pd.to_numeric(ok["load_s"], errors="coerce").max(),
+        })
+    table = pd.DataFrame(out, columns=SUMMARY_COLUMNS)
+    table["think_budget"] = table["think_budget"].astype("Int64")
+    return table
+
+
+def is_sweep(df: pd.DataFrame) -> bool:
+    """Whether rows or a summary come from a think_budget sweep (some row has a budget)."""
+    return "think_budget" in df and bool(df["think_budget"].notna().any())
+
+
+#: Summary columns that say something only in a think_budget sweep.
+SWEEP_ONLY = ("think_budget", "budget_hit")
+
+
+def for_display(table: pd.DataFrame) -> pd.DataFrame:
+    """A summary as shown to a person: without the sweep-only columns unless it is a sweep
+    (they would only say <NA> and False); in a sweep the row without a budget says "none"."""
+    if not is_sweep(table):
+        return table.drop(columns=[c for c in SWEEP_ONLY if c in table.columns])
+    return table.assign(think_budget=["none" if blank(b) else str(int(b))
+                                      for b in table["think_budget"]])
+
+
+def _label(row: dict[str, Any], sweep: bool = False) -> str:
+    """The model, with its thinking budget when it has one (or when others in a sweep do)."""
+    budget = row.get("think_budget")
+    if budget is None or blank(budget):
+        return f"{row['model']} (no think_budget)" if sweep else row["model"]
+    return f"{row['model']} (think_budget={int(budget)})"
+
+
+def describe(summary_df: pd.DataFrame) -> str:
+    """What a `summary()` shows, in sentences made from its numbers (for a lesson's page)."""
+    said = []
+    rows = summary_df.to_dict("records")
+    sweep = is_sweep(summary_df)
+    for row in rows:
+        graded = int(row["n"]) - int(row["errors"])
+        if math.isnan(row["pass@1"]):
+            score = "no graded answers"
+        else:
+            score = f"pass@1 {row['pass@1']:.2f}"
+            if not math.isnan(row.get("pass@1_low", math.nan)):
+                score += f" (95% interval {row['pass@1_low']:.2f}–{row['pass@1_high']:.2f})"
+            if row.get("k", 0) > 1 and not math.isnan(row.get("cons@k", math.nan)):
+                score += f", cons@{int(row['k'])} {row['cons@k']:.2f}"
+        cut = (f", {int(row['truncated'])} of them cut off by the token limit (no final answer)"
+               if row["truncated"] else "")
+        looped = (f", {int(row['looped'])} stopped by the loop guard (repeating themselves)"
+                  if row.get("looped") else "")
+        hit = (f"; the reasoning hit its budget in {int(row['budget_hit'])}"
+               if row.get("budget_hit") else "")
+        cost = ""
+        if row.get("s_per_correct", math.nan) == math.inf:
+            cost = "; no correct answer"
+        elif not math.isnan(row.get("s_per_correct", math.nan)):
+            cost = f"; {row['s_per_correct']:.1f} s per correct answer"
+        failed = f"; {int(row['errors'])} calls failed" if row["errors"] else ""
+        said.append(f"{_label(row, sweep)}: {score} over {graded} answers{cut}{looped}{hit}"
+                    f"{cost}{failed}.")
+    speeds = summary_df.dropna(subset=["tokens_per_s"]).sort_values("tokens_per_s")
+    if len(speeds) >= 2 and speeds["model"].nunique() >= 2:
+        slow, fast = speeds.iloc[0], speeds.iloc[-1]
+        said.append(f"{fast['model']} generated {fast['tokens_per_s'] / slow['tokens_per_s']:.1f}× "
+                    f"as many tokens per second as {slow['model']} ({fast['tokens_per_s']:.1f} vs "
+                    f"{slow['tokens_per_s']:.1f}).")
+    if len(summary_df):
+        n = int(summary_df["n"].max())
+        said.append(f"With {n} answers per model one answer moves pass@1 by {1 / n:.2f}: a "
+                    "difference of a few answers is noise, not a verdict on the model.")
+    widths = [(r["pass@1_high"] - r["pass@1_low"]) / 2 for r in rows
+              if not math.isnan(r.get("pass@1_low", math.nan))]
+    if len(widths) >= 2:
+        overlap = _overlapping(rows, sweep)
+        said.append(f"The 95% intervals are ±{np.mean(widths):.2f} wide on average" + (
+            f"; those of {overlap[0]} and {overlap[1]} overlap, so their difference may be "
+            "noise (`ds.compare.paired` tests it on the shared prompts)." if overlap else
+            "; none overlap."))
+    return " ".join(said)
+
+
+def _overlapping(rows: list[dict[str, Any]], sweep: bool) -> tuple[str, str] | None:
+    """The first two rows whose pass@1 intervals overlap, by label."""
+    scored = [r for r in rows if not math.isnan(r.get("pass@1_low", math.nan))]
+    for i, a in enumerate(scored):
+        for b in scored[i + 1:]:
+            if a["pass@1_low"] <= b["pass@1_high"] and b["pass@1_low"] <= a["pass@1_high"]:
+                return _label(a, sweep), _label(b, sweep)
+    return None
+
+
+Side = str | tuple[str, "int | None"]
+
+
+def paired(df: pd.DataFrame, a: Side, b: Side, *, level: float = statistics.LEVEL,
+           seed: int = 0) -> statistics.Paired:
+    """Is the difference between `a` and `b` real? Each is a model name, or a
+    `(model, think_budget)` pair to compare budgets (`(model, None)`: no budget).
+
+    Uses the prompts both answered and were graded on; returns a `dskit.evals.statistics.Paired`
+    (difference in pass@1, its interval, a sign-flip test) whose text is a plain sentence.
+    """
+    outcomes_a, outcomes_b = _side(df, a), _side(df, b)
+    shared = [pid for pid in outcomes_a if pid in outcomes_b]
+    return statistics.paired(_side_label(a), _side_label(b), [outcomes_a[p] for p in shared],
+                             [outcomes_b[p] for p in shared], level=level, seed=seed)
+
+
+def _side_label(side: Side) -> str:
+    if isinstance(side, tuple):
+        return _label({"model": side[0], "think_budget": side[1]}, sweep=True)
+    return side
+
+
+def _side(df: pd.DataFrame, side: Side) -> dict[str, np.ndarray]:
+    """The outcomes per prompt of one side of a paired comparison."""
+    has_budgets = "think_budget" in df
+    if isinstance(side, tuple):
+        model, budget = side
+        rows = df[df["model"] == model]
+        if has_budgets:
+            rows = rows[rows["think_budget"].isna()] if budget is None else \
+                rows[rows["think_budget"] == budget]
+    else:
+        model = side
+        rows = df[df["model"] == model]
+        if has_budgets and rows["think_budget"].nunique(dropna=False) > 1:
+            raise ConfigurationError(
+                f"{model} was run with several think_budgets: name one, e.g. ({model!r}, "
+                f"{rows['think_budget'].dropna().iloc[0]})")
+    if rows.empty:
+        raise ConfigurationError(f"no rows for {_side_label(side)}: the comparison has "
+                                 f"{sorted(df['model'].unique())}")
+    return _outcomes(rows)
+
+
