@@ -6,7 +6,7 @@ PyTorch) and stored the model as `all-minilm:l6-v2`. The tests open this file wi
 dskit to check that such a knowledge base is detected, still searches, and is renewed by
 `dskit kb rebuild`. It must be made by that older dskit, with the `hf` extra installed:
 
-    git archive efdbd4f dskit | tar -x -C /tmp/old-dskit      # main before MiniLM moved to llama.cpp
+    git archive efdbd4f dskit | tar -x -C /tmp/old-dskit   # main before MiniLM moved to llama.cpp
     PYTHONPATH=/tmp/old-dskit python scripts/make_legacy_kb.py
 """
 

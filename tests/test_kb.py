@@ -231,8 +231,8 @@ LEGACY_KB = Path(__file__).parent / "data" / "legacy_minilm_kb.sqlite"
 
 @pytest.mark.model
 def test_a_knowledge_base_written_by_the_older_dskit(home: Path) -> None:
-    """A real file from dskit before MiniLM moved to llama.cpp (scripts/make_legacy_kb.py): its vectors came
-    from sentence-transformers; reported with the rebuild, searched alongside llama.cpp's."""
+    """A real file from dskit before MiniLM moved to llama.cpp (scripts/make_legacy_kb.py): its
+    vectors came from sentence-transformers; reported with the rebuild, searched alongside llama.cpp's."""
     import shutil
     import sqlite3
     import warnings
@@ -270,8 +270,8 @@ def test_a_knowledge_base_written_by_the_older_dskit(home: Path) -> None:
 
 @pytest.mark.model
 def test_tokens_of_an_older_tokeniser_are_renewed(home: Path) -> None:
-    """The file from before MiniLM moved to llama.cpp stored jieba's words: searched with the current
-    tokenisation from its texts (a read-only search writes nothing), stored anew at the next
+    """The file from before MiniLM moved to llama.cpp stored jieba's words: searched with the
+    current tokenisation from its texts (a read-only search writes nothing), stored anew at the next
     write, and old and new chunks then rank alike."""
     import hashlib
     import shutil
