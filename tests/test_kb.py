@@ -232,7 +232,8 @@ LEGACY_KB = Path(__file__).parent / "data" / "legacy_minilm_kb.sqlite"
 @pytest.mark.model
 def test_a_knowledge_base_written_by_the_older_dskit(home: Path) -> None:
     """A real file from dskit before MiniLM moved to llama.cpp (scripts/make_legacy_kb.py): its
-    vectors came from sentence-transformers; reported with the rebuild, searched alongside llama.cpp's."""
+    vectors came from sentence-transformers; reported with the rebuild, searched alongside
+    llama.cpp's."""
     import shutil
     import sqlite3
     import warnings
