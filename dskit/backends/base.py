@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from ..errors import ConfigurationError
 from ..reasoning.plan import ReasoningPlan, ReasoningSupport, budget_note, wrap_up
 from ..tools import ToolRequest
 
@@ -15,6 +17,10 @@ from ..tools import ToolRequest
 DEFAULT_NUM_CTX = 8192
 #: Token budget per reply: R1 models often think for thousands of tokens.
 DEFAULT_MAX_TOKENS = 4096
+#: The largest token count any setting may hold (llama.cpp counts tokens in 32-bit ints).
+MAX_TOKENS = 2**31 - 1
+#: Stop strings a reply may have, and their length.
+MAX_STOPS, MAX_STOP_CHARS = 64, 1000
 
 
 @dataclass
@@ -70,6 +76,35 @@ class Options:
     num_ctx: int = DEFAULT_NUM_CTX
     stop: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)  # passed through to the backend
+
+    def checked(self) -> Options:
+        """These options, bounded before they reach an engine (llama.cpp, a server), or a
+        `ConfigurationError` naming the setting; empty stop strings are dropped (one would end
+        every reply before its first token)."""
+        for name in ("max_tokens", "num_ctx"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or \
+                    not 1 <= value <= MAX_TOKENS:
+                raise ConfigurationError(f"{name}={value!r}: give a whole number of tokens from "
+                                         f"1 to {MAX_TOKENS:,}")
+        for name in ("temperature", "top_p"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool)
+                                      or not isinstance(value, (int, float))
+                                      or not math.isfinite(value) or value < 0):
+                raise ConfigurationError(f"{name}={value!r}: give a finite number >= 0")
+        if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(
+                self.seed, int) or not -(2**63) <= self.seed < 2**64):
+            raise ConfigurationError(f"seed={self.seed!r}: give a whole number (64 bits)")
+        if isinstance(self.stop, str) or not all(isinstance(s, str) for s in self.stop):
+            raise ConfigurationError("stop: give a list of strings")
+        stop = [s for s in self.stop if s]
+        if len(stop) > MAX_STOPS or any(len(s) > MAX_STOP_CHARS for s in stop):
+            # Each is looked for in the text after every token: thousands slow every reply.
+            raise ConfigurationError(f"stop: at most {MAX_STOPS} strings of at most "
+                                     f"{MAX_STOP_CHARS} characters each (got {len(stop)})")
+        self.stop = stop
+        return self
 
     def sampling(self) -> dict[str, Any]:
         """temperature, top_p, seed and stop, only those that are set (same names everywhere)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
@@ -644,6 +644,25 @@ def _answer_cue(messages: list[dict[str, str]]) -> str:
     return ANSWER_CUE[_language(messages)]
 
 
+def _checked_start(completion: Iterator[Any]) -> Generator[Any, None, None]:
+    """The completion's parts; settings llama-cpp-python refuses at the start (an option it
+    does not take, or a value out of its range, from `options=`) become a typed error."""
+    try:
+        first = next(completion)
+    except StopIteration:
+        return
+    except (TypeError, ValueError) as exc:
+        raise ConfigurationError(f"llama.cpp refused this request's settings ({exc}): check the "
+                                 "options given (`options=`)") from None
+    try:
+        yield first
+        yield from completion
+    finally:
+        close = getattr(completion, "close", None)
+        if close is not None:
+            close()  # llama-cpp-python's generator: leaving it ends the generation
+
+
 class _Run:
     """One reply's generation calls on a loaded model, and what they measured together."""
 
@@ -726,7 +745,7 @@ class _Run:
         if not self._prefill(tokens):
             self.finish = "stopped"
             return
-        completion = llm.create_completion(tokens, **kwargs)
+        completion = _checked_start(llm.create_completion(tokens, **kwargs))
         try:
             for part in completion:
                 if cancel.is_set():

@@ -248,7 +248,7 @@ def build_request(
         num_ctx=num_ctx or DEFAULT_NUM_CTX,
         stop=list(stop or []),
         extra=dict(options or {}),
-    )
+    ).checked()
     traits = client.traits(model) if recommendations else Traits()
     notes: list[str] = []
     if recommendations:

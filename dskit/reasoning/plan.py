@@ -130,10 +130,12 @@ def check_budget(budget: object) -> int | None:
     """`think_budget` as given: None, or a whole number of tokens >= 0."""
     if budget is None:
         return None
-    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 0:
+    if isinstance(budget, bool) or not isinstance(budget, int) or not 0 <= budget < 2**31:
+        shown = repr(budget) if not isinstance(budget, int) or budget < 10**12 else "a number " \
+            "that large"
         raise ConfigurationError(
-            f"think_budget={budget!r}: give a whole number of tokens >= 0 (0 answers without "
-            "reasoning), or None for no budget")
+            f"think_budget={shown}: give a whole number of tokens from 0 (answer without "
+            f"reasoning) to {2**31 - 1:,}, or None for no budget")
     return budget
 
 

@@ -15,9 +15,11 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..errors import DskitError
 from . import ollama_api, openai_api
 from .engine import Engine
 from .errors import ApiError
+from .errors import api_error as to_api_error
 from .security import LOCAL_ORIGINS, Guard, error_response
 
 log = logging.getLogger("dskit.serve")
@@ -43,6 +45,12 @@ def build_app(engine: Engine, *, token: str | None = None, max_body: int = 4 << 
         assert isinstance(exc, ApiError)
         return error_response(request.url.path, exc.status, exc.message)
 
+    async def dskit_error(request: Request, exc: Exception) -> Response:
+        # A dskit error raised while a request is read (a bad option, a schema no grammar can
+        # hold) is the client's to fix: its status from the one table, never a 500.
+        mapped = to_api_error(exc)
+        return error_response(request.url.path, mapped.status, mapped.message)
+
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         if exc.status_code == 404:
@@ -59,7 +67,8 @@ def build_app(engine: Engine, *, token: str | None = None, max_body: int = 4 << 
                        allow_origins=list(origins), allow_methods=["*"], allow_headers=["*"]),
             Middleware(Contain),
         ],
-        exception_handlers={ApiError: api_error, HTTPException: http_error},
+        exception_handlers={ApiError: api_error, DskitError: dskit_error,
+                            HTTPException: http_error},
         lifespan=lifespan,
     )
     app.state.engine = engine

@@ -173,7 +173,7 @@ def parse_options(raw: Any) -> Options:
                 opts.num_ctx = int(number)
         else:
             setattr(opts, name, number)
-    return opts
+    return opts.checked()
 
 
 def parse_think(raw: Any) -> bool | None:

@@ -1,0 +1,71 @@
+"""What user or client data reaches native code with is bounded, or refused with a typed error
+(token counts, stop lists, sampling numbers, llama.cpp's own keywords), in process and through
+`dskit serve` (400, never a crash or a 500)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+import dskit as ds
+from dskit.backends.base import MAX_STOPS, MAX_TOKENS, Options
+from dskit.errors import ConfigurationError
+
+SMALL = "smollm2:135m"
+
+
+@pytest.mark.parametrize(("settings", "says"), [
+    ({"max_tokens": 2**40}, "max_tokens"),
+    ({"max_tokens": -5}, "max_tokens"),
+    ({"num_ctx": 10**30}, "num_ctx"),
+    ({"temperature": float("nan")}, "temperature"),
+    ({"top_p": float("inf")}, "top_p"),
+    ({"seed": 2**70}, "seed"),
+    ({"stop": [f"停{i}" for i in range(MAX_STOPS + 1)]}, "stop"),
+    ({"stop": ["x" * 5000]}, "stop"),
+    ({"think_budget": 10**30}, "think_budget=a number that large"),
+    ({"think_budget": 2**31}, "think_budget"),
+])
+def test_settings_beyond_any_engine_are_refused_before_a_request(scripted: Any,
+                                                                 settings: dict[str, Any],
+                                                                 says: str):
+    client = scripted(["never asked"])
+    with pytest.raises(ConfigurationError, match=says):
+        ds.chat("你好", "fake:1b", client=client, **settings)
+    assert client.backend.requests == []  # refused before anything reached the backend
+
+
+def test_empty_stop_strings_are_dropped_and_the_largest_counts_pass():
+    opts = Options(max_tokens=MAX_TOKENS, num_ctx=MAX_TOKENS, stop=["", "。", ""],
+                   seed=2**63, temperature=0).checked()
+    assert opts.stop == ["。"] and opts.max_tokens == MAX_TOKENS
+
+
+@pytest.mark.model
+def test_an_option_llama_cpp_refuses_is_a_typed_error(embedded_client: Any):
+    with pytest.raises(ConfigurationError, match=r"llama\.cpp refused"):
+        embedded_client.chat("Say hi.", SMALL, max_tokens=4, options={"logprobs": 10**6})
+    assert embedded_client.chat("Say hi.", SMALL, max_tokens=4, stop=[""]).answer  # not cut
+
+
+@pytest.fixture(scope="module")
+def server(embedded: Any) -> Any:
+    srv = ds.serve.start(port=0, backend=embedded)
+    yield srv
+    srv.stop()
+
+
+@pytest.mark.parametrize("options", [
+    {"num_ctx": 2**40}, {"num_predict": 2**40}, {"stop": [f"s{i}" for i in range(500)]},
+    {"seed": 2**64}, {"temperature": 1e39},
+])
+def test_serve_answers_400_to_options_beyond_any_engine(server: Any, options: dict[str, Any]):
+    body = {"model": SMALL, "stream": False, "options": options,
+            "messages": [{"role": "user", "content": "你好"}]}
+    r = httpx.post(f"{server.url}/api/chat", json=body, timeout=60)
+    assert r.status_code == 400, r.text
+    ok = httpx.post(f"{server.url}/api/chat", timeout=60, json={**body, "options": {
+        "num_predict": 2}})
+    assert ok.status_code == 200
