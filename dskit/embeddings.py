@@ -40,7 +40,7 @@ _CHAT_HINTS = ("deepseek", "qwen", "llama", "mistral", "gemma", "phi", "smollm",
 #: Word pieces per llama.cpp decode (chunks are packed into it, one sequence each; a chunk is
 #: at most 256), and flash attention: llama.cpp attends over the whole batch with a mask between
 #: sequences, so bigger batches waste quadratic work, and flash attention skips masked blocks.
-#: Measured (docs/benchmarks.md, "MiniLM on llama.cpp"): 256 with flash attention embedded
+#: Measured (docs/benchmarks-journal.md, "MiniLM on llama.cpp"): 256 with flash attention embedded
 #: fastest, and its compute buffers stay small (+3 MB at peak instead of +36 MB at 512).
 BATCH_TOKENS = 256
 FLASH_ATTN = True
@@ -150,11 +150,11 @@ class _Encoder:
 
     A call spreads its batches over up to `workers` contexts on the one model (default: one per
     physical core), `threads` each: one thread per decode of a ~180-piece chunk wastes no time
-    waiting for another at every operation (docs/benchmarks.md, "Contexts side by side"). Those
-    contexts live for the call only: llama.cpp gives a context an output buffer with a row as
-    wide as the vocabulary per word piece decoded (up to 30 MiB, unused by an embedding model),
-    which would otherwise stay in the kernel's memory. One small context is kept for queries.
-    llama.cpp's contexts are not re-entrant: every call holds `lock`.
+    waiting for another at every operation (docs/benchmarks-journal.md, "Contexts side by
+    side"). Those contexts live for the call only: llama.cpp gives a context an output buffer
+    with a row as wide as the vocabulary per word piece decoded (up to 30 MiB, unused by an
+    embedding model), which would otherwise stay in the kernel's memory. One small context is
+    kept for queries. llama.cpp's contexts are not re-entrant: every call holds `lock`.
     """
 
     def __init__(self, path: Path, max_tokens: int, batch_tokens: int = BATCH_TOKENS,

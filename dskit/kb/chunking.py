@@ -4,7 +4,8 @@ keeping page and line positions.
 Hand-written rather than llama-index's `SentenceSplitter` for memory: that splitter imports
 llama-index (about 60 MiB), counts with tiktoken (about 40 MiB) and splits sentences with
 nltk, which brings scipy and scikit-learn (about 80 MiB); on Binder's 2 GB that was a quarter
-of a kernel that had chatted and searched a knowledge base (docs/benchmarks.md, "Memory").
+of a kernel that had chatted and searched a knowledge base (docs/benchmarks-journal.md,
+"Kernel memory with a knowledge base").
 Counting the embedding model's own word pieces is also what the limit is about: MiniLM cuts
 every input after 256 of them, and every CJK character is one piece.
 """

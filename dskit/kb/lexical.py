@@ -51,8 +51,9 @@ class BM25Index:
     """Lucene's BM25 over pre-tokenised chunks, plus a query-relative score in [0, 1].
 
     Written here with numpy rather than taken from bm25s, whose sparse matrices import scipy:
-    26 MiB more in every kernel that searches (docs/benchmarks.md, "Memory"). The formula is
-    the one bm25s's "lucene" method computes: idf · tf / (tf + k1·(1 − b + b·dl/avgdl)).
+    26 MiB more in every kernel that searches (docs/benchmarks-journal.md, "Kernel memory with
+    a knowledge base"). The formula is the one bm25s's "lucene" method computes:
+    idf · tf / (tf + k1·(1 − b + b·dl/avgdl)).
     """
 
     def __init__(self, docs: Sequence[list[str]], k1: float = 1.5, b: float = 0.75) -> None:

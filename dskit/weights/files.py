@@ -258,8 +258,8 @@ class MadeModel:
 
 
 # F16: the vectors match F32's to cosine 1 - 4e-6 and sentence-transformers' to 1 - 4e-6 on
-# tests/data/minilm_reference.json, and F16 embeds faster here (docs/benchmarks.md, "MiniLM on
-# llama.cpp"); the file is half the size (46 MB instead of 91 MB).
+# tests/data/minilm_reference.json, and F16 embeds faster here (docs/benchmarks-journal.md,
+# "MiniLM on llama.cpp"); the file is half the size (46 MB instead of 91 MB).
 MINILM = MadeModel(
     name="all-minilm:l6-v2",
     filename="all-minilm-l6-v2.f16.gguf",
