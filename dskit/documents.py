@@ -4,7 +4,8 @@ The rules of `display.py` hold here too, since model output is untrusted: in HTM
 Markdown rendered without raw HTML, links are inert until clicked and `javascript:` links do not
 survive, the reasoning is escaped text; every page also carries a Content-Security-Policy that
 allows no script and no request (images only as `data:` URIs), so nothing it holds can run or
-call out. In Markdown files raw HTML in an answer is shown as text. Whatever is written passes
+call out. In Markdown files raw HTML in an answer is shown as text and an image is written as
+a link (a viewer would fetch it: the chat-UI exfiltration path). Whatever is written passes
 `redact()`: API keys and tokens set in the environment, and the user's home folder, never reach
 a file.
 """
@@ -104,17 +105,24 @@ def safe_markdown(text: str) -> str:
             continue
         pieces, last = [], 0
         for span in _CODE_SPAN.finditer(line):
-            pieces.append(_escape_angles(line[last:span.start()]))
+            pieces.append(_inert(line[last:span.start()]))
             pieces.append(span.group(0))
             last = span.end()
-        pieces.append(_escape_angles(line[last:]))
+        pieces.append(_inert(line[last:]))
         out.append("".join(pieces))
     return "\n".join(out)
 
 
-def _escape_angles(text: str) -> str:
+def _inert(text: str) -> str:
+    text = _IMAGE.sub("[image: ", text)
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") \
         if "<" in text else text
+
+
+#: The start of every Markdown image form (`![a](url)`, `![a][ref]`, `![a]`): a viewer fetches
+#: the URL as it opens the file, which is how a chat answer leaks data to a server (the query
+#: string). Written as a link instead, nothing is fetched unless the reader clicks it.
+_IMAGE = re.compile(r"(?<!\\)!\[")
 
 
 def folded_text_markdown(summary: str, text: str) -> str:
@@ -154,7 +162,7 @@ def reply_markdown(reply: Reply, heading: str = "", level: int = 2,
     """A reply as Markdown: a header table, the reasoning folded, the answer as Markdown."""
     lines: list[str] = []
     if heading:
-        lines += [f"{'#' * level} {_one_line(heading)}", ""]
+        lines += [f"{'#' * level} {_inert(_one_line(heading))}", ""]
     lines += ["| | |", "|---|---|"]
     lines += [f"| {k} | {table_cell(v)} |" for k, v in reply_facts(reply, extra)]
     lines.append("")
@@ -164,7 +172,7 @@ def reply_markdown(reply: Reply, heading: str = "", level: int = 2,
         lines += [safe_markdown(reply.answer.strip()), ""]
     else:
         lines += [f"*[{_one_line(reply.status)}]*", ""]
-    lines += [f"> note: {_one_line(n)}" for n in reply.notes]
+    lines += [f"> note: {_inert(_one_line(n))}" for n in reply.notes]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -227,8 +235,8 @@ def save_document(path: str | os.PathLike[str], *, markdown: Callable[[], str],
 
 
 def table_cell(text: str) -> str:
-    """Text for a Markdown table cell: one line, pipes and HTML escaped."""
-    return html.escape(_one_line(text)).replace("|", "\\|")
+    """Text for a Markdown table cell: one line, pipes and HTML escaped, images as links."""
+    return html.escape(_IMAGE.sub("[image: ", _one_line(text))).replace("|", "\\|")
 
 
 def _one_line(text: str) -> str:

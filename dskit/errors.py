@@ -8,6 +8,7 @@
     ├── KnowledgeBaseError (ValueError)       a knowledge-base operation cannot be done as asked
     │   └── KnowledgeBaseBusy (TimeoutError)  another process holds its write lock
     ├── LoadError (ValueError)                a file could not be turned into text
+    ├── DataFileError (ValueError)            a file dskit keeps (the arena's votes) is unreadable
     ├── EmbeddingError (ValueError)           an embedding model is unsuitable or failed
     ├── ModelNotFound (LookupError)           the backend does not have the model
     ├── ModelFileError                        a model's files are missing or corrupt
@@ -140,6 +141,11 @@ class LoadError(DskitError, ValueError):
     def __init__(self, reason: str, status: str = "failed") -> None:
         self.status = status
         super().__init__(reason)
+
+
+class DataFileError(DskitError, ValueError):
+    """A file dskit keeps is unreadable (not the format, cut, damaged); the message names the
+    file and how to start over."""
 
 
 class EmbeddingError(DskitError, ValueError):

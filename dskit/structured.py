@@ -3,6 +3,7 @@ model is asked for it, and how its reply is validated."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from dataclasses import dataclass
@@ -56,13 +57,7 @@ class OutputFormat:
         if isinstance(fmt, type) and hasattr(fmt, "model_json_schema"):
             return cls(schema=fmt.model_json_schema(), model=fmt)
         if isinstance(fmt, dict):
-            from jsonschema import Draft202012Validator, SchemaError  # only when a dict is given
-
-            try:
-                Draft202012Validator.check_schema(fmt)
-            except SchemaError as exc:
-                raise ConfigurationError(f"format is not a valid JSON schema: {exc.message}") \
-                    from None
+            check_schema(fmt)
             return cls(schema=dict(fmt))
         raise ConfigurationError(
             f"format must be a Pydantic model class, a JSON-schema dict or \"json\", not "
@@ -105,8 +100,12 @@ class OutputFormat:
         if self.schema is not None:
             from jsonschema import Draft202012Validator
 
-            problems = sorted(Draft202012Validator(self.schema).iter_errors(data),
-                              key=lambda e: list(e.absolute_path))
+            try:
+                problems = sorted(Draft202012Validator(self.schema).iter_errors(data),
+                                  key=lambda e: list(e.absolute_path))
+            except RecursionError:
+                raise StructuredOutputError(text, ["value: nested too deeply to check"]) \
+                    from None
             if problems:
                 raise StructuredOutputError(text, [
                     f"{'.'.join(str(p) for p in e.absolute_path) or 'value'}: {e.message}"
@@ -114,8 +113,14 @@ class OutputFormat:
         return data
 
 
+#: Places in a reply where a JSON value is looked for when the whole text is not one: each try
+#: reads to the end of the text, so trying every "[" of a long run of them took minutes.
+MAX_STARTS = 16
+
+
 def extract_json(text: str) -> Any:
-    """The JSON value in a reply: the whole text, a fenced block, or the first object/array."""
+    """The JSON value in a reply: the whole text, a fenced block, or an object/array starting
+    at one of the first `MAX_STARTS` brackets; ValueError otherwise."""
     body = text.strip()
     fenced = _FENCE.match(body)
     if fenced:
@@ -125,16 +130,113 @@ def extract_json(text: str) -> Any:
     try:
         return json.loads(body)
     except json.JSONDecodeError as exc:
-        first = exc
+        first = f"{exc.msg} at line {exc.lineno} column {exc.colno}"
+    except RecursionError:
+        first = "nested too deeply"
     # A model asked in words (no grammar) may wrap its JSON in a sentence.
     decoder = json.JSONDecoder()
-    for i, ch in enumerate(body):
-        if ch in "{[":
-            try:
-                return decoder.raw_decode(body, i)[0]
-            except json.JSONDecodeError:
+    starts = (i for i, ch in enumerate(body) if ch in "{[")
+    for i in itertools.islice(starts, MAX_STARTS):
+        try:
+            return decoder.raw_decode(body, i)[0]
+        except (json.JSONDecodeError, RecursionError):
+            continue
+    raise ValueError(f"not JSON: {first}")
+
+
+#: How deep a schema may nest (Pydantic's schemas use $defs and stay shallow).
+MAX_SCHEMA_DEPTH = 64
+#: The keywords whose subschemas apply to the same value (no step into the data): a cycle
+#: through them alone never ends.
+_IN_PLACE = ("allOf", "anyOf", "oneOf", "not", "if", "then", "else", "$ref")
+
+
+def check_schema(schema: dict[str, Any]) -> None:
+    """Refuse, with a `ConfigurationError` that says why, a schema no validator or grammar can
+    use: invalid, nested over `MAX_SCHEMA_DEPTH`, a `$ref` outside the schema (a file or a URL
+    is never read) or to nothing, or references that lead back to themselves without a step
+    into the data."""
+    _check_depth(schema)
+    from jsonschema import Draft202012Validator, SchemaError  # only when a dict is given
+
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        raise ConfigurationError(f"format is not a valid JSON schema: {exc.message}") from None
+    except RecursionError:
+        raise ConfigurationError("format nests too deeply to check") from None
+    for node in _nodes(schema):
+        _follow_refs(schema, node)
+
+
+def _check_depth(schema: Any) -> None:
+    stack = [(schema, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_SCHEMA_DEPTH:
+            raise ConfigurationError(f"format nests more than {MAX_SCHEMA_DEPTH} levels deep: "
+                                     "use $defs for repeated parts")
+        children = node.values() if isinstance(node, dict) else node \
+            if isinstance(node, list) else ()
+        stack.extend((child, depth + 1) for child in children)
+
+
+def _nodes(schema: Any) -> list[dict[str, Any]]:
+    """Every subschema (every dict) of `schema`."""
+    out, stack = [], [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            out.append(node)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return out
+
+
+def _resolve(schema: dict[str, Any], ref: Any) -> Any:
+    """The subschema a local `$ref` ("#", "#/$defs/x") points at."""
+    if not isinstance(ref, str) or not ref.startswith("#"):
+        raise ConfigurationError(f"format refers to {str(ref)[:80]!r}: only references inside "
+                                 "the schema (\"#/$defs/...\") are followed, never a file or "
+                                 "a URL")
+    node: Any = schema
+    for part in [p for p in ref[1:].split("/") if p]:
+        key = part.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, dict) and key in node:
+            node = node[key]
+        elif isinstance(node, list) and key.isdigit() and int(key) < len(node):
+            node = node[int(key)]
+        else:
+            raise ConfigurationError(f"format refers to {ref[:80]!r}, which is not in the "
+                                     "schema")
+    return node
+
+
+def _follow_refs(schema: dict[str, Any], start: dict[str, Any]) -> None:
+    """Follow the in-place references from `start`; refuse one that comes back to itself."""
+    seen: set[int] = set()
+    stack = [start]
+    while stack:
+        node = stack.pop()
+        if not isinstance(node, dict):
+            continue
+        if id(node) in seen:
+            if node is start:
+                raise ConfigurationError("format refers to itself without a step into the "
+                                         "data ($ref, allOf, anyOf... around a loop): it can "
+                                         "never be checked")
+            continue
+        seen.add(id(node))
+        for key in _IN_PLACE:
+            if key not in node:
                 continue
-    raise ValueError(f"not JSON: {first.msg} at line {first.lineno} column {first.colno}")
+            if key == "$ref":
+                stack.append(_resolve(schema, node["$ref"]))
+            elif isinstance(node[key], list):
+                stack.extend(node[key])
+            else:
+                stack.append(node[key])
 
 
 def with_instruction(messages: list[dict[str, Any]], fmt: OutputFormat) -> list[dict[str, Any]]:

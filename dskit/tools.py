@@ -56,8 +56,12 @@ class ToolCall:
         """What goes back to the model: the result (JSON unless it is text) or the error."""
         if self.error is not None:
             return f"error: {self.error}"
-        text = self.result if isinstance(self.result, str) else json.dumps(
-            self.result, ensure_ascii=False, default=str)
+        try:
+            text = self.result if isinstance(self.result, str) else json.dumps(
+                self.result, ensure_ascii=False, default=str)
+        except (ValueError, TypeError, RecursionError) as exc:  # circular, or nested too deeply
+            return f"error: the tool's result cannot be written as JSON ({exc}); return plain " \
+                "values"
         return text if len(text) <= MAX_RESULT_CHARS else text[:MAX_RESULT_CHARS] + "…"
 
     def text(self) -> str:
@@ -139,7 +143,7 @@ class Tool:
         except (NameError, TypeError):
             hints = {}
         fields: dict[str, Any] = {}
-        for name, p in signature.parameters.items():
+        for i, (name, p) in enumerate(signature.parameters.items()):
             if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
                 raise ConfigurationError(
                     f"tool {fn.__name__} takes *{name}: tools need named parameters only, so "
@@ -150,9 +154,18 @@ class Tool:
             # Like ollama-python: a parameter without a type hint is a string.
             annotation = hints.get(name, str)
             default = ... if p.default is p.empty else p.default
-            fields[name] = (annotation, Field(default, description=docs.get(name) or None))
-        model = create_model(fn.__name__, __config__=ConfigDict(extra="forbid"), **fields)
-        schema = _strip_titles(model.model_json_schema())
+            # Stored under a neutral name with the parameter's as its alias: Pydantic refuses a
+            # field named `_x` and lets one named `model_config` replace the model's settings.
+            fields[f"p{i}"] = (annotation, Field(default, alias=name,
+                                                 description=docs.get(name) or None))
+        try:
+            model = create_model("arguments", __config__=ConfigDict(extra="forbid"), **fields)
+            schema = _strip_titles(model.model_json_schema(by_alias=True))
+        except Exception as exc:  # Pydantic's errors for a type hint it cannot check
+            raise ConfigurationError(f"tool {fn.__name__}: its parameters cannot be checked "
+                                     f"({type(exc).__name__}: {str(exc)[:200]}); use plain "
+                                     "types (str, int, float, bool, lists, dicts, Pydantic "
+                                     "models)") from None
         schema.setdefault("properties", {})
         schema.setdefault("required", [])
         return cls(name=fn.__name__, description=description or fn.__name__.replace("_", " "),
@@ -179,7 +192,8 @@ class Tool:
                 f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}"
                 for e in exc.errors())
             return call
-        kwargs = {name: getattr(checked, name) for name in type(checked).model_fields}
+        kwargs = {field.alias or name: getattr(checked, name)
+                  for name, field in type(checked).model_fields.items()}
         t0 = time.perf_counter()
         try:
             call.result = self.function(**kwargs)
@@ -224,7 +238,9 @@ def decode_arguments(raw: Any) -> Any:
     if isinstance(raw, str):
         try:
             value = json.loads(raw) if raw.strip() else {}
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError, ValueError):
+            # Not JSON, nested too deeply, or an integer of more digits than Python reads:
+            # kept as the text the model (or client) wrote.
             return raw
         return value
     return raw

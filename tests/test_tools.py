@@ -170,3 +170,43 @@ def test_complete_bare_calls_before_a_cut_off_one_count() -> None:
     markup.feed('{"name": "add", "arguments": {"a": 1}}\n{"name": "add", "argum')
     tail, calls = markup.finish()
     assert tail == "" and [(c.name, c.arguments) for c in calls] == [("add", {"a": 1})]
+
+
+def test_parameter_names_pydantic_reserves_still_reach_the_function():
+    def lookup(_key: str, model_config: str = "默认", schema: int = 1) -> dict:
+        """Look a key up.
+
+        Args:
+            _key: the key
+        """
+        return {"key": _key, "config": model_config, "schema": schema}
+
+    tool = Tool.from_function(lookup)
+    assert set(tool.parameters["properties"]) == {"_key", "model_config", "schema"}
+    assert tool.parameters["required"] == ["_key"]
+    call = tool(ToolRequest("lookup", {"_key": "茶", "model_config": "x"}))
+    assert call.ok and call.result == {"key": "茶", "config": "x", "schema": 1}
+
+
+def test_a_result_that_is_not_json_goes_back_as_an_error_text():
+    def loop() -> dict:
+        """Return a dict that holds itself."""
+        d: dict = {}
+        d["self"] = d
+        return d
+
+    call = Tool.from_function(loop)(ToolRequest("loop", {}))
+    assert call.content().startswith("error: the tool's result cannot be written as JSON")
+
+
+def test_a_parameter_type_pydantic_cannot_check_is_a_typed_error():
+    class Opaque:
+        pass
+
+    def use(thing):  # type: ignore[no-untyped-def]
+        """Use a thing."""
+        return "ok"
+
+    use.__annotations__ = {"thing": Opaque}  # as a notebook without postponed annotations has
+    with pytest.raises(ConfigurationError, match="tool use: its parameters cannot be checked"):
+        Tool.from_function(use)

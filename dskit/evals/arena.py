@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import config
 from ..documents import redact, reply_data
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, DataFileError
 from .side_by_side import LABELS, SideBySide
 
 if TYPE_CHECKING:
@@ -77,6 +77,20 @@ class Arena:
 
     @contextmanager
     def _connect(self, write: bool = False) -> Iterator[sqlite3.Connection]:
+        """A connection for one operation; a damaged file is a `DataFileError`."""
+        try:
+            with self._opened(write) as conn:
+                yield conn
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+                raise  # busy, not damaged: the caller's timeout says so
+            raise DataFileError(
+                f"{self.path} is not a readable arena file ({exc}): move it away to start a "
+                "new one (the next vote makes it), or set DSKIT_ARENA_FILE to another file"
+            ) from None
+
+    @contextmanager
+    def _opened(self, write: bool) -> Iterator[sqlite3.Connection]:
         """A connection for one operation; a write is one immediate transaction."""
         if write:
             self.path.parent.mkdir(parents=True, exist_ok=True)

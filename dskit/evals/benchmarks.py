@@ -51,12 +51,32 @@ def is_dataset(spec: Any) -> bool:
 
 
 def read_file(spec: str | os.PathLike[str]) -> pd.DataFrame:
-    """The rows of a benchmark file, as they are."""
-    import pandas as pd
-
+    """The rows of a benchmark file, as they are; a file that cannot be read as its suffix
+    says (bad encoding, cut off, nested too deeply, not a table) is a `ConfigurationError`
+    naming it."""
     path = Path(spec).expanduser()
     if not path.is_file():
         raise ConfigurationError(f"no such prompt file: {path}")
+    try:
+        return _read(path)
+    except ConfigurationError:
+        raise
+    except UnicodeDecodeError as exc:
+        raise ConfigurationError(f"{path} is not UTF-8 text (byte {exc.start}): save it as "
+                                 "UTF-8") from None
+    except RecursionError:
+        raise ConfigurationError(f"{path} nests too deeply to read: a benchmark file is a list "
+                                 "of flat records") from None
+    except (ValueError, TypeError, OSError, ImportError) as exc:
+        # pandas' ParserError (an unclosed quote), pyarrow's errors, JSON of the wrong shape
+        raise ConfigurationError(f"{path} cannot be read as a {path.suffix} file "
+                                 f"({type(exc).__name__}: {str(exc)[:200]}): check that the "
+                                 "file is complete and in that format") from None
+
+
+def _read(path: Path) -> pd.DataFrame:
+    import pandas as pd
+
     suffix = path.suffix.lower()
     if suffix == ".jsonl":
         lines = path.read_text(encoding="utf-8").splitlines()

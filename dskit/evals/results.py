@@ -4,7 +4,9 @@ row, and the results file (`compare(out=...)`) written row by row and read back 
 from __future__ import annotations
 
 import csv
+import io
 import os
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -88,8 +90,46 @@ def as_bool(v: Any) -> bool | None:
     return None
 
 
+#: A cell starting with one of these is a formula to a spreadsheet (OWASP's CSV injection
+#: list); text cells starting with one, or with the quote itself, get a leading "'" in the
+#: file, which dskit removes when it reads the file back.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
+
+
 def _csv_row(row: dict[str, Any]) -> dict[str, Any]:
-    return {c: ("" if blank(row.get(c)) else row.get(c)) for c in COLUMNS}
+    """A row as written: blanks empty, text cells made inert for spreadsheets."""
+    out = {c: ("" if blank(row.get(c)) else row.get(c)) for c in COLUMNS}
+    for c in _TEXT:
+        value = out[c]
+        if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+            out[c] = "'" + value
+    return out
+
+
+def _from_csv(row: dict[str, str]) -> dict[str, Any]:
+    """A row as read: the quote `_csv_row` added is taken off again."""
+    return {c: (v[1:] if c in _TEXT and v.startswith("'") else v) for c, v in row.items()}
+
+
+def read_csv_rows(path: Path) -> tuple[list[str], list[dict[str, Any]], int]:
+    """The header, the complete rows, and how many rows were torn: a crash while a row was
+    written leaves it cut (the file does not end with a newline, or it has too few fields);
+    every complete row before it is kept."""
+    text = path.read_text(encoding="utf-8", errors="replace")
+    records = list(csv.reader(io.StringIO(text)))
+    if not records:
+        return [], [], 0
+    header, body = records[0], records[1:]
+    torn = 0
+    if body and not text.endswith(("\n", "\r")):
+        body, torn = body[:-1], 1  # rows are written whole, ending with a newline
+    rows = []
+    for record in body:
+        if len(record) != len(header):
+            torn += 1
+            continue
+        rows.append(_from_csv(dict(zip(header, record, strict=True))))
+    return header, rows, torn
 
 
 class ResultsFile:
@@ -123,8 +163,12 @@ class ResultsFile:
         if self.parquet:
             df = pd.read_parquet(self.path)
         else:
-            df = pd.read_csv(self.path, dtype={c: str for c in _TEXT}, keep_default_na=False,
-                             na_values={c: [""] for c in (*_FLOAT, *_INT, *_BOOL)})
+            header, rows, torn = read_csv_rows(self.path)
+            if torn:
+                warnings.warn(f"{self.path}: {torn} row(s) cut off while being written (a "
+                              "crash?) are left out and run again; every complete row is kept",
+                              stacklevel=4)
+            df = pd.DataFrame(rows, columns=header)
         older = [c for c in COLUMNS if c not in _ADDED]
         if list(df.columns) == older:  # written before budgets: read as rows without one
             df = df.reindex(columns=COLUMNS)

@@ -7,17 +7,19 @@ import json
 import secrets
 from typing import Any
 
+from ..errors import ConfigurationError
+from ..structured import check_schema
 from ..tools import CALL_CLOSE, CALL_OPEN, ToolRequest, decode_arguments
 from .errors import ApiError
 
 
 def _schema(raw: Any, where: str) -> dict[str, Any]:
-    from jsonschema import Draft202012Validator, SchemaError  # only for structured requests
-
+    """A client's schema, checked as `ds.chat(format=...)` checks one (invalid, too deep, a
+    reference outside it or to nothing, a reference loop): a 400 naming the field otherwise."""
     try:
-        Draft202012Validator.check_schema(raw)
-    except SchemaError as exc:
-        raise ApiError(400, f"{where} is not a valid JSON schema: {exc.message}") from None
+        check_schema(raw)
+    except ConfigurationError as exc:
+        raise ApiError(400, f"{where}: {exc}") from None
     return dict(raw)
 
 
@@ -71,6 +73,7 @@ def parse_tools(raw: Any, choice: Any = None) -> list[dict[str, Any]] | None:
         params = fn.get("parameters") or {"type": "object", "properties": {}}
         if not isinstance(params, dict):
             raise ApiError(400, f"tool {fn['name']}: parameters must be a JSON schema object")
+        params = _schema(params, f"tool {fn['name'][:40]!r} parameters")
         specs.append({"type": "function", "function": {
             "name": fn["name"], "description": str(fn.get("description") or ""),
             "parameters": params}})
