@@ -101,3 +101,22 @@ def test_serve_never_answers_500_to_a_hostile_body(server: Any, case: str):
     assert r.status_code in (200, 400), (r.status_code, r.text[:300])
     if case.endswith("$ref") or case.startswith("self"):
         assert r.status_code == 400 and "refer" in r.text
+
+
+@pytest.mark.model
+def test_sixteen_clients_at_once_are_queued_like_ollama_not_refused(embedded: Any):
+    """Clients written for Ollama do not retry a 503: the default queue is Ollama's (512)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ds.serve.start(port=0, backend=embedded) as srv:
+        assert srv.engine.max_queue == 512
+
+        def client(i: int) -> list[int]:
+            return [httpx.post(f"{srv.url}/api/chat", timeout=300, json={
+                "model": SMALL, "stream": False, "options": {"num_predict": 2, "seed": i},
+                "messages": [{"role": "user", "content": f"第{i}个问题：你好"}]}).status_code
+                for _ in range(2)]
+
+        with ThreadPoolExecutor(16) as pool:
+            codes = [c for cs in pool.map(client, range(16)) for c in cs]
+    assert codes == [200] * 32

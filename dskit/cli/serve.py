@@ -14,7 +14,7 @@ import psutil
 
 from .. import config
 from ..errors import ConfigurationError
-from ..serve import run
+from ..serve import DEFAULT_MAX_QUEUE, run
 from ..sysinfo import is_loopback
 
 
@@ -107,8 +107,9 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
                    help="allow a non-loopback --host: the API has no authentication of its own")
     p.add_argument("--token", help="require 'Authorization: Bearer TOKEN' (prefer the "
                    "DSKIT_SERVE_TOKEN variable: command lines are visible to other users)")
-    p.add_argument("--max-queue", type=int, default=8,
-                   help="requests that may wait for a busy model before 503 (default 8)")
+    p.add_argument("--max-queue", type=int, default=DEFAULT_MAX_QUEUE,
+                   help="requests that may wait for a busy model before 503 (default "
+                        f"{DEFAULT_MAX_QUEUE}, as Ollama's OLLAMA_MAX_QUEUE)")
     p.add_argument("--keep-alive", default="5m",
                    help="how long an idle model stays loaded (default 5m; -1 forever)")
     p.add_argument("--max-body", type=int, default=4 << 20, help="request body limit in bytes")

@@ -17,6 +17,7 @@ from typing import IO, Any
 from .. import config
 from ..backends.embedded import EmbeddedBackend
 from ..errors import BackendUnavailable, ConfigurationError
+from .engine import DEFAULT_MAX_QUEUE
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 11434
@@ -135,7 +136,7 @@ def _uvicorn(app: Any, log_level: str) -> Any:
 
 def start(host: str = DEFAULT_HOST, port: int = 0, *, backend: Any = None,
           models: Sequence[str] | None = None, token: str | None = None, expose: bool = False,
-          max_queue: int = 8, keep_alive: float | str | None = "5m",
+          max_queue: int = DEFAULT_MAX_QUEUE, keep_alive: float | str | None = "5m",
           max_body: int = 4 << 20, max_prompt_chars: int = 200_000,
           origins: Sequence[str] = (), log_level: str = "warning",
           startup_timeout: float = 30.0) -> Server:
@@ -168,7 +169,7 @@ def start(host: str = DEFAULT_HOST, port: int = 0, *, backend: Any = None,
 
 
 def run(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, models: Sequence[str] | None = None,
-        token: str | None = None, expose: bool = False, max_queue: int = 8,
+        token: str | None = None, expose: bool = False, max_queue: int = DEFAULT_MAX_QUEUE,
         keep_alive: float | str | None = "5m", max_body: int = 4 << 20,
         max_prompt_chars: int = 200_000, origins: Sequence[str] = (),
         log_level: str = "warning", out: IO[str] | None = None) -> None:

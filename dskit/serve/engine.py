@@ -123,6 +123,13 @@ class Outcome:
     seconds: float = 0.0
 
 
+#: Requests that may wait for a busy model before a 503: Ollama's own default
+#: (OLLAMA_MAX_QUEUE), since clients written for Ollama do not retry a 503.
+DEFAULT_MAX_QUEUE = 512
+#: Threads that run model work (embedding, loading) at once; more requests wait in line.
+WORKERS = 16
+
+
 class Capacity:
     """Who runs and who waits on each model: one request at a time per model, at most
     `max_queue` waiting in all; the counters belong here and change only under its lock."""
@@ -210,7 +217,8 @@ class Slot:
 class Engine:
     """Serves an embedded backend's models and the local embedder to the HTTP layers."""
 
-    def __init__(self, backend: Any, *, models: list[str] | None = None, max_queue: int = 8,
+    def __init__(self, backend: Any, *, models: list[str] | None = None,
+                 max_queue: int = DEFAULT_MAX_QUEUE,
                  keep_alive: float | None = DEFAULT_KEEP_ALIVE,
                  max_prompt_chars: int = 200_000, flush_interval: float = 0.1) -> None:
         if max_queue < 0:
@@ -491,7 +499,9 @@ class Engine:
         """
         with self._mu:
             if self._pool is None:
-                self._pool = ThreadPoolExecutor(max_workers=self.max_queue + 4,
+                # Threads for the work in flight; what waits beyond them waits in the pool's
+                # queue (512 queued requests need not be 512 threads).
+                self._pool = ThreadPoolExecutor(max_workers=min(self.max_queue, WORKERS) + 4,
                                                 thread_name_prefix="dskit-serve-work")
             pool = self._pool
         return await asyncio.get_running_loop().run_in_executor(pool, lambda: fn(*args))
