@@ -362,8 +362,11 @@ def _made_file(progress: Progress | None) -> Path:
         return model_files.made_path(model, progress)
     from tqdm.auto import tqdm
 
+    # No rate or time left: the bytes come in bursts after seconds of converting, and the
+    # first burst made tqdm predict 12 hours for a job of a few seconds.
     with tqdm(desc=f"converting {model.name} for llama.cpp (once)", unit="B",
-              unit_scale=True, leave=False) as bar:
+              unit_scale=True, leave=False,
+              bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt}") as bar:
         def step(done: int, total: int) -> None:
             bar.total = total
             bar.update(done - bar.n)

@@ -398,6 +398,13 @@ def test_links_leaving_the_folder_are_reported_and_never_read(home: Path, tmp_pa
     kbfiles.write(d / "new.md", "Oolong tea is partly oxidised.")
     status = by_source(kb.refresh(progress=False))
     assert status["notes/new.md"] == "added" and status["notes/p.txt"] == "skipped"
+    # the added folder replaced by a link to somewhere else: refresh does not follow it
+    d.rename(tmp_path / "notes-moved")
+    os.symlink(outside, d)
+    report = kb.refresh(progress=False)
+    assert "replaced by a symbolic link" in " ".join(report["reason"].astype(str))
+    assert kb.search("vault code", k=5).text.str.contains("7431").sum() == 0
+    assert set(report[report.status == "added"].source) == set()
     assert "7431" not in "".join(kb.search("vault code 7431", k=10).text)
 
 

@@ -69,14 +69,18 @@ LONG_LATIN = "a" * 300 + ".md"
 LONG_CHINESE = "龙井茶的冲泡方法" * 12 + ".md"  # 288 bytes of UTF-8 before the suffix
 
 
+LONG_SUFFIX = "说明" * 60 + ".markdown-notes-2026"  # a suffix over 16 bytes on a long name
+
+
 @pytest.mark.parametrize("given", [LONG_LATIN, LONG_CHINESE, "报" * 84 + ".txt",
-                                   "x" * 400, "." * 300, "", "a\u202etxt.md", "tab\t\x85.md"])
+                                   "x" * 400, "." * 300, "", "a\u202etxt.md", "tab\t\x85.md",
+                                   LONG_SUFFIX])
 def test_hostile_upload_names_fit_the_file_system(given: str) -> None:
     name = safe_upload_name(given)
     raw = name.encode("utf-8")  # valid UTF-8 (no lone surrogate, no cut character)
     assert 0 < len(raw) <= 255 and "/" not in name and name.strip(" .") == name
     assert not any(ord(c) < 32 or 0x7f <= ord(c) <= 0x9f or c == "\u202e" for c in name)
-    if given.endswith((".md", ".txt")):
+    if given.endswith((".md", ".txt", "-2026")):
         assert name.endswith(given[given.rindex("."):])  # the suffix (the file type) stays
 
 

@@ -468,6 +468,13 @@ class KnowledgeBase:
         seen: set[str] = set()
         for root, inc, exc, recursive in self._store.roots():
             rp = Path(root)
+            if _replaced_by_link(rp):
+                # Added as a real folder or file: a link put in its place later (to /etc, to a
+                # home folder) is not followed; its documents count as gone below.
+                rows.append(_row(rp.name, "failed", 0, "it was replaced by a symbolic link, "
+                                 "which is not followed: add the link's target itself if you "
+                                 "mean it", root))
+                continue
             if rp.is_dir():
                 found, refused = _scan(rp, inc, exc, recursive)
                 rows += refused
@@ -701,6 +708,14 @@ def _as_list(paths: Any) -> list[Any]:
     if isinstance(paths, (str, os.PathLike)):
         return [paths]
     return list(paths)
+
+
+def _replaced_by_link(path: Path) -> bool:
+    """Whether `path` (stored resolved when it was added) now leads through a symbolic link."""
+    try:
+        return path.is_symlink() or path.resolve() != path
+    except (OSError, RuntimeError):  # a link loop
+        return True
 
 
 def _scan(root: Path, include: list[str], exclude: list[str], recursive: bool

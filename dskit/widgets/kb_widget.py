@@ -52,7 +52,8 @@ def safe_upload_name(name: str) -> str:
     if len(base.encode()) <= NAME_MAX:
         return base or "upload"
     stem, dot, suffix = base.rpartition(".")
-    ext = f".{suffix}" if dot and stem and len(suffix.encode()) <= 16 else ""
+    # The suffix decides how the file is read: kept whole unless it alone would fill the name.
+    ext = f".{suffix}" if dot and stem and len(suffix.encode()) <= NAME_MAX // 2 else ""
     stem = stem if ext else base
     cut = stem.encode()[:NAME_MAX - len(ext.encode())].decode("utf-8", "ignore")
     return (cut.rstrip(" .") or "upload") + ext
