@@ -9,7 +9,7 @@ from typing import Any
 from . import config, sysinfo
 from .backends.ollama import OllamaBackend, resolve_host
 from .client import embedded_available
-from .errors import DskitError
+from .errors import DskitError, redact
 from .weights import files as model_files
 
 
@@ -22,8 +22,9 @@ class Report:
     backend: str | None = None  # what connect() would pick
 
     def add(self, check: str, finding: str, status: str = "ok") -> None:
-        """Add one row; status is ok, warn, fail or info."""
-        self.rows.append((check, finding, status))
+        """Add one row; status is ok, warn, fail or info (secrets in `finding`, such as a base
+        URL's password, are replaced by `***`)."""
+        self.rows.append((check, redact(finding), status))
 
     def to_frame(self) -> Any:
         """The rows as a pandas DataFrame."""

@@ -21,7 +21,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import config
 from .display import markdown_html, reply_html
 from .errors import ConfigurationError
 from .errors import redact as redact_known
@@ -51,34 +50,16 @@ _PAGE_STYLE = (
 
 # --- what never goes into a document ----------------------------------------------------------
 
-_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
 
 
 def redact(text: str) -> str:
-    """`text` without secrets set in the environment or read by dskit (`errors.redact`),
-    credentials in URLs or the home path."""
+    """`text` without secrets (`errors.redact`: known ones in any encoding, and by shape) or
+    the home path."""
     text = redact_known(text)
-    for secret in config.secret_values():
-        if len(secret) >= 4:  # a one-letter "key" would blank out ordinary words
-            text = _secret_pattern(secret).sub("[redacted]", text)
-    text = _USERINFO.sub("[redacted]@", text)
     home = str(Path.home())
     if len(home) > 1:
         text = re.sub(re.escape(home) + r"(?=[/\\]|\b|$)", "~", text)
     return text
-
-
-def _secret_pattern(secret: str) -> re.Pattern[str]:
-    """`secret` as written raw or escaped: documents are redacted after rendering, when a
-    token such as `a&b"c` already reads `a&amp;b&quot;c` (HTML), `a&b\\"c` (JSON) or, in a
-    list shown in a header, `\\'` then `\\&#x27;` (Python's repr, then HTML)."""
-    parts = []
-    for ch in secret:
-        forms = {ch, html.escape(ch), html.escape(ch, quote=False), json.dumps(ch)[1:-1],
-                 f"&#{ord(ch)};", f"&#x{ord(ch):x};", f"&#x{ord(ch):X};"}
-        alternatives = "|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True))
-        parts.append(rf"(?:\\)?(?:{alternatives})")  # a backslash escape before any form
-    return re.compile("".join(parts))
 
 
 # --- untrusted Markdown in a Markdown file ------------------------------------------------------

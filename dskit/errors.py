@@ -28,11 +28,17 @@ The HTTP server (`dskit.serve`) keeps its wire-level `ApiError` in `dskit.serve.
 
 Messages often quote what a server said, and a server may echo an API key back. Every
 message passes through one place, `DskitError.__init__`, which replaces each secret dskit
-knows (`register_secret`: the API keys and tokens it has read) with `***`.
+knows (`register_secret`: the API keys and tokens it has read; those set in the environment)
+in any of its encodings, and secrets by their shape (URL credentials, `Bearer`/`Basic` values,
+`sk-` keys), with `***` (`redact`).
 """
 
 from __future__ import annotations
 
+import base64
+import functools
+import html
+import re
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -52,11 +58,47 @@ def register_secret(value: str | None) -> None:
 
 
 def redact(text: str) -> str:
-    """`text` with every registered secret replaced by `***`."""
-    for secret in sorted(_SECRETS, key=len, reverse=True):
-        if secret in text:
-            text = text.replace(secret, "***")
+    """`text` with every secret replaced by `***`: the secrets dskit read or that are set in
+    the environment, also upper- or lower-cased, `\\u`-escaped, HTML-escaped, base64-encoded
+    or split by a line break; and by shape, credentials in a URL (`user:password@`), the
+    value after `Bearer` or `Basic`, and `sk-...` API keys."""
+    for pattern in _patterns(frozenset(_SECRETS | _env_secrets())):
+        text = pattern.sub("***", text)
+    for shape, replacement in _SHAPES:
+        text = shape.sub(replacement, text)
     return text
+
+
+def _env_secrets() -> set[str]:
+    from . import config  # the one reader of the environment (same layer)
+
+    return {v for v in config.secret_values() if len(v) >= MIN_SECRET}
+
+
+#: Secrets by their shape, whoever set them (a URL's password, a header, a platform's key).
+_SHAPES = (
+    (re.compile(r"(?<=://)[^/@\s]+@"), "***@"),  # user:password@ (or a token as the user)
+    (re.compile(r"(?i)\b(bearer|basic)(\s+|%20)[A-Za-z0-9._~+/=-]{8,}"), r"\1\2***"),
+    (re.compile(r"\bsk-[A-Za-z0-9_-]{16,}"), "sk-***"),
+)
+
+
+@functools.lru_cache(maxsize=8)
+def _patterns(secrets: frozenset[str]) -> list[re.Pattern[str]]:
+    """One pattern per secret, longest first, matching each of its forms."""
+    out = []
+    for secret in sorted(secrets, key=len, reverse=True):
+        chars = []
+        for ch in secret:
+            forms = {ch, ch.upper(), ch.lower(), html.escape(ch), f"&#{ord(ch)};",
+                     f"&#x{ord(ch):x};", f"\\u{ord(ch):04x}", f"\\u{ord(ch):04X}"}
+            alternatives = "|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True))
+            chars.append(f"(?:\\\\)?(?:{alternatives})")  # a backslash escape before any
+        whole = r"(?:\\?\r?\n)?".join(chars)  # split by a line break anywhere
+        encoded = {base64.b64encode(secret.encode()).decode().rstrip("="),
+                   base64.urlsafe_b64encode(secret.encode()).decode().rstrip("=")}
+        out.append(re.compile("|".join([whole, *map(re.escape, sorted(encoded))])))
+    return out
 
 
 def clip(text: str, limit: int) -> str:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ConfigurationError
+from .errors import ConfigurationError, redact
 
 #: Longest tool result sent back to the model (a huge result would fill its context).
 MAX_RESULT_CHARS = 8000
@@ -198,7 +198,8 @@ class Tool:
         try:
             call.result = self.function(**kwargs)
         except Exception as exc:  # the model gets the error and may try again
-            call.error = f"{type(exc).__name__}: {exc}"
+            # Exceptions quote URLs and headers: a key in one must not reach the model.
+            call.error = redact(f"{type(exc).__name__}: {exc}")
         call.seconds = time.perf_counter() - t0
         return call
 

@@ -12,6 +12,7 @@ the read with a timeout, which the backend reports as `StreamInterrupted`.
 from __future__ import annotations
 
 import contextlib
+import logging
 import queue
 import socket
 import threading
@@ -21,6 +22,7 @@ from typing import Any, TypeVar
 import httpx
 
 from .. import config
+from ..errors import redact
 from .base import ABANDONED, Cancellation
 
 T = TypeVar("T")
@@ -32,6 +34,35 @@ IDLE_TIMEOUT = 300.0
 CONNECT_TIMEOUT = 10.0
 
 _END = object()
+
+
+class _Redacting(logging.Filter):
+    """Secrets out of a log record (httpx logs each request's URL, credentials included)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a record whose arguments do not fit its format: left alone
+            return True
+        clean = redact(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        return True
+
+
+_FILTER = _Redacting()
+#: The loggers of the HTTP clients dskit uses (a filter acts only where a record is logged).
+HTTP_LOGGERS = ("httpx", "httpcore", "httpcore.connection", "httpcore.http11",
+                "httpcore.http2", "httpcore.proxy")
+
+
+def redact_http_logs() -> None:
+    """Keep secrets out of the HTTP clients' log records (idempotent; done when a backend that
+    talks HTTP is made, not on import)."""
+    for name in HTTP_LOGGERS:
+        logger = logging.getLogger(name)
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)
 
 
 def idle_timeout(given: float | None = None) -> float:

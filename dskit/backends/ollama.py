@@ -31,7 +31,7 @@ from ..reasoning.plan import CLOSE, EMPTY_THINK, THINK_PREFIX, ReasoningSupport
 from ..tools import ToolRequest
 from .base import BudgetCut, ChatRequest, Delta, Done, Event, ModelHandling, Options, Stats
 from .chat_template import render
-from .http import CONNECT_TIMEOUT, interruptible, shutdown, timeouts
+from .http import CONNECT_TIMEOUT, interruptible, redact_http_logs, shutdown, timeouts
 from .http import idle_timeout as resolve_idle_timeout
 
 if TYPE_CHECKING:
@@ -171,6 +171,7 @@ class OllamaBackend:
         #: The reply being read in this thread: its cancellation learns the response's socket.
         self._local = threading.local()
         config.ollama_api_key()  # the ollama client sends it: error messages must never show it
+        redact_http_logs()
 
     def __repr__(self) -> str:
         return f"OllamaBackend(host={self.host!r})"

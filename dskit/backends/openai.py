@@ -34,7 +34,7 @@ from ..reasoning.plan import CLOSE, EMPTY_THINK, THINK_PREFIX, ReasoningSupport
 from ..tools import ToolRequest, decode_arguments
 from .base import BudgetCut, ChatRequest, Delta, Done, Event, Stats
 from .http import idle_timeout as resolve_idle_timeout
-from .http import interruptible, shutdown, timeouts
+from .http import interruptible, redact_http_logs, shutdown, timeouts
 
 #: DeepSeek's platform alias for R1; used when nothing else names a model.
 FALLBACK_MODEL = "deepseek-reasoner"
@@ -123,6 +123,7 @@ class OpenAIBackend:
             key, self._key_source = found[0], f"from {found[1]}"
         self._api_key = _Secret(key) if key else None
         register_secret(key)  # from here on no dskit error message can show it
+        redact_http_logs()
         #: Seconds the server may send nothing (before the first event or between two) before
         #: the reply counts as stalled; `timeout` is its older name. DSKIT_IDLE_TIMEOUT, 300.
         self.idle_timeout = resolve_idle_timeout(idle_timeout if idle_timeout is not None
