@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import json
 import re
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -176,7 +177,7 @@ class Tool:
         return {"type": "function", "function": {
             "name": self.name, "description": self.description, "parameters": self.parameters}}
 
-    def __call__(self, request: ToolRequest) -> ToolCall:
+    def __call__(self, request: ToolRequest, timeout: float = 60.0) -> ToolCall:
         """Validate the arguments, then run the function; every failure becomes `error`."""
         from pydantic import ValidationError
 
@@ -195,19 +196,46 @@ class Tool:
         kwargs = {field.alias or name: getattr(checked, name)
                   for name, field in type(checked).model_fields.items()}
         t0 = time.perf_counter()
-        try:
-            call.result = self.function(**kwargs)
-        except Exception as exc:  # the model gets the error and may try again
-            # Exceptions quote URLs and headers: a key in one must not reach the model.
-            call.error = redact(f"{type(exc).__name__}: {exc}")
+        outcome: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                outcome["result"] = self.function(**kwargs)
+            except Exception as exc:  # the model gets the error and may try again
+                outcome["error"] = exc
+
+        # In a thread of its own, so that a tool that hangs (a stalled network call) ends the
+        # wait after `timeout` seconds instead of holding the reply for ever; Python cannot
+        # stop the thread, which finishes (or not) on its own.
+        worker = threading.Thread(target=run, daemon=True, name=f"dskit-tool:{self.name}")
+        worker.start()
+        worker.join(timeout)
         call.seconds = time.perf_counter() - t0
+        if worker.is_alive():
+            call.error = (f"the tool did not return within {timeout:g} s (tool_timeout); it "
+                          "may still be running")
+        elif "error" in outcome:
+            failure = outcome["error"]
+            # Exceptions quote URLs and headers: a key in one must not reach the model.
+            call.error = redact(f"{type(failure).__name__}: {failure}")
+        else:
+            call.result = outcome.get("result")
         return call
+
+
+#: Seconds a tool may run before the model is told it did not return.
+DEFAULT_TOOL_TIMEOUT = 60.0
 
 
 class Toolbox:
     """The registered tools of one chat: only these can ever be called."""
 
-    def __init__(self, functions: Sequence[Callable[..., Any] | Tool]) -> None:
+    def __init__(self, functions: Sequence[Callable[..., Any] | Tool],
+                 timeout: float = DEFAULT_TOOL_TIMEOUT) -> None:
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or \
+                not 0 < timeout < 86_400:
+            raise ConfigurationError(f"tool_timeout={timeout!r}: give seconds, more than 0")
+        self.timeout = float(timeout)
         if callable(functions) and not isinstance(functions, Tool):
             functions = [functions]
         self.tools: dict[str, Tool] = {}
@@ -231,7 +259,7 @@ class Toolbox:
             return ToolCall(request.name, request.arguments, id=request.id,
                             error=f"there is no tool named {request.name!r}; the tools are: "
                                   f"{', '.join(self.tools)}")
-        return tool(request)
+        return tool(request, self.timeout)
 
 
 def decode_arguments(raw: Any) -> Any:

@@ -120,3 +120,37 @@ def test_sixteen_clients_at_once_are_queued_like_ollama_not_refused(embedded: An
         with ThreadPoolExecutor(16) as pool:
             codes = [c for cs in pool.map(client, range(16)) for c in cs]
     assert codes == [200] * 32
+
+
+@pytest.mark.model
+def test_an_abandoned_embedding_request_frees_the_embedder(server: Any):
+    """A client that leaves a large /api/embed (minutes of work) stops it at the next step,
+    and queued requests whose clients left leave the queue."""
+    import json as _json
+    import socket
+    import time
+
+    from dskit.embeddings import LOCAL_MODEL
+
+    texts = [f"第{i}段：" + "龙井茶产于杭州西湖，Longjing tea is pan-fired. " * 12
+             for i in range(2000)]
+    body = _json.dumps({"model": LOCAL_MODEL, "input": texts}).encode()
+    host, port = server.url.removeprefix("http://").split(":")
+
+    def send_and_leave(payload: bytes) -> None:
+        with socket.create_connection((host, int(port))) as s:
+            s.sendall(b"POST /api/embed HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+                      b"application/json\r\nContent-Length: %d\r\n\r\n" % len(payload) + payload)
+            time.sleep(0.5)  # long enough to be queued or started, then the client is gone
+
+    send_and_leave(body)
+    small = _json.dumps({"model": LOCAL_MODEL, "input": "你好"}).encode()
+    for _ in range(8):
+        send_and_leave(small)
+    deadline = time.monotonic() + 60  # the whole large request would take minutes
+    while server.engine.busy(LOCAL_MODEL) or server.engine.waiting:
+        assert time.monotonic() < deadline, "the embedder is still held by clients that left"
+        time.sleep(0.1)
+    r = httpx.post(f"{server.url}/api/embed", json={"model": LOCAL_MODEL, "input": ["还在吗"]},
+                   timeout=60)
+    assert r.status_code == 200 and len(r.json()["embeddings"]) == 1

@@ -663,3 +663,27 @@ def test_an_echoed_key_never_reaches_a_message(raw_server: Any, monkeypatch: pyt
     for text in shown:
         assert SECRET not in text, text
         assert SECRET[:12] not in text, text  # nor the start of it, left by a shortened quote
+
+
+def test_keep_alive_comments_alone_do_not_keep_a_stalled_reply_alive(raw_server: Any) -> None:
+    """A server (or a proxy) that sends only SSE comments keeps the socket busy, so the read's
+    own timeout never fires: the reply still ends as stalled, its partial text kept."""
+
+    def handler(conn: Any, request: Any) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n"
+                     + b"".join(_events("你好", "，世界")))
+        deadline = time.monotonic() + 20
+        try:
+            while time.monotonic() < deadline:
+                conn.sendall(b": keep-alive\n\n")
+                time.sleep(0.2)
+        except OSError:
+            return  # the client gave up: what the test wants
+
+    raw = raw_server({"/v1/chat/completions": handler})
+    client = connect("openai", base_url=raw.url + "/v1", set_default=False, idle_timeout=1)
+    t0 = time.monotonic()
+    with pytest.raises(StreamInterrupted, match="keep-alive comments do not count") as info:
+        client.chat("hi", model="m")
+    assert info.value.partial is not None and info.value.partial.answer == "你好，世界"
+    assert time.monotonic() - t0 < 15  # not the server's 20 s: bounded by the idle limit

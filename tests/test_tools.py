@@ -210,3 +210,22 @@ def test_a_parameter_type_pydantic_cannot_check_is_a_typed_error():
     use.__annotations__ = {"thing": Opaque}  # as a notebook without postponed annotations has
     with pytest.raises(ConfigurationError, match="tool use: its parameters cannot be checked"):
         Tool.from_function(use)
+
+
+def test_a_tool_that_hangs_ends_the_wait_and_the_model_is_told():
+    import threading
+
+    release = threading.Event()
+
+    def stall(city: str) -> str:
+        """Wait for a network that never answers."""
+        release.wait(30)
+        return "late"
+
+    box = Toolbox([stall], timeout=0.5)
+    call = box.run(ToolRequest("stall", {"city": "杭州"}))
+    release.set()
+    assert not call.ok and "did not return within 0.5 s" in call.error
+    assert call.content().startswith("error:")
+    with pytest.raises(ConfigurationError, match="tool_timeout"):
+        Toolbox([stall], timeout=0)

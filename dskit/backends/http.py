@@ -91,11 +91,14 @@ def shutdown(response: httpx.Response) -> Callable[[], None]:
     return close
 
 
-def interruptible(events: Iterator[T], cancel: Cancellation) -> Iterator[T]:
+def interruptible(events: Iterator[T], cancel: Cancellation, idle: float | None = None,
+                  stalled: Callable[[], Exception] | None = None) -> Iterator[T]:
     """`events`, read in a helper thread; ends as soon as `cancel` is set.
 
     Errors raised by `events` are raised here. Leaving early (closing this generator) sets
     `cancel`, which stops the helper: its cancel callbacks unblock the read it waits in.
+    With `idle`, no event for that many seconds raises `stalled()`: a server that sends only
+    keep-alive comments keeps the socket busy, so the read's own timeout never fires.
     """
     items: queue.Queue[tuple[str, Any]] = queue.Queue()
     forget = cancel.on_cancel(lambda: items.put(("cancelled", None)))
@@ -119,7 +122,12 @@ def interruptible(events: Iterator[T], cancel: Cancellation) -> Iterator[T]:
     finished = False
     try:
         while True:
-            kind, value = items.get()
+            try:
+                kind, value = items.get(timeout=idle)
+            except queue.Empty:
+                cancel.set(ABANDONED)  # stops the helper's read
+                raise (stalled() if stalled is not None else TimeoutError(
+                    f"no event for {idle} s")) from None
             if kind == "item":
                 yield value
             elif kind == "error":

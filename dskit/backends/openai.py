@@ -258,7 +258,8 @@ class OpenAIBackend:
         nothing.
         """
         if request.plan.budget is not None and request.plan.think:
-            yield from interruptible(self._budgeted(request), request.cancel)
+            yield from interruptible(self._budgeted(request), request.cancel,
+                                     self._event_limit(), self._stalled)
             return
         notes: list[str] = []
         if request.format is not None and request.model not in self._no_response_format:
@@ -350,7 +351,20 @@ class OpenAIBackend:
 
     def _interruptible(self, request: ChatRequest) -> Iterator[Event]:
         yield from interruptible(self._events(request, self._body(request), self.base_url),
-                                 request.cancel)
+                                 request.cancel, self._event_limit(), self._stalled)
+
+    def _event_limit(self) -> float:
+        """Seconds without an event before the reply counts as stalled: a little over the
+        read's idle limit, so a silent server is caught by the read (and says so) and one
+        that sends only keep-alive comments by this."""
+        return self.idle_timeout + max(1.0, self.idle_timeout / 10)
+
+    def _stalled(self) -> StreamInterrupted:
+        """No event for the idle limit (keep-alive comments alone do not count)."""
+        return StreamInterrupted(
+            f"{_display_url(self.base_url)} sent no event for {self._event_limit():g} s (the idle "
+            "limit; keep-alive comments do not count): the server is stalled or overloaded. "
+            "Raise the limit with idle_timeout=… or DSKIT_IDLE_TIMEOUT")
 
     def _events(self, request: ChatRequest, body: dict[str, Any], base: str
                 ) -> Iterator[Event]:

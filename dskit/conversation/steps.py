@@ -28,7 +28,7 @@ from ..structured import (
     last_question,
     with_instruction,
 )
-from ..tools import Toolbox, ToolCall
+from ..tools import DEFAULT_TOOL_TIMEOUT, Toolbox, ToolCall
 from .stream import ChatStream, Messages, build_request
 
 TWO_STEP_NOTE = ("This backend would constrain the reasoning too, so the model reasoned first "
@@ -186,7 +186,8 @@ def _args(arguments: Any) -> str:
 
 
 def run_steps(client: Client, messages: Messages, model: str | None, *, fmt: Any,
-              tools: Any, max_steps: int = 5, retries: int = 0, **settings: Any) -> Reply:
+              tools: Any, max_steps: int = 5, retries: int = 0,
+              tool_timeout: float = DEFAULT_TOOL_TIMEOUT, **settings: Any) -> Reply:
     """`ds.chat` with `format=` and/or `tools=` (see the module docstring)."""
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise ConfigurationError(f"retries must be a whole number >= 0, not {retries!r}")
@@ -195,7 +196,7 @@ def run_steps(client: Client, messages: Messages, model: str | None, *, fmt: Any
     output = OutputFormat.of(fmt) if fmt is not None else None
     if retries and output is None:
         raise ConfigurationError("retries= asks again for a format: pass format= too")
-    box = Toolbox(tools) if tools is not None else None
+    box = Toolbox(tools, tool_timeout) if tools is not None else None
     model = model or client.default_model
     steps = _Steps(client, model, settings)
     if output is not None:

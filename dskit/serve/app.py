@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..errors import DskitError
 from . import ollama_api, openai_api
 from .engine import Engine
-from .errors import ApiError
+from .errors import ApiError, ClientGone
 from .errors import api_error as to_api_error
 from .security import LOCAL_ORIGINS, Guard, error_response
 
@@ -51,6 +51,9 @@ def build_app(engine: Engine, *, token: str | None = None, max_body: int = 4 << 
         mapped = to_api_error(exc)
         return error_response(request.url.path, mapped.status, mapped.message)
 
+    async def client_gone(request: Request, exc: Exception) -> Response:
+        return Response(status_code=499)  # nginx's "client closed request": nobody reads it
+
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         if exc.status_code == 404:
@@ -67,7 +70,7 @@ def build_app(engine: Engine, *, token: str | None = None, max_body: int = 4 << 
                        allow_origins=list(origins), allow_methods=["*"], allow_headers=["*"]),
             Middleware(Contain),
         ],
-        exception_handlers={ApiError: api_error, DskitError: dskit_error,
+        exception_handlers={ApiError: api_error, DskitError: dskit_error, ClientGone: client_gone,
                             HTTPException: http_error},
         lifespan=lifespan,
     )

@@ -128,6 +128,8 @@ class Outcome:
 DEFAULT_MAX_QUEUE = 512
 #: Threads that run model work (embedding, loading) at once; more requests wait in line.
 WORKERS = 16
+#: Texts embedded between two checks whether the client is still there.
+EMBED_STEP = 32
 
 
 class Capacity:
@@ -536,7 +538,14 @@ class Engine:
             if not truncate and any(c > limit for c in counts):
                 raise ApiError(400, f"the input length exceeds the context length ({limit} "
                                "tokens for all-minilm); shorten it or send truncate=true")
-            vecs = emb.embed(texts)
+            parts = []
+            for i in range(0, len(texts), EMBED_STEP):
+                # A client that left frees the embedder at the next step (one abandoned large
+                # request kept it busy for minutes).
+                if cancelled is not None and cancelled.is_set():
+                    raise ApiError(499, "the client closed the request")
+                parts.append(emb.embed(texts[i:i + EMBED_STEP]))
+            vecs = np.vstack(parts) if parts else np.zeros((0, emb.dim), dtype=np.float32)
             if dimensions is not None:
                 vecs = vecs[:, :dimensions]
                 norms = np.linalg.norm(vecs, axis=1, keepdims=True)

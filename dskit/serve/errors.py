@@ -24,6 +24,11 @@ class ServerBusy(ApiError):
         super().__init__(503, message)
 
 
+class ClientGone(Exception):
+    """The client closed the request while its work was queued or running (answered 499,
+    which nobody reads)."""
+
+
 class BodyTooLarge(ApiError):
     """413: the request body is over the limit."""
 

@@ -297,7 +297,8 @@ async def embed(request: Request) -> Response:
     dims = parse_dimensions(body.get("dimensions"))
     truncate = body.get("truncate", True) is not False
     t0 = time.perf_counter()
-    vectors, tokens, load = await engine.run(engine.embed, texts, truncate, dims)
+    vectors, tokens, load = await streaming.while_connected(
+        request, lambda cancelled: engine.embed(texts, truncate, dims, cancelled))
     return JSONResponse({"model": model, "embeddings": vectors,
                          "total_duration": ns(time.perf_counter() - t0),
                          "load_duration": ns(load), "prompt_eval_count": tokens})
@@ -314,7 +315,8 @@ async def embeddings(request: Request) -> Response:
     check_length(len(prompt), engine.max_prompt_chars)
     if not prompt:
         return JSONResponse({"embedding": []})
-    vectors, _, _ = await engine.run(engine.embed, [prompt])
+    vectors, _, _ = await streaming.while_connected(
+        request, lambda cancelled: engine.embed([prompt], cancelled=cancelled))
     return JSONResponse({"embedding": vectors[0]})
 
 

@@ -180,7 +180,8 @@ async def embeddings(request: Request) -> Response:
     if encoding not in ("float", "base64"):
         raise ApiError(400, "encoding_format must be float or base64")
     dims = parse_dimensions(body.get("dimensions"))
-    vectors, tokens, _ = await engine.run(engine.embed, texts, True, dims)
+    vectors, tokens, _ = await streaming.while_connected(
+        request, lambda cancelled: engine.embed(texts, True, dims, cancelled))
 
     def encode(vec: list[float]) -> list[float] | str:
         if encoding == "float":

@@ -8,14 +8,16 @@ code), then stream or collect the rest; a client that leaves stops the generatio
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
 
 from .engine import Engine, Generation, GenRequest, Outcome
+from .errors import ClientGone
 
 #: How often a request waiting for its model checks whether its client is still there.
 POLL_SECONDS = 0.25
@@ -50,6 +52,24 @@ async def items(gen: Generation, request: Request) -> AsyncIterator[Item]:
                 return
     finally:
         gen.cancelled.set()  # no-op when the generation finished; stops it otherwise
+
+
+async def while_connected(request: Request, work: Callable[[threading.Event], Any]) -> Any:
+    """Run model work off the event loop, `work(cancelled)`; when the client leaves,
+    `cancelled` is set, so queued work leaves the queue and running work stops at its next
+    step, and `ClientGone` is raised."""
+    engine = engine_of(request)
+    cancelled = threading.Event()
+    task = asyncio.ensure_future(engine.run(work, cancelled))
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=POLL_SECONDS)
+            if done:
+                return task.result()
+            if await request.is_disconnected():
+                raise ClientGone
+    finally:
+        cancelled.set()  # no-op for finished work
 
 
 @dataclass
