@@ -58,11 +58,34 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker("notebook")
         if item.get_closest_marker("slow") is not None:
             item.add_marker("model")
+    _one_run_per_notebook(config, items)
     if config.getoption("--fast"):
         heavy = [i for i in items if any(i.get_closest_marker(m) for m in HEAVY)]
         if heavy:
             config.hook.pytest_deselected(items=heavy)
             items[:] = [i for i in items if not any(i.get_closest_marker(m) for m in HEAVY)]
+
+
+#: Notebooks a browser test runs whole in JupyterLab (Run All Cells, failing on any error
+#: output) before it drives their widgets: nbmake running them again proves nothing more.
+RUN_BY_BROWSER_TESTS = {"01_chat.ipynb": "test_chat_notebook_and_widget",
+                        "03_knowledge_base.ipynb": "test_knowledge_base_notebook_and_widget",
+                        "04_compare.ipynb": "test_compare_notebook_and_widget"}
+
+
+def _one_run_per_notebook(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Leave out nbmake's run of a notebook that a selected browser test runs whole, where the
+    browser tests can run (Chromium and Playwright are there; CI requires them)."""
+    from tests.browser.conftest import _missing_browser
+
+    if _missing_browser() is not None:
+        return  # the browser tests skip here: nbmake's run is the notebook's only run
+    browser_tests = {i.name for i in items if "browser" in i.path.parts}
+    twice = [i for i in items if i.path.suffix == ".ipynb"
+             and RUN_BY_BROWSER_TESTS.get(i.path.name) in browser_tests]
+    if twice:
+        config.hook.pytest_deselected(items=twice)
+        items[:] = [i for i in items if i not in twice]
 
 
 @pytest.fixture(autouse=True)
