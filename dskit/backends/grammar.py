@@ -2,12 +2,13 @@
 
 llama-cpp-python turns a schema into GBNF with a port of an older llama.cpp converter, which
 writes a bounded repetition (a string's `maxLength`, an array's `maxItems`, a pattern's
-`{m,n}`) as one nested optional group per allowed item: `(c (c (c)?)?)?`. llama.cpp's grammar
-parser recurses once per group, so a plain `Field(max_length=5000)` overflowed its stack and
-killed the process (a segmentation fault, not an exception). llama.cpp's grammars have
-`{m,n}` repetition, which its parser expands into rules iteratively, and llama.cpp's own
-converter writes that form today; so while dskit converts a schema, the port's repetition
-builder is replaced by one that writes `{m,n}` (the same language, a flat text).
+`{m,n}`) as one nested optional group per allowed item: `(c (c (c)?)?)?`. For a plain
+`Field(max_length=5000)` llama.cpp's parser refused that grammar ("number of rules … exceeds
+sane defaults") and llama-cpp-python added the missing grammar sampler anyway: the process
+died (a segmentation fault, not an exception). llama.cpp's grammars have `{m,n}` repetition,
+which its parser expands into rules iteratively, and llama.cpp's own converter writes that form
+today; so while dskit converts a schema, the port's repetition builder is replaced by one that
+writes `{m,n}` (the same language, a flat text).
 
 Two more limits are llama.cpp's own and are met by relaxing the grammar rather than refusing
 the schema: its parser refuses a repetition whose rules times bound exceed 2,000 (and
