@@ -206,3 +206,8 @@ def test_a_conversation_points_to_ds_chat_for_format_and_tools(scripted: Any) ->
     conv = ds.Conversation(client=scripted(["{}"]))
     with pytest.raises(ConfigurationError, match=r"ds\.chat"):
         conv.send("hi", format="json")
+
+
+def test_tool_timeout_without_tools_is_harmless(scripted: Any) -> None:
+    client = scripted([Delta("answer", "好的。"), Done()])
+    assert ds.chat("你好", "fake:1b", client=client, tool_timeout=5).answer == "好的。"

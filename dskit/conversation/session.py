@@ -65,6 +65,8 @@ def chat(
     (`done_reason == "repetition"`).
     """
     client = client or default_client()
+    if tools is None:
+        kwargs.pop("tool_timeout", None)  # only tool calls have a time limit
     if format is not None or tools is not None or retries:
         if stream:
             raise ConfigurationError(
