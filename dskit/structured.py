@@ -156,7 +156,7 @@ def check_schema(schema: dict[str, Any]) -> None:
     use: invalid, nested over `MAX_SCHEMA_DEPTH`, a `$ref` outside the schema (a file or a URL
     is never read) or to nothing, or references that lead back to themselves without a step
     into the data."""
-    _check_depth(schema)
+    check_depth(schema)
     from jsonschema import Draft202012Validator, SchemaError  # only when a dict is given
 
     try:
@@ -169,7 +169,8 @@ def check_schema(schema: dict[str, Any]) -> None:
         _follow_refs(schema, node)
 
 
-def _check_depth(schema: Any) -> None:
+def check_depth(schema: Any) -> None:
+    """Refuse a schema nested over `MAX_SCHEMA_DEPTH` (walked without recursion)."""
     stack = [(schema, 1)]
     while stack:
         node, depth = stack.pop()

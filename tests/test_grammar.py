@@ -14,8 +14,9 @@ from pydantic import BaseModel, Field
 
 import dskit as ds
 from dskit.backends.embedded import RELAXED_NOTE, _accepts
-from dskit.backends.grammar import MAX_DEPTH, to_gbnf
+from dskit.backends.grammar import to_gbnf
 from dskit.errors import ConfigurationError, StructuredOutputError
+from dskit.structured import MAX_SCHEMA_DEPTH
 
 QWEN = "qwen2.5-coder:0.5b"
 GREEDY = {"temperature": 0, "seed": 1}
@@ -60,7 +61,8 @@ def test_what_llama_cpp_cannot_hold_is_relaxed(embedded: Any, schema: dict[str, 
       "required": [f"k{i}" for i in range(1000)]}, "characters even relaxed"),
     ({"type": "object", "properties": {f"k{i}": {"type": "integer"} for i in range(3000)}},
      "too large or nests too deeply"),
-    (json.loads('{"type": "array", "items": ' * (MAX_DEPTH + 5) + '{}' + '}' * (MAX_DEPTH + 5)),
+    (json.loads('{"type": "array", "items": ' * (MAX_SCHEMA_DEPTH + 5) + '{}'
+                + '}' * (MAX_SCHEMA_DEPTH + 5)),
      "nests more than"),
     ({"type": "object", "properties": {"a": {"$ref": "https://example.invalid/s.json"}}},
      "cannot constrain"),

@@ -27,14 +27,13 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import ConfigurationError
+from ..structured import check_depth
 
 #: Enums with more values than this are constrained by their type only in a relaxed grammar.
 MAX_ENUM = 256
 #: The largest grammar text used as it is (about 1,500 short enum values); larger ones are
 #: relaxed, and a relaxed one still larger is refused.
 MAX_GRAMMAR_CHARS = 32_000
-#: Nesting a schema may have: the converter recurses once per level.
-MAX_DEPTH = 64
 
 _convert_lock = threading.Lock()
 
@@ -74,7 +73,7 @@ def to_gbnf(fmt: str | dict[str, Any], accepts: Callable[[str], bool] = lambda _
 
     if not isinstance(fmt, dict):
         return llama_grammar.JSON_GBNF, False
-    _check_depth(fmt)
+    check_depth(fmt)  # the converter recurses once per level
     gbnf = convert(fmt, relaxed=False)
     if len(gbnf) <= MAX_GRAMMAR_CHARS and accepts(gbnf):
         return gbnf, False
@@ -137,18 +136,6 @@ def _relax(node: Any) -> Any:
 
 _JSON_TYPE = {str: "string", int: "integer", float: "number", bool: "boolean",
               type(None): "null", list: "array", dict: "object"}
-
-
-def _check_depth(schema: Any) -> None:
-    """Refuse a schema nested deeper than `MAX_DEPTH` (walked without recursion)."""
-    stack = [(schema, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            raise _refused(f"it nests more than {MAX_DEPTH} levels deep")
-        children = node.values() if isinstance(node, dict) else node \
-            if isinstance(node, list) else ()
-        stack.extend((child, depth + 1) for child in children)
 
 
 def _refused(why: str) -> ConfigurationError:

@@ -17,7 +17,10 @@ from typing import IO, Any
 from .. import config
 from ..backends.embedded import EmbeddedBackend
 from ..errors import BackendUnavailable, ConfigurationError
-from .engine import DEFAULT_MAX_QUEUE
+
+#: Requests that may wait for a busy model before a 503: Ollama's own default
+#: (OLLAMA_MAX_QUEUE), since clients written for Ollama do not retry a 503.
+DEFAULT_MAX_QUEUE = 512
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 11434

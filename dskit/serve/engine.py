@@ -21,6 +21,7 @@ from ..errors import ConfigurationError, DskitError
 from ..reasoning.plan import Traits, detect_traits, plan_reasoning
 from ..reasoning.think import OPEN_TAG, ThinkSplitter
 from ..weights import files as model_files
+from . import DEFAULT_MAX_QUEUE
 from .errors import ApiError, ServerBusy, api_error
 
 log = logging.getLogger("dskit.serve")
@@ -123,9 +124,6 @@ class Outcome:
     seconds: float = 0.0
 
 
-#: Requests that may wait for a busy model before a 503: Ollama's own default
-#: (OLLAMA_MAX_QUEUE), since clients written for Ollama do not retry a 503.
-DEFAULT_MAX_QUEUE = 512
 #: Threads that run model work (embedding, loading) at once; more requests wait in line.
 WORKERS = 16
 #: Texts embedded between two checks whether the client is still there.
@@ -227,7 +225,6 @@ class Engine:
             raise ConfigurationError(f"max_queue must be 0 or more, not {max_queue}")
         self.backend = backend
         self.only = list(models) if models else None
-        self.max_queue = max_queue
         self.keep_alive = keep_alive
         self.max_prompt_chars = max_prompt_chars
         #: Streamed text goes out at most this often (seconds); see `_Batcher`.
@@ -249,6 +246,11 @@ class Engine:
     def waiting(self) -> int:
         """Requests queued behind a running generation."""
         return self.capacity.waiting
+
+    @property
+    def max_queue(self) -> int:
+        """Requests that may wait for a busy model before a 503."""
+        return self.capacity.max_queue
 
     def chat_models(self) -> list[str]:
         """Chat models served: the backend's installed ones, limited to `models` if given."""
