@@ -192,3 +192,30 @@ def pdf_with_form(path: Path, form: bytes, draws: int) -> Path:
         b"<< /Length %d /Filter /FlateDecode >>\nstream\n%s\nendstream" % (len(page), page),
     ]
     return _pdf_of(path, objects)
+
+
+def docx_elements(path: Path, count: int, element: str = '<w:proofErr w:type="spellStart"/>',
+                  inside: str = "body") -> Path:
+    """A DOCX of `count` copies of `element` side by side: in the body between paragraphs
+    (`inside="body"`), in one paragraph (`"paragraph"`, e.g. runs) or in one table row
+    (`"row"`, e.g. cells). Small when zipped, large when parsed."""
+    opening, closing = {"body": ("", ""), "paragraph": ("<w:p>", "</w:p>"),
+                        "row": ("<w:tbl><w:tr>", "</w:tr></w:tbl>")}[inside]
+
+    def write(fh: IO[bytes]) -> None:
+        fh.write(f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+                 f'<w:document xmlns:w="{W_NS}"><w:body><w:p><w:r><w:t>会议纪要</w:t></w:r></w:p>'
+                 f'{opening}'.encode())
+        one, per = element.encode(), min(count, 10_000)
+        for _ in range(count // per):
+            fh.write(one * per)
+        fh.write(one * (count % per))
+        fh.write(f"{closing}</w:body></w:document>".encode())
+    return _docx_with(path, write)
+
+
+def docx_body(path: Path, body: str) -> Path:
+    """A DOCX whose body is the given WordprocessingML (prefix `w:`)."""
+    return _docx_with(path, lambda fh: fh.write(
+        f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?><w:document xmlns:w="{W_NS}">'
+        f'<w:body>{body}</w:body></w:document>'.encode()))

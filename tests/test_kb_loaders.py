@@ -269,3 +269,22 @@ def test_parser_failures_are_typed(tmp_path: Path, make, words: str) -> None:
     with pytest.raises(LoadError) as info:
         loaders.load(make(tmp_path))
     assert info.value.status == "failed" and words in str(info.value)
+
+
+@pytest.mark.parametrize(("data", "start", "end"), [
+    # UTF-8 cut mid-character, or with one stray byte: the text is kept, the bad byte replaced
+    (("长城是中国古代的军事防御工程。" * 500).encode()[:-1], "长城是中国", "防御工程\ufffd"),
+    (("会议纪要：下周三发布。" * 50).encode() + b"\xff notes", "会议纪要", "\ufffd notes"),
+    # legacy encodings still go to detection: hardly any valid UTF-8 sequences in them
+    (("The café serves coffee; the crème brûlée is sweet. " * 80).encode("cp1252"), "The café",
+     "is sweet. "),
+    (("长城是中国古代的军事防御工程。" * 200).encode("gbk"), "长城是中国", "防御工程。"),
+    # UTF-16 with its BOM, cut at an odd byte
+    ("\ufeff长城 notes".encode("utf-16-le") + b"A", "长城 notes", "notes\ufffd"),
+])
+def test_damaged_text_is_kept_and_legacy_encodings_detected(tmp_path: Path, data: bytes,
+                                                          start: str, end: str) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_bytes(data)
+    text = text_of(path)
+    assert text.startswith(start) and text.endswith(end)

@@ -136,11 +136,20 @@ class KnowledgeBase:
     def __init__(self, name: str, *, embed_model: str | Embedder | None = None,
                  chunk_size: int | None = None, chunk_overlap: int | None = None,
                  data_dir: str | os.PathLike[str] | None = None, hybrid: bool = True,
-                 max_file_mb: float = loaders.MAX_FILE_MB, lock_timeout: float = 600.0,
-                 create: bool = True) -> None:
+                 max_file_mb: float = loaders.MAX_FILE_MB, max_file_seconds: float | None = None,
+                 lock_timeout: float = 600.0, create: bool = True) -> None:
         """Open the knowledge base `name`, creating it unless `create=False` (then a missing
-        one is a `KnowledgeBaseError` and nothing is written: for read-only uses)."""
+        one is a `KnowledgeBaseError` and nothing is written: for read-only uses).
+
+        Each file is read within a budget of work: `max_file_mb` caps its size and what it may
+        unpack to, memory, elements and pages; `max_file_seconds` the CPU time spent reading it
+        (by default 10 s plus 5 s per MB of the file). A file over its budget is reported as
+        failed with the reason; the others are still added.
+        """
         self.name = validate_name(name)
+        for label, value in (("max_file_mb", max_file_mb), ("max_file_seconds", max_file_seconds)):
+            if value is not None and not (isinstance(value, (int, float)) and 0 < value < 1e9):
+                raise ConfigurationError(f"{label} must be a positive number, not {value!r}")
         home = kb_home(data_dir).resolve()
         self.path = (home / self.name).resolve()
         if self.path.parent != home:  # belt and braces: the name cannot leave the data dir
@@ -154,6 +163,7 @@ class KnowledgeBase:
         self.path.mkdir(parents=True, exist_ok=True)
         self.hybrid = hybrid
         self.max_file_mb = max_file_mb
+        self.max_file_seconds = max_file_seconds
         self.lock_timeout = lock_timeout
         self._store = Store(self.path / "kb.sqlite")
         self._index: _Index | None = None
@@ -400,7 +410,7 @@ class KnowledgeBase:
         sha = hashlib.sha256(data).hexdigest()
         if old and old.sha256 == sha:
             return st.st_size, st.st_mtime_ns
-        segments = loaders.parse(path, data, self.max_file_mb)
+        segments = loaders.parse(path, data, self.max_file_mb, self.max_file_seconds)
         doc = DocRow(str(path), source, str(path), sha, st.st_size, st.st_mtime_ns, 0)
         return self._prepare(doc, segments, "updated" if old else "added")
 

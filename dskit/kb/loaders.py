@@ -17,17 +17,14 @@ import re
 import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from ..errors import LoadError
+from .budget import Limits, Work
 
 MAX_FILE_MB = 20.0
 _SURROGATE = re.compile("[\ud800-\udfff]")
-#: A container (DOCX, PDF) may unpack to this many times the file-size cap: compressed XML and
-#: content streams are a few times larger than their file; a decompression bomb is thousands.
-UNPACK_FACTOR = 4
 #: The most drawing instructions one PDF page may unpack to. pypdf's text extraction holds a
 #: page's parsed instructions at about 45 bytes per byte (2 MB took 90 MB and 13 s here), so
 #: one page of 80 MB, within the file's limit, would take GBs; text pages draw kilobytes.
@@ -59,40 +56,6 @@ class Segment:
     text: str
     page: int | None = None  # 1-based PDF page
     line: int = 1  # line number of the segment's first line in the file's text
-
-
-@dataclass(frozen=True)
-class Limits:
-    """How much one file may unpack to, derived from the file-size cap `max_mb`.
-
-    Checked while unpacking, never after: an archive member or a PDF stream over `unpacked`
-    bytes is refused before it is decompressed, and extraction stops at `chars` characters
-    (a plain-text file at the size cap holds about that many).
-    """
-
-    max_mb: float
-    unpacked: int
-    chars: int
-
-    @classmethod
-    def for_cap(cls, max_mb: float) -> Limits:
-        """The limits for files of at most `max_mb` megabytes."""
-        size = int(max_mb * 1024 * 1024)
-        return cls(max_mb, UNPACK_FACTOR * size, size)
-
-    def too_big(self, what: str, size: int) -> LoadError:
-        """The reason a file that unpacks to more than its limits is skipped."""
-        return LoadError(
-            f"{what} unpacks to {_mb(size)} MB, over the {_mb(self.unpacked)} MB allowed for "
-            f"a {self.max_mb:g} MB file (a decompression bomb?); raise max_file_mb to include "
-            "it", "skipped")
-
-    def too_much_text(self) -> LoadError:
-        """The reason a file whose text is over the character cap is skipped."""
-        return LoadError(
-            f"the text in this file is over {self.chars:,} characters, the cap for "
-            f"{self.max_mb:g} MB files (a decompression bomb?); raise max_file_mb to include it",
-            "skipped")
 
 
 def _mb(size: int) -> str:
@@ -127,9 +90,10 @@ def supported(path: Path) -> bool:
     return path.suffix.lower() in SUPPORTED or path.name in {"Makefile", "Dockerfile"}
 
 
-def load(path: Path, max_mb: float = MAX_FILE_MB) -> list[Segment]:
+def load(path: Path, max_mb: float = MAX_FILE_MB, seconds: float | None = None
+         ) -> list[Segment]:
     """Read `path` into segments; raise `LoadError` saying why it cannot be used."""
-    return parse(path, read(path, max_mb), max_mb)
+    return parse(path, read(path, max_mb), max_mb, seconds)
 
 
 def read(path: Path, max_mb: float = MAX_FILE_MB) -> bytes:
@@ -168,24 +132,28 @@ def read(path: Path, max_mb: float = MAX_FILE_MB) -> bytes:
     return b"".join(pieces)
 
 
-def parse(path: Path, data: bytes, max_mb: float = MAX_FILE_MB) -> list[Segment]:
+def parse(path: Path, data: bytes, max_mb: float = MAX_FILE_MB,
+          seconds: float | None = None) -> list[Segment]:
     """Segments of a file's bytes, by its type; `LoadError` when there is no usable text.
 
-    Containers are unpacked within `Limits.for_cap(max_mb)`: a file that would unpack to
-    more is skipped with the reason, having used bounded memory and time.
+    Read within a budget of work (`budget.Work`): containers unpack within
+    `Limits.for_cap(max_mb)`, and a file that takes more CPU seconds (`seconds`, by default
+    derived from its size), memory, elements or pages than its budget fails with the reason,
+    having used bounded memory and time.
     """
-    limits = Limits.for_cap(max_mb)
+    work = Work(Limits.for_cap(max_mb), len(data), seconds)
+    limits = work.limits
     suffix = path.suffix.lower()
     if suffix == ".pdf":
-        segments = _pdf(data, limits)
+        segments = _pdf(data, work)
     elif suffix == ".docx":
-        segments = [Segment(_docx(data, limits))]
+        segments = [Segment(_docx(data, work))]
     elif suffix in (".html", ".htm"):
-        segments = [Segment(_html(decode(data), limits))]
+        segments = [Segment(_html(decode(data), work))]
     elif suffix in (".csv", ".tsv"):
-        segments = [Segment(_csv(decode(data), "\t" if suffix == ".tsv" else ",", limits))]
+        segments = [Segment(_csv(decode(data), "\t" if suffix == ".tsv" else ",", work))]
     elif suffix == ".json":
-        segments = [Segment(_json(decode(data), limits))]
+        segments = [Segment(_json(decode(data), work))]
     else:
         segments = [Segment(decode(data))]
     if sum(len(s.text) for s in segments) > limits.chars:
@@ -208,7 +176,7 @@ def _text(text: str) -> str:
 def decode(data: bytes) -> str:
     """Text from bytes: UTF-8 (with or without BOM), UTF-16 by BOM, else a detected encoding."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16")
+        return data.decode("utf-16", "replace")  # a file cut at an odd byte keeps its text
     if b"\x00" in data[:8192]:
         # NUL bytes without a UTF-16 BOM: UTF-16 without BOM is rare; binary is common.
         guess = _utf16_without_bom(data)
@@ -219,12 +187,26 @@ def decode(data: bytes) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         pass
+    damaged = _damaged_utf8(data)
+    if damaged is not None:
+        return damaged
     from charset_normalizer import from_bytes
 
     best = from_bytes(data).best()
     if best is None:
         raise LoadError("not text in any encoding dskit can detect (binary file?)", "skipped")
     return str(best)
+
+
+def _damaged_utf8(data: bytes) -> str | None:
+    """UTF-8 text with a few bad bytes (a file cut mid-character, a stray byte), the bad ones
+    replaced by U+FFFD; None when the bytes do not look like UTF-8 (a legacy encoding's text
+    has hardly any valid multi-byte sequences)."""
+    text = data.decode("utf-8-sig", "replace")
+    bad = text.count("\ufffd") - data.count("\ufffd".encode())
+    ascii_chars = len(text.encode("ascii", "ignore"))
+    good = len(text) - ascii_chars - text.count("\ufffd")  # decoded multi-byte characters
+    return text if 0 < bad and 20 * bad <= good else None
 
 
 def _utf16_without_bom(data: bytes) -> str | None:
@@ -242,7 +224,7 @@ def _utf16_without_bom(data: bytes) -> str | None:
     return None
 
 
-def _pdf(data: bytes, limits: Limits) -> list[Segment]:
+def _pdf(data: bytes, work: Work) -> list[Segment]:
     from pypdf import PdfReader, apply_configuration
     from pypdf.errors import FileNotDecryptedError, LimitReachedError, PdfReadError
 
@@ -250,6 +232,7 @@ def _pdf(data: bytes, limits: Limits) -> list[Segment]:
     logging.getLogger("pypdf").setLevel(logging.ERROR)
     # pypdf stops any one stream from unpacking past our limit (it checks while inflating):
     # no more than a page may draw, since a form's stream is parsed whole when it is drawn.
+    limits = work.limits
     cap = limits.unpacked
     stream = min(cap, PAGE_CONTENT)
     with apply_configuration(
@@ -265,23 +248,25 @@ def _pdf(data: bytes, limits: Limits) -> list[Segment]:
                 try:
                     ok = reader.decrypt("")
                 except (NotImplementedError, PdfReadError) as exc:
-                    raise LoadError(f"encrypted PDF that cannot be opened: {exc}") from None
+                    raise LoadError("encrypted PDF that cannot be opened: "
+                                    f"{_one_line(exc)}") from None
                 if not ok:
                     raise LoadError("encrypted PDF: a password is needed; save an unencrypted "
                                     "copy")
-            pages = list(_pdf_pages(reader, limits))
+            pages = list(_pdf_pages(reader, work))
         except LoadError:
             raise
         except LimitReachedError as exc:
             fix = "raise max_file_mb to include it" if stream == cap else _FIX_PDF
             raise LoadError(f"a stream in this PDF unpacks to more than {_mb(stream)} MB, the "
                             f"limit for a {limits.max_mb:g} MB file (a decompression bomb?); "
-                            f"{fix} ({exc})", "skipped") from None
+                            f"{fix} ({_one_line(exc)})", "skipped") from None
         except FileNotDecryptedError:
             raise LoadError("encrypted PDF: a password is needed; save an unencrypted "
                             "copy") from None
         except Exception as exc:  # pypdf raises many types for broken files
-            raise LoadError(f"corrupt or unreadable PDF ({type(exc).__name__}: {exc})") from None
+            raise LoadError(f"corrupt or unreadable PDF ({type(exc).__name__}: "
+                            f"{_one_line(exc)})") from None
     if not any(p.text.strip() for p in pages):
         raise LoadError(f"PDF with {len(pages)} page(s) but no extractable text (a scan? run "
                         "OCR on it first)", "skipped")
@@ -290,16 +275,25 @@ def _pdf(data: bytes, limits: Limits) -> list[Segment]:
 
 class _PdfWork:
     """Counts the operators pypdf's text extraction runs and the text it finds, and stops it
-    (from its visitor callbacks) once either passes the file's limits, mid-page if need be."""
+    (from its visitor callbacks) once either passes the file's limits or its budget of work,
+    mid-page if need be."""
 
-    def __init__(self, limits: Limits) -> None:
-        self.limits = limits
+    def __init__(self, work: Work) -> None:
+        self.work = work
+        self.limits = work.limits
         self.operators = 0
         self.chars = 0
         self.stop: LoadError | None = None
 
     def operator(self, *_args: Any) -> None:
+        # pypdf logs and skips an error raised inside a form, then goes on drawing: raise it
+        # again at the next operator, until it reaches the page (and so the caller).
+        self.check()
         self.operators += 1
+        try:
+            self.work.step()
+        except LoadError as exc:
+            self._fail(exc)
         if self.operators > self.limits.unpacked // OPERATOR_BYTES:
             self._fail(LoadError(
                 f"extracting its text takes over {self.limits.unpacked // OPERATOR_BYTES:,} "
@@ -322,12 +316,16 @@ class _PdfWork:
             raise self.stop
 
 
-def _pdf_pages(reader: object, limits: Limits) -> Iterator[Segment]:
-    """Each page's text, stopping once the pages' streams, operators or text pass the limits."""
+def _pdf_pages(reader: Any, work: Work) -> Iterator[Segment]:
+    """Each page's text, stopping once the pages' streams, operators or text pass the limits,
+    or reading them passes the file's budget of work."""
+    limits = work.limits
     unpacked = chars = 0
-    work = _PdfWork(limits)
+    extraction = _PdfWork(work)
     seen: set[int] = set()
-    for i, page in enumerate(reader.pages, 1):  # type: ignore[attr-defined]
+    work.pages(len(reader.pages))
+    for i, page in enumerate(reader.pages, 1):
+        work.check()  # parsing a page's stream for text happens before its first operator
         # Many pages may share one content stream: count what each page makes pypdf unpack.
         contents = page.get_contents()
         size = len(contents.get_data()) if contents is not None else 0
@@ -342,9 +340,9 @@ def _pdf_pages(reader: object, limits: Limits) -> Iterator[Segment]:
         unpacked += size
         if unpacked > limits.unpacked:
             raise limits.too_big(f"the content of pages 1–{i}", unpacked)
-        text = page.extract_text(visitor_operand_before=work.operator,
-                                 visitor_text=work.text) or ""
-        work.check()
+        text = page.extract_text(visitor_operand_before=extraction.operator,
+                                 visitor_text=extraction.text) or ""
+        extraction.check()
         chars += len(text)
         if chars > limits.chars:
             raise limits.too_much_text()
@@ -374,27 +372,40 @@ def _forms(resources: Any, seen: set[int]) -> Iterator[Any]:
         yield from _forms(form.get("/Resources"), seen)
 
 
-def _docx(data: bytes, limits: Limits) -> str:
+def _docx(data: bytes, work: Work) -> str:
     """The paragraphs and table rows of a Word document, in document order.
 
-    The main part is parsed as it inflates (lxml's iterparse), each paragraph or row freed
-    once read: python-docx builds the whole tree first, about 20 bytes of memory per byte of
-    XML and a few seconds per MB, so a small file unpacking to tens of MB of XML within the
-    limits took minutes and GBs before the text cap could stop it.
+    The main part is fed to lxml's parser as it inflates, with a parser target that keeps only
+    the text of the paragraphs and rows still open: no tree is built, so memory stays bounded
+    whatever the structure (a tree, even one freed paragraph by paragraph, held 0.9–1.4 GB for
+    80 MB of sibling elements or of runs in one paragraph); time is bounded by the budget's
+    element count.
     """
-    from lxml.etree import XMLSyntaxError  # the kb extra: imported when a DOCX is read
+    from lxml import etree  # the kb extra: imported when a DOCX is read
 
+    limits = work.limits
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         # zipfile never inflates a member past the size its directory declares (it fails on
         # the CRC instead), so checking the declared sizes bounds what is unpacked.
         check_archive(archive, limits)
+        text = _Text(limits)
+        parser = etree.XMLParser(target=_DocxText(text, work), resolve_entities=False,
+                                 no_network=True)
         with archive.open(_docx_main_part(archive)) as xml:
-            return _Text(limits).lines(_docx_lines(xml))
+            while chunk := xml.read(1 << 16):
+                parser.feed(chunk)
+        parser.close()
+        return "\n".join(text.parts)
     except LoadError:
         raise
-    except (zipfile.BadZipFile, KeyError, ValueError, EOFError, XMLSyntaxError) as exc:
-        raise LoadError(f"corrupt DOCX ({type(exc).__name__}: {exc})") from None
+    except (zipfile.BadZipFile, KeyError, ValueError, EOFError, etree.XMLSyntaxError) as exc:
+        raise LoadError(f"corrupt DOCX ({type(exc).__name__}: {_one_line(exc)})") from None
+
+
+def _one_line(exc: Exception) -> str:
+    """An exception's message on one line (lxml's end in a newline and a position)."""
+    return " ".join(str(exc).split())
 
 
 def _docx_main_part(archive: zipfile.ZipFile) -> str:
@@ -412,49 +423,97 @@ def _docx_main_part(archive: zipfile.ZipFile) -> str:
     return "word/document.xml"
 
 
-def _docx_lines(xml: IO[bytes]) -> Iterator[str]:
-    """A line per body paragraph and per table row (its cells joined by ' | '), as python-docx
-    shows them (tabs and breaks inside runs kept), read and freed one element at a time."""
-    from lxml import etree  # the kb extra: imported when a DOCX is read
-
-    for _event, el in etree.iterparse(xml, events=("end",), tag=(f"{_W}p", f"{_W}tr"),
-                                      resolve_entities=False, no_network=True):
-        if el.tag == f"{_W}p":
-            if _in_table(el):
-                continue  # its row reads it
-            yield _paragraph(el)
-        else:
-            yield " | ".join("\n".join(_paragraph(p) for p in cell.iterchildren(f"{_W}p"))
-                             for cell in el.iterchildren(f"{_W}tc"))
-            if _in_table(el):
-                continue  # a nested table: the outer row is freed with it
-        el.clear()
-        while el.getprevious() is not None:  # the elements read before it
-            del el.getparent()[0]
+_P, _R, _T, _TC, _TR = (f"{_W}{name}" for name in ("p", "r", "t", "tc", "tr"))
+_RUN_TEXT = {_T: "", f"{_W}tab": "\t", f"{_W}br": "\n", f"{_W}cr": "\n"}
 
 
-def _in_table(el: Any) -> bool:
-    parent = el.getparent()
-    while parent is not None:
-        if parent.tag == f"{_W}tc":
-            return True
-        parent = parent.getparent()
-    return False
+class _Joined:
+    """Parts joined by `sep`, written into one buffer as they come: a list of a million
+    one-character cells held 84 MB."""
+
+    def __init__(self, sep: str) -> None:
+        self.sep = sep
+        self.buffer = io.StringIO()
+        self.parts = 0
+
+    def add(self, part: str) -> None:
+        if self.parts:
+            self.buffer.write(self.sep)
+        self.buffer.write(part)
+        self.parts += 1
+
+    def text(self) -> str:
+        return self.buffer.getvalue()
 
 
-def _paragraph(p: Any) -> str:
-    """A paragraph's text as python-docx reads it: its runs' text, a tab as '\\t', a line
-    break as '\\n' (tab stops in the paragraph's properties are not text)."""
-    parts = []
-    for run in p.iter(f"{_W}r"):
-        for el in run:
-            if el.tag == f"{_W}t":
-                parts.append(el.text or "")
-            elif el.tag == f"{_W}tab":
-                parts.append("\t")
-            elif el.tag in (f"{_W}br", f"{_W}cr"):
-                parts.append("\n")
-    return "".join(parts)
+class _DocxText:
+    """An lxml parser target that writes a line per body paragraph and per table row (its
+    cells joined by ' | ', a cell's paragraphs by newlines), as python-docx shows them: a run's
+    text, a tab as '\\t', a break as '\\n' (tab stops in properties are not text).
+
+    A paragraph inside a cell (a content control's too) belongs to the innermost open cell; a
+    nested table's rows are lines of their own, before the row that holds them; a text box's
+    paragraphs are lines before the paragraph that anchors them.
+    """
+
+    def __init__(self, out: _Text, work: Work) -> None:
+        self.out = out
+        self.work = work
+        self.tags: list[str] = []  # the open elements
+        # The open paragraphs' text: a StringIO holds a character in 1–4 bytes, where a list
+        # of a million one-character runs held 84 MB.
+        self.paragraphs: list[io.StringIO] = []
+        self.cells: list[_Joined] = []  # the open cells' paragraphs
+        self.rows: list[_Joined] = []  # the open rows' cells
+        self.chars = 0  # the text gathered so far, whether written out yet or not
+
+    def start(self, tag: str, _attrib: Any) -> None:
+        self.work.element()
+        parent = self.tags[-1] if self.tags else ""
+        self.tags.append(tag)
+        if tag == _P:
+            self.paragraphs.append(io.StringIO())
+        elif tag == _TC:
+            self.cells.append(_Joined("\n"))
+        elif tag == _TR:
+            self.rows.append(_Joined(" | "))
+        elif parent == _R and tag in _RUN_TEXT and self.paragraphs:
+            self._keep(_RUN_TEXT[tag])
+
+    def data(self, data: str) -> None:
+        if len(self.tags) > 1 and self.tags[-1] == _T and self.tags[-2] == _R:
+            self._keep(data)
+
+    def end(self, tag: str) -> None:
+        self.tags.pop()
+        if tag == _P and self.paragraphs:
+            text = self.paragraphs.pop().getvalue()
+            if self.cells:
+                self.cells[-1].add(text)
+            else:
+                self._line(text)
+        elif tag == _TC and self.cells:
+            cell = self.cells.pop().text()
+            if self.rows:
+                self.rows[-1].add(cell)
+            else:
+                self._line(cell)
+        elif tag == _TR and self.rows:
+            self._line(self.rows.pop().text())
+
+    def close(self) -> None:
+        """Nothing to return: the lines are in `out`."""
+
+    def _keep(self, piece: str) -> None:
+        if piece and self.paragraphs:
+            self.chars += len(piece)
+            if self.chars > self.out.limits.chars:
+                raise self.out.limits.too_much_text()
+            self.paragraphs[-1].write(piece)
+
+    def _line(self, text: str) -> None:
+        self.out.add(text)
+        self.out.size += 1  # the newline
 
 
 def check_archive(archive: zipfile.ZipFile, limits: Limits) -> None:
@@ -468,55 +527,83 @@ def check_archive(archive: zipfile.ZipFile, limits: Limits) -> None:
             raise limits.too_big("the archive", total)
 
 
-def _html(text: str, limits: Limits) -> str:
+def _html(text: str, work: Work) -> str:
     """A page's text, a line per text line, without scripts, styles and templates.
 
-    Gathered while the page is parsed, within the text cap, and no tree is built: a tree of
-    BeautifulSoup's held 700 MB for a 5 MB page of small elements (about 140 bytes per byte).
+    libxml2's HTML parser (through lxml) feeds a parser target, so no tree is built (a tree of
+    BeautifulSoup's held 700 MB for a 5 MB page of small elements) and time stays linear:
+    Python's `html.parser` rescans an unclosed construct on every feed, and 1 MB of `<a` took
+    it over 3 minutes (`bench/bench_hostile_files.py`).
     """
-    out = _Text(limits)
-    parser = _HtmlText(out)
-    for start in range(0, len(text), 1 << 20):
-        parser.feed(text[start:start + (1 << 20)])
-    parser.close()
+    from lxml import etree  # the kb extra: imported when an HTML file is read
+
+    out = _Text(work.limits)
+    parser = etree.HTMLParser(target=_HtmlText(out, work), no_network=True)
+    try:
+        for start in range(0, len(text), 1 << 16):
+            parser.feed(text[start:start + (1 << 16)])
+        parser.close()
+    except etree.ParserError as exc:  # libxml2 recovers from nearly anything; not from all
+        raise LoadError(f"unreadable HTML ({_one_line(exc)})") from None
     return "\n".join(out.parts)
 
 
-class _HtmlText(HTMLParser):
-    """Collects the stripped, non-empty lines of an HTML page's text nodes into a `_Text`."""
+class _HtmlText:
+    """An lxml parser target that writes the stripped, non-empty lines of an HTML page's text
+    into a `_Text`; the text between two tags is one piece, as a browser shows it."""
 
     SKIP = frozenset({"script", "style", "noscript", "template"})
 
-    def __init__(self, out: _Text) -> None:
-        super().__init__(convert_charrefs=True)
+    def __init__(self, out: _Text, work: Work) -> None:
         self.out = out
+        self.work = work
         self.skipping = 0  # depth inside elements whose content is not text
+        self.pending: list[str] = []  # the text since the last tag
+        self.size = 0
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+    def start(self, tag: str, _attrib: Any) -> None:
+        self.work.element()
+        self._flush()
         if tag in self.SKIP:
             self.skipping += 1
 
-    def handle_endtag(self, tag: str) -> None:
+    def end(self, tag: str) -> None:
+        self._flush()
         if tag in self.SKIP and self.skipping:
             self.skipping -= 1
 
-    def handle_data(self, data: str) -> None:
-        if self.skipping:
-            return
-        for line in data.splitlines():
+    def data(self, data: str) -> None:
+        self.work.step()
+        if not self.skipping:
+            self.size += len(data)
+            if self.out.size + self.size > self.out.limits.chars:
+                raise self.out.limits.too_much_text()
+            self.pending.append(data)
+
+    def comment(self, _text: str) -> None:
+        self._flush()
+
+    def close(self) -> None:
+        self._flush()
+
+    def _flush(self) -> None:
+        text = "".join(self.pending)
+        self.pending.clear()
+        self.size = 0
+        for line in text.splitlines():
             if line := line.strip():
                 self.out.add(line)
                 self.out.size += 1  # the newline
 
 
-def _csv(text: str, delimiter: str, limits: Limits) -> str:
+def _csv(text: str, delimiter: str, work: Work) -> str:
     """One line per row, `header: value` pairs, so a chunk of rows keeps its meaning.
 
     The header is repeated on every row, so the text can be far longer than the file: it is
     built row by row within the character cap.
     """
     rows = csv.reader(io.StringIO(text), delimiter=delimiter)
-    out = _Text(limits)
+    out = _Text(work.limits)
     try:
         header = next(rows, None)
         if header is None:
@@ -524,6 +611,7 @@ def _csv(text: str, delimiter: str, limits: Limits) -> str:
         body = False
         for row in rows:
             body = True
+            work.step()
             out.add("; ".join(f"{h}: {v}" for h, v in zip(header, row, strict=False) if v))
             out.size += 1  # the newline
     except csv.Error as exc:
@@ -531,7 +619,7 @@ def _csv(text: str, delimiter: str, limits: Limits) -> str:
     return "\n".join(out.parts) if body else delimiter.join(header)
 
 
-def _json(text: str, limits: Limits) -> str:
+def _json(text: str, work: Work) -> str:
     """The value re-indented (one item a line); built piece by piece within the text cap,
     since indentation can make deeply nested JSON far longer than its file.
 
@@ -544,12 +632,13 @@ def _json(text: str, limits: Limits) -> str:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise LoadError(f"invalid JSON ({exc})") from None
+        raise LoadError(f"invalid JSON ({_one_line(exc)})") from None
     except RecursionError:
         raise LoadError("JSON nested too deeply to read") from None
-    out = _Text(limits)
+    out = _Text(work.limits)
     try:
         for piece in json.JSONEncoder(ensure_ascii=False, indent=1).iterencode(value):
+            work.step()
             out.add(piece)
     except RecursionError:
         raise LoadError("JSON nested too deeply to read") from None
