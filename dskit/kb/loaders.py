@@ -206,7 +206,7 @@ def _damaged_utf8(data: bytes) -> str | None:
     bad = text.count("\ufffd") - data.count("\ufffd".encode())
     ascii_chars = len(text.encode("ascii", "ignore"))
     good = len(text) - ascii_chars - text.count("\ufffd")  # decoded multi-byte characters
-    return text if 0 < bad and 20 * bad <= good else None
+    return text if bad > 0 and 20 * bad <= good else None
 
 
 def _utf16_without_bom(data: bytes) -> str | None:
