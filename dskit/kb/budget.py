@@ -46,6 +46,11 @@ def _mb(size: float) -> str:
     return f"{size / MB:.1f}"
 
 
+def _size(size: int) -> str:
+    """A file's size as people say it: 2 KB, 0.3 MB is 307 KB, 4.1 MB."""
+    return f"{max(1, round(size / 1024))} KB" if size < MB else f"{size / MB:.1f} MB"
+
+
 @dataclass(frozen=True)
 class Limits:
     """How much one file may unpack to and hold, derived from the file-size cap `max_mb`.
@@ -145,7 +150,7 @@ class Work:
         if spent > self.seconds:
             raise LoadError(
                 f"reading it took over {self.seconds:.1f} s of CPU, the budget for a "
-                f"{_mb(self.size)} MB file (built to be slow to read?); raise "
+                f"{_size(self.size)} file (built to be slow to read?); raise "
                 "max_file_seconds to include it")
         grew = _rss() - self._rss0
         if grew > self.limits.memory:
