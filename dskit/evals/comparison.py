@@ -29,7 +29,7 @@ from ..reasoning.think import math_prompt
 from .grading import final_answer, grade
 from .prompts import load
 from .results import COLUMNS, Key, ResultsFile, blank, frame, key_of
-from .summary import describe, paired, summary
+from .summary import describe, paired, pass_at_k, summary
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -392,14 +392,16 @@ def _progress_bar(total: int, initial: int, enabled: bool) -> Any:
 
 
 class CompareFunction:
-    """`compare` with `summary`, `describe` and `paired` beside it: `ds.compare(...)` runs,
-    `ds.compare.summary(rows)` summarises, `ds.compare.describe(summary)` puts it in words,
-    `ds.compare.paired(rows, a, b)` tests a difference (what `import dskit as ds` exports as
-    `ds.compare`)."""
+    """`compare` with `summary`, `describe`, `paired` and `pass_at_k` beside it:
+    `ds.compare(...)` runs, `ds.compare.summary(rows)` summarises, `ds.compare.describe(summary)`
+    puts it in words, `ds.compare.paired(rows, a, b)` tests a difference,
+    `ds.compare.pass_at_k(rows)` gives the pass@k and maj@k curves (what `import dskit as ds`
+    exports as `ds.compare`)."""
 
     summary = staticmethod(summary)
     describe = staticmethod(describe)
     paired = staticmethod(paired)
+    pass_at_k = staticmethod(pass_at_k)
 
     def __init__(self) -> None:
         functools.update_wrapper(self, compare)  # help() and the signature are compare's

@@ -2,6 +2,7 @@
 
     s = ds.compare.summary(df)
     accuracy_vs_size(s); speed_vs_size(s); latency(df); accuracy_vs_thinking(s)
+    pass_at_k(ds.compare.pass_at_k(df))
 
 Each returns the matplotlib `Axes` (pass `ax=` to draw into your own figure). Sizes come from
 the model family (`dskit.models.family`) when it knows every model; otherwise the models are
@@ -144,6 +145,43 @@ def accuracy_vs_thinking(summary_df: pd.DataFrame, *, ax: Axes | None = None) ->
     ax.set_ylabel("pass@1 (95% interval)")
     ax.set_ylim(-0.05, 1.05)
     ax.set_title("Test-time compute: accuracy vs thinking (labels: think_budget)")
+    ax.legend(fontsize=8)
+    ax.grid(True, alpha=0.3)
+    return ax
+
+
+def pass_at_k(table: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
+    """pass@k (solid) and maj@k (dashed) against k, one colour per model (and budget), with
+    their 95% intervals as bands; `table` is `ds.compare.pass_at_k(rows)` or the comparison's
+    rows themselves."""
+    from .summary import pass_at_k as curves
+
+    if "pass@k" not in table.columns:
+        _need(table, "model", "prompt_id", "correct")
+        table = curves(table)
+    _need(table, "model", "k", "pass@k", "maj@k")
+    ax = _axes(ax)
+    sweep = is_sweep(table)
+    groups = table.groupby(["model", "think_budget"] if sweep else ["model"], sort=False,
+                           dropna=False)
+    for key, rows in groups:
+        model, *budget = key if isinstance(key, tuple) else (key,)
+        label = str(model) if not sweep else \
+            f"{model} (budget {'none' if _missing(budget[0]) else int(budget[0])})"
+        rows = rows.sort_values("k")
+        ks = rows["k"].astype(int).tolist()
+        line = ax.plot(ks, rows["pass@k"], "o-", label=f"{label} pass@k")[0]
+        ax.fill_between(ks, rows["pass@k_low"], rows["pass@k_high"], alpha=0.15,
+                        color=line.get_color())
+        if rows["maj@k"].notna().any():
+            ax.plot(ks, rows["maj@k"], "s--", color=line.get_color(), label=f"{label} maj@k")
+            ax.fill_between(ks, rows["maj@k_low"], rows["maj@k_high"], alpha=0.08,
+                            color=line.get_color())
+    ax.set_xlabel("k (samples per prompt)")
+    ax.set_ylabel("share of prompts (95% interval)")
+    ax.set_ylim(-0.05, 1.05)
+    ax.set_xticks(sorted(set(table["k"].astype(int))))
+    ax.set_title("pass@k (any of k right) vs maj@k (the majority of k right)")
     ax.legend(fontsize=8)
     ax.grid(True, alpha=0.3)
     return ax

@@ -10,6 +10,9 @@ to generalise over: four samples of five prompts are not twenty independent answ
   certainty; the Wilson score interval over the prompts is used instead (0 of 5 prompts gives
   [0, 0.43], not [0, 0]).
 - `majority` and `cons_at_k`: DeepSeek's cons@k, the answer most of the k samples agree on.
+- `pass_at_k` and `maj_at_k`: the curves over k = 1 … n from n samples per prompt (Chen et
+  al.'s unbiased pass@k; the majority of k samples drawn without replacement), with
+  `pass_at_k_interval` (nested bootstrap) and `mean_interval` (prompts resampled).
 - `paired`: two models (or two budgets) on the prompts both answered: the difference in
   pass@1, a paired nested-bootstrap interval for it, and an exact sign-flip test over the
   prompts (Monte Carlo above 16 prompts). It calls a difference distinguishable from noise only
@@ -21,11 +24,13 @@ Resampling is seeded, so the same rows always give the same intervals.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
+from typing import Any
 
 import numpy as np
 
@@ -189,3 +194,83 @@ def paired(a: str, b: str, groups_a: Sequence[np.ndarray], groups_b: Sequence[np
     tail = (1 - level) / 2
     return Paired(a, b, n, pa, pb, pa - pb, float(np.quantile(values, tail)),
                   float(np.quantile(values, 1 - tail)), sign_flip_p(diffs, seed=seed), level)
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """The unbiased estimator of pass@k from `n` samples of which `c` are right (Chen et al.,
+    2021, "Evaluating Large Language Models Trained on Code"): 1 − C(n−c, k) / C(n, k), the
+    chance that k samples drawn without replacement hold a right one; computed as a product,
+    as the paper does, so large n never makes huge binomials."""
+    if not 1 <= k <= n:
+        raise ValueError(f"k must be between 1 and the {n} samples, not {k}")
+    if n - c < k:
+        return 1.0
+    return 1.0 - float(np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
+
+
+def _pass_at_k_many(n: np.ndarray, c: np.ndarray, k: int) -> np.ndarray:
+    """`pass_at_k` for arrays of (n, c) pairs (all n ≥ k)."""
+    i = np.arange(k)  # C(n−c, k)/C(n, k) = Π_{i<k} (n−c−i)/(n−i)
+    ratio = np.clip((n[..., None] - c[..., None] - i), 0, None) / (n[..., None] - i)
+    return 1.0 - ratio.prod(-1)
+
+
+def pass_at_k_interval(groups: Sequence[np.ndarray], k: int, level: float = LEVEL,
+                       n_boot: int = N_BOOT, seed: int = 0) -> tuple[float, float]:
+    """A `level` interval for mean pass@k over the prompts' outcome arrays `groups` (each of at
+    least k samples): the nested bootstrap of `pass1_interval` (prompts, then each prompt's
+    samples, whose right count is then binomial); Wilson's interval when every answer agrees.
+    For k = 1 it is `pass1_interval` itself, the interval the summary gives pass@1."""
+    if not groups:
+        return math.nan, math.nan
+    if k == 1:
+        return pass1_interval(groups, level, n_boot, seed)
+    n = np.array([len(g) for g in groups])
+    c = np.array([int(g.sum()) for g in groups])
+    if not c.any() or (c == n).all():
+        return wilson(float((c == n).sum()), len(n), level)
+    rng = np.random.default_rng(seed)
+    picked = rng.integers(0, len(n), (n_boot, len(n)))
+    right = rng.binomial(n[picked], c[picked] / n[picked])
+    reps = _pass_at_k_many(n[picked], right, k).mean(-1)
+    tail = (1 - level) / 2
+    return float(np.quantile(reps, tail)), float(np.quantile(reps, 1 - tail))
+
+
+#: Subsets of k samples enumerated exactly up to this many, drawn at random beyond.
+SUBSETS = 2000
+
+
+def maj_at_k(finals: Sequence[str | None], right: Sequence[bool], k: int,
+             seed: int = 0) -> float:
+    """maj@k for one prompt from its n samples: the chance that the majority answer of k
+    samples drawn without replacement is right (`finals`: each sample's final answer, None for
+    none; `right`: its verdict). Ties go to the answer given first, as `majority` and cons@k
+    do, so maj@n is cons@k. Exact over every k-subset up to `SUBSETS` of them, else the mean
+    of `SUBSETS` random ones (seeded)."""
+    n = len(finals)
+    if not 1 <= k <= n:
+        raise ValueError(f"k must be between 1 and the {n} samples, not {k}")
+    verdict = {f: bool(r) for f, r in zip(finals, right, strict=True) if f is not None}
+    if math.comb(n, k) <= SUBSETS:
+        subsets: Any = itertools.combinations(range(n), k)
+    else:
+        rng = np.random.default_rng(seed)
+        subsets = (np.sort(rng.choice(n, k, replace=False)) for _ in range(SUBSETS))
+    wins = [verdict.get(majority([finals[i] for i in s]), False)  # type: ignore[arg-type]
+            for s in subsets]
+    return float(np.mean(wins))
+
+
+def mean_interval(values: np.ndarray, level: float = LEVEL, n_boot: int = N_BOOT,
+                  seed: int = 0) -> tuple[float, float]:
+    """A `level` percentile-bootstrap interval for the mean of per-prompt `values` in [0, 1]
+    (prompts resampled); Wilson's interval when they are all 0 or all 1."""
+    if len(values) == 0:
+        return math.nan, math.nan
+    if np.isin(values, (0.0, 1.0)).all() and values.min() == values.max():
+        return wilson(float(values.sum()), len(values), level)
+    rng = np.random.default_rng(seed)
+    reps = values[rng.integers(0, len(values), (n_boot, len(values)))].mean(-1)
+    tail = (1 - level) / 2
+    return float(np.quantile(reps, tail)), float(np.quantile(reps, 1 - tail))

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -17,7 +18,8 @@ if TYPE_CHECKING:
 
 SUMMARY_COLUMNS = [
     "model", "think_budget", "n", "errors", "truncated", "looped", "budget_hit", "pass@1",
-    "pass@1_low", "pass@1_high", "cons@k", "k", "tokens_per_s", "tokens_per_s_std", "ttft_s",
+    "pass@1_low", "pass@1_high", "cons@k", "pass@k", "pass@k_low", "pass@k_high", "k",
+    "tokens_per_s", "tokens_per_s_std", "ttft_s",
     "thinking_tokens", "answer_tokens", "s_per_correct", "total_s", "load_s",
 ]
 
@@ -58,10 +60,74 @@ def _cons(rows: pd.DataFrame) -> float:
     return float(np.mean(votes)) if votes else math.nan
 
 
+PASS_AT_K_COLUMNS = ["model", "think_budget", "k", "prompts", "pass@k", "pass@k_low",
+                     "pass@k_high", "maj@k", "maj@k_low", "maj@k_high"]
+
+
+def _finals(rows: pd.DataFrame) -> dict[str, list[str | None]] | None:
+    """Each graded prompt's final answers (as text), or None for a kind without them."""
+    if "final" not in rows:
+        return None
+    ok = rows[rows["error"].isna() & rows["correct"].notna()] if "error" in rows else \
+        rows[rows["correct"].notna()]
+    out = {}
+    for pid, g in ok.groupby("prompt_id", sort=False):
+        if g["final"].isna().all() and g["correct"].any():
+            return None  # right answers without finals: a text grader, nothing to vote on
+        out[str(pid)] = [None if blank(f) else str(f) for f in g["final"]]
+    return out
+
+
+def pass_at_k(df: pd.DataFrame, ks: Sequence[int] | None = None, *,
+              level: float = statistics.LEVEL) -> pd.DataFrame:
+    """pass@k and maj@k curves per model (and thinking budget), for k = 1 … the samples per
+    prompt (or the given `ks`), each with its `level` interval and the prompts it covers.
+
+    pass@k is Chen et al.'s unbiased estimator (2021): per prompt, the chance that k of its n
+    samples drawn without replacement hold a right answer, then the mean over prompts; its
+    interval is the nested bootstrap of pass@1 (`statistics.pass_at_k_interval`). maj@k is the
+    same draw voted on: the chance that the majority final answer of k samples is right (cons@k
+    is maj@k at k = n); its interval resamples prompts. pass@k can only grow with k; maj@k
+    grows when the right answer is the most common one and falls when a wrong one is. A prompt
+    with fewer than k graded samples is left out of that k (`prompts` says how many count);
+    maj@k is NaN for graders without final answers (text graders).
+    """
+    import pandas as pd
+
+    out = []
+    for (model, budget), g in _groups(df):
+        outcomes = _outcomes(g)
+        finals = _finals(g)
+        most = max((len(o) for o in outcomes.values()), default=0)
+        for k in ks if ks is not None else range(1, most + 1):
+            if k < 1:
+                raise ConfigurationError(f"k must be at least 1, not {k}")
+            kept = {pid: o for pid, o in outcomes.items() if len(o) >= k}
+            groups = list(kept.values())
+            passed = [statistics.pass_at_k(len(o), int(o.sum()), k) for o in groups]
+            low, high = statistics.pass_at_k_interval(groups, k, level)
+            votes = np.array([statistics.maj_at_k(finals[pid], list(o.astype(bool)), k)
+                              for pid, o in kept.items()]) if finals is not None else None
+            maj_low, maj_high = (statistics.mean_interval(votes, level)
+                                 if votes is not None else (math.nan, math.nan))
+            out.append({
+                "model": model, "think_budget": None if blank(budget) else int(budget),
+                "k": k, "prompts": len(groups),
+                "pass@k": float(np.mean(passed)) if passed else math.nan,
+                "pass@k_low": low, "pass@k_high": high,
+                "maj@k": float(votes.mean()) if votes is not None and len(votes) else math.nan,
+                "maj@k_low": maj_low, "maj@k_high": maj_high,
+            })
+    table = pd.DataFrame(out, columns=PASS_AT_K_COLUMNS)
+    table["think_budget"] = table["think_budget"].astype("Int64")
+    return table
+
+
 def summary(df: pd.DataFrame) -> pd.DataFrame:
     """Per model (and thinking budget): rows `n`, `errors`, `truncated` (cut by the token
     limit), `looped` (stopped by the loop guard), `budget_hit` (reasoning cut at the budget),
-    `pass@1` with its 95% interval `pass@1_low`..`pass@1_high`, `cons@k` over `k` samples,
+    `pass@1` with its 95% interval `pass@1_low`..`pass@1_high`, `cons@k` and `pass@k` (with
+    its interval; prompts with all `k` samples) over `k` samples (`pass_at_k` gives the curves),
     speed (mean and std tokens/s), mean TTFT, mean thinking and answer tokens, seconds per
     correct answer, mean total time and the load time.
 
@@ -84,6 +150,8 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
         outcomes = list(_outcomes(g).values())
         low, high = statistics.pass1_interval(outcomes)
         correct = sum(float(o.sum()) for o in outcomes)
+        k = max((len(o) for o in outcomes), default=0)
+        at_k = pass_at_k(g, [k]).iloc[0] if k else None
         total = pd.to_numeric(ok["total_s"], errors="coerce")
         tps = pd.to_numeric(ok["tokens_per_s"], errors="coerce")
 
@@ -104,7 +172,10 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
             "pass@1_low": low,
             "pass@1_high": high,
             "cons@k": _cons(g),
-            "k": max((len(o) for o in outcomes), default=0),
+            "pass@k": math.nan if at_k is None else at_k["pass@k"],
+            "pass@k_low": math.nan if at_k is None else at_k["pass@k_low"],
+            "pass@k_high": math.nan if at_k is None else at_k["pass@k_high"],
+            "k": k,
             "tokens_per_s": tps.mean(),
             "tokens_per_s_std": tps.std(),
             "ttft_s": mean("ttft_s"),
@@ -127,11 +198,16 @@ def is_sweep(df: pd.DataFrame) -> bool:
 
 #: Summary columns that say something only in a think_budget sweep.
 SWEEP_ONLY = ("think_budget", "budget_hit")
+#: Summary columns that say something only with more than one sample per prompt.
+SAMPLED_ONLY = ("pass@k", "pass@k_low", "pass@k_high")
 
 
 def for_display(table: pd.DataFrame) -> pd.DataFrame:
     """A summary as shown to a person: without the sweep-only columns unless it is a sweep
-    (they would only say <NA> and False); in a sweep the row without a budget says "none"."""
+    (they would only say <NA> and False), without pass@k when no prompt had more than one
+    sample (it is pass@1 then); in a sweep the row without a budget says "none"."""
+    if "k" in table and not (table["k"] > 1).any():
+        table = table.drop(columns=[c for c in SAMPLED_ONLY if c in table.columns])
     if not is_sweep(table):
         return table.drop(columns=[c for c in SWEEP_ONLY if c in table.columns])
     return table.assign(think_budget=["none" if blank(b) else str(int(b))
