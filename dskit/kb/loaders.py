@@ -15,7 +15,7 @@ import logging
 import os
 import re
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,12 +77,11 @@ class _Text:
             raise self.limits.too_much_text()
         self.parts.append(piece)
 
-    def lines(self, pieces: Iterable[str]) -> str:
-        """Add every piece as a line; the lines joined."""
-        for piece in pieces:
-            self.add(piece)
-            self.size += 1  # the newline
-        return "\n".join(self.parts)
+    def line(self, piece: str) -> None:
+        """Keep `piece` as a line of its own (the newline counts)."""
+        self.add(piece)
+        self.size += 1
+
 
 
 def supported(path: Path) -> bool:
@@ -512,8 +511,7 @@ class _DocxText:
             self.paragraphs[-1].write(piece)
 
     def _line(self, text: str) -> None:
-        self.out.add(text)
-        self.out.size += 1  # the newline
+        self.out.line(text)
 
 
 def check_archive(archive: zipfile.ZipFile, limits: Limits) -> None:
@@ -592,8 +590,7 @@ class _HtmlText:
         self.size = 0
         for line in text.splitlines():
             if line := line.strip():
-                self.out.add(line)
-                self.out.size += 1  # the newline
+                self.out.line(line)
 
 
 def _csv(text: str, delimiter: str, work: Work) -> str:
@@ -612,8 +609,7 @@ def _csv(text: str, delimiter: str, work: Work) -> str:
         for row in rows:
             body = True
             work.step()
-            out.add("; ".join(f"{h}: {v}" for h, v in zip(header, row, strict=False) if v))
-            out.size += 1  # the newline
+            out.line("; ".join(f"{h}: {v}" for h, v in zip(header, row, strict=False) if v))
     except csv.Error as exc:
         raise LoadError(f"malformed CSV (line {rows.line_num}: {exc})") from None
     return "\n".join(out.parts) if body else delimiter.join(header)
