@@ -427,8 +427,8 @@ _RUN_TEXT = {_T: "", f"{_W}tab": "\t", f"{_W}br": "\n", f"{_W}cr": "\n"}
 
 
 class _Joined:
-    """Parts joined by `sep`, written into one buffer as they come: a list of a million
-    one-character cells held 84 MB."""
+    """Parts joined by `sep`, written into one buffer as they come (a StringIO holds a
+    character in 1–4 bytes: a list of a million one-character runs or cells held 84 MB)."""
 
     def __init__(self, sep: str) -> None:
         self.sep = sep
@@ -459,9 +459,7 @@ class _DocxText:
         self.out = out
         self.work = work
         self.tags: list[str] = []  # the open elements
-        # The open paragraphs' text: a StringIO holds a character in 1–4 bytes, where a list
-        # of a million one-character runs held 84 MB.
-        self.paragraphs: list[io.StringIO] = []
+        self.paragraphs: list[_Joined] = []  # the open paragraphs' text, run by run
         self.cells: list[_Joined] = []  # the open cells' paragraphs
         self.rows: list[_Joined] = []  # the open rows' cells
         self.chars = 0  # the text gathered so far, whether written out yet or not
@@ -471,7 +469,7 @@ class _DocxText:
         parent = self.tags[-1] if self.tags else ""
         self.tags.append(tag)
         if tag == _P:
-            self.paragraphs.append(io.StringIO())
+            self.paragraphs.append(_Joined(""))
         elif tag == _TC:
             self.cells.append(_Joined("\n"))
         elif tag == _TR:
@@ -486,19 +484,11 @@ class _DocxText:
     def end(self, tag: str) -> None:
         self.tags.pop()
         if tag == _P and self.paragraphs:
-            text = self.paragraphs.pop().getvalue()
-            if self.cells:
-                self.cells[-1].add(text)
-            else:
-                self._line(text)
+            self._place(self.paragraphs.pop().text(), self.cells)
         elif tag == _TC and self.cells:
-            cell = self.cells.pop().text()
-            if self.rows:
-                self.rows[-1].add(cell)
-            else:
-                self._line(cell)
+            self._place(self.cells.pop().text(), self.rows)
         elif tag == _TR and self.rows:
-            self._line(self.rows.pop().text())
+            self.out.line(self.rows.pop().text())
 
     def close(self) -> None:
         """Nothing to return: the lines are in `out`."""
@@ -508,10 +498,14 @@ class _DocxText:
             self.chars += len(piece)
             if self.chars > self.out.limits.chars:
                 raise self.out.limits.too_much_text()
-            self.paragraphs[-1].write(piece)
+            self.paragraphs[-1].add(piece)
 
-    def _line(self, text: str) -> None:
-        self.out.line(text)
+    def _place(self, text: str, into: list[_Joined]) -> None:
+        """`text` into the innermost open container of `into`, else a line of its own."""
+        if into:
+            into[-1].add(text)
+        else:
+            self.out.line(text)
 
 
 def check_archive(archive: zipfile.ZipFile, limits: Limits) -> None:
