@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from . import config, errors, tools
 from .checkup import doctor
 from .client import Client, connect
+from .conversation.exits import early_exits
 from .conversation.session import Conversation, chat
 from .conversation.stream import ChatStream
 from .evals import arena
@@ -48,6 +49,7 @@ __all__ = [
     "config",
     "connect",
     "doctor",
+    "early_exits",
     "embeddings",
     "errors",
     "extract_boxed",

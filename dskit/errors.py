@@ -121,7 +121,13 @@ class ConfigurationError(DskitError, ValueError):
 class BudgetUnsupported(ConfigurationError):
     """A thinking budget cannot be carried out here; the message says why and what to use."""
 
-    def __init__(self, why: str) -> None:
+    def __init__(self, why: str, feature: str = "think_budget") -> None:
+        if feature == "exit_at":
+            super().__init__(
+                f"{why}, so it cannot close one trace's reasoning at checkpoints (exit_at). Use "
+                "a backend that can continue a reasoning: the embedded one, Ollama, vLLM or "
+                "DeepSeek's platform.")
+            return
         super().__init__(
             f"{why}, so it cannot cap reasoning at a thinking budget (think_budget). Cap the "
             "whole reply with max_tokens instead (the reasoning then has no answer if it runs "

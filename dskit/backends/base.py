@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from ..errors import ConfigurationError
+from ..errors import BudgetUnsupported, ConfigurationError
 from ..reasoning.plan import ReasoningPlan, ReasoningSupport, budget_note, wrap_up
 from ..tools import ToolRequest
 
@@ -291,6 +291,84 @@ class BudgetCut:
         stats.prompt_tokens = stats.prompt_time = None
         return Done(stats=stats, done_reason=answer.done_reason, budget_hit=True,
                     notes=[*answer.notes, budget_note(self.budget)])
+
+
+class Trace(Protocol):
+    """One reply whose reasoning is kept to be closed at early-exit checkpoints.
+
+    `stream()` is the whole reply (the trace read to its end), once; then `exit(n, cancel)`
+    closes its first `n` tokens of reasoning exactly as `think_budget=n` would and streams only
+    the answer from there (the reasoning is not generated again). `close()` frees what it holds.
+    """
+
+    def stream(self) -> Iterator[Event]:
+        """The whole reply, as `Backend.stream` gives it."""
+        ...
+
+    def exit(self, checkpoint: int, cancel: Cancellation) -> Iterator[Event] | None:
+        """The reply closed at `checkpoint`: the reasoning kept (and the wrap-up line) as
+        thinking, the answer, then `Done` with `budget_hit`; None when the reasoning ended
+        before the checkpoint (the whole reply is that checkpoint's reply too)."""
+        ...
+
+    def close(self) -> None:
+        """Release the model or the state the trace holds."""
+        ...
+
+
+@runtime_checkable
+class EarlyExits(Protocol):
+    """A backend that can keep a reply's trace and close it at checkpoints (`exit_at`)."""
+
+    def trace(self, request: ChatRequest) -> Trace:
+        """A `Trace` of `request` (a plan with `exits`); raises `BudgetUnsupported` where the
+        reasoning cannot be continued, as a thinking budget would."""
+        ...
+
+
+class ServerTrace:
+    """Early exits for a server that streams its reasoning apart (Ollama, OpenAI-compatible).
+
+    The reply streams once through a `BudgetCut` that never cuts (so its pieces are counted
+    the way a budget counts them); each exit rebuilds the cut a budget of that size would have
+    made and asks `answer(cut, cancel)` for the continuation, whose prompt is the cached
+    prefix the server just evaluated (Ollama's runner and vLLM reuse it).
+    """
+
+    def __init__(self, request: ChatRequest, reply: Callable[[], Iterator[Event]],
+                 answer: Callable[[BudgetCut, Cancellation], Iterator[Event]]) -> None:
+        self.request, self._reply, self._answer = request, reply, answer
+        self.whole = BudgetCut(2**31, request.messages)
+
+    def stream(self) -> Iterator[Event]:
+        """The whole reply, its reasoning pieces recorded."""
+        yield from self.whole.stream(self._reply())
+
+    def exit(self, checkpoint: int, cancel: Cancellation) -> Iterator[Event] | None:
+        """The answer after the first `checkpoint` pieces of reasoning, closed."""
+        pieces = self.whole.pieces
+        if self.whole.inline:
+            raise BudgetUnsupported("the server sent the reasoning inline, not apart",
+                                    "exit_at")
+        if checkpoint and len(pieces) < checkpoint:
+            return None  # a budget this size would not have cut: the whole reply is its reply
+        cut = BudgetCut(checkpoint, self.request.messages)
+        cut.pieces, cut.cut = pieces[:checkpoint], True
+        return self._events(cut, cancel)
+
+    def _events(self, cut: BudgetCut, cancel: Cancellation) -> Iterator[Event]:
+        if cut.budget:
+            yield Delta("thinking", "".join(cut.pieces))
+            yield cut.wrap_up()
+        for ev in self._answer(cut, cancel):
+            if isinstance(ev, Done):
+                ev = cut.done(ev, 0.0)
+                # Only the answer was generated: speed is the answer's (the reasoning was not).
+                ev.stats.eval_tokens = ev.stats.answer_tokens
+            yield ev
+
+    def close(self) -> None:
+        """Nothing held: the server keeps its own cache."""
 
 
 @runtime_checkable

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import psutil
 
@@ -294,51 +296,15 @@ class EmbeddedBackend:
     def stream(self, request: ChatRequest) -> Iterator[Event]:
         """Generate with llama.cpp, token by token."""
         with self._use(request.model) as entry:
-            run = _Run(entry, request)
-            tools = request.tools or None
-            # A format is a grammar on the answer only: reasoning before it runs free.
-            grammar, relaxed = _grammar(request.format, entry.llm) if request.format is not None \
-                else (None, False)
-            plan = request.plan
-            markup = ToolMarkup() if tools else None
+            yield from _reply(entry, request)
 
-            def answer(texts: Iterator[str], kind: Literal["answer", "raw"]) -> Iterator[Event]:
-                for text in texts:
-                    shown = markup.feed(text) if markup is not None else text
-                    if shown:
-                        yield Delta(kind, shown)
-
-            def done(prefixed: bool, kind: Literal["answer", "raw"]) -> Iterator[Event]:
-                final = run.done(prefixed=prefixed)
-                if markup is not None:
-                    tail, final.tool_calls = markup.finish()
-                    if tail:
-                        yield Delta(kind, tail)  # held back, and no call after all
-                if grammar is not None:
-                    final.notes.append(RELAXED_NOTE if relaxed else GRAMMAR_NOTE)
-                yield final
-
-            if plan.budget and not plan.two_phase and grammar is None:
-                yield from _budgeted(run, request, tools, answer, done)
-                return
-            if plan.two_phase or plan.budget is not None:
-                yield from _phased(run, request, tools, grammar, answer, done)
-                return
-            fmt = entry.formatter(messages=request.messages, tools=tools)
-            prompt = fmt.prompt + plan.prefix
-            if grammar is not None and plan.starts_inside:
-                # A reasoning model: its reasoning first, unconstrained, then the answer.
-                reasoning = []
-                for text in run.generate(prompt, fmt, extra_stop=[CLOSE_TAG]):
-                    reasoning.append(text)
-                    yield Delta("raw", text)
-                if run.finish in ("length", "stopped"):
-                    yield from done(bool(plan.prefix), "raw")
-                    return
-                yield Delta("raw", f"\n{CLOSE_TAG}\n\n")
-                prompt += "".join(reasoning).rstrip() + f"\n{CLOSE_TAG}\n\n"
-            yield from answer(run.generate(prompt, fmt, grammar=grammar), "raw")
-            yield from done(bool(plan.prefix), "raw")
+    def trace(self, request: ChatRequest) -> _Trace:
+        """Early exits: the reply generated once, its reasoning's ids kept, and each
+        checkpoint's answer generated from them (see `_Trace`)."""
+        if request.format is not None or request.tools:
+            raise ConfigurationError("exit_at reads a plain reply: it cannot be combined with "
+                                     "format= or tools=")
+        return _Trace(self, request)
 
     def complete(self, model: str, prompt: str, options: Options,
                  cancel: Cancellation | None = None) -> Iterator[Event]:
@@ -351,19 +317,76 @@ class EmbeddedBackend:
             yield run.done(prefixed=False)
 
 
+def _reply(entry: _Loaded, request: ChatRequest, record: _Record | None = None
+           ) -> Iterator[Event]:
+    """One reply on a loaded model (its lock held); `record` keeps its reasoning's ids."""
+    run = _Run(entry, request)
+    tools = request.tools or None
+    # A format is a grammar on the answer only: reasoning before it runs free.
+    grammar, relaxed = _grammar(request.format, entry.llm) if request.format is not None \
+        else (None, False)
+    plan = request.plan
+    markup = ToolMarkup() if tools else None
+
+    def answer(texts: Iterator[str], kind: Literal["answer", "raw"]) -> Iterator[Event]:
+        for text in texts:
+            shown = markup.feed(text) if markup is not None else text
+            if shown:
+                yield Delta(kind, shown)
+
+    def done(prefixed: bool, kind: Literal["answer", "raw"]) -> Iterator[Event]:
+        final = run.done(prefixed=prefixed)
+        if markup is not None:
+            tail, final.tool_calls = markup.finish()
+            if tail:
+                yield Delta(kind, tail)  # held back, and no call after all
+        if grammar is not None:
+            final.notes.append(RELAXED_NOTE if relaxed else GRAMMAR_NOTE)
+        yield final
+
+    if record is not None and not plan.two_phase:
+        # One pass with a cut that is never reached: the plain reply, its ids kept.
+        endless = replace(request, plan=replace(plan, budget=NEVER))
+        yield from _budgeted(run, endless, tools, answer, done, record)
+        return
+    if plan.budget and not plan.two_phase and grammar is None:
+        yield from _budgeted(run, request, tools, answer, done)
+        return
+    if plan.two_phase or plan.budget is not None:
+        yield from _phased(run, request, tools, grammar, answer, done, record)
+        return
+    fmt = entry.formatter(messages=request.messages, tools=tools)
+    prompt = fmt.prompt + plan.prefix
+    if grammar is not None and plan.starts_inside:
+        # A reasoning model: its reasoning first, unconstrained, then the answer.
+        reasoning = []
+        for text in run.generate(prompt, fmt, extra_stop=[CLOSE_TAG]):
+            reasoning.append(text)
+            yield Delta("raw", text)
+        if run.finish in ("length", "stopped"):
+            yield from done(bool(plan.prefix), "raw")
+            return
+        yield Delta("raw", f"\n{CLOSE_TAG}\n\n")
+        prompt += "".join(reasoning).rstrip() + f"\n{CLOSE_TAG}\n\n"
+    yield from answer(run.generate(prompt, fmt, grammar=grammar), "raw")
+    yield from done(bool(plan.prefix), "raw")
+
+
 Kind = Literal["answer", "raw"]
 
 
 def _phased(run: _Run, request: ChatRequest, tools: list[dict[str, Any]] | None,
             grammar: Any, answer: Callable[[Iterator[str], Kind], Iterator[Event]],
-            finish: Callable[[bool, Kind], Iterator[Event]]) -> Iterator[Event]:
+            finish: Callable[[bool, Kind], Iterator[Event]],
+            record: _Record | None = None) -> Iterator[Event]:
     """Reason until `</think>` or the thinking budget, close the block, then answer.
 
     Two phases, like budget forcing: a model that does not reason by itself is asked to reason
     first (`two_phase`); an R1 model starts from the forced "<think>\n". When the budget cuts
-    the reasoning, a wrap-up line closes it; the answer is generated with the reasoning in
-    context (llama.cpp reuses the cached prompt, so only the closing text is evaluated again).
-    `answer` and `finish` carry out the answer's tool markup and format (see `stream`).
+    the reasoning (a stopping criterion, as in `_budgeted`), a wrap-up line closes it and the
+    answer continues from the reasoning's own ids (`_answer_after_cut`); a reasoning the model
+    closed itself is closed as text. `answer` and `finish` carry out the answer's tool markup
+    and format (see `_reply`); `record` keeps the reasoning's ids for early exits.
     """
     plan, messages = request.plan, request.messages
     fmt = run.entry.formatter(messages=_ask_to_reason(messages) if plan.two_phase else messages,
@@ -373,32 +396,36 @@ def _phased(run: _Run, request: ChatRequest, tools: list[dict[str, Any]] | None,
     cue = _answer_cue(messages) if plan.two_phase and not tools else ""
     budget = plan.budget
     prompt = fmt.prompt
-    hit = budget == 0
     if budget == 0:
         prompt += EMPTY_THINK  # R1's empty think block: answer without reasoning
         run.thinking = 0
     else:
         prompt += THINK_PREFIX
-        limit = run.remaining() if budget is None else min(budget, run.remaining())
+        ids = run._tokens(prompt, fmt)
+        # The criterion only where something is cut or kept: a plain reply runs without it.
+        cut = BudgetStop(run.llm, len(ids), NEVER if budget is None else budget) \
+            if budget is not None or record is not None else None
         reasoning: list[str] = []
-        for text in run.generate(prompt, fmt, extra_stop=[CLOSE_TAG], limit=limit):
-            reasoning.append(text)
-            yield Delta("thinking", text)
+        try:
+            for text in run.generate(ids, fmt, extra_stop=[CLOSE_TAG], stopping=cut):
+                reasoning.append(text)
+                yield Delta("thinking", text)
+        finally:  # also when the reader leaves early (the loop guard): exits still read it
+            if record is not None and cut is not None:
+                record.keep(run.llm, len(ids), cut, cue=cue, kind="answer", prefixed=True)
         if run.finish == "stopped":
             run.thinking = run.generated
             yield from finish(True, "answer")
             return
-        thought = "".join(reasoning).rstrip()
-        hit = budget is not None and run.finish == "length" and budget < run.remaining(before=True)
-        tail = CLOSE
-        if hit:
-            line = wrap_up(messages)
-            yield Delta("thinking", f"\n\n{line}")
-            tail = f"\n\n{line}{CLOSE}"
-        prompt += thought + tail
-        # Reasoning tokens: the generated ones, plus the closing line when it was cut.
-        run.thinking = run.generated + (run.count(tail) if hit else 0)
-        if (run.finish == "length" and not hit) or run.room(prompt + cue) <= 0:
+        if cut is not None and cut.hit:
+            yield Delta("thinking", f"\n\n{wrap_up(messages)}")
+            yield from _answer_after_cut(run, run.llm.input_ids[:run.llm.n_tokens].tolist(),
+                                         cut.budget, messages, cue, fmt, grammar, answer,
+                                         finish, "answer", True)
+            return
+        prompt += "".join(reasoning).rstrip() + CLOSE
+        run.thinking = run.generated
+        if run.finish == "length" or run.room(prompt + cue) <= 0:
             run.finish = "length"  # the token limit or the context ran out while reasoning
             yield from finish(True, "answer")
             return
@@ -407,7 +434,40 @@ def _phased(run: _Run, request: ChatRequest, tools: list[dict[str, Any]] | None,
                                    grammar=grammar), "answer")
     run.answer = run.generated - before
     for ev in finish(True, "answer"):
-        if isinstance(ev, Done) and hit and budget is not None:
+        if isinstance(ev, Done) and budget == 0:
+            ev.budget_hit = True
+            ev.notes.append(budget_note(0))
+        yield ev
+
+
+def _answer_after_cut(run: _Run, ids: list[int], budget: int, messages: list[dict[str, Any]],
+                      cue: str, fmt: Any, grammar: Any,
+                      answer: Callable[[Iterator[str], Kind], Iterator[Event]],
+                      finish: Callable[[bool, Kind], Iterator[Event]], kind: Kind,
+                      prefixed: bool) -> Iterator[Event]:
+    """The answer after reasoning cut at `budget`: the reasoning's own `ids` (the prompt's
+    and `budget` of the reply's, not the text tokenized again, so llama.cpp evaluates only the
+    closing text), the wrap-up line, `</think>` and the answer cue. A thinking budget and an
+    early exit both end here, so a checkpoint's answer is the budget's answer."""
+    tail = f"\n\n{wrap_up(messages)}{CLOSE}"
+    llm = run.llm
+    tokens = [*ids, *llm.tokenize((tail + cue).encode("utf-8"), add_bos=False, special=True)]
+    run.thinking = budget + run.count(tail)  # the closing line counts as reasoning
+    if run.remaining() <= 0 or llm.n_ctx() - len(tokens) <= 0:
+        run.finish = "length"  # the token limit or the context ran out at the cut
+        yield from finish(prefixed, kind)
+        return
+    if llm.n_tokens > len(ids) and llm.input_ids[:len(ids)].tolist() == ids:
+        # An exit's cache holds the trace past the cut: drop it, so the closing text is
+        # evaluated from the cut in one batch as after a budget's cut (llama.cpp's sums differ
+        # across batch splits, which can tip a greedy near-tie).
+        llm.n_tokens = len(ids)
+    before = run.generated
+    yield from answer(run.generate(tokens, fmt, extra_stop=[OPEN_TAG, CLOSE_TAG],
+                                   grammar=grammar), kind)
+    run.answer = run.generated - before
+    for ev in finish(prefixed, kind):
+        if isinstance(ev, Done):
             ev.budget_hit = True
             ev.notes.append(budget_note(budget))
         yield ev
@@ -415,45 +475,174 @@ def _phased(run: _Run, request: ChatRequest, tools: list[dict[str, Any]] | None,
 
 def _budgeted(run: _Run, request: ChatRequest, tools: list[dict[str, Any]] | None,
               answer: Callable[[Iterator[str], Kind], Iterator[Event]],
-              finish: Callable[[bool, Kind], Iterator[Event]]) -> Iterator[Event]:
+              finish: Callable[[bool, Kind], Iterator[Event]],
+              record: _Record | None = None) -> Iterator[Event]:
     """A model that reasons by itself, with a budget: one pass, cut only when it is reached.
 
     The reply is generated exactly as without a budget (the same call, the same tokens), with a
     stopping criterion counting the reasoning's tokens; a budget that is never reached costs
-    nothing and changes nothing. At the budget the criterion stops generation, the wrap-up line
-    and `</think>` follow the tokens the model wrote (its own ids, not the text tokenized
-    again, so llama.cpp evaluates only the closing text), and the answer continues from there.
+    nothing and changes nothing. At the budget the criterion stops generation, and the answer
+    continues from the model's own ids (`_answer_after_cut`). `record` keeps those ids for
+    early exits (with a budget that is never reached: the plain reply).
     """
     plan, messages = request.plan, request.messages
     assert plan.budget  # the caller routes budget 0 and no budget elsewhere
     fmt = run.entry.formatter(messages=messages, tools=tools)
     prompt = run._tokens(fmt.prompt + plan.prefix, fmt)
     cut = BudgetStop(run.llm, len(prompt), plan.budget)
-    yield from answer(run.generate(prompt, fmt, stopping=cut), "raw")
+    try:
+        yield from answer(run.generate(prompt, fmt, stopping=cut), "raw")
+    finally:  # also when the reader leaves early (the loop guard): exits still read it
+        if record is not None:
+            record.keep(run.llm, len(prompt), cut, cue="", kind="raw",
+                        prefixed=bool(plan.prefix))
     if not cut.hit:
         run.thinking = cut.closed_at if cut.closed_at is not None else run.generated
         run.answer = run.generated - run.thinking
         yield from finish(bool(plan.prefix), "raw")
         return
-    line = wrap_up(messages)
-    tail = f"\n\n{line}{CLOSE}"
+    tail = f"\n\n{wrap_up(messages)}{CLOSE}"
     yield from answer(iter([tail]), "raw")
-    llm = run.llm
-    tokens = [*llm.input_ids[: llm.n_tokens].tolist(),
-              *llm.tokenize(tail.encode("utf-8"), add_bos=False, special=True)]
-    run.thinking = cut.budget + len(tokens) - llm.n_tokens
-    if run.remaining() <= 0 or llm.n_ctx() - len(tokens) <= 0:
-        run.finish = "length"  # the token limit or the context ran out at the cut
-        yield from finish(bool(plan.prefix), "raw")
-        return
-    before = run.generated
-    yield from answer(run.generate(tokens, fmt, extra_stop=[OPEN_TAG, CLOSE_TAG]), "raw")
-    run.answer = run.generated - before
-    for ev in finish(bool(plan.prefix), "raw"):
-        if isinstance(ev, Done):
-            ev.budget_hit = True
-            ev.notes.append(budget_note(plan.budget))
-        yield ev
+    yield from _answer_after_cut(run, run.llm.input_ids[:run.llm.n_tokens].tolist(), cut.budget,
+                                 messages, "", fmt, None, answer, finish, "raw",
+                                 bool(plan.prefix))
+
+
+#: A budget no reply reaches: the stopping criterion only watches (early exits keep the ids).
+NEVER = 2**31
+
+
+class _Record:
+    """What a trace keeps of its reasoning to close it at a checkpoint later."""
+
+    def __init__(self) -> None:
+        self.ids: list[int] = []  # the prompt's ids, then the reply's as llama.cpp evaluated them
+        self.start = 0  # where the reply's ids begin
+        self.closed_at: int | None = None  # reasoning tokens when the model closed it itself
+        self.cue, self.kind, self.prefixed = "", cast(Kind, "answer"), False
+        self.cache: bytes | None = None  # llama.cpp's cache of `ids`, as it was decoded
+
+    def keep(self, llm: Any, start: int, cut: BudgetStop, *, cue: str, kind: Kind,
+             prefixed: bool) -> None:
+        """The ids evaluated so far (before the answer phase overwrites the cache)."""
+        self.ids = llm.input_ids[:llm.n_tokens].tolist()
+        self.start, self.closed_at = start, cut.closed_at
+        self.cue, self.kind, self.prefixed = cue, kind, prefixed
+        if kind == "answer":
+            # The answer phase re-reads the reasoning as text, whose tokens may differ from
+            # the sampled ones and overwrite the cache from there: kept to put it back.
+            self.cache = _cache_of(llm)
+
+    def restore(self, llm: Any, upto: int) -> None:
+        """Make llama.cpp's cache hold the first `upto` ids as they were decoded.
+
+        Evaluated again in a batch instead, they would carry llama.cpp's batch-split rounding
+        (its sums differ by batch size), which can tip a greedy near-tie: the checkpoint's
+        answer would then differ from the budget's.
+        """
+        cached = llm.longest_token_prefix(llm.input_ids[:llm.n_tokens].tolist(), self.ids)
+        if cached >= upto or self.cache is None:
+            return
+        if _restore_cache(llm, self.cache):
+            llm.input_ids[:len(self.ids)] = self.ids
+            llm.n_tokens = len(self.ids)
+            llm._requires_eval = True  # the logits are not the restored state's
+
+    def cuts(self, checkpoint: int) -> bool:
+        """Whether `think_budget=checkpoint` would have cut this reasoning (as `BudgetStop`
+        decides it: the budget reached before the model closed its reasoning)."""
+        reached = checkpoint <= len(self.ids) - self.start
+        return reached and (self.closed_at is None or checkpoint < self.closed_at)
+
+
+def _cache_of(llm: Any) -> bytes | None:
+    """The context's cache of its one sequence (llama.cpp's per-sequence state: the cells and
+    their positions, no logits); None where llama.cpp cannot give it."""
+    import llama_cpp
+
+    ctx = llm._ctx.ctx
+    size = llama_cpp.llama_state_seq_get_size(ctx, 0)
+    if not size:
+        return None
+    buffer = (ctypes.c_uint8 * size)()
+    written = llama_cpp.llama_state_seq_get_data(ctx, buffer, size, 0)
+    return bytes(buffer[:written]) if written else None
+
+
+def _restore_cache(llm: Any, data: bytes) -> bool:
+    """Put a cache from `_cache_of` back; False (the cache then empty) where it fails."""
+    import llama_cpp
+
+    llm._ctx.kv_cache_seq_rm(-1, 0, -1)
+    buffer = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
+    if llama_cpp.llama_state_seq_set_data(llm._ctx.ctx, buffer, len(data), 0):
+        return True
+    llm.n_tokens = 0  # nothing restored: the next prompt is evaluated whole
+    return False
+
+
+class _Trace:
+    """One reply of the embedded backend kept for early exits (`base.Trace`).
+
+    The model's lock is held from `stream()` to `close()`, so nothing else runs on it between
+    the reply and its exits: llama.cpp's cache still holds the reasoning and each exit
+    evaluates only its closing text before the answer (read the exits from the last
+    checkpoint down, so each one's prefix is a prefix of the one before).
+    """
+
+    def __init__(self, backend: EmbeddedBackend, request: ChatRequest) -> None:
+        self.backend, self.request = backend, request
+        self.record = _Record()
+        self._held = ExitStack()
+        self._entry: _Loaded | None = None
+
+    def stream(self) -> Iterator[Event]:
+        """The whole reply, its reasoning's ids recorded."""
+        self._entry = self._held.enter_context(self.backend._use(self.request.model))
+        yield from _reply(self._entry, self.request, self.record)
+
+    def exit(self, checkpoint: int, cancel: Cancellation) -> Iterator[Event] | None:
+        """The reply closed at `checkpoint` (None: the reasoning ended before it)."""
+        if self._entry is None:
+            raise RuntimeError("read the trace's stream() before its exits")
+        request = replace(self.request, cancel=cancel,
+                          plan=replace(self.request.plan, exits=()))
+        if checkpoint == 0:  # the empty think block: exactly `think_budget=0`
+            return _reply(self._entry, replace(request, plan=replace(request.plan, budget=0)))
+        if not self.record.cuts(checkpoint):
+            return None
+        return self._closed(self._entry, request, checkpoint)
+
+    def _closed(self, entry: _Loaded, request: ChatRequest, checkpoint: int
+                ) -> Iterator[Event]:
+        rec = self.record
+        run = _Run(entry, request)
+        run.budget -= checkpoint  # what a budget run would have left after its reasoning
+        llm = run.llm
+        kept = llm.detokenize(rec.ids[rec.start:rec.start + checkpoint],
+                              prev_tokens=rec.ids[:rec.start]).decode("utf-8", errors="ignore")
+        line = f"\n\n{wrap_up(request.messages)}"
+        if rec.kind == "raw":
+            yield Delta("raw", kept + line + CLOSE)
+        else:
+            yield Delta("thinking", kept + line)
+        fmt = entry.formatter(messages=_ask_to_reason(request.messages) if request.plan.two_phase
+                              else request.messages)
+
+        def answer(texts: Iterator[str], kind: Kind) -> Iterator[Event]:
+            return (Delta(kind, text) for text in texts)
+
+        def finish(prefixed: bool, kind: Kind) -> Iterator[Event]:
+            yield run.done(prefixed=prefixed)
+
+        rec.restore(llm, rec.start + checkpoint)
+        yield from _answer_after_cut(run, rec.ids[:rec.start + checkpoint], checkpoint,
+                                     request.messages, rec.cue, fmt, None, answer, finish,
+                                     rec.kind, rec.prefixed)
+
+    def close(self) -> None:
+        """Release the model."""
+        self._held.close()
 
 
 class BudgetStop:

@@ -29,7 +29,17 @@ from ..errors import (
 )
 from ..reasoning.plan import CLOSE, EMPTY_THINK, THINK_PREFIX, ReasoningSupport
 from ..tools import ToolRequest
-from .base import BudgetCut, ChatRequest, Delta, Done, Event, ModelHandling, Options, Stats
+from .base import (
+    BudgetCut,
+    ChatRequest,
+    Delta,
+    Done,
+    Event,
+    ModelHandling,
+    Options,
+    ServerTrace,
+    Stats,
+)
 from .chat_template import render
 from .http import CONNECT_TIMEOUT, interruptible, redact_http_logs, shutdown, timeouts
 from .http import idle_timeout as resolve_idle_timeout
@@ -415,11 +425,7 @@ class OllamaBackend:
         budget is complete as it is.
         """
         budget = request.plan.budget or 0
-        details = self.model_details(request.model)
-        if not details.get("template"):
-            raise BudgetUnsupported(f"Ollama at {self.host} did not show the chat template of "
-                                    f"{request.model}")
-        prompt = render(str(details["template"]), request.messages)  # before generating
+        prompt = self._prompt(request)  # before generating
         cut = BudgetCut(budget, request.messages)
         t0 = time.perf_counter()
         if budget:
@@ -435,14 +441,38 @@ class OllamaBackend:
             if not cut.cut or request.cancel.is_set():
                 return
             yield cut.wrap_up()
-            prompt += f"{THINK_PREFIX}{cut.reasoning()}{CLOSE}"
-        else:
-            prompt += EMPTY_THINK
+        seconds = time.perf_counter() - t0
+        for ev in self._closed(request, prompt, cut):
+            yield cut.done(ev, seconds) if isinstance(ev, Done) else ev
+
+    def _prompt(self, request: ChatRequest, feature: str = "think_budget") -> str:
+        """The model's own template rendered for the request, up to where its reply starts."""
+        details = self.model_details(request.model)
+        if not details.get("template"):
+            raise BudgetUnsupported(f"Ollama at {self.host} did not show the chat template of "
+                                    f"{request.model}", feature)
+        return render(str(details["template"]), request.messages)
+
+    def _closed(self, request: ChatRequest, prompt: str, cut: BudgetCut) -> Iterator[Event]:
+        """The answer after `cut`: its reasoning closed after `prompt`, generated raw."""
+        closed = f"{THINK_PREFIX}{cut.reasoning()}{CLOSE}" if cut.budget else EMPTY_THINK
         options = ollama_options(request.options)
         options["num_predict"] = max(1, request.options.max_tokens - len(cut.pieces))
-        seconds = time.perf_counter() - t0
-        for ev in self._continue(request, prompt, options):
-            yield cut.done(ev, seconds) if isinstance(ev, Done) else ev
+        yield from self._continue(request, prompt + closed, options)
+
+    def trace(self, request: ChatRequest) -> ServerTrace:
+        """Early exits: the reply from /api/chat once, then each checkpoint's answer from a raw
+        continuation of the same prefix (Ollama's runner keeps the prompt it just evaluated
+        in its cache, so only the closing text and the answer are new)."""
+        if not request.plan.send_think:
+            raise BudgetUnsupported(
+                f"Ollama {self.version()} at {self.host} sends the reasoning inline (the "
+                f"`think` switch needs Ollama {THINK_SINCE} or later: upgrade it)", "exit_at")
+        prompt = self._prompt(request, "exit_at")
+        return ServerTrace(
+            request, lambda: self.stream(request),
+            lambda cut, cancel: interruptible(
+                self._closed(replace(request, cancel=cancel), prompt, cut), cancel))
 
     def _continue(self, request: ChatRequest, prompt: str, options: dict[str, Any]
                   ) -> Iterator[Event]:

@@ -7,6 +7,7 @@ import json
 import re
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
@@ -32,7 +33,7 @@ from ..errors import (
 )
 from ..reasoning.plan import CLOSE, EMPTY_THINK, THINK_PREFIX, ReasoningSupport
 from ..tools import ToolRequest, decode_arguments
-from .base import BudgetCut, ChatRequest, Delta, Done, Event, Stats
+from .base import BudgetCut, ChatRequest, Delta, Done, Event, ServerTrace, Stats
 from .http import idle_timeout as resolve_idle_timeout
 from .http import interruptible, redact_http_logs, shutdown, timeouts
 
@@ -302,12 +303,8 @@ class OpenAIBackend:
 
         Servers send about one token per delta, so reasoning deltas are counted as tokens.
         """
-        mode = self.continuation()
+        mode = self._mode()
         where = _display_url(self.base_url)
-        if mode is None:
-            raise BudgetUnsupported(
-                f"the OpenAI-compatible server at {where} offers neither vLLM's "
-                "continue_final_message nor DeepSeek's prefix completion")
         budget = request.plan.budget or 0
         cut = BudgetCut(budget, request.messages)
         t0 = time.perf_counter()
@@ -320,9 +317,23 @@ class OpenAIBackend:
             if not cut.cut or request.cancel.is_set():
                 return
             yield cut.wrap_up()
-            thought = cut.reasoning()
-        else:
-            thought = ""
+        seconds = time.perf_counter() - t0
+        for ev in self._closed(request, cut, mode):
+            yield cut.done(ev, seconds) if isinstance(ev, Done) else ev
+
+    def _mode(self, feature: str = "think_budget") -> str:
+        """How this server continues a final assistant message, or the typed error."""
+        mode = self.continuation()
+        if mode is None:
+            raise BudgetUnsupported(
+                f"the OpenAI-compatible server at {_display_url(self.base_url)} offers neither "
+                "vLLM's continue_final_message nor DeepSeek's prefix completion", feature)
+        return mode
+
+    def _closed(self, request: ChatRequest, cut: BudgetCut, mode: str) -> Iterator[Event]:
+        """The answer after `cut`, continuing a final assistant message with its reasoning."""
+        where = _display_url(self.base_url)
+        thought = cut.reasoning() if cut.budget else ""
         body = self._body(request)
         body["max_tokens"] = max(1, request.options.max_tokens - len(cut.pieces))
         if mode == "deepseek":
@@ -332,14 +343,13 @@ class OpenAIBackend:
                                                     "prefix": True}]
         else:
             url = self.base_url
-            closed = f"{THINK_PREFIX}{thought}{CLOSE}" if budget else EMPTY_THINK
+            closed = f"{THINK_PREFIX}{thought}{CLOSE}" if cut.budget else EMPTY_THINK
             body["messages"] = [*request.messages, {"role": "assistant", "content": closed}]
             body["continue_final_message"], body["add_generation_prompt"] = True, False
-        seconds = time.perf_counter() - t0
         try:
             for ev in self._events(request, body, url):
                 # After `</think>` everything is the answer, whatever field a parser put it in.
-                yield cut.done(ev, seconds) if isinstance(ev, Done) else Delta("answer", ev.text)
+                yield ev if isinstance(ev, Done) else Delta("answer", ev.text)
         except BackendError as exc:
             if exc.status == 400 and "continue_final_message" in str(exc):
                 # transformers refuses when the template rewrites the last assistant turn (the
@@ -348,6 +358,19 @@ class OpenAIBackend:
                     f"{where} could not continue the reasoning ({exc}): this model's chat "
                     "template rewrites the final assistant message") from exc
             raise
+
+    def trace(self, request: ChatRequest) -> ServerTrace:
+        """Early exits: the reply once, then each checkpoint's answer continuing a final
+        assistant message that holds the reasoning so far (vLLM and SGLang reuse the cached
+        prefix with prefix caching on; DeepSeek's platform caches prompts on disk)."""
+        mode = self._mode("exit_at")
+
+        def answer(cut: BudgetCut, cancel: Any) -> Iterator[Event]:
+            part = replace(request, cancel=cancel)
+            return interruptible(self._closed(part, cut, mode), cancel, self._event_limit(),
+                                 self._stalled)
+
+        return ServerTrace(request, lambda: self.stream(request), answer)
 
     def _interruptible(self, request: ChatRequest) -> Iterator[Event]:
         yield from interruptible(self._events(request, self._body(request), self.base_url),

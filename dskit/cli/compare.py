@@ -29,9 +29,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     prompts = load(read_prompts(args.prompts), n=args.n, seed=args.seed or 0)
     budgets = args.think_budget if args.think_budget else None
+    exits = [n for group in args.exit_at for n in group] if args.exit_at else None
     df = compare(args.models, prompts, samples=args.samples,
                  client=client_for(args), max_tokens=args.max_tokens or 512, think=args.think,
-                 think_budget=budgets, loop_guard=args.loop_guard, out=args.out, seed=args.seed)
+                 think_budget=budgets, exit_at=exits, loop_guard=args.loop_guard, out=args.out,
+                 seed=args.seed)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(safe(for_display(summary(df)).to_string(index=False)))
     truncated = int((df["done_reason"] == "length").sum())
@@ -56,6 +58,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 1 if len(failed) else 0
 
 
+def checkpoints_arg(text: str) -> list[int]:
+    """An `--exit-at` value: checkpoints in tokens, separated by commas."""
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts or not all(p.isdigit() for p in parts):
+        raise argparse.ArgumentTypeError(f"{text!r}: give whole numbers of tokens >= 0 "
+                                         "separated by commas, e.g. 0,64,128,256")
+    return [int(p) for p in parts]
+
+
 def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     """Register `compare`."""
     p = sub.add_parser("compare", parents=[common],
@@ -68,6 +79,10 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--think-budget", type=budget_arg, nargs="+", metavar="N",
                    help="cap the reasoning at N tokens; several values sweep budgets "
                    "('none': no budget), e.g. --think-budget 0 64 256 none")
+    p.add_argument("--exit-at", type=checkpoints_arg, nargs="+", metavar="N,N",
+                   help="the budget curve from one trace per sample: its reasoning is generated "
+                   "once and closed at each checkpoint, e.g. --exit-at 0,64,128,256 (rows "
+                   "carry the checkpoint as think_budget; not with --think-budget)")
     p.add_argument("--loop-guard", action=argparse.BooleanOptionalAction, default=True,
                    help="stop replies that fall into degenerate repetition (on by default)")
     p.add_argument("--samples", type=int, default=1, help="samples per prompt (pass@1 = mean)")

@@ -65,6 +65,10 @@ def chat(
     (`done_reason == "repetition"`).
     """
     client = client or default_client()
+    if kwargs.get("exit_at") is not None:
+        raise ConfigurationError("exit_at reads one trace at several checkpoints, so it gives "
+                                 "several replies: use ds.early_exits(prompt, exit_at=[...]) or "
+                                 "ds.compare(..., exit_at=[...])")
     if tools is None:
         kwargs.pop("tool_timeout", None)  # only tool calls have a time limit
     if format is not None or tools is not None or retries:

@@ -17,6 +17,7 @@ from ..backends.base import (
     ChatRequest,
     Delta,
     Done,
+    Event,
     Options,
 )
 from ..client import Client
@@ -57,9 +58,12 @@ class ChatStream:
     """
 
     def __init__(self, client: Client, request: ChatRequest, notes: list[str],
-                 loop_guard: bool = False) -> None:
+                 loop_guard: bool = False, events: Iterator[Event] | None = None) -> None:
         self._client = client
         self._request = request
+        #: The backend's events when they come from elsewhere than `backend.stream(request)`
+        #: (a trace's whole reply or one of its early exits).
+        self._events = events
         self._started = False
         self._guard = LoopGuard() if loop_guard else None
         self.reply = Reply(model=request.model, backend=client.backend.name, notes=list(notes),
@@ -98,7 +102,8 @@ class ChatStream:
         done = Done()
         t0 = time.perf_counter()
         clock: list[float] = []  # first and last arrival, for a reply ended before its Done
-        events = self._client.backend.stream(self._request)
+        events = self._events if self._events is not None \
+            else self._client.backend.stream(self._request)
 
         def take(chunks: list[Chunk]) -> list[Chunk]:
             kept = [c for c in chunks if c.text]
@@ -235,6 +240,7 @@ def build_request(
     stop: list[str] | None = None,
     think: bool | None = None,
     think_budget: int | None = None,
+    exit_at: object = None,
     recommendations: bool = True,
     options: dict[str, Any] | None = None,
 ) -> tuple[ChatRequest, list[str]]:
@@ -253,7 +259,8 @@ def build_request(
     notes: list[str] = []
     if recommendations:
         messages, opts, notes = apply_recommendations(messages, opts, traits)
-    plan = plan_reasoning(traits, think, client.backend.reasoning_support(), think_budget)
+    plan = plan_reasoning(traits, think, client.backend.reasoning_support(), think_budget,
+                          exit_at)
     notes += plan.notes
     return ChatRequest(model=model, messages=messages, options=opts, plan=plan), notes
 

@@ -18,18 +18,21 @@ import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..client import Client, default_client
+from ..conversation.exits import exits
 from ..errors import ComparisonFailed, ConfigurationError, ModelNotFound
-from ..reasoning.plan import check_budget
+from ..reasoning.plan import check_budget, check_exits
 from ..reasoning.think import math_prompt
 from .grading import final_answer, grade
 from .prompts import load
 from .results import COLUMNS, Key, ResultsFile, blank, frame, key_of
 from .summary import describe, paired, pass_at_k, summary
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -69,9 +72,9 @@ def compare(models: str | Sequence[str], prompts: Any, samples: int = 1, *,
             client: Client | None = None, max_tokens: int | None = None,
             temperature: float | None = None, seed: int | None = None,
             think: bool | None = None, think_budget: int | Sequence[int | None] | None = None,
-            loop_guard: bool = True, out: str | os.PathLike[str] | None = None,
-            resume: bool = True, progress: bool = True, parallel: int = 1,
-            stop: threading.Event | None = None,
+            exit_at: Sequence[int] | None = None, loop_guard: bool = True,
+            out: str | os.PathLike[str] | None = None, resume: bool = True,
+            progress: bool = True, parallel: int = 1, stop: threading.Event | None = None,
             on_row: Callable[[dict[str, Any]], None] | None = None) -> pd.DataFrame:
     """Ask every model every prompt `samples` times; one row per (model, think_budget, prompt,
     sample).
@@ -85,6 +88,11 @@ def compare(models: str | Sequence[str], prompts: Any, samples: int = 1, *,
       defaults). With `seed`, sample i uses `seed + i`, so samples differ but a rerun repeats.
     - `think_budget`: cap the reasoning at N tokens (0: answer without reasoning); a list
       sweeps budgets, e.g. `[0, 64, 256, None]`, each model still loaded once.
+    - `exit_at`: the same curve from one trace per sample, e.g. `[0, 64, 128, 256]`: each
+      sample's reasoning is generated once (the `think_budget` None row), then closed at each
+      checkpoint exactly as that budget closes it, and only the answer is generated from
+      there. Rows carry the checkpoint as their `think_budget`, so `summary`, `paired` and
+      `plots.accuracy_vs_thinking` read them as a sweep. Not with `think_budget`.
     - `loop_guard`: stop replies that fall into degenerate repetition (on by default:
       `done_reason == "repetition"`, counted as `looped` in the summary).
     - `out`: a `.csv` (or `.parquet`, needs pyarrow) file each finished row is written to at
@@ -98,15 +106,25 @@ def compare(models: str | Sequence[str], prompts: Any, samples: int = 1, *,
       `df.attrs["interrupted"] = True`. `summary(df)` gives pass@1 and speed per model.
     """
     model_list = _models(models, samples, parallel)
-    tasks = _tasks(model_list, _budgets(think_budget), load(prompts), samples)
+    if exit_at is not None:
+        if think_budget is not None:
+            raise ConfigurationError("exit_at and think_budget both set: each checkpoint of "
+                                     "exit_at is a budget already; give one of them")
+        budgets: list[int | None] = [None, *check_exits(exit_at)]
+    else:
+        budgets = _budgets(think_budget)
+    tasks = _tasks(model_list, budgets, load(prompts), samples)
     client = client or default_client()
     run = _Run(tasks, ResultsFile(Path(out)) if out is not None else None, resume)
     run.execute(model_list, _GroupRunner.maker(client, stop, max_tokens=max_tokens,
                                                temperature=temperature, seed=seed,
-                                               think=think, loop_guard=loop_guard),
+                                               think=think, loop_guard=loop_guard,
+                                               exits=exit_at is not None),
                 parallel, progress, on_row)
     settings = {"backend": client.name, "samples": samples, "max_tokens": max_tokens,
                 "temperature": temperature, "seed": seed, "think": think}
+    if exit_at is not None:
+        settings["exit_at"] = list(budgets[1:])
     return run.result(settings, out)
 
 
@@ -265,46 +283,73 @@ class _GroupRunner:
                     stream.stop()
                 return
 
+    def _units(self) -> list[list[_Task]]:
+        """What one call runs: a task, or with early exits every checkpoint of one sample
+        (its trace is generated once for all of them)."""
+        if not self.options.get("exits"):
+            return [[task] for task in self.tasks]
+        units: dict[tuple[str, int], list[_Task]] = {}
+        for task in self.tasks:
+            units.setdefault((task.prompt_id, task.sample), []).append(task)
+        return list(units.values())
+
+    def _unit(self, unit: list[_Task]) -> list[dict[str, Any]] | None:
+        """The rows of one unit; None when stopped."""
+        if self.options.get("exits"):
+            return self.call_exits(unit)
+        row = self.call(unit[0])
+        return None if row is None else [row]
+
     def _run(self, done: Callable[[dict[str, Any]], bool], parallel: int) -> bool:
+        units = self._units()
         if parallel == 1:
-            for task in self.tasks:
-                row = self.call(task)
-                if row is None or not done(self.graded(row)):
+            for unit in units:
+                rows = self._unit(unit)
+                if rows is None:
                     return False
+                for row in rows:
+                    if not done(self.graded(row)):
+                        return False
             return True
         pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="dskit-compare")
-        pending: set[Future[dict[str, Any] | None]] = set()
-        queue = iter(self.tasks)
+        pending: set[Future[list[dict[str, Any]] | None]] = set()
+        queue = iter(units)
         try:
-            for task in _take(queue, parallel):
-                pending.add(pool.submit(self.call, task))
+            for unit in _take(queue, parallel):
+                pending.add(pool.submit(self._unit, unit))
             while pending:
                 finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                 keep = True
                 for fut in finished:  # every finished row is kept, even when asked to stop
-                    row = fut.result()
-                    if row is None:  # stopped mid-reply: not a result
+                    rows = fut.result()
+                    if rows is None:  # stopped mid-reply: not a result
                         keep = False
                         continue
-                    # grading happens here, in the calling thread (math-verify uses signals)
-                    keep = done(self.graded(row)) and keep
+                    for row in rows:
+                        # grading happens here, in the calling thread (math-verify uses signals)
+                        keep = done(self.graded(row)) and keep
                 if not keep:
                     return False
-                for task in _take(queue, len(finished)):
-                    pending.add(pool.submit(self.call, task))
+                for unit in _take(queue, len(finished)):
+                    pending.add(pool.submit(self._unit, unit))
             return True
         finally:
             for fut in pending:
                 fut.cancel()
             pool.shutdown(wait=False, cancel_futures=True)
 
-    def call(self, task: _Task) -> dict[str, Any] | None:
-        """Ask the model once; a failure becomes the row's `error`; None when stopped."""
-        row: dict[str, Any] = {
+    @staticmethod
+    def row(task: _Task) -> dict[str, Any]:
+        """A task's row before its reply."""
+        return {
             "model": task.model, "think_budget": task.budget, "prompt_id": task.prompt_id,
             "prompt": task.prompt, "sample": task.sample, "kind": task.kind,
             "expected": task.expected, "_grader": task.grader,
         }
+
+    def call(self, task: _Task) -> dict[str, Any] | None:
+        """Ask the model once; a failure becomes the row's `error`; None when stopped."""
+        row = self.row(task)
         if self.model_error is not None:
             row["error"] = self.model_error
             return row
@@ -315,28 +360,73 @@ class _GroupRunner:
             stream = self.client.chat(text, task.model, stream=True,
                                       loop_guard=self.options["loop_guard"],
                                       **self.chat_options(task))
-            with self._lock:
-                self._active.add(stream)
-            try:
-                if self.stop is not None and self.stop.is_set():
-                    stream.stop()
-                reply = stream.collect()
-            finally:
-                with self._lock:
-                    self._active.discard(stream)
-            if stream.stopped and self.stop is not None and self.stop.is_set():
-                return None  # the run is being stopped: this reply is not a result
-        except ModelNotFound as exc:
-            # No point asking again: the model's other rows fail the same way, without calls.
-            self.model_error = f"{type(exc).__name__}: {exc}"
-            row["error"] = self.model_error
-            row["total_s"] = time.perf_counter() - t0
-            return row
+            reply = self.collect(stream)
+            if reply is None:
+                return None
         except Exception as exc:  # recorded in the row: one failed call never stops the run
-            row["error"] = f"{type(exc).__name__}: {exc}"
-            row["total_s"] = time.perf_counter() - t0
+            self.failed(row, exc, t0)
             return row
         row.update(_reply_fields(reply))
+        return row
+
+    def call_exits(self, unit: list[_Task]) -> list[dict[str, Any]] | None:
+        """One sample's trace and its early exits: a row per checkpoint; None when stopped."""
+        first = unit[0]
+        if self.model_error is not None:
+            return [{**self.row(t), "error": self.model_error} for t in unit]
+        by_point = {t.budget: t for t in unit}
+        text = math_prompt(first.prompt) if first.kind == "math" else first.prompt
+        options = self.chat_options(replace(first, budget=None))
+        rows: list[dict[str, Any]] = []
+        whole: dict[str, Any] | None = None
+        t0 = time.perf_counter()
+        try:
+            for point in exits(text, first.model, client=self.client,
+                               exit_at=[b for b in by_point if b is not None] or [0],
+                               loop_guard=self.options["loop_guard"], **options):
+                task = by_point.get(point.checkpoint)
+                if point.stream is None:  # the reasoning ended before it: the whole reply
+                    reply_fields = {k: v for k, v in (whole or {}).items()
+                                    if k not in self.row(first)}
+                else:
+                    reply = self.collect(point.stream)
+                    if reply is None:
+                        return None
+                    reply_fields = _reply_fields(reply)
+                if point.checkpoint is None:
+                    whole = {**self.row(first), **reply_fields}
+                if task is not None:  # (a resumed run may have this row already)
+                    rows.append({**self.row(task), **reply_fields})
+                t0 = time.perf_counter()
+        except Exception as exc:  # the rows not reached fail with it; the run goes on
+            done = {r["think_budget"] for r in rows}
+            for task in unit:
+                if task.budget not in done:
+                    rows.append(self.failed(self.row(task), exc, t0))
+        return rows
+
+    def collect(self, stream: Any) -> Reply | None:
+        """A stream's reply, registered so that Stop ends it at once; None when stopped."""
+        with self._lock:
+            self._active.add(stream)
+        try:
+            if self.stop is not None and self.stop.is_set():
+                stream.stop()
+            reply: Reply = stream.collect()
+        finally:
+            with self._lock:
+                self._active.discard(stream)
+        if stream.stopped and self.stop is not None and self.stop.is_set():
+            return None  # the run is being stopped: this reply is not a result
+        return reply
+
+    def failed(self, row: dict[str, Any], exc: Exception, t0: float) -> dict[str, Any]:
+        """`row` with the failure recorded; an unknown model fails its other rows at once."""
+        row["error"] = f"{type(exc).__name__}: {exc}"
+        row["total_s"] = time.perf_counter() - t0
+        if isinstance(exc, ModelNotFound):
+            # No point asking again: the model's other rows fail the same way, without calls.
+            self.model_error = row["error"]
         return row
 
     def chat_options(self, task: _Task) -> dict[str, Any]:
@@ -363,7 +453,7 @@ class _GroupRunner:
         return {c: row.get(c) for c in COLUMNS}
 
 
-def _take(it: Iterable[_Task], n: int) -> list[_Task]:
+def _take(it: Iterable[T], n: int) -> list[T]:
     return list(itertools.islice(it, n))
 
 

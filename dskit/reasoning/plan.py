@@ -21,6 +21,10 @@ The rules (the same defaults everywhere):
   carries the cut out its own way (llama.cpp with a stopping criterion on the one pass, then
   the answer from the model's own tokens; prompted reasoning in two phases; Ollama through a raw
   `/api/generate`, OpenAI-compatible servers by continuing a final assistant message).
+- Early exits (`exit_at=[0, 64, 256]`) read one trace at several budgets: the reasoning is
+  generated once, then closed at each checkpoint exactly as a budget closes it and only the
+  answer is generated from there. The plan reasons as with a budget (the same forced opening),
+  and the backend keeps the trace to close it (`backends.base.EarlyExits`).
 """
 
 from __future__ import annotations
@@ -124,6 +128,8 @@ class ReasoningPlan:
     notes: tuple[str, ...] = ()
     #: Thinking budget in tokens: cut the reasoning there and let the model answer (None: none).
     budget: int | None = None
+    #: Early-exit checkpoints: the one trace is also closed and answered at each (ascending).
+    exits: tuple[int, ...] = ()
 
 
 def check_budget(budget: object) -> int | None:
@@ -139,14 +145,44 @@ def check_budget(budget: object) -> int | None:
     return budget
 
 
+def check_exits(exits: object) -> tuple[int, ...]:
+    """`exit_at` as given: checkpoints in tokens (None, the full trace, is always read)."""
+    given = list(exits) if isinstance(exits, (list, tuple, range)) else [exits]
+    for e in given:
+        if e is not None and (isinstance(e, bool) or not isinstance(e, int)
+                              or not 0 <= e < 2**31):
+            raise ConfigurationError(f"exit_at: {e!r} is not a checkpoint: give whole numbers "
+                                     "of tokens from 0 (answer without reasoning), e.g. "
+                                     "exit_at=[0, 64, 128, 256]")
+    kept = sorted({e for e in given if isinstance(e, int)})
+    if not kept:
+        raise ConfigurationError(f"exit_at={exits!r}: give at least one checkpoint in tokens, "
+                                 "e.g. exit_at=[0, 64, 128, 256]")
+    if len(kept) != len([e for e in given if e is not None]):
+        raise ConfigurationError(f"a checkpoint is listed twice in exit_at={given}")
+    return tuple(kept)
+
+
 def plan_reasoning(traits: Traits, think: bool | None, support: ReasoningSupport,
-                   budget: int | None = None) -> ReasoningPlan:
+                   budget: int | None = None, exits: object = None) -> ReasoningPlan:
     """The plan for a reply of a model with `traits`, asked `think`, on a backend with `support`.
 
     A `budget` asks for reasoning (think=None becomes True) and caps it; `think=False` with a
-    budget above 0 contradicts it and is refused.
+    budget above 0 contradicts it and is refused. Early-exit checkpoints (`exits`) ask for
+    reasoning the same way and cannot be combined with a budget (each checkpoint is one).
     """
     budget = check_budget(budget)
+    points = check_exits(exits) if exits is not None else ()
+    if points:
+        if budget is not None:
+            raise ConfigurationError(
+                f"exit_at={list(points)} and think_budget={budget}: each checkpoint already "
+                "reads the trace at a budget; give one of them")
+        if think is False:
+            raise ConfigurationError(
+                "exit_at closes the reasoning at checkpoints, but think=False turns it off: "
+                "drop one of them")
+        think = True
     if budget is not None:
         if think is False and budget > 0:
             raise ConfigurationError(
@@ -164,13 +200,14 @@ def plan_reasoning(traits: Traits, think: bool | None, support: ReasoningSupport
     notes = (NO_REASONING_NOTE,) if cannot_at_all else ()
     send_think = think if support.think_switch and not two_phase else None
     # A budget needs to know where the reasoning starts: R1 gets the forced opening then too.
-    prefix = THINK_PREFIX if ((traits.force_think or (budget is not None and traits.r1))
+    prefix = THINK_PREFIX if ((traits.force_think or ((budget is not None or points)
+                                                      and traits.r1))
                               and think is not False and support.force_prefix) else ""
     if cannot_at_all:
-        budget = None  # nothing reasons, so there is nothing to cut
+        budget, points = None, ()  # nothing reasons, so there is nothing to cut
     return ReasoningPlan(think=think, send_think=send_think, prefix=prefix, two_phase=two_phase,
                          starts_inside=traits.r1 and think is not False, notes=notes,
-                         budget=budget)
+                         budget=budget, exits=points)
 
 
 def wrap_up(messages: list[dict[str, str]]) -> str:
