@@ -7,7 +7,13 @@ import math
 
 import pytest
 
-from dskit.evals.anatomy import REFLECTION_MARKERS, anatomy, estimate_tokens, reflections
+from dskit.evals.anatomy import (
+    REFLECTION_MARKERS,
+    anatomy,
+    estimate_tokens,
+    reflections,
+    token_index,
+)
 
 
 def test_reflection_markers_in_english_and_chinese_as_words_only() -> None:
@@ -19,7 +25,7 @@ def test_reflection_markers_in_english_and_chinese_as_words_only() -> None:
                      "其实"]
     assert reflections(text, markers=["nothing", "检查一下"]) == [
         (text.index("nothing"), "nothing"), (text.index("检查一下"), "检查一下")]
-    assert "wait" in REFLECTION_MARKERS and "等等" in REFLECTION_MARKERS
+    assert "^wait" in REFLECTION_MARKERS and "^等等" in REFLECTION_MARKERS
 
 
 def test_a_right_answer_found_early_then_overthought() -> None:
@@ -29,8 +35,10 @@ def test_a_right_answer_found_early_then_overthought() -> None:
     result = anatomy(thinking, "7个", "7", thinking_tokens=100)
     assert result.correct is True and not result.found_then_lost
     assert [c for _, c in result.candidates][-1] == "7"
-    first_seven = thinking.index("一共 7 个。") + len("一共 7 个。")
-    assert result.first_correct == round(first_seven * 100 / len(thinking))
+    # where "一共 7" ends, on the 100 tokens the backend counted (the Chinese, weighted 1 per
+    # character, is most of them: a plain share of the characters would say 28, not 34)
+    first_seven = thinking.index("一共 7") + len("一共 7")
+    assert result.first_correct == token_index(thinking, first_seven, 100) == 34
     assert result.settled is not None and result.settled >= result.first_correct
     assert result.overthinking == 100 - result.settled
     assert 0 < result.overthinking_share < 1
