@@ -175,6 +175,15 @@ def _is_cup(grader: Any) -> bool:
     return grader == "cup" or grader is grading.grade_cup
 
 
+def candidate_right(value: str, expected: Any, kind: str = "math", grader: Any = None) -> bool:
+    """Whether a candidate `anatomy` read (a maths value, a cup place) is the right answer."""
+    if grading.is_missing(expected):
+        return False
+    if kind == "math":
+        return grading.numbers_equal(str(expected), value)
+    return _is_cup(grader) and value == grading.CUP_ANSWER
+
+
 def _read(thinking: str, expected: Any, kind: str, grader: Any
           ) -> tuple[list[tuple[int, str]], int | None]:
     """The candidates (character offset, value) as they change, and the offset where a right
@@ -185,7 +194,7 @@ def _read(thinking: str, expected: Any, kind: str, grader: Any
 
         def right(value: str) -> bool:
             if value not in verdicts:  # math-verify is slow: each value is judged once
-                verdicts[value] = graded and grading.numbers_equal(str(expected), value)
+                verdicts[value] = candidate_right(value, expected, kind, grader)
             return verdicts[value]
 
         stated = [(end, _value(v)) for end, v in grading.stated_answers(thinking)]
@@ -195,8 +204,9 @@ def _read(thinking: str, expected: Any, kind: str, grader: Any
         return _changes(stated), first
     if _is_cup(grader):
         claims = grading.cup_claims(thinking)
-        first = next((end for end, place in claims if place == grading.CUP_ANSWER), None)
-        return _changes(claims), first if graded else None
+        first = next((end for end, place in claims
+                      if candidate_right(place, expected, kind, grader)), None)
+        return _changes(claims), first
     if not graded:
         return [], None
     ends = [m.end() for m in _STEP.finditer(thinking)]

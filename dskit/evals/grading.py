@@ -283,6 +283,8 @@ _EQUALS = re.compile(r"(?:=|＝|等于|\bequals\b|\bis equal to\b)\s*")
 _IS = re.compile(r"(?:\bis\b|\bare\b|\bmakes\b|\bgives\b|是|得)\s*")
 _OPERATOR = re.compile(r"\d\s*[-+×*/÷x]\s*\d|\b(?:plus|minus|times|divided|multiplied)\b|"
                        r"[加减乘除]")
+# "Okay, so Xiaoming has 5 apples": a trace opening by restating the question, not concluding.
+_OPENING = re.compile(r"\s*(?:okay|ok|alright|all right|well)[,，\s]*$", re.I)
 _CLAUSE_START = re.compile(r"[。！？；，,;!?\n]|\.(?:\s|$)")
 
 
@@ -311,7 +313,8 @@ def stated_answers(text: str) -> list[tuple[int, str]]:
     found = [(end, value) for end, value in boxes(text)]
     found += [(m.end(1), m.group(1)) for m in _STATED_BEFORE.finditer(text)]
     for mark, stated in [(m, True) for m in _STATED.finditer(text)] + \
-            [(m, False) for m in _CONCLUDED.finditer(text)]:
+            [(m, False) for m in _CONCLUDED.finditer(text)
+             if not _OPENING.match(text, 0, m.start())]:
         end = _SENTENCE_END.search(text, mark.end())
         stop = end.start() if end else len(text)
         at, span = mark.end(), _unnegated(text[mark.end():stop])

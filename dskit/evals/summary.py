@@ -351,7 +351,7 @@ ANATOMY_COLUMNS = [
 Graders = dict[str, Any]
 
 
-def _grader_of(row: dict[str, Any], graders: Graders | None) -> Any:
+def grader_of(row: dict[str, Any], graders: Graders | None = None) -> Any:
     """The grader a row's prompt was graded with: `graders[prompt_id]` when given, else the
     row's `grader` column, else the built-in prompt of that id (rows from files written before
     the column), else None (containment, as `grading.grade` does without one)."""
@@ -382,7 +382,7 @@ def _traces(df: pd.DataFrame, graders: Graders | None,
         out.append((row, measure(
             row.get("thinking") or "", row.get("answer") or "",
             None if blank(row.get("expected")) else str(row["expected"]),
-            kind=row.get("kind") or "text", grader=_grader_of(row, graders),
+            kind=row.get("kind") or "text", grader=grader_of(row, graders),
             thinking_tokens=None if blank(tokens) else int(tokens), markers=markers)))
     return out
 
