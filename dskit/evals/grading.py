@@ -35,13 +35,18 @@ _PLACES = {
     "other room": re.compile(r"另一个房间|另一间|别的房间|其他房间|另外的房间|另一个屋|隔壁|厨房|"
                              r"\b(?:other|another|next|new|different|second)\s+room\b|\bkitchen\b"),
 }
+_UNDER_CUP = re.compile(r"杯(?:子)?(?:下|底下)|"
+                        r"\b(?:under|underneath|beneath)\s+(?:the\s+|a\s+|that\s+)?cup\b")
 _BALL = re.compile(r"球|\bballs?\b|^\s*(?:它|it\b|it's|it is)")
 _CUP_SUBJECT = re.compile(r"杯子|杯|\bcup\b")
 _NEGATED = re.compile(r"不在|不是|没有|没在|并非|不会在|\bnot\b|n't\b|\bno longer\b|\bnever\b")
 _HEDGED = re.compile(r"可能|也许|或许|或者|如果|假如|要是|否则|不然|取决于|\bcould\b|\bmight\b|"
                      r"\bmay\b|\bpossibly\b|\bperhaps\b|\bdepends\b|\bif\b|\botherwise\b|"
                      r"\bunless\b")
-_CONTINUES = re.compile(r"^\s*(?:也|还|仍|又|而是|而且|并且|and\b|also\b|inside\b|which\b|"
+# A clause that goes on about the same subject: "…, resting on the bed"; Chinese drops the
+# subject before a verb of lying or falling ("球会掉下来，落在床上").
+_CONTINUES = re.compile(r"^\s*(?:也|还|仍|又|而是|而且|并且|落|掉|留|躺|待|呆|停|and\b|also\b|"
+                        r"inside\b|which\b|"
                         r"resting\b|lying\b|sitting\b|still\b)")
 _FILLER = re.compile(r"^\s*(?:答案?|答|是|在|就在|它在|而是在|the answer is|answer|it's|it is)?"
                      r"\s*[:：]?\s*")
@@ -80,6 +85,8 @@ def _claims(text: str) -> list[tuple[int, str]]:
             subject = ""
         if subject != "ball" or not places or _NEGATED.search(clause) or _HEDGED.search(clause):
             continue
+        if set(places) == {"bed", "cup"} and _UNDER_CUP.search(clause):
+            places = ["bed"]  # "on the bed under the cup": lying on the bed, the cup over it
         claims.append((end, places[0] if len(places) == 1 else "conflict"))
     return claims
 
@@ -276,9 +283,11 @@ def math_answer(answer: str, thinking: str = "") -> str | None:
 # A Chinese numeral counts as a value in a trace only before a measure word or a stop: "一下",
 # "一起", "一样" are words, not the number 1.
 _CN_VALUE = re.compile(r"[零〇一二两三四五六七八九十百千万亿]+(?=\s*(?:个|只|元|块|支|本|人|次|"
-                       r"天|岁|米|分|倍|辆|头|条|张|把|杯|颗|斤|年|小时|[。，,.！!？?；;、]|$))")
+                       r"天|岁|米|分|倍|辆|头|条|张|把|杯|颗|斤|年|小时|盒|箱|瓶|袋|包|页|"
+                       r"[。，,.！!？?；;、]|$))")
 # A derived value: "= 7", "等于 7", "equals 7"; "is / are / 是 / 得 7" only in a clause that
-# computes ("3 plus 4 is 7", "5减2是3"), not "each pen is 3 yuan".
+# computes or starts from a number ("3 plus 4 is 7", "5减2是3", "两盒就是八个"), not "each pen
+# is 3 yuan".
 _EQUALS = re.compile(r"(?:=|＝|等于|\bequals\b|\bis equal to\b)\s*")
 _IS = re.compile(r"(?:\bis\b|\bare\b|\bmakes\b|\bgives\b|是|得)\s*")
 _OPERATOR = re.compile(r"\d\s*[-+×*/÷x]\s*\d|\b(?:plus|minus|times|divided|multiplied)\b|"
@@ -329,7 +338,8 @@ def stated_answers(text: str) -> list[tuple[int, str]]:
 
 def derived_values(text: str) -> list[tuple[int, str]]:
     """Every value `text` computes, in order, as (where it ends, the value): the number after
-    "=", "等于", "equals", or after "is / 是 / 得" in a clause that computes ("3 + 4 is 7")."""
+    "=", "等于", "equals", or after "is / 是 / 得" in a clause that computes or starts from a
+    number ("3 + 4 is 7", "14 pens is 42 yuan", "两盒就是八个")."""
     found = []
     for mark in _EQUALS.finditer(text):
         if (value := _number_after(text, mark.end())) is not None:
@@ -337,7 +347,8 @@ def derived_values(text: str) -> list[tuple[int, str]]:
     starts = [0] + [m.end() for m in _CLAUSE_START.finditer(text)]
     for mark in _IS.finditer(text):
         clause = text[starts[bisect.bisect_right(starts, mark.start()) - 1]: mark.start()]
-        if _OPERATOR.search(clause) and (value := _number_after(text, mark.end())) is not None:
+        computes = _OPERATOR.search(clause) or _NUM.search(clause) or _CN_VALUE.search(clause)
+        if computes and (value := _number_after(text, mark.end())) is not None:
             found.append(value)
     return sorted(set(found))
 
