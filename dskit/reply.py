@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from .backends.base import Stats
 from .display import reply_html
 from .documents import page_html, reply_markdown, reply_section_html
-from .evals.grading import Verdict, verdict
+from .evals.anatomy import REFLECTION_MARKERS, Anatomy, anatomy
+from .evals.grading import Verdict, is_missing, parse_number, verdict
 from .reasoning.think import Chunk, extract_boxed
 from .tools import ToolCall
 from .weights.files import STANDINS
@@ -115,6 +117,21 @@ class Reply:
                               self.answer)
         self.verdict = verdict(answer, expected, kind, grader, thinking=self.thinking)
         return self
+
+    def anatomy(self, expected: Any, kind: str | None = None, grader: Any = None, *,
+                markers: Sequence[str] = REFLECTION_MARKERS) -> Anatomy:
+        """The reasoning measured against `expected` (an answer, or a `ds.prompts.Prompt` that
+        brings its kind and grader, as in `grade`): candidate answers as the trace grows, where
+        a right one first appears and where it settles, tokens after it, found-then-lost,
+        reflection markers (`dskit.evals.anatomy`). Positions are thinking tokens, scaled to
+        `stats.thinking_tokens` when the backend counted them."""
+        if hasattr(expected, "expected") and hasattr(expected, "grader"):
+            kind, grader, expected = expected.kind, expected.grader, expected.expected
+        if kind is None:  # as `grade` decides it: a number is graded by value
+            kind = "math" if not is_missing(expected) and parse_number(expected) is not None \
+                else "text"
+        return anatomy(self.thinking, self.answer, expected, kind=kind, grader=grader,
+                       thinking_tokens=self.stats.thinking_tokens, markers=markers)
 
     def add(self, chunk: Chunk) -> None:
         """Append a streamed chunk to the right part."""

@@ -25,7 +25,7 @@ LAYERS = {
     "dskit.sysinfo": 0,
     "dskit.display": 1, "dskit.documents": 1, "dskit.weights": 1,
     "dskit.evals.grading": 1, "dskit.evals.benchmarks": 1, "dskit.evals.statistics": 1,
-    "dskit.evals.results": 1,
+    "dskit.evals.results": 1, "dskit.evals.anatomy": 1,
     "dskit.tools": 1, "dskit.structured": 1,
     "dskit.backends.base": 2, "dskit.backends.chat_template": 2, "dskit.backends.grammar": 2,
     "dskit.recommendations": 2, "dskit.evals.prompts": 2,

@@ -29,8 +29,8 @@ from ..reasoning.plan import check_budget, check_exits
 from ..reasoning.think import math_prompt
 from .grading import final_answer, grade
 from .prompts import load
-from .results import COLUMNS, Key, ResultsFile, blank, frame, key_of
-from .summary import describe, paired, pass_at_k, summary
+from .results import COLUMNS, Key, ResultsFile, blank, frame, grader_name, key_of
+from .summary import anatomy, anatomy_traces, describe, paired, pass_at_k, summary
 
 T = TypeVar("T")
 
@@ -450,6 +450,7 @@ class _GroupRunner:
                                    grader, thinking=row.get("thinking", ""))
             row["final"] = final_answer(row.get("answer", ""), row["kind"], grader,
                                         thinking=row.get("thinking", ""))
+        row["grader"] = grader_name(grader)
         return {c: row.get(c) for c in COLUMNS}
 
 
@@ -482,16 +483,19 @@ def _progress_bar(total: int, initial: int, enabled: bool) -> Any:
 
 
 class CompareFunction:
-    """`compare` with `summary`, `describe`, `paired` and `pass_at_k` beside it:
+    """`compare` with `summary`, `describe`, `paired`, `pass_at_k` and `anatomy` beside it:
     `ds.compare(...)` runs, `ds.compare.summary(rows)` summarises, `ds.compare.describe(summary)`
     puts it in words, `ds.compare.paired(rows, a, b)` tests a difference,
-    `ds.compare.pass_at_k(rows)` gives the pass@k and maj@k curves (what `import dskit as ds`
-    exports as `ds.compare`)."""
+    `ds.compare.pass_at_k(rows)` gives the pass@k and maj@k curves, `ds.compare.anatomy(rows)`
+    looks inside the reasoning per model (`ds.compare.anatomy_traces(rows)`: per reply) (what
+    `import dskit as ds` exports as `ds.compare`)."""
 
     summary = staticmethod(summary)
     describe = staticmethod(describe)
     paired = staticmethod(paired)
     pass_at_k = staticmethod(pass_at_k)
+    anatomy = staticmethod(anatomy)
+    anatomy_traces = staticmethod(anatomy_traces)
 
     def __init__(self) -> None:
         functools.update_wrapper(self, compare)  # help() and the signature are compare's

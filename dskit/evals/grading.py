@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 import threading
@@ -17,7 +18,7 @@ from typing import Any
 
 from ..errors import ConfigurationError
 from ..reasoning.loop_guard import has_degenerate_run
-from ..reasoning.think import extract_boxed
+from ..reasoning.think import boxes, extract_boxed
 
 # --- the cup-and-ball puzzle -------------------------------------------------------------------
 # Hand-written: no library grades a free-text answer by the place it finally names. The answer is
@@ -34,13 +35,18 @@ _PLACES = {
     "other room": re.compile(r"另一个房间|另一间|别的房间|其他房间|另外的房间|另一个屋|隔壁|厨房|"
                              r"\b(?:other|another|next|new|different|second)\s+room\b|\bkitchen\b"),
 }
+_UNDER_CUP = re.compile(r"杯(?:子)?(?:下|底下)|"
+                        r"\b(?:under|underneath|beneath)\s+(?:the\s+|a\s+|that\s+)?cup\b")
 _BALL = re.compile(r"球|\bballs?\b|^\s*(?:它|it\b|it's|it is)")
 _CUP_SUBJECT = re.compile(r"杯子|杯|\bcup\b")
 _NEGATED = re.compile(r"不在|不是|没有|没在|并非|不会在|\bnot\b|n't\b|\bno longer\b|\bnever\b")
 _HEDGED = re.compile(r"可能|也许|或许|或者|如果|假如|要是|否则|不然|取决于|\bcould\b|\bmight\b|"
                      r"\bmay\b|\bpossibly\b|\bperhaps\b|\bdepends\b|\bif\b|\botherwise\b|"
                      r"\bunless\b")
-_CONTINUES = re.compile(r"^\s*(?:也|还|仍|又|而是|而且|并且|and\b|also\b|inside\b|which\b|"
+# A clause that goes on about the same subject: "…, resting on the bed"; Chinese drops the
+# subject before a verb of lying or falling ("球会掉下来，落在床上").
+_CONTINUES = re.compile(r"^\s*(?:也|还|仍|又|而是|而且|并且|落|掉|留|躺|待|呆|停|and\b|also\b|"
+                        r"inside\b|which\b|"
                         r"resting\b|lying\b|sitting\b|still\b)")
 _FILLER = re.compile(r"^\s*(?:答案?|答|是|在|就在|它在|而是在|the answer is|answer|it's|it is)?"
                      r"\s*[:：]?\s*")
@@ -55,11 +61,15 @@ def _normalise(text: str) -> str:
     return unicodedata.normalize("NFKC", text).lower().replace("’", "'").replace("*", "")
 
 
-def _claims(text: str) -> list[str]:
-    """The places the ball is put in, clause by clause ("conflict" for two places at once)."""
-    claims: list[str] = []
+def _claims(text: str) -> list[tuple[int, str]]:
+    """The places the ball is put in, clause by clause ("conflict" for two places at once),
+    each with where its clause ends."""
+    claims: list[tuple[int, str]] = []
     subject = ""
-    for clause in _CLAUSES.split(text):
+    start = 0
+    for cut in [*_CLAUSES.finditer(text), None]:
+        end = len(text) if cut is None else cut.start()
+        clause, start = text[start:end], (end if cut is None else cut.end())
         if not clause.strip():
             continue
         places = [name for name, rx in _PLACES.items() if rx.search(clause)]
@@ -75,7 +85,9 @@ def _claims(text: str) -> list[str]:
             subject = ""
         if subject != "ball" or not places or _NEGATED.search(clause) or _HEDGED.search(clause):
             continue
-        claims.append(places[0] if len(places) == 1 else "conflict")
+        if set(places) == {"bed", "cup"} and _UNDER_CUP.search(clause):
+            places = ["bed"]  # "on the bed under the cup": lying on the bed, the cup over it
+        claims.append((end, places[0] if len(places) == 1 else "conflict"))
     return claims
 
 
@@ -99,15 +111,28 @@ def cup_place(answer: str) -> str | None:
     if marks:
         conclusion = _claims(text[marks[-1].end():])
         if conclusion:
-            return conclusion[-1]
+            return conclusion[-1][1]
     claims = _claims(text)
-    return claims[-1] if claims else None
+    return claims[-1][1] if claims else None
+
+
+def cup_claims(text: str) -> list[tuple[int, str]]:
+    """Every place a text puts the ball, in order, as (where its clause ends, the place): the
+    claims `cup_place` chooses from, for reading a reasoning trace as it grows."""
+    # Normalised character by character, so that offsets stay those of `text`.
+    same_length = "".join(n if len(n := unicodedata.normalize("NFKC", ch).lower()) == 1 else ch
+                          for ch in text)
+    return _claims(same_length.replace("’", "'").replace("*", " "))
+
+
+#: The place the cup puzzle's right answer puts the ball.
+CUP_ANSWER = "bed"
 
 
 def grade_cup(answer: str, expected: str | None = None) -> bool:
     """Grade the cup puzzle in Chinese or English: right when the answer concludes the ball is
     on the bed (see `cup_place`)."""
-    return cup_place(answer) == "bed"
+    return cup_place(answer) == CUP_ANSWER
 
 
 def _norm_text(s: str) -> str:
@@ -253,6 +278,79 @@ def math_answer(answer: str, thinking: str = "") -> str | None:
     if candidates:
         return max(candidates)[1]  # the statement made last is the conclusion
     return last_number(_NEGATED_NUMBER.sub(" ", answer))
+
+
+# A Chinese numeral counts as a value in a trace only before a measure word or a stop: "一下",
+# "一起", "一样" are words, not the number 1.
+_CN_VALUE = re.compile(r"[零〇一二两三四五六七八九十百千万亿]+(?=\s*(?:个|只|元|块|支|本|人|次|"
+                       r"天|岁|米|分|倍|辆|头|条|张|把|杯|颗|斤|年|小时|盒|箱|瓶|袋|包|页|"
+                       r"[。，,.！!？?；;、]|$))")
+# A derived value: "= 7", "等于 7", "equals 7"; "is / are / 是 / 得 7" only in a clause that
+# computes or starts from a number ("3 plus 4 is 7", "5减2是3", "两盒就是八个"), not "each pen
+# is 3 yuan".
+_EQUALS = re.compile(r"(?:=|＝|等于|\bequals\b|\bis equal to\b)\s*")
+_IS = re.compile(r"(?:\bis\b|\bare\b|\bmakes\b|\bgives\b|是|得)\s*")
+_OPERATOR = re.compile(r"\d\s*[-+×*/÷x]\s*\d|\b(?:plus|minus|times|divided|multiplied)\b|"
+                       r"[加减乘除]")
+# "Okay, so Xiaoming has 5 apples": a trace opening by restating the question, not concluding.
+_OPENING = re.compile(r"\s*(?:okay|ok|alright|all right|well)[,，\s]*$", re.I)
+_CLAUSE_START = re.compile(r"[。！？；，,;!?\n]|\.(?:\s|$)")
+
+
+def _number_after(text: str, at: int) -> tuple[int, str] | None:
+    """The number (or Chinese numeral) `text` gives right at `at`: (where it ends, it)."""
+    m = _NUM.match(text, at)
+    if m:
+        return m.end(), m.group()
+    m = _CN_VALUE.match(text, at)
+    if m and chinese_number(m.group()) is not None:
+        return m.end(), str(chinese_number(m.group()))
+    return None
+
+
+def _unnegated(span: str) -> str:
+    """`span` with its negated numbers ("not 3", "不是 3") blanked, offsets kept."""
+    return _NEGATED_NUMBER.sub(lambda m: " " * len(m.group()), span)
+
+
+def stated_answers(text: str) -> list[tuple[int, str]]:
+    """Every answer `text` commits to, in order, as (where it ends, the value as written): a
+    `\\boxed{}`, the first number after "the answer is / 答案是", the last number of a sentence
+    a conclusion opens ("so … 42", "所以……7", "一共 7 个"), a number that "is the answer".
+    What `math_answer` reads in a final answer, read all along a reasoning trace (the latest
+    is its candidate at that point); numbers only mentioned ("14 pens") are not answers."""
+    found = [(end, value) for end, value in boxes(text)]
+    found += [(m.end(1), m.group(1)) for m in _STATED_BEFORE.finditer(text)]
+    for mark, stated in [(m, True) for m in _STATED.finditer(text)] + \
+            [(m, False) for m in _CONCLUDED.finditer(text)
+             if not _OPENING.match(text, 0, m.start())]:
+        end = _SENTENCE_END.search(text, mark.end())
+        stop = end.start() if end else len(text)
+        at, span = mark.end(), _unnegated(text[mark.end():stop])
+        values = [(at + m.end(), m.group()) for m in _NUM.finditer(span)]
+        values += [(at + m.end(), str(chinese_number(m.group())))
+                   for m in _CN_VALUE.finditer(span) if chinese_number(m.group()) is not None]
+        if values:
+            values.sort()
+            found.append(values[0] if stated else values[-1])
+    return sorted(set(found))
+
+
+def derived_values(text: str) -> list[tuple[int, str]]:
+    """Every value `text` computes, in order, as (where it ends, the value): the number after
+    "=", "等于", "equals", or after "is / 是 / 得" in a clause that computes or starts from a
+    number ("3 + 4 is 7", "14 pens is 42 yuan", "两盒就是八个")."""
+    found = []
+    for mark in _EQUALS.finditer(text):
+        if (value := _number_after(text, mark.end())) is not None:
+            found.append(value)
+    starts = [0] + [m.end() for m in _CLAUSE_START.finditer(text)]
+    for mark in _IS.finditer(text):
+        clause = text[starts[bisect.bisect_right(starts, mark.start()) - 1]: mark.start()]
+        computes = _OPERATOR.search(clause) or _NUM.search(clause) or _CN_VALUE.search(clause)
+        if computes and (value := _number_after(text, mark.end())) is not None:
+            found.append(value)
+    return sorted(set(found))
 
 
 def _symbolic_equal(expected: str, candidate: str) -> bool:

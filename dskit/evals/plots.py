@@ -3,6 +3,7 @@
     s = ds.compare.summary(df)
     accuracy_vs_size(s); speed_vs_size(s); latency(df); accuracy_vs_thinking(s)
     pass_at_k(ds.compare.pass_at_k(df))
+    trace_timeline(reply, expected); thinking_length(df)     # inside the reasoning
 
 Each returns the matplotlib `Axes` (pass `ax=` to draw into your own figure). Sizes come from
 the model family (`dskit.models.family`) when it knows every model; otherwise the models are
@@ -15,8 +16,12 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigurationError
+from ..language import is_chinese
 from ..models.family import spec_for
-from .summary import is_sweep
+from .anatomy import REFLECTION_MARKERS, anatomy, candidate_right, estimate_tokens
+from .grading import final_answer, is_missing, parse_number
+from .results import as_bool, blank
+from .summary import grader_of, is_sweep
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -261,3 +266,150 @@ def summary_png(summary_df: pd.DataFrame, rows: pd.DataFrame | None = None) -> b
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90)
     return buf.getvalue()
+
+
+def _nothing(ax: Axes | None, message: str) -> Axes:
+    """A small figure (or the given axes) saying there is nothing to draw, not a blank one."""
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots(figsize=(4, 1))
+    ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes, color="#666")
+    ax.set_axis_off()
+    return ax
+
+
+def _trace_parts(trace: Any, expected: Any, kind: str | None, grader: Any
+                 ) -> tuple[str, str, Any, str, Any, int | None]:
+    """thinking, answer, expected, kind, grader and the counted thinking tokens of a `Reply`
+    or of one comparison row (a dict or a DataFrame row)."""
+    if hasattr(expected, "expected") and hasattr(expected, "grader"):  # a ds.prompts.Prompt
+        kind, grader, expected = expected.kind, expected.grader, expected.expected
+    if hasattr(trace, "stats"):  # a Reply
+        row: dict[str, Any] = {"thinking": trace.thinking, "answer": trace.answer,
+                               "thinking_tokens": trace.stats.thinking_tokens}
+        if expected is None and trace.verdict is not None:
+            expected = trace.verdict.expected
+    else:
+        row = dict(trace)
+        if expected is None:
+            expected = None if blank(row.get("expected")) else str(row["expected"])
+            kind = kind or row.get("kind")
+            grader = grader if grader is not None else grader_of(row)
+    if kind is None:  # as a reply's grade() decides it: a number is graded by value
+        kind = "math" if not is_missing(expected) and parse_number(expected) is not None \
+            else "text"
+    tokens = row.get("thinking_tokens")
+    thinking, answer = (text if isinstance(text := row.get(col), str) else ""
+                        for col in ("thinking", "answer"))
+    return (thinking, answer, expected, kind, grader,
+            None if tokens is None or blank(tokens) else int(tokens))
+
+
+def _shown(expected: Any, kind: str, grader: Any) -> str:
+    """The expected answer as a plot can write it (its default font has no Chinese: the place
+    the cup grader reads in "在床上" is written "bed")."""
+    text = str(expected)
+    if is_chinese(text):
+        return final_answer(text, kind, grader) or "(in Chinese)"
+    return text if len(text) <= 30 else text[:29] + "…"
+
+
+def trace_timeline(trace: Any, expected: Any = None, *, kind: str | None = None,
+                   grader: Any = None, markers: Sequence[str] = REFLECTION_MARKERS,
+                   ax: Axes | None = None) -> Axes:
+    """One reasoning trace along its thinking tokens: the candidate answers where they change
+    (green when right), a line where a right answer first appears, the stretch after the
+    candidate settled, a tick per reflection marker, and the end of the reasoning; the title
+    gives the final answer's verdict and the expected answer.
+
+    `trace` is a `Reply` (with `expected` an answer or a `ds.prompts.Prompt`; by default what
+    it was graded against) or one row of a comparison (`df.iloc[i]`), which brings its own.
+    """
+    thinking, answer, expected, kind, grader, tokens = _trace_parts(trace, expected, kind,
+                                                                    grader)
+    if not thinking.strip():
+        return _nothing(ax, "no reasoning to draw: this reply did not think")
+    a = anatomy(thinking, answer, expected, kind=kind, grader=grader, thinking_tokens=tokens,
+                markers=markers)
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots(figsize=(9, 2.6))
+    end = max(a.tokens, 1)
+    if a.settled is not None:
+        ax.axvspan(a.settled, end, color="#f2d7a6", alpha=0.5,
+                   label=f"after it settled: {a.overthinking} tokens")
+    if a.markers:
+        ax.vlines([t for t, _ in a.markers], 0, 0.25, color="#d08a1c", lw=1.5,
+                  label=f"reflection markers ({len(a.markers)})")
+    for i, (token, value) in enumerate(a.candidates):
+        right = candidate_right(value, expected, kind, grader)
+        ax.plot([token], [0.6], "o", color="#2a9d4b" if right else "#c22", ms=7)
+        ax.annotate(value if len(value) <= 12 else value[:11] + "…", (token, 0.6),
+                    textcoords="offset points", xytext=(0, 9 if i % 2 == 0 else -15),
+                    ha="center", fontsize=8)
+    if a.first_correct is not None:
+        ax.axvline(a.first_correct, color="#2a9d4b", ls="--", lw=1.2,
+                   label=f"right answer first appears (token {a.first_correct})")
+    ax.axvline(end, color="#333", lw=1.2, label=f"end of reasoning ({a.tokens} tokens)")
+    ax.set_xlim(0, end * 1.03)
+    ax.set_ylim(0, 1)
+    ax.set_yticks([])
+    ax.set_xlabel("thinking token" + ("" if tokens else " (estimated from the text)"))
+    verdict = {True: "✓ right", False: "✗ wrong"}.get(a.correct, "? not graded")  # type: ignore[arg-type]
+    said = f"{verdict}, expected {_shown(expected, kind, grader)}" \
+        if not is_missing(expected) else verdict
+    if not a.candidates:
+        said += " · no candidate answer read" if kind == "math" or a.correct is None else ""
+    ax.set_title(f"{said} · candidates {len(a.candidates)}, changes {a.changes}", fontsize=10)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)
+    return ax
+
+
+def thinking_length(rows: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
+    """Thinking tokens of right and of wrong answers per model (and budget): a box and the
+    answers as points, right in green beside wrong in red; `rows` is a comparison (or
+    `ds.compare.anatomy_traces(rows)`). Do wrong answers think longer?"""
+    _need(rows, "model", "correct")
+    ok = rows[rows["error"].isna()] if "error" in rows.columns else rows
+    verdicts = [as_bool(v) for v in ok["correct"]]
+    ok = ok[[v is not None for v in verdicts]]
+    if ok.empty:
+        return _nothing(ax, "no graded traces to draw")
+    ax = _axes(ax)
+    import numpy as np
+
+    def tokens(row: Any) -> float:
+        counted = row.get("thinking_tokens")
+        if counted is not None and not blank(counted):
+            return float(counted)
+        text = row.get("thinking")
+        return float(estimate_tokens(text if isinstance(text, str) else ""))
+
+    sweep = is_sweep(ok)
+    keys = ["model", "think_budget"] if sweep else ["model"]
+    rng = np.random.default_rng(0)  # the same jitter every time
+    labels = []
+    for i, (key, group) in enumerate(ok.groupby(keys, sort=False, dropna=False)):
+        model, *budget = key if isinstance(key, tuple) else (key,)
+        labels.append(str(model) if not sweep else
+                      f"{model}\nbudget {'none' if _missing(budget[0]) else int(budget[0])}")
+        records = group.to_dict("records")
+        for offset, want, colour in ((-0.2, True, "#2a9d4b"), (0.2, False, "#c22")):
+            values = [tokens(r) for r in records if as_bool(r["correct"]) is want]
+            if not values:
+                continue
+            ax.boxplot([values], positions=[i + offset], widths=0.3, showfliers=False,
+                       medianprops={"color": colour})
+            ax.plot(i + offset + rng.uniform(-0.08, 0.08, len(values)), values, "o",
+                    color=colour, alpha=0.6, ms=4)
+    ax.set_xticks(range(len(labels)), labels, rotation=20, ha="right")
+    ax.set_xlim(-0.6, len(labels) - 0.4)
+    ax.plot([], [], "o", color="#2a9d4b", label="right")
+    ax.plot([], [], "o", color="#c22", label="wrong")
+    ax.legend(fontsize=8)
+    ax.set_ylabel("thinking tokens")
+    ax.set_title("Thinking length of right vs wrong answers")
+    ax.grid(True, axis="y", alpha=0.3)
+    return ax

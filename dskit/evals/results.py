@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigurationError
+from .grading import GRADERS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -19,13 +20,13 @@ if TYPE_CHECKING:
 COLUMNS = [
     "model", "think_budget", "prompt_id", "prompt", "sample", "kind", "answer", "thinking",
     "expected", "final", "correct", "ttft_s", "tokens_per_s", "thinking_tokens",
-    "answer_tokens", "load_s", "total_s", "budget_hit", "done_reason", "error",
+    "answer_tokens", "load_s", "total_s", "budget_hit", "done_reason", "error", "grader",
 ]
 #: Columns added since the first files were written: an older file is read without them.
-_ADDED = ("think_budget", "final", "budget_hit")
+_ADDED = ("think_budget", "final", "budget_hit", "grader")
 _KEY = ("model", "think_budget", "prompt_id", "sample")
 _TEXT = ("model", "prompt_id", "prompt", "kind", "answer", "thinking", "expected", "final",
-         "done_reason", "error")
+         "done_reason", "error", "grader")
 _FLOAT = ("ttft_s", "tokens_per_s", "load_s", "total_s")
 _INT = ("think_budget", "thinking_tokens", "answer_tokens")
 _BOOL = ("correct", "budget_hit")
@@ -132,6 +133,21 @@ def read_csv_rows(path: Path) -> tuple[list[str], list[dict[str, Any]], int]:
     return header, rows, torn
 
 
+def _older(columns: list[str]) -> bool:
+    """Whether a file's columns are those of an older dskit: ours in order, some added missing."""
+    return columns == [c for c in COLUMNS if c in columns] and \
+        all(c in columns for c in COLUMNS if c not in _ADDED)
+
+
+def grader_name(grader: Any) -> str | None:
+    """How a row records the grader it was graded with: a name in `grading.GRADERS`, a
+    function's own name (which `ds.compare.anatomy(graders=)` must be given again), or None."""
+    if grader is None or isinstance(grader, str):
+        return grader
+    named = [name for name, fn in GRADERS.items() if fn is grader]
+    return named[0] if named else getattr(grader, "__name__", type(grader).__name__)
+
+
 class ResultsFile:
     """Where finished rows go as they complete: a CSV appended row by row, or a Parquet file
     rewritten atomically after each row (Parquet cannot be appended to)."""
@@ -169,8 +185,7 @@ class ResultsFile:
                               "crash?) are left out and run again; every complete row is kept",
                               stacklevel=4)
             df = pd.DataFrame(rows, columns=header)
-        older = [c for c in COLUMNS if c not in _ADDED]
-        if list(df.columns) == older:  # written before budgets: read as rows without one
+        if _older(list(df.columns)):  # written before some columns were added: blank there
             df = df.reindex(columns=COLUMNS)
         if list(df.columns) != COLUMNS:
             raise ConfigurationError(

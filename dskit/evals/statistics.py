@@ -13,6 +13,8 @@ to generalise over: four samples of five prompts are not twenty independent answ
 - `pass_at_k` and `maj_at_k`: the curves over k = 1 … n from n samples per prompt (Chen et
   al.'s unbiased pass@k; the majority of k samples drawn without replacement), with
   `pass_at_k_interval` (nested bootstrap) and `mean_interval` (prompts resampled).
+- `median_interval`: the distribution-free (sign-test) interval for a median, e.g. of the
+  thinking tokens of right answers (`ds.compare.anatomy`).
 - `paired`: two models (or two budgets) on the prompts both answered: the difference in
   pass@1, a paired nested-bootstrap interval for it, and an exact sign-flip test over the
   prompts (Monte Carlo above 16 prompts). It calls a difference distinguishable from noise only
@@ -274,3 +276,34 @@ def mean_interval(values: np.ndarray, level: float = LEVEL, n_boot: int = N_BOOT
     reps = values[rng.integers(0, len(values), (n_boot, len(values)))].mean(-1)
     tail = (1 - level) / 2
     return float(np.quantile(reps, tail)), float(np.quantile(reps, 1 - tail))
+
+
+#: Values up to which `median_interval` sums binomial terms exactly (a normal approximation of
+#: the ranks beyond).
+EXACT_RANKS_UP_TO = 1000
+
+
+def median_interval(values: Sequence[float], level: float = LEVEL) -> tuple[float, float]:
+    """A distribution-free `level` interval for the median: the order statistics x(r) and
+    x(n+1−r) with the largest r whose coverage, 1 − 2·P(B ≤ r−1) for B ~ Binomial(n, ½), is at
+    least `level` (the sign-test interval; it needs no shape of the distribution and covers at
+    least `level` for any continuous one). NaN when no such pair exists: fewer than 6 values
+    cannot give a 95% interval this way."""
+    data = np.sort(np.asarray([v for v in values if v == v], dtype=float))  # NaN left out
+    n = len(data)
+    if n == 0:
+        return math.nan, math.nan
+    tail = (1 - level) / 2
+    if n <= EXACT_RANKS_UP_TO:
+        cdf, r = 0.0, 0
+        while True:  # the rank r below which at most `tail` of the mass lies
+            cdf += math.comb(n, r) / 2**n
+            if cdf > tail:
+                break
+            r += 1
+    else:
+        z = NormalDist().inv_cdf(tail)
+        r = max(0, math.floor(n / 2 + z * math.sqrt(n) / 2 - 0.5))
+    if r < 1:
+        return math.nan, math.nan
+    return float(data[r - 1]), float(data[n - r])

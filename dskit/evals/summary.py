@@ -1,5 +1,6 @@
 """What a comparison found: `summary()` per model with intervals, `describe()` in words,
-`paired()` for a difference on the shared prompts, and the display form of the tables."""
+`paired()` for a difference on the shared prompts, `pass_at_k()` curves, `anatomy()` inside
+the traces (per model; `anatomy_traces()` per reply), and the display form of the tables."""
 
 from __future__ import annotations
 
@@ -11,6 +12,10 @@ import numpy as np
 
 from ..errors import ConfigurationError
 from . import statistics
+from .anatomy import REFLECTION_MARKERS, Anatomy
+from .anatomy import anatomy as measure
+from .grading import GRADERS
+from .prompts import EXAMPLES
 from .results import as_bool, blank
 
 if TYPE_CHECKING:
@@ -327,3 +332,148 @@ def _side(df: pd.DataFrame, side: Side) -> dict[str, np.ndarray]:
     return _outcomes(rows)
 
 
+
+
+# --- trace anatomy per reply and per model ----------------------------------------------------
+
+TRACE_COLUMNS = [
+    "model", "think_budget", "prompt_id", "sample", "correct", "thinking_tokens", "candidates",
+    "changes", "first_correct", "settled", "overthinking", "overthinking_share",
+    "found_then_lost", "reflections", "reflections_per_1k",
+]
+ANATOMY_COLUMNS = [
+    "model", "think_budget", "n", "right", "wrong",
+    "thinking_tokens_right", "thinking_tokens_right_low", "thinking_tokens_right_high",
+    "thinking_tokens_wrong", "thinking_tokens_wrong_low", "thinking_tokens_wrong_high",
+    "overthinking_share", "reflections_per_1k_right", "reflections_per_1k_wrong",
+    "found_then_lost", "first_correct", "changes",
+]
+Graders = dict[str, Any]
+
+
+def grader_of(row: dict[str, Any], graders: Graders | None = None) -> Any:
+    """The grader a row's prompt was graded with: `graders[prompt_id]` when given, else the
+    row's `grader` column, else the built-in prompt of that id (rows from files written before
+    the column), else None (containment, as `grading.grade` does without one)."""
+    pid = str(row.get("prompt_id"))
+    if graders and pid in graders:
+        return graders[pid]
+    if row.get("kind") == "math":
+        return None  # maths is graded by value whatever the grader says
+    name = row.get("grader")
+    if not blank(name):
+        if name not in GRADERS:
+            raise ConfigurationError(
+                f"prompt {pid} was graded by {name}, a function of yours that the rows cannot "
+                f"hold: pass it again, ds.compare.anatomy(rows, graders={{{pid!r}: {name}}})")
+        return name
+    known = next((p for p in EXAMPLES if p.id == pid), None)
+    return known.grader if known is not None else None
+
+
+def _traces(df: pd.DataFrame, graders: Graders | None,
+            markers: Sequence[str]) -> list[tuple[dict[str, Any], Anatomy]]:
+    """Each answered row with its anatomy (rows with an error left out)."""
+    out = []
+    for row in df.to_dict("records"):
+        if not blank(row.get("error")):
+            continue
+        tokens = row.get("thinking_tokens")
+        out.append((row, measure(
+            row.get("thinking") or "", row.get("answer") or "",
+            None if blank(row.get("expected")) else str(row["expected"]),
+            kind=row.get("kind") or "text", grader=grader_of(row, graders),
+            thinking_tokens=None if blank(tokens) else int(tokens), markers=markers)))
+    return out
+
+
+def _budget(value: Any) -> int | None:
+    return None if blank(value) else int(value)
+
+
+def anatomy_traces(df: pd.DataFrame, *, graders: Graders | None = None,
+                   markers: Sequence[str] = REFLECTION_MARKERS) -> pd.DataFrame:
+    """One row per answered reply with its trace anatomy (`dskit.evals.anatomy`), measured with
+    each prompt's grader (see `anatomy`): its verdict, thinking tokens, candidate answers as
+    they changed ("3 → 7"), where a right answer first appeared and where the candidate
+    settled (token indices; empty when never), the tokens after that and their share,
+    found-then-lost, reflection markers and their rate per 1,000 tokens."""
+    import pandas as pd
+
+    out = []
+    for row, a in _traces(df, graders, markers):
+        out.append({
+            "model": row.get("model"), "think_budget": _budget(row.get("think_budget")),
+            "prompt_id": row.get("prompt_id"), "sample": row.get("sample"),
+            "correct": a.correct, "thinking_tokens": a.tokens,
+            "candidates": " → ".join(value for _, value in a.candidates),
+            "changes": a.changes, "first_correct": a.first_correct, "settled": a.settled,
+            "overthinking": a.overthinking, "overthinking_share": a.overthinking_share,
+            "found_then_lost": a.found_then_lost, "reflections": a.reflections,
+            "reflections_per_1k": a.reflections_per_1k,
+        })
+    table = pd.DataFrame(out, columns=TRACE_COLUMNS)
+    for col in ("think_budget", "first_correct", "settled", "overthinking"):
+        table[col] = table[col].astype("Int64")
+    return table
+
+
+def _rate(traces: list[Anatomy]) -> float:
+    """Reflection markers per 1,000 tokens over all these traces together (a long trace weighs
+    by its length, so a few short ones cannot make the rate)."""
+    tokens = sum(a.tokens for a in traces)
+    return 1000 * sum(a.reflections for a in traces) / tokens if tokens else math.nan
+
+
+def _median(values: Sequence[float]) -> float:
+    kept = [v for v in values if v == v]
+    return float(np.median(kept)) if kept else math.nan
+
+
+def anatomy(df: pd.DataFrame, *, graders: Graders | None = None,
+            markers: Sequence[str] = REFLECTION_MARKERS,
+            level: float = statistics.LEVEL) -> pd.DataFrame:
+    """Trace anatomy per model (and thinking budget) over its graded replies: `n`, `right`,
+    `wrong`; the median thinking tokens of right and of wrong answers, each with its `level`
+    interval (`statistics.median_interval`: the distribution-free sign-test interval, NaN with
+    fewer than 6 answers at 95%); the median overthinking share (tokens after the candidate
+    settled, over the trace); reflection markers per 1,000 thinking tokens of right and of
+    wrong answers (pooled: all markers over all tokens); `found_then_lost` (a right answer in
+    the reasoning, a wrong final answer); the median token where a right answer first appeared
+    (of the traces where one did); the mean number of candidate changes.
+
+    Each prompt is measured with its own grader: the rows' `grader` column (a comparison
+    records it), or `graders={prompt_id: grader}` for a function of your own; rows without one
+    (files written before the column) use the built-in prompt of that id, else containment.
+    `anatomy_traces` gives the same per reply; `for_display` shows either.
+    """
+    import pandas as pd
+
+    measured = _traces(df, graders, markers)
+    groups: dict[tuple[Any, int | None], list[Anatomy]] = {}
+    for source, a in measured:
+        if a.correct is not None:
+            key = (source.get("model"), _budget(source.get("think_budget")))
+            groups.setdefault(key, []).append(a)
+    out = []
+    for (model, budget), traces in groups.items():
+        right = [a for a in traces if a.correct]
+        wrong = [a for a in traces if not a.correct]
+        row: dict[str, Any] = {"model": model, "think_budget": budget, "n": len(traces),
+                               "right": len(right), "wrong": len(wrong)}
+        for name, group in (("right", right), ("wrong", wrong)):
+            tokens = [float(a.tokens) for a in group]
+            low, high = statistics.median_interval(tokens, level)
+            row[f"thinking_tokens_{name}"] = _median(tokens)
+            row[f"thinking_tokens_{name}_low"] = low
+            row[f"thinking_tokens_{name}_high"] = high
+            row[f"reflections_per_1k_{name}"] = _rate(group)
+        row["overthinking_share"] = _median([a.overthinking_share for a in traces])
+        row["found_then_lost"] = sum(a.found_then_lost for a in traces)
+        row["first_correct"] = _median([float(a.first_correct) for a in traces
+                                        if a.first_correct is not None])
+        row["changes"] = float(np.mean([a.changes for a in traces]))
+        out.append(row)
+    table = pd.DataFrame(out, columns=ANATOMY_COLUMNS)
+    table["think_budget"] = table["think_budget"].astype("Int64")
+    return table

@@ -143,7 +143,13 @@ def math_prompt(question: str) -> str:
 
 def extract_boxed(text: str) -> str | None:
     """Return the content of the last `\\boxed{...}` (nested braces allowed), or None."""
-    found: str | None = None
+    found = boxes(text)
+    return found[-1][1] if found else None
+
+
+def boxes(text: str) -> list[tuple[int, str]]:
+    """Every closed `\\boxed{...}` in `text`, in order: (where it ends, its content)."""
+    found: list[tuple[int, str]] = []
     start = 0
     while True:
         idx = text.find("\\boxed", start)
@@ -165,7 +171,7 @@ def extract_boxed(text: str) -> str | None:
             elif ch == "}" and text[end - 1] != "\\":
                 depth -= 1
                 if depth == 0:
-                    found = text[pos + 1 : end].strip()
+                    found.append((end + 1, text[pos + 1 : end].strip()))
                     start = end + 1
                     break
         else:
