@@ -115,3 +115,19 @@ def test_knowledge_base_notebook_and_widget(lab, tmp_path):
     assert state == "done", text
     expect(kb.locator(".dskit-answer")).to_contain_text("Sources")
     expect(kb.locator(".dskit-answer")).to_contain_text("熊猫笔记.md")
+
+
+def test_inside_the_trace_notebook(lab):
+    """Lesson 08 runs whole in JupyterLab: its plots render, every answer shown has a verdict,
+    and the early-exit timing and its ratio are printed from what it measured."""
+    lab.open("08_inside_the_trace.ipynb")
+    lab.run_all()
+    outputs = lab.page.locator(".jp-OutputArea-output")
+    expect(outputs.filter(has_text=re.compile(r"ratio \d+\.\d\d"))).to_have_count(1)
+    expect(outputs.filter(has_text=re.compile(r"of \d+ answers are the same"))).to_have_count(1)
+    plots = lab.page.locator(".jp-OutputArea-output img")
+    assert plots.count() >= 4  # the curve, a timeline, the extension and pass@k curves
+    for i in range(plots.count()):
+        assert plots.nth(i).evaluate("img => img.complete && img.naturalWidth > 100")
+    tables = lab.page.locator(".jp-OutputArea-output table")
+    expect(tables.filter(has_text=re.compile("[✓✗]")).first).to_be_visible()
