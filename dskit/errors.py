@@ -119,9 +119,16 @@ class ConfigurationError(DskitError, ValueError):
 
 
 class BudgetUnsupported(ConfigurationError):
-    """A thinking budget cannot be carried out here; the message says why and what to use."""
+    """A thinking budget (or minimum) cannot be carried out here; the message says why and what
+    to use."""
 
-    def __init__(self, why: str) -> None:
+    def __init__(self, why: str, setting: str = "think_budget") -> None:
+        if setting == "think_min":  # the other half of budget forcing: extending reasoning
+            super().__init__(
+                f"{why}, so it cannot extend reasoning to a thinking minimum (think_min). Leave "
+                "think_min out, or use a backend that can: the embedded one, Ollama, vLLM or "
+                "DeepSeek's platform.")
+            return
         super().__init__(
             f"{why}, so it cannot cap reasoning at a thinking budget (think_budget). Cap the "
             "whole reply with max_tokens instead (the reasoning then has no answer if it runs "

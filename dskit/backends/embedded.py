@@ -21,6 +21,9 @@ from ..reasoning.plan import (
     THINK_PREFIX,
     ReasoningSupport,
     budget_note,
+    extension_note,
+    extension_word,
+    shown_after,
     wrap_up,
 )
 from ..reasoning.think import CLOSE_TAG, OPEN_TAG
@@ -318,10 +321,11 @@ class EmbeddedBackend:
                     final.notes.append(RELAXED_NOTE if relaxed else GRAMMAR_NOTE)
                 yield final
 
-            if plan.budget and not plan.two_phase and grammar is None:
+            if plan.budget and not plan.two_phase and grammar is None and not plan.think_min:
                 yield from _budgeted(run, request, tools, answer, done)
                 return
-            if plan.two_phase or plan.budget is not None:
+            # A thinking minimum needs the reasoning's close in hand: it runs in phases too.
+            if plan.two_phase or plan.budget is not None or plan.think_min:
                 yield from _phased(run, request, tools, grammar, answer, done)
                 return
             fmt = entry.formatter(messages=request.messages, tools=tools)
@@ -363,11 +367,24 @@ def _phased(run: _Run, request: ChatRequest, tools: list[dict[str, Any]] | None,
     first (`two_phase`); an R1 model starts from the forced "<think>\n". When the budget cuts
     the reasoning, a wrap-up line closes it; the answer is generated with the reasoning in
     context (llama.cpp reuses the cached prompt, so only the closing text is evaluated again).
-    `answer` and `finish` carry out the answer's tool markup and format (see `stream`).
+    Reasoning that closes before the plan's `think_min` is extended instead (s1): the extension
+    word follows it and the reasoning goes on from the cached prefix, at most `max_extensions`
+    times. `answer` and `finish` carry out the answer's tool markup and format (see `stream`).
     """
     plan, messages = request.plan, request.messages
     fmt = run.entry.formatter(messages=_ask_to_reason(messages) if plan.two_phase else messages,
                               tools=tools)
+    extensions = 0
+
+    def finished() -> Iterator[Event]:
+        for ev in finish(True, "answer"):
+            if isinstance(ev, Done):
+                _extended(ev, extensions, plan.think_min)
+                if hit and budget is not None:
+                    ev.budget_hit = True
+                    ev.notes.append(budget_note(budget))
+            yield ev
+
     # Small models echo a bare `</think>` and stop; a short cue makes them answer (not before a
     # tool call, whose markup must start the answer).
     cue = _answer_cue(messages) if plan.two_phase and not tools else ""
@@ -379,38 +396,58 @@ def _phased(run: _Run, request: ChatRequest, tools: list[dict[str, Any]] | None,
         run.thinking = 0
     else:
         prompt += THINK_PREFIX
-        limit = run.remaining() if budget is None else min(budget, run.remaining())
-        reasoning: list[str] = []
-        for text in run.generate(prompt, fmt, extra_stop=[CLOSE_TAG], limit=limit):
-            reasoning.append(text)
-            yield Delta("thinking", text)
+        thought, words = "", 0  # the reasoning so far; the extension words' tokens in it
+        while True:
+            left = None if budget is None else budget - (run.generated + words)
+            limit = run.remaining() if left is None else min(left, run.remaining())
+            reasoning: list[str] = []
+            for text in run.generate(prompt + thought, fmt, extra_stop=[CLOSE_TAG],
+                                     limit=limit):
+                reasoning.append(text)
+                yield Delta("thinking", text)
+            shown = "".join(reasoning)
+            thought = (thought + shown).rstrip()
+            if run.finish != "stop" or not plan.extends(run.generated + words, extensions):
+                break
+            word = extension_word(plan, messages)
+            size = run.count(word)
+            if run.room(prompt + thought + word) <= 1 or run.remaining() <= 1 or \
+                    (budget is not None and run.generated + words + size >= budget):
+                break  # no room left to go on: closed as it is
+            yield Delta("thinking", shown_after(shown, word))
+            thought += word
+            words += size
+            extensions += 1
         if run.finish == "stopped":
-            run.thinking = run.generated
-            yield from finish(True, "answer")
+            run.thinking = run.generated + words
+            yield from finished()
             return
-        thought = "".join(reasoning).rstrip()
-        hit = budget is not None and run.finish == "length" and budget < run.remaining(before=True)
+        hit = left is not None and run.finish == "length" and left < run.remaining(before=True)
         tail = CLOSE
         if hit:
             line = wrap_up(messages)
             yield Delta("thinking", f"\n\n{line}")
             tail = f"\n\n{line}{CLOSE}"
         prompt += thought + tail
-        # Reasoning tokens: the generated ones, plus the closing line when it was cut.
-        run.thinking = run.generated + (run.count(tail) if hit else 0)
+        # Reasoning tokens: the generated ones and the extension words, plus the closing line
+        # when it was cut.
+        run.thinking = run.generated + words + (run.count(tail) if hit else 0)
         if (run.finish == "length" and not hit) or run.room(prompt + cue) <= 0:
             run.finish = "length"  # the token limit or the context ran out while reasoning
-            yield from finish(True, "answer")
+            yield from finished()
             return
     before = run.generated
     yield from answer(run.generate(prompt + cue, fmt, extra_stop=[OPEN_TAG, CLOSE_TAG],
                                    grammar=grammar), "answer")
     run.answer = run.generated - before
-    for ev in finish(True, "answer"):
-        if isinstance(ev, Done) and hit and budget is not None:
-            ev.budget_hit = True
-            ev.notes.append(budget_note(budget))
-        yield ev
+    yield from finished()
+
+
+def _extended(done: Done, extensions: int, think_min: int | None) -> None:
+    """Say on the final event how many times the reasoning was extended (`think_min`)."""
+    if extensions and think_min:
+        done.extensions = extensions
+        done.notes.append(extension_note(extensions, think_min))
 
 
 def _budgeted(run: _Run, request: ChatRequest, tools: list[dict[str, Any]] | None,

@@ -6,7 +6,7 @@ import contextlib
 import json
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
@@ -257,7 +257,7 @@ class OpenAIBackend:
         `request.cancel` (`ChatStream.stop()`) ends it at once even while the server sends
         nothing.
         """
-        if request.plan.budget is not None and request.plan.think:
+        if (request.plan.budget is not None or request.plan.think_min) and request.plan.think:
             yield from interruptible(self._budgeted(request), request.cancel,
                                      self._event_limit(), self._stalled)
             return
@@ -304,18 +304,22 @@ class OpenAIBackend:
         """
         mode = self.continuation()
         where = _display_url(self.base_url)
+        plan = request.plan
+        setting = "think_budget" if plan.budget is not None else "think_min"
         if mode is None:
             raise BudgetUnsupported(
                 f"the OpenAI-compatible server at {where} offers neither vLLM's "
-                "continue_final_message nor DeepSeek's prefix completion")
-        budget = request.plan.budget or 0
-        cut = BudgetCut(budget, request.messages)
+                "continue_final_message nor DeepSeek's prefix completion", setting)
+        budget = plan.budget
+        cut = BudgetCut(budget, request.messages, plan)
         t0 = time.perf_counter()
-        if budget:
-            for ev in cut.stream(self._events(request, self._body(request), self.base_url)):
+        if budget != 0:
+            extend = self._extension(request, mode, setting) if plan.think_min else None
+            for ev in cut.stream(self._events(request, self._body(request), self.base_url),
+                                 extend):
                 if isinstance(ev, Done) and cut.inline:
                     ev.notes.append(f"{where} sent the reasoning inline, not apart, so "
-                                    "think_budget could not cut it.")
+                                    f"{setting} could not {'cut' if budget else 'extend'} it.")
                 yield ev
             if not cut.cut or request.cancel.is_set():
                 return
@@ -325,28 +329,54 @@ class OpenAIBackend:
             thought = ""
         body = self._body(request)
         body["max_tokens"] = max(1, request.options.max_tokens - len(cut.pieces))
+        url = self._continued(request, body, mode, thought, closed=True)
+        seconds = time.perf_counter() - t0
+        for ev in self._continuing(request, body, url, setting):
+            # After `</think>` everything is the answer, whatever field a parser put it in.
+            yield cut.done(ev, seconds) if isinstance(ev, Done) else Delta("answer", ev.text)
+
+    def _continued(self, request: ChatRequest, body: dict[str, Any], mode: str, thought: str,
+                   closed: bool) -> str:
+        """Put the final assistant message holding `thought` (closed with `</think>`, or open
+        to go on) into `body`; the API root to send it to."""
         if mode == "deepseek":
-            url = str(httpx.URL(self.base_url).copy_with(path="/beta"))
             body["messages"] = [*request.messages, {"role": "assistant", "content": "",
                                                     "reasoning_content": thought,
                                                     "prefix": True}]
-        else:
-            url = self.base_url
-            closed = f"{THINK_PREFIX}{thought}{CLOSE}" if budget else EMPTY_THINK
-            body["messages"] = [*request.messages, {"role": "assistant", "content": closed}]
-            body["continue_final_message"], body["add_generation_prompt"] = True, False
-        seconds = time.perf_counter() - t0
+            return str(httpx.URL(self.base_url).copy_with(path="/beta"))
+        content = f"{THINK_PREFIX}{thought}" + (CLOSE if closed else "")
+        if closed and not thought:
+            content = EMPTY_THINK
+        body["messages"] = [*request.messages, {"role": "assistant", "content": content}]
+        body["continue_final_message"], body["add_generation_prompt"] = True, False
+        return self.base_url
+
+    def _extension(self, request: ChatRequest, mode: str, setting: str
+                   ) -> Callable[[str, int], Iterator[Event]]:
+        """How reasoning closed before `think_min` goes on: the final assistant message holds
+        the reasoning so far, ending in the extension word, and the server continues it."""
+
+        def extend(reasoning: str, thought: int) -> Iterator[Event]:
+            body = self._body(request)
+            body["max_tokens"] = max(1, request.options.max_tokens - thought)
+            url = self._continued(request, body, mode, reasoning, closed=False)
+            return self._continuing(request, body, url, setting)
+
+        return extend
+
+    def _continuing(self, request: ChatRequest, body: dict[str, Any], url: str, setting: str
+                    ) -> Iterator[Event]:
+        """The events of a continued final assistant message."""
         try:
-            for ev in self._events(request, body, url):
-                # After `</think>` everything is the answer, whatever field a parser put it in.
-                yield cut.done(ev, seconds) if isinstance(ev, Done) else Delta("answer", ev.text)
+            yield from self._events(request, body, url)
         except BackendError as exc:
             if exc.status == 400 and "continue_final_message" in str(exc):
                 # transformers refuses when the template rewrites the last assistant turn (the
                 # R1 distills' templates drop everything before `</think>`).
                 raise BudgetUnsupported(
-                    f"{where} could not continue the reasoning ({exc}): this model's chat "
-                    "template rewrites the final assistant message") from exc
+                    f"{_display_url(self.base_url)} could not continue the reasoning ({exc}): "
+                    "this model's chat template rewrites the final assistant message",
+                    setting) from exc
             raise
 
     def _interruptible(self, request: ChatRequest) -> Iterator[Event]:

@@ -22,7 +22,7 @@ from ..backends.base import (
 from ..client import Client
 from ..errors import ConfigurationError, StreamInterrupted
 from ..reasoning.loop_guard import REPETITION, LoopGuard
-from ..reasoning.plan import Traits, plan_reasoning
+from ..reasoning.plan import DEFAULT_MAX_EXTENSIONS, Traits, plan_reasoning
 from ..reasoning.think import Chunk, ThinkSplitter
 from ..recommendations import apply_recommendations
 from ..reply import Reply
@@ -178,6 +178,7 @@ class ChatStream:
         reply.stats = stats
         reply.done_reason = done.done_reason
         reply.budget_hit = done.budget_hit
+        reply.extensions = done.extensions
         reply.notes.extend(done.notes)
         reply.thinking = reply.thinking.strip()
         reply.answer = reply.answer.strip()
@@ -219,6 +220,11 @@ def request_options(request: ChatRequest) -> dict[str, Any]:
         out["think"] = request.plan.think
     if request.plan.budget is not None:
         out["think_budget"] = request.plan.budget
+    if request.plan.think_min is not None:
+        out["think_min"] = request.plan.think_min
+        out["max_extensions"] = request.plan.max_extensions
+        if request.plan.extension is not None:
+            out["extension"] = request.plan.extension
     return {**out, **o.extra}
 
 
@@ -235,6 +241,9 @@ def build_request(
     stop: list[str] | None = None,
     think: bool | None = None,
     think_budget: int | None = None,
+    think_min: int | None = None,
+    max_extensions: int = DEFAULT_MAX_EXTENSIONS,
+    extension: str | None = None,
     recommendations: bool = True,
     options: dict[str, Any] | None = None,
 ) -> tuple[ChatRequest, list[str]]:
@@ -253,7 +262,8 @@ def build_request(
     notes: list[str] = []
     if recommendations:
         messages, opts, notes = apply_recommendations(messages, opts, traits)
-    plan = plan_reasoning(traits, think, client.backend.reasoning_support(), think_budget)
+    plan = plan_reasoning(traits, think, client.backend.reasoning_support(), think_budget,
+                          think_min, max_extensions, extension)
     notes += plan.notes
     return ChatRequest(model=model, messages=messages, options=opts, plan=plan), notes
 
