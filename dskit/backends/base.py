@@ -294,10 +294,11 @@ class BudgetCut:
                 return
             # Said as reasoning, counted as about one token: the word the model goes on from.
             shown = "".join(self.pieces)
-            while self.pieces and not self.pieces[-1].strip():
-                self.pieces[-1] = ""
-            if self.pieces:
-                self.pieces[-1] = self.pieces[-1].rstrip()
+            # The reasoning's trailing whitespace goes; its pieces stay counted.
+            for i in range(len(self.pieces) - 1, -1, -1):
+                self.pieces[i] = self.pieces[i].rstrip()
+                if self.pieces[i]:
+                    break
             word = extension_word(self.plan, self.messages)
             self.pieces.append(word)
             self.extensions += 1
@@ -309,17 +310,19 @@ class BudgetCut:
               ) -> Generator[Event, None, bool]:
         """One source's events; True when its reasoning ended before the minimum (the source
         is left there, its answer unsent)."""
-        said = 0
+        said, blank = 0, ""  # answer pieces passed on; whitespace held before the first
         try:
             for ev in events:
                 if isinstance(ev, Done):
                     if split is not None and split.buf:
                         self.pieces.append(split.buf)  # a tag's start that never closed
                         yield Delta("thinking", split.buf)
-                    if extending and not self.inline and ev.done_reason != "length" \
-                            and not ev.tool_calls \
+                    if extending and not self.inline and said == 0 \
+                            and ev.done_reason != "length" and not ev.tool_calls \
                             and self.plan.extends(len(self.pieces), self.extensions):
                         return True  # closed without an answer: extended as well
+                    if blank:
+                        yield Delta("answer", blank)
                     yield self._extended(ev, said) if self.extensions else ev
                     return False
                 parts: list[tuple[Kind, str]]
@@ -338,11 +341,15 @@ class BudgetCut:
                             self.cut = True
                             return False
                         continue
-                    if extending and not self.inline and said == 0 and text.strip() \
+                    if said == 0 and not text.strip() and not self.inline:
+                        blank += text  # the answer has not begun yet: nothing to decide
+                        continue
+                    if extending and not self.inline and said == 0 \
                             and self.plan.extends(len(self.pieces), self.extensions):
                         return True  # the answer began before the minimum
                     said += 1
-                    yield Delta(kind, text)
+                    yield Delta(kind, blank + text)
+                    blank = ""
             return False
         finally:
             close = getattr(events, "close", None)
