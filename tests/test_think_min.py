@@ -372,3 +372,27 @@ def test_cli_sweeps_think_min(monkeypatch: pytest.MonkeyPatch):
     assert {r.plan.max_extensions for r in backend.requests if r.plan.think_min} == {1}
     with pytest.raises(SystemExit):
         build_parser().parse_args(["compare", "fake:1b", "--think-min", "-3"])
+
+
+# --- the chat layer: conversations and the steps of a structured reply ------------------------
+
+def test_a_conversation_carries_the_minimum_and_a_structured_answer_drops_it():
+    support = ReasoningSupport(think_switch=True, format_after_reasoning=False)
+    backend = ScriptedBackend([Delta("thinking", "张伟，三十五岁。"), Delta("answer", "好的")],
+                              [Delta("answer", '{"name": "张伟", "age": 35}')],
+                              support=support, details={"fake:1b": {"capabilities": ["thinking"]}})
+    client = ds.connect(backend, set_default=False)
+    conv = ds.Conversation("fake:1b", client=client, think_min=8, max_extensions=1)
+    conv.send("你好")
+    assert (backend.requests[0].plan.think_min, backend.requests[0].plan.max_extensions) == (8, 1)
+    backend.requests.clear()
+    schema = {"type": "object", "properties": {"name": {"type": "string"},
+                                               "age": {"type": "integer"}},
+              "required": ["name", "age"]}
+    reply = ds.chat("提取：张伟今年三十五岁。", client=client, format=schema, think_min=8,
+                    think_budget=64)
+    probe, answer = backend.requests
+    assert (probe.plan.think_min, probe.plan.budget) == (8, 64)
+    # The answer request does not reason: a minimum (or budget) there would be refused.
+    assert answer.plan.think is False and answer.plan.think_min is answer.plan.budget is None
+    assert reply.parsed == {"name": "张伟", "age": 35}

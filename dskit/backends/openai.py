@@ -298,7 +298,9 @@ class OpenAIBackend:
 
     def _budgeted(self, request: ChatRequest) -> Iterator[Event]:
         """Reasoning cut at the plan's budget, then the answer continuing a final assistant
-        message that holds the reasoning, a wrap-up line and `</think>`.
+        message that holds the reasoning, a wrap-up line and `</think>`; reasoning that ends
+        before the plan's `think_min` continues a final assistant message holding it and the
+        extension word.
 
         Servers send about one token per delta, so reasoning deltas are counted as tokens.
         """
