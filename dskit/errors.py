@@ -119,13 +119,20 @@ class ConfigurationError(DskitError, ValueError):
 
 
 class BudgetUnsupported(ConfigurationError):
-    """A thinking budget cannot be carried out here; the message says why and what to use."""
+    """A thinking budget (or minimum) cannot be carried out here; the message says why and what
+    to use."""
 
-    def __init__(self, why: str, feature: str = "think_budget") -> None:
-        if feature == "exit_at":
+    def __init__(self, why: str, setting: str = "think_budget") -> None:
+        if setting == "exit_at":
             super().__init__(
                 f"{why}, so it cannot close one trace's reasoning at checkpoints (exit_at). Use "
                 "a backend that can continue a reasoning: the embedded one, Ollama, vLLM or "
+                "DeepSeek's platform.")
+            return
+        if setting == "think_min":  # the other half of budget forcing: extending reasoning
+            super().__init__(
+                f"{why}, so it cannot extend reasoning to a thinking minimum (think_min). Leave "
+                "think_min out, or use a backend that can: the embedded one, Ollama, vLLM or "
                 "DeepSeek's platform.")
             return
         super().__init__(

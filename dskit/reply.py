@@ -59,6 +59,8 @@ class Reply:
     verdict: Verdict | None = None
     #: Whether the reasoning was cut at its thinking budget (`think_budget`) before the answer.
     budget_hit: bool = False
+    #: How many times reasoning that closed before its minimum (`think_min`) was extended.
+    extensions: int = 0
     #: The validated answer when a `format` was asked for (a Pydantic model instance or JSON).
     parsed: Any = None
     #: The tool calls run on the way to this answer (`tools=`), in order.
@@ -147,7 +149,8 @@ class Reply:
         if self.model in STANDINS:
             where += " (a stand-in, not DeepSeek)"
         parts = [self.status if with_status and self.status != "ok" else "", where,
-                 self.stats.summary(), "reasoning cut at its budget" if self.budget_hit else ""]
+                 self.stats.summary(), "reasoning cut at its budget" if self.budget_hit else "",
+                 f"reasoning extended ×{self.extensions}" if self.extensions else ""]
         return " · ".join(p for p in parts if p)
 
     def text(self, show_thinking: bool = True) -> str:

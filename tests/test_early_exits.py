@@ -46,8 +46,11 @@ def test_exits_ask_for_reasoning_like_a_budget():
     assert r1.prefix == "<think>\n"  # where the reasoning starts is known, as with a budget
     with pytest.raises(ConfigurationError, match="think=False"):
         plan_reasoning(Traits(), False, ReasoningSupport(two_phase=True), exits=[64])
-    with pytest.raises(ConfigurationError, match="give one of them"):
+    with pytest.raises(ConfigurationError, match="give exit_at alone"):
         plan_reasoning(Traits(), None, ReasoningSupport(two_phase=True), 64, exits=[64])
+    with pytest.raises(ConfigurationError, match="think_min=32"):
+        plan_reasoning(Traits(), None, ReasoningSupport(two_phase=True), think_min=32,
+                       exits=[64])
 
 
 def test_chat_points_to_early_exits(scripted: Any):

@@ -98,7 +98,7 @@ def rows() -> pd.DataFrame:
 def test_curves_per_model_with_intervals_and_the_summary_agrees() -> None:
     df = rows()
     curves = ds.compare.pass_at_k(df)
-    assert list(curves.columns) == ["model", "think_budget", "k", "prompts", "pass@k",
+    assert list(curves.columns) == ["model", "think_budget", "think_min", "k", "prompts", "pass@k",
                                     "pass@k_low", "pass@k_high", "maj@k", "maj@k_low",
                                     "maj@k_high"]
     big = curves[curves.model == "大"].set_index("k")

@@ -5,12 +5,22 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from ..errors import BudgetUnsupported, ConfigurationError
-from ..reasoning.plan import ReasoningPlan, ReasoningSupport, budget_note, wrap_up
+from ..reasoning.plan import (
+    ReasoningPlan,
+    ReasoningSupport,
+    budget_note,
+    extension_note,
+    extension_word,
+    shown_after,
+    wrap_up,
+)
+from ..reasoning.think import CLOSE_TAG
 from ..tools import ToolRequest
 
 #: Context window sent with every request (Ollama's own default is too small for R1's reasoning).
@@ -228,15 +238,24 @@ class Done:
     notes: list[str] = field(default_factory=list)
     #: Whether the reasoning was cut at the plan's thinking budget.
     budget_hit: bool = False
+    #: How many times reasoning closed before the plan's `think_min` was extended.
+    extensions: int = 0
     #: Calls the model asked for instead of (or besides) answering; the chat layer runs them.
     tool_calls: list[ToolRequest] = field(default_factory=list)
 
 
 Event = Delta | Done
+Kind = Literal["thinking", "answer", "raw"]
+
+
+#: A continuation of the reasoning: the reasoning so far (ending with the extension word) and
+#: the tokens it holds, to the events of a request that carries it on.
+Extend = Callable[[str, int], Iterator[Event]]
 
 
 class BudgetCut:
-    """A server's reasoning cut at a thinking budget, for backends that stream it apart.
+    """A server's reasoning cut at a thinking budget, and extended to a thinking minimum, for
+    backends that stream it apart.
 
     `stream(events)` passes a reply's events through and stops once `budget` pieces of
     reasoning arrived (Ollama, `dskit serve`, vLLM and DeepSeek send one token per piece of
@@ -244,33 +263,114 @@ class BudgetCut:
     reasoning ends first passes through whole, `cut` stays False, and it is complete as it is.
     After a cut, `wrap_up()` is the event that shows the closing line and `reasoning()` the
     text the answer must be continued from.
+
+    With the plan's `think_min` and an `extend` function, reasoning that ends (the answer
+    starts) before the minimum is not passed on: the extension word follows it (s1's budget
+    forcing) and `extend` continues the reasoning from there, as raw text read up to `</think>`.
     """
 
-    def __init__(self, budget: int, messages: list[dict[str, str]]) -> None:
+    def __init__(self, budget: int | None, messages: list[dict[str, str]],
+                 plan: ReasoningPlan | None = None) -> None:
         self.budget, self.messages = budget, messages
+        self.plan = plan if plan is not None else ReasoningPlan(budget=budget)
         self.pieces: list[str] = []
         self.cut = False
         #: Whether the reply's text came inline (`raw`): the server did not split reasoning.
         self.inline = False
         self.line = wrap_up(messages)
+        #: How many times the reasoning was extended (`think_min`).
+        self.extensions = 0
+        self._t0 = time.perf_counter()
+        self._since = 0.0  # seconds spent before the last continuation started
+        self._thought_before = 0  # pieces of reasoning before the last continuation
 
-    def stream(self, events: Iterator[Event]) -> Iterator[Event]:
-        """The events up to the cut (all of them when the reasoning ends within the budget)."""
+    def stream(self, events: Iterator[Event], extend: Extend | None = None) -> Iterator[Event]:
+        """The events up to the cut (all of them when the reasoning ends within the budget),
+        with the reasoning extended through `extend` while it ends before the minimum."""
+        source, split = events, None
+        while True:
+            ended = yield from self._pass(source, split, extend is not None)
+            if not ended or extend is None:
+                return
+            # Said as reasoning, counted as about one token: the word the model goes on from.
+            shown = "".join(self.pieces)
+            # The reasoning's trailing whitespace goes; its pieces stay counted.
+            for i in range(len(self.pieces) - 1, -1, -1):
+                self.pieces[i] = self.pieces[i].rstrip()
+                if self.pieces[i]:
+                    break
+            word = extension_word(self.plan, self.messages)
+            self.pieces.append(word)
+            self.extensions += 1
+            yield Delta("thinking", shown_after(shown, word))
+            self._since, self._thought_before = time.perf_counter() - self._t0, len(self.pieces)
+            source, split = extend("".join(self.pieces).strip(), len(self.pieces)), _Closing()
+
+    def _pass(self, events: Iterator[Event], split: _Closing | None, extending: bool
+              ) -> Generator[Event, None, bool]:
+        """One source's events; True when its reasoning ended before the minimum (the source
+        is left there, its answer unsent)."""
+        said, blank = 0, ""  # answer pieces passed on; whitespace held before the first
         try:
             for ev in events:
-                if isinstance(ev, Delta) and ev.kind == "thinking" and not self.inline:
-                    self.pieces.append(ev.text)
-                    yield ev
-                    if len(self.pieces) >= self.budget:
-                        self.cut = True
-                        return
-                    continue
-                self.inline = self.inline or (isinstance(ev, Delta) and ev.kind == "raw")
-                yield ev  # the answer began within the budget: nothing to cut
+                if isinstance(ev, Done):
+                    if split is not None and split.buf:
+                        self.pieces.append(split.buf)  # a tag's start that never closed
+                        yield Delta("thinking", split.buf)
+                    if extending and not self.inline and said == 0 \
+                            and ev.done_reason != "length" and not ev.tool_calls \
+                            and self.plan.extends(len(self.pieces), self.extensions):
+                        return True  # closed without an answer: extended as well
+                    if blank:
+                        yield Delta("answer", blank)
+                    yield self._extended(ev, said) if self.extensions else ev
+                    return False
+                parts: list[tuple[Kind, str]]
+                if split is not None:
+                    parts = split.feed(ev.text) if ev.kind == "raw" else [(ev.kind, ev.text)]
+                elif ev.kind == "thinking" and not self.inline:
+                    parts = [("thinking", ev.text)]
+                else:
+                    self.inline = self.inline or ev.kind == "raw"
+                    parts = [("raw" if self.inline else ev.kind, ev.text)]
+                for kind, text in parts:
+                    if kind == "thinking":
+                        self.pieces.append(text)
+                        yield Delta("thinking", text)
+                        if self.budget is not None and len(self.pieces) >= self.budget:
+                            self.cut = True
+                            return False
+                        continue
+                    if said == 0 and not text.strip() and not self.inline:
+                        blank += text  # the answer has not begun yet: nothing to decide
+                        continue
+                    if extending and not self.inline and said == 0 \
+                            and self.plan.extends(len(self.pieces), self.extensions):
+                        return True  # the answer began before the minimum
+                    said += 1
+                    yield Delta(kind, blank + text)
+                    blank = ""
+            return False
         finally:
             close = getattr(events, "close", None)
             if close is not None:
                 close()
+
+    def _extended(self, done: Done, said: int) -> Done:
+        """The final event after extensions: reasoning counted from the pieces (extension
+        words included), the answer from the last continuation."""
+        stats = done.stats
+        thought = len(self.pieces)
+        in_last = thought - self._thought_before
+        answer = said if stats.eval_tokens is None else max(0, stats.eval_tokens - in_last)
+        stats.thinking_tokens, stats.answer_tokens = thought, answer
+        stats.eval_tokens = thought + answer
+        stats.eval_time = (stats.eval_time or 0.0) + self._since
+        # A continuation's prompt holds the reasoning: its size is not the question's.
+        stats.prompt_tokens = stats.prompt_time = None
+        done.extensions = self.extensions
+        done.notes.append(extension_note(self.extensions, self.plan.think_min or 0))
+        return done
 
     def wrap_up(self) -> Delta:
         """The closing line, shown at the end of the reasoning."""
@@ -289,8 +389,36 @@ class BudgetCut:
         stats.eval_time = (stats.eval_time or 0.0) + seconds
         # The continuation's prompt holds the reasoning: its size is not the question's.
         stats.prompt_tokens = stats.prompt_time = None
+        notes = [*answer.notes, budget_note(self.budget or 0)]
+        if self.extensions:
+            notes.append(extension_note(self.extensions, self.plan.think_min or 0))
         return Done(stats=stats, done_reason=answer.done_reason, budget_hit=True,
-                    notes=[*answer.notes, budget_note(self.budget)])
+                    extensions=self.extensions, notes=notes)
+
+
+class _Closing:
+    """Raw text that continues a reasoning block: reasoning up to `</think>`, answer after it
+    (a tag split across pieces is held back until it is certain)."""
+
+    def __init__(self) -> None:
+        self.buf, self.closed = "", False
+
+    def feed(self, text: str) -> list[tuple[Kind, str]]:
+        """The (kind, text) parts now certain."""
+        if self.closed:
+            return [("answer", text)]
+        self.buf += text
+        at = self.buf.find(CLOSE_TAG)
+        if at >= 0:
+            self.closed = True
+            parts: list[tuple[Kind, str]] = [("thinking", self.buf[:at]),
+                                             ("answer", self.buf[at + len(CLOSE_TAG):])]
+            self.buf = ""
+            return [p for p in parts if p[1]]
+        keep = next((n for n in range(min(len(CLOSE_TAG) - 1, len(self.buf)), 0, -1)
+                     if CLOSE_TAG.startswith(self.buf[-n:])), 0)
+        sure, self.buf = self.buf[:len(self.buf) - keep], self.buf[len(self.buf) - keep:]
+        return [("thinking", sure)] if sure else []
 
 
 class Trace(Protocol):
@@ -338,7 +466,7 @@ class ServerTrace:
     def __init__(self, request: ChatRequest, reply: Callable[[], Iterator[Event]],
                  answer: Callable[[BudgetCut, Cancellation], Iterator[Event]]) -> None:
         self.request, self._reply, self._answer = request, reply, answer
-        self.whole = BudgetCut(2**31, request.messages)
+        self.whole = BudgetCut(None, request.messages)  # never cuts: only counts
 
     def stream(self) -> Iterator[Event]:
         """The whole reply, its reasoning pieces recorded."""

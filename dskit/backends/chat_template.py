@@ -16,20 +16,20 @@ USER, ASSISTANT, EOS = "<｜User｜>", "<｜Assistant｜>", "<｜end▁of▁sent
 IM_START, IM_END = "<|im_start|>", "<|im_end|>"
 
 
-def render(template: str, messages: list[dict[str, str]]) -> str:
+def render(template: str, messages: list[dict[str, str]], setting: str = "think_budget") -> str:
     """The prompt for `messages` up to where the assistant's reply starts.
 
-    Raises `BudgetUnsupported` for a template of another family (the continuation would be
-    written in the wrong format, which is worse than no budget).
+    Raises `BudgetUnsupported` (naming `setting`) for a template of another family (the
+    continuation would be written in the wrong format, which is worse than no budget).
     """
     if "{%" in template:  # Jinja: a GGUF's chat template (dskit serve)
-        return _jinja(template, messages)
+        return _jinja(template, messages, setting)
     if USER in template and ASSISTANT in template:
         return deepseek(messages)
     if IM_START in template:
         return chatml(messages)
     raise BudgetUnsupported("this model's chat template is neither DeepSeek-R1's nor ChatML "
-                            "(dskit rebuilds only those two on the client)")
+                            "(dskit rebuilds only those two on the client)", setting)
 
 
 def deepseek(messages: list[dict[str, str]]) -> str:
@@ -59,7 +59,7 @@ def chatml(messages: list[dict[str, str]]) -> str:
     return f"{turns}{IM_START}assistant\n"
 
 
-def _jinja(template: str, messages: list[dict[str, str]]) -> str:
+def _jinja(template: str, messages: list[dict[str, str]], setting: str) -> str:
     # Deferred: jinja2 comes with llama-cpp-python, which `dskit serve` needs anyway; the
     # template is data from a server, so it runs in Jinja's sandbox.
     from jinja2.exceptions import TemplateError
@@ -74,4 +74,5 @@ def _jinja(template: str, messages: list[dict[str, str]]) -> str:
         return env.from_string(template).render(messages=messages, add_generation_prompt=True,
                                                 bos_token="", eos_token="")
     except TemplateError as exc:
-        raise BudgetUnsupported(f"this model's chat template failed to render ({exc})") from exc
+        raise BudgetUnsupported(f"this model's chat template failed to render ({exc})",
+                                setting) from exc

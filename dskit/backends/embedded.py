@@ -23,6 +23,9 @@ from ..reasoning.plan import (
     THINK_PREFIX,
     ReasoningSupport,
     budget_note,
+    extension_note,
+    extension_word,
+    shown_after,
     wrap_up,
 )
 from ..reasoning.think import CLOSE_TAG, OPEN_TAG
@@ -349,8 +352,12 @@ def _reply(entry: _Loaded, request: ChatRequest, record: _Record | None = None
         endless = replace(request, plan=replace(plan, budget=NEVER))
         yield from _budgeted(run, endless, tools, answer, done, record)
         return
-    if plan.budget and not plan.two_phase and grammar is None:
+    if plan.budget and not plan.two_phase and grammar is None and not plan.think_min:
         yield from _budgeted(run, request, tools, answer, done)
+        return
+    if plan.think_min:
+        # A thinking minimum needs the reasoning's close in hand: it runs in phases too.
+        yield from _extending(run, request, tools, grammar, answer, done)
         return
     if plan.two_phase or plan.budget is not None:
         yield from _phased(run, request, tools, grammar, answer, done, record)
@@ -438,6 +445,94 @@ def _phased(run: _Run, request: ChatRequest, tools: list[dict[str, Any]] | None,
             ev.budget_hit = True
             ev.notes.append(budget_note(0))
         yield ev
+
+
+def _extending(run: _Run, request: ChatRequest, tools: list[dict[str, Any]] | None,
+            grammar: Any, answer: Callable[[Iterator[str], Kind], Iterator[Event]],
+            finish: Callable[[bool, Kind], Iterator[Event]]) -> Iterator[Event]:
+    """`_phased` with a thinking minimum: reasoning that closes before the plan's `think_min`
+    is extended (s1): the extension word follows it and the reasoning goes on from the cached
+    prefix (the text so far, tokenized again), at most `max_extensions` times; a budget beside
+    it still cuts, with a wrap-up line, and the answer follows the closed reasoning.
+    `answer` and `finish` carry out the answer's tool markup and format (see `_reply`).
+    """
+    plan, messages = request.plan, request.messages
+    fmt = run.entry.formatter(messages=_ask_to_reason(messages) if plan.two_phase else messages,
+                              tools=tools)
+    extensions = 0
+
+    def finished() -> Iterator[Event]:
+        for ev in finish(True, "answer"):
+            if isinstance(ev, Done):
+                _extended(ev, extensions, plan.think_min)
+                if hit and budget is not None:
+                    ev.budget_hit = True
+                    ev.notes.append(budget_note(budget))
+            yield ev
+
+    # Small models echo a bare `</think>` and stop; a short cue makes them answer (not before a
+    # tool call, whose markup must start the answer).
+    cue = _answer_cue(messages) if plan.two_phase and not tools else ""
+    budget = plan.budget
+    prompt = fmt.prompt
+    hit = budget == 0
+    if budget == 0:
+        prompt += EMPTY_THINK  # R1's empty think block: answer without reasoning
+        run.thinking = 0
+    else:
+        prompt += THINK_PREFIX
+        thought, words = "", 0  # the reasoning so far; the extension words' tokens in it
+        while True:
+            left = None if budget is None else budget - (run.generated + words)
+            limit = run.remaining() if left is None else min(left, run.remaining())
+            reasoning: list[str] = []
+            for text in run.generate(prompt + thought, fmt, extra_stop=[CLOSE_TAG],
+                                     limit=limit):
+                reasoning.append(text)
+                yield Delta("thinking", text)
+            shown = "".join(reasoning)
+            thought = (thought + shown).rstrip()
+            if run.finish != "stop" or not plan.extends(run.generated + words, extensions):
+                break
+            word = extension_word(plan, messages)
+            size = run.count(word)
+            if run.room(prompt + thought + word) <= 1 or run.remaining() <= 1 or \
+                    (budget is not None and run.generated + words + size >= budget):
+                break  # no room left to go on: closed as it is
+            yield Delta("thinking", shown_after(shown, word))
+            thought += word
+            words += size
+            extensions += 1
+        if run.finish == "stopped":
+            run.thinking = run.generated + words
+            yield from finished()
+            return
+        hit = left is not None and run.finish == "length" and left < run.remaining(before=True)
+        tail = CLOSE
+        if hit:
+            line = wrap_up(messages)
+            yield Delta("thinking", f"\n\n{line}")
+            tail = f"\n\n{line}{CLOSE}"
+        prompt += thought + tail
+        # Reasoning tokens: the generated ones and the extension words, plus the closing line
+        # when it was cut.
+        run.thinking = run.generated + words + (run.count(tail) if hit else 0)
+        if (run.finish == "length" and not hit) or run.room(prompt + cue) <= 0:
+            run.finish = "length"  # the token limit or the context ran out while reasoning
+            yield from finished()
+            return
+    before = run.generated
+    yield from answer(run.generate(prompt + cue, fmt, extra_stop=[OPEN_TAG, CLOSE_TAG],
+                                   grammar=grammar), "answer")
+    run.answer = run.generated - before
+    yield from finished()
+
+
+def _extended(done: Done, extensions: int, think_min: int | None) -> None:
+    """Say on the final event how many times the reasoning was extended (`think_min`)."""
+    if extensions and think_min:
+        done.extensions = extensions
+        done.notes.append(extension_note(extensions, think_min))
 
 
 def _answer_after_cut(run: _Run, ids: list[int], budget: int, messages: list[dict[str, Any]],

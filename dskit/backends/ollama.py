@@ -7,7 +7,7 @@ import time
 import urllib.parse
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 import httpx
 from packaging.version import InvalidVersion, Version
@@ -310,16 +310,17 @@ class OllamaBackend:
         yield from interruptible(self._events(request), request.cancel)
 
     def _events(self, request: ChatRequest) -> Iterator[Event]:
-        think = request.plan.send_think
-        if request.plan.budget is not None and think:
+        think, plan = request.plan.send_think, request.plan
+        if (plan.budget is not None or plan.think_min) and think:
             yield from self._budgeted(request)
             return
-        if request.plan.budget is not None and think is None:
+        if (plan.budget is not None or plan.think_min) and think is None:
             # Before 0.9 the reasoning comes inline in `content`, uncounted: the budget would
             # be ignored without a word, which is worse than refusing it.
             raise BudgetUnsupported(
                 f"Ollama {self.version()} at {self.host} sends the reasoning inline (the "
-                f"`think` switch needs Ollama {THINK_SINCE} or later: upgrade it)")
+                f"`think` switch needs Ollama {THINK_SINCE} or later: upgrade it)",
+                "think_budget" if plan.budget is not None else "think_min")
         try:
             yield from self._stream(request, think)
         except BackendError as exc:
@@ -422,21 +423,25 @@ class OllamaBackend:
         (`BudgetCut`); the answer is generated from the prompt rendered with the model's own
         template, the reasoning so far, a wrap-up line, `</think>` and a blank line, sent with
         `raw: true` (no template applied again). A reply that stops reasoning before the
-        budget is complete as it is.
+        budget is complete as it is, unless it stops before the plan's `think_min`: then the
+        same raw prompt, ending in the reasoning so far and the extension word, carries it on.
         """
-        budget = request.plan.budget or 0
-        prompt = self._prompt(request)  # before generating
-        cut = BudgetCut(budget, request.messages)
+        budget, plan = request.plan.budget, request.plan
+        setting = "think_budget" if budget is not None else "think_min"
+        prompt = self._prompt(request, setting)  # before generating
+        cut = BudgetCut(budget, request.messages, plan)
         t0 = time.perf_counter()
-        if budget:
+        if budget != 0:
+            extend = self._extension(request, prompt) if plan.think_min else None
             try:
-                yield from cut.stream(self._stream(request, True))
+                yield from cut.stream(self._stream(request, True), extend)
             except BackendError as exc:
                 if isinstance(exc, StreamInterrupted) or "does not support thinking" not in \
                         str(exc):
                     raise
                 # A model without thinking: nothing to cut (`stream` says why it answered).
-                yield from self._events(replace(request, plan=replace(request.plan, budget=None)))
+                yield from self._events(replace(request, plan=replace(
+                    plan, budget=None, think_min=None)))
                 return
             if not cut.cut or request.cancel.is_set():
                 return
@@ -451,7 +456,7 @@ class OllamaBackend:
         if not details.get("template"):
             raise BudgetUnsupported(f"Ollama at {self.host} did not show the chat template of "
                                     f"{request.model}", feature)
-        return render(str(details["template"]), request.messages)
+        return render(str(details["template"]), request.messages, feature)
 
     def _closed(self, request: ChatRequest, prompt: str, cut: BudgetCut) -> Iterator[Event]:
         """The answer after `cut`: its reasoning closed after `prompt`, generated raw."""
@@ -474,20 +479,34 @@ class OllamaBackend:
             lambda cut, cancel: interruptible(
                 self._closed(replace(request, cancel=cancel), prompt, cut), cancel))
 
-    def _continue(self, request: ChatRequest, prompt: str, options: dict[str, Any]
-                  ) -> Iterator[Event]:
-        """The answer after a cut: `raw: true` generation of `prompt`, streamed as answer."""
+    def _extension(self, request: ChatRequest, prompt: str
+                   ) -> Callable[[str, int], Iterator[Event]]:
+        """How reasoning closed before `think_min` goes on: the raw prompt, the reasoning so
+        far ending in the extension word, streamed as raw text (reasoning until `</think>`)."""
+
+        def extend(reasoning: str, thought: int) -> Iterator[Event]:
+            options = ollama_options(request.options)
+            options["num_predict"] = max(1, request.options.max_tokens - thought)
+            return self._continue(request, f"{prompt}{THINK_PREFIX}{reasoning}", options, "raw")
+
+        return extend
+
+    def _continue(self, request: ChatRequest, prompt: str, options: dict[str, Any],
+                  kind: Literal["answer", "raw"] = "answer") -> Iterator[Event]:
+        """The answer after a cut (or the reasoning after an extension, `raw`): `raw: true`
+        generation of `prompt`."""
         extra: dict[str, Any] = {}
         if self.keep_alive is not None:
             extra["keep_alive"] = self.keep_alive
         self._local.cancel = request.cancel  # see `_on_response`
-        # think=False: the prompt already holds the closed reasoning, the output is the answer.
+        # think=False: the prompt already holds the opened (or closed) reasoning, the output
+        # is read as it comes.
         parts = cast(Generator[Any, None, None], self.client.generate(
             request.model, prompt, raw=True, think=False, stream=True, options=options, **extra))
 
         def deltas(part: Any) -> Iterator[Delta]:
             if part.response:
-                yield Delta("answer", part.response)
+                yield Delta(kind, part.response)
 
         yield from self._relay(parts, request, deltas)
 

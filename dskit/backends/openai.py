@@ -6,7 +6,7 @@ import contextlib
 import json
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal
@@ -258,7 +258,7 @@ class OpenAIBackend:
         `request.cancel` (`ChatStream.stop()`) ends it at once even while the server sends
         nothing.
         """
-        if request.plan.budget is not None and request.plan.think:
+        if (request.plan.budget is not None or request.plan.think_min) and request.plan.think:
             yield from interruptible(self._budgeted(request), request.cancel,
                                      self._event_limit(), self._stalled)
             return
@@ -299,64 +299,97 @@ class OpenAIBackend:
 
     def _budgeted(self, request: ChatRequest) -> Iterator[Event]:
         """Reasoning cut at the plan's budget, then the answer continuing a final assistant
-        message that holds the reasoning, a wrap-up line and `</think>`.
+        message that holds the reasoning, a wrap-up line and `</think>`; reasoning that ends
+        before the plan's `think_min` continues a final assistant message holding it and the
+        extension word.
 
         Servers send about one token per delta, so reasoning deltas are counted as tokens.
         """
-        mode = self._mode()
         where = _display_url(self.base_url)
-        budget = request.plan.budget or 0
-        cut = BudgetCut(budget, request.messages)
+        plan = request.plan
+        setting = "think_budget" if plan.budget is not None else "think_min"
+        mode = self._mode(setting)
+        budget = plan.budget
+        cut = BudgetCut(budget, request.messages, plan)
         t0 = time.perf_counter()
-        if budget:
-            for ev in cut.stream(self._events(request, self._body(request), self.base_url)):
+        if budget != 0:
+            extend = self._extension(request, mode, setting) if plan.think_min else None
+            for ev in cut.stream(self._events(request, self._body(request), self.base_url),
+                                 extend):
                 if isinstance(ev, Done) and cut.inline:
                     ev.notes.append(f"{where} sent the reasoning inline, not apart, so "
-                                    "think_budget could not cut it.")
+                                    f"{setting} could not {'cut' if budget else 'extend'} it.")
                 yield ev
             if not cut.cut or request.cancel.is_set():
                 return
             yield cut.wrap_up()
         seconds = time.perf_counter() - t0
-        for ev in self._closed(request, cut, mode):
+        for ev in self._closed(request, cut, mode, setting):
             yield cut.done(ev, seconds) if isinstance(ev, Done) else ev
 
-    def _mode(self, feature: str = "think_budget") -> str:
+    def _mode(self, setting: str = "think_budget") -> str:
         """How this server continues a final assistant message, or the typed error."""
         mode = self.continuation()
         if mode is None:
             raise BudgetUnsupported(
                 f"the OpenAI-compatible server at {_display_url(self.base_url)} offers neither "
-                "vLLM's continue_final_message nor DeepSeek's prefix completion", feature)
+                "vLLM's continue_final_message nor DeepSeek's prefix completion", setting)
         return mode
 
-    def _closed(self, request: ChatRequest, cut: BudgetCut, mode: str) -> Iterator[Event]:
-        """The answer after `cut`, continuing a final assistant message with its reasoning."""
-        where = _display_url(self.base_url)
+    def _closed(self, request: ChatRequest, cut: BudgetCut, mode: str, setting: str
+                ) -> Iterator[Event]:
+        """The answer after `cut` (a budget's or a checkpoint's): a final assistant message
+        holding its reasoning, closed, continued."""
         thought = cut.reasoning() if cut.budget else ""
         body = self._body(request)
         body["max_tokens"] = max(1, request.options.max_tokens - len(cut.pieces))
+        url = self._continued(request, body, mode, thought, closed=True)
+        for ev in self._continuing(request, body, url, setting):
+            # After `</think>` everything is the answer, whatever field a parser put it in.
+            yield ev if isinstance(ev, Done) else Delta("answer", ev.text)
+
+    def _continued(self, request: ChatRequest, body: dict[str, Any], mode: str, thought: str,
+                   closed: bool) -> str:
+        """Put the final assistant message holding `thought` (closed with `</think>`, or open
+        to go on) into `body`; the API root to send it to."""
         if mode == "deepseek":
-            url = str(httpx.URL(self.base_url).copy_with(path="/beta"))
             body["messages"] = [*request.messages, {"role": "assistant", "content": "",
                                                     "reasoning_content": thought,
                                                     "prefix": True}]
-        else:
-            url = self.base_url
-            closed = f"{THINK_PREFIX}{thought}{CLOSE}" if cut.budget else EMPTY_THINK
-            body["messages"] = [*request.messages, {"role": "assistant", "content": closed}]
-            body["continue_final_message"], body["add_generation_prompt"] = True, False
+            return str(httpx.URL(self.base_url).copy_with(path="/beta"))
+        content = f"{THINK_PREFIX}{thought}" + (CLOSE if closed else "")
+        if closed and not thought:
+            content = EMPTY_THINK
+        body["messages"] = [*request.messages, {"role": "assistant", "content": content}]
+        body["continue_final_message"], body["add_generation_prompt"] = True, False
+        return self.base_url
+
+    def _extension(self, request: ChatRequest, mode: str, setting: str
+                   ) -> Callable[[str, int], Iterator[Event]]:
+        """How reasoning closed before `think_min` goes on: the final assistant message holds
+        the reasoning so far, ending in the extension word, and the server continues it."""
+
+        def extend(reasoning: str, thought: int) -> Iterator[Event]:
+            body = self._body(request)
+            body["max_tokens"] = max(1, request.options.max_tokens - thought)
+            url = self._continued(request, body, mode, reasoning, closed=False)
+            return self._continuing(request, body, url, setting)
+
+        return extend
+
+    def _continuing(self, request: ChatRequest, body: dict[str, Any], url: str, setting: str
+                    ) -> Iterator[Event]:
+        """The events of a continued final assistant message."""
         try:
-            for ev in self._events(request, body, url):
-                # After `</think>` everything is the answer, whatever field a parser put it in.
-                yield ev if isinstance(ev, Done) else Delta("answer", ev.text)
+            yield from self._events(request, body, url)
         except BackendError as exc:
             if exc.status == 400 and "continue_final_message" in str(exc):
                 # transformers refuses when the template rewrites the last assistant turn (the
                 # R1 distills' templates drop everything before `</think>`).
                 raise BudgetUnsupported(
-                    f"{where} could not continue the reasoning ({exc}): this model's chat "
-                    "template rewrites the final assistant message") from exc
+                    f"{_display_url(self.base_url)} could not continue the reasoning ({exc}): "
+                    "this model's chat template rewrites the final assistant message",
+                    setting) from exc
             raise
 
     def trace(self, request: ChatRequest) -> ServerTrace:
@@ -367,8 +400,8 @@ class OpenAIBackend:
 
         def answer(cut: BudgetCut, cancel: Any) -> Iterator[Event]:
             part = replace(request, cancel=cancel)
-            return interruptible(self._closed(part, cut, mode), cancel, self._event_limit(),
-                                 self._stalled)
+            return interruptible(self._closed(part, cut, mode, "exit_at"), cancel,
+                                 self._event_limit(), self._stalled)
 
         return ServerTrace(request, lambda: self.stream(request), answer)
 

@@ -14,6 +14,8 @@ from .output import (
     chat_kwargs,
     client_for,
     expected_arg,
+    extensions_arg,
+    min_arg,
     print_verdict,
     safe,
     stream_to,
@@ -95,6 +97,12 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--temperature", type=float)
     p.add_argument("--think-budget", type=budget_arg, metavar="N",
                    help="cap the reasoning at N tokens, then answer (0: answer without reasoning)")
+    p.add_argument("--think-min", type=min_arg, metavar="N",
+                   help="extend reasoning that closes before N tokens with 'Wait' (s1)")
+    p.add_argument("--max-extensions", type=extensions_arg, metavar="K",
+                   help="extend at most K times (default 3)")
+    p.add_argument("--extension", metavar="WORD",
+                   help="the extension word (default: 'Wait', '等等' for Chinese)")
     p.add_argument("--loop-guard", action=argparse.BooleanOptionalAction, default=None,
                    help="stop a reply that falls into degenerate repetition (off by default)")
     p.add_argument("--expect", type=expected_arg, metavar="ANSWER",

@@ -11,7 +11,7 @@ from ..evals.benchmarks import SUFFIXES
 from ..evals.comparison import compare
 from ..evals.prompts import load
 from ..evals.summary import for_display, summary
-from .output import budget_arg, client_for, safe
+from .output import budget_arg, client_for, extensions_arg, mins_arg, safe
 
 
 def read_prompts(spec: str) -> Any:
@@ -30,10 +30,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
     prompts = load(read_prompts(args.prompts), n=args.n, seed=args.seed or 0)
     budgets = args.think_budget if args.think_budget else None
     exits = [n for group in args.exit_at for n in group] if args.exit_at else None
+    minimums = [m for given in args.think_min for m in given] if args.think_min else None
+    extra = {k: v for k in ("max_extensions", "extension") if (v := getattr(args, k)) is not None}
     df = compare(args.models, prompts, samples=args.samples,
                  client=client_for(args), max_tokens=args.max_tokens or 512, think=args.think,
-                 think_budget=budgets, exit_at=exits, loop_guard=args.loop_guard, out=args.out,
-                 seed=args.seed)
+                 think_budget=budgets, exit_at=exits, think_min=minimums,
+                 loop_guard=args.loop_guard, out=args.out, seed=args.seed, **extra)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(safe(for_display(summary(df)).to_string(index=False)))
     truncated = int((df["done_reason"] == "length").sum())
@@ -83,6 +85,13 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
                    help="the budget curve from one trace per sample: its reasoning is generated "
                    "once and closed at each checkpoint, e.g. --exit-at 0,64,128,256 (rows "
                    "carry the checkpoint as think_budget; not with --think-budget)")
+    p.add_argument("--think-min", type=mins_arg, nargs="+", metavar="N",
+                   help="extend reasoning that closes before N tokens with 'Wait' (s1); several "
+                   "values sweep minimums (0: none), e.g. --think-min 0,128,256")
+    p.add_argument("--max-extensions", type=extensions_arg, metavar="K",
+                   help="extend at most K times per reply (default 3)")
+    p.add_argument("--extension", metavar="WORD",
+                   help="the extension word (default: 'Wait', '等等' for Chinese prompts)")
     p.add_argument("--loop-guard", action=argparse.BooleanOptionalAction, default=True,
                    help="stop replies that fall into degenerate repetition (on by default)")
     p.add_argument("--samples", type=int, default=1, help="samples per prompt (pass@1 = mean)")

@@ -150,6 +150,9 @@ def chat_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         kwargs["think"] = args.think
     if getattr(args, "think_budget", None) is not None:
         kwargs["think_budget"] = args.think_budget
+    for name in ("think_min", "max_extensions", "extension"):
+        if getattr(args, name, None) is not None:
+            kwargs[name] = getattr(args, name)
     if getattr(args, "loop_guard", None) is not None:
         kwargs["loop_guard"] = args.loop_guard
     return kwargs
@@ -161,4 +164,23 @@ def budget_arg(text: str) -> int | None:
         return None
     if not text.strip().isdigit():
         raise argparse.ArgumentTypeError(f"{text!r}: give a whole number of tokens >= 0")
+    return int(text)
+
+
+def min_arg(text: str) -> int:
+    """A `--think-min` value: tokens >= 0 (0: no minimum)."""
+    if not text.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number of tokens >= 0")
+    return int(text)
+
+
+def mins_arg(text: str) -> list[int]:
+    """`--think-min` values of a compare sweep: one or more, comma-separated (0: none)."""
+    return [min_arg(part) for part in text.split(",")]
+
+
+def extensions_arg(text: str) -> int:
+    """A `--max-extensions` value: a whole number >= 0."""
+    if not text.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number >= 0")
     return int(text)

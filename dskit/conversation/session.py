@@ -60,6 +60,9 @@ def chat(
     call for at most `tool_timeout` seconds (default 60; the model is told when one hangs).
     Keyword arguments: temperature, top_p, seed, max_tokens, num_ctx, stop, think,
     think_budget (cap the reasoning at N tokens, then answer; 0: answer without reasoning),
+    think_min (extend reasoning that closes before N tokens with "Wait" / "等等", s1's budget
+    forcing; `reply.extensions` counts it), max_extensions (at most that many times, default
+    3), extension (the word instead of the default in the question's language),
     recommendations (False turns DeepSeek's defaults off), options (backend-specific extras).
     `loop_guard=True` stops a reply that falls into degenerate repetition
     (`done_reason == "repetition"`).
@@ -107,8 +110,8 @@ class Conversation:
     def send(self, prompt: str, *, stream: bool = False, **kwargs: Any) -> Reply | ChatStream:
         """Send one user turn; the history grows only when the reply completes.
 
-        Takes `chat()`'s keyword arguments (think_budget, loop_guard, ...), over the defaults
-        the conversation was made with.
+        Takes `chat()`'s keyword arguments (think_budget, think_min, loop_guard, ...), over the
+        defaults the conversation was made with.
         """
         if {"format", "tools"} & {*kwargs, *self.defaults}:
             raise ConfigurationError(

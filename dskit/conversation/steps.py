@@ -109,7 +109,9 @@ class _Steps:
         lang = language_of(last_question(messages))
         answer_messages = add_to_question(
             messages, FROM_REASONING[lang].format(reasoning=reasoning)) if reasoning else messages
-        reply = self.stream(answer_messages, format=output.wire, think=False).collect()
+        # The answer request does not reason: a budget or minimum of the reasoning is not its.
+        reply = self.stream(answer_messages, format=output.wire, think=False, think_budget=None,
+                            think_min=None).collect()
         reply.thinking, reply.reasoned = reasoning, bool(reasoning) or reply.reasoned
         reply.notes = [*probe.reply.notes, *reply.notes, TWO_STEP_NOTE]
         reply.stats.total_time = (reply.stats.total_time or 0.0) + (

@@ -23,7 +23,7 @@ from ..backends.base import (
 from ..client import Client
 from ..errors import ConfigurationError, StreamInterrupted
 from ..reasoning.loop_guard import REPETITION, LoopGuard
-from ..reasoning.plan import Traits, plan_reasoning
+from ..reasoning.plan import DEFAULT_MAX_EXTENSIONS, Traits, plan_reasoning
 from ..reasoning.think import Chunk, ThinkSplitter
 from ..recommendations import apply_recommendations
 from ..reply import Reply
@@ -183,6 +183,7 @@ class ChatStream:
         reply.stats = stats
         reply.done_reason = done.done_reason
         reply.budget_hit = done.budget_hit
+        reply.extensions = done.extensions
         reply.notes.extend(done.notes)
         reply.thinking = reply.thinking.strip()
         reply.answer = reply.answer.strip()
@@ -224,6 +225,11 @@ def request_options(request: ChatRequest) -> dict[str, Any]:
         out["think"] = request.plan.think
     if request.plan.budget is not None:
         out["think_budget"] = request.plan.budget
+    if request.plan.think_min is not None:
+        out["think_min"] = request.plan.think_min
+        out["max_extensions"] = request.plan.max_extensions
+        if request.plan.extension is not None:
+            out["extension"] = request.plan.extension
     return {**out, **o.extra}
 
 
@@ -241,6 +247,9 @@ def build_request(
     think: bool | None = None,
     think_budget: int | None = None,
     exit_at: object = None,
+    think_min: int | None = None,
+    max_extensions: int = DEFAULT_MAX_EXTENSIONS,
+    extension: str | None = None,
     recommendations: bool = True,
     options: dict[str, Any] | None = None,
 ) -> tuple[ChatRequest, list[str]]:
@@ -260,7 +269,7 @@ def build_request(
     if recommendations:
         messages, opts, notes = apply_recommendations(messages, opts, traits)
     plan = plan_reasoning(traits, think, client.backend.reasoning_support(), think_budget,
-                          exit_at)
+                          think_min, max_extensions, extension, exits=exit_at)
     notes += plan.notes
     return ChatRequest(model=model, messages=messages, options=opts, plan=plan), notes
 

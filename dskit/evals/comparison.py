@@ -1,8 +1,8 @@
 """`compare()`: the same prompts on several models, k samples each, as one tidy DataFrame.
 
-Scheduling is model-major: all the work for one model (every thinking budget of a sweep
-included) runs before the next model starts, so each model is loaded once (on a GPU that holds
-one size at a time, a naive prompt-major loop reloads a model for every prompt). Rows are
+Scheduling is model-major: all the work for one model (every thinking budget and minimum of a
+sweep included) runs before the next model starts, so each model is loaded once (on a GPU that
+holds one size at a time, a naive prompt-major loop reloads a model for every prompt). Rows are
 appended to `out` as they finish, a KeyboardInterrupt returns the rows finished so far, and a
 rerun with the same `out` resumes. The rows and their file are `results`; what they show,
 `summary`.
@@ -25,7 +25,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ..client import Client, default_client
 from ..conversation.exits import exits
 from ..errors import ComparisonFailed, ConfigurationError, ModelNotFound
-from ..reasoning.plan import check_budget, check_exits
+from ..reasoning.plan import (
+    DEFAULT_MAX_EXTENSIONS,
+    ReasoningSupport,
+    Traits,
+    check_budget,
+    check_exits,
+    check_think_min,
+    plan_reasoning,
+)
 from ..reasoning.think import math_prompt
 from .grading import final_answer, grade
 from .prompts import load
@@ -45,6 +53,7 @@ class _Task:
     order: int
     model: str
     budget: int | None
+    think_min: int | None
     prompt_id: str
     prompt: str
     sample: int
@@ -54,7 +63,7 @@ class _Task:
 
     @property
     def key(self) -> Key:
-        return (self.model, self.budget, self.prompt_id, self.sample)
+        return (self.model, self.budget, self.think_min, self.prompt_id, self.sample)
 
 
 def _budgets(think_budget: Any) -> list[int | None]:
@@ -68,16 +77,30 @@ def _budgets(think_budget: Any) -> list[int | None]:
     return budgets
 
 
+def _minimums(think_min: Any) -> list[int | None]:
+    """The thinking minimums of a sweep: one value, or a list of them (None or 0: none)."""
+    given = list(think_min) if isinstance(think_min, (list, tuple)) else [think_min]
+    minimums = [check_think_min(m) for m in given]
+    if not minimums:
+        raise ConfigurationError("think_min=[]: give at least one minimum (or 0 for none)")
+    if len(set(minimums)) != len(minimums):
+        raise ConfigurationError(f"a think_min is listed twice: {given}")
+    return minimums
+
+
 def compare(models: str | Sequence[str], prompts: Any, samples: int = 1, *,
             client: Client | None = None, max_tokens: int | None = None,
             temperature: float | None = None, seed: int | None = None,
             think: bool | None = None, think_budget: int | Sequence[int | None] | None = None,
-            exit_at: Sequence[int] | None = None, loop_guard: bool = True,
-            out: str | os.PathLike[str] | None = None, resume: bool = True,
-            progress: bool = True, parallel: int = 1, stop: threading.Event | None = None,
+            exit_at: Sequence[int] | None = None,
+            think_min: int | Sequence[int | None] | None = None,
+            max_extensions: int = DEFAULT_MAX_EXTENSIONS, extension: str | None = None,
+            loop_guard: bool = True, out: str | os.PathLike[str] | None = None,
+            resume: bool = True, progress: bool = True, parallel: int = 1,
+            stop: threading.Event | None = None,
             on_row: Callable[[dict[str, Any]], None] | None = None) -> pd.DataFrame:
-    """Ask every model every prompt `samples` times; one row per (model, think_budget, prompt,
-    sample).
+    """Ask every model every prompt `samples` times; one row per (model, think_budget,
+    think_min, prompt, sample).
 
     - `prompts`: anything `ds.prompts.load` takes: a list of strings, a DataFrame with
       `prompt` (and `expected`, `kind`), a built-in set ("cup", "cup-en", "maths"), a GSM8K /
@@ -93,6 +116,10 @@ def compare(models: str | Sequence[str], prompts: Any, samples: int = 1, *,
       checkpoint exactly as that budget closes it, and only the answer is generated from
       there. Rows carry the checkpoint as their `think_budget`, so `summary`, `paired` and
       `plots.accuracy_vs_thinking` read them as a sweep. Not with `think_budget`.
+    - `think_min`: extend reasoning that closes before N tokens with "Wait" / "等等" (s1's
+      budget forcing), at most `max_extensions` times, with `extension` instead of the default
+      word if given; a list sweeps minimums like budgets, e.g. `[0, 128, 256]` (0: none), and
+      with both lists every pair is run. Rows say how many times they were extended.
     - `loop_guard`: stop replies that fall into degenerate repetition (on by default:
       `done_reason == "repetition"`, counted as `looped` in the summary).
     - `out`: a `.csv` (or `.parquet`, needs pyarrow) file each finished row is written to at
@@ -106,23 +133,30 @@ def compare(models: str | Sequence[str], prompts: Any, samples: int = 1, *,
       `df.attrs["interrupted"] = True`. `summary(df)` gives pass@1 and speed per model.
     """
     model_list = _models(models, samples, parallel)
+    budgets, minimums = _budgets(think_budget), _minimums(think_min)
     if exit_at is not None:
-        if think_budget is not None:
-            raise ConfigurationError("exit_at and think_budget both set: each checkpoint of "
-                                     "exit_at is a budget already; give one of them")
-        budgets: list[int | None] = [None, *check_exits(exit_at)]
-    else:
-        budgets = _budgets(think_budget)
-    tasks = _tasks(model_list, budgets, load(prompts), samples)
+        if think_budget is not None or any(minimums):
+            raise ConfigurationError("exit_at with think_budget or think_min: each checkpoint "
+                                     "of exit_at is a budget already; give exit_at alone")
+        budgets = [None, *check_exits(exit_at)]
+    for least in minimums:  # every pair must make sense before anything runs
+        for budget in budgets:
+            plan_reasoning(Traits(), think, ReasoningSupport(), budget, least, max_extensions,
+                           extension)
+    tasks = _tasks(model_list, budgets, minimums, load(prompts), samples)
     client = client or default_client()
     run = _Run(tasks, ResultsFile(Path(out)) if out is not None else None, resume)
     run.execute(model_list, _GroupRunner.maker(client, stop, max_tokens=max_tokens,
                                                temperature=temperature, seed=seed,
                                                think=think, loop_guard=loop_guard,
+                                               max_extensions=max_extensions,
+                                               extension=extension,
                                                exits=exit_at is not None),
                 parallel, progress, on_row)
     settings = {"backend": client.name, "samples": samples, "max_tokens": max_tokens,
                 "temperature": temperature, "seed": seed, "think": think}
+    if any(minimums):
+        settings.update(max_extensions=max_extensions, extension=extension)
     if exit_at is not None:
         settings["exit_at"] = list(budgets[1:])
     return run.result(settings, out)
@@ -142,16 +176,17 @@ def _models(models: str | Sequence[str], samples: int, parallel: int) -> list[st
     return model_list
 
 
-def _tasks(models: list[str], budgets: list[int | None], table: pd.DataFrame,
-           samples: int) -> list[_Task]:
-    """Every call, model-major: each model's work (every budget of a sweep) is grouped."""
+def _tasks(models: list[str], budgets: list[int | None], minimums: list[int | None],
+           table: pd.DataFrame, samples: int) -> list[_Task]:
+    """Every call, model-major: each model's work (every budget and minimum of a sweep) is
+    grouped."""
     tasks: list[_Task] = []
     for model in models:
-        for budget in budgets:
+        for budget, least in itertools.product(budgets, minimums):
             for row in table.itertuples(index=False):
                 for k in range(samples):
-                    tasks.append(_Task(len(tasks), model, budget, row.prompt_id, row.prompt, k,
-                                       row.kind, row.expected, row.grader))
+                    tasks.append(_Task(len(tasks), model, budget, least, row.prompt_id,
+                                       row.prompt, k, row.kind, row.expected, row.grader))
     return tasks
 
 
@@ -342,7 +377,8 @@ class _GroupRunner:
     def row(task: _Task) -> dict[str, Any]:
         """A task's row before its reply."""
         return {
-            "model": task.model, "think_budget": task.budget, "prompt_id": task.prompt_id,
+            "model": task.model, "think_budget": task.budget, "think_min": task.think_min,
+            "prompt_id": task.prompt_id,
             "prompt": task.prompt, "sample": task.sample, "kind": task.kind,
             "expected": task.expected, "_grader": task.grader,
         }
@@ -431,13 +467,17 @@ class _GroupRunner:
 
     def chat_options(self, task: _Task) -> dict[str, Any]:
         """The chat settings of one call: those given (None: the library's defaults), the
-        sample's own seed and the task's thinking budget."""
+        sample's own seed and the task's thinking budget and minimum."""
         opts = self.options
         out = {k: opts[k] for k in ("max_tokens", "temperature", "think") if opts[k] is not None}
         if opts["seed"] is not None:
             out["seed"] = opts["seed"] + task.sample
         if task.budget is not None:
             out["think_budget"] = task.budget
+        if task.think_min:
+            out.update(think_min=task.think_min, max_extensions=opts["max_extensions"])
+            if opts["extension"] is not None:
+                out["extension"] = opts["extension"]
         return out
 
     @staticmethod
@@ -470,6 +510,7 @@ def _reply_fields(reply: Reply) -> dict[str, Any]:
         "load_s": s.load_time,
         "total_s": s.total_time,
         "budget_hit": reply.budget_hit,
+        "extensions": reply.extensions,
         "done_reason": reply.done_reason,
         "error": None,
     }

@@ -131,8 +131,8 @@ def accuracy_vs_size(summary_df: pd.DataFrame, *, ax: Axes | None = None) -> Axe
 
 def accuracy_vs_thinking(summary_df: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     """The test-time-compute plot: accuracy against mean thinking tokens, one line per model,
-    one point per thinking budget (labelled with it; "none" for no budget), pass@1's 95%
-    interval as error bars."""
+    one point per thinking budget (labelled with it; "none" for no budget; "min N" for a
+    thinking minimum), pass@1's 95% interval as error bars."""
     _need(summary_df, "model", "think_budget", "thinking_tokens", "pass@1")
     ax = _axes(ax)
     for model, rows in summary_df.groupby("model", sort=False):
@@ -141,8 +141,11 @@ def accuracy_vs_thinking(summary_df: pd.DataFrame, *, ax: Axes | None = None) ->
         ys = rows["pass@1"].astype(float).tolist()
         line = ax.errorbar(xs, ys, yerr=_yerr(rows, "pass@1"), fmt="o-", capsize=4,
                            label=str(model))
-        for x, y, budget in zip(xs, ys, rows["think_budget"], strict=True):
+        minimums = rows["think_min"] if "think_min" in rows else [None] * len(rows)
+        for x, y, budget, least in zip(xs, ys, rows["think_budget"], minimums, strict=True):
             label = "none" if _missing(budget) else str(int(budget))
+            if not _missing(least) and least:
+                label += f", min {int(least)}"  # a think_min sweep's point
             ax.annotate(label, (x, y if y == y else 0), textcoords="offset points",
                         xytext=(4, 6), fontsize=8, color=line.lines[0].get_color())
         _mark_cut(ax, rows.reset_index(drop=True), xs, ys)
@@ -166,7 +169,7 @@ def pass_at_k(table: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
         table = curves(table)
     _need(table, "model", "k", "pass@k", "maj@k")
     ax = _axes(ax)
-    sweep = is_sweep(table)
+    sweep = is_sweep(table, "think_budget")
     groups = table.groupby(["model", "think_budget"] if sweep else ["model"], sort=False,
                            dropna=False)
     for key, rows in groups:

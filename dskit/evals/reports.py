@@ -38,10 +38,11 @@ from .summary import describe, for_display, is_sweep, summary
 if TYPE_CHECKING:
     import pandas as pd
 
-#: The summary columns a report shows, in order (the budget ones only for a budget sweep).
-SUMMARY_COLUMNS = ["model", "think_budget", "n", "errors", "truncated", "looped", "budget_hit",
-                   "pass@1", "tokens_per_s", "tokens_per_s_std", "ttft_s", "thinking_tokens",
-                   "total_s", "load_s"]
+#: The summary columns a report shows, in order (the budget and minimum ones only in a sweep of
+#: them).
+SUMMARY_COLUMNS = ["model", "think_budget", "think_min", "n", "errors", "truncated", "looped",
+                   "budget_hit", "extended", "pass@1", "tokens_per_s", "tokens_per_s_std",
+                   "ttft_s", "thinking_tokens", "total_s", "load_s"]
 
 
 def report(data: pd.DataFrame, path: str | os.PathLike[str], *, title: str = "",
@@ -117,7 +118,8 @@ def _plots(table: pd.DataFrame, rows: pd.DataFrame | None) -> bytes | None:
 def _samples(rows: pd.DataFrame, per_model: int) -> list[dict[str, Any]]:
     """A few rows per model (per model and budget in a sweep), different prompts first."""
     picked: list[dict[str, Any]] = []
-    keys = ["model", "think_budget"] if is_sweep(rows) else ["model"]
+    keys = [k for k in ("model", "think_budget", "think_min") if k in rows] if is_sweep(rows) \
+        else ["model"]
     for _key, g in rows.groupby(keys, sort=False, dropna=False):
         first = g.drop_duplicates("prompt_id")
         rest = g.drop(first.index)
@@ -157,10 +159,12 @@ def _number(value: Any) -> str:
 
 
 def _heading(row: dict[str, Any]) -> str:
-    """`model · prompt · sample n`, with the budget when the row had one."""
-    budget = row.get("think_budget")
+    """`model · prompt · sample n`, with the budget and minimum when the row had them."""
+    budget, least = row.get("think_budget"), row.get("think_min")
     model = str(row["model"]) + ("" if budget is None or _number(budget) == "–"
                                  else f" (think_budget={int(budget)})")
+    if least is not None and _number(least) != "–" and int(least):
+        model += f" (think_min={int(least)})"
     return f"{model} · {row['prompt_id']} · sample {row['sample']}"
 
 

@@ -18,26 +18,27 @@ if TYPE_CHECKING:
 
 #: The columns of a comparison, in order.
 COLUMNS = [
-    "model", "think_budget", "prompt_id", "prompt", "sample", "kind", "answer", "thinking",
-    "expected", "final", "correct", "ttft_s", "tokens_per_s", "thinking_tokens",
-    "answer_tokens", "load_s", "total_s", "budget_hit", "done_reason", "error", "grader",
+    "model", "think_budget", "think_min", "prompt_id", "prompt", "sample", "kind", "answer",
+    "thinking", "expected", "final", "correct", "ttft_s", "tokens_per_s", "thinking_tokens",
+    "answer_tokens", "load_s", "total_s", "budget_hit", "extensions", "done_reason", "error",
+    "grader",
 ]
 #: Columns added since the first files were written: an older file is read without them.
-_ADDED = ("think_budget", "final", "budget_hit", "grader")
-_KEY = ("model", "think_budget", "prompt_id", "sample")
+_ADDED = ("think_budget", "final", "budget_hit", "think_min", "extensions", "grader")
+_KEY = ("model", "think_budget", "think_min", "prompt_id", "sample")
 _TEXT = ("model", "prompt_id", "prompt", "kind", "answer", "thinking", "expected", "final",
          "done_reason", "error", "grader")
 _FLOAT = ("ttft_s", "tokens_per_s", "load_s", "total_s")
-_INT = ("think_budget", "thinking_tokens", "answer_tokens")
+_INT = ("think_budget", "think_min", "thinking_tokens", "answer_tokens", "extensions")
 _BOOL = ("correct", "budget_hit")
 
-Key = tuple[str, "int | None", str, int]
+Key = tuple[str, "int | None", "int | None", str, int]
 
 
 def key_of(row: dict[str, Any]) -> Key:
-    budget = row.get("think_budget")
+    budget, least = row.get("think_budget"), row.get("think_min")
     return (row["model"], None if budget is None or blank(budget) else int(budget),
-            row["prompt_id"],
+            None if least is None or blank(least) else int(least), row["prompt_id"],
             int(row["sample"]))
 
 

@@ -335,7 +335,8 @@ class SideBySide:
         if column.load_time:  # the load happened here, before the reply's own clock started
             stats = dataclasses.replace(stats, load_time=column.load_time)
         cut = " · reasoning cut at its budget" if reply.budget_hit else ""
-        return stats.summary() + cut
+        extended = f" · reasoning extended ×{reply.extensions}" if reply.extensions else ""
+        return stats.summary() + cut + extended
 
     def column_html(self, column: Column) -> str:
         """One column: label and model, load step, reasoning, answer, verdict, footer."""

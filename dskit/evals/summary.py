@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 SUMMARY_COLUMNS = [
-    "model", "think_budget", "n", "errors", "truncated", "looped", "budget_hit", "pass@1",
+    "model", "think_budget", "think_min", "n", "errors", "truncated", "looped", "budget_hit",
+    "extended", "pass@1",
     "pass@1_low", "pass@1_high", "cons@k", "pass@k", "pass@k_low", "pass@k_high", "k",
     "tokens_per_s", "tokens_per_s_std", "ttft_s",
     "thinking_tokens", "answer_tokens", "s_per_correct", "total_s", "load_s",
@@ -30,10 +31,16 @@ SUMMARY_COLUMNS = [
 
 
 def _groups(df: pd.DataFrame) -> Any:
-    """The rows of each (model, think_budget), in the order they first appear."""
-    if "think_budget" not in df.columns:
-        df = df.assign(think_budget=None)
-    return df.groupby(["model", "think_budget"], sort=False, dropna=False)
+    """The rows of each (model, think_budget, think_min), in the order they first appear."""
+    for col in ("think_budget", "think_min"):
+        if col not in df.columns:  # rows from before budgets or minimums
+            df = df.assign(**{col: None})
+    return df.groupby(["model", "think_budget", "think_min"], sort=False, dropna=False)
+
+
+def _whole(value: Any) -> int | None:
+    """A group key's budget or minimum as an int (None when there is none)."""
+    return None if blank(value) else int(value)
 
 
 def _outcomes(rows: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -65,7 +72,7 @@ def _cons(rows: pd.DataFrame) -> float:
     return float(np.mean(votes)) if votes else math.nan
 
 
-PASS_AT_K_COLUMNS = ["model", "think_budget", "k", "prompts", "pass@k", "pass@k_low",
+PASS_AT_K_COLUMNS = ["model", "think_budget", "think_min", "k", "prompts", "pass@k", "pass@k_low",
                      "pass@k_high", "maj@k", "maj@k_low", "maj@k_high"]
 
 
@@ -100,7 +107,7 @@ def pass_at_k(df: pd.DataFrame, ks: Sequence[int] | None = None, *,
     import pandas as pd
 
     out = []
-    for (model, budget), g in _groups(df):
+    for (model, budget, least), g in _groups(df):
         outcomes = _outcomes(g)
         finals = _finals(g)
         most = max((len(o) for o in outcomes.values()), default=0)
@@ -116,7 +123,7 @@ def pass_at_k(df: pd.DataFrame, ks: Sequence[int] | None = None, *,
             maj_low, maj_high = (statistics.mean_interval(votes, level)
                                  if votes is not None else (math.nan, math.nan))
             out.append({
-                "model": model, "think_budget": None if blank(budget) else int(budget),
+                "model": model, "think_budget": _whole(budget), "think_min": _whole(least),
                 "k": k, "prompts": len(groups),
                 "pass@k": float(np.mean(passed)) if passed else math.nan,
                 "pass@k_low": low, "pass@k_high": high,
@@ -124,13 +131,15 @@ def pass_at_k(df: pd.DataFrame, ks: Sequence[int] | None = None, *,
                 "maj@k_low": maj_low, "maj@k_high": maj_high,
             })
     table = pd.DataFrame(out, columns=PASS_AT_K_COLUMNS)
-    table["think_budget"] = table["think_budget"].astype("Int64")
+    for col in ("think_budget", "think_min"):
+        table[col] = table[col].astype("Int64")
     return table
 
 
 def summary(df: pd.DataFrame) -> pd.DataFrame:
-    """Per model (and thinking budget): rows `n`, `errors`, `truncated` (cut by the token
-    limit), `looped` (stopped by the loop guard), `budget_hit` (reasoning cut at the budget),
+    """Per model (and thinking budget and minimum): rows `n`, `errors`, `truncated` (cut by the
+    token limit), `looped` (stopped by the loop guard), `budget_hit` (reasoning cut at the
+    budget), `extended` (reasoning extended to its minimum at least once),
     `pass@1` with its 95% interval `pass@1_low`..`pass@1_high`, `cons@k` and `pass@k` (with
     its interval; prompts with all `k` samples) over `k` samples (`pass_at_k` gives the curves),
     speed (mean and std tokens/s), mean TTFT, mean thinking and answer tokens, seconds per
@@ -150,7 +159,7 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
     import pandas as pd
 
     out = []
-    for (model, budget), g in _groups(df):
+    for (model, budget, least), g in _groups(df):
         ok = g[g["error"].isna()] if "error" in g else g
         outcomes = list(_outcomes(g).values())
         low, high = statistics.pass1_interval(outcomes)
@@ -167,12 +176,14 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
 
         out.append({
             "model": model,
-            "think_budget": None if blank(budget) else int(budget),
+            "think_budget": _whole(budget),
+            "think_min": _whole(least),
             "n": len(g),
             "errors": len(g) - len(ok),
             "truncated": int((ok["done_reason"] == "length").sum()),
             "looped": int((ok["done_reason"] == "repetition").sum()),
             "budget_hit": sum(1 for v in ok.get("budget_hit", []) if as_bool(v)),
+            "extended": sum(1 for v in ok.get("extensions", []) if not blank(v) and int(v) > 0),
             "pass@1": statistics.pass1(outcomes),
             "pass@1_low": low,
             "pass@1_high": high,
@@ -192,17 +203,21 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
             "load_s": pd.to_numeric(ok["load_s"], errors="coerce").max(),
         })
     table = pd.DataFrame(out, columns=SUMMARY_COLUMNS)
-    table["think_budget"] = table["think_budget"].astype("Int64")
+    for col in ("think_budget", "think_min"):
+        table[col] = table[col].astype("Int64")
     return table
 
 
-def is_sweep(df: pd.DataFrame) -> bool:
-    """Whether rows or a summary come from a think_budget sweep (some row has a budget)."""
-    return "think_budget" in df and bool(df["think_budget"].notna().any())
+def is_sweep(df: pd.DataFrame, column: str | None = None) -> bool:
+    """Whether rows or a summary come from a think_budget or think_min sweep (some row has a
+    budget or a minimum; `column` asks about one of them)."""
+    return any(c in df and bool(df[c].notna().any())
+               for c in ([column] if column else ["think_budget", "think_min"]))
 
 
-#: Summary columns that say something only in a think_budget sweep.
+#: Summary columns that say something only in a think_budget sweep (and in a think_min one).
 SWEEP_ONLY = ("think_budget", "budget_hit")
+MIN_SWEEP_ONLY = ("think_min", "extended")
 #: Summary columns that say something only with more than one sample per prompt.
 SAMPLED_ONLY = ("pass@k", "pass@k_low", "pass@k_high")
 
@@ -213,18 +228,25 @@ def for_display(table: pd.DataFrame) -> pd.DataFrame:
     sample (it is pass@1 then); in a sweep the row without a budget says "none"."""
     if "k" in table and not (table["k"] > 1).any():
         table = table.drop(columns=[c for c in SAMPLED_ONLY if c in table.columns])
-    if not is_sweep(table):
-        return table.drop(columns=[c for c in SWEEP_ONLY if c in table.columns])
-    return table.assign(think_budget=["none" if blank(b) else str(int(b))
-                                      for b in table["think_budget"]])
+    for column, only in (("think_budget", SWEEP_ONLY), ("think_min", MIN_SWEEP_ONLY)):
+        if not is_sweep(table, column):
+            table = table.drop(columns=[c for c in only if c in table.columns])
+        else:
+            table = table.assign(**{column: ["none" if blank(b) else str(int(b))
+                                             for b in table[column]]})
+    return table
 
 
 def _label(row: dict[str, Any], sweep: bool = False) -> str:
-    """The model, with its thinking budget when it has one (or when others in a sweep do)."""
-    budget = row.get("think_budget")
+    """The model, with its thinking budget when it has one (or when others in a sweep do), and
+    its thinking minimum when it has one."""
+    budget, least = row.get("think_budget"), row.get("think_min")
+    minimum = "" if least is None or blank(least) else f"think_min={int(least)}"
     if budget is None or blank(budget):
+        if minimum:
+            return f"{row['model']} ({minimum})"
         return f"{row['model']} (no think_budget)" if sweep else row["model"]
-    return f"{row['model']} (think_budget={int(budget)})"
+    return f"{row['model']} (think_budget={int(budget)}" + (f", {minimum})" if minimum else ")")
 
 
 def describe(summary_df: pd.DataFrame) -> str:
@@ -248,6 +270,8 @@ def describe(summary_df: pd.DataFrame) -> str:
                   if row.get("looped") else "")
         hit = (f"; the reasoning hit its budget in {int(row['budget_hit'])}"
                if row.get("budget_hit") else "")
+        hit += (f"; the reasoning was extended to its minimum in {int(row['extended'])}"
+                if row.get("extended") else "")
         cost = ""
         if row.get("s_per_correct", math.nan) == math.inf:
             cost = "; no correct answer"
@@ -287,13 +311,14 @@ def _overlapping(rows: list[dict[str, Any]], sweep: bool) -> tuple[str, str] | N
     return None
 
 
-Side = str | tuple[str, "int | None"]
+Side = str | tuple[str, "int | None"] | tuple[str, "int | None", "int | None"]
 
 
 def paired(df: pd.DataFrame, a: Side, b: Side, *, level: float = statistics.LEVEL,
            seed: int = 0) -> statistics.Paired:
     """Is the difference between `a` and `b` real? Each is a model name, or a
-    `(model, think_budget)` pair to compare budgets (`(model, None)`: no budget).
+    `(model, think_budget)` pair to compare budgets (`(model, None)`: no budget), or a
+    `(model, think_budget, think_min)` triple in a think_min sweep.
 
     Uses the prompts both answered and were graded on; returns a `dskit.evals.statistics.Paired`
     (difference in pass@1, its interval, a sign-flip test) whose text is a plain sentence.
@@ -306,7 +331,8 @@ def paired(df: pd.DataFrame, a: Side, b: Side, *, level: float = statistics.LEVE
 
 def _side_label(side: Side) -> str:
     if isinstance(side, tuple):
-        return _label({"model": side[0], "think_budget": side[1]}, sweep=True)
+        return _label({"model": side[0], "think_budget": side[1],
+                       "think_min": side[2] if len(side) > 2 else None}, sweep=True)
     return side
 
 
@@ -314,11 +340,19 @@ def _side(df: pd.DataFrame, side: Side) -> dict[str, np.ndarray]:
     """The outcomes per prompt of one side of a paired comparison."""
     has_budgets = "think_budget" in df
     if isinstance(side, tuple):
-        model, budget = side
+        model, budget = side[0], side[1]
         rows = df[df["model"] == model]
         if has_budgets:
             rows = rows[rows["think_budget"].isna()] if budget is None else \
                 rows[rows["think_budget"] == budget]
+        if len(side) > 2 and "think_min" in df:
+            least = side[2]
+            rows = rows[rows["think_min"].isna()] if least is None else \
+                rows[rows["think_min"] == least]
+        elif "think_min" in df and rows["think_min"].nunique(dropna=False) > 1:
+            raise ConfigurationError(
+                f"{model} was run with several think_mins: name one, e.g. ({model!r}, "
+                f"{budget!r}, {rows['think_min'].dropna().iloc[0]})")
     else:
         model = side
         rows = df[df["model"] == model]
@@ -326,6 +360,10 @@ def _side(df: pd.DataFrame, side: Side) -> dict[str, np.ndarray]:
             raise ConfigurationError(
                 f"{model} was run with several think_budgets: name one, e.g. ({model!r}, "
                 f"{rows['think_budget'].dropna().iloc[0]})")
+        if "think_min" in df and rows["think_min"].nunique(dropna=False) > 1:
+            raise ConfigurationError(
+                f"{model} was run with several think_mins: name one, e.g. ({model!r}, None, "
+                f"{rows['think_min'].dropna().iloc[0]})")
     if rows.empty:
         raise ConfigurationError(f"no rows for {_side_label(side)}: the comparison has "
                                  f"{sorted(df['model'].unique())}")

@@ -25,6 +25,13 @@ The rules (the same defaults everywhere):
   generated once, then closed at each checkpoint exactly as a budget closes it and only the
   answer is generated from there. The plan reasons as with a budget (the same forced opening),
   and the backend keeps the trace to close it (`backends.base.EarlyExits`).
+- A thinking minimum (`think_min=N`) is the other half of s1's budget forcing (Muennighoff et
+  al. 2025, "s1: Simple test-time scaling"): when the model closes its reasoning before N
+  tokens, the close is replaced by an extension word ("Wait", "等等" for a Chinese question) and
+  the reasoning goes on, at most `max_extensions` times. It asks for reasoning like a budget
+  does, and works beside one (extended up to the minimum, cut at the budget). llama.cpp
+  continues from its cached prefix; Ollama and OpenAI-compatible servers are sent the prompt
+  and the reasoning so far, ending in the word, the way a budget's answer is continued.
 """
 
 from __future__ import annotations
@@ -51,6 +58,13 @@ WRAP_UP = {
 CLOSE = "\n</think>\n\n"
 #: The closed empty block of an answer without reasoning (`think_budget=0`).
 EMPTY_THINK = "<think>\n\n</think>\n\n"
+#: The word that replaces an early close of the reasoning (`think_min`), in the language of the
+#: question: s1's "Wait", which makes a model go on and check its reasoning.
+EXTENSION = {"en": "Wait", "zh": "等等"}
+#: How many times reasoning closed too early is extended by default.
+DEFAULT_MAX_EXTENSIONS = 3
+#: The longest extension text accepted (it is sent back to the model each time).
+MAX_EXTENSION_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -130,6 +144,19 @@ class ReasoningPlan:
     budget: int | None = None
     #: Early-exit checkpoints: the one trace is also closed and answered at each (ascending).
     exits: tuple[int, ...] = ()
+    #: Thinking minimum in tokens: reasoning closed before it is extended (None: none).
+    think_min: int | None = None
+    #: At most this many extensions per reply.
+    max_extensions: int = DEFAULT_MAX_EXTENSIONS
+    #: The extension word (None: "Wait" or "等等" by the language of the question).
+    extension: str | None = None
+
+    def extends(self, thought: int, extensions: int) -> bool:
+        """Whether reasoning that closed after `thought` tokens, already extended `extensions`
+        times, is extended once more (never past the budget)."""
+        return (self.think_min is not None and thought < self.think_min
+                and extensions < self.max_extensions
+                and (self.budget is None or thought < self.budget))
 
 
 def check_budget(budget: object) -> int | None:
@@ -163,25 +190,76 @@ def check_exits(exits: object) -> tuple[int, ...]:
     return tuple(kept)
 
 
+def check_think_min(think_min: object) -> int | None:
+    """`think_min` as given: None or 0 (no minimum), or a whole number of tokens >= 1."""
+    if think_min is None:
+        return None
+    if isinstance(think_min, bool) or not isinstance(think_min, int) or \
+            not 0 <= think_min < 2**31:
+        shown = repr(think_min) if not isinstance(think_min, int) or think_min < 10**12 else \
+            "a number that large"
+        raise ConfigurationError(
+            f"think_min={shown}: give a whole number of tokens from 1 to {2**31 - 1:,} (the "
+            "reasoning is extended until it is that long), or None (or 0) for no minimum")
+    return think_min
+
+
+def check_extensions(max_extensions: object, extension: object) -> tuple[int, str | None]:
+    """`max_extensions` (a whole number >= 0) and `extension` (None, or a short word) as
+    given."""
+    if isinstance(max_extensions, bool) or not isinstance(max_extensions, int) or \
+            not 0 <= max_extensions <= 1000:
+        raise ConfigurationError(
+            f"max_extensions={max_extensions!r}: give a whole number from 0 (never extend) to "
+            f"1000; the default is {DEFAULT_MAX_EXTENSIONS}")
+    if extension is not None and (not isinstance(extension, str) or not extension.strip()
+                                  or len(extension) > MAX_EXTENSION_CHARS
+                                  or "<think>" in extension or "</think>" in extension):
+        shown = repr(extension)[:60]
+        raise ConfigurationError(
+            f"extension={shown}: give a short text (at most {MAX_EXTENSION_CHARS} characters, "
+            "no <think> tags) that makes the model go on reasoning, e.g. 'Wait' or '等等'; "
+            "or None for the default in the question's language")
+    return max_extensions, extension.strip() if isinstance(extension, str) else None
+
+
 def plan_reasoning(traits: Traits, think: bool | None, support: ReasoningSupport,
-                   budget: int | None = None, exits: object = None) -> ReasoningPlan:
+                   budget: int | None = None, think_min: int | None = None,
+                   max_extensions: int = DEFAULT_MAX_EXTENSIONS,
+                   extension: str | None = None, exits: object = None) -> ReasoningPlan:
     """The plan for a reply of a model with `traits`, asked `think`, on a backend with `support`.
 
     A `budget` asks for reasoning (think=None becomes True) and caps it; `think=False` with a
-    budget above 0 contradicts it and is refused. Early-exit checkpoints (`exits`) ask for
-    reasoning the same way and cannot be combined with a budget (each checkpoint is one).
+    budget above 0 contradicts it and is refused. A `think_min` above 0 asks for reasoning too
+    (refused with think=False, or above the budget) and extends it to that many tokens, at most
+    `max_extensions` times, with `extension` (None: by the question's language). Early-exit
+    checkpoints (`exits`) ask for reasoning the same way; each is a budget already, so they take
+    neither a budget nor a minimum beside them.
     """
     budget = check_budget(budget)
+    think_min = check_think_min(think_min) or None  # 0 is no minimum
+    max_extensions, extension = check_extensions(max_extensions, extension)
     points = check_exits(exits) if exits is not None else ()
     if points:
-        if budget is not None:
+        if budget is not None or think_min is not None:
+            setting = f"think_budget={budget}" if budget is not None else f"think_min={think_min}"
             raise ConfigurationError(
-                f"exit_at={list(points)} and think_budget={budget}: each checkpoint already "
-                "reads the trace at a budget; give one of them")
+                f"exit_at={list(points)} and {setting}: each checkpoint reads the one trace at "
+                "a budget; give exit_at alone")
         if think is False:
             raise ConfigurationError(
                 "exit_at closes the reasoning at checkpoints, but think=False turns it off: "
                 "drop one of them")
+        think = True
+    if think_min is not None:
+        if think is False:
+            raise ConfigurationError(
+                f"think_min={think_min} extends reasoning, but think=False turns it off: drop "
+                "one of them")
+        if budget is not None and think_min > budget:
+            raise ConfigurationError(
+                f"think_min={think_min} is above think_budget={budget}: the reasoning cannot "
+                "be both at least and at most that long; lower think_min or raise the budget")
         think = True
     if budget is not None:
         if think is False and budget > 0:
@@ -199,15 +277,18 @@ def plan_reasoning(traits: Traits, think: bool | None, support: ReasoningSupport
     cannot_at_all = asked_but_cannot and not (support.two_phase or support.think_switch)
     notes = (NO_REASONING_NOTE,) if cannot_at_all else ()
     send_think = think if support.think_switch and not two_phase else None
-    # A budget needs to know where the reasoning starts: R1 gets the forced opening then too.
-    prefix = THINK_PREFIX if ((traits.force_think or ((budget is not None or points)
-                                                      and traits.r1))
+    # A budget, a minimum or checkpoints need to know where the reasoning starts: R1 gets the
+    # forced opening then too.
+    bounded = budget is not None or think_min is not None or bool(points)
+    prefix = THINK_PREFIX if ((traits.force_think or (bounded and traits.r1))
                               and think is not False and support.force_prefix) else ""
     if cannot_at_all:
-        budget, points = None, ()  # nothing reasons, so there is nothing to cut
+        # nothing reasons, so there is nothing to cut, extend or close
+        budget, think_min, points = None, None, ()
     return ReasoningPlan(think=think, send_think=send_think, prefix=prefix, two_phase=two_phase,
                          starts_inside=traits.r1 and think is not False, notes=notes,
-                         budget=budget, exits=points)
+                         budget=budget, think_min=think_min, max_extensions=max_extensions,
+                         extension=extension, exits=points)
 
 
 def wrap_up(messages: list[dict[str, str]]) -> str:
@@ -222,3 +303,27 @@ def budget_note(budget: int) -> str:
         return "think_budget=0: the model answered without reasoning (an empty think block)."
     return (f"The reasoning was cut at its budget of {budget} tokens (think_budget) and closed "
             "with a wrap-up line; the answer was written with that reasoning in context.")
+
+
+def extension_word(plan: ReasoningPlan, messages: list[dict[str, str]]) -> str:
+    """The text that replaces an early close: the plan's word, else "Wait" or "等等" by the
+    language of the last user turn, after a blank line."""
+    if plan.extension is not None:
+        return f"\n\n{plan.extension}"
+    last = next((m.get("content", "") for m in reversed(messages) if m.get("role") == "user"), "")
+    return f"\n\n{EXTENSION['zh' if is_chinese(str(last)) else 'en']}"
+
+
+def extension_note(extensions: int, think_min: int) -> str:
+    """What a reply says when its reasoning was extended."""
+    times = "once" if extensions == 1 else f"{extensions} times"
+    return (f"The reasoning closed before its minimum of {think_min} tokens (think_min) and was "
+            f"extended {times} with an extension word (s1's budget forcing).")
+
+
+def shown_after(shown: str, word: str) -> str:
+    """What to show after reasoning already shown as `shown` so that it reads as `shown`
+    without its trailing whitespace, then `word` (the newlines shown already are not
+    repeated)."""
+    gap = shown[len(shown.rstrip()):]
+    return word[len(gap):] if gap and word.startswith(gap) else word
