@@ -439,6 +439,11 @@ class _GroupRunner:
             for task in unit:
                 if task.budget not in done:
                     rows.append(self.failed(self.row(task), exc, t0))
+            return rows
+        if whole is not None:  # nothing reasoned (a note says why): every checkpoint is it
+            done = {r["think_budget"] for r in rows}
+            rows += [{**self.row(t), **{k: v for k, v in whole.items() if k not in self.row(t)}}
+                     for t in unit if t.budget not in done]
         return rows
 
     def collect(self, stream: Any) -> Reply | None:
