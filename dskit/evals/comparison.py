@@ -115,7 +115,7 @@ def compare(models: str | Sequence[str], prompts: Any, samples: int = 1, *,
       sample's reasoning is generated once (the `think_budget` None row), then closed at each
       checkpoint exactly as that budget closes it, and only the answer is generated from
       there. Rows carry the checkpoint as their `think_budget`, so `summary`, `paired` and
-      `plots.accuracy_vs_thinking` read them as a sweep. Not with `think_budget`.
+      `plots.accuracy_vs_thinking` read them as a sweep. Not with `think_budget` or `think_min`.
     - `think_min`: extend reasoning that closes before N tokens with "Wait" / "等等" (s1's
       budget forcing), at most `max_extensions` times, with `extension` instead of the default
       word if given; a list sweeps minimums like budgets, e.g. `[0, 128, 256]` (0: none), and
