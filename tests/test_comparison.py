@@ -494,3 +494,16 @@ def test_a_row_torn_by_a_crash_is_run_again_and_the_rest_kept(scripted, tmp_path
     assert df["answer"].tolist() == ["甲", "乙", "丙丙"]
     assert len(client.backend.requests) == 1  # only the torn row was asked again
     assert pd.read_csv(out)["answer"].tolist() == ["甲", "乙", "丙丙"]  # the file is whole again
+
+
+def test_table_cells_read_as_a_person_reads_them():
+    """`dskit compare` prints no six-decimal floats, no <NA> and no inf (issue 27)."""
+    import numpy as np
+    import pandas as pd
+
+    from dskit.evals.summary import shown
+
+    assert [shown(v) for v in (2 / 3, np.float64(12.345), 1234.5, 0.0)] == \
+        ["0.67", "12.3", "1,234", "0.00"]
+    assert {shown(v) for v in (float("inf"), float("nan"), None, pd.NA)} == {"–"}
+    assert [shown(v) for v in (3, "none", "七", True)] == ["3", "none", "七", "True"]

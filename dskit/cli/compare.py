@@ -10,7 +10,7 @@ from typing import Any
 from ..evals.benchmarks import SUFFIXES
 from ..evals.comparison import compare
 from ..evals.prompts import load
-from ..evals.summary import for_display, summary
+from ..evals.summary import for_display, shown, summary
 from .output import budget_arg, client_for, extensions_arg, mins_arg, safe
 
 
@@ -37,7 +37,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
                  think_budget=budgets, exit_at=exits, think_min=minimums,
                  loop_guard=args.loop_guard, out=args.out, seed=args.seed, **extra)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
-        print(safe(for_display(summary(df)).to_string(index=False)))
+        table = for_display(summary(df))
+        print(safe(table.astype(object).map(shown).to_string(index=False)))
     truncated = int((df["done_reason"] == "length").sum())
     if truncated:
         print(f"{truncated} of {len(df)} replies hit the token limit before they finished "

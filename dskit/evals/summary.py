@@ -222,6 +222,22 @@ MIN_SWEEP_ONLY = ("think_min", "extended")
 SAMPLED_ONLY = ("pass@k", "pass@k_low", "pass@k_high")
 
 
+def shown(value: Any) -> str:
+    """A table cell as a person reads it: "–" for a missing or infinite number (no correct
+    answer gives an infinite time per correct answer), floats to two decimals below 10, one
+    below 100, none above (with thousands separators); anything else as it is."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    import pandas as pd  # deferred: pandas loads with the first table
+
+    if not isinstance(value, (str, bool)) and pd.isna(value):
+        return "–"
+    if isinstance(value, float):
+        size = abs(value)
+        return f"{value:.2f}" if size < 10 else f"{value:.1f}" if size < 100 else f"{value:,.0f}"
+    return str(value)
+
+
 def for_display(table: pd.DataFrame) -> pd.DataFrame:
     """A summary as shown to a person: without the sweep-only columns unless it is a sweep
     (they would only say <NA> and False), without pass@k when no prompt had more than one
