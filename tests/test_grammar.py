@@ -78,6 +78,11 @@ def test_a_long_max_length_constrains_a_real_reply(embedded_client: Any):
                     format=Note, max_tokens=60, **GREEDY)
     assert isinstance(reply.parsed, Note) and reply.parsed.title
     assert RELAXED_NOTE not in reply.notes
+    # No reasoning was asked for: the format's note says nothing of reasoning (issue 27).
+    assert not reply.reasoned and not any("reasoning" in n for n in reply.notes), reply.notes
+    reasoned = ds.chat("给这篇关于龙井茶的笔记写一个标题。", QWEN, client=embedded_client,
+                       format=Note, max_tokens=120, think=True, **GREEDY)
+    assert any("ran free" in n for n in reasoned.notes), reasoned.notes
 
 
 def test_a_relaxed_grammar_still_validates_the_whole_schema(embedded_client: Any):

@@ -344,7 +344,10 @@ def _reply(entry: _Loaded, request: ChatRequest, record: _Record | None = None
             if tail:
                 yield Delta(kind, tail)  # held back, and no call after all
         if grammar is not None:
-            final.notes.append(RELAXED_NOTE if relaxed else GRAMMAR_NOTE)
+            note = RELAXED_NOTE if relaxed else GRAMMAR_NOTE
+            # Said only of a reply that reasoned: "ran free" about reasoning nobody asked for
+            # misleads (issue 27).
+            final.notes.append(note + (REASONED_FREE if plan.think else ""))
         yield final
 
     if record is not None and not plan.two_phase:
@@ -774,7 +777,9 @@ class BudgetStop:
 
 
 GRAMMAR_NOTE = ("format: the answer was constrained by a llama.cpp grammar built from the "
-                "schema; reasoning before it ran free.")
+                "schema.")
+#: Added to the format's note when the reply reasoned before its answer.
+REASONED_FREE = " The reasoning before it ran free."
 RELAXED_NOTE = ("format: the schema's long enums and length or item bounds were left out of the "
                 "grammar (llama.cpp cannot hold them); the answer was checked against the whole "
                 "schema afterwards.")
