@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,12 +48,17 @@ class Report:
         colour = {"ok": "#2a2", "warn": "#c80", "fail": "#c22", "info": "#888"}
         body = "".join(
             f"<tr><td style='color:{colour.get(s, '#888')}'>{html.escape(s)}</td>"
-            f"<td>{html.escape(c)}</td><td style='text-align:left'>{html.escape(f)}</td></tr>"
+            f"<td>{html.escape(c)}</td><td style='text-align:left'>{_code(f)}</td></tr>"
             for c, f, s in self.rows
         )
-        nxt = "".join(f"<li>{html.escape(a)}</li>" for a in self.advice)
+        nxt = "".join(f"<li>{_code(a)}</li>" for a in self.advice)
         return (f"<table><thead><tr><th></th><th>check</th><th>finding</th></tr></thead>"
                 f"<tbody>{body}</tbody></table>" + (f"<b>Next</b><ul>{nxt}</ul>" if nxt else ""))
+
+
+def _code(text: str) -> str:
+    """Escaped text with its `backticked` commands set as code (they showed as raw backticks)."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
 
 
 def doctor(probe_timeout: float = 1.0) -> Report:

@@ -16,6 +16,8 @@ def test_doctor_without_ollama(monkeypatch, unused_port):
     assert any("ollama pull deepseek-r1" in a for a in rep.advice)
     html = rep._repr_html_()
     assert "<table>" in html and "RAM" in html
+    # Commands in the advice are set as code, not shown with raw backticks (issue 27).
+    assert "<code>ollama pull deepseek-r1" in html and "`" not in html
     frame = rep.to_frame()
     assert list(frame.columns) == ["check", "finding", "status"]
 
@@ -34,3 +36,15 @@ def test_doctor_never_shows_api_keys(monkeypatch, unused_port):
     rep = ds.doctor()
     assert "SECRET" not in str(rep) and "SECRET" not in rep._repr_html_()
     assert "API key set" in str(rep)
+
+
+def test_doctor_html_escapes_before_it_sets_code():
+    """Findings and advice are escaped first: only backticked spans become code."""
+    from dskit.checkup import Report
+
+    rep = Report()
+    rep.add("模型", "run `ollama pull <b>x</b>` first", "warn")
+    rep.advice.append("运行 `ollama serve`，然后重试")
+    shown = rep._repr_html_()
+    assert "<code>ollama pull &lt;b&gt;x&lt;/b&gt;</code>" in shown
+    assert "<code>ollama serve</code>" in shown and "<b>x</b>" not in shown
