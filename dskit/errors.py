@@ -102,9 +102,17 @@ def _patterns(secrets: frozenset[str]) -> list[re.Pattern[str]]:
 
 
 def clip(text: str, limit: int) -> str:
-    """A server's `text` shortened to `limit` characters, secrets replaced first: a cut through
-    a key would leave its first characters, which `redact` can no longer recognise."""
-    return redact(text)[:limit]
+    """A server's `text` shortened to at most `limit` characters, secrets replaced first (a cut
+    through a key would leave its first characters, which `redact` can no longer recognise).
+    A cut ends at a word boundary where one is near and says so with "…"."""
+    text = redact(text)
+    if len(text) <= limit:
+        return text
+    cut = text[:max(0, limit - 1)]
+    space = cut.rfind(" ")
+    if space >= limit * 0.6:  # not for text without spaces (Chinese), nor a far-back one
+        cut = cut[:space]
+    return cut.rstrip() + "…"
 
 
 class DskitError(Exception):

@@ -93,3 +93,16 @@ def test_an_error_echoing_a_key_in_any_encoding_is_clean(httpserver: HTTPServer)
     message = str(caught.value).lower()
     assert KEY[5:15].lower() not in message
     assert base64.b64encode(KEY.encode()).decode()[:12].lower() not in message
+
+
+def test_a_clipped_message_ends_at_a_word_and_says_it_was_cut():
+    """Errors quoting a server are not cut mid-word (issue 27), and never exceed the limit."""
+    from dskit.errors import clip
+
+    text = "the model deepseek-r1:7b could not be loaded because the server ran out of memory"
+    short = clip(text, 40)
+    assert short.endswith("…") and len(short) <= 40 and text.startswith(short[:-1])
+    assert short[:-1].split()[-1] in text.split()  # a whole word before the mark
+    chinese = "服务器内存不足，无法加载模型 deepseek-r1:7b，请换一个更小的模型再试一次"
+    assert len(clip(chinese, 10)) <= 10 and clip(chinese, 10).endswith("…")
+    assert clip("short", 40) == "short"
