@@ -17,6 +17,7 @@ from dskit.backends.openai import OpenAIBackend
 from dskit.errors import BudgetUnsupported, ComparisonFailed, ConfigurationError
 from dskit.evals.prompts import Prompt
 from dskit.reasoning.plan import WRAP_UP, ReasoningSupport, Traits, check_exits, plan_reasoning
+from tests.test_think_budget import FINAL, _delta, _sse
 
 QWEN = "qwen2.5-coder:0.5b"
 R1 = "deepseek-r1:7b"
@@ -78,10 +79,6 @@ SHOW_R1 = {
                    "general.basename": "DeepSeek-R1-Distill-Qwen"},
     "capabilities": ["completion", "thinking"],
 }
-FINAL = {"total_duration": 5_000_000_000, "load_duration": 1_000_000,
-         "prompt_eval_count": 40, "prompt_eval_duration": 100_000_000,
-         "eval_count": 3, "eval_duration": 30_000_000}
-
 
 def _line(done: bool = False, **fields: Any) -> str:
     body: dict[str, Any] = {"model": R1, "created_at": "2025-06-01T08:00:00Z", "done": done,
@@ -167,20 +164,6 @@ def test_ollama_before_the_think_switch_refuses(httpserver: HTTPServer):
 
 
 # --- OpenAI-compatible servers: the final assistant message continued -------------------------
-
-def _sse(*chunks: dict[str, Any]) -> str:
-    return "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
-
-
-def _delta(reasoning: str = "", content: str = "", finish: str | None = None
-           ) -> dict[str, Any]:
-    delta: dict[str, Any] = {}
-    if reasoning:
-        delta["reasoning_content"] = reasoning
-    if content:
-        delta["content"] = content
-    return {"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
-
 
 def test_vllm_continues_the_final_assistant_message_at_each_checkpoint(httpserver: HTTPServer):
     httpserver.expect_request("/v1/models").respond_with_json(

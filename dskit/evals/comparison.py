@@ -66,26 +66,27 @@ class _Task:
         return (self.model, self.budget, self.think_min, self.prompt_id, self.sample)
 
 
+def _sweep(given: Any, check: Callable[[object], int | None], name: str, none: str
+           ) -> list[int | None]:
+    """The values of a sweep of `name`: one value or a list of them, each `check`ed, none
+    listed twice (`none` says what stands for "none" in the message)."""
+    values = list(given) if isinstance(given, (list, tuple)) else [given]
+    checked = [check(v) for v in values]
+    if not checked:
+        raise ConfigurationError(f"{name}=[]: give at least one value (or {none})")
+    if len(set(checked)) != len(checked):
+        raise ConfigurationError(f"a {name} is listed twice: {values}")
+    return checked
+
+
 def _budgets(think_budget: Any) -> list[int | None]:
-    """The budgets of a sweep: one value, or a list of them (None: no budget)."""
-    given = list(think_budget) if isinstance(think_budget, (list, tuple)) else [think_budget]
-    budgets = [check_budget(b) for b in given]
-    if not budgets:
-        raise ConfigurationError("think_budget=[]: give at least one budget (or None)")
-    if len(set(budgets)) != len(budgets):
-        raise ConfigurationError(f"a think_budget is listed twice: {given}")
-    return budgets
+    """The budgets of a sweep (None: no budget)."""
+    return _sweep(think_budget, check_budget, "think_budget", "None for no budget")
 
 
 def _minimums(think_min: Any) -> list[int | None]:
-    """The thinking minimums of a sweep: one value, or a list of them (None or 0: none)."""
-    given = list(think_min) if isinstance(think_min, (list, tuple)) else [think_min]
-    minimums = [check_think_min(m) for m in given]
-    if not minimums:
-        raise ConfigurationError("think_min=[]: give at least one minimum (or 0 for none)")
-    if len(set(minimums)) != len(minimums):
-        raise ConfigurationError(f"a think_min is listed twice: {given}")
-    return minimums
+    """The thinking minimums of a sweep (None or 0: none)."""
+    return _sweep(think_min, check_think_min, "think_min", "0 for none")
 
 
 def compare(models: str | Sequence[str], prompts: Any, samples: int = 1, *,
