@@ -3,6 +3,7 @@
     DskitError
     ├── ConfigurationError (ValueError)       a setting or argument is wrong
     │   ├── BudgetUnsupported                 this server or model cannot cap reasoning
+    │   ├── LogprobsUnsupported               this server cannot return log-probabilities
     │   └── ToolsNotSupported                 the model cannot call tools on this server
     ├── StructuredOutputError (ValueError)    the reply is not JSON matching the schema
     ├── KnowledgeBaseError (ValueError)       a knowledge-base operation cannot be done as asked
@@ -148,6 +149,18 @@ class BudgetUnsupported(ConfigurationError):
             "whole reply with max_tokens instead (the reasoning then has no answer if it runs "
             "that long), or use a backend that can: the embedded one, Ollama, vLLM or DeepSeek's "
             "platform.")
+
+
+class LogprobsUnsupported(ConfigurationError):
+    """Token log-probabilities (`logprobs=True`) cannot be had here; the message says why and
+    what to use."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(
+            f"{why}, so it cannot return token log-probabilities (logprobs=True). Leave "
+            "logprobs out, or use a backend that returns them: the embedded one, Ollama 0.12.11 "
+            "or later, or an OpenAI-compatible server (vLLM, SGLang, llama.cpp's server, "
+            "DeepSeek's platform for deepseek-chat).")
 
 
 class ToolsNotSupported(ConfigurationError):

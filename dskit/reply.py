@@ -7,10 +7,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .backends.base import Stats
+from .backends.base import Stats, Token
+from .confidence_view import confidence_html
 from .display import reply_html
 from .documents import page_html, reply_markdown, reply_section_html
+from .errors import ConfigurationError
 from .evals.anatomy import REFLECTION_MARKERS, Anatomy, anatomy
+from .evals.confidence import PAPER_WINDOW, Confidence, measure
 from .evals.grading import Verdict, is_missing, parse_number, verdict
 from .reasoning.think import Chunk, extract_boxed
 from .tools import ToolCall
@@ -67,6 +70,9 @@ class Reply:
     tool_calls: list[ToolCall] = field(default_factory=list)
     #: The settings the request went out with (temperature, top_p, max_tokens, …).
     options: dict[str, Any] = field(default_factory=dict)
+    #: The generated tokens with their log-probabilities and alternatives, reasoning and
+    #: answer (`Token.phase`), when asked for with `logprobs=True`; see `confidence()`.
+    tokens: list[Token] = field(default_factory=list)
 
     @property
     def citations(self) -> list[int]:
@@ -134,6 +140,24 @@ class Reply:
                 else "text"
         return anatomy(self.thinking, self.answer, expected, kind=kind, grader=grader,
                        thinking_tokens=self.stats.thinking_tokens, markers=markers)
+
+    def confidence(self, *, window: int = PAPER_WINDOW, tail: int = PAPER_WINDOW,
+                   phase: str | None = None) -> Confidence | None:
+        """DeepConf's confidence measures over the reply's tokens (`logprobs=True`): mean,
+        lowest and bottom-10 % group confidence over `window`-token groups, tail over the
+        last `tail` tokens (`dskit.evals.confidence`); only the "thinking" or "answer"
+        tokens with `phase`. None when the reply has no tokens."""
+        if not self.tokens:
+            if "top_logprobs" not in self.options:
+                raise ConfigurationError("this reply has no log-probabilities: ask with "
+                                         "logprobs=True (ds.chat, Conversation, compare)")
+            return None
+        return measure(self.tokens, window=window, tail=tail, phase=phase)
+
+    def confidence_html(self, *, window: int = 32) -> str:
+        """The reply as HTML with each token shaded by its confidence, alternatives on hover
+        and the least confident `window`-token stretch marked (`dskit.display`)."""
+        return confidence_html(self, window=window)
 
     def add(self, chunk: Chunk) -> None:
         """Append a streamed chunk to the right part."""

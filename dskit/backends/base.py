@@ -31,6 +31,11 @@ DEFAULT_MAX_TOKENS = 4096
 MAX_TOKENS = 2**31 - 1
 #: Stop strings a reply may have, and their length.
 MAX_STOPS, MAX_STOP_CHARS = 64, 1000
+#: Alternatives per token a request may ask for (Ollama and OpenAI's API accept 0 to 20).
+MAX_TOP_LOGPROBS = 20
+#: Alternatives per token when log-probabilities are asked for without a number: DeepConf's
+#: token confidence needs some (it used 20; 5 costs less to send and still ranks traces).
+DEFAULT_TOP_LOGPROBS = 5
 
 
 @dataclass
@@ -214,16 +219,66 @@ class ChatRequest:
     format: str | dict[str, Any] | None = None
     #: Functions the model may ask to call (`{"type": "function", "function": {...}}` specs).
     tools: list[dict[str, Any]] | None = None
+    #: Log-probabilities: None for none, n for each generated token's log-probability and
+    #: its n most likely alternatives (`Delta.tokens`).
+    logprobs: int | None = None
     #: Set by whoever started the reply to stop it; backends stop as soon as they see it.
     cancel: Cancellation = field(default_factory=Cancellation, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
+class Token:
+    """One generated token: its text, log-probability (natural log) and the most likely
+    alternatives at its position, as (text, log-probability) from the most likely down.
+
+    `text` is what the token adds to the reply (a character split over tokens comes whole
+    with its last token, so the texts add up to the reply); `data` holds its own bytes.
+    `phase` is "thinking" or "answer", set by the chat layer.
+    """
+
+    text: str
+    logprob: float
+    top: tuple[tuple[str, float], ...] = ()
+    data: bytes = b""
+    phase: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        """The token in the OpenAI and Ollama APIs' shape (`token`, `logprob`, `bytes`,
+        `top_logprobs`)."""
+        data = self.data or self.text.encode("utf-8")
+        return {"token": self.text, "logprob": self.logprob, "bytes": list(data),
+                "top_logprobs": [{"token": t, "logprob": lp, "bytes": list(t.encode("utf-8"))}
+                                 for t, lp in self.top]}
+
+
+def token_from_dict(entry: dict[str, Any]) -> Token:
+    """A `Token` from a server's `{"token", "logprob", "bytes", "top_logprobs"}` (OpenAI's
+    and Ollama's shape); a `ValueError` for anything else."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("token"), str):
+        raise ValueError(f"not a token's log-probability: {str(entry)[:200]!r}")
+    logprob = entry.get("logprob")
+    if isinstance(logprob, bool) or not isinstance(logprob, (int, float)):
+        raise ValueError(f"a token without a numeric logprob: {str(entry)[:200]!r}")
+    top = []
+    for alt in entry.get("top_logprobs") or []:
+        if isinstance(alt, dict) and isinstance(alt.get("token"), str) and isinstance(
+                alt.get("logprob"), (int, float)) and not isinstance(alt.get("logprob"), bool):
+            top.append((alt["token"], float(alt["logprob"])))
+    raw = entry.get("bytes")
+    data = bytes(raw) if isinstance(raw, list) and all(
+        isinstance(b, int) and 0 <= b < 256 for b in raw) else b""
+    return Token(entry["token"], float(logprob), tuple(top), data)
+
+
+@dataclass(frozen=True)
 class Delta:
-    """Streamed text. `raw` may hold inline `<think>` tags; the other kinds are already split."""
+    """Streamed text. `raw` may hold inline `<think>` tags; the other kinds are already split.
+    `tokens` are the generated tokens this text came from, when log-probabilities were asked
+    for (text a backend adds itself, such as a budget's wrap-up line, has none)."""
 
     kind: Literal["thinking", "answer", "raw"]
     text: str
+    tokens: tuple[Token, ...] = ()
 
 
 @dataclass
@@ -311,6 +366,7 @@ class BudgetCut:
         """One source's events; True when its reasoning ended before the minimum (the source
         is left there, its answer unsent)."""
         said, blank = 0, ""  # answer pieces passed on; whitespace held before the first
+        held: tuple[Token, ...] = ()  # tokens of text not passed on yet
         try:
             for ev in events:
                 if isinstance(ev, Done):
@@ -333,10 +389,12 @@ class BudgetCut:
                 else:
                     self.inline = self.inline or ev.kind == "raw"
                     parts = [("raw" if self.inline else ev.kind, ev.text)]
+                held += ev.tokens  # they go out with the first text shown
                 for kind, text in parts:
                     if kind == "thinking":
                         self.pieces.append(text)
-                        yield Delta("thinking", text)
+                        yield Delta("thinking", text, held)
+                        held = ()
                         if self.budget is not None and len(self.pieces) >= self.budget:
                             self.cut = True
                             return False
@@ -348,8 +406,8 @@ class BudgetCut:
                             and self.plan.extends(len(self.pieces), self.extensions):
                         return True  # the answer began before the minimum
                     said += 1
-                    yield Delta(kind, blank + text)
-                    blank = ""
+                    yield Delta(kind, blank + text, held)
+                    blank, held = "", ()
             return False
         finally:
             close = getattr(events, "close", None)

@@ -42,6 +42,7 @@ from .base import (
     Stats,
 )
 from .grammar import to_gbnf
+from .token_probs import tapped_llama, with_tokens
 
 _HINT = (
     "the embedded backend runs the small stand-in models that ship on PyPI "
@@ -169,8 +170,9 @@ class EmbeddedBackend:
                 return entry
             path = self._path(model, progress)
             self._evict(self.max_loaded - 1)
-            from llama_cpp import Llama
-            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter  # heavy, optional
+
+            Llama = tapped_llama()
 
             t0 = time.perf_counter()
             llm = Llama(
@@ -299,25 +301,34 @@ class EmbeddedBackend:
     def stream(self, request: ChatRequest) -> Iterator[Event]:
         """Generate with llama.cpp, token by token."""
         with self._use(request.model) as entry:
-            yield from _reply(entry, request)
+            if request.logprobs is None:
+                yield from _reply(entry, request)
+            else:
+                yield from with_tokens(entry.llm, request.logprobs, _reply(entry, request))
 
     def trace(self, request: ChatRequest) -> _Trace:
         """Early exits: the reply generated once, its reasoning's ids kept, and each
         checkpoint's answer generated from them (see `_Trace`)."""
-        if request.format is not None or request.tools:
+        if request.format is not None or request.tools or request.logprobs is not None:
             raise ConfigurationError("exit_at reads a plain reply: it cannot be combined with "
-                                     "format= or tools=")
+                                     "format=, tools= or logprobs=")
         return _Trace(self, request)
 
     def complete(self, model: str, prompt: str, options: Options,
-                 cancel: Cancellation | None = None) -> Iterator[Event]:
+                 cancel: Cancellation | None = None, logprobs: int | None = None
+                 ) -> Iterator[Event]:
         """A raw completion: `prompt` exactly as given, no chat template (Ollama's `raw`)."""
         with self._use(model) as entry:
             run = _Run(entry, ChatRequest(model=model, messages=[], options=options,
-                                          cancel=cancel or Cancellation()))
-            for text in run.generate(prompt, None):
-                yield Delta("raw", text)
-            yield run.done(prefixed=False)
+                                          cancel=cancel or Cancellation(), logprobs=logprobs))
+
+            def events() -> Iterator[Event]:
+                for text in run.generate(prompt, None):
+                    yield Delta("raw", text)
+                yield run.done(prefixed=False)
+
+            yield from events() if logprobs is None else \
+                with_tokens(entry.llm, logprobs, events())
 
 
 def _reply(entry: _Loaded, request: ChatRequest, record: _Record | None = None
@@ -1049,6 +1060,9 @@ class _Run:
                 self.finish = choice.get("finish_reason") or self.finish
         finally:
             completion.close()
+            tap = getattr(llm, "tap", None)
+            if tap is not None:
+                tap.drop()  # tokens of a stop string or held-back markup: never shown
         self.t_end = time.perf_counter()
         # At the limit exactly that many tokens were sampled; otherwise the ids llama.cpp
         # evaluated past the prompt (counting the text again can merge them: "</" "th" "ink"

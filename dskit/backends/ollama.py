@@ -19,6 +19,7 @@ from ..errors import (
     BudgetUnsupported,
     ConfigurationError,
     DskitError,
+    LogprobsUnsupported,
     ModelNotFound,
     OllamaNotRunning,
     ServerError,
@@ -39,6 +40,8 @@ from .base import (
     Options,
     ServerTrace,
     Stats,
+    Token,
+    token_from_dict,
 )
 from .chat_template import render
 from .http import CONNECT_TIMEOUT, interruptible, redact_http_logs, shutdown, timeouts
@@ -58,9 +61,24 @@ THINK_SINCE = Version("0.9.0")
 #: #12460: a first request reasons freely, a second constrains the answer). Before it, `format`
 #: with `think` constrained the reasoning too, and the reasoning disappeared (#11545, #10538).
 THINK_FORMAT_SINCE = Version("0.12.4")
+#: The first Ollama that returns token log-probabilities (`logprobs`, `top_logprobs`).
+LOGPROBS_SINCE = Version("0.12.11")
 #: What a reply's parts may raise when the server sends something malformed: JSON errors and
 #: pydantic's ValidationError are ValueErrors; a line that is not an object raises the others.
 _MALFORMED = (ValueError, TypeError, AttributeError, RecursionError)
+
+
+def _tokens(part: Any) -> tuple[Token, ...]:
+    """The log-probabilities a streamed part carries (`logprobs`), as `Token`s."""
+    entries = getattr(part, "logprobs", None) or ()
+    out = []
+    for entry in entries:
+        data = entry.model_dump() if hasattr(entry, "model_dump") else entry
+        try:
+            out.append(token_from_dict(data))
+        except ValueError as exc:
+            raise StreamInterrupted(f"Ollama sent a malformed log-probability: {exc}") from None
+    return tuple(out)
 
 
 def _malformed(exc: Exception) -> str:
@@ -345,6 +363,7 @@ class OllamaBackend:
             extra["format"] = request.format
         if request.tools:
             extra["tools"] = request.tools
+        extra.update(self._logprobs(request))
         self._local.cancel = request.cancel  # see `_on_response`
         # ollama-python streams through a generator: closing it closes the HTTP response.
         parts = cast(Generator[Any, None, None], self.client.chat(
@@ -354,11 +373,13 @@ class OllamaBackend:
 
         def deltas(part: Any) -> Iterator[Delta]:
             msg = part.message
+            tokens = _tokens(part)
             # Servers may split reasoning out even when `think` was not sent.
             if msg.thinking:
-                yield Delta("thinking", msg.thinking)
+                yield Delta("thinking", msg.thinking, tokens)
+                tokens = ()
             if msg.content:
-                yield Delta("answer" if think else "raw", msg.content)
+                yield Delta("answer" if think else "raw", msg.content, tokens)
             calls.extend(ToolRequest(c.function.name, dict(c.function.arguments))
                          for c in msg.tool_calls or [])
 
@@ -408,6 +429,17 @@ class OllamaBackend:
         if cancel.is_set():
             return
         raise StreamInterrupted(f"Ollama at {self.host} ended the reply without its final chunk")
+
+    def _logprobs(self, request: ChatRequest) -> dict[str, Any]:
+        """The request's log-probability fields, or a `LogprobsUnsupported` for a server that
+        would ignore them (older Ollama drops fields it does not know, without a word)."""
+        if request.logprobs is None:
+            return {}
+        version = self.version()
+        if not supports_think(version, LOGPROBS_SINCE):
+            raise LogprobsUnsupported(f"Ollama {version} at {self.host} predates log-"
+                                      f"probabilities (they came in {LOGPROBS_SINCE}: upgrade it)")
+        return {"logprobs": True, "top_logprobs": request.logprobs}
 
     def _format_note(self, think: bool | None) -> str:
         """What Ollama did with `format` (said on every structured reply)."""
@@ -501,12 +533,13 @@ class OllamaBackend:
         self._local.cancel = request.cancel  # see `_on_response`
         # think=False: the prompt already holds the opened (or closed) reasoning, the output
         # is read as it comes.
+        extra.update(self._logprobs(request))
         parts = cast(Generator[Any, None, None], self.client.generate(
             request.model, prompt, raw=True, think=False, stream=True, options=options, **extra))
 
         def deltas(part: Any) -> Iterator[Delta]:
             if part.response:
-                yield Delta(kind, part.response)
+                yield Delta(kind, part.response, _tokens(part))
 
         yield from self._relay(parts, request, deltas)
 

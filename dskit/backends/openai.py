@@ -33,7 +33,17 @@ from ..errors import (
 )
 from ..reasoning.plan import CLOSE, EMPTY_THINK, THINK_PREFIX, ReasoningSupport
 from ..tools import ToolRequest, decode_arguments
-from .base import BudgetCut, ChatRequest, Delta, Done, Event, ServerTrace, Stats
+from .base import (
+    BudgetCut,
+    ChatRequest,
+    Delta,
+    Done,
+    Event,
+    ServerTrace,
+    Stats,
+    Token,
+    token_from_dict,
+)
 from .http import idle_timeout as resolve_idle_timeout
 from .http import interruptible, redact_http_logs, shutdown, timeouts
 
@@ -240,6 +250,8 @@ class OpenAIBackend:
         }
         # num_ctx and think have no portable OpenAI equivalent: the server decides them.
         body.update(opts.sampling())
+        if request.logprobs is not None:
+            body["logprobs"], body["top_logprobs"] = True, request.logprobs
         if request.tools:
             body["tools"] = request.tools
         if request.format is not None and request.model not in self._no_response_format:
@@ -346,7 +358,7 @@ class OpenAIBackend:
         url = self._continued(request, body, mode, thought, closed=True)
         for ev in self._continuing(request, body, url, setting):
             # After `</think>` everything is the answer, whatever field a parser put it in.
-            yield ev if isinstance(ev, Done) else Delta("answer", ev.text)
+            yield ev if isinstance(ev, Done) else Delta("answer", ev.text, ev.tokens)
 
     def _continued(self, request: ChatRequest, body: dict[str, Any], mode: str, thought: str,
                    closed: bool) -> str:
@@ -435,6 +447,7 @@ class OpenAIBackend:
         first: float | None = None
         last: float | None = None
         got_done = False
+        held: tuple[Token, ...] = ()
         try:
             with connect_sse(self._client(), "POST", f"{base}/chat/completions",
                              json=body) as source:
@@ -467,21 +480,23 @@ class OpenAIBackend:
                                 f"the server reported an error mid-stream: "
                                 f"{_error_message(data)}")
                         try:
-                            parts, chunk_usage, chunk_finish = _read_chunk(chunk, reasoning_seen,
-                                                                        calls)
+                            parts, chunk_usage, chunk_finish, tokens = _read_chunk(
+                                chunk, reasoning_seen, calls)
                         except ValueError as why:  # from _typed: a field of the wrong type
                             raise StreamInterrupted(
                                 f"the server sent a malformed event ({why}): {clip(data, 200)!r}"
                             ) from None
                         usage = chunk_usage or usage
                         finish = chunk_finish or finish
+                        held += tokens  # they go out with the next text
                         for kind, text in parts:
                             reasoning_seen = reasoning_seen or kind == "thinking"
                             now = time.perf_counter()
                             first = first if first is not None else now
                             last = now
                             deltas += 1
-                            yield Delta(kind, text)
+                            yield Delta(kind, text, held)
+                            held = ()
                 finally:
                     forget()
         except (httpx.HTTPError, SSEError) as exc:
@@ -513,6 +528,7 @@ class OpenAIBackend:
             choice = choices[0] if isinstance(choices[0], dict) else {}
             message = _typed(choice, "message", dict) or {}
             parts = _delta_parts(message, False)
+            tokens = _choice_tokens(choice)
             done_reason = _typed(choice, "finish_reason", str)
             usage = _typed(data, "usage", dict)
             calls: dict[int, dict[str, Any]] = {}
@@ -520,7 +536,8 @@ class OpenAIBackend:
         except ValueError as why:  # from _typed: a field of the wrong type
             raise BackendError(f"{_display_url(self.base_url)} answered in a shape dskit cannot "
                                f"read ({why})") from None
-        events: list[Event] = [Delta(k, t) for k, t in parts]
+        events: list[Event] = [Delta(k, t, tokens if i == 0 else ())
+                               for i, (k, t) in enumerate(parts)]
         return [*events, Done(stats=_stats(usage, 0, None, None),
                               done_reason=done_reason, prefixed=False,
                               tool_calls=_tool_requests(calls))]
@@ -730,12 +747,14 @@ Kind = Literal["thinking", "answer", "raw"]
 
 
 def _read_chunk(chunk: dict[str, Any], reasoning_seen: bool, calls: dict[int, dict[str, Any]]
-                ) -> tuple[list[tuple[Kind, str]], dict[str, Any] | None, str | None]:
-    """A chunk's text pieces, usage and finish reason (its tool-call pieces go into `calls`);
-    ValueError for a wrongly typed field."""
+                ) -> tuple[list[tuple[Kind, str]], dict[str, Any] | None, str | None,
+                           tuple[Token, ...]]:
+    """A chunk's text pieces, usage, finish reason and tokens' log-probabilities (its tool-call
+    pieces go into `calls`); ValueError for a wrongly typed field."""
     usage = _typed(chunk, "usage", dict)
     parts: list[tuple[Kind, str]] = []
     finish: str | None = None
+    tokens: tuple[Token, ...] = ()
     for choice in _typed(chunk, "choices", list) or []:
         if not isinstance(choice, dict):
             raise ValueError("a choice is not an object")
@@ -746,7 +765,18 @@ def _read_chunk(chunk: dict[str, Any], reasoning_seen: bool, calls: dict[int, di
         _add_tool_deltas(calls, _typed(delta, "tool_calls", list))
         reasoning_seen = reasoning_seen or any(k == "thinking" for k, _ in parts)
         finish = _typed(choice, "finish_reason", str) or finish
-    return parts, usage, finish
+        tokens += _choice_tokens(choice)
+    return parts, usage, finish, tokens
+
+
+def _choice_tokens(choice: dict[str, Any]) -> tuple[Token, ...]:
+    """A choice's `logprobs.content` (and `logprobs.reasoning_content`, where a server keeps a
+    reasoning's tokens apart) as `Token`s; ValueError for a malformed one."""
+    logprobs = _typed(choice, "logprobs", dict) or {}
+    out: list[Token] = []
+    for key in ("reasoning_content", "content"):
+        out += [token_from_dict(entry) for entry in _typed(logprobs, key, list) or []]
+    return tuple(out)
 
 
 def _delta_parts(delta: dict[str, Any], reasoning_seen: bool) -> list[tuple[Kind, str]]:

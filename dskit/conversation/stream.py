@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any, Protocol
 
 from ..backends.base import (
     ABANDONED,
     DEFAULT_MAX_TOKENS,
     DEFAULT_NUM_CTX,
+    DEFAULT_TOP_LOGPROBS,
+    MAX_TOP_LOGPROBS,
     STOPPED,
     ChatRequest,
     Delta,
@@ -122,7 +125,14 @@ class ChatStream:
                 if self.stopped:
                     break
                 clock[1:] = [time.perf_counter()]
-                yield from take(self._split(splitter, ev))
+                was_thinking = splitter.in_thinking
+                chunks = self._split(splitter, ev)
+                if ev.tokens:
+                    # Phase by where the text went: a tag alone by where it was.
+                    phase = chunks[0].kind if chunks else \
+                        "thinking" if was_thinking or ev.kind == "thinking" else "answer"
+                    reply.tokens.extend(replace(t, phase=phase) for t in ev.tokens)
+                yield from take(chunks)
                 if self._guard is not None and self._guard.feed(ev.text) is not None:
                     # Said first, so that closing the stream below (which cancels the
                     # backend's read) cannot record the stop as the user's.
@@ -185,6 +195,10 @@ class ChatStream:
         reply.budget_hit = done.budget_hit
         reply.extensions = done.extensions
         reply.notes.extend(done.notes)
+        if self._request.logprobs is not None and not reply.tokens and \
+                (counts["thinking"] or counts["answer"]):
+            reply.notes.append("logprobs: the server sent no token log-probabilities with this "
+                               "reply (it ignores the request for them for this model).")
         reply.thinking = reply.thinking.strip()
         reply.answer = reply.answer.strip()
         reply.reasoned = reply.reasoned or splitter.saw_reasoning or counts["thinking"] > 0
@@ -225,6 +239,8 @@ def request_options(request: ChatRequest) -> dict[str, Any]:
         out["think"] = request.plan.think
     if request.plan.budget is not None:
         out["think_budget"] = request.plan.budget
+    if request.logprobs is not None:
+        out["top_logprobs"] = request.logprobs
     if request.plan.think_min is not None:
         out["think_min"] = request.plan.think_min
         out["max_extensions"] = request.plan.max_extensions
@@ -250,6 +266,8 @@ def build_request(
     think_min: int | None = None,
     max_extensions: int = DEFAULT_MAX_EXTENSIONS,
     extension: str | None = None,
+    logprobs: bool = False,
+    top_logprobs: int | None = None,
     recommendations: bool = True,
     options: dict[str, Any] | None = None,
 ) -> tuple[ChatRequest, list[str]]:
@@ -271,7 +289,26 @@ def build_request(
     plan = plan_reasoning(traits, think, client.backend.reasoning_support(), think_budget,
                           think_min, max_extensions, extension, exits=exit_at)
     notes += plan.notes
-    return ChatRequest(model=model, messages=messages, options=opts, plan=plan), notes
+    return ChatRequest(model=model, messages=messages, options=opts, plan=plan,
+                       logprobs=logprobs_setting(logprobs, top_logprobs, exit_at)), notes
+
+
+def logprobs_setting(logprobs: object, top_logprobs: object, exit_at: object = None
+                     ) -> int | None:
+    """`ChatRequest.logprobs` from the user's `logprobs=` and `top_logprobs=`: None for none,
+    else how many alternatives per token (`top_logprobs` alone asks for log-probabilities)."""
+    if not isinstance(logprobs, bool):
+        raise ConfigurationError(f"logprobs={logprobs!r}: give True or False")
+    if top_logprobs is not None and (isinstance(top_logprobs, bool) or not isinstance(
+            top_logprobs, int) or not 0 <= top_logprobs <= MAX_TOP_LOGPROBS):
+        raise ConfigurationError(f"top_logprobs={top_logprobs!r}: give a whole number from 0 "
+                                 f"to {MAX_TOP_LOGPROBS} (alternatives shown per token)")
+    if not logprobs and top_logprobs is None:
+        return None
+    if exit_at is not None:
+        raise ConfigurationError("logprobs= cannot be combined with exit_at= yet: ask for "
+                                 "log-probabilities on the plain run")
+    return DEFAULT_TOP_LOGPROBS if top_logprobs is None else top_logprobs
 
 
 def as_messages(prompt: str | Messages, system: str | None = None) -> Messages:
