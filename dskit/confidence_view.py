@@ -90,6 +90,9 @@ def confidence_html(reply: Reply, *, window: int = 32) -> str:
         why = "no log-probabilities: ask with logprobs=True" \
             if "top_logprobs" not in reply.options else "no tokens came back"
         return f'<div class="dskit-conf">{html.escape(why)}</div>'
+    if not all(t.top for t in tokens):
+        return ('<div class="dskit-conf">shading needs each token\'s alternatives: ask with '
+                "top_logprobs=5 (0 returns none)</div>")
     confs = [token_confidence(t) for t in tokens]
     k = len(tokens[0].top)
     bands = edges(k)
@@ -115,3 +118,12 @@ def confidence_html(reply: Reply, *, window: int = 32) -> str:
                      f'<div class="dskit-conf-text dskit-conf-{phase or "reply"}">{shown}</div>')
     parts.append("</div>")
     return "".join(parts)
+
+
+def confidence_details(reply: Reply, *, window: int = 32, open_: bool = False) -> str:
+    """The shaded view folded under a "Confidence" summary (exports, side-by-side columns)."""
+    c = reply.confidence(window=window, tail=window) if reply.tokens and reply.tokens[0].top \
+        else None
+    label = "Confidence" + (f" · mean {c.mean:.2f}, lowest {c.lowest:.2f}" if c else "")
+    return (f"<details class='dskit-confidence'{' open' if open_ else ''}><summary>"
+            f"{html.escape(label)}</summary>{confidence_html(reply, window=window)}</details>")

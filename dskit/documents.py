@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .confidence_view import confidence_details
 from .display import markdown_html, reply_html
 from .errors import ConfigurationError
 from .errors import redact as redact_known
@@ -167,13 +168,16 @@ def reply_section_html(reply: Reply, heading: str = "", level: int = 2,
                        extra: Sequence[tuple[str, str]] = ()) -> str:
     """A reply as an HTML section: header table, reasoning folded, the answer, notes."""
     head = f"<h{level}>{html.escape(heading)}</h{level}>" if heading else ""
+    shaded = confidence_details(reply) if reply.tokens else ""
     return (f"<section class='dskit-section'>{head}{facts_html(reply_facts(reply, extra))}"
-            f"{reply_html(reply, footer=False)}</section>")
+            f"{reply_html(reply, footer=False)}{shaded}</section>")
 
 
 def reply_data(reply: Reply) -> dict[str, Any]:
     """A reply as plain JSON-ready data (its stats, status, verdict and options included)."""
     data = dataclasses.asdict(reply)
+    # In the APIs' shape (bytes as numbers), with the phase each token belongs to.
+    data["tokens"] = [{**t.as_dict(), "phase": t.phase} for t in reply.tokens]
     data["status"] = reply.status
     data["stats"]["tokens_per_s"] = reply.stats.tokens_per_s
     return data

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .backends.base import Stats, Token
+from .backends.base import LOW_CONFIDENCE, Stats, Token
 from .confidence_view import confidence_html
 from .display import reply_html
 from .documents import page_html, reply_markdown, reply_section_html
@@ -97,6 +97,10 @@ class Reply:
             if self.no_answer:
                 return "no answer: stopped repeating itself (loop guard)"
             return "looped: stopped repeating itself (loop guard)"
+        if self.done_reason == LOW_CONFIDENCE:
+            if self.no_answer:
+                return "no answer: stopped early, its confidence fell below the threshold"
+            return "stopped early: its confidence fell below the threshold"
         if self.unfinished_reasoning:
             return "no answer: stopped while still reasoning"
         if self.done_reason == "max_steps":

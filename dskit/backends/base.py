@@ -137,6 +137,8 @@ log = logging.getLogger(__name__)
 STOPPED = "stopped"
 #: ... when the reader of a reply left it without saying why.
 ABANDONED = "abandoned"
+#: ... when its confidence fell below a threshold (`compare(early_stop="confidence")`).
+LOW_CONFIDENCE = "low-confidence"
 
 
 class Cancellation:

@@ -6,7 +6,7 @@ reply (`steps`) build on it."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any, Protocol
 
@@ -32,6 +32,8 @@ from ..recommendations import apply_recommendations
 from ..reply import Reply
 
 Messages = list[dict[str, Any]]
+#: Whether to stop a reply as it streams: None to go on, or (done_reason, note).
+Watch = Callable[[Reply], "tuple[str, str] | None"]
 
 
 class ReplyStream(Protocol):
@@ -61,9 +63,14 @@ class ChatStream:
     """
 
     def __init__(self, client: Client, request: ChatRequest, notes: list[str],
-                 loop_guard: bool = False, events: Iterator[Event] | None = None) -> None:
+                 loop_guard: bool = False, events: Iterator[Event] | None = None,
+                 watch: Watch | None = None) -> None:
         self._client = client
         self._request = request
+        #: Asked after each piece of text whether to stop the reply: a (reason, note) ends it
+        #: there, with `done_reason` the reason (DeepConf's early stop).
+        self._watch = watch
+        self._watched: tuple[str, str] | None = None
         #: The backend's events when they come from elsewhere than `backend.stream(request)`
         #: (a trace's whole reply or one of its early exits).
         self._events = events
@@ -128,15 +135,21 @@ class ChatStream:
                 was_thinking = splitter.in_thinking
                 chunks = self._split(splitter, ev)
                 if ev.tokens:
-                    # Phase by where the text went: a tag alone by where it was.
-                    phase = chunks[0].kind if chunks else \
-                        "thinking" if was_thinking or ev.kind == "thinking" else "answer"
+                    # Phase by where the text went; a tag alone (no text) belongs to the
+                    # reasoning it opens or closes.
+                    phase = chunks[0].kind if chunks else "thinking" \
+                        if was_thinking or splitter.in_thinking or ev.kind == "thinking" \
+                        else "answer"
                     reply.tokens.extend(replace(t, phase=phase) for t in ev.tokens)
                 yield from take(chunks)
                 if self._guard is not None and self._guard.feed(ev.text) is not None:
                     # Said first, so that closing the stream below (which cancels the
                     # backend's read) cannot record the stop as the user's.
                     self._request.cancel.set(REPETITION)
+                    break
+                if self._watch is not None and (said := self._watch(reply)) is not None:
+                    self._watched = said
+                    self._request.cancel.set(said[0])
                     break
         except StreamInterrupted as exc:
             yield from take(splitter.finish())
@@ -160,6 +173,9 @@ class ChatStream:
             # A reason the backend gave before the stop arrived (e.g. "length") is kept.
             done.done_reason = done.done_reason if done.done_reason not in (None, ABANDONED) \
                 else STOPPED
+        elif self._watched is not None and self._request.cancel.reason == self._watched[0]:
+            done.done_reason = self._watched[0]
+            done.notes.append(self._watched[1])
         elif loop is not None and self._request.cancel.reason == REPETITION:
             done.done_reason = REPETITION
             done.notes.append(loop.note())

@@ -22,8 +22,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ..backends.base import LOW_CONFIDENCE
 from ..client import Client, default_client
 from ..conversation.exits import exits
+from ..conversation.stream import ChatStream, Watch, as_messages, build_request, logprobs_setting
 from ..errors import ComparisonFailed, ConfigurationError, ModelNotFound
 from ..reasoning.plan import (
     DEFAULT_MAX_EXTENSIONS,
@@ -35,10 +37,12 @@ from ..reasoning.plan import (
     plan_reasoning,
 )
 from ..reasoning.think import math_prompt
+from .confidence import PAPER_WINDOW, GroupWatch, measure
 from .grading import final_answer, grade
 from .prompts import load
 from .results import COLUMNS, Key, ResultsFile, blank, frame, grader_name, key_of
 from .summary import anatomy, anatomy_traces, describe, paired, pass_at_k, summary
+from .voting import describe_votes, votes
 
 T = TypeVar("T")
 
@@ -96,7 +100,10 @@ def compare(models: str | Sequence[str], prompts: Any, samples: int = 1, *,
             exit_at: Sequence[int] | None = None,
             think_min: int | Sequence[int | None] | None = None,
             max_extensions: int = DEFAULT_MAX_EXTENSIONS, extension: str | None = None,
-            loop_guard: bool = True, out: str | os.PathLike[str] | None = None,
+            loop_guard: bool = True, logprobs: bool = False, top_logprobs: int | None = None,
+            confidence_window: int = PAPER_WINDOW, early_stop: str | None = None,
+            warmup: int | None = None, keep: float = 0.9,
+            out: str | os.PathLike[str] | None = None,
             resume: bool = True, progress: bool = True, parallel: int = 1,
             stop: threading.Event | None = None,
             on_row: Callable[[dict[str, Any]], None] | None = None) -> pd.DataFrame:
@@ -123,6 +130,15 @@ def compare(models: str | Sequence[str], prompts: Any, samples: int = 1, *,
       with both lists every pair is run. Rows say how many times they were extended.
     - `loop_guard`: stop replies that fall into degenerate repetition (on by default:
       `done_reason == "repetition"`, counted as `looped` in the summary).
+    - `logprobs` (and `top_logprobs`, 5 by default): each reply's tokens' log-probabilities;
+      rows carry DeepConf's confidence measures (`conf_mean`, `conf_lowest`, `conf_bottom`,
+      `conf_tail`, over `confidence_window`-token groups; `dskit.evals.confidence`), which
+      `ds.compare.votes` reads.
+    - `early_stop="confidence"` (DeepConf online; implies `logprobs`): per prompt, the first
+      `warmup` samples (a quarter of them, at least 2, by default) run whole and set a
+      threshold that keeps the share `keep` of them (0.9: DeepConf-high; 0.1: DeepConf-low);
+      each later sample stops as soon as a `confidence_window`-token group falls below it
+      (`done_reason == "low-confidence"`, counted as `low_conf`; no vote).
     - `out`: a `.csv` (or `.parquet`, needs pyarrow) file each finished row is written to at
       once; with `resume=True` the rows already in it (without an error) are not run again.
     - `parallel`: requests in flight at once within one model's group: helps only on servers
@@ -135,6 +151,10 @@ def compare(models: str | Sequence[str], prompts: Any, samples: int = 1, *,
     """
     model_list = _models(models, samples, parallel)
     budgets, minimums = _budgets(think_budget), _minimums(think_min)
+    stopping = _early_stop(early_stop, samples, warmup, keep, confidence_window, exit_at)
+    if stopping is not None:
+        logprobs = True
+    top = logprobs_setting(logprobs, top_logprobs, exit_at)
     if exit_at is not None:
         if think_budget is not None or any(minimums):
             raise ConfigurationError("exit_at with think_budget or think_min: each checkpoint "
@@ -152,15 +172,76 @@ def compare(models: str | Sequence[str], prompts: Any, samples: int = 1, *,
                                                think=think, loop_guard=loop_guard,
                                                max_extensions=max_extensions,
                                                extension=extension,
-                                               exits=exit_at is not None),
+                                               exits=exit_at is not None, top_logprobs=top,
+                                               window=confidence_window, stopping=stopping),
                 parallel, progress, on_row)
     settings = {"backend": client.name, "samples": samples, "max_tokens": max_tokens,
                 "temperature": temperature, "seed": seed, "think": think}
+    if top is not None:
+        settings.update(top_logprobs=top, confidence_window=confidence_window)
+    if stopping is not None:
+        settings.update(early_stop=early_stop, warmup=stopping.warmup, keep=keep)
     if any(minimums):
         settings.update(max_extensions=max_extensions, extension=extension)
     if exit_at is not None:
         settings["exit_at"] = list(budgets[1:])
     return run.result(settings, out)
+
+
+@dataclass(frozen=True)
+class _EarlyStop:
+    """DeepConf's online stop: `warmup` whole samples per prompt set a threshold keeping the
+    share `keep` of them; later samples stop when a `window`-token group falls below it."""
+
+    warmup: int
+    keep: float
+    window: int
+
+    def threshold(self, lowest: Sequence[float]) -> float:
+        """The warm-up traces' lowest group confidences' (1 − keep) quantile."""
+        import numpy as np
+
+        return float(np.quantile(np.asarray(lowest, dtype=float), 1.0 - self.keep))
+
+    def watch(self, threshold: float) -> Watch:
+        """A `ChatStream` watch that stops a reply once a group falls below `threshold`."""
+        group = GroupWatch(self.window)
+        seen = [0]
+
+        def check(reply: Reply) -> tuple[str, str] | None:
+            for token in reply.tokens[seen[0]:]:
+                group.feed(token)
+            seen[0] = len(reply.tokens)
+            if group.low(threshold):
+                return LOW_CONFIDENCE, (
+                    f"Stopped early (DeepConf): a {self.window}-token stretch's confidence "
+                    f"{group.lowest:.2f} fell below the warm-up threshold {threshold:.2f}.")
+            return None
+
+        return check
+
+
+def _early_stop(early_stop: str | None, samples: int, warmup: int | None, keep: float,
+                window: int, exit_at: object) -> _EarlyStop | None:
+    """The early-stop setting, checked; None without one."""
+    if early_stop is None:
+        return None
+    if early_stop != "confidence":
+        raise ConfigurationError(f"early_stop={early_stop!r}: the one early stop is "
+                                 "\"confidence\" (DeepConf), or None")
+    if exit_at is not None:
+        raise ConfigurationError("early_stop with exit_at: give one of them")
+    first = max(2, samples // 4) if warmup is None else warmup
+    if isinstance(first, bool) or not isinstance(first, int) or not 1 <= first < samples:
+        raise ConfigurationError(
+            f"early_stop needs warm-up samples and samples after them: warmup={first!r} with "
+            f"samples={samples} (give samples=8 or more, or warmup from 1 to samples − 1)")
+    if isinstance(keep, bool) or not isinstance(keep, (int, float)) or not 0 < keep <= 1:
+        raise ConfigurationError(f"keep={keep!r}: give the share of warm-up traces the "
+                                 "threshold keeps, above 0 and at most 1 (0.9: DeepConf-high, "
+                                 "0.1: DeepConf-low)")
+    GroupWatch(window)  # checks the window
+    return _EarlyStop(first, float(keep), window)
 
 
 def _models(models: str | Sequence[str], samples: int, parallel: int) -> list[str]:
@@ -321,7 +402,14 @@ class _GroupRunner:
 
     def _units(self) -> list[list[_Task]]:
         """What one call runs: a task, or with early exits every checkpoint of one sample
-        (its trace is generated once for all of them)."""
+        (its trace is generated once for all of them), or with an early stop every sample of
+        one prompt (the warm-up sets the threshold for the rest)."""
+        if self.options.get("stopping") is not None:
+            by_prompt: dict[tuple[Any, ...], list[_Task]] = {}
+            for task in self.tasks:
+                key = (task.budget, task.think_min, task.prompt_id)
+                by_prompt.setdefault(key, []).append(task)
+            return [sorted(unit, key=lambda t: t.sample) for unit in by_prompt.values()]
         if not self.options.get("exits"):
             return [[task] for task in self.tasks]
         units: dict[tuple[str, int], list[_Task]] = {}
@@ -331,10 +419,31 @@ class _GroupRunner:
 
     def _unit(self, unit: list[_Task]) -> list[dict[str, Any]] | None:
         """The rows of one unit; None when stopped."""
+        if self.options.get("stopping") is not None:
+            return self.call_stopping(unit)
         if self.options.get("exits"):
             return self.call_exits(unit)
         row = self.call(unit[0])
         return None if row is None else [row]
+
+    def call_stopping(self, unit: list[_Task]) -> list[dict[str, Any]] | None:
+        """One prompt's samples with DeepConf's early stop; None when stopped.
+
+        A resumed run may hold some warm-up rows already: the samples run here set the
+        threshold from those they have (all of this unit's first `warmup`)."""
+        stopping: _EarlyStop = self.options["stopping"]
+        rows: list[dict[str, Any]] = []
+        lowest: list[float] = []
+        for task in unit:
+            warm = task.sample < stopping.warmup or not lowest
+            watch = None if warm else stopping.watch(stopping.threshold(lowest))
+            row = self.call(task, watch)
+            if row is None:
+                return None
+            rows.append(row)
+            if warm and row.get("conf_lowest") is not None:
+                lowest.append(row["conf_lowest"])
+        return rows
 
     def _run(self, done: Callable[[dict[str, Any]], bool], parallel: int) -> bool:
         units = self._units()
@@ -384,8 +493,9 @@ class _GroupRunner:
             "expected": task.expected, "_grader": task.grader,
         }
 
-    def call(self, task: _Task) -> dict[str, Any] | None:
-        """Ask the model once; a failure becomes the row's `error`; None when stopped."""
+    def call(self, task: _Task, watch: Watch | None = None) -> dict[str, Any] | None:
+        """Ask the model once (stopped early by `watch`, if given); a failure becomes the
+        row's `error`; None when stopped."""
         row = self.row(task)
         if self.model_error is not None:
             row["error"] = self.model_error
@@ -393,17 +503,18 @@ class _GroupRunner:
         text = math_prompt(task.prompt) if task.kind == "math" else task.prompt
         t0 = time.perf_counter()
         try:
+            request, notes = build_request(self.client, as_messages(text), task.model,
+                                           **self.chat_options(task))
             # Streamed and registered, so that Stop ends it at once (see `_watch`).
-            stream = self.client.chat(text, task.model, stream=True,
-                                      loop_guard=self.options["loop_guard"],
-                                      **self.chat_options(task))
+            stream = ChatStream(self.client, request, notes, self.options["loop_guard"],
+                                watch=watch)
             reply = self.collect(stream)
             if reply is None:
                 return None
         except Exception as exc:  # recorded in the row: one failed call never stops the run
             self.failed(row, exc, t0)
             return row
-        row.update(_reply_fields(reply))
+        row.update(_reply_fields(reply, self.options.get("window", PAPER_WINDOW)))
         return row
 
     def call_exits(self, unit: list[_Task]) -> list[dict[str, Any]] | None:
@@ -478,6 +589,8 @@ class _GroupRunner:
         out = {k: opts[k] for k in ("max_tokens", "temperature", "think") if opts[k] is not None}
         if opts["seed"] is not None:
             out["seed"] = opts["seed"] + task.sample
+        if opts.get("top_logprobs") is not None:
+            out.update(logprobs=True, top_logprobs=opts["top_logprobs"])
         if task.budget is not None:
             out["think_budget"] = task.budget
         if task.think_min:
@@ -504,9 +617,13 @@ def _take(it: Iterable[T], n: int) -> list[T]:
     return list(itertools.islice(it, n))
 
 
-def _reply_fields(reply: Reply) -> dict[str, Any]:
+def _reply_fields(reply: Reply, window: int = PAPER_WINDOW) -> dict[str, Any]:
     s = reply.stats
+    conf = measure(reply.tokens, window=window, tail=window) if reply.tokens and \
+        reply.tokens[0].top else None
     return {
+        **({"conf_k": conf.k, "conf_mean": conf.mean, "conf_lowest": conf.lowest,
+            "conf_bottom": conf.bottom, "conf_tail": conf.tail} if conf is not None else {}),
         "answer": reply.answer,
         "thinking": reply.thinking,
         "ttft_s": s.ttft,
@@ -534,7 +651,8 @@ class CompareFunction:
     `ds.compare(...)` runs, `ds.compare.summary(rows)` summarises, `ds.compare.describe(summary)`
     puts it in words, `ds.compare.paired(rows, a, b)` tests a difference,
     `ds.compare.pass_at_k(rows)` gives the pass@k and maj@k curves, `ds.compare.anatomy(rows)`
-    looks inside the reasoning per model (`ds.compare.anatomy_traces(rows)`: per reply) (what
+    looks inside the reasoning per model (`ds.compare.anatomy_traces(rows)`: per reply),
+    `ds.compare.votes(rows)` weighs the votes by confidence (`logprobs=True`) (what
     `import dskit as ds` exports as `ds.compare`)."""
 
     summary = staticmethod(summary)
@@ -543,6 +661,8 @@ class CompareFunction:
     pass_at_k = staticmethod(pass_at_k)
     anatomy = staticmethod(anatomy)
     anatomy_traces = staticmethod(anatomy_traces)
+    votes = staticmethod(votes)
+    describe_votes = staticmethod(describe_votes)
 
     def __init__(self) -> None:
         functools.update_wrapper(self, compare)  # help() and the signature are compare's

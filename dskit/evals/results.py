@@ -21,15 +21,17 @@ COLUMNS = [
     "model", "think_budget", "think_min", "prompt_id", "prompt", "sample", "kind", "answer",
     "thinking", "expected", "final", "correct", "ttft_s", "tokens_per_s", "thinking_tokens",
     "answer_tokens", "load_s", "total_s", "budget_hit", "extensions", "done_reason", "error",
-    "grader",
+    "grader", "conf_k", "conf_mean", "conf_lowest", "conf_bottom", "conf_tail",
 ]
 #: Columns added since the first files were written: an older file is read without them.
-_ADDED = ("think_budget", "final", "budget_hit", "think_min", "extensions", "grader")
+_ADDED = ("think_budget", "final", "budget_hit", "think_min", "extensions", "grader",
+          "conf_k", "conf_mean", "conf_lowest", "conf_bottom", "conf_tail")
 _KEY = ("model", "think_budget", "think_min", "prompt_id", "sample")
 _TEXT = ("model", "prompt_id", "prompt", "kind", "answer", "thinking", "expected", "final",
          "done_reason", "error", "grader")
-_FLOAT = ("ttft_s", "tokens_per_s", "load_s", "total_s")
-_INT = ("think_budget", "think_min", "thinking_tokens", "answer_tokens", "extensions")
+_FLOAT = ("ttft_s", "tokens_per_s", "load_s", "total_s", "conf_mean", "conf_lowest",
+          "conf_bottom", "conf_tail")
+_INT = ("think_budget", "think_min", "thinking_tokens", "answer_tokens", "extensions", "conf_k")
 _BOOL = ("correct", "budget_hit")
 
 Key = tuple[str, "int | None", "int | None", str, int]

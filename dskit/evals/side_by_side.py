@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from .. import sysinfo
 from ..backends.base import LocalModels
 from ..client import Client, default_client
+from ..confidence_view import confidence_details
 from ..conversation.session import chat
 from ..display import markdown_html, reply_html
 from ..documents import (
@@ -139,6 +140,11 @@ class SideBySide:
                 "ds.prompts.cup_puzzle('zh')")
         self.text = text
         self.client = client or default_client()
+        #: Whether finished columns show their tokens shaded by confidence (`confidence=True`
+        #: asks every model for log-probabilities).
+        self.shade = bool(options.pop("confidence", False))
+        if self.shade:
+            options.setdefault("logprobs", True)
         # Columns are watched, like compare and the widgets: a looping reply is stopped there
         # (loop_guard; pass loop_guard=False to let it run).
         self.options = {"loop_guard": True, **options}
@@ -360,6 +366,8 @@ class SideBySide:
             shown = reply if self.revealed else _blinded(reply, self._hide)
             parts.append(reply_html(shown, open_thinking=streaming, streaming=streaming,
                                     footer=False))
+            if self.shade and column.finished and reply.tokens:
+                parts.append(confidence_details(shown, open_=True))
             if column.state == "stopped" and self.expected is not None:
                 parts.append("<div class='dskit-column-state'>stopped before the end: not "
                              f"graded (expected {html.escape(self.expected)})</div>")
@@ -535,7 +543,8 @@ def side_by_side(prompt: str | Prompt, models: Sequence[str], *, client: Client 
 
     `prompt`: text, or a `Prompt` with a known answer (`ds.prompts.cup_puzzle("zh")`), which
     gives each column its verdict. `options` go to every chat (`max_tokens`, `temperature`,
-    `seed`, `think`, …; `loop_guard` is on unless `loop_guard=False`). `concurrent`: None
+    `seed`, `think`, …; `loop_guard` is on unless `loop_guard=False`; `confidence=True` shades
+    each finished column's tokens by the model's confidence). `concurrent`: None
     decides by what the backend holds (see `holds_all`). In a notebook the view updates live;
     Ctrl-C or the kernel's interrupt stops every column and keeps what arrived. Returns the
     `SideBySide` with every `Reply`.

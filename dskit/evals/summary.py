@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..backends.base import LOW_CONFIDENCE
 from ..errors import ConfigurationError
 from . import statistics
 from .anatomy import REFLECTION_MARKERS, Anatomy
@@ -17,13 +18,14 @@ from .anatomy import anatomy as measure
 from .grading import GRADERS
 from .prompts import EXAMPLES
 from .results import as_bool, blank
+from .voting import paired_votes
 
 if TYPE_CHECKING:
     import pandas as pd
 
 SUMMARY_COLUMNS = [
-    "model", "think_budget", "think_min", "n", "errors", "truncated", "looped", "budget_hit",
-    "extended", "pass@1",
+    "model", "think_budget", "think_min", "n", "errors", "truncated", "looped", "low_conf",
+    "budget_hit", "extended", "pass@1",
     "pass@1_low", "pass@1_high", "cons@k", "pass@k", "pass@k_low", "pass@k_high", "k",
     "tokens_per_s", "tokens_per_s_std", "ttft_s",
     "thinking_tokens", "answer_tokens", "s_per_correct", "total_s", "load_s",
@@ -56,6 +58,8 @@ def _cons(rows: pd.DataFrame) -> float:
     if "final" not in rows:
         return math.nan
     ok = rows[rows["error"].isna() & rows["correct"].notna()]
+    if "done_reason" in ok:  # a trace an early stop ended has no vote (DeepConf)
+        ok = ok[ok["done_reason"] != LOW_CONFIDENCE]
     votes = []
     for _, g in ok.groupby("prompt_id", sort=False):
         if g["final"].isna().all() and not g["correct"].any():
@@ -138,7 +142,8 @@ def pass_at_k(df: pd.DataFrame, ks: Sequence[int] | None = None, *,
 
 def summary(df: pd.DataFrame) -> pd.DataFrame:
     """Per model (and thinking budget and minimum): rows `n`, `errors`, `truncated` (cut by the
-    token limit), `looped` (stopped by the loop guard), `budget_hit` (reasoning cut at the
+    token limit), `looped` (stopped by the loop guard), `low_conf` (stopped early for low
+    confidence, `early_stop="confidence"`), `budget_hit` (reasoning cut at the
     budget), `extended` (reasoning extended to its minimum at least once),
     `pass@1` with its 95% interval `pass@1_low`..`pass@1_high`, `cons@k` and `pass@k` (with
     its interval; prompts with all `k` samples) over `k` samples (`pass_at_k` gives the curves),
@@ -182,6 +187,7 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
             "errors": len(g) - len(ok),
             "truncated": int((ok["done_reason"] == "length").sum()),
             "looped": int((ok["done_reason"] == "repetition").sum()),
+            "low_conf": int((ok["done_reason"] == LOW_CONFIDENCE).sum()),
             "budget_hit": sum(1 for v in ok.get("budget_hit", []) if as_bool(v)),
             "extended": sum(1 for v in ok.get("extensions", []) if not blank(v) and int(v) > 0),
             "pass@1": statistics.pass1(outcomes),
@@ -327,18 +333,23 @@ def _overlapping(rows: list[dict[str, Any]], sweep: bool) -> tuple[str, str] | N
     return None
 
 
-Side = str | tuple[str, "int | None"] | tuple[str, "int | None", "int | None"]
+Side = str | tuple[str, "int | None"] | tuple[str, "int | None", "int | None"] | tuple[str, str]
 
 
 def paired(df: pd.DataFrame, a: Side, b: Side, *, level: float = statistics.LEVEL,
            seed: int = 0) -> statistics.Paired:
     """Is the difference between `a` and `b` real? Each is a model name, or a
     `(model, think_budget)` pair to compare budgets (`(model, None)`: no budget), or a
-    `(model, think_budget, think_min)` triple in a think_min sweep.
+    `(model, think_budget, think_min)` triple in a think_min sweep, or a `(model, vote)` pair
+    to compare confidence votes (`"majority"`, `"weighted"`, `"top90%"`, `"top10%"`: see
+    `dskit.evals.voting`; one outcome per prompt).
 
     Uses the prompts both answered and were graded on; returns a `dskit.evals.statistics.Paired`
     (difference in pass@1, its interval, a sign-flip test) whose text is a plain sentence.
     """
+    if isinstance(a, tuple) and isinstance(b, tuple) and len(a) == len(b) == 2 \
+            and isinstance(a[1], str) and isinstance(b[1], str):
+        return paired_votes(df, (a[0], a[1]), (b[0], b[1]), level=level, seed=seed)
     outcomes_a, outcomes_b = _side(df, a), _side(df, b)
     shared = [pid for pid in outcomes_a if pid in outcomes_b]
     return statistics.paired(_side_label(a), _side_label(b), [outcomes_a[p] for p in shared],
