@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..client import Client, default_client
+from ..client import Client, cpu_load_meter, default_client
 from ..conversation.exits import exits
 from ..errors import ComparisonFailed, ConfigurationError, ModelNotFound
 from ..reasoning.plan import (
@@ -147,6 +147,7 @@ def compare(models: str | Sequence[str], prompts: Any, samples: int = 1, *,
     tasks = _tasks(model_list, budgets, minimums, load(prompts), samples)
     client = client or default_client()
     run = _Run(tasks, ResultsFile(Path(out)) if out is not None else None, resume)
+    meter = cpu_load_meter(client)
     run.execute(model_list, _GroupRunner.maker(client, stop, max_tokens=max_tokens,
                                                temperature=temperature, seed=seed,
                                                think=think, loop_guard=loop_guard,
@@ -154,13 +155,16 @@ def compare(models: str | Sequence[str], prompts: Any, samples: int = 1, *,
                                                extension=extension,
                                                exits=exit_at is not None),
                 parallel, progress, on_row)
+    cpu_load = meter()
     settings = {"backend": client.name, "samples": samples, "max_tokens": max_tokens,
                 "temperature": temperature, "seed": seed, "think": think}
     if any(minimums):
         settings.update(max_extensions=max_extensions, extension=extension)
     if exit_at is not None:
         settings["exit_at"] = list(budgets[1:])
-    return run.result(settings, out)
+    # How busy other programs kept the CPU meanwhile: describe() warns when the speeds and
+    # times of this run say more about that load than about the models.
+    return run.result(settings, out, cpu_load)
 
 
 def _models(models: str | Sequence[str], samples: int, parallel: int) -> list[str]:
@@ -254,10 +258,11 @@ class _Run:
         if on_row is not None:
             on_row(row)
 
-    def result(self, settings: dict[str, Any], out: Any) -> pd.DataFrame:
+    def result(self, settings: dict[str, Any], out: Any, cpu_load: Any = None) -> pd.DataFrame:
         """The rows in task order, with what a report needs in `attrs`."""
         df = frame(sorted(self.rows.values(), key=lambda r: self.order[key_of(r)]))
         df.attrs["interrupted"] = self.interrupted
+        df.attrs["cpu_load"] = cpu_load
         df.attrs["skipped"] = len(self.tasks) - len(self.todo)
         # What a report lists as this run's settings (None: the library's DeepSeek defaults).
         df.attrs["settings"] = settings
