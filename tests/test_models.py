@@ -359,8 +359,7 @@ def test_a_speed_measured_on_a_busy_cpu_does_not_flip_the_suggestion():
     loaded = recommend(TWO_CORES, measured=_speeds(5.0, busy=True))
     assert "suggested: deepseek-r1:1.5b" in loaded.attrs["summary"]
     assert ("The speed measured for qwen2.5-coder:0.5b is not used: the CPU was busy then "
-            "(other programs kept 1.6 of 2 cores busy during qwen2.5-coder:0.5b)"
-            in loaded.attrs["summary"])
+            "(other programs kept 1.6 of 2 cores busy)" in loaded.attrs["summary"])
     assert "estimated from the CPU cores" in loaded.attrs["assumptions"]
     # The same slow speed measured on an idle CPU is the machine's own: it is believed.
     idle = recommend(TWO_CORES, measured=_speeds(5.0, busy=False))
@@ -383,9 +382,16 @@ def test_the_size_lesson_warns_first_when_a_row_was_measured_on_a_busy_cpu():
     df.attrs["cpu_load"] = {"qwen2.5-coder:0.5b": CpuLoad(1.2, 2, 3.0)}
     text = lesson(df)
     assert text.startswith("Careful: the CPU was busy while qwen2.5-coder:0.5b was measured "
-                           "(other programs kept 1.2 of 2 cores busy during qwen2.5-coder:0.5b)")
+                           "(other programs kept 1.2 of 2 cores busy)")
     assert "3.7× the parameters" in text
     assert "busy" not in lesson(_measured())
+    both = _measured(cpu_busy=True)
+    both.loc[0, "cpu_busy"] = True
+    both.attrs["cpu_load"] = {"smollm2:135m": CpuLoad(0.9, 2, 1.0),
+                              "qwen2.5-coder:0.5b": CpuLoad(1.7, 2, 3.0)}
+    assert lesson(both).startswith(
+        "Careful: the CPU was busy while smollm2:135m and qwen2.5-coder:0.5b were measured (at "
+        "worst other programs kept 1.7 of 2 cores busy)")
 
 
 def _measured(**large: object) -> pd.DataFrame:

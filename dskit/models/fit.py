@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -259,9 +260,11 @@ def recommend(machine: Machine | None = None, include_standins: bool = False,
     df = pd.DataFrame([_assess(s, m) for s in specs(include_standins)])
     notes = []
     if busy:
-        notes.append(f"The speed measured for {', '.join(busy)} is not used: the CPU was busy "
-                     f"then ({_loads(measured, busy)}), so it says more about the load than "
-                     "about this machine; measure again when the machine is idle.")
+        one = len(busy) == 1
+        notes.append(f"The speed{'' if one else 's'} measured for {' and '.join(busy)} "
+                     f"{'is' if one else 'are'} not used: the CPU was busy then "
+                     f"({_loads(measured, busy)}), so {'it says' if one else 'they say'} more "
+                     "about the load than about this machine; measure again when it is idle.")
     if m.cpu_load is not None and m.cpu_load.busy:
         notes.append(f"The CPU is busy now ({m.cpu_load.describe()}): a speed measured now "
                      "would be lower than this machine gives.")
@@ -300,11 +303,20 @@ def _speeds(measured: dict[str, float] | pd.DataFrame | None
     return speeds, busy
 
 
+def busiest(loads: Iterable[sysinfo.CpuLoad]) -> str:
+    """The worst of several loads in words ('at worst other programs kept 1.7 of 2 cores
+    busy')."""
+    found = list(loads)
+    if not found:
+        return "other programs were using it"
+    worst = max(found, key=lambda load: load.others).describe()
+    return worst if len(found) == 1 else f"at worst {worst}"
+
+
 def _loads(measured: Any, tags: list[str]) -> str:
     """How busy the CPU was while `measure()` measured these models, as `measure()` recorded."""
     loads = getattr(measured, "attrs", {}).get("cpu_load", {})
-    said = [f"{loads[t].describe()} during {t}" for t in tags if t in loads]
-    return "; ".join(said) or "other programs were using it"
+    return busiest(loads[t] for t in tags if t in loads)
 
 
 def _bandwidth_from(measured: dict[str, float]) -> float:

@@ -24,7 +24,7 @@ from ..errors import (
 )
 from ..weights import files as model_files
 from .family import spec_for
-from .fit import GPU_RESERVE_GB, ram_headroom_gb
+from .fit import GPU_RESERVE_GB, busiest, ram_headroom_gb
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -431,9 +431,8 @@ def _busy_note(df: pd.DataFrame) -> list[str]:
     if not busy:
         return []
     loads = df.attrs.get("cpu_load", {})
-    how = "; ".join(f"{loads[m].describe()} during {m}" for m in busy if m in loads)
-    return [f"Careful: the CPU was busy while {', '.join(busy)} "
-            f"{'was' if len(busy) == 1 else 'were'} measured" + (f" ({how})" if how else "")
-            + ": those times and speeds are lower than this machine gives alone, and "
-            "`recommend(measured=...)` leaves them out. Run this again when the machine is "
-            "idle."]
+    return [f"Careful: the CPU was busy while {' and '.join(busy)} "
+            f"{'was' if len(busy) == 1 else 'were'} measured "
+            f"({busiest(loads[m] for m in busy if m in loads)}): those times and speeds are "
+            "lower than this machine gives alone, and `recommend(measured=...)` leaves them "
+            "out. Run this again when the machine is idle."]
