@@ -33,8 +33,10 @@ demo: $(STAMP)
 	$(BIN)/dskit demo
 
 # JupyterLab on the notebooks, on this machine only (127.0.0.1); it prints the address to open.
+# Jupyter refuses to run as root without --allow-root, and GPU instances often log in as root.
+LAB_AS_ROOT = $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
 lab: $(STAMP)
-	$(BIN)/jupyter lab --no-browser --ip=127.0.0.1 --port=8888 --notebook-dir=notebooks
+	$(BIN)/jupyter lab --no-browser --ip=127.0.0.1 --port=8888 --notebook-dir=notebooks $(LAB_AS_ROOT)
 
 test: $(STAMP)
 	@scripts/install-browser.sh || echo "note: without /usr/bin/chromium the browser tests are skipped"

@@ -122,7 +122,7 @@ def doctor(probe_timeout: float = 1.0) -> Report:
 
 def _machine(rep: Report) -> None:
     phys, logical = sysinfo.cpu_cores()
-    rep.add("CPU", f"{phys} physical / {logical} logical cores", "info")
+    _cpu(rep, phys, logical, sysinfo.cpu_load())
     total, avail = sysinfo.ram()
     rep.add("RAM", f"{sysinfo.gib(avail)} free of {sysinfo.gib(total)}",
             "ok" if avail > 4 * 2**30 else "warn")
@@ -135,3 +135,15 @@ def _machine(rep: Report) -> None:
         rep.add("GPU", "none found (no working nvidia-smi): models run on the CPU", "info")
     path, free = sysinfo.disk_free()
     rep.add("Disk", f"{sysinfo.gib(free)} free at {path}", "ok" if free > 10 * 2**30 else "warn")
+
+
+def _cpu(rep: Report, physical: int, logical: int, load: sysinfo.CpuLoad) -> None:
+    """The CPU row, warning when other programs keep it busy (speeds measured then are low)."""
+    cores = f"{physical} physical / {logical} logical cores"
+    if load.busy:
+        rep.add("CPU", f"{cores}; busy: {load.describe()} just now", "warn")
+        rep.advice.append("The CPU is busy with other programs: speeds measured now (tokens/s, "
+                          "`ds.models.measure`, `ds.compare`) will be low; measure when it is "
+                          "idle.")
+    else:
+        rep.add("CPU", f"{cores}; {load.describe()} just now", "info")

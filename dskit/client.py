@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import threading
+import urllib.parse
+from collections.abc import Callable
 from importlib.util import find_spec
 from typing import TYPE_CHECKING, Any, Literal, overload
 
-from . import config
-from .backends.base import Backend
+from . import config, sysinfo
+from .backends.base import Backend, LocalModels
 from .backends.embedded import EmbeddedBackend
 from .backends.ollama import OllamaBackend, resolve_host
 from .backends.openai import OpenAIBackend
@@ -140,6 +142,24 @@ def _auto(**kwargs: Any) -> Client:
         f"No backend available. {ollama_error} Or point dskit at an OpenAI-compatible server: "
         "`ds.connect('openai', base_url=..., api_key_env='DEEPSEEK_API_KEY')`."
     )
+
+
+def cpu_load_meter(client: Client | Backend | Any) -> Callable[[], sysinfo.CpuLoad | None]:
+    """Start measuring how busy other programs keep this CPU while `client` generates; call the
+    result when done. It gives None where the model runs on another machine (a remote server:
+    this CPU does not set its speed)."""
+    backend = getattr(client, "backend", client)
+    if isinstance(backend, LocalModels) and backend.model_handling().in_process:
+        # The model runs in this process, which the meter leaves out: measure over the run.
+        return sysinfo.CpuMeter().load
+    url = getattr(backend, "host", None) or getattr(backend, "base_url", None)
+    host = urllib.parse.urlsplit(url).hostname if isinstance(url, str) else None
+    if host and sysinfo.is_loopback(host):
+        # A local server's own work would count as another program's during the run: sample
+        # the CPU just before it instead.
+        before = sysinfo.cpu_load(0.3)
+        return lambda: before
+    return lambda: None
 
 
 def default_client() -> Client:

@@ -1,4 +1,5 @@
-"""What this machine has: GPUs (via nvidia-smi), RAM, free disk, CPU cores; loopback addresses."""
+"""What this machine has: GPUs (via nvidia-smi), RAM, free disk, CPU cores and how busy other
+programs keep them; loopback addresses."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import ipaddress
 import os
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,6 +77,77 @@ def cpu_cores() -> tuple[int, int]:
 
     logical = os.cpu_count() or 1
     return psutil.cpu_count(logical=False) or logical, logical
+
+
+#: Other programs keeping this share of the logical cores busy (and at least half a core) make
+#: the CPU "busy": llama.cpp splits each token over one thread per core and every step waits for
+#: the slowest thread, so one core taken by another program holds all of them back (two
+#: llama.cpp processes on 2 cores slowed each other 10-50x here: docs/benchmarks-journal.md).
+BUSY_SHARE = 0.25
+BUSY_MIN_CORES = 0.5
+
+
+@dataclass(frozen=True)
+class CpuLoad:
+    """How many cores other programs kept busy over a sample (this process's own work left
+    out, so a notebook that just ran a model does not count as busy)."""
+
+    others: float  # cores' worth of CPU time other programs used, on average
+    cores: int  # logical cores
+    seconds: float = 0.0  # how long the sample was
+
+    @property
+    def busy(self) -> bool:
+        """Whether other programs took enough of the CPU to slow a measurement down."""
+        return self.others >= max(BUSY_MIN_CORES, BUSY_SHARE * self.cores)
+
+    def describe(self) -> str:
+        """'other programs kept 1.6 of 2 cores busy'."""
+        return f"other programs kept {self.others:.1f} of {self.cores} cores busy"
+
+
+def _busy_cpu_seconds() -> float:
+    """CPU-seconds all cores spent working since boot (idle and waiting for disk left out)."""
+    import psutil
+
+    t = psutil.cpu_times()
+    # Linux counts guest time inside user and nice already (psutil.cpu_percent does the same).
+    total = sum(t) - getattr(t, "guest", 0.0) - getattr(t, "guest_nice", 0.0)
+    return total - t.idle - getattr(t, "iowait", 0.0)
+
+
+def _own_cpu_seconds() -> float:
+    """CPU-seconds this process has used, all its threads (llama.cpp's included)."""
+    import psutil
+
+    t = psutil.Process().cpu_times()
+    return t.user + t.system
+
+
+class CpuMeter:
+    """Measures other programs' CPU use from its creation until `load()`."""
+
+    def __init__(self) -> None:
+        self._wall = time.monotonic()
+        self._busy = _busy_cpu_seconds()
+        self._own = _own_cpu_seconds()
+
+    def load(self) -> CpuLoad:
+        """Other programs' CPU use since this meter was made, in cores."""
+        wall = max(time.monotonic() - self._wall, 1e-3)
+        busy = _busy_cpu_seconds() - self._busy
+        own = _own_cpu_seconds() - self._own
+        cores = os.cpu_count() or 1
+        # Clock ticks of the two counters do not line up exactly: keep the result in range.
+        others = min(max((busy - own) / wall, 0.0), float(cores))
+        return CpuLoad(round(others, 2), cores, round(wall, 2))
+
+
+def cpu_load(seconds: float = 0.5) -> CpuLoad:
+    """How busy other programs keep the CPU right now, sampled over `seconds`."""
+    meter = CpuMeter()
+    time.sleep(seconds)
+    return meter.load()
 
 
 def gib(n: float) -> str:

@@ -72,3 +72,16 @@ def test_dskit_serve_on_ollamas_port_is_recognised(monkeypatch, embedded):
         assert "ollama pull deepseek-r1" not in report  # no advice to pull into dskit serve
         with pytest.raises(ds.errors.ModelNotFound, match="dskit serve"):
             client.chat("hi", "deepseek-r1:7b")
+
+
+def test_the_cpu_is_judged_only_where_the_model_runs_on_it(scripted):
+    """Busy-CPU warnings (issue 27) concern models computed on this machine, not elsewhere."""
+    from dskit.backends.ollama import OllamaBackend
+    from dskit.client import cpu_load_meter
+    from dskit.sysinfo import CpuLoad
+
+    local = cpu_load_meter(OllamaBackend(host="127.0.0.1:11434"))()  # sampled, no request
+    assert isinstance(local, CpuLoad) and local.cores >= 1
+    assert isinstance(cpu_load_meter(OllamaBackend(host="localhost:11434"))(), CpuLoad)
+    assert cpu_load_meter(OllamaBackend(host="gpu-box.example:11434"))() is None
+    assert cpu_load_meter(scripted("你好"))() is None  # a backend with no machine of its own

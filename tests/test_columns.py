@@ -264,6 +264,20 @@ def test_describe_says_what_the_columns_measured(embedded_client: Any):
     right = sum(bool(c.reply and c.reply.verdict and c.reply.verdict.correct)
                 for c in view.columns)
     assert f"{right} of 2 found the expected answer (在床上)" in said
+    # the models ran in this process: how busy other programs kept the CPU was measured
+    assert isinstance(view.cpu_load, sysinfo.CpuLoad)
+    assert said.startswith("Careful: the CPU was busy") == view.cpu_load.busy
+
+
+def test_describe_warns_first_when_the_columns_shared_a_busy_cpu(scripted: Any):
+    view = ds.side_by_side("球在哪里？", ["fake:1b"], client=scripted(["在床上。"]),
+                           display=False)
+    assert view.cpu_load is None  # a backend with no machine of its own: nothing to judge
+    assert "busy" not in view.describe()
+    view.cpu_load = sysinfo.CpuLoad(1.6, 2, 5.0)  # what the meter reads on a busy machine
+    assert view.describe().startswith(
+        "Careful: the CPU was busy with other programs during this run (other programs kept "
+        "1.6 of 2 cores busy on average)")
 
 
 def test_out_of_memory_shows_in_its_column_and_the_other_answers(httpserver: Any):

@@ -20,6 +20,7 @@ from dskit.evals.comparison import compare
 from dskit.evals.results import COLUMNS
 from dskit.evals.summary import summary
 from dskit.reasoning.think import MATH_DIRECTIVE
+from dskit.sysinfo import CpuLoad
 
 matplotlib.use("Agg")
 
@@ -76,6 +77,8 @@ def test_two_models_two_prompts_two_samples(client: ds.Client, embedded: Embedde
     assert s["model"].tolist() == [SMALL, QWEN] and s["n"].tolist() == [4, 4]
     assert s["pass@1"].between(0, 1).all() and (s["tokens_per_s"] > 0).all()
     assert ds.compare.summary(df).equals(s)  # `ds.compare.summary` is the same function
+    # the model runs in this process: how busy other programs kept the CPU is measured over the run
+    assert isinstance(df.attrs["cpu_load"], CpuLoad) and s.attrs["cpu_load"] == df.attrs["cpu_load"]
 
 
 def test_interrupt_keeps_finished_rows_and_resume_skips_them(
@@ -253,6 +256,21 @@ def test_truncation_is_counted_described_and_plotted():
     plt.close("all")
 
 
+def test_describe_warns_first_when_the_run_shared_a_busy_cpu():
+    """Times and speeds measured under load mislead a learner (issue 27): describe() says so."""
+    df = _hand_made()
+    df.attrs["cpu_load"] = CpuLoad(1.2, 2, 30.0)
+    s = summary(df)
+    assert s.attrs["cpu_load"] == CpuLoad(1.2, 2, 30.0)
+    text = ds.compare.describe(s)
+    assert text.startswith("Careful: the CPU was busy with other programs during this run "
+                           "(other programs kept 1.2 of 2 cores busy on average)")
+    df.attrs["cpu_load"] = CpuLoad(0.2, 2, 30.0)
+    assert "busy" not in ds.compare.describe(summary(df))
+    df.attrs.pop("cpu_load")  # rows read back from a file carry no load
+    assert "busy" not in ds.compare.describe(summary(df))
+
+
 # --- thinking budgets, the loop guard and the statistics -------------------------------------
 
 def test_budget_sweep_one_load_per_model(client: ds.Client, embedded: EmbeddedBackend,
@@ -297,6 +315,7 @@ def test_loop_guard_is_on_in_compare(scripted):
     s = summary(df)
     assert s["looped"].tolist() == [1]
     assert "stopped by the loop guard" in ds.compare.describe(s)
+    assert df.attrs["cpu_load"] is None  # no model on this machine's CPU: no load to judge
     off = compare("fake:1b", ["Where is the ball?"], client=scripted(looping), loop_guard=False,
                   progress=False)
     assert off["done_reason"].tolist() == ["stop"] and len(off["answer"][0]) > 3000
@@ -443,6 +462,8 @@ def test_a_loop_on_an_http_backend_keeps_every_row(httpserver_ipv4: Any, make: A
     assert df["error"].isna().all()
     assert all(len(a) < 700 for a in df["answer"])  # stopped early, its text kept
     assert summary(df)["looped"].tolist() == [6]
+    # a server on this machine: the CPU was sampled before the run (its own work would count)
+    assert isinstance(df.attrs["cpu_load"], CpuLoad)
 
 
 @pytest.mark.parametrize("make", [_ollama_looping, _openai_looping], ids=["ollama", "openai"])

@@ -48,3 +48,22 @@ def test_doctor_html_escapes_before_it_sets_code():
     shown = rep._repr_html_()
     assert "<code>ollama pull &lt;b&gt;x&lt;/b&gt;</code>" in shown
     assert "<code>ollama serve</code>" in shown and "<b>x</b>" not in shown
+
+
+def test_doctor_warns_when_other_programs_keep_the_cpu_busy(monkeypatch, unused_port):
+    """Speeds measured on a busy CPU mislead (issue 27): doctor() says so before any is taken."""
+    from dskit import sysinfo
+
+    monkeypatch.setenv("OLLAMA_HOST", f"127.0.0.1:{unused_port}")
+    monkeypatch.setattr(sysinfo, "cpu_load", lambda seconds=0.5: sysinfo.CpuLoad(1.6, 2, 0.5))
+    rep = ds.doctor()
+    cpu = next(r for r in rep.rows if r[0] == "CPU")
+    assert cpu[2] == "warn" and "busy: other programs kept 1.6 of 2 cores busy" in cpu[1]
+    assert any("speeds measured now" in a and "`ds.compare`" in a for a in rep.advice)
+    assert "<code>ds.compare</code>" in rep._repr_html_()
+
+    monkeypatch.setattr(sysinfo, "cpu_load", lambda seconds=0.5: sysinfo.CpuLoad(0.1, 2, 0.5))
+    rep = ds.doctor()
+    cpu = next(r for r in rep.rows if r[0] == "CPU")
+    assert cpu[2] == "info" and "other programs kept 0.1 of 2 cores busy" in cpu[1]
+    assert not any("busy" in a for a in rep.advice)

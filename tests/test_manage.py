@@ -496,3 +496,16 @@ def test_max_loaded_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DSKIT_MAX_LOADED")
     with pytest.raises(ConfigurationError):
         EmbeddedBackend(max_loaded=0)
+
+
+def test_a_pull_that_would_leave_no_headroom_is_tight(httpserver: HTTPServer,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fit rule of recommend(): 23.1 GB needed of 23.9 GB is tight, said before the pull."""
+    client = serve(httpserver)
+    monkeypatch.setattr(sysinfo, "disk_free", lambda path=None: ("/big", 10**13))
+    monkeypatch.setattr(sysinfo, "ram", lambda: (int(23.9e9), int(20e9)))
+    monkeypatch.setattr(sysinfo, "gpus", lambda timeout=5.0: [])
+    notes = manage.check_resources("deepseek-r1:32b", client)
+    assert any("23.1 GB of the 23.9 GB" in n and "tight, less than 2.4 GB" in n for n in notes)
+    roomy = manage.check_resources("deepseek-r1:14b", client)
+    assert not any("tight" in n for n in roomy)

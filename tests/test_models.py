@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dskit.errors import ConfigurationError
 from dskit.models.family import FIGURES, GB, ModelSpec, catalog, reported, spec_for, specs
-from dskit.models.fit import Machine, recommend
+from dskit.models.fit import GPU_RESERVE_GB, ROOMY, Machine, ram_headroom_gb, recommend
 from dskit.models.manage import MEASURE_COLUMNS, lesson, measure
-from dskit.sysinfo import GPU
+from dskit.sysinfo import GPU, CpuLoad
 from dskit.weights import files as model_files
 
 # Download sizes of Ollama's default tags (ollama.com/library/deepseek-r1 and deepseek-v3).
@@ -22,7 +25,7 @@ SIZES = {
 }
 DISTILLS = ["deepseek-r1:1.5b", "deepseek-r1:7b", "deepseek-r1:8b", "deepseek-r1:14b",
             "deepseek-r1:32b", "deepseek-r1:70b"]
-FITS = {"GPU", "partial GPU", "CPU only", "does not fit"}
+FITS = {"GPU", "partial GPU", "CPU only", "tight", "does not fit"}
 MIB = 2**20
 
 
@@ -150,8 +153,10 @@ def test_no_gpu_laptop_runs_small_sizes_on_the_cpu():
     rows = by_tag(df)
     assert set(df["fit"]) <= FITS and "GPU" not in set(df["fit"])
     assert rows.loc["deepseek-r1:1.5b", "fit"] == "CPU only"
-    assert rows.loc["deepseek-r1:7b", "fit"] == "CPU only"
-    assert "slowly" in rows.loc["deepseek-r1:7b", "advice"]
+    assert "slowly" in rows.loc["deepseek-r1:1.5b", "advice"]
+    # 7b needs 6.2 of the 6.5 GB available: it would leave less than 1 GB free, so it is tight
+    assert rows.loc["deepseek-r1:7b", "fit"] == "tight"
+    assert "6.2 GB of 6.5 GB available RAM" in rows.loc["deepseek-r1:7b", "advice"]
     for tag in ("deepseek-r1:14b", "deepseek-r1:70b", "deepseek-r1:671b"):
         assert rows.loc[tag, "fit"] == "does not fit"
         assert rows.loc[tag, "why_not"].startswith("memory")
@@ -159,8 +164,9 @@ def test_no_gpu_laptop_runs_small_sizes_on_the_cpu():
         assert pd.isna(rows.loc[tag, "load_time"]) and pd.isna(rows.loc[tag, "speed"])
     summary = df.attrs["summary"]
     assert summary.startswith("No GPU found")
-    assert "deepseek-r1:1.5b and 7b run on the CPU" in summary
-    assert "do not fit in memory" in summary
+    assert "deepseek-r1:1.5b runs on the CPU" in summary
+    assert "deepseek-r1:7b is tight: less than 1.0 GB of RAM would stay free" in summary
+    assert "do not fit in memory" in summary and "suggested: deepseek-r1:1.5b" in summary
     assert set(df["tag"]) == set(SIZES)  # stand-ins only on request
 
 
@@ -261,11 +267,138 @@ def test_measured_speed_calibrates_the_cpu_estimate():
         recommend(machine, measured={"unknown:1b": 5.0})
 
 
+# --- memory headroom: a model that fits only into the margin is tight, never "runs" ----------
+
+def test_a_model_needing_nearly_all_the_memory_is_tight_not_runs():
+    """Issue 27: 32b was said to run with 23.1 of 23.9 GB needed."""
+    machine = Machine(ram_total=int(32 * GB), ram_available=int(23.9 * GB),
+                      disk_free=int(200 * GB), cpu_bandwidth_gbs=12.0)
+    df = recommend(machine)
+    rows = by_tag(df)
+    assert rows.loc["deepseek-r1:32b", "memory_GB"] == 23.1
+    assert rows.loc["deepseek-r1:32b", "fit"] == "tight"
+    advice = rows.loc["deepseek-r1:32b", "advice"]
+    assert "23.1 GB of 23.9 GB available RAM" in advice and "less than 2.4 GB" in advice
+    assert rows.loc["deepseek-r1:14b", "fit"] == "CPU only"  # 11.6 GB leaves plenty
+    summary = df.attrs["summary"]
+    assert "deepseek-r1:32b is tight" in summary and "32b run" not in summary
+    assert "2.4 GB of RAM" in df.attrs["assumptions"]
+
+
+def test_a_gpu_nearly_full_spills_to_the_cpu_instead_of_running_fully_on_it():
+    # 7b needs 6.2 GB; 6.5 GB free on the card leaves less than the CUDA reserve of 0.5 GB
+    card = Machine(gpus=[GPU("NVIDIA GeForce RTX 3060", 6200, 0, "550")],
+                   ram_total=int(32 * GB), ram_available=int(28 * GB), disk_free=int(200 * GB))
+    assert by_tag(recommend(card)).loc["deepseek-r1:7b", "fit"] == "partial GPU"
+    roomier = dataclasses.replace(card, gpus=[GPU("NVIDIA GeForce RTX 3060", 8192, 0, "550")])
+    assert by_tag(recommend(roomier)).loc["deepseek-r1:7b", "fit"] == "GPU"
+
+
+def test_gpu_and_ram_together_nearly_full_are_tight():
+    # 70b needs 46.7 GB: 25.3 GB free VRAM + 23 GB RAM hold it only without the headroom
+    machine = Machine(gpus=[GPU("NVIDIA GeForce RTX 4090", 24564, 400, "550.54")],
+                      ram_total=int(32 * GB), ram_available=int(23 * GB), disk_free=int(500 * GB))
+    df = recommend(machine)
+    row = by_tag(df).loc["deepseek-r1:70b"]
+    assert row["fit"] == "tight" and "0.5 GB per GPU" in row["advice"]
+    assert "suggested: deepseek-r1:32b" in df.attrs["summary"]  # 32b still fits the card
+
+
+def test_no_suggestion_when_every_fitting_size_is_tight():
+    cramped = Machine(ram_total=int(4 * GB), ram_available=int(1.8 * GB), disk_free=int(50 * GB),
+                      cpu_bandwidth_gbs=20.0)
+    df = recommend(cramped)
+    assert by_tag(df).loc["deepseek-r1:1.5b", "fit"] == "tight"  # 1.6 of 1.8 GB
+    summary = df.attrs["summary"]
+    assert "suggested" not in summary and "no DeepSeek size fits with memory to spare" in summary
+
+
+gpu_cards = st.lists(st.integers(0, 96 * 1024).map(lambda mib: GPU("NVIDIA", mib, 0, "550")),
+                     max_size=3)
+
+
+@settings(max_examples=60, deadline=None)
+@given(gpus=gpu_cards, ram=st.floats(0.5, 600), disk=st.floats(0, 3000))
+def test_every_size_that_runs_leaves_the_headroom_free(gpus, ram, disk):
+    machine = Machine(gpus=gpus, ram_total=int(ram * 1.2 * GB), ram_available=int(ram * GB),
+                      disk_free=int(disk * GB))
+    spare_vram = sum(max(0.0, v - GPU_RESERVE_GB) for v in machine.vram_free_gb())
+    usable = spare_vram + max(0.0, ram - ram_headroom_gb(ram))
+    everything = sum(machine.vram_free_gb()) + ram
+    df = recommend(machine, include_standins=True)
+    for row in df.to_dict("records"):
+        if row["fit"] in ROOMY:
+            assert row["memory_GB"] <= usable + 1e-9, row
+        elif row["fit"] == "tight":
+            assert usable < row["memory_GB"] <= everything + 1e-9, row
+        else:
+            assert row["why_not"] == "disk" or row["memory_GB"] > everything, row
+    suggested = re.search(r"suggested: (\S+?)\.(?:\s|$)", df.attrs["summary"])
+    if suggested:
+        assert by_tag(df).loc[suggested.group(1), "fit"] in ROOMY
+
+
+# --- a busy CPU: said, and a speed measured under load does not flip the suggestion ----------
+
+TWO_CORES = Machine(ram_total=int(24 * GB), ram_available=int(22 * GB), disk_free=int(80 * GB),
+                    cpu_bandwidth_gbs=12.0)
+
+
+def _speeds(tps: float, busy: bool) -> pd.DataFrame:
+    df = pd.DataFrame([{"model": "qwen2.5-coder:0.5b", "params_B": 0.5, "file_GB": 0.49,
+                        "load_s": 0.5, "memory_GB": 0.6, "tokens_per_s": tps, "ttft_s": 0.3,
+                        "cpu_busy": busy}], columns=MEASURE_COLUMNS)
+    df.attrs["cpu_load"] = {"qwen2.5-coder:0.5b": CpuLoad(1.6 if busy else 0.1, 2, 4.0)}
+    return df
+
+
+def test_a_speed_measured_on_a_busy_cpu_does_not_flip_the_suggestion():
+    """Issue 27: notebook 02 swung from '1.5b suggested' to 'no size usable' with the load."""
+    alone = recommend(TWO_CORES).attrs["summary"]
+    assert "suggested: deepseek-r1:1.5b" in alone
+    loaded = recommend(TWO_CORES, measured=_speeds(5.0, busy=True))
+    assert "suggested: deepseek-r1:1.5b" in loaded.attrs["summary"]
+    assert ("The speed measured for qwen2.5-coder:0.5b is not used: the CPU was busy then "
+            "(other programs kept 1.6 of 2 cores busy)" in loaded.attrs["summary"])
+    assert "estimated from the CPU cores" in loaded.attrs["assumptions"]
+    # The same slow speed measured on an idle CPU is the machine's own: it is believed.
+    idle = recommend(TWO_CORES, measured=_speeds(5.0, busy=False))
+    assert "no DeepSeek size is usable here" in idle.attrs["summary"]
+    assert "not used" not in idle.attrs["summary"]
+    assert "measured here" in idle.attrs["assumptions"]
+
+
+def test_recommend_says_when_the_cpu_is_busy_now():
+    busy = dataclasses.replace(TWO_CORES, cpu_load=CpuLoad(1.6, 2, 0.5))
+    summary = recommend(busy).attrs["summary"]
+    assert summary.endswith("The CPU is busy now (other programs kept 1.6 of 2 cores busy): a "
+                            "speed measured now would be lower than this machine gives.")
+    calm = dataclasses.replace(TWO_CORES, cpu_load=CpuLoad(0.1, 2, 0.5))
+    assert "busy" not in recommend(calm).attrs["summary"]
+
+
+def test_the_size_lesson_warns_first_when_a_row_was_measured_on_a_busy_cpu():
+    df = _measured(cpu_busy=True)
+    df.attrs["cpu_load"] = {"qwen2.5-coder:0.5b": CpuLoad(1.2, 2, 3.0)}
+    text = lesson(df)
+    assert text.startswith("Careful: the CPU was busy while qwen2.5-coder:0.5b was measured "
+                           "(other programs kept 1.2 of 2 cores busy)")
+    assert "3.7× the parameters" in text
+    assert "busy" not in lesson(_measured())
+    both = _measured(cpu_busy=True)
+    both.loc[0, "cpu_busy"] = True
+    both.attrs["cpu_load"] = {"smollm2:135m": CpuLoad(0.9, 2, 1.0),
+                              "qwen2.5-coder:0.5b": CpuLoad(1.7, 2, 3.0)}
+    assert lesson(both).startswith(
+        "Careful: the CPU was busy while smollm2:135m and qwen2.5-coder:0.5b were measured (at "
+        "worst other programs kept 1.7 of 2 cores busy)")
+
+
 def _measured(**large: object) -> pd.DataFrame:
     rows = [{"model": "smollm2:135m", "params_B": 0.135, "file_GB": 0.1, "load_s": 0.5,
-             "memory_GB": 0.2, "tokens_per_s": 60.0, "ttft_s": 0.1},
+             "memory_GB": 0.2, "tokens_per_s": 60.0, "ttft_s": 0.1, "cpu_busy": False},
             {"model": "qwen2.5-coder:0.5b", "params_B": 0.5, "file_GB": 0.4, "load_s": 0.5,
-             "memory_GB": 0.6, "tokens_per_s": 20.0, "ttft_s": 0.3, **large}]
+             "memory_GB": 0.6, "tokens_per_s": 20.0, "ttft_s": 0.3, "cpu_busy": False, **large}]
     return pd.DataFrame(rows, columns=MEASURE_COLUMNS)
 
 
@@ -287,6 +420,10 @@ def test_measure_loads_each_stand_in_cold_and_reports_what_it_saw(embedded_clien
     # the larger file takes more memory, and the lesson quotes the measured figures
     assert df.memory_GB.iloc[1] > df.memory_GB.iloc[0]
     assert df.attrs["lesson"] == lesson(df) and f"{df.memory_GB.iloc[1]:g} GB" in lesson(df)
+    # how busy other programs kept the CPU is measured for each row, whatever it was
+    loads = df.attrs["cpu_load"]
+    assert set(loads) == set(df.model) and all(isinstance(v, CpuLoad) for v in loads.values())
+    assert list(df.cpu_busy) == [loads[m].busy for m in df.model]
 
 
 def test_reported_cites_deepseek_and_refuses_unknown_benchmarks():

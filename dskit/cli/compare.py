@@ -10,7 +10,7 @@ from typing import Any
 from ..evals.benchmarks import SUFFIXES
 from ..evals.comparison import compare
 from ..evals.prompts import load
-from ..evals.summary import for_display, shown, summary
+from ..evals.summary import busy_warning, for_display, shown, summary
 from .output import budget_arg, client_for, extensions_arg, mins_arg, safe
 
 
@@ -47,6 +47,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if looped:
         print(f"{looped} of {len(df)} replies fell into a loop and were stopped by the loop "
               "guard (pass@1 counts them as graded)")
+    if warning := busy_warning(df.attrs.get("cpu_load")):
+        print(warning)
     failed = df[df["error"].notna()]
     for error, group in failed.groupby("error", sort=False):
         # errors quote servers: nothing in them may steer the terminal

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..backends.base import LOW_CONFIDENCE
-from ..client import Client, default_client
+from ..client import Client, cpu_load_meter, default_client
 from ..conversation.exits import exits
 from ..conversation.stream import ChatStream, Watch, as_messages, build_request, logprobs_setting
 from ..errors import ComparisonFailed, ConfigurationError, ModelNotFound
@@ -167,6 +167,7 @@ def compare(models: str | Sequence[str], prompts: Any, samples: int = 1, *,
     tasks = _tasks(model_list, budgets, minimums, load(prompts), samples)
     client = client or default_client()
     run = _Run(tasks, ResultsFile(Path(out)) if out is not None else None, resume)
+    meter = cpu_load_meter(client)
     run.execute(model_list, _GroupRunner.maker(client, stop, max_tokens=max_tokens,
                                                temperature=temperature, seed=seed,
                                                think=think, loop_guard=loop_guard,
@@ -175,6 +176,7 @@ def compare(models: str | Sequence[str], prompts: Any, samples: int = 1, *,
                                                exits=exit_at is not None, top_logprobs=top,
                                                window=confidence_window, stopping=stopping),
                 parallel, progress, on_row)
+    cpu_load = meter()
     settings = {"backend": client.name, "samples": samples, "max_tokens": max_tokens,
                 "temperature": temperature, "seed": seed, "think": think}
     if top is not None:
@@ -185,7 +187,9 @@ def compare(models: str | Sequence[str], prompts: Any, samples: int = 1, *,
         settings.update(max_extensions=max_extensions, extension=extension)
     if exit_at is not None:
         settings["exit_at"] = list(budgets[1:])
-    return run.result(settings, out)
+    # How busy other programs kept the CPU meanwhile: describe() warns when the speeds and
+    # times of this run say more about that load than about the models.
+    return run.result(settings, out, cpu_load)
 
 
 @dataclass(frozen=True)
@@ -335,10 +339,11 @@ class _Run:
         if on_row is not None:
             on_row(row)
 
-    def result(self, settings: dict[str, Any], out: Any) -> pd.DataFrame:
+    def result(self, settings: dict[str, Any], out: Any, cpu_load: Any = None) -> pd.DataFrame:
         """The rows in task order, with what a report needs in `attrs`."""
         df = frame(sorted(self.rows.values(), key=lambda r: self.order[key_of(r)]))
         df.attrs["interrupted"] = self.interrupted
+        df.attrs["cpu_load"] = cpu_load
         df.attrs["skipped"] = len(self.tasks) - len(self.todo)
         # What a report lists as this run's settings (None: the library's DeepSeek defaults).
         df.attrs["settings"] = settings

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import sysinfo
 from ..backends.base import LocalModels
-from ..client import Client, default_client
+from ..client import Client, cpu_load_meter, default_client
 from ..confidence_view import confidence_details
 from ..conversation.session import chat
 from ..display import markdown_html, reply_html
@@ -46,6 +46,7 @@ from ..documents import (
 from ..errors import ConfigurationError, DskitError, StreamInterrupted
 from ..reasoning.think import math_prompt
 from .prompts import Prompt
+from .summary import busy_warning
 
 if TYPE_CHECKING:
     from ..reply import Reply
@@ -158,6 +159,10 @@ class SideBySide:
         self._streams: list[Any] = []
         self._threads: list[threading.Thread] = []
         self._display: Any = None  # the live display handle in a notebook
+        #: How busy other programs kept the CPU while the columns ran (None: not measured, or
+        #: the models run elsewhere); describe() warns when it was busy.
+        self.cpu_load: sysinfo.CpuLoad | None = None
+        self._meter: Callable[[], sysinfo.CpuLoad | None] | None = None
         self._shown_at: int | None = None  # the cell (execution count) it was shown live in
 
     # --- results ------------------------------------------------------------------------------
@@ -214,6 +219,7 @@ class SideBySide:
         else:
             self._threads = [threading.Thread(target=self._run_in_turn, daemon=True,
                                               name="dskit-columns")]
+        self._meter = cpu_load_meter(self.client)
         for t in self._threads:
             t.start()
         return self
@@ -287,6 +293,9 @@ class SideBySide:
         except Exception as exc:  # one column's failure never stops the others: it shows there
             column.error, column.state = _error_text(exc), "error"
         finally:
+            with self._lock:  # the last column to finish reads the CPU meter, once
+                if self._meter is not None and self.done:
+                    self.cpu_load, self._meter = self._meter(), None
             self._changed.set()
 
     def _load(self, column: Column) -> None:
@@ -422,7 +431,7 @@ class SideBySide:
 
     def describe(self) -> str:
         """What the columns show, in sentences made from their numbers (for a lesson's page)."""
-        said: list[str] = []
+        said = [warning] if (warning := busy_warning(self.cpu_load)) else []
         speeds: list[tuple[float, str]] = []
         for c in self.columns:
             name, r = self._name(c), c.reply

@@ -23,6 +23,8 @@ from .voting import paired_votes
 if TYPE_CHECKING:
     import pandas as pd
 
+    from ..sysinfo import CpuLoad
+
 SUMMARY_COLUMNS = [
     "model", "think_budget", "think_min", "n", "errors", "truncated", "looped", "low_conf",
     "budget_hit", "extended", "pass@1",
@@ -211,6 +213,7 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
     table = pd.DataFrame(out, columns=SUMMARY_COLUMNS)
     for col in ("think_budget", "think_min"):
         table[col] = table[col].astype("Int64")
+    table.attrs["cpu_load"] = df.attrs.get("cpu_load")  # for describe()'s warning
     return table
 
 
@@ -271,9 +274,20 @@ def _label(row: dict[str, Any], sweep: bool = False) -> str:
     return f"{row['model']} (think_budget={int(budget)}" + (f", {minimum})" if minimum else ")")
 
 
+def busy_warning(load: CpuLoad | None) -> str | None:
+    """A warning when other programs kept the CPU busy during a run (`load`: a run's
+    `attrs["cpu_load"]`), whose times and speeds then say more about that load than about the
+    models."""
+    if load is None or not load.busy:
+        return None
+    return (f"Careful: the CPU was busy with other programs during this run ({load.describe()} "
+            "on average), so its times and speeds are lower than this machine gives alone; run "
+            "it again when the machine is idle.")
+
+
 def describe(summary_df: pd.DataFrame) -> str:
     """What a `summary()` shows, in sentences made from its numbers (for a lesson's page)."""
-    said = []
+    said = [warning] if (warning := busy_warning(summary_df.attrs.get("cpu_load"))) else []
     rows = summary_df.to_dict("records")
     sweep = is_sweep(summary_df)
     for row in rows:

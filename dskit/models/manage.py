@@ -14,7 +14,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from .. import sysinfo
 from ..backends.base import LocalModels
-from ..client import Client, default_client
+from ..client import Client, cpu_load_meter, default_client
 from ..errors import (
     BackendError,
     ConfigurationError,
@@ -24,6 +24,7 @@ from ..errors import (
 )
 from ..weights import files as model_files
 from .family import spec_for
+from .fit import GPU_RESERVE_GB, busiest, ram_headroom_gb
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -121,8 +122,15 @@ def _check(tag: str, backend: Any) -> list[str]:
 
     mem_need = float(spec.memory_gb) * GB
     total_ram, _ = sysinfo.ram()
-    gpu_mem = sum(g.memory_total_mib for g in sysinfo.gpus()) * 2**20
+    gpus = sysinfo.gpus()
+    gpu_mem = sum(g.memory_total_mib for g in gpus) * 2**20
     have = total_ram + gpu_mem
+    # The same headroom as recommend(): a model that fits only into it is pulled, with a warning.
+    spare = (ram_headroom_gb(total_ram / GB) + GPU_RESERVE_GB * len(gpus)) * GB
+    if have - spare < mem_need <= have:
+        notes.append(f"{tag} needs about {mem_need / GB:.1f} GB of the {have / GB:.1f} GB of "
+                     f"memory this machine has: tight, less than {spare / GB:.1f} GB would stay "
+                     "free for the system and the notebook (it may swap); a smaller size is safer")
     if have < mem_need:
         shortages.append({"resource": "memory", "needed": mem_need, "available": have})
         what = f"{total_ram / GB:.1f} GB of RAM" + (
@@ -342,24 +350,29 @@ def loaded(client: Client | Any | None = None) -> pd.DataFrame:
 # --- measuring sizes -------------------------------------------------------------------------
 
 MEASURE_COLUMNS = ["model", "params_B", "file_GB", "load_s", "memory_GB", "tokens_per_s",
-                   "ttft_s"]
+                   "ttft_s", "cpu_busy"]
 
 
 def measure(tags: list[str], client: Client | None = None,
             prompt: str = "Write one sentence about the sea.", max_tokens: int = 48
             ) -> pd.DataFrame:
     """Load each model cold (others unloaded), ask one short prompt, and measure: load time,
-    memory in use, tokens/s, time to first token. `df.attrs["lesson"]` says what the numbers
-    show, in sentences written from them (not assumed)."""
+    memory in use, tokens/s, time to first token, and whether other programs kept the CPU busy
+    meanwhile (`cpu_busy`; how busy in `df.attrs["cpu_load"]`). `df.attrs["lesson"]` says what
+    the numbers show, in sentences written from them (not assumed)."""
     import pandas as pd
 
     client = client or default_client()
     backend = _backend(client)
-    rows = []
+    rows, loads = [], {}
     for tag in tags:
         backend.unload(tag)  # a real load each time, not 0 s for a model already in memory
+        meter = cpu_load_meter(client)
         load_s = switch(tag, client, quiet=True)
         reply = client.chat(prompt, tag, max_tokens=max_tokens, temperature=0, seed=0)
+        load = meter()
+        if load is not None:
+            loads[tag] = load
         memory = next((int(r.get("size") or 0) for r in backend.ps() if _same(r["name"], tag)),
                       0)
         spec = spec_for(tag)
@@ -367,20 +380,23 @@ def measure(tags: list[str], client: Client | None = None,
                      "file_GB": spec.download_gb if spec else None, "load_s": round(load_s, 2),
                      "memory_GB": round(memory / GB, 3) if memory else None,
                      "tokens_per_s": round(reply.stats.tokens_per_s or 0.0, 1),
-                     "ttft_s": round(reply.stats.ttft or 0.0, 2)})
+                     "ttft_s": round(reply.stats.ttft or 0.0, 2),
+                     "cpu_busy": load is not None and load.busy})
     df = pd.DataFrame(rows, columns=MEASURE_COLUMNS)
+    df.attrs["cpu_load"] = loads
     df.attrs["lesson"] = lesson(df)
     return df
 
 
 def lesson(df: pd.DataFrame) -> str:
     """What a `measure()` table shows about size, in sentences made from its own numbers."""
+    busy = _busy_note(df)
     known = df.dropna(subset=["params_B"]).sort_values("params_B")
     if len(known) < 2:
-        return "Measure at least two sizes to compare them."
+        return " ".join(["Measure at least two sizes to compare them.", *busy])
     small, large = known.iloc[0], known.iloc[-1]
     times = large["params_B"] / small["params_B"]
-    said = [f"{large['model']} has {times:.1f}× the parameters of {small['model']}."]
+    said = [*busy, f"{large['model']} has {times:.1f}× the parameters of {small['model']}."]
     if small["tokens_per_s"] and large["tokens_per_s"]:
         ratio = small["tokens_per_s"] / large["tokens_per_s"]
         if ratio > 1.1:
@@ -402,3 +418,21 @@ def lesson(df: pd.DataFrame) -> str:
                     "here. A file read recently can come from the operating system's cache; a "
                     "first load from disk grows with the file size.")
     return " ".join(said)
+
+
+def _busy_note(df: pd.DataFrame) -> list[str]:
+    """A warning, first, when other programs kept the CPU busy while a row was measured."""
+    import pandas as pd
+
+    if "cpu_busy" not in df:
+        return []
+    busy = [str(m) for m, b in zip(df["model"], df["cpu_busy"], strict=True)
+            if pd.notna(b) and bool(b)]  # a missing mark is not a busy CPU
+    if not busy:
+        return []
+    loads = df.attrs.get("cpu_load", {})
+    return [f"Careful: the CPU was busy while {' and '.join(busy)} "
+            f"{'was' if len(busy) == 1 else 'were'} measured "
+            f"({busiest(loads[m] for m in busy if m in loads)}): those times and speeds are "
+            "lower than this machine gives alone, and `recommend(measured=...)` leaves them "
+            "out. Run this again when the machine is idle."]
