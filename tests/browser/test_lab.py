@@ -146,3 +146,31 @@ def test_inside_the_trace_notebook(lab, artifacts):
     # the early-exit curve, a timeline, right vs wrong lengths, the extension and pass@k curves
     assert sum(o["images"] for o in outputs) >= 5
     assert "✓" in text or "✗" in text
+
+
+def test_confidence_notebook(lab, artifacts):
+    """Lesson 09 runs whole in JupyterLab: the trace is shaded with its legend and weakest
+    stretch, samples carry verdicts, and the votes and the tokens saved are printed from the
+    run. The shaded trace is screenshot on its own, and each code cell's output too."""
+    lab.open("09_confidence.ipynb")
+    lab.run_all()
+    cells = lab.page.evaluate(
+        "() => window.jupyterapp.shell.currentWidget.content.widgets.map(c => 0)")
+    for index in range(len(cells)):
+        lab.page.evaluate("""async (i) => {
+          const nb = window.jupyterapp.shell.currentWidget.content;
+          nb.activeCellIndex = i;
+          await nb.scrollToItem(i, 'start');
+        }""", index)
+        lab.page.wait_for_timeout(300)
+        lab.page.screenshot(path=str(artifacts / f"09_confidence-cell{index:02d}.png"))
+    shaded = lab.page.locator(".dskit-conf").first
+    shaded.scroll_into_view_if_needed()
+    shaded.screenshot(path=str(artifacts / "09_confidence-shaded.png"))
+    expect(shaded.locator(".dskit-conf-legend").first).to_contain_text("Token confidence")
+    assert shaded.locator(".dskit-conf-low").count() >= 1
+    assert shaded.locator("span[title^='p ']").count() > 10  # a hover text on every token
+    text = lab.page.locator(".jp-Notebook").inner_text()
+    assert re.search(r"Early stopping generated [\d,]+ tokens against [\d,]+", text)
+    assert "✓" in text or "✗" in text
+    assert re.search(r"majority \d\.\d\d \[\d\.\d\d–\d\.\d\d\]", text)
