@@ -39,6 +39,7 @@ from .grading import final_answer, grade
 from .prompts import load
 from .results import COLUMNS, Key, ResultsFile, blank, frame, grader_name, key_of
 from .summary import anatomy, anatomy_traces, describe, paired, pass_at_k, summary
+from .tables import readable
 
 T = TypeVar("T")
 
@@ -534,7 +535,8 @@ class CompareFunction:
     `ds.compare(...)` runs, `ds.compare.summary(rows)` summarises, `ds.compare.describe(summary)`
     puts it in words, `ds.compare.paired(rows, a, b)` tests a difference,
     `ds.compare.pass_at_k(rows)` gives the pass@k and maj@k curves, `ds.compare.anatomy(rows)`
-    looks inside the reasoning per model (`ds.compare.anatomy_traces(rows)`: per reply) (what
+    looks inside the reasoning per model (`ds.compare.anatomy_traces(rows)`: per reply),
+    `ds.compare.readable(table)` shows any of these tables whole and rounded (what
     `import dskit as ds` exports as `ds.compare`)."""
 
     summary = staticmethod(summary)
@@ -543,6 +545,7 @@ class CompareFunction:
     pass_at_k = staticmethod(pass_at_k)
     anatomy = staticmethod(anatomy)
     anatomy_traces = staticmethod(anatomy_traces)
+    readable = staticmethod(readable)
 
     def __init__(self) -> None:
         functools.update_wrapper(self, compare)  # help() and the signature are compare's

@@ -132,9 +132,9 @@ class ThinkSplitter:
                 self._buf = ""
             return out
 
-    def apart(self, kind: Kind, text: str) -> list[Chunk]:
-        """Reasoning or answer a backend gives apart (not as raw text), stray tags dropped
-        from the reasoning."""
+    def apart(self, kind: str, text: str) -> list[Chunk]:
+        """Reasoning (`kind` "thinking") or answer (any other kind) a backend gives apart, not
+        as text to split; stray tags are dropped from the reasoning."""
         if kind == "thinking":
             return [Chunk("thinking", self._given.feed(text))]
         held = self._given.finish()
