@@ -7,6 +7,7 @@ itself), and links open only when clicked, in a new tab, without a referrer.
 from __future__ import annotations
 
 import html
+import re
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -26,9 +27,29 @@ _STYLE = (
 )
 
 
+#: Maths as models write it: `\\[…\\]`, `\\(…\\)`, `$$…$$`, and `$…$` (no space inside the
+#: dollars and no digit after the closing one, so "$5 and $10" stays text, as in Pandoc).
+MATH = re.compile(r"\\\[(?:.+?)\\\]|\\\((?:.+?)\\\)|\$\$(?:.+?)\$\$"
+                  r"|\$(?=[^\s$])[^$\n]*?[^\s$\\]\$(?!\d)", re.S)
+#: A line that is nothing but a list or heading marker ("3.", "1)", "-", "#"): Markdown makes it
+#: an empty list item or heading, so an answer "3." would show nothing.
+_BARE_MARKER = re.compile(r"^(\s{0,3})(\d{1,9})([.)])(\s*)$|^(\s{0,3})([-+*#])(\s*)$", re.M)
+
+
+def literal_markers(text: str) -> str:
+    """`text` with each line that is only a list or heading marker escaped, so it shows."""
+    def escape(m: re.Match[str]) -> str:
+        if m.group(2) is not None:
+            return f"{m.group(1)}{m.group(2)}\\{m.group(3)}{m.group(4)}"
+        return f"{m.group(5)}\\{m.group(6)}{m.group(7)}"
+
+    return _BARE_MARKER.sub(escape, text)
+
+
 @lru_cache(maxsize=1)
 def _md() -> MarkdownIt:
-    """A CommonMark renderer with raw HTML disabled and images rendered as inert links."""
+    """A CommonMark renderer with raw HTML disabled, images rendered as inert links, and maths
+    kept as written (Markdown's escapes would eat `\\[`' backslash), for MathJax to render."""
     from markdown_it import MarkdownIt
 
     md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
@@ -46,14 +67,30 @@ def _md() -> MarkdownIt:
         tokens[idx].attrSet("rel", "noopener noreferrer nofollow")
         return renderer.renderToken(tokens, idx, options, env)
 
+    def math(state: Any, silent: bool) -> bool:
+        if state.src[state.pos] not in "\\$":
+            return False
+        m = MATH.match(state.src, state.pos)
+        if m is None:
+            return False
+        if not silent:
+            state.push("dskit_math", "", 0).content = m.group(0)
+        state.pos = m.end()
+        return True
+
+    def math_text(renderer: Any, tokens: Any, idx: int, options: Any, env: Any) -> str:
+        return f'<span class="dskit-math">{html.escape(tokens[idx].content)}</span>'
+
+    md.inline.ruler.before("escape", "dskit_math", math)
+    md.add_render_rule("dskit_math", math_text)
     md.add_render_rule("image", image)
     md.add_render_rule("link_open", link_open)
     return md
 
 
 def markdown_html(text: str) -> str:
-    """Render untrusted Markdown to safe HTML."""
-    return _md().render(text)
+    """Render untrusted Markdown to safe HTML (maths as written, a bare "3." as text)."""
+    return _md().render(literal_markers(text))
 
 
 def reply_html(reply: Reply, *, open_thinking: bool = False, streaming: bool = False,

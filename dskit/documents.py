@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .confidence_view import confidence_details
-from .display import markdown_html, reply_html
+from .display import MATH, literal_markers, markdown_html, reply_html
 from .errors import ConfigurationError
 from .errors import redact as redact_known
 from .language import size_label
@@ -74,8 +74,14 @@ def safe_markdown(text: str) -> str:
     renders HTML in Markdown files runs nothing an answer contains."""
     out: list[str] = []
     fence: str | None = None
+    closer: str | None = None  # the end of a display formula that spans lines
     for line in text.splitlines():
         m = _FENCE.match(line)
+        if closer is not None:
+            if closer in line:
+                closer = None
+            out.append(_math_as_written(line))
+            continue
         if fence is not None:
             if m and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence):
                 fence = None
@@ -90,9 +96,31 @@ def safe_markdown(text: str) -> str:
             pieces.append(_inert(line[last:span.start()]))
             pieces.append(span.group(0))
             last = span.end()
-        pieces.append(_inert(line[last:]))
-        out.append("".join(pieces))
+        rest, closer = _math_opened(line[last:])
+        pieces.append(_inert(rest))
+        out.append(literal_markers("".join(pieces)))
     return "\n".join(out)
+
+
+def _math_opened(text: str) -> tuple[str, str | None]:
+    """`text` with its formulas as written, and the closing delimiter of a display formula
+    it opens and leaves open (`\\[` or `$$` at the end of a line), if any."""
+    pieces, last = [], 0
+    for m in MATH.finditer(text):
+        pieces += [text[last:m.start()], _math_as_written(m.group(0))]
+        last = m.end()
+    rest = text[last:]
+    for opener, closer in (("\\[", "\\]"), ("$$", "$$")):
+        at = rest.find(opener)
+        if at >= 0 and rest[at - 1:at] != "\\":
+            return "".join(pieces) + rest[:at] + _math_as_written(rest[at:]), closer
+    return "".join(pieces) + rest, None
+
+
+def _math_as_written(formula: str) -> str:
+    """A formula a Markdown viewer shows as written: Markdown's backslash escapes would eat
+    the backslash of `\\[`, `\\{` or `\\,`, and `*` or `_` would turn into emphasis."""
+    return re.sub(r"\\(?=[!-/:-@[-`{-~])|[*_]", lambda m: "\\" + m.group(0), formula)
 
 
 def _inert(text: str) -> str:

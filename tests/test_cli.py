@@ -142,6 +142,15 @@ def test_compare_sweeps_budgets_on_a_gsm8k_file(dskit_cli, tmp_path):
     assert "think_budget" in res.stdout and "pass@1_low" in res.stdout
     table = [line.split() for line in res.stdout.splitlines() if line.startswith(SMALL)]
     assert [r[1] for r in table] == ["0", "4", "none"]
+    # Issue 27: each answer with its verdict, and the summary in words, one finding a line.
+    answers = [line for line in res.stdout.splitlines() if line.startswith(("✓", "✗"))]
+    assert len(answers) == 6 and all(" expected " in line for line in answers)
+    assert [a.split(" · ")[1] for a in answers] == [f"{SMALL} think_budget=0"] * 2 + \
+        [f"{SMALL} think_budget=4"] * 2 + [SMALL] * 2
+    assert any(line.startswith(f"- {SMALL} (think_budget=4): pass@1")
+               for line in res.stdout.splitlines())
+    for unreadable in ("<NA>", " inf", " nan", "0.000000"):
+        assert unreadable not in res.stdout
 
 
 def test_app_command_serves_the_packaged_chat_notebook_on_loopback():
@@ -190,6 +199,7 @@ def test_compare_rerun_resumes_without_new_rows(dskit_cli, tmp_path):
 
     assert len(list(csv.DictReader(out.open(encoding="utf-8")))) == 2
     assert "replies hit the token limit" in res.stdout  # 16 tokens: truncation is said
+    assert "cut by the token limit (no final answer)" in res.stdout  # and marked per answer
 
 
 def test_demo_gives_the_verdict_on_its_answer(run_dskit):

@@ -215,8 +215,15 @@ def test_plots_return_axes():
                plots.latency(df, "ttft_s")):
         assert isinstance(ax, Axes)
     sized = s.assign(model=[QWEN, SMALL])
-    if plots.model_sizes([QWEN, SMALL]) is not None:  # the catalog knows the stand-ins
-        assert plots.speed_vs_size(sized).get_xscale() == "log"
+    assert plots.model_sizes([QWEN, SMALL]) == [0.5, 0.135]  # the catalog knows the stand-ins
+    for ax in (plots.speed_vs_size(sized), plots.accuracy_vs_size(sized)):
+        assert ax.get_xscale() == "log"
+        ax.figure.canvas.draw()
+        # Issue 27: the axis read "2×10⁻¹" billion; it names the models' sizes instead.
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["135M", "0.5B"]
+        assert not [t for t in ax.get_xticklabels(minor=True) if t.get_text()]
+    assert [plots.size_label(b) for b in (0.36, 1.5, 7.0, 671.0)] == ["360M", "1.5B", "7B",
+                                                                      "671B"]
     with pytest.raises(ConfigurationError):
         plots.accuracy_vs_size(df.drop(columns=["model"]))
     with pytest.raises(ConfigurationError):
@@ -528,3 +535,80 @@ def test_table_cells_read_as_a_person_reads_them():
         ["0.67", "12.3", "1,234", "0.00"]
     assert {shown(v) for v in (float("inf"), float("nan"), None, pd.NA)} == {"–"}
     assert [shown(v) for v in (3, "none", "七", True)] == ["3", "none", "七", "True"]
+
+
+LONG = "小明原来有 5 个苹果，吃了 2 个，所以还剩下 5 - 2 = 3 个苹果。" * 3
+
+
+def _shown_rows() -> pd.DataFrame:
+    """Rows as a stand-in writes them: blank lines, a long answer, HTML, maths, a cut reply,
+    a failed call, no right answer for one model."""
+    df = _hand_made()
+    df["answer"] = df["answer"].astype(object)
+    df.loc[0, "answer"] = f"\n\n{LONG}\n\n\n\\boxed{{3}}"
+    df.loc[1, "answer"] = "<script>alert(1)</script>"
+    df.loc[1, "done_reason"] = "length"
+    df.loc[5, "done_reason"] = "repetition"
+    df.loc[7, "correct"] = False  # small: no right answer at all
+    df["final"] = None
+    return df
+
+
+def test_readable_rows_show_whole_text_rounded_numbers_and_verdicts():
+    """Issue 27: tables showed literal \\n\\n, six decimals, <NA>, inf and text cut off."""
+    from dskit.evals.tables import readable
+
+    df = _shown_rows()
+    table = readable(df[["model", "prompt_id", "answer", "correct", "tokens_per_s",
+                         "think_budget", "error"]])
+    cells = table.data
+    assert cells.loc[0, "answer"].startswith("小明原来有") and cells.loc[0, "answer"].endswith(
+        "\\boxed{3}")
+    assert "\n\n" not in cells.loc[0, "answer"] and cells.loc[0, "answer"].count("\n") == 1
+    assert list(cells["correct"][:4]) == ["✓", "✗", "✓", "✓"] and cells.loc[4, "correct"] == "–"
+    assert cells.loc[0, "tokens_per_s"] == "10.0" and cells.loc[8, "tokens_per_s"] == "–"
+    assert set(cells["think_budget"]) == {"–"}
+    page = table._repr_html_()
+    assert f"{LONG}\n\\boxed{{3}}" in page  # whole, not cut
+    assert "…" not in page and "..." not in page and "\\n" not in page
+    assert "&lt;script&gt;" in page and "<script" not in page
+    assert "white-space:pre-wrap" in page and "class='dskit-text'" in page
+    text = str(table)
+    assert "<NA>" not in text and "nan" not in text and "inf" not in text
+    assert len(text.splitlines()) > len(df) + 2 and "\\boxed{3}" in text  # wrapped, whole
+    assert max(len(line) for line in text.splitlines()) < 200
+
+
+def test_readable_summary_drops_what_says_nothing_and_writes_no_inf():
+    from dskit.evals.tables import readable
+
+    s = summary(_shown_rows())
+    assert s.set_index("model").loc["small", "s_per_correct"] == math.inf
+    table = readable(s)
+    assert "think_budget" not in table.data.columns and "budget_hit" not in table.data.columns
+    assert table.data.set_index("model").loc["small", "s_per_correct"] == "–"
+    assert table.data.set_index("model").loc["big", "pass@1"] == "0.75"
+    sweep = s.assign(think_budget=pd.array([None, 64], dtype="Int64"))
+    assert list(readable(sweep).data["think_budget"]) == ["none", "64"]
+
+
+def test_answers_say_each_verdict_expected_answer_and_how_it_ended():
+    from dskit.evals.tables import answers
+
+    lines = answers(_shown_rows(), limit=40)
+    assert len(lines) == 9
+    assert lines[0].startswith("✓ expected 1 · big · p1 #0 · \"小明原来有")
+    assert lines[0].endswith("…\"") and len(lines[0]) < 100  # clipped to one line
+    assert lines[1].startswith("✗ expected 1") and lines[1].endswith(
+        "cut by the token limit (no final answer)")
+    assert "stopped by the loop guard" in lines[5]
+    assert lines[8].startswith("error: BackendError: boom")
+    assert "(no answer)" in lines[2]
+
+
+def test_describe_says_one_finding_per_line():
+    text = ds.compare.describe(summary(_shown_rows()))
+    lines = text.splitlines()
+    assert len(lines) >= 3
+    assert lines[0].startswith("big: pass@1") and lines[1].startswith("small: pass@1")
+    assert all(line.endswith((".", ")")) for line in lines)

@@ -32,6 +32,17 @@ def test_inline_tags_are_split(scripted):
     assert reply.backend == "fake" and reply.model == "plain:1b"
 
 
+def test_stray_think_tags_never_reach_the_reasoning(scripted):
+    # The 0.5B stand-in, asked to reason, wrote <think> between its steps and at the end;
+    # backends give such reasoning apart (the embedded one's phases) or inline.
+    apart = [Delta("thinking", "小明有 5 个。\n<th"),
+             Delta("thinking", "ink>\n还剩 3 个。\n<think>"), Delta("answer", "3")]
+    inline = ["小明有 5 个。\n<think>\n还剩 3 个。\n<thi", "nk></think>", "3"]
+    for script in (apart, inline):
+        reply = scripted(script, models=[R1], support=EMBEDDED_LIKE).chat("他还有几个？")
+        assert (reply.thinking, reply.answer) == ("小明有 5 个。\n\n还剩 3 个。", "3")
+
+
 def test_r1_reply_is_read_as_starting_inside_its_reasoning(scripted):
     # The template (or the forced prefix) opened <think>: the output only closes it.
     client = scripted(["Let me add.", "</think>", "4"], models=[R1], support=EMBEDDED_LIKE)

@@ -67,3 +67,32 @@ def test_tool_calls_are_listed_and_escaped():
     assert "Tool calls · 2" in out and 'data-ok="true"' in out and 'data-ok="false"' in out
     assert "<img" not in out and "<b>" not in out and "&lt;img src=x" in out
     assert "0.25 s" in out and "✗ ValueError" in out
+
+
+def test_an_answer_that_is_only_a_list_or_heading_marker_stays_visible():
+    # Issue 27: notebook 05's answer "3." rendered as an empty ordered list item.
+    for answer, shown in (("3.", "3."), ("1. ", "1."), ("3)", "3)"), ("-", "-"), ("#", "#"),
+                          ("答案：\n\n3.", "3.")):
+        out = markdown_html(answer)
+        assert "<ol" not in out and "<ul" not in out and "<h1" not in out, answer
+        assert f"{shown}</p>" in out, (answer, out)
+        page = reply_html(Reply(answer=answer, done_reason="stop"))
+        assert f"{shown}</p>" in page
+    assert "<ol>" in markdown_html("1. 一\n2. 二")  # a real list is still one
+    assert "<h1>标题</h1>" in markdown_html("# 标题")
+
+
+def test_maths_keeps_its_backslashes_and_stays_inert():
+    # Issue 27: the report showed \[ as "[" (Markdown's escapes ate the backslash).
+    answer = (r"面积是 \[ S = \frac{1}{2} \{a_1, b_1\} \] 平方米，其中 \( x_1 * y_2 \) 与 "
+              r"$a_1 * b_1$。")
+    out = markdown_html(answer)
+    for formula in (r"\[ S = \frac{1}{2} \{a_1, b_1\} \]", r"\( x_1 * y_2 \)", "$a_1 * b_1$"):
+        assert f'<span class="dskit-math">{formula}</span>' in out
+    assert "<em>" not in out
+    display = markdown_html("所以\n\\[\nx_1 = \\{3\\}\n\\]\n完")
+    assert "\\[\nx_1 = \\{3\\}\n\\]" in display
+    assert "costs $5 and $10" in markdown_html("costs $5 and $10")  # money, not maths
+    evil = markdown_html(r"\[<script>alert(1)</script>\] $<img src=x onerror=alert(1)>$")
+    assert "<script" not in evil and "<img" not in evil and "&lt;script&gt;" in evil
+    assert "<code>\\[x\\]</code>" in markdown_html("`\\[x\\]`")  # code stays code

@@ -122,6 +122,35 @@ def test_partial_tag_is_held_back_then_released():
     assert joined(s.feed("nk>y") + s.finish(), "answer") == "y"
 
 
+# What the 0.5B stand-in wrote when asked to reason (issue 27: notebook 05 showed the last tag).
+STRAY = "明有苹果 5 个。\n<think>\n小明吃了 2 个。\n<think>\n答案是 3。\n<think>"
+WITHOUT = "明有苹果 5 个。\n\n小明吃了 2 个。\n\n答案是 3。\n"
+
+
+def test_stray_open_tags_inside_reasoning_are_dropped_at_every_cut():
+    for i in range(len(STRAY) + 1):
+        for j in range(i, len(STRAY) + 1):
+            pieces = [STRAY[:i], STRAY[i:j], STRAY[j:]]
+            out = run([*pieces, "</think>3 个"], start_in_thinking=True)
+            assert joined(out, "thinking") == WITHOUT
+            assert joined(out, "answer") == "3 个"
+            given = ThinkSplitter()  # the same reasoning given apart by a backend
+            out = [c for p in pieces for c in given.apart("thinking", p)]
+            out += given.apart("answer", "3 个") + given.finish()
+            assert joined(out, "thinking") == WITHOUT and "<think>" not in joined(out, "thinking")
+            assert joined(out, "answer") == "3 个"
+
+
+def test_a_partial_tag_at_the_end_of_reasoning_given_apart_is_kept_before_the_answer():
+    s = ThinkSplitter()
+    assert joined(s.apart("thinking", "a <thi"), "thinking") == "a "
+    out = s.apart("answer", "ok")
+    assert [(c.kind, c.text) for c in out] == [("thinking", "<thi"), ("answer", "ok")]
+    s = ThinkSplitter()
+    out = s.apart("thinking", "a <th") + s.finish()
+    assert joined(out, "thinking") == "a <th"
+
+
 def test_tags_after_the_answer_started_are_literal():
     assert split_think("Use <think> tags like </think> this") == (
         "", "Use <think> tags like </think> this")

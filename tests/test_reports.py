@@ -43,7 +43,9 @@ def test_html_report_has_every_part_and_no_secret(rows: pd.DataFrame, tmp_path: 
     assert page.count("class='dskit-section dskit-sample'") == 4  # 2 per model
     assert "expected 在床上" in page and "expected on the bed" in page
     assert "<details><summary>Reasoning</summary>" in page
-    assert ds.compare.describe(ds.compare.summary(rows)).split(".")[0] in page
+    said = ds.compare.describe(ds.compare.summary(rows)).splitlines()
+    assert "<ul class='dskit-describe'>" in page and all(f"<li>{line}</li>" in page
+                                                         for line in said if "'" not in line)
     assert KEY not in page and "hunter2pw" not in page
     assert f"{Path.home()}/" not in page and "~/.ollama/models" in page
     assert "default-src 'none'" in page
@@ -56,6 +58,8 @@ def test_markdown_report(rows: pd.DataFrame, tmp_path: Path, secrets_set: None):
     assert "## Summary" in md and "| model | n | errors | truncated | looped | pass@1 |" in md
     assert md.count("](data:image/png;base64,") == 1
     assert md.count("### ") == 2 and "<details><summary>Reasoning</summary>" in md
+    said = ds.compare.describe(ds.compare.summary(rows)).splitlines()
+    assert sum(line.startswith("- ") for line in md.splitlines()) >= len(said)
     assert KEY not in md and "hunter2pw" not in md and f"{Path.home()}/" not in md
 
 
@@ -75,6 +79,21 @@ def test_model_output_in_a_report_is_inert(rows: pd.DataFrame, tmp_path: Path):
     assert "<script" not in page and "<img src=\"http" not in page
     assert not re.search(r"<[a-z][^>]*\son[a-z]+\s*=", page)
     assert not re.search(r"href\s*=\s*['\"]?\s*javascript:", page)
+
+
+def test_maths_in_a_report_shows_as_written(rows: pd.DataFrame, tmp_path: Path):
+    """Issue 27: the report rendered \\[ as "[" (Markdown's escapes ate the backslash)."""
+    from markdown_it import MarkdownIt
+
+    maths = rows.copy()
+    answer = "面积是\n\\[\nS = \\frac{1}{2} \\{a_1 * b_1\\}\n\\]\n所以 \\(x_1\\) 是 3。"
+    maths["answer"] = answer
+    page = ds.report(maths, tmp_path / "maths.html", machine=False).read_text("utf-8")
+    assert "\\[\nS = \\frac{1}{2} \\{a_1 * b_1\\}\n\\]" in page and "\\(x_1\\)" in page
+    md = ds.report(maths, tmp_path / "maths.md", machine=False).read_text("utf-8")
+    shown = MarkdownIt("commonmark").render(md)  # what a Markdown viewer shows of the file
+    assert "\\[\nS = \\frac{1}{2} \\{a_1 * b_1\\}\n\\]" in shown and "\\(x_1\\)" in shown
+    assert "<em>" not in shown
 
 
 def test_bad_input_is_a_clear_error(rows: pd.DataFrame, tmp_path: Path):

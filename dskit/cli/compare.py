@@ -10,7 +10,8 @@ from typing import Any
 from ..evals.benchmarks import SUFFIXES
 from ..evals.comparison import compare
 from ..evals.prompts import load
-from ..evals.summary import busy_warning, for_display, shown, summary
+from ..evals.summary import busy_warning, describe, summary
+from ..evals.tables import answers, readable
 from .output import budget_arg, client_for, extensions_arg, mins_arg, safe
 
 
@@ -24,9 +25,8 @@ def read_prompts(spec: str) -> Any:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    """Run the same prompts on several models; write rows as they finish; print the summary."""
-    import pandas as pd
-
+    """Run the same prompts on several models; write rows as they finish; print each answer
+    with its verdict, the summary and what it says."""
     prompts = load(read_prompts(args.prompts), n=args.n, seed=args.seed or 0)
     budgets = args.think_budget if args.think_budget else None
     exits = [n for group in args.exit_at for n in group] if args.exit_at else None
@@ -36,9 +36,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
                  client=client_for(args), max_tokens=args.max_tokens or 512, think=args.think,
                  think_budget=budgets, exit_at=exits, think_min=minimums,
                  loop_guard=args.loop_guard, out=args.out, seed=args.seed, **extra)
-    with pd.option_context("display.width", 200, "display.max_columns", 20):
-        table = for_display(summary(df))
-        print(safe(table.astype(object).map(shown).to_string(index=False)))
+    # Answers, the table, then what it says: model output and errors may not steer the terminal.
+    print(safe("\n".join(answers(df))))
+    print()
+    table = summary(df)
+    print(safe(str(readable(table))))
+    print()
+    print(safe("\n".join(f"- {line}" for line in describe(table).splitlines())))
     truncated = int((df["done_reason"] == "length").sum())
     if truncated:
         print(f"{truncated} of {len(df)} replies hit the token limit before they finished "

@@ -190,7 +190,7 @@ class ChatStream:
     def _split(splitter: ThinkSplitter, ev: Delta) -> list[Chunk]:
         if ev.kind == "raw":
             return splitter.feed(ev.text)
-        return [Chunk(ev.kind, ev.text)]
+        return splitter.apart(ev.kind, ev.text)
 
     def _finalise(self, done: Done, splitter: ThinkSplitter, counts: dict[str, int],
                   t0: float) -> None:

@@ -42,6 +42,7 @@ from .grading import final_answer, grade
 from .prompts import load
 from .results import COLUMNS, Key, ResultsFile, blank, frame, grader_name, key_of
 from .summary import anatomy, anatomy_traces, describe, paired, pass_at_k, summary
+from .tables import readable
 from .voting import describe_votes, votes
 
 T = TypeVar("T")
@@ -657,7 +658,8 @@ class CompareFunction:
     puts it in words, `ds.compare.paired(rows, a, b)` tests a difference,
     `ds.compare.pass_at_k(rows)` gives the pass@k and maj@k curves, `ds.compare.anatomy(rows)`
     looks inside the reasoning per model (`ds.compare.anatomy_traces(rows)`: per reply),
-    `ds.compare.votes(rows)` weighs the votes by confidence (`logprobs=True`) (what
+    `ds.compare.votes(rows)` weighs the votes by confidence (`logprobs=True`),
+    `ds.compare.readable(table)` shows any of these tables whole and rounded (what
     `import dskit as ds` exports as `ds.compare`)."""
 
     summary = staticmethod(summary)
@@ -668,6 +670,7 @@ class CompareFunction:
     anatomy_traces = staticmethod(anatomy_traces)
     votes = staticmethod(votes)
     describe_votes = staticmethod(describe_votes)
+    readable = staticmethod(readable)
 
     def __init__(self) -> None:
         functools.update_wrapper(self, compare)  # help() and the signature are compare's

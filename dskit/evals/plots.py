@@ -67,23 +67,40 @@ def _by_size(summary_df: pd.DataFrame, column: str, ylabel: str, title: str,
     models = [str(m) for m in summary_df["model"]]
     values = summary_df[column].astype(float).tolist()
     sizes = model_sizes(models)
-    if sizes is not None:
+    if sizes:  # (an empty comparison has no sizes to tick)
         xs: list[float] = sizes
-        ax.set_xscale("log")
-        ax.set_xlabel("parameters (billions)")
+        _size_axis(ax, xs)
     else:
         xs = [float(i) for i in range(len(models))]
         ax.set_xticks(xs, models, rotation=20, ha="right")
         ax.set_xlabel("model (size unknown: in the order given)")
     yerr = _yerr(summary_df, err)
     ax.errorbar(xs, values, yerr=yerr, fmt="o", capsize=4)
-    if sizes is not None:
+    if sizes:
         for x, y, name in zip(xs, values, models, strict=True):
             ax.annotate(name, (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
     return ax, xs, values
+
+
+def size_label(billions: float) -> str:
+    """A model size as people say it: "135M", "0.5B", "1.5B", "70B"."""
+    return f"{billions * 1000:.0f}M" if billions < 0.5 else f"{billions:g}B"
+
+
+def _size_axis(ax: Axes, sizes: list[float]) -> None:
+    """A log axis of parameters ticked at the models' own sizes, labelled as people say them
+    (matplotlib's own ticks read "2×10⁻¹" between two small models)."""
+    from matplotlib.ticker import NullLocator
+
+    ax.set_xscale("log")
+    ticks = sorted(set(sizes))
+    ax.set_xticks(ticks, [size_label(t) for t in ticks])
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xlim(min(ticks) / 1.8, max(ticks) * 1.8)  # room for the points' labels
+    ax.set_xlabel("parameters")
 
 
 def _yerr(summary_df: pd.DataFrame, err: str | None) -> Any:

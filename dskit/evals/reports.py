@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import html
-import math
 import os
 import platform
 import time
@@ -33,7 +32,7 @@ from ..documents import (
     write_text,
 )
 from ..errors import ConfigurationError
-from .summary import describe, for_display, is_sweep, summary
+from .summary import describe, for_display, is_sweep, shown, summary
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -144,18 +143,8 @@ def _ended(row: dict[str, Any]) -> str:
 
 
 def _number(value: Any) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return "–" if math.isnan(value) else f"{value:.3g}"
-    try:
-        import pandas as pd
-
-        if pd.isna(value):
-            return "–"
-    except (TypeError, ValueError):
-        pass
-    return str(value)
+    """A cell as the summary's other readers show it ("–" for missing or infinite)."""
+    return shown(value)
 
 
 def _heading(row: dict[str, Any]) -> str:
@@ -169,9 +158,9 @@ def _heading(row: dict[str, Any]) -> str:
 
 
 def _table_cells(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
-    shown = for_display(table)
-    cols = [c for c in SUMMARY_COLUMNS if c in shown.columns]
-    return cols, [[_number(r[c]) for c in cols] for r in shown.to_dict("records")]
+    view = for_display(table)
+    cols = [c for c in SUMMARY_COLUMNS if c in view.columns]
+    return cols, [[_number(r[c]) for c in cols] for r in view.to_dict("records")]
 
 
 def _png_uri(png: bytes) -> str:
@@ -195,7 +184,7 @@ def _markdown(title: str, facts: list[tuple[str, str]], machine: list[tuple[str,
     if machine:
         lines += ["", "## Machine", "", *_md_table(["check", "finding"], machine)]
     lines += ["", "## Summary", "", *_md_table(*_table_cells(table))]
-    lines += ["", safe_markdown(said), ""]
+    lines += ["", *(f"- {safe_markdown(line)}" for line in said.splitlines()), ""]
     if png is not None:
         lines += [f"![accuracy, speed and latency per model]({_png_uri(png)})", ""]
     if picked:
@@ -229,7 +218,8 @@ def _html(title: str, facts: list[tuple[str, str]], machine: list[tuple[str, str
     if machine:
         body += ["<h2>Machine</h2>", facts_html(machine, "dskit-machine")]
     body += ["<h2>Summary</h2>", _html_table(*_table_cells(table), "dskit-summary"),
-             f"<p class='dskit-describe'>{html.escape(said)}</p>"]
+             "<ul class='dskit-describe'>"
+             + "".join(f"<li>{html.escape(line)}</li>" for line in said.splitlines()) + "</ul>"]
     if png is not None:
         body.append(f"<img class='dskit-plot' alt='accuracy, speed and latency per model' "
                     f"src='{_png_uri(png)}'>")

@@ -286,7 +286,8 @@ def busy_warning(load: CpuLoad | None) -> str | None:
 
 
 def describe(summary_df: pd.DataFrame) -> str:
-    """What a `summary()` shows, in sentences made from its numbers (for a lesson's page)."""
+    """What a `summary()` shows, in sentences made from its numbers (for a lesson's page): one
+    finding per line (a model's result, speed, noise, intervals), so it reads as a list."""
     said = [warning] if (warning := busy_warning(summary_df.attrs.get("cpu_load"))) else []
     rows = summary_df.to_dict("records")
     sweep = is_sweep(summary_df)
@@ -334,7 +335,7 @@ def describe(summary_df: pd.DataFrame) -> str:
             f"; those of {overlap[0]} and {overlap[1]} overlap, so their difference may be "
             "noise (`ds.compare.paired` tests it on the shared prompts)." if overlap else
             "; none overlap."))
-    return " ".join(said)
+    return "\n".join(said)
 
 
 def _overlapping(rows: list[dict[str, Any]], sweep: bool) -> tuple[str, str] | None:

@@ -34,6 +34,29 @@ def _partial_suffix(text: str, tag: str) -> int:
     return 0
 
 
+class StrayTags:
+    """Drops `<think>` tags written inside a reasoning, whatever the chunking: small models
+    repeat the tag between their steps and at the end, and a reasoning block does not nest, so
+    the tag is markup, not thought (it showed as a literal `<think>` in the reasoning)."""
+
+    def __init__(self) -> None:
+        self._held = ""  # a possible start of the tag, decided by the next piece
+
+    def feed(self, text: str) -> str:
+        """The reasoning in `text` that is now certain, without the tags."""
+        text = self._held + text
+        while OPEN_TAG in text:  # removing one may join the pieces of another
+            text = text.replace(OPEN_TAG, "")
+        keep = _partial_suffix(text, OPEN_TAG)
+        self._held = text[len(text) - keep:] if keep else ""
+        return text[:len(text) - keep]
+
+    def finish(self) -> str:
+        """What was held back at the end of the reasoning (not a tag after all)."""
+        rest, self._held = self._held, ""
+        return rest
+
+
 class ThinkSplitter:
     """Turn a token stream into `thinking` and `answer` chunks, whatever the chunking.
 
@@ -41,13 +64,16 @@ class ThinkSplitter:
     `start_in_thinking=True` is for outputs whose opening tag was injected by the chat template
     or forced as a prefix: text counts as reasoning until `</think>` (a repeated `<think>` at the
     very start is consumed). With `False`, reasoning is recognised only when the output opens
-    with `<think>` (after whitespace); otherwise everything is answer.
+    with `<think>` (after whitespace); otherwise everything is answer. A `<think>` inside the
+    reasoning is dropped (`StrayTags`), also from reasoning a backend gives apart (`apart`).
     """
 
     def __init__(self, start_in_thinking: bool = False) -> None:
         self._state: Literal["start", "thinking", "answer_start", "answer"] = "start"
         self._start_in_thinking = start_in_thinking
         self._buf = ""
+        self._stray = StrayTags()  # in the raw reasoning
+        self._given = StrayTags()  # in the reasoning a backend gives apart
         self.saw_reasoning = start_in_thinking
         self.opened = False  # whether a literal `<think>` was seen
         self.closed = False  # whether `</think>` was seen
@@ -81,14 +107,15 @@ class ThinkSplitter:
             if self._state == "thinking":
                 idx = self._buf.find(CLOSE_TAG)
                 if idx >= 0:
-                    if idx:
-                        out.append(Chunk("thinking", self._buf[:idx]))
+                    text = self._stray.feed(self._buf[:idx]) + self._stray.finish()
+                    if text:
+                        out.append(Chunk("thinking", text))
                     self._buf = self._buf[idx + len(CLOSE_TAG):]
                     self._state = "answer_start"
                     self.closed = True
                     continue
                 keep = _partial_suffix(self._buf, CLOSE_TAG)
-                emit = self._buf[: len(self._buf) - keep]
+                emit = self._stray.feed(self._buf[: len(self._buf) - keep])
                 self._buf = self._buf[len(self._buf) - keep:]
                 if emit:
                     out.append(Chunk("thinking", emit))
@@ -105,18 +132,30 @@ class ThinkSplitter:
                 self._buf = ""
             return out
 
+    def apart(self, kind: str, text: str) -> list[Chunk]:
+        """Reasoning (`kind` "thinking") or answer (any other kind) a backend gives apart, not
+        as text to split; stray tags are dropped from the reasoning."""
+        if kind == "thinking":
+            return [Chunk("thinking", self._given.feed(text))]
+        held = self._given.finish()
+        return [Chunk("thinking", held), Chunk("answer", text)] if held else \
+            [Chunk("answer", text)]
+
     def finish(self) -> list[Chunk]:
         """Flush what is held back at the end of the stream."""
+        given = self._given.finish()
+        out = [Chunk("thinking", given)] if given else []
         rest, self._buf = self._buf, ""
-        if not rest:
-            return []
         if self._state == "thinking" or (self._state == "start" and self._start_in_thinking):
-            return [Chunk("thinking", rest)] if rest.strip() else []
+            rest = self._stray.feed(rest) + self._stray.finish()
+            return [*out, Chunk("thinking", rest)] if rest.strip() else out
+        if not rest:
+            return out
         if self._state == "start":
-            return [Chunk("answer", rest.lstrip())] if rest.strip() else []
+            return [*out, Chunk("answer", rest.lstrip())] if rest.strip() else out
         if self._state == "answer_start":
-            return []
-        return [Chunk("answer", rest)]
+            return out
+        return [*out, Chunk("answer", rest)]
 
 
 def split_stream(pieces: Iterable[str], start_in_thinking: bool = False) -> Iterator[Chunk]:

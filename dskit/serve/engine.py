@@ -644,6 +644,7 @@ class Generation:
                                                    request.cancel)
                       if self.req.raw is not None else self.engine.backend.stream(request))
             done = Done()
+            given = ThinkSplitter()  # reasoning the backend gives apart: stray tags dropped
             if splitter is None and request.plan.prefix:
                 # The reply was forced to open its reasoning; inline, the client sees that too.
                 text.add("content", request.plan.prefix)
@@ -663,14 +664,15 @@ class Generation:
                                     text.add(chunk.kind.replace("answer", "content"),
                                              chunk.text)
                         elif ev.text:
-                            text.add("thinking" if ev.kind == "thinking" else "content",
-                                     ev.text)
+                            for chunk in given.apart(ev.kind, ev.text):
+                                if chunk.text:
+                                    text.add(chunk.kind.replace("answer", "content"),
+                                             chunk.text)
             finally:
                 events.close()  # in this thread: releases the backend's model lock now
-            if splitter is not None:
-                for chunk in splitter.finish():
-                    if chunk.text:
-                        text.add(chunk.kind.replace("answer", "content"), chunk.text)
+            for chunk in [*given.finish(), *(splitter.finish() if splitter else [])]:
+                if chunk.text:
+                    text.add(chunk.kind.replace("answer", "content"), chunk.text)
             text.flush()
             if not started:
                 self._put("first")

@@ -12,7 +12,8 @@ from ..client import Client, default_client
 from ..evals.comparison import compare
 from ..evals.plots import summary_png
 from ..evals.prompts import load
-from ..evals.summary import for_display, summary
+from ..evals.summary import summary
+from ..evals.tables import readable
 from .base import StatusLine, Worker, WorkerWidget, stop_button, tagged
 
 PROMPT_SETS = ("cup", "cup-en", "maths")
@@ -83,8 +84,7 @@ class CompareWidget(WorkerWidget):
                      loop_guard=True, stop=self.worker.stopping, on_row=self._tick)
         self.result = df
         table = summary(df)
-        self.table.value = for_display(table).to_html(
-            index=False, float_format=lambda v: f"{v:.3g}", na_rep="–")
+        self.table.value = readable(table).html()
         self.plot.value = summary_png(table)
         self.plot.layout.display = ""
         stopped = bool(df.attrs.get("interrupted"))
