@@ -67,6 +67,9 @@ class Reply:
     tool_calls: list[ToolCall] = field(default_factory=list)
     #: The settings the request went out with (temperature, top_p, max_tokens, …).
     options: dict[str, Any] = field(default_factory=dict)
+    #: Why the answer is no real answer though it has text ("" when it may be one): an earlier
+    #: answer repeated, a bare number or punctuation, a loop (`reasoning.answer_check`).
+    degenerate: str = ""
 
     @property
     def citations(self) -> list[int]:
@@ -96,7 +99,10 @@ class Reply:
         if self.done_reason == "max_steps":
             return "no answer: max_steps reached while the model was still calling tools"
         if self.no_answer:
-            return "no answer: the model returned an empty answer"
+            return ("no answer after its reasoning" if self.reasoned
+                    else "no answer: the model returned an empty answer")
+        if self.degenerate:
+            return f"no answer: {self.degenerate}"
         if self.done_reason == "length":
             return "truncated: hit the token limit"
         return "ok"
