@@ -18,6 +18,7 @@ from .base import (
     StatusLine,
     Worker,
     WorkerWidget,
+    controls,
     prepare_model,
     stop_button,
     stream_reply,
@@ -89,9 +90,9 @@ class ChatWidget(WorkerWidget):
         self.model.observe(lambda _: self._show_notice(), names="value")
         super().__init__([
             self.notice, self.history, self.output, self.status, self.prompt,
-            W.HBox([self.model, self.temperature, self.max_tokens, self.think_budget,
-                    self.think]),
-            W.HBox([self.send_button, self.stop_button, self.new_button, self.examples]),
+            controls(self.model, self.temperature, self.max_tokens, self.think_budget,
+                     self.think),
+            controls(self.send_button, self.stop_button, self.new_button, self.examples),
         ])
         self.add_class("dskit-chat")
         self._show_notice()
