@@ -52,8 +52,11 @@ class ChatWidget(WorkerWidget):
                                         continuous_update=False), "prompt")
         self.model = tagged(W.Dropdown(options=models, value=default, description="model"),
                             "model")
-        self.temperature = W.FloatSlider(value=0.6, min=0.0, max=1.5, step=0.05,
-                                         description="temperature")
+        # description_width initial: the default width cut "temperature" to "temperat…"
+        self.temperature = tagged(W.FloatSlider(value=0.6, min=0.0, max=1.5, step=0.05,
+                                                description="temperature",
+                                                style={"description_width": "initial"}),
+                                  "temperature")
         self.max_tokens = tagged(W.IntText(value=max_tokens, description="max tokens"),
                                  "max-tokens")
         self.think = tagged(W.Checkbox(value=think, description="reason first", indent=False,
