@@ -73,6 +73,9 @@ class Reply:
     #: The generated tokens with their log-probabilities and alternatives, reasoning and
     #: answer (`Token.phase`), when asked for with `logprobs=True`; see `confidence()`.
     tokens: list[Token] = field(default_factory=list)
+    #: Why the answer is no real answer though it has text ("" when it may be one): an earlier
+    #: answer repeated, a bare number or punctuation, a loop (`reasoning.answer_check`).
+    degenerate: str = ""
 
     @property
     def citations(self) -> list[int]:
@@ -106,7 +109,10 @@ class Reply:
         if self.done_reason == "max_steps":
             return "no answer: max_steps reached while the model was still calling tools"
         if self.no_answer:
-            return "no answer: the model returned an empty answer"
+            return ("no answer after its reasoning" if self.reasoned
+                    else "no answer: the model returned an empty answer")
+        if self.degenerate:
+            return f"no answer: {self.degenerate}"
         if self.done_reason == "length":
             return "truncated: hit the token limit"
         return "ok"

@@ -12,7 +12,7 @@ import pytest
 
 from dskit.backends.base import Delta, Done
 from dskit.conversation.session import Conversation
-from dskit.conversation.stream import ChatStream
+from dskit.conversation.stream import ChatStream, build_request
 from dskit.errors import StreamInterrupted
 from dskit.reasoning.plan import THINK_PREFIX, ReasoningSupport
 from dskit.recommendations import FOLD_NOTE
@@ -170,3 +170,43 @@ def test_a_stream_is_iterated_once(scripted):
     list(stream)
     with pytest.raises(RuntimeError, match="only once"):
         list(stream)
+
+
+def test_print_live_shows_the_reasoning_as_it_comes_then_the_answer(scripted):
+    client = scripted([], models=["plain:1b"])
+    question = [{"role": "user", "content": "一支笔 3 元，14 支笔多少钱？"}]
+    request, notes = build_request(client, question, None)
+    sent: list[str] = []
+
+    def events():
+        for ev in (Delta("thinking", "一支笔 3 元，"), Delta("thinking", "14 支是 42 元。"),
+                   Delta("answer", "42 元。"), Done(Stats(eval_tokens=3, eval_time=0.1))):
+            sent.append(getattr(ev, "text", "done"))
+            yield ev
+
+    printed: list[tuple[str, int]] = []
+
+    class Out:
+        def write(self, text: str) -> None:
+            printed.append((text, len(sent)))  # what the backend had sent by then
+
+        def flush(self) -> None:
+            pass
+
+    stream = ChatStream(client, request, notes, events=events())
+    reply = stream.print_live(Out())  # type: ignore[arg-type]
+    assert "".join(t for t, _ in printed) == \
+        "[reasoning]\n一支笔 3 元，14 支是 42 元。\n\n[answer]\n42 元。\n"
+    # each piece is printed as it arrives, before the next one is even sent
+    assert ("一支笔 3 元，", 1) in printed and ("42 元。", 3) in printed
+    assert reply is stream.reply and reply.answer == "42 元。"
+
+
+def test_print_live_says_how_a_reply_without_an_answer_ended(scripted):
+    import io
+
+    client = scripted(["<think>Thinking about the sea"], models=["plain:1b"])
+    out = io.StringIO()
+    reply = client.chat("Tell me about the sea.", stream=True, max_tokens=8).print_live(out)
+    assert reply.no_answer
+    assert out.getvalue().startswith("[reasoning]\nThinking about the sea\n[no answer")

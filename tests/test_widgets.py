@@ -249,3 +249,41 @@ def test_chat_widget_says_done_only_once_the_turn_is_on_the_page(scripted):
     finals = [history for status, history in seen if "data-state='done'" in status]
     assert finals and all("熊猫主要吃竹子" in history for history in finals)
     assert w.output.value == ""
+
+
+def test_chat_widget_shows_a_repeated_answer_as_no_answer(scripted):
+    from dskit.reasoning.plan import ReasoningSupport
+
+    client = scripted(["<think>7 乘 12 等于 84。</think>84"], ["<think>天空散射蓝光。</think>84"],
+                      support=ReasoningSupport(force_prefix=True, two_phase=True))
+    w = ds.widgets.chat(client=client, max_tokens=200)
+    assert w.think.value is True  # "reason first", the default
+    w.prompt.value = "7 乘 12 等于几？"
+    w.send(wait=True)
+    assert w.status.state == "done" and "no answer" not in w.status.text
+    w.prompt.value = "天空为什么是蓝色的？"
+    w.send(wait=True)
+    assert w.status.text.startswith("no answer: it repeats an earlier answer"), w.status.text
+    last = w.history.value.rsplit("<b>You:</b>", 1)[1]
+    assert "天空为什么是蓝色的" in last and "[no answer: it repeats an earlier answer" in last
+    assert "no real answer after its reasoning" in last and "reason first" in last
+    assert len(w.conversation.history) == 2  # the repeat is not sent back as history
+
+
+def test_every_widget_row_of_controls_wraps(scripted, tmp_path):
+    def rows(widget):
+        found, todo = [], [widget]
+        while todo:
+            node = todo.pop()
+            if "dskit-controls" in node._dom_classes:
+                found.append(node)
+            todo.extend(getattr(node, "children", ()))
+        return found
+
+    client = scripted([])
+    chat_rows = rows(ds.widgets.chat(client=client))
+    assert len(chat_rows) == 2 and all(r.layout.flex_flow == "row wrap" for r in chat_rows)
+    classes = {c for r in chat_rows for w in r.children for c in w._dom_classes}
+    assert {"dskit-think", "dskit-think-budget", "dskit-send", "dskit-examples"} <= classes
+    compare_rows = rows(ds.widgets.compare(client=client, models=["fake:1b"]))
+    assert len(compare_rows) == 2 and all(r.layout.flex_flow == "row wrap" for r in compare_rows)

@@ -22,9 +22,11 @@ from ..reasoning.plan import (
     EMPTY_THINK,
     THINK_PREFIX,
     ReasoningSupport,
+    answer_room,
     budget_note,
     extension_note,
     extension_word,
+    room_note,
     shown_after,
     wrap_up,
 )
@@ -373,8 +375,15 @@ def _reply(entry: _Loaded, request: ChatRequest, record: _Record | None = None
         # A thinking minimum needs the reasoning's close in hand: it runs in phases too.
         yield from _extending(run, request, tools, grammar, answer, done)
         return
+    # Free reasoning leaves the answer room in `max_tokens` (a cut as a budget makes it).
+    room = answer_room(request.options.max_tokens) \
+        if plan.think and plan.budget is None and record is None else 0
     if plan.two_phase or plan.budget is not None:
-        yield from _phased(run, request, tools, grammar, answer, done, record)
+        yield from _phased(run, request, tools, grammar, answer, done, record, room=room)
+        return
+    if room and plan.starts_inside and grammar is None:
+        soft = replace(plan, budget=request.options.max_tokens - room)
+        yield from _budgeted(run, replace(request, plan=soft), tools, answer, done, soft=True)
         return
     fmt = entry.formatter(messages=request.messages, tools=tools)
     prompt = fmt.prompt + plan.prefix
@@ -399,7 +408,7 @@ Kind = Literal["answer", "raw"]
 def _phased(run: _Run, request: ChatRequest, tools: list[dict[str, Any]] | None,
             grammar: Any, answer: Callable[[Iterator[str], Kind], Iterator[Event]],
             finish: Callable[[bool, Kind], Iterator[Event]],
-            record: _Record | None = None) -> Iterator[Event]:
+            record: _Record | None = None, room: int = 0) -> Iterator[Event]:
     """Reason until `</think>` or the thinking budget, close the block, then answer.
 
     Two phases, like budget forcing: a model that does not reason by itself is asked to reason
@@ -407,7 +416,9 @@ def _phased(run: _Run, request: ChatRequest, tools: list[dict[str, Any]] | None,
     the reasoning (a stopping criterion, as in `_budgeted`), a wrap-up line closes it and the
     answer continues from the reasoning's own ids (`_answer_after_cut`); a reasoning the model
     closed itself is closed as text. `answer` and `finish` carry out the answer's tool markup
-    and format (see `_reply`); `record` keeps the reasoning's ids for early exits.
+    and format (see `_reply`); `record` keeps the reasoning's ids for early exits. Without a
+    budget, reasoning is cut the same way `room` tokens before `max_tokens`, so the answer
+    always has room.
     """
     plan, messages = request.plan, request.messages
     fmt = run.entry.formatter(messages=_ask_to_reason(messages) if plan.two_phase else messages,
@@ -416,6 +427,7 @@ def _phased(run: _Run, request: ChatRequest, tools: list[dict[str, Any]] | None,
     # tool call, whose markup must start the answer).
     cue = _answer_cue(messages) if plan.two_phase and not tools else ""
     budget = plan.budget
+    cap = budget if budget is not None else (run.budget - room if room else None)
     prompt = fmt.prompt
     if budget == 0:
         prompt += EMPTY_THINK  # R1's empty think block: answer without reasoning
@@ -424,8 +436,8 @@ def _phased(run: _Run, request: ChatRequest, tools: list[dict[str, Any]] | None,
         prompt += THINK_PREFIX
         ids = run._tokens(prompt, fmt)
         # The criterion only where something is cut or kept: a plain reply runs without it.
-        cut = BudgetStop(run.llm, len(ids), NEVER if budget is None else budget) \
-            if budget is not None or record is not None else None
+        cut = BudgetStop(run.llm, len(ids), NEVER if cap is None else cap) \
+            if cap is not None or record is not None else None
         reasoning: list[str] = []
         try:
             for text in run.generate(ids, fmt, extra_stop=[CLOSE_TAG], stopping=cut):
@@ -442,7 +454,7 @@ def _phased(run: _Run, request: ChatRequest, tools: list[dict[str, Any]] | None,
             yield Delta("thinking", f"\n\n{wrap_up(messages)}")
             yield from _answer_after_cut(run, run.llm.input_ids[:run.llm.n_tokens].tolist(),
                                          cut.budget, messages, cue, fmt, grammar, answer,
-                                         finish, "answer", True)
+                                         finish, "answer", True, soft=budget is None)
             return
         prompt += "".join(reasoning).rstrip() + CLOSE
         run.thinking = run.generated
@@ -553,11 +565,12 @@ def _answer_after_cut(run: _Run, ids: list[int], budget: int, messages: list[dic
                       cue: str, fmt: Any, grammar: Any,
                       answer: Callable[[Iterator[str], Kind], Iterator[Event]],
                       finish: Callable[[bool, Kind], Iterator[Event]], kind: Kind,
-                      prefixed: bool) -> Iterator[Event]:
+                      prefixed: bool, soft: bool = False) -> Iterator[Event]:
     """The answer after reasoning cut at `budget`: the reasoning's own `ids` (the prompt's
     and `budget` of the reply's, not the text tokenized again, so llama.cpp evaluates only the
     closing text), the wrap-up line, `</think>` and the answer cue. A thinking budget and an
-    early exit both end here, so a checkpoint's answer is the budget's answer."""
+    early exit both end here, so a checkpoint's answer is the budget's answer; `soft`: the cut
+    only left the answer room in `max_tokens` (no budget was asked for)."""
     tail = f"\n\n{wrap_up(messages)}{CLOSE}"
     llm = run.llm
     tokens = [*ids, *llm.tokenize((tail + cue).encode("utf-8"), add_bos=False, special=True)]
@@ -577,16 +590,20 @@ def _answer_after_cut(run: _Run, ids: list[int], budget: int, messages: list[dic
     run.answer = run.generated - before
     for ev in finish(prefixed, kind):
         if isinstance(ev, Done):
-            ev.budget_hit = True
-            ev.notes.append(budget_note(budget))
+            if soft:
+                ev.notes.append(room_note(budget, run.budget))
+            else:
+                ev.budget_hit = True
+                ev.notes.append(budget_note(budget))
         yield ev
 
 
 def _budgeted(run: _Run, request: ChatRequest, tools: list[dict[str, Any]] | None,
               answer: Callable[[Iterator[str], Kind], Iterator[Event]],
               finish: Callable[[bool, Kind], Iterator[Event]],
-              record: _Record | None = None) -> Iterator[Event]:
-    """A model that reasons by itself, with a budget: one pass, cut only when it is reached.
+              record: _Record | None = None, soft: bool = False) -> Iterator[Event]:
+    """A model that reasons by itself, with a budget: one pass, cut only when it is reached
+    (`soft`: a budget that only leaves the answer room in `max_tokens`).
 
     The reply is generated exactly as without a budget (the same call, the same tokens), with a
     stopping criterion counting the reasoning's tokens; a budget that is never reached costs
@@ -614,7 +631,7 @@ def _budgeted(run: _Run, request: ChatRequest, tools: list[dict[str, Any]] | Non
     yield from answer(iter([tail]), "raw")
     yield from _answer_after_cut(run, run.llm.input_ids[:run.llm.n_tokens].tolist(), cut.budget,
                                  messages, "", fmt, None, answer, finish, "raw",
-                                 bool(plan.prefix))
+                                 bool(plan.prefix), soft=soft)
 
 
 #: A budget no reply reaches: the stopping criterion only watches (early exits keep the ids).

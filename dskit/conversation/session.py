@@ -161,8 +161,10 @@ class _TurnStream(ChatStream):
 
     def __iter__(self) -> Iterator[Chunk]:
         yield from super().__iter__()
+        # A degenerate answer (an earlier one repeated, a bare number) stays out of the
+        # history too: sent back, it is what the next answers copy.
         if (self.finished and not self.stopped and not self.reply.no_answer
-                and self.reply.done_reason != REPETITION):
+                and not self.reply.degenerate and self.reply.done_reason != REPETITION):
             self._conv.history += [
                 {"role": "user", "content": self._prompt},
                 {"role": "assistant", "content": self.reply.answer},

@@ -5,10 +5,12 @@ reply (`steps`) build on it."""
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from typing import Any, Protocol
+from itertools import pairwise
+from typing import Any, Protocol, TextIO
 
 from ..backends.base import (
     ABANDONED,
@@ -25,6 +27,7 @@ from ..backends.base import (
 )
 from ..client import Client
 from ..errors import ConfigurationError, StreamInterrupted
+from ..reasoning.answer_check import degenerate_answer, degenerate_note, empty_note
 from ..reasoning.loop_guard import REPETITION, LoopGuard
 from ..reasoning.plan import DEFAULT_MAX_EXTENSIONS, Traits, plan_reasoning
 from ..reasoning.think import Chunk, ThinkSplitter
@@ -236,12 +239,63 @@ class ChatStream:
             reply.notes.append(
                 "The token limit ended the reply during reasoning: raise max_tokens (or num_ctx)."
             )
+        self._check_answer(done)
+
+    def _check_answer(self, done: Done) -> None:
+        """Say when a finished answer is none: empty after the model stopped by itself, or
+        degenerate (an earlier answer again, a bare number, a loop; `answer_check`)."""
+        reply, request = self.reply, self._request
+        if (done.done_reason not in ("stop", "length") or reply.unfinished_reasoning
+                or done.tool_calls or request.format is not None):
+            return  # stopped, looped, cut while reasoning, calling tools or JSON: said already
+        if reply.no_answer:
+            if done.done_reason == "stop":
+                reply.notes.append(empty_note(reply.reasoned))
+            return
+        turns = [m for m in request.messages if m.get("role") in ("user", "assistant")]
+        question = turns[-1]["content"] if turns and turns[-1]["role"] == "user" else ""
+        earlier = [(q["content"], a["content"]) for q, a in pairwise(turns)
+                   if q["role"] == "user" and a["role"] == "assistant"]
+        reply.degenerate = degenerate_answer(reply.answer, str(question), earlier)
+        if reply.degenerate:
+            reply.notes.append(degenerate_note(reply.degenerate, reply.reasoned))
 
     def collect(self) -> Reply:
         """Consume the whole stream and return the final `Reply`."""
         for _ in self:
             pass
         return self.reply
+
+    def print_live(self, file: TextIO | None = None) -> Reply:
+        """Print the reply as it streams, the reasoning as it grows and then the answer, each
+        under a heading; then how it ended when not ok, and its notes. Returns the `Reply`.
+
+        For a notebook cell on a busy CPU: printing only the answer left the cell blank for the
+        minutes the reasoning took (issue 27). An interrupt (the kernel's Stop) stops the reply
+        and keeps what arrived.
+        """
+        out = file if file is not None else sys.stdout
+        kind = ""
+        try:
+            for chunk in self:
+                if chunk.kind != kind:
+                    heading = "[reasoning]" if chunk.kind == "thinking" else "[answer]"
+                    out.write(("\n\n" if kind else "") + heading + "\n")
+                    kind = chunk.kind
+                out.write(chunk.text)
+                out.flush()
+        except KeyboardInterrupt:
+            self.stop()
+            if not self.finished and self.reply.done_reason is None:
+                self.reply.done_reason = STOPPED  # interrupted inside the backend's read
+        reply = self.reply
+        if reply.status != "ok":
+            out.write(f"\n[{reply.status}]")
+        for note in reply.notes:
+            out.write(f"\n[note] {note}")
+        out.write("\n")
+        out.flush()
+        return reply
 
 
 def request_options(request: ChatRequest) -> dict[str, Any]:

@@ -4,6 +4,7 @@
     ds.arena.leaderboard()    # per model: wins, ties, losses, win rate with its 95 % interval,
                               # and a Bradley–Terry score on the Elo scale
     ds.plots.leaderboard(ds.arena.leaderboard())
+    ds.arena.show_leaderboard()   # in a notebook: table and plot, or "no votes yet" (no figure)
     ds.arena.undo()           # take back the last vote
 
 A vote says which column was better ("A", "B", … up to four), "tie", or "bad" (both, or all,
@@ -21,6 +22,7 @@ met so a model that won every battle still gets a finite score; the score is
 
 from __future__ import annotations
 
+import html
 import json
 import math
 import os
@@ -298,3 +300,39 @@ def results(path: str | os.PathLike[str] | None = None) -> pd.DataFrame:
 def undo(vote_id: int | None = None, path: str | os.PathLike[str] | None = None) -> int | None:
     """Take back a vote (the last one by default); returns its id, None when there was none."""
     return Arena(path).undo(vote_id)
+
+
+#: What the leaderboard says before anybody voted (instead of an empty table and a blank plot).
+NO_VOTES = "Leaderboard: no votes yet. Vote in the arena, then run this cell again."
+
+
+def leaderboard_bundle(board: pd.DataFrame) -> dict[str, Any]:
+    """The leaderboard as a notebook shows it (MIME type → data): one line while nobody has
+    voted, else the table and its plot as a PNG sized to the number of models."""
+    if board.empty:
+        return {"text/plain": NO_VOTES,
+                "text/html": f"<p class='dskit-board-empty'>{html.escape(NO_VOTES)}</p>"}
+    import base64
+    import io
+
+    from matplotlib.figure import Figure  # matplotlib loads only when there is a plot
+
+    from .plots import leaderboard as plot  # deferred with matplotlib
+
+    fig = Figure(figsize=(6, 1.2 + 0.5 * len(board)), layout="constrained")
+    plot(board, ax=fig.subplots())
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=96)
+    image = base64.b64encode(png.getvalue()).decode("ascii")
+    table = board.to_html(index=False, na_rep="–", float_format="{:.2f}".format)
+    return {"text/plain": board.to_string(index=False),
+            "text/html": f"{table}<img alt='Arena leaderboard' src='data:image/png;base64,"
+                         f"{image}'>"}
+
+
+def show_leaderboard(path: str | os.PathLike[str] | None = None) -> None:
+    """Show the leaderboard of the arena file in a notebook: one line while nobody has voted
+    (no empty figure), else the table and its plot."""
+    from IPython.display import display  # IPython comes with the notebook this is shown in
+
+    display(leaderboard_bundle(leaderboard(path=path)), raw=True)

@@ -200,8 +200,13 @@ class SideBySide:
         raise ConfigurationError(f"{model_or_label!r} is not one of {self.models} "
                                  f"or a label {list(LABELS[:len(self.columns)])}")
 
+    @property
+    def hidden(self) -> bool:
+        """Whether the view hides what tells the models apart (blind, before the vote)."""
+        return self.blind and not self.revealed
+
     def reveal(self) -> SideBySide:
-        """Show the model names (after a blind vote)."""
+        """Show the model names, stats and verdicts (after a blind vote)."""
         self.revealed = True
         self._changed.set()
         return self
@@ -342,9 +347,10 @@ class SideBySide:
         return text
 
     def footer(self, column: Column) -> str:
-        """TTFT, tokens/s, thinking/answer tokens, load time and memory of a column."""
+        """TTFT, tokens/s, thinking/answer tokens, load time and memory of a column ("" while
+        blind: memory, speed and load time give a model's size away)."""
         reply = column.reply
-        if reply is None:
+        if reply is None or self.hidden:
             return ""
         stats = reply.stats
         if column.load_time:  # the load happened here, before the reply's own clock started
@@ -361,9 +367,12 @@ class SideBySide:
                 + (f" <span class='dskit-column-state'>· {html.escape(backend)}</span>"
                    if self.revealed else ""))
         parts = [f"<div class='dskit-column-head'>{head}</div>"]
-        if column.load_note:
-            note = html.escape(self._hide(column.load_note))
-            parts.append(f"<div class='dskit-column-load'>{note}</div>")
+        load = column.load_note
+        if self.hidden:
+            # How long a model took to load (or that it was in memory) tells sizes apart.
+            load = "loading …" if column.state == "loading" else ""
+        if load:
+            parts.append(f"<div class='dskit-column-load'>{html.escape(self._hide(load))}</div>")
         state = {"waiting": "waiting for its turn", "loading": "", "reasoning": "reasoning…",
                  "answering": "answering…"}.get(column.state, "")
         if column.state == "stopped" and reply is None:
@@ -372,7 +381,7 @@ class SideBySide:
             parts.append(f"<div class='dskit-column-state'>{html.escape(state)}</div>")
         if reply is not None:
             streaming = not column.finished
-            shown = reply if self.revealed else _blinded(reply, self._hide)
+            shown = _blinded(reply, self._hide) if self.hidden else reply
             parts.append(reply_html(shown, open_thinking=streaming, streaming=streaming,
                                     footer=False))
             if self.shade and column.finished and reply.tokens:
@@ -384,6 +393,8 @@ class SideBySide:
             parts.append(f"<div class='dskit-column-error'>{html.escape(self._hide(column.error))}"
                          "</div>")
         footer = self.footer(column)
+        if self.hidden and column.finished and reply is not None:
+            footer = "stats and verdict are shown after the vote"
         if footer and column.finished:
             parts.append(f"<div class='dskit-column-footer'>{html.escape(footer)}</div>")
         return (f"<div class='dskit-column' data-label='{column.label}' "
@@ -422,15 +433,24 @@ class SideBySide:
         for c in self.columns:
             r = c.reply
             what = self._hide(c.error) if c.error else (r.status if r is not None else c.state)
-            verdict = f" · {r.verdict}" if r is not None and r.verdict is not None else ""
-            lines.append(f"{c.label} {self._name(c)}: {what}{verdict} · {self.footer(c)}")
+            verdict = f" · {r.verdict}" if r is not None and r.verdict is not None \
+                and not self.hidden else ""
+            footer = self.footer(c)
+            lines.append(f"{c.label} {self._name(c)}: {what}{verdict}"
+                         + (f" · {footer}" if footer else ""))
         return "\n".join(lines)
 
     def __repr__(self) -> str:
         return self.text_summary()
 
     def describe(self) -> str:
-        """What the columns show, in sentences made from their numbers (for a lesson's page)."""
+        """What the columns show, in sentences made from their numbers (for a lesson's page);
+        while blind only how each ended (no verdicts, speeds or load times)."""
+        if self.hidden:
+            return " ".join(
+                f"{self._name(c)}: "
+                f"{self._hide(c.error) if c.error else c.reply.status if c.reply else c.state}."
+                for c in self.columns) + " Names, stats and verdicts are shown after the vote."
         said = [warning] if (warning := busy_warning(self.cpu_load)) else []
         speeds: list[tuple[float, str]] = []
         for c in self.columns:
@@ -567,8 +587,9 @@ def side_by_side(prompt: str | Prompt, models: Sequence[str], *, client: Client 
 
 
 def _blinded(reply: Reply, hide: Callable[[str], str]) -> Reply:
-    """A copy of `reply` whose notes do not name the model (the arena's blind columns)."""
-    return dataclasses.replace(reply, notes=[hide(n) for n in reply.notes])
+    """A copy of `reply` for a blind column: notes that do not name the model, and no verdict
+    yet (who got it right is part of what the vote reveals)."""
+    return dataclasses.replace(reply, notes=[hide(n) for n in reply.notes], verdict=None)
 
 
 def _error_text(exc: BaseException) -> str:

@@ -65,6 +65,12 @@ EXTENSION = {"en": "Wait", "zh": "等等"}
 DEFAULT_MAX_EXTENSIONS = 3
 #: The longest extension text accepted (it is sent back to the model each time).
 MAX_EXTENSION_CHARS = 200
+#: Free reasoning (no budget) leaves a quarter of `max_tokens`, at most this many tokens, to
+#: the answer where the backend runs the phases itself: the reasoning ate the whole limit and
+#: the chat widget's replies ended without an answer (issue 27).
+ANSWER_ROOM = 256
+#: Below this `max_tokens` nothing is kept back: too few to share; the limit note says why.
+ROOM_FROM = 64
 
 
 @dataclass(frozen=True)
@@ -303,6 +309,18 @@ def budget_note(budget: int) -> str:
         return "think_budget=0: the model answered without reasoning (an empty think block)."
     return (f"The reasoning was cut at its budget of {budget} tokens (think_budget) and closed "
             "with a wrap-up line; the answer was written with that reasoning in context.")
+
+
+def answer_room(max_tokens: int) -> int:
+    """Tokens of `max_tokens` kept for the answer after reasoning without a budget (0: none)."""
+    return 0 if max_tokens < ROOM_FROM else min(ANSWER_ROOM, max_tokens // 4)
+
+
+def room_note(thought: int, max_tokens: int) -> str:
+    """What a reply says when its free reasoning was closed to leave the answer room."""
+    return (f"The reasoning was closed after {thought} tokens with a wrap-up line, to leave "
+            f"{max_tokens - thought} of max_tokens={max_tokens} for the answer; raise max_tokens "
+            "(or set think_budget) for longer reasoning.")
 
 
 def extension_word(plan: ReasoningPlan, messages: list[dict[str, str]]) -> str:

@@ -15,7 +15,7 @@ from ..errors import ConfigurationError, DskitError
 from ..evals.arena import BAD, TIE, Arena, leaderboard
 from ..evals.prompts import Prompt, cup_puzzle, maths
 from ..evals.side_by_side import LABELS, SideBySide
-from .base import StatusLine, Worker, WorkerWidget, stop_button, tagged
+from .base import StatusLine, Worker, WorkerWidget, controls, stop_button, tagged
 
 #: Most columns an arena round shows (the vote buttons are made for this many).
 MAX_MODELS = 4
@@ -71,9 +71,12 @@ class ArenaWidget(WorkerWidget):
             value=self._prompts[prompt].prompt if prompt != OWN else "",
             placeholder="Type a prompt, or pick a built-in one above",
             layout=W.Layout(width="100%", height="4.5em")), "prompt")
-        self.blind = tagged(W.Checkbox(value=blind, description="blind: labels A, B, … in a "
-                                       "random order, names shown after the vote",
+        # A short label the box never cuts off; what blind means in text that wraps beside it.
+        self.blind = tagged(W.Checkbox(value=blind, description="blind", indent=False,
                                        layout=W.Layout(width="auto")), "blind")
+        self.blind_hint = tagged(W.HTML(value=(
+            "<span style='color:#667;font-size:.9em'>columns A, B, … in a random order; names, "
+            "sizes, memory, speed and verdicts shown after the vote</span>")), "blind-hint")
         self.max_tokens = tagged(W.IntText(value=max_tokens, description="max tokens"),
                                  "max-tokens")
         # Unticked leaves reasoning to each model (R1 reasons by itself); ticked asks the
@@ -110,12 +113,12 @@ class ArenaWidget(WorkerWidget):
         self.undo_button.on_click(lambda _: self.undo())
         self._show_votes(2, enabled=False)
         super().__init__([
-            W.HBox([self.models, W.VBox([self.examples, self.max_tokens, self.think,
-                                         self.blind])]),
+            controls(self.models, W.VBox([self.examples, self.max_tokens, self.think,
+                                          controls(self.blind, self.blind_hint)])),
             self.prompt,
-            W.HBox([self.run_button, self.stop_button]),
+            controls(self.run_button, self.stop_button),
             self.status, self.columns,
-            tagged(W.HBox([*self.vote_buttons.values(), self.undo_button]), "votes"),
+            tagged(controls(*self.vote_buttons.values(), self.undo_button), "votes"),
             self.reveal_html, self.board,
         ])
         self.add_class("dskit-arena")
@@ -163,8 +166,8 @@ class ArenaWidget(WorkerWidget):
         self.undo_button.disabled = True
         self.reveal_html.value = ""
         mode = "at the same time" if view.concurrent else "one after another"
-        self.status.busy(f"asking {len(models)} models, {mode} (each column shows its load "
-                         "step)…")
+        shows = "how far it got" if blind else "its load step"
+        self.status.busy(f"asking {len(models)} models, {mode} (each column shows {shows})…")
         self.columns.value = view.html()
         self.worker.cancel_with(view.stop)
 
@@ -180,7 +183,8 @@ class ArenaWidget(WorkerWidget):
                              "again", stopped=True)
         else:
             self.status.done(f"done{note}: which answer is better? Vote below"
-                             + ("; the names are revealed after the vote" if blind else ""))
+                             + ("; names, stats and verdicts are shown after the vote"
+                                if blind else ""))
 
     # --- votes --------------------------------------------------------------------------------
 

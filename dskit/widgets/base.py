@@ -50,6 +50,18 @@ def tagged(widget: W.DOMWidget, name: str) -> Any:
     return widget
 
 
+def controls(*children: W.Widget) -> W.HBox:
+    """A row of controls that wraps onto the next line where the page is narrow.
+
+    ipywidgets' HBox never wraps: at 1280 px with JupyterLab's file browser open the chat's
+    "reason first" box and thinking dropdown fell off the right edge (issue 27).
+    """
+    row = W.HBox(list(children), layout=W.Layout(flex_flow="row wrap", align_items="center",
+                                                 width="100%"))
+    row.add_class("dskit-controls")
+    return row
+
+
 def stop_button() -> W.Button:
     """The Stop button every widget has: disabled until something runs."""
     return tagged(W.Button(description="Stop", button_style="warning", icon="stop",

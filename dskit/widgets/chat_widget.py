@@ -18,6 +18,7 @@ from .base import (
     StatusLine,
     Worker,
     WorkerWidget,
+    controls,
     prepare_model,
     stop_button,
     stream_reply,
@@ -51,8 +52,11 @@ class ChatWidget(WorkerWidget):
                                         continuous_update=False), "prompt")
         self.model = tagged(W.Dropdown(options=models, value=default, description="model"),
                             "model")
-        self.temperature = W.FloatSlider(value=0.6, min=0.0, max=1.5, step=0.05,
-                                         description="temperature")
+        # description_width initial: the default width cut "temperature" to "temperat…"
+        self.temperature = tagged(W.FloatSlider(value=0.6, min=0.0, max=1.5, step=0.05,
+                                                description="temperature",
+                                                style={"description_width": "initial"}),
+                                  "temperature")
         self.max_tokens = tagged(W.IntText(value=max_tokens, description="max tokens"),
                                  "max-tokens")
         self.think = tagged(W.Checkbox(value=think, description="reason first", indent=False,
@@ -89,9 +93,9 @@ class ChatWidget(WorkerWidget):
         self.model.observe(lambda _: self._show_notice(), names="value")
         super().__init__([
             self.notice, self.history, self.output, self.status, self.prompt,
-            W.HBox([self.model, self.temperature, self.max_tokens, self.think_budget,
-                    self.think]),
-            W.HBox([self.send_button, self.stop_button, self.new_button, self.examples]),
+            controls(self.model, self.temperature, self.max_tokens, self.think_budget,
+                     self.think),
+            controls(self.send_button, self.stop_button, self.new_button, self.examples),
         ])
         self.add_class("dskit-chat")
         self._show_notice()

@@ -14,7 +14,7 @@ from ..evals.plots import summary_png
 from ..evals.prompts import load
 from ..evals.summary import summary
 from ..evals.tables import readable
-from .base import StatusLine, Worker, WorkerWidget, stop_button, tagged
+from .base import StatusLine, Worker, WorkerWidget, controls, stop_button, tagged
 
 PROMPT_SETS = ("cup", "cup-en", "maths")
 
@@ -48,8 +48,8 @@ class CompareWidget(WorkerWidget):
         self.run_button.on_click(lambda _: self.run())
         self.stop_button.on_click(lambda _: self.worker.stop())
         super().__init__([
-            W.HBox([self.models, W.VBox([self.prompt_set, self.samples, self.max_tokens])]),
-            W.HBox([self.run_button, self.stop_button, self.progress]),
+            controls(self.models, W.VBox([self.prompt_set, self.samples, self.max_tokens])),
+            controls(self.run_button, self.stop_button, self.progress),
             self.status, self.answers, self.table, self.plot,
         ])
         self.add_class("dskit-compare")

@@ -17,6 +17,7 @@ from .base import (
     StatusLine,
     Worker,
     WorkerWidget,
+    controls,
     error_html,
     prepare_embedder,
     prepare_model,
@@ -118,9 +119,9 @@ class KnowledgeBaseWidget(WorkerWidget):
         self.stop_button.on_click(lambda _: self.stop())
         super().__init__([
             self.status,
-            W.HBox([self.upload]), self.report,
-            W.HBox([self.query, self.k, self.search_button]), self.results,
-            self.question, W.HBox([self.think, self.ask_button, self.stop_button]), self.answer,
+            controls(self.upload), self.report,
+            controls(self.query, self.k, self.search_button), self.results,
+            self.question, controls(self.think, self.ask_button, self.stop_button), self.answer,
         ])
         self.add_class("dskit-kb")
 
