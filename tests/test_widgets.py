@@ -287,3 +287,25 @@ def test_every_widget_row_of_controls_wraps(scripted, tmp_path):
     assert {"dskit-think", "dskit-think-budget", "dskit-send", "dskit-examples"} <= classes
     compare_rows = rows(ds.widgets.compare(client=client, models=["fake:1b"]))
     assert len(compare_rows) == 2 and all(r.layout.flex_flow == "row wrap" for r in compare_rows)
+
+
+def test_chat_widget_shades_a_reply_by_confidence_when_asked(scripted):
+    from dskit.backends.base import Delta, Token
+
+    def tokens(text, *top):
+        return (Token(text, top[0], ((text, top[0]), ("其他", top[1]))),)
+
+    script = [Delta("answer", "熊猫", tokens("熊猫", -0.05, -4.0)),
+              Delta("answer", "吃竹子", tokens("吃竹子", -0.9, -1.1))]
+    client = scripted(script, script)
+    w = ds.widgets.chat(client=client, max_tokens=64)
+    w.prompt.value = "熊猫吃什么？"
+    w.send(wait=True)
+    assert client.backend.requests[0].logprobs is None and "dskit-conf" not in w.history.value
+    w.confidence.value = True
+    w.prompt.value = "熊猫吃什么？"
+    w.send(wait=True)
+    assert client.backend.requests[1].logprobs == 5
+    last = w.history.value.rsplit("<b>You:</b>", 1)[1]
+    assert "Token confidence (top-2" in last and 'class="dskit-conf-low"' in last
+    assert "p 0.41" in last  # 吃竹子's probability, on hover

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import ipywidgets as W
 
 from ..client import Client, default_client
+from ..confidence_view import confidence_details
 from ..conversation.session import Conversation
 from ..conversation.stream import ChatStream
 from ..evals.prompts import EXAMPLES, known_question
@@ -62,6 +63,10 @@ class ChatWidget(WorkerWidget):
         self.think = tagged(W.Checkbox(value=think, description="reason first", indent=False,
                                        tooltip="R1 always reasons; other models are asked to"),
                             "think")
+        self.confidence = tagged(W.Checkbox(
+            value=False, description="shade by confidence", indent=False,
+            tooltip="ask for token log-probabilities and shade the reply by how sure the model "
+                    "was of each token (DeepConf's token confidence)"), "confidence")
         budgets = list(BUDGETS)
         chosen = NO_LIMIT if think_budget is None else think_budget
         if chosen not in dict(BUDGETS).values():
@@ -84,6 +89,7 @@ class ChatWidget(WorkerWidget):
         self.history = tagged(W.HTML(value=""), "history")
         #: The last reply as a `Reply` (None before the first, or when it broke off).
         self.last_reply: Reply | None = None
+        self._stream: ChatStream | None = None  # the reply being streamed
         self.conversation = Conversation(default, client=self.client)
         self.worker = Worker(self.status, self._set_busy)
         self.send_button.on_click(lambda _: self.send())
@@ -94,7 +100,7 @@ class ChatWidget(WorkerWidget):
         super().__init__([
             self.notice, self.history, self.output, self.status, self.prompt,
             controls(self.model, self.temperature, self.max_tokens, self.think_budget,
-                     self.think),
+                     self.think, self.confidence),
             controls(self.send_button, self.stop_button, self.new_button, self.examples),
         ])
         self.add_class("dskit-chat")
@@ -160,9 +166,10 @@ class ChatWidget(WorkerWidget):
         stream = self.conversation.send(
             text, stream=True, temperature=self.temperature.value,
             max_tokens=self.max_tokens.value, think=self.think.value or budget is not None,
-            think_budget=budget, loop_guard=True,
+            think_budget=budget, loop_guard=True, logprobs=bool(self.confidence.value),
         )
         assert isinstance(stream, ChatStream)
+        self._stream = stream
         self.last_reply = stream_reply(stream, self.output, asked, self.status, self.worker,
                                        self._grader(text), drawn=self._keep_turn)
 
@@ -170,5 +177,8 @@ class ChatWidget(WorkerWidget):
         """Move the finished turn into the history."""
         # Every turn stays on the page, a stopped or failed one too (marked as such); only
         # complete answers go back to the model as history (the Conversation decides that).
+        stream = self._stream
+        if stream is not None and stream.request.logprobs is not None and stream.reply.tokens:
+            self.output.value += confidence_details(stream.reply, open_=True)
         self.history.value += self.output.value
         self.output.value = ""
