@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import subprocess
 import sys
 
@@ -126,6 +127,27 @@ def test_compare_writes_csv_and_prints_the_summary(dskit_cli, tmp_path):
     assert res.returncode == 0, res.stderr
     assert ("Careful: the CPU was busy with other programs during this run (other programs "
             "kept 1.6 of 2 cores busy on average)") in res.stdout
+
+
+def test_compare_with_confidence_prints_the_votes(dskit_cli, tmp_path):
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text('{"prompt": "计算：45 + 38 等于多少？", "expected": "83", "kind": "math"}\n',
+                       encoding="utf-8")
+    out = tmp_path / "rows.csv"
+    res = dskit_cli("compare", SMALL, "--backend", "embedded", "--prompts", str(prompts),
+                    "--samples", "3", "--early-stop", "confidence", "--warmup", "2",
+                    "--confidence-window", "4", "--max-tokens", "24", "--seed", "1",
+                    "--out", str(out))
+    assert res.returncode == 0, res.stderr
+    assert re.search(r"majority \d\.\d\d \[|no prompt had graded answers", res.stdout), \
+        res.stdout
+    import csv
+
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert len(rows) == 3 and all(r["conf_lowest"] for r in rows)
+    res = dskit_cli("compare", SMALL, "--backend", "embedded", "--prompts", str(prompts),
+                    "--top-logprobs", "21")
+    assert res.returncode == 2 and "0 to 20" in res.stderr
 
 
 def test_compare_sweeps_budgets_on_a_gsm8k_file(dskit_cli, tmp_path):

@@ -12,6 +12,7 @@ from ..evals.comparison import compare
 from ..evals.prompts import load
 from ..evals.summary import busy_warning, describe, summary
 from ..evals.tables import answers, readable
+from ..evals.voting import describe_votes, votes
 from .output import budget_arg, client_for, extensions_arg, mins_arg, safe
 
 
@@ -35,7 +36,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     df = compare(args.models, prompts, samples=args.samples,
                  client=client_for(args), max_tokens=args.max_tokens or 512, think=args.think,
                  think_budget=budgets, exit_at=exits, think_min=minimums,
-                 loop_guard=args.loop_guard, out=args.out, seed=args.seed, **extra)
+                 loop_guard=args.loop_guard, out=args.out, seed=args.seed,
+                 logprobs=args.logprobs, top_logprobs=args.top_logprobs,
+                 early_stop=args.early_stop, confidence_window=args.confidence_window,
+                 warmup=args.warmup, keep=args.keep, **extra)
     # Answers, the table, then what it says: model output and errors may not steer the terminal.
     print(safe("\n".join(answers(df))))
     print()
@@ -43,6 +47,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     print(safe(str(readable(table))))
     print()
     print(safe("\n".join(f"- {line}" for line in describe(table).splitlines())))
+    if df["conf_lowest"].notna().any():
+        print()
+        print(safe("\n".join(f"- {line}" for line in describe_votes(votes(df)).splitlines())))
     truncated = int((df["done_reason"] == "length").sum())
     if truncated:
         print(f"{truncated} of {len(df)} replies hit the token limit before they finished "
@@ -101,6 +108,21 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
                    help="the extension word (default: 'Wait', '等等' for Chinese prompts)")
     p.add_argument("--loop-guard", action=argparse.BooleanOptionalAction, default=True,
                    help="stop replies that fall into degenerate repetition (on by default)")
+    p.add_argument("--logprobs", action="store_true",
+                   help="token log-probabilities: rows carry DeepConf's confidence measures and "
+                   "the confidence-weighted votes are printed")
+    p.add_argument("--top-logprobs", type=int, metavar="N",
+                   help="alternatives per token (0-20, default 5); implies --logprobs")
+    p.add_argument("--early-stop", choices=["confidence"],
+                   help="DeepConf online: warm-up samples set a threshold, later samples stop "
+                   "when their confidence falls below it")
+    p.add_argument("--confidence-window", type=int, default=2048, metavar="N",
+                   help="tokens per confidence group (DeepConf: 2048; short traces want ~32)")
+    p.add_argument("--warmup", type=int, metavar="N",
+                   help="warm-up samples per prompt for --early-stop (default: a quarter)")
+    p.add_argument("--keep", type=float, default=0.9,
+                   help="share of warm-up traces the threshold keeps (0.9 DeepConf-high, "
+                   "0.1 DeepConf-low)")
     p.add_argument("--samples", type=int, default=1, help="samples per prompt (pass@1 = mean)")
     p.add_argument("--out", help="CSV file: rows are appended as they finish; reruns resume")
     p.add_argument("--seed", type=int)

@@ -147,6 +147,10 @@ def describe_votes(table: pd.DataFrame) -> str:
     """What a `votes()` table shows, one line per model, in words derived from its numbers."""
     lines = []
     for row in table.to_dict("records"):
+        if not row["prompts"]:
+            lines.append(f"{row['model']}: no prompt had graded answers to vote on (votes need "
+                         "prompts with an expected answer, and replies that were not stopped).")
+            continue
         names = [c for c in table.columns if f"{c}_low" in table.columns]
         said = ", ".join(f"{name} {row[name]:.2f} [{row[name + '_low']:.2f}–"
                          f"{row[name + '_high']:.2f}]" for name in names)
