@@ -63,6 +63,24 @@ def cup_puzzle(lang: str = "zh") -> Prompt:
     return Prompt(id=f"cup-{lang}", prompt=text, expected=expected, kind="text", grader="cup")
 
 
+# --- the user's name, asked back ----------------------------------------------------------
+
+_NAME = {
+    "zh": ("我叫小明，请记住我的名字。", "我叫什么名字？", "小明"),
+    "en": ("My name is Xiaoming. Please remember my name.", "What is my name?", "Xiaoming"),
+}
+
+
+def name_recall(lang: str = "zh") -> tuple[str, Prompt]:
+    """A two-turn memory check: the introduction to send first, then the question, graded by
+    the "name" grader ("你叫小明" is right; "我是小明" answers as if the model were the user)."""
+    if lang not in _NAME:
+        raise ConfigurationError(f"name_recall(lang=...) takes 'zh' or 'en', not {lang!r}")
+    intro, question, name = _NAME[lang]
+    return intro, Prompt(id=f"name-{lang}", prompt=question, expected=name, kind="text",
+                         grader="name")
+
+
 #: Questions with known answers that the chat widget offers and `dskit chat` grades by itself.
 EXAMPLES: tuple[Prompt, ...] = (
     cup_puzzle("zh"),
