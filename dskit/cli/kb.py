@@ -70,7 +70,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     for source in stream.reply.sources:
         print(safe(source.label()))
     if status == REPLY_OK and args.expect is not None:
-        print_verdict(sys.stdout, stream.reply, args.expect)
+        print_verdict(sys.stdout, stream.reply, args.expect, question)
     return status
 
 
