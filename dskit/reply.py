@@ -15,6 +15,7 @@ from .errors import ConfigurationError
 from .evals.anatomy import REFLECTION_MARKERS, Anatomy, anatomy
 from .evals.confidence import PAPER_WINDOW, Confidence, measure
 from .evals.grading import Verdict, is_missing, parse_number, verdict
+from .reasoning.plan import budget_outcome
 from .reasoning.think import Chunk, extract_boxed
 from .tools import ToolCall
 from .weights.files import STANDINS
@@ -82,6 +83,13 @@ class Reply:
         """The source numbers cited as `[n]` in the answer that exist in `sources`, in order."""
         seen = dict.fromkeys(int(m) for m in CITATION.findall(self.answer))
         return [n for n in seen if 1 <= n <= len(self.sources)]
+
+    @property
+    def budget_outcome(self) -> str:
+        """What the thinking budget did, in words ("thinking off (think_budget=0)", "reasoning
+        cut at its budget", …); "" without a budget. Read this, not `budget_hit`,
+        to tell a reader: a zero budget counts as hit though nothing was cut."""
+        return budget_outcome(self.options.get("think_budget"), self.budget_hit)
 
     @property
     def no_answer(self) -> bool:
@@ -183,7 +191,7 @@ class Reply:
         if self.model in STANDINS:
             where += " (a stand-in, not DeepSeek)"
         parts = [self.status if with_status and self.status != "ok" else "", where,
-                 self.stats.summary(), "reasoning cut at its budget" if self.budget_hit else "",
+                 self.stats.summary(), self.budget_outcome if self.budget_hit else "",
                  f"reasoning extended ×{self.extensions}" if self.extensions else ""]
         return " · ".join(p for p in parts if p)
 

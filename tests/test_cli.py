@@ -11,8 +11,10 @@ import sys
 
 import pytest
 
-from dskit.cli.output import Printer, safe
+import dskit as ds
+from dskit.cli.output import Printer, print_verdict, safe
 from dskit.reasoning.think import Chunk
+from dskit.reply import Source
 from tests.rawhttp import chunked_head, ndjson_lines, send_json
 
 SMALL = "smollm2:135m"
@@ -328,3 +330,37 @@ def test_a_reply_the_server_broke_off_exits_non_zero(dskit_cli, raw_server):
                     env={"OLLAMA_HOST": server.url})
     assert res.returncode == 1, (res.stdout, res.stderr)
     assert "半句话" in res.stdout and "[interrupted:" in res.stdout
+
+
+STANDIN = "qwen2.5-coder:0.5b"
+
+
+@pytest.mark.parametrize(("question", "expected", "answer", "scores"), [
+    ("12 × 7 = ?", "84", "84", True),
+    ("A shop sells pens at 3 yuan each. How much do 14 pens cost?", "42", "42 yuan", True),
+    ("小明有 5 个苹果，吃了 2 个，又买了 4 个。他现在有几个苹果？", "7", "7", True),
+    ("In which year did Apollo 11 land on the Moon?", "1969", "1969", False),
+    ("冲泡龙井茶的水温应该是多少度？", "80", "八十度", False),
+    ("What is the capital of France?", "Paris", "Paris", False),
+])
+def test_published_maths_scores_follow_only_a_maths_problem(question: str, expected: str,
+                                                            answer: str, scores: bool) -> None:
+    out = io.StringIO()
+    print_verdict(out, ds.Reply(answer=answer, model=STANDIN), expected, question)
+    assert "stand-in, not DeepSeek-R1" in out.getvalue()
+    assert ("MATH-500" in out.getvalue()) is scores, out.getvalue()
+
+
+def test_a_knowledge_base_answer_never_quotes_maths_scores() -> None:
+    """`kb ask … --expect 80`: a number looked up in a passage, even for a question with two
+    numbers in it; and the reply that found no passage."""
+    source = Source(1, "茶叶笔记.txt", "line 3", 0.4, "冲泡龙井的水温以八十度左右为宜。")
+    for reply in (ds.Reply(answer="八十度 [1]", model=STANDIN, sources=[source]),
+                  ds.Reply(answer="知识库中没有", model=STANDIN, done_reason="no sources")):
+        out = io.StringIO()
+        print_verdict(out, reply, "80", "2 杯水和 3 克茶叶用多少度的水？")
+        assert "✗" in out.getvalue() or "✓" in out.getvalue()
+        assert "MATH-500" not in out.getvalue(), out.getvalue()
+    maths = io.StringIO()
+    print_verdict(maths, ds.Reply(answer="7", model=STANDIN), ds.prompts.EXAMPLES[2], "")
+    assert "MATH-500" in maths.getvalue()  # a maths Prompt brings its kind

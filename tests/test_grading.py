@@ -142,3 +142,70 @@ def test_reply_grade_shows_the_verdict():
     html = reply._repr_html_()
     assert 'class="dskit-verdict" data-correct="false"' in html
     assert "(a stand-in, not DeepSeek)" in reply.footer()
+
+
+@pytest.mark.parametrize("item", labelled("text_answers.json"), ids=lambda item: item["kind"])
+def test_text_graders_agree_with_the_labels(item: dict):
+    """How often (by value, any wording, English or Chinese) and the user's name asked back."""
+    got = G.grade(item["answer"], item["expected"], "text", item.get("grader"))
+    assert got is item["correct"], item["answer"]
+
+
+@pytest.mark.parametrize(("answer", "expected"), [
+    ("1 week", "once a week"), ("weekly", "once a week"), ("1 time per week", "once a week"),
+    ("every week", "once a week"), ("每周一次", "once a week"), ("一周一次", "once a week"),
+    ("once a week", "每周一次"), ("every 7 days", "weekly"), ("每两周一次", "every other week"),
+    ("twice daily", "一天两次"), ("60 minutes", "1 hour"),
+])
+def test_equivalent_frequencies_and_durations_match(answer: str, expected: str):
+    assert G.grade(answer, expected) is True
+
+
+@pytest.mark.parametrize(("answer", "expected"), [
+    ("2 weeks", "once a week"), ("twice a week", "once a week"), ("每周两次", "once a week"),
+    ("两周一次", "每周一次"), ("once a weekend", "once a week"), ("not once a week", "once a week"),
+    ("every 2 weeks", "2 weeks"), ("1-2 weeks", "2 weeks"), ("一两周", "两周"),
+    ("It lasts a week and needs feeding twice a week.", "once a week"),
+])
+def test_other_frequencies_and_durations_do_not(answer: str, expected: str):
+    assert G.grade(answer, expected) is False
+
+
+def test_periods_are_values_and_dates_are_not_periods():
+    week = G.Period("rate", G.Fraction(1, 7))
+    assert [(p.kind, p.value) for p in G.periods("每个星期喂一次")] == [(week.kind, week.value)]
+    assert G.period("once a week") == G.Period("rate", G.Fraction(1, 7), "once a week")
+    assert G.period("十四天").value == 14 and G.period("半小时").value == G.Fraction(1, 48)
+    # A year, a month's name, an ordinal, a date: none is a length of time.
+    assert G.periods("2024年三月，第一天，12月12日") == []
+    assert G.period("Paris") is None and G.period("once a week or twice a day") is None
+    assert G.grade("The capital is Paris.", "Paris") is True  # other text: containment as before
+
+
+def test_a_wrong_frequency_verdict_says_what_the_answer_said():
+    wrong = G.verdict("Feed it twice a week.", "once a week")
+    assert str(wrong) == "✗ wrong: expected once a week; the answer says twice a week"
+    assert str(G.verdict("一周喂一次。", "once a week")) == "✓ correct (expected once a week)"
+
+
+def test_the_name_grader_rejects_the_model_claiming_the_users_name():
+    assert G.grade("你叫小明。", "小明", grader="name") is True
+    assert G.grade("我是小明", "小明", grader="name") is False
+    assert G.grade("我是小明的助手，你叫小明。", "小明", grader="name") is True  # a possessive
+    claim = G.verdict("I'm Xiaoming, nice to meet you!", "Xiaoming", grader="name")
+    assert str(claim) == "✗ wrong: expected Xiaoming; the answer says i'm xiaoming"
+    assert G.grade("Your name is Xiaoming.", "Xiaoming", grader="name") is True
+    assert G.grade("我不知道。", "小明", grader="name") is False
+    assert G.grade("anything", None, grader="name") is None
+
+
+def test_the_name_question_carries_its_grader():
+    intro, question = ds.prompts.name_recall("zh")
+    assert "小明" in intro and question.prompt == "我叫什么名字？" and question.grader == "name"
+    reply = ds.Reply(answer="我是小明").grade(question)
+    assert reply.verdict is not None and reply.verdict.correct is False
+    assert ds.Reply(answer="你叫小明").grade(question).verdict.correct is True
+    intro, question = ds.prompts.name_recall("en")
+    assert question.expected == "Xiaoming" and "Xiaoming" in intro
+    with pytest.raises(ConfigurationError):
+        ds.prompts.name_recall("fr")

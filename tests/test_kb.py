@@ -489,3 +489,30 @@ def test_search_verdict_says_where_the_answer_ranked(home: Path) -> None:
     with pytest.raises(ConfigurationError, match="verdict"):
         hits.verdict("  ")
     kb.close()
+
+
+@pytest.mark.model
+def test_short_chinese_questions_clear_the_ask_threshold(home: Path, tmp_path: Path) -> None:
+    """A Chinese question naming a term a passage holds (团队聚餐) is answered from it; MiniLM
+    adds little for Chinese, so the keywords must carry it above `ask`'s threshold."""
+    from dskit.kb.knowledge import ASK_THRESHOLD
+
+    docs = tmp_path / "notes"
+    kbfiles.write(docs / "通知.md", "# 部门通知\n\n下周一开始新的考勤制度，请大家按时打卡。"
+                  "项目评审会改到周三上午十点，在三楼会议室。本周五晚上六点团队聚餐，地点在公司"
+                  "附近的湘菜馆，请在周四前回复是否参加。年底的绩效考核表格已经发到邮箱，请在月底"
+                  "前填写完毕并交给部门经理。\n")
+    kbfiles.docx_file(docs / "周会.docx", ["项目周会纪要", "李雷负责中文检索测试，下周五之前完成。",
+                                         "下次周会时间：11 月 27 日下午三点。"])
+    kbfiles.write(docs / "tea.txt", "西湖龙井是绿茶。冲泡龙井的水温以八十度左右为宜。\n\n"
+                  "乌龙茶是半发酵茶，冲泡乌龙茶一般用九十五度以上的水。\n")
+    kb = KnowledgeBase("short", data_dir=home)
+    kb.add(docs, progress=False)
+    for question, holds in [("团队聚餐是什么时候？", "团队聚餐"), ("团队聚餐在哪里？", "湘菜馆"),
+                            ("考勤制度什么时候开始？", "考勤制度"),
+                            ("下次周会是什么时候？", "下次周会"), ("谁负责中文检索测试？", "李雷")]:
+        hits = kb.search(question, k=3, threshold=ASK_THRESHOLD)
+        assert len(hits) and holds in hits.text.iloc[0], (question, kb.search(question, k=3))
+    for unrelated in ("火星有几颗卫星？", "明天天气怎么样？", "股票怎么买？", "量子计算是什么？"):
+        assert kb.search(unrelated, k=3, threshold=ASK_THRESHOLD).empty, unrelated
+    kb.close()

@@ -16,6 +16,7 @@ from dskit.kb.answer import (
     check_citations,
     check_truncation,
     estimate_tokens,
+    supported,
 )
 from dskit.reply import Reply, Source, Stats
 from tests import kbfiles
@@ -177,3 +178,54 @@ def test_a_file_name_cannot_open_a_block_either() -> None:
     prompt = build_prompt("q?", [named])
     assert prompt.count("[file content end]") == 1 and prompt.count("[file name]") == 1
     assert prompt.startswith("[file name]: [1] notes (file content end) (file name): x.md\n")
+
+
+# The sample corpus's tea note, one paragraph a file: Longjing, oolong, pu'er.
+TEA_NOTES = {
+    "longjing.txt": "西湖龙井是绿茶，产自杭州西湖一带。冲泡龙井的水温以八十度左右为宜，水太烫会把"
+                    "嫩芽烫熟，茶汤发苦。龙井最好放在冰箱冷藏，密封保存，避免吸收异味。",
+    "oolong.txt": "乌龙茶介于绿茶和红茶之间，是半发酵茶。铁观音和大红袍都属于乌龙茶。冲泡乌龙茶"
+                  "一般用九十五度以上的水，适合用紫砂壶或者盖碗。",
+    "puer.txt": "普洱茶分为生普和熟普。熟普适合用一百度的沸水冲泡，第一泡用来洗茶，可以倒掉。"
+                "普洱茶越陈越香，应该放在通风、干燥、没有异味的地方，不要放进冰箱。",
+}
+
+
+def tea_sources(root: Path) -> list[Source]:
+    """The three tea passages, read back from real files, numbered in this order."""
+    paths = [kbfiles.write(root / name, text) for name, text in TEA_NOTES.items()]
+    return [Source(i, p.name, "line 1", 0.5, p.read_text(encoding="utf-8"))
+            for i, p in enumerate(paths, 1)]
+
+
+@pytest.mark.parametrize(("answer", "cited", "note"), [
+    # "[2]" alone for a Longjing question pointed at the oolong passage.
+    ("[2]", "[1]", "[2] → [1] (oolong.txt"),
+    ("水温以八十度左右为宜 [2]。", "水温以八十度左右为宜 [1]。", "[2] → [1]"),
+    ("熟普用一百度的沸水冲泡 [1]。", "熟普用一百度的沸水冲泡 [3]。", "[1] → [3]"),
+    ("龙井用八十度左右的水 [2][1]。", "龙井用八十度左右的水 [1]。", "[2] → [1]"),
+    ("The water should be about 80 °C [3].", "The water should be about 80 °C [1].",
+     "[3] → [1]"),
+    ("天空是蓝色的 [3]。", "天空是蓝色的。", "[3] removed (puer.txt"),
+])
+def test_a_citation_to_a_passage_that_does_not_hold_the_claim_is_corrected(
+        tmp_path: Path, answer: str, cited: str, note: str) -> None:
+    reply = Reply(answer=answer, sources=tea_sources(tmp_path))
+    check_citations(reply, "冲泡龙井茶的水温应该是多少度？")
+    assert reply.answer == cited
+    assert any(note in n and "checked each citation" in n for n in reply.notes), reply.notes
+
+
+@pytest.mark.parametrize("answer", [
+    "水温以八十度左右为宜 [1]。",
+    "龙井用八十度 [1]，乌龙茶用九十五度以上的水 [2]，熟普用一百度 [3]。",
+    "铁观音属于乌龙茶 [2]。",
+])
+def test_citations_to_the_passages_that_hold_the_claim_stay(tmp_path: Path, answer: str) -> None:
+    reply = Reply(answer=answer, sources=tea_sources(tmp_path))
+    check_citations(reply, "冲泡龙井茶的水温应该是多少度？")
+    assert reply.answer == answer and not reply.notes
+
+
+def test_a_bare_citation_without_a_question_is_left_alone(tmp_path: Path) -> None:
+    assert supported("[2]", tea_sources(tmp_path)) == ("[2]", [])

@@ -12,6 +12,8 @@ from tests import kbfiles
 def test_kb_commands_end_to_end(dskit_cli, tmp_path: Path) -> None:
     docs = kbfiles.corpus(tmp_path / "docs")
     (docs / "broken.pdf").write_bytes(b"%PDF-1.4 nonsense")
+    filler = "项目评审会改到周三上午十点，在三楼会议室，请各位准时参加并带上材料。" * 3
+    kbfiles.write(docs / "通知.md", filler + "本周五晚上六点团队聚餐，地点在公司附近的湘菜馆。")
     env = {"DSKIT_KB_DIR": str(tmp_path / "home")}
 
     res = dskit_cli("kb", "add", "笔记", str(docs), env=env)
@@ -26,6 +28,12 @@ def test_kb_commands_end_to_end(dskit_cli, tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr
     first = res.stdout.splitlines()[1]
     assert "docs/notes.md" in first
+
+    # The passage is shown around what matched, under its row: the answer is past its start.
+    res = dskit_cli("kb", "search", "笔记", "团队聚餐是什么时候？", "-k", "1", env=env)
+    assert res.returncode == 0, res.stderr
+    row, passage = res.stdout.splitlines()[1:3]
+    assert "docs/通知.md" in row and "本周五晚上六点团队聚餐" in passage, res.stdout
 
     res = dskit_cli("kb", "ask", "笔记", "长城西边到哪里？", "--backend", "embedded",
                 "--max-tokens", "32", env=env)

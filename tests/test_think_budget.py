@@ -463,3 +463,36 @@ def test_a_template_that_rewrites_the_last_turn_is_explained(httpserver: HTTPSer
     client = ds.connect(OpenAIBackend(base_url=httpserver.url_for("/v1")), set_default=False)
     with pytest.raises(BudgetUnsupported, match="rewrites the final assistant message"):
         client.chat(QUESTION, "deepseek-r1", think_budget=2)
+
+
+# --- how a budget's outcome is shown ----------------------------------------------------------
+
+def test_a_zero_budget_reads_as_thinking_off_not_as_a_cut():
+    from dskit.reasoning.plan import budget_outcome
+
+    assert budget_outcome(0, True) == "thinking off (think_budget=0)"
+    assert budget_outcome(24, True) == "reasoning cut at its budget"
+    assert budget_outcome(24, False) == "reasoning within its budget of 24 tokens"
+    assert budget_outcome(None, False) == ""
+    off = ds.Reply(answer="9", model=QWEN, budget_hit=True, options={"think_budget": 0})
+    assert off.budget_outcome == "thinking off (think_budget=0)"
+    assert "thinking off (think_budget=0)" in off.footer() and "cut" not in off.footer()
+    cut = ds.Reply(answer="9", model=QWEN, budget_hit=True, options={"think_budget": 8})
+    assert "reasoning cut at its budget" in cut.footer()
+
+
+def test_a_sweeps_description_says_thinking_off_at_budget_zero():
+    import pandas as pd
+
+    from dskit.evals.results import COLUMNS
+    from dskit.evals.summary import describe, summary
+
+    rows = [{c: None for c in COLUMNS} | {
+        "model": QWEN, "prompt_id": f"p{i}", "prompt": f"p{i}", "sample": 0, "kind": "math",
+        "answer": "1", "thinking": "", "expected": "1", "correct": True, "total_s": 1.0,
+        "thinking_tokens": 0 if budget == 0 else 8, "answer_tokens": 1, "done_reason": "stop",
+        "think_budget": budget, "budget_hit": True} for budget in (0, 8) for i in (1, 2)]
+    text = describe(summary(pd.DataFrame(rows)))
+    zero, eight = text.split(f"{QWEN} (think_budget=")[1:3]  # one sentence a budget
+    assert "thinking off" in zero and "hit its budget" not in zero, text
+    assert "hit its budget in 2" in eight, text

@@ -45,7 +45,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
         # dskit's example questions (the README's).
         expected = args.expect if args.expect is not None else known_question(prompt)
         if status == REPLY_OK and expected is not None:
-            print_verdict(sys.stdout, stream.reply, expected)
+            print_verdict(sys.stdout, stream.reply, expected, prompt)
         return status
     conv = client.conversation(args.model, system=args.system, **kwargs)
     # the model's name may come from the server's list
@@ -68,7 +68,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
         stream = conv.send(line, stream=True)
         if stream_to(sys.stdout, stream, args.hide_thinking) == REPLY_OK \
                 and (example := known_question(line)) is not None:
-            print_verdict(sys.stdout, stream.reply, example)
+            print_verdict(sys.stdout, stream.reply, example, line)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -84,7 +84,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                          max_tokens=args.max_tokens or 512)
     status = stream_to(sys.stdout, stream, args.hide_thinking)
     if status == REPLY_OK and not args.prompt:  # the built-in question has a known answer
-        print_verdict(sys.stdout, stream.reply, DEMO_EXPECTED)
+        print_verdict(sys.stdout, stream.reply, DEMO_EXPECTED, prompt)
     return status
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..embeddings import LEGACY_LOCAL_NAME
 from ..errors import OutdatedIndexWarning
+from ..kb.excerpt import excerpt
 from ..kb.knowledge import ASK_THRESHOLD, KnowledgeBase, kb_home, list_kbs, outdated_note
 from .output import (
     REPLY_OK,
@@ -48,10 +49,15 @@ def cmd_add(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    """Print the ranked hits for a query."""
-    hits = _kb(args).search(" ".join(args.query), k=args.k, threshold=args.threshold)
-    hits = hits.assign(text=hits["text"].str.replace(r"\s+", " ", regex=True).str.slice(0, 80))
-    print(table(hits, ["rank", "score", "source", "location", "text"]))
+    """Print the ranked hits for a query, each with the part of its passage that matched."""
+    query = " ".join(args.query)
+    hits = _kb(args).search(query, k=args.k, threshold=args.threshold)
+    rows = table(hits, ["rank", "score", "source", "location"]).splitlines()
+    print(rows[0])
+    # Under each row, not in a column: a table cell would cut the passage before its answer.
+    for row, text in zip(rows[1:], hits["text"], strict=False):
+        print(row)
+        print("    " + safe(excerpt(text, query)))
     return 0
 
 
@@ -64,7 +70,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     for source in stream.reply.sources:
         print(safe(source.label()))
     if status == REPLY_OK and args.expect is not None:
-        print_verdict(sys.stdout, stream.reply, args.expect)
+        print_verdict(sys.stdout, stream.reply, args.expect, question)
     return status
 
 

@@ -11,6 +11,7 @@ from ..client import Client, connect
 from ..conversation.stream import ChatStream
 from ..errors import StreamInterrupted
 from ..evals.grading import parse_number
+from ..evals.prompts import is_maths_problem
 from ..models import reported
 from ..reasoning.think import Chunk
 from ..reply import Reply
@@ -116,17 +117,28 @@ def stream_to(out: TextIO, stream: Iterable[Chunk], hide_thinking: bool = False)
     return REPLY_OK
 
 
-def print_verdict(out: TextIO, reply: Reply, expected: Any) -> None:
+def print_verdict(out: TextIO, reply: Reply, expected: Any, question: str = "") -> None:
     """Grade `reply` against `expected` (an answer or a `Prompt`) and print the verdict, with a
-    word on what one answer of a stand-in proves."""
+    word on what one answer of a stand-in proves (and, for a maths problem, what DeepSeek
+    reports on MATH-500)."""
     reply.grade(expected)
     print(f"\n{reply.verdict}", file=out)
     if reply.model in STANDINS:  # right or wrong, one sample of a small model proves little
-        kind = getattr(expected, "kind", None) or ("math" if parse_number(expected) is not None
-                                                    else "text")
         print(f"{reply.model} is a small stand-in, not DeepSeek-R1: it answers questions like "
               "this right some of the time and wrong some of the time (ask again to see)."
-              + (f" {reported('math500')}" if kind == "math" else ""), file=out)
+              + (f" {reported('math500')}" if scores_apply(reply, expected, question) else ""),
+              file=out)
+
+
+def scores_apply(reply: Reply, expected: Any, question: str) -> bool:
+    """Whether DeepSeek's published maths scores say something about this reply: a maths
+    problem (a maths `Prompt`, or a question that computes with a number expected), never an
+    answer from a knowledge base's passages (a number there is a fact looked up)."""
+    if reply.sources or reply.done_reason == "no sources":
+        return False
+    if getattr(expected, "kind", None) is not None:
+        return bool(expected.kind == "math")
+    return parse_number(expected) is not None and is_maths_problem(question)
 
 
 def expected_arg(text: str) -> str:

@@ -1,4 +1,5 @@
-"""Graders: is a model's answer right? Maths by value, the cup puzzle by its conclusion.
+"""Graders: is a model's answer right? Maths by value, the cup puzzle by its conclusion, how
+often and how long by value, the user's name said back (not claimed).
 
 `grade(answer, expected, kind, grader)` is what comparisons use; the pieces (`parse_number`,
 `math_answer`, `grade_cup`, …) are public for notebooks and tests.
@@ -141,11 +142,18 @@ def _norm_text(s: str) -> str:
 
 def grade_contains(answer: str, expected: str | None) -> bool | None:
     """Default text grader: the expected text appears in the answer (case and punctuation
-    ignored)."""
+    ignored). An expected frequency or duration ("once a week", "每周一次", "30 minutes") is
+    read by value instead: the answer must state the same one in any wording (see `periods`)."""
     if expected is None:
         return None
     want = _norm_text(str(expected))
-    return bool(want) and want in _norm_text(answer)
+    if not want:
+        return False
+    wanted = period(str(expected))
+    if wanted is not None:
+        return any(same_period(wanted, said, answer_has_rate=_has_rate(answer))
+                   for said in periods(answer))
+    return want in _norm_text(answer)
 
 
 # --- maths ------------------------------------------------------------------------------------
@@ -395,10 +403,208 @@ def grade_math(answer: str, expected: str | float | int | None, thinking: str = 
     return numbers_equal(expected, candidate)
 
 
+# --- how often and how long -------------------------------------------------------------------
+# "once a week", "weekly", "1 time per week", "every 7 days", "每周一次", "一周喂一次" are one
+# value: once per 7 days; "twice a week", "2 weeks" and "每两周一次" are others. Hand-written
+# patterns, English and Chinese: a *rate* is times per period, a *span* a length of time; both
+# are kept in days, exactly (Fractions). A bare span answers a how-often question ("1 week":
+# every week) only when the answer states no rate at all.
+
+_DAYS = {"second": Fraction(1, 86400), "minute": Fraction(1, 1440), "hour": Fraction(1, 24),
+         "day": Fraction(1), "week": Fraction(7), "fortnight": Fraction(14),
+         "month": Fraction(365, 12), "year": Fraction(365)}
+_WORD_NUMBERS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
+                 "seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12,
+                 "fourteen": 14, "fifteen": 15, "twenty": 20, "thirty": 30, "forty": 40,
+                 "sixty": 60, "ninety": 90}
+_EN_NUM = r"(?:\d{1,4}(?:\.\d+)?|" + "|".join(sorted(_WORD_NUMBERS, key=len, reverse=True)) + ")"
+_EN_UNIT = (r"(?:seconds?|secs?|minutes?|mins?|hours?|hrs?|days?|nights?|weeks?|wks?|"
+            r"fortnights?|months?|years?|yrs?)\b")
+_CN_NUM = r"(?:\d{1,3}(?:\.\d+)?|[零一二两三四五六七八九十百]+|半)"
+# 月 alone is also a month's name (三月, March): only 个月 counts a span of months.
+# Not the tail of a longer number, an ordinal (第一天) or a date (12月12日).
+_CN_START = r"(?<![\d第月])"
+_CN_UNIT = r"(?:秒钟?|分钟|小时|钟头|天|日|晚|周|星期|礼拜|个月|月|年)"
+_EN_ADVERB = {"hourly": "hour", "daily": "day", "nightly": "day", "weekly": "week",
+              "fortnightly": "fortnight", "monthly": "month", "yearly": "year",
+              "annually": "year"}
+_TIMES = {"once": 1, "twice": 2, "thrice": 3}
+_PERIOD_PATTERNS = [  # in order: each match is blanked before the next pattern looks
+    # "1-2 weeks", "一两周", "两到三天": a range is no one value; blanked, never matched.
+    ("range", re.compile(rf"\b{_EN_NUM}\s*(?:-|–|to|or)\s*{_EN_NUM}\s+{_EN_UNIT}|"
+                         rf"{_CN_NUM}\s*(?:到|至|-|–|~|或)\s*{_CN_NUM}\s*个?{_CN_UNIT}|"
+                         rf"[一二两三四五六七八九]{{2}}个?{_CN_UNIT}")),
+    # "once a week", "twice per day", "3 times every 2 weeks", "1 time per week"
+    ("rate", re.compile(rf"\b(?P<times>once|twice|thrice|{_EN_NUM}\s*times?)\s+"
+                        rf"(?:a|an|per|each|every|in\s+an?)\s+(?:(?P<n>{_EN_NUM})\s+)?"
+                        rf"(?P<unit>{_EN_UNIT})")),
+    # "every week", "every other day", "every 7 days", "each month"
+    ("rate", re.compile(rf"\b(?:every|each)\s+(?:(?P<other>other|second)\s+|(?P<n>{_EN_NUM})"
+                        rf"\s+)?(?P<unit>{_EN_UNIT})")),
+    # "weekly", "twice daily"
+    ("rate", re.compile(rf"\b(?:(?P<times>once|twice|thrice|{_EN_NUM}\s*times?)\s+)?"
+                        r"(?P<adverb>" + "|".join(_EN_ADVERB) + r")\b")),
+    # "每周一次", "每个星期喂一次", "每两周一次", "每天三次", "每隔三天"; without 次: once
+    ("rate", re.compile(rf"每(?:隔)?\s*(?P<n>{_CN_NUM})?\s*个?\s*(?P<unit>{_CN_UNIT})"
+                        rf"(?:[^，。,.;；!！?？\n\d]{{0,6}}?(?P<times>{_CN_NUM})\s*(?:次|回|遍))?")),
+    ("rate", re.compile(r"(?P<other>隔)(?P<unit>天|日|周|星期|月|年)")),
+    # "一周一次", "一周喂一次", "两周一次", "一天三次"
+    ("rate", re.compile(rf"{_CN_START}(?P<n>{_CN_NUM})\s*个?\s*(?P<unit>{_CN_UNIT})"
+                        rf"[^，。,.;；!！?？\n\d]{{0,4}}?(?P<times>{_CN_NUM})\s*(?:次|回|遍)")),
+    # "2 weeks", "a week", "fourteen days", "half an hour"
+    ("span", re.compile(rf"\b(?P<half>half\s+an?\s+)(?P<unit>hour|day|year)\b|"
+                        rf"\b(?P<n>{_EN_NUM})[\s-]+(?P<unit2>{_EN_UNIT})")),
+    # "两周", "十四天", "一个星期", "半小时", "三个月"
+    ("span", re.compile(rf"{_CN_START}(?P<n>{_CN_NUM})\s*(?P<ge>个)?\s*(?P<unit>{_CN_UNIT})")),
+]
+_NEGATION = re.compile(r"(?:\bnot|\bnever|不是|并非|而不是|不要)\s*$")
+
+
+@dataclass(frozen=True)
+class Period:
+    """A frequency ("rate": times per day) or a duration ("span": days), and its words."""
+
+    kind: str
+    value: Fraction
+    text: str = ""
+
+
+def _unit_days(word: str) -> Fraction | None:
+    """Days in one English or Chinese unit of time ("weeks", "星期", "个月")."""
+    word = word.lstrip("个")
+    for prefix, unit in (("sec", "second"), ("秒", "second"), ("min", "minute"),
+                         ("分", "minute"), ("h", "hour"), ("小时", "hour"), ("钟头", "hour"),
+                         ("d", "day"), ("night", "day"), ("天", "day"), ("日", "day"),
+                         ("晚", "day"), ("w", "week"), ("周", "week"), ("星期", "week"),
+                         ("礼拜", "week"), ("f", "fortnight"), ("mo", "month"), ("月", "month"),
+                         ("y", "year"), ("年", "year")):
+        if word.startswith(prefix):
+            return _DAYS[unit]
+    return None
+
+
+def _amount(word: str | None) -> Fraction | None:
+    """A count as written: 2, 1.5, "two", "a", 两, 十四, 半; None when absent or not one."""
+    if word is None:
+        return Fraction(1)
+    word = word.strip()
+    if word in _TIMES:
+        return Fraction(_TIMES[word])
+    word = re.sub(r"\s*times?$", "", word)
+    if word in _WORD_NUMBERS:
+        return Fraction(_WORD_NUMBERS[word])
+    if word == "半":
+        return Fraction(1, 2)
+    if re.fullmatch(r"\d+(?:\.\d+)?", word):
+        return Fraction(word)
+    value = chinese_number(word)
+    return Fraction(value) if value else None
+
+
+def _mention(kind: str, m: re.Match[str]) -> Period | None:
+    """The value one pattern's match states, or None (a zero, a month's name)."""
+    groups = m.groupdict()
+    if groups.get("adverb"):
+        times = _amount(groups.get("times"))
+        return Period("rate", times / _DAYS[_EN_ADVERB[groups["adverb"]]], m.group()) \
+            if times else None
+    unit = groups.get("unit") or groups.get("unit2") or ""
+    days = _unit_days(unit)
+    if days is None:
+        return None
+    if groups.get("half"):
+        return Period("span", days / 2, m.group())
+    n = Fraction(2) if groups.get("other") else _amount(groups.get("n"))
+    if kind == "span":
+        if unit == "月" and not groups.get("ge"):
+            return None  # 三月 is March
+        return Period("span", n * days, m.group()) if n else None
+    times = _amount(groups.get("times"))
+    if not n or not times:
+        return None
+    return Period("rate", times / (n * days), m.group())
+
+
+def periods(text: str) -> list[Period]:
+    """Every frequency and duration `text` states, in order of the patterns that read them;
+    one directly negated ("not once a week", "不是每周一次") is left out."""
+    text = _normalise(text)
+    found: list[tuple[int, Period]] = []
+    for kind, pattern in _PERIOD_PATTERNS:
+        for m in pattern.finditer(text):
+            if kind != "range" and not _NEGATION.search(text, 0, m.start()):
+                said = _mention(kind, m)
+                if said is not None:
+                    found.append((m.start(), said))
+        # Blank what was read, so that "once a week" is not read again as the span "a week".
+        text = pattern.sub(lambda m: "\x00" * len(m.group()), text)
+    return [p for _, p in sorted(found, key=lambda pair: pair[0])]
+
+
+def period(text: str) -> Period | None:
+    """The one frequency or duration `text` is ("once a week", "每周一次", "2 weeks"), else
+    None: an expected answer graded by value (a few words around it are allowed)."""
+    said = periods(text)
+    if len(said) != 1:
+        return None
+    rest = _normalise(text).replace(said[0].text, " ")
+    words = re.findall(r"[a-z]+", rest)
+    cjk = sum(1 for ch in rest if "\u3400" <= ch <= "\u9fff")
+    return said[0] if len(words) <= 2 and cjk <= 3 else None
+
+
+def _has_rate(text: str) -> bool:
+    return any(p.kind == "rate" for p in periods(text))
+
+
+def same_period(wanted: Period, said: Period, *, answer_has_rate: bool = True) -> bool:
+    """Whether `said` states `wanted`: equal rates or equal spans; a span also answers a rate
+    as its interval ("1 week" for "once a week") when the answer states no rate."""
+    if wanted.kind == said.kind:
+        return wanted.value == said.value
+    if wanted.kind == "rate" and said.kind == "span" and not answer_has_rate:
+        return said.value * wanted.value == 1
+    return False
+
+
+# --- the user's name --------------------------------------------------------------------------
+# "我叫什么名字？" asked after "我叫小明": "你叫小明", "Your name is Xiaoming" and "小明" say the
+# name back; "我是小明" and "I'm Xiaoming" name the right person but answer as if the model were
+# them, which is wrong. A claim is the name right after a first-person "I am / my name is",
+# not followed by a possessive ("我是小明的助手" is someone else).
+_FIRST_PERSON = re.compile(r"(?:我是|我叫|我的名字是|我的名字叫|本人是|\bi\s+am|\bi'm|"
+                           r"\bmy\s+name\s+is|\bmy\s+name's|\bcall\s+me)\s*[:：,，]?\s*$")
+_POSSESSIVE = re.compile(r"\s*(?:的|'s\b)")
+
+
+def name_claim(answer: str, name: str) -> str | None:
+    """The words with which `answer` claims to be `name` ("我是小明", "i'm xiaoming"), or None."""
+    text, name = _normalise(answer), _normalise(name).strip()
+    if not name:
+        return None
+    for m in re.finditer(re.escape(name), text):
+        before = _FIRST_PERSON.search(text, max(0, m.start() - 24), m.start())
+        if before and not _POSSESSIVE.match(text, m.end()):
+            return text[before.start(): m.end()]
+    return None
+
+
+def grade_name(answer: str, expected: str | None) -> bool | None:
+    """The user's name asked back: right when the answer says `expected` and never claims it
+    in the first person ("我是小明" is wrong, "你叫小明" and "小明" are right)."""
+    if expected is None:
+        return None
+    name = _normalise(str(expected)).strip()
+    if not name or name not in _normalise(answer):
+        return False
+    return name_claim(answer, name) is None
+
+
 Grader = Callable[[str, Any], "bool | None"]
 
 #: Text graders by name: `grader(answer, expected) -> bool | None`.
-GRADERS: dict[str, Grader] = {"cup": grade_cup, "contains": grade_contains}
+GRADERS: dict[str, Grader] = {"cup": grade_cup, "contains": grade_contains,
+                             "name": grade_name}
 
 
 def is_missing(value: Any) -> bool:
@@ -490,7 +696,7 @@ def verdict(answer: str, expected: Any, kind: str | None = None, grader: Any = N
     """Grade `answer` and say why: `Verdict(correct, expected, got)`.
 
     `kind` is "math" (graded by value) or "text"; by default "math" when `expected` is a number.
-    `grader` is a name in `GRADERS` ("cup", "contains") or a callable.
+    `grader` is a name in `GRADERS` ("cup", "contains", "name") or a callable.
     """
     if kind is None:
         kind = "math" if not is_missing(expected) and parse_number(expected) is not None \
@@ -504,4 +710,10 @@ def verdict(answer: str, expected: Any, kind: str | None = None, grader: Any = N
         if place is not None:
             chinese = any("\u3400" <= ch <= "\u9fff" for ch in str(expected))
             got = _CUP_WORDS[place][1 if chinese else 0]
+    elif grader == "name" or grader is grade_name:
+        got = name_claim(answer or "", str(expected))  # "我是小明": the name, wrongly claimed
+    elif (is_missing(grader) or grader == "contains" or grader is grade_contains) \
+            and not correct and period(str(expected)) is not None:
+        said = periods(answer or "")
+        got = said[0].text if said else None  # "twice a week" for "once a week"
     return Verdict(correct, str(expected), got, numeric=kind == "math")

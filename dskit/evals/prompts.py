@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -63,6 +64,24 @@ def cup_puzzle(lang: str = "zh") -> Prompt:
     return Prompt(id=f"cup-{lang}", prompt=text, expected=expected, kind="text", grader="cup")
 
 
+# --- the user's name, asked back ----------------------------------------------------------
+
+_NAME = {
+    "zh": ("我叫小明，请记住我的名字。", "我叫什么名字？", "小明"),
+    "en": ("My name is Xiaoming. Please remember my name.", "What is my name?", "Xiaoming"),
+}
+
+
+def name_recall(lang: str = "zh") -> tuple[str, Prompt]:
+    """A two-turn memory check: the introduction to send first, then the question, graded by
+    the "name" grader ("你叫小明" is right; "我是小明" answers as if the model were the user)."""
+    if lang not in _NAME:
+        raise ConfigurationError(f"name_recall(lang=...) takes 'zh' or 'en', not {lang!r}")
+    intro, question, name = _NAME[lang]
+    return intro, Prompt(id=f"name-{lang}", prompt=question, expected=name, kind="text",
+                         grader="name")
+
+
 #: Questions with known answers that the chat widget offers and `dskit chat` grades by itself.
 EXAMPLES: tuple[Prompt, ...] = (
     cup_puzzle("zh"),
@@ -72,6 +91,21 @@ EXAMPLES: tuple[Prompt, ...] = (
     Prompt(id="pens-en", prompt="A shop sells pens at 3 yuan each. How much do 14 pens cost?",
            expected="42", kind="math"),
 )
+
+
+# A question that computes: an expression ("12 × 7", "\frac{1}{2}"), or a word problem with
+# at least two numbers ("pens at 3 yuan … 14 pens", "5 个苹果，吃了 2 个"); "In which year did
+# Apollo 11 land?" or "冲泡龙井的水温是多少度？" ask for a fact, not a computation.
+_EXPRESSION = re.compile(r"\d\s*[+×*÷^=]\s*[\d(]|\d\s+[-/]\s+\d|\\(?:frac|sqrt|boxed)|"
+                         r"[=＝]\s*[?？]")  # "2026-10" and "3/4" alone are a date, a value
+_QUANTITY = re.compile(r"\d+(?:[.,]\d+)?|[零一二两三四五六七八九十百千万]+(?=\s*(?:个|只|元|块|支|"
+                       r"本|人|次|天|岁|米|分|倍|辆|条|张|斤|盒|箱|瓶|袋|页|小时))")
+
+
+def is_maths_problem(text: str) -> bool:
+    """Whether a question asks for a computation (an expression, or a word problem with two
+    numbers or more): what DeepSeek's published maths scores (MATH-500) are about."""
+    return bool(_EXPRESSION.search(text)) or len(_QUANTITY.findall(text)) >= 2
 
 
 def known_question(text: str) -> Prompt | None:

@@ -355,7 +355,7 @@ class SideBySide:
         stats = reply.stats
         if column.load_time:  # the load happened here, before the reply's own clock started
             stats = dataclasses.replace(stats, load_time=column.load_time)
-        cut = " · reasoning cut at its budget" if reply.budget_hit else ""
+        cut = f" · {reply.budget_outcome}" if reply.budget_hit else ""
         extended = f" · reasoning extended ×{reply.extensions}" if reply.extensions else ""
         return stats.summary() + cut + extended
 

@@ -305,8 +305,9 @@ def describe(summary_df: pd.DataFrame) -> str:
                if row["truncated"] else "")
         looped = (f", {int(row['looped'])} stopped by the loop guard (repeating themselves)"
                   if row.get("looped") else "")
+        zero = row.get("think_budget") == 0  # no reasoning allowed: nothing was cut
         hit = (f"; the reasoning hit its budget in {int(row['budget_hit'])}"
-               if row.get("budget_hit") else "")
+               if row.get("budget_hit") and not zero else "; thinking off" if zero else "")
         hit += (f"; the reasoning was extended to its minimum in {int(row['extended'])}"
                 if row.get("extended") else "")
         cost = ""

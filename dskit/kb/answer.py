@@ -141,6 +141,7 @@ def ask(kb: KnowledgeBase, question: str, model: str | None, *, k: int, threshol
     request, more = build_request(client, as_messages(prompt), model, **kwargs)
     s = _AskStream(client, request, notes + more, guard)
     s.reply.sources = sources
+    s.question = question
     s.expected_prompt_tokens = expected
     return s if stream else s.collect()
 
@@ -169,9 +170,11 @@ class _AskStream(ChatStream):
 
     expected_prompt_tokens = 0
 
+    question = ""
+
     def __iter__(self) -> Iterator[Any]:
         yield from super().__iter__()
-        check_citations(self.reply)
+        check_citations(self.reply, self.question)
         check_truncation(self.reply, self.expected_prompt_tokens)
 
 
@@ -189,9 +192,11 @@ def check_truncation(reply: Reply, expected: int) -> None:
             "num_ctx (e.g. num_ctx=16384) or ask with a smaller k.")
 
 
-def check_citations(reply: Reply) -> None:
-    """Drop [n] markers that point at no source; cite by word overlap when the model gave none."""
+def check_citations(reply: Reply, question: str = "") -> None:
+    """Drop [n] markers that point at no source; renumber or drop those whose passage does not
+    hold what they cite (`supported`); cite by word overlap when the model gave none."""
     n = len(reply.sources)
+    gave = bool(CITATION.search(reply.answer))
     bad = sorted({int(m) for m in CITATION.findall(reply.answer)} - set(range(1, n + 1)))
     if bad:
         reply.answer = CITATION.sub(
@@ -200,13 +205,75 @@ def check_citations(reply: Reply) -> None:
                            f"there {'is only 1 source' if n == 1 else f'are only {n} sources'}"
                            + ("; nothing else was left of the answer"
                               if not reply.answer.strip() else ""))
-    if reply.citations or not reply.answer.strip():
+    if reply.citations:
+        reply.answer, changed = supported(reply.answer, reply.sources, question)
+        if changed:
+            reply.notes.append("checked each citation against its passage: " + "; ".join(changed)
+                               + ("; nothing else was left of the answer"
+                                  if not reply.answer.strip() else ""))
+    if gave or not reply.answer.strip():
         return
     cited = attribute(reply.answer, reply.sources)
     if cited != reply.answer:
         reply.answer = cited
         reply.notes.append("the model gave no [n] citations; dskit added them where a sentence's "
                            "words match a source passage")
+
+
+# A run of markers, "[1]" or " [1][2]", and what it cites: the text since the run before it.
+_MARKERS_RUN = re.compile(r"(?:[ \t]*\[\d{1,3}\])+")
+
+
+def supported(answer: str, sources: list[Source], question: str = "",
+              share: float = 0.5) -> tuple[str, list[str]]:
+    """`answer` with each [n] checked against passage n, and what was changed.
+
+    What a marker cites is the text since the previous marker; its key words (`lexical.
+    key_terms`: 龙井, 水温, "oven") are weighed by how few passages hold them. Passage n
+    supports it when it holds at least `share` of the weight the best passage holds. A marker
+    whose passage does not is renumbered to the best passage (when that is not cited there
+    already), else dropped: a claim whose key words no passage holds cites nothing. A claim
+    with no key words ("[2]" alone), or in another language than the passages, is judged by
+    the question's key words; with none there either, its markers are left as they are.
+    """
+    terms = [lexical.key_terms(s.text) for s in sources]
+    held = {t: sum(t in ts for ts in terms) for ts in terms for t in ts}
+
+    def weights(text: str) -> list[float]:
+        words = [w for w in lexical.key_terms(text) if w in held]
+        return [sum(1 / held[w] for w in words if w in ts) for ts in terms]
+
+    asked = weights(question) if question.strip() else [0.0] * len(sources)
+    zh = {is_chinese(s.text) for s in sources}
+    changed: list[str] = []
+    out: list[str] = []
+    start = 0
+    for run in _MARKERS_RUN.finditer(answer):
+        out.append(answer[start:run.start()])
+        claim = CITATION.sub(" ", answer[start:run.start()])
+        support = weights(claim)
+        if not any(support) and (not lexical.key_terms(claim) or is_chinese(claim) not in zh):
+            support = asked  # "[2]" alone, or an English claim about Chinese passages
+        best = max(range(len(sources)), key=support.__getitem__, default=0)
+        kept: list[int] = []
+        for m in CITATION.finditer(run.group()):
+            n = int(m.group(1))
+            if not any(asked) and not any(support) and not lexical.key_terms(claim):
+                kept.append(n)  # nothing to judge it by
+            elif support[n - 1] >= share * support[best] > 0:
+                kept.append(n)
+            elif support[best] > 0 and sources[best].n not in kept:
+                kept.append(sources[best].n)
+                changed.append(f"[{n}] → [{sources[best].n}] ({sources[n - 1].source} does not "
+                               f"hold what it was cited for; {sources[best].source} does)")
+            else:
+                changed.append(f"[{n}] removed ({sources[n - 1].source} does not hold what it "
+                               "was cited for)")
+        lead = run.group()[: len(run.group()) - len(run.group().lstrip(" \t"))]
+        out.append(lead + "".join(f"[{k}]" for k in dict.fromkeys(kept)) if kept else "")
+        start = run.end()
+    out.append(answer[start:])
+    return "".join(out), changed
 
 
 # Zero-width cuts after sentence-final punctuation, so the pieces join back unchanged.

@@ -26,6 +26,16 @@ what when where which who why will with do does did can you your we our they the
 这 那 这个 那个 一个 有 没有 我 你 他 她 它 我们 你们 他们 请 为什么 多少 几
 """
 _STOP = frozenset(_STOP_WORDS.split())
+# A question's own words: a passage that answers "团队聚餐是什么时候？" states a date and never
+# says 什么时候, so these are left out of what a question is searched with (longest first).
+_QUESTION_WORDS = """
+什么时候 什么地方 什么样 什么 怎么样 怎么办 怎么 怎样 如何 为什么 为何 哪里 哪儿 哪个 哪些 哪
+多少 多久 多长时间 几 谁 吗 呢 是否 是不是 有没有 能不能 可不可以
+"""
+_QUESTION = re.compile("|".join(sorted(_QUESTION_WORDS.split(), key=len, reverse=True)))
+#: Single characters that are function words (是, 的, 在 …): a pair holding one that no passage
+#: contains ("餐是" in 团队聚餐是…) is where two words meet in the question, not a word.
+FUNCTION_CHARS = frozenset(w for w in _STOP if len(w) == 1 and CJK.match(w))
 
 
 def tokenize(text: str) -> list[str]:
@@ -45,6 +55,25 @@ def tokenize(text: str) -> list[str]:
         else:
             words.append(run)
     return [w for w in words if w not in _STOP and not (len(w) == 1 and w.isascii())]
+
+
+def query_terms(text: str) -> list[str]:
+    """The tokens a question is searched with: `tokenize` of the question without its question
+    words (什么时候, 哪里, 多少, 谁 …), which a passage that answers it does not contain."""
+    return tokenize(_QUESTION.sub(" ", text))
+
+
+def key_terms(text: str) -> set[str]:
+    """The words that say what a text is about: `query_terms` without single Chinese
+    characters (茶 is in every tea note) and without pairs holding a function character."""
+    return {t for t in query_terms(text)
+            if not (len(t) == 1 and CJK.match(t)) and not is_junction(t)}
+
+
+def is_junction(token: str) -> bool:
+    """A Chinese pair holding a function character ("餐是", "的水"): where two words meet."""
+    return len(token) == 2 and CJK.match(token) is not None and (
+        token[0] in FUNCTION_CHARS or token[1] in FUNCTION_CHARS)
 
 
 class BM25Index:
@@ -92,7 +121,9 @@ class BM25Index:
 
         if not self.n:
             return np.zeros(0, np.float32), np.zeros(0, np.float32)
-        terms = list(dict.fromkeys(query))
+        # A pair no chunk holds counts as a word the knowledge base lacks, unless it holds a
+        # function character: "聚餐是什么" makes "餐是", which is no word at all.
+        terms = [t for t in dict.fromkeys(query) if t in self.df or not is_junction(t)]
         known = [t for t in terms if t in self.df]
         if not known:
             zero = np.zeros(self.n, np.float32)

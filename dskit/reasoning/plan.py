@@ -303,6 +303,18 @@ def wrap_up(messages: list[dict[str, str]]) -> str:
     return WRAP_UP["zh" if is_chinese(str(last)) else "en"]
 
 
+def budget_outcome(budget: int | None, hit: bool) -> str:
+    """What a thinking budget did to one reply, in words: "thinking off (think_budget=0)",
+    "reasoning cut at its budget", "reasoning within its budget of 24 tokens", or
+    "" without one. A zero budget allows no reasoning at all, so nothing was cut (its replies
+    still count as `budget_hit`: the budget, not the model, ended the reasoning)."""
+    if budget == 0:
+        return "thinking off (think_budget=0)"
+    if hit:
+        return "reasoning cut at its budget"  # how far, the reply's note says
+    return f"reasoning within its budget of {budget} tokens" if budget is not None else ""
+
+
 def budget_note(budget: int) -> str:
     """What a reply says when its reasoning was cut."""
     if budget == 0:

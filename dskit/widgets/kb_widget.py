@@ -11,6 +11,7 @@ import ipywidgets as W
 
 from ..client import Client, default_client
 from ..kb import KnowledgeBase
+from ..kb.excerpt import excerpt
 from ..kb.knowledge import ASK_THRESHOLD, REPORT_COLUMNS
 from ..reply import Reply
 from .base import (
@@ -211,7 +212,8 @@ class KnowledgeBaseWidget(WorkerWidget):
             self.results.value = error_html(exc)
             self.status.error(exc)
             return None
-        self.results.value = table_html(hits, ["rank", "score", "source", "location", "text"],
+        shown = hits.assign(text=[excerpt(t, query) for t in hits["text"]])  # around the match
+        self.results.value = table_html(shown, ["rank", "score", "source", "location", "text"],
                                         "dskit-kb-results-table")
         self.status.done(f"{len(hits)} passage(s) for {query!r}")
         return hits
