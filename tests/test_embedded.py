@@ -249,3 +249,20 @@ def test_context_window_from_dskit_num_ctx(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("DSKIT_NUM_CTX", "lots")
     with pytest.raises(ConfigurationError, match="DSKIT_NUM_CTX"):
         EmbeddedBackend()
+
+
+def test_each_delta_carries_the_tokens_that_spell_it(embedded: EmbeddedBackend):
+    # llama.cpp samples "<" of a "<think>" stop string before its text is let out: the token
+    # must wait for the text that shows it, not ride along with the text before it.
+    from dskit.backends.base import ChatRequest, Delta, Options
+    from dskit.reasoning.plan import Traits, plan_reasoning
+
+    plan = plan_reasoning(Traits(), True, embedded.reasoning_support())
+    for seed in (3, 1):
+        request = ChatRequest(model="qwen2.5-coder:0.5b", plan=plan, logprobs=2, messages=[
+            {"role": "user", "content": "一个书架有3层，每层放12本书。一共有多少本书？"}],
+            options=Options(max_tokens=40, temperature=0.6, seed=seed))
+        deltas = [ev for ev in embedded.stream(request) if isinstance(ev, Delta)]
+        assert deltas
+        for ev in deltas:
+            assert "".join(t.text for t in ev.tokens) == ev.text, (seed, ev)

@@ -19,6 +19,7 @@ from dskit.conversation.stream import ChatStream
 from dskit.errors import (
     BackendError,
     ConfigurationError,
+    LogprobsUnsupported,
     ModelNotFound,
     OllamaNotRunning,
     ServerError,
@@ -647,3 +648,16 @@ def test_pulling_may_be_silent_longer_than_the_idle_limit(
     server = raw_server({"/api/version": send_json({"version": "0.9.0"}), "/api/pull": pull})
     backend = OllamaBackend(host=server.url, idle_timeout=1)
     assert [p["status"] for p in backend.pull(MODEL)][-1] == "success"
+
+
+@pytest.mark.parametrize(("server", "words"), [
+    (None, "Ollama 0.12.4 at"), ("dskit 0.1.0", "is a `dskit serve` from before token")])
+def test_logprobs_from_a_server_before_them_say_what_to_upgrade(
+        httpserver: HTTPServer, server: str | None, words: str) -> None:
+    httpserver.expect_request("/api/version").respond_with_json(
+        {"version": "0.12.4", **({"server": server} if server else {})})
+    client = serve(httpserver, "0.12.4")  # the version route above answers first
+    with pytest.raises(LogprobsUnsupported, match="logprobs=True") as err:
+        client.chat("2加2等于几？", "deepseek-r1:7b", logprobs=True)
+    assert words in str(err.value)
+    assert not chat_requests(httpserver)  # refused before anything was sent

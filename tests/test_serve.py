@@ -20,13 +20,19 @@ import pytest
 from packaging.version import Version
 
 import dskit as ds
-from dskit.backends.base import ChatRequest, Event
+from dskit.backends.base import ChatRequest, Event, Token
 from dskit.backends.embedded import EmbeddedBackend
 from dskit.errors import ConfigurationError
 from dskit.serve.engine import check_name
 from dskit.serve.errors import ApiError
-from dskit.serve.parsing import parse_keep_alive, parse_options
+from dskit.serve.parsing import (
+    parse_keep_alive,
+    parse_ollama_logprobs,
+    parse_openai_logprobs,
+    parse_options,
+)
 from dskit.serve.security import is_loopback, open_socket
+from dskit.serve.streaming import token_json
 from dskit.weights import files as model_files
 
 SMALL = "smollm2:135m"
@@ -82,6 +88,29 @@ def test_options_map_to_backend_options() -> None:
     assert opts.num_ctx == 1024 and opts.stop == ["\n"] and opts.extra == {"top_k": 20}
     with pytest.raises(ApiError, match="temperature"):
         parse_options({"temperature": "hot"})
+
+
+@pytest.mark.parametrize(("body", "ollama_n", "openai_n"), [
+    ({}, None, None), ({"logprobs": True}, 0, 0), ({"logprobs": True, "top_logprobs": 20}, 20, 20),
+    ({"logprobs": False}, None, None), ({"top_logprobs": 0}, None, ApiError),
+    ({"top_logprobs": 3}, 3, ApiError), ({"logprobs": False, "top_logprobs": 3}, None, ApiError)])
+def test_logprobs_settings_of_both_apis(body: dict[str, Any], ollama_n: int | None,
+                                        openai_n: int | type | None) -> None:
+    assert parse_ollama_logprobs(body) == ollama_n
+    if openai_n is ApiError:
+        with pytest.raises(ApiError, match='needs "logprobs": true'):
+            parse_openai_logprobs(body)
+    else:
+        assert parse_openai_logprobs(body) == openai_n
+
+
+def test_a_masked_token_is_still_json() -> None:
+    token = Token("书", -float("inf"), (("本", -0.1), ("书", float("-inf"))), "书".encode())
+    wire = json.loads(json.dumps(token_json(token), allow_nan=False))
+    assert wire == {"token": "书", "logprob": -9999.0, "bytes": list("书".encode()),
+                    "top_logprobs": [
+                        {"token": "本", "logprob": -0.1, "bytes": list("本".encode())},
+                        {"token": "书", "logprob": -9999.0, "bytes": list("书".encode())}]}
 
 
 @pytest.mark.parametrize("name", ["../etc/passwd", "a/b", "a\\b", "x..y", "bad\x00name",
@@ -225,6 +254,10 @@ def test_r1_named_model_gets_the_r1_treatment(embedded: EmbeddedBackend) -> None
             r = client.chat(name, [{"role": "user", "content": "What is 2+2?"}], think=True,
                             options={"num_predict": 24, "temperature": 0})
             assert r.message.thinking and "<think>" not in r.message.thinking
+            # The tags' own tokens are left out: the rest spell exactly what was sent.
+            lp = client.chat(name, [{"role": "user", "content": "2加2等于几？"}], think=True,
+                             logprobs=True, options={"num_predict": 32, "seed": 2})
+            check_tokens(lp.logprobs, (lp.message.thinking or "") + lp.message.content, 0)
             raw = client.chat(name, [{"role": "user", "content": "What is 2+2?"}],
                               options={"num_predict": 8, "temperature": 0})
             assert raw.message.thinking is None and raw.message.content
@@ -546,7 +579,7 @@ def test_llama_index_ollama_llm_and_embedding(server: ds.serve.Server) -> None:
 
 def test_dskit_ollama_backend_runs_against_it(server: ds.serve.Server) -> None:
     client = ds.connect("ollama", host=server.url, set_default=False)
-    assert client.backend.version() == "0.12.4"
+    assert client.backend.version() == "0.12.11"  # the Ollama API it speaks: logprobs too
     assert SMALL in client.models()
     reply = client.chat("What is 2+3?", SMALL, max_tokens=24, think=True, seed=3)
     assert reply.thinking and reply.backend == "ollama"
@@ -648,3 +681,140 @@ def test_a_real_loop_through_serve_is_stopped_and_every_row_kept(server: ds.serv
     assert df["done_reason"].iloc[0] == "repetition", df["answer"].iloc[0][-200:]
     assert df["done_reason"].iloc[1] != "stopped"
     wait_idle(server, SMALL)  # the server stopped generating once the client closed the stream
+
+
+# --- token log-probabilities ------------------------------------------------------------------
+
+BOOKS = "一个书架有3层，每层放12本书。一共有多少本书？"
+
+
+def check_tokens(entries: Any, text: str, n: int) -> None:
+    """Log-probability entries (either client's typed ones) spell `text`, each a probability,
+    with exactly `n` alternatives from the most likely down, the chosen one among them agreeing."""
+    assert entries and "".join(e.token for e in entries) == text
+    for e in entries:
+        assert e.logprob <= 0
+        top = [(a.token, a.logprob) for a in e.top_logprobs]
+        assert len(top) == n and all(lp <= 0 for _, lp in top)
+        assert [lp for _, lp in top] == sorted((lp for _, lp in top), reverse=True)
+        same = [lp for t, lp in top if t == e.token]
+        if same and e.token:  # the token was among the likeliest: the same number both times
+            assert any(lp == pytest.approx(e.logprob, abs=1e-5) for lp in same)
+
+
+def test_ollama_client_gets_logprobs_whole_and_streamed(client: ollama.Client) -> None:
+    msg = [{"role": "user", "content": BOOKS}]
+    r = client.chat(QWEN, msg, logprobs=True, top_logprobs=3,
+                    options={"temperature": 0, "num_predict": 40})
+    check_tokens(r.logprobs, r.message.content, 3)
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in r.message.content)  # Chinese, spelled
+    parts = list(client.chat(QWEN, msg, stream=True, logprobs=True, top_logprobs=3,
+                             options={"temperature": 0, "num_predict": 40}))
+    assert "".join(p.message.content for p in parts) == r.message.content  # same greedy reply
+    for p in parts:  # each chunk carries the tokens of its own text
+        if p.message.content:
+            check_tokens(p.logprobs, p.message.content, 3)
+        else:
+            assert p.logprobs is None
+    # The same tokens (their numbers differ slightly: the prompt came from the cache this time,
+    # and llama.cpp's kernels for one position and for a batch round differently).
+    assert [e.token for p in parts for e in p.logprobs or ()] == [e.token for e in r.logprobs]
+
+
+def test_ollama_logprobs_with_thinking_and_generate(client: ollama.Client) -> None:
+    r = client.chat(QWEN, [{"role": "user", "content": BOOKS}], think=True, logprobs=True,
+                    top_logprobs=2, options={"temperature": 0, "num_predict": 48})
+    assert r.message.thinking
+    check_tokens(r.logprobs, r.message.thinking + r.message.content, 2)
+    parts = list(client.chat(QWEN, [{"role": "user", "content": BOOKS}], think=True,
+                             stream=True, logprobs=True, top_logprobs=2,
+                             options={"temperature": 0, "num_predict": 48}))
+    for p in parts:
+        if p.message.thinking or p.message.content:
+            check_tokens(p.logprobs, (p.message.thinking or "") + p.message.content, 2)
+    # logprobs alone: each token's own, no alternatives (Ollama's default of 0)
+    g = client.generate(SMALL, "The capital of France is", logprobs=True, options=FEW)
+    check_tokens(g.logprobs, g.response, 0)
+    raw = client.generate(SMALL, "1, 2, 3,", raw=True, logprobs=True, top_logprobs=1,
+                          options=FEW)
+    check_tokens(raw.logprobs, raw.response, 1)
+
+
+def test_ollama_without_logprobs_has_no_field(server: ds.serve.Server) -> None:
+    body = {"model": SMALL, "messages": [{"role": "user", "content": BOOKS}], "options": FEW}
+    whole = httpx.post(server.url + "/api/chat", json={**body, "stream": False}, timeout=120)
+    assert "logprobs" not in whole.json()
+    off = httpx.post(server.url + "/api/chat", timeout=120, json={
+        **body, "stream": False, "logprobs": False, "top_logprobs": 3})  # false wins, as Ollama
+    assert "logprobs" not in off.json()
+    with httpx.stream("POST", server.url + "/api/chat", json=body, timeout=120) as r:
+        assert all("logprobs" not in json.loads(x) for x in r.iter_lines() if x)
+    # top_logprobs alone asks for them, as ds.chat(top_logprobs=n) does
+    alone = httpx.post(server.url + "/api/chat", timeout=120, json={
+        **body, "stream": False, "top_logprobs": 2}).json()
+    assert alone["logprobs"] and len(alone["logprobs"][0]["top_logprobs"]) == 2
+    assert bytes(alone["logprobs"][0]["bytes"]).decode("utf-8", "replace")
+
+
+def test_openai_client_gets_logprobs_whole_and_streamed(server: ds.serve.Server) -> None:
+    import openai
+
+    oa = openai.OpenAI(base_url=server.url + "/v1", api_key="unused", timeout=120)
+    msg = [{"role": "user", "content": BOOKS}]
+    r = oa.chat.completions.create(model=QWEN, messages=msg, max_tokens=40, temperature=0,
+                                   logprobs=True, top_logprobs=3)
+    choice = r.choices[0]
+    assert choice.logprobs is not None and choice.message.content
+    check_tokens(choice.logprobs.content, choice.message.content, 3)
+    chunks = list(oa.chat.completions.create(model=QWEN, messages=msg, max_tokens=40,
+                                             temperature=0, logprobs=True, top_logprobs=3,
+                                             stream=True))
+    text = ""
+    for c in chunks:
+        if c.choices and c.choices[0].delta.content:
+            assert c.choices[0].logprobs is not None
+            check_tokens(c.choices[0].logprobs.content, c.choices[0].delta.content, 3)
+            text += c.choices[0].delta.content
+    assert text == choice.message.content
+    plain = oa.chat.completions.create(model=SMALL, messages=msg, max_tokens=8)
+    assert plain.choices[0].logprobs is None
+    for c in oa.chat.completions.create(model=SMALL, messages=msg, max_tokens=8, stream=True):
+        assert not c.choices or c.choices[0].logprobs is None
+
+
+def test_openai_reasoning_tokens_go_beside_the_content(server: ds.serve.Server) -> None:
+    body = {"model": QWEN, "messages": [{"role": "user", "content": BOOKS}],
+            "reasoning_effort": "high", "max_tokens": 48, "temperature": 0, "logprobs": True,
+            "top_logprobs": 2}
+    choice = httpx.post(server.url + "/v1/chat/completions", json=body,
+                        timeout=120).json()["choices"][0]
+    message, logprobs = choice["message"], choice["logprobs"]
+    assert message["reasoning"]
+    assert "".join(e["token"] for e in logprobs["reasoning_content"]) == message["reasoning"]
+    assert "".join(e["token"] for e in logprobs["content"]) == message["content"]
+    with httpx.stream("POST", server.url + "/v1/chat/completions", timeout=120,
+                      json={**body, "stream": True}) as r:
+        events = [json.loads(x[6:]) for x in r.iter_lines() if x.startswith("data: {")]
+    for ev in events:
+        delta, lp = ev["choices"][0]["delta"], ev["choices"][0]["logprobs"]
+        if delta.get("reasoning"):
+            assert "".join(e["token"] for e in lp["reasoning_content"]) == delta["reasoning"]
+            assert lp["content"] == []
+        elif delta.get("content"):
+            assert "".join(e["token"] for e in lp["content"]) == delta["content"]
+
+
+def test_dskit_through_serve_gets_reply_tokens(server: ds.serve.Server) -> None:
+    client = ds.connect("ollama", host=server.url, set_default=False)
+    assert client.backend.is_dskit_serve  # and it speaks an Ollama API with logprobs
+    reply = client.chat(BOOKS, QWEN, max_tokens=32, temperature=0, logprobs=True,
+                        top_logprobs=2)
+    assert reply.tokens and all(t.logprob <= 0 and len(t.top) == 2 for t in reply.tokens)
+    assert reply.answer.strip() in "".join(t.text for t in reply.tokens)
+    thought = client.chat(BOOKS, QWEN, max_tokens=48, temperature=0, think=True,
+                          logprobs=True)
+    # Each token in the phase its text went to (the stand-in may reason to the token limit).
+    thinking = "".join(t.text for t in thought.tokens if t.phase == "thinking")
+    answer = "".join(t.text for t in thought.tokens if t.phase == "answer")
+    assert thought.thinking.strip() and thought.thinking.strip() in thinking
+    assert thought.answer.strip() in answer and bool(answer.strip()) == bool(thought.answer)

@@ -166,7 +166,26 @@ BAD_BODIES = [
      '"max_tokens" must be a whole number'),
     ("/v1/embeddings", '{"model": "all-minilm", "input": "x", "dimensions": 2.5}',
      '"dimensions" must be a whole number'),
+    ("/api/chat", f'{{"model": "{SMALL}", "messages": [], "logprobs": "yes"}}',
+     '"logprobs" must be true or false, not "yes"'),
+    ("/v1/chat/completions", f'{{"model": "{SMALL}", "messages": [], "logprobs": 1}}',
+     '"logprobs" must be true or false'),
+    # top_logprobs without logprobs is OpenAI's 400 (Ollama's shape takes it as asking for them)
+    ("/v1/chat/completions", f'{{"model": "{SMALL}", "messages": [{{"role": "user", '
+     f'"content": "你好"}}], "top_logprobs": 3}}', 'top_logprobs needs "logprobs": true'),
+    ("/v1/chat/completions", f'{{"model": "{SMALL}", "messages": [{{"role": "user", '
+     f'"content": "你好"}}], "logprobs": false, "top_logprobs": 0}}', "send both"),
 ]
+#: What every refused `top_logprobs` is told.
+TOP_LOGPROBS = "top_logprobs must be a whole number from 0 to 20"
+BAD_BODIES += [
+    (path, json.dumps({"model": SMALL, "logprobs": True, "top_logprobs": top, **extra}),
+     TOP_LOGPROBS)
+    for top in (-1, 21, "5", True, 2.5, 10**30)
+    for path, extra in (("/api/chat", {"messages": [{"role": "user", "content": "你好"}]}),
+                        ("/api/generate", {"prompt": "你好"}),
+                        ("/v1/chat/completions", {"messages": [{"role": "user",
+                                                                "content": "你好"}]}))]
 
 
 @pytest.mark.parametrize(("path", "body", "words"), BAD_BODIES)
@@ -177,6 +196,9 @@ def test_bad_values_get_a_400_with_a_message(server: ds.serve.Server, path: str,
     error = r.json()["error"]
     message = error["message"] if isinstance(error, dict) else error
     assert words in message
+    if words == TOP_LOGPROBS:  # the value is shown back, short and JSON-quoted
+        assert message.endswith(f"not {json.dumps(json.loads(body)['top_logprobs'])}") or \
+            message.endswith("not a number that large")
 
 
 @pytest.mark.parametrize(("digits", "status"), [(19, b"413"), (5000, b"400")])
@@ -302,6 +324,7 @@ MESSAGES = st.lists(st.fixed_dictionaries(
         "images": ANY, "thinking": TEXT}), max_size=3) | ANY
 KEEP = st.sampled_from([0, -1, "5m", "1h30m", 1e12, "99999999h", "-1s", "bogus", "inf"]) | ANY
 FLAG = st.booleans() | ANY
+TOP = st.integers(-2, 22) | ANY
 THINK = st.sampled_from([True, False, "high", "none"]) | ANY
 COUNT = st.integers(-5, 600) | ANY
 
@@ -312,10 +335,11 @@ def _fields(**fields: Any) -> st.SearchStrategy[dict[str, Any]]:
 
 BODIES: dict[str, st.SearchStrategy[Any]] = {
     "/api/chat": _fields(model=MODEL, messages=MESSAGES, options=OPTIONS, keep_alive=KEEP,
-                         stream=FLAG, think=THINK, format=ANY, tools=ANY),
+                         stream=FLAG, think=THINK, format=ANY, tools=ANY, logprobs=FLAG,
+                         top_logprobs=TOP),
     "/api/generate": _fields(model=MODEL, prompt=TEXT, system=TEXT, options=OPTIONS,
                              keep_alive=KEEP, stream=FLAG, think=THINK, raw=FLAG, suffix=TEXT,
-                             images=ANY, context=ANY),
+                             images=ANY, context=ANY, logprobs=FLAG, top_logprobs=TOP),
     "/api/show": _fields(model=MODEL, name=MODEL, verbose=FLAG),
     "/api/embed": _fields(model=MODEL, input=TEXT | st.lists(TEXT, max_size=3),
                           truncate=FLAG, dimensions=COUNT, keep_alive=KEEP),
@@ -325,7 +349,7 @@ BODIES: dict[str, st.SearchStrategy[Any]] = {
         model=MODEL, messages=MESSAGES, stream=FLAG, max_tokens=COUNT, temperature=SCALAR,
         top_p=SCALAR, seed=SCALAR, stop=TEXT | st.lists(TEXT, max_size=2), n=COUNT,
         stream_options=ANY, response_format=ANY, reasoning_effort=THINK, reasoning=ANY,
-        tools=ANY),
+        tools=ANY, logprobs=FLAG, top_logprobs=TOP),
     "/v1/embeddings": _fields(model=MODEL, input=TEXT | st.lists(TEXT, max_size=3),
                               encoding_format=st.sampled_from(["float", "base64"]) | ANY,
                               dimensions=COUNT),
@@ -351,11 +375,13 @@ GOOD_KEEP = st.sampled_from([None, "5m", "10s", -1, 1e12, "99999999h", 3600.5])
 VALID: dict[str, st.SearchStrategy[Any]] = {
     "/api/chat": _valid({"model": st.just(SMALL), "messages": GOOD_MESSAGES},
                         options=GOOD_OPTIONS, keep_alive=GOOD_KEEP, stream=st.booleans(),
-                        think=st.sampled_from([True, False, "low", None])),
+                        think=st.sampled_from([True, False, "low", None]),
+                        logprobs=st.booleans(), top_logprobs=st.integers(0, 20)),
     "/api/generate": _valid({"model": st.just(SMALL), "prompt": st.text(max_size=30)},
                             system=st.text(max_size=20), options=GOOD_OPTIONS,
                             keep_alive=GOOD_KEEP, stream=st.booleans(),
-                            think=st.sampled_from([True, False, None])),
+                            think=st.sampled_from([True, False, None]),
+                            logprobs=st.booleans(), top_logprobs=st.integers(0, 20)),
     "/api/show": _valid({"model": st.sampled_from([SMALL, "all-minilm", QWEN])}),
     "/api/embed": _valid({"model": st.just("all-minilm"),
                           "input": st.text(max_size=30) | st.lists(st.text(max_size=20),
@@ -371,7 +397,8 @@ VALID: dict[str, st.SearchStrategy[Any]] = {
         seed=st.integers(-(2**63), 2**63 - 1), stop=st.text(max_size=3),
         presence_penalty=NUMBER, frequency_penalty=NUMBER,
         stream_options=st.fixed_dictionaries({"include_usage": st.booleans()}),
-        reasoning_effort=st.sampled_from(["none", "low", "high"])),
+        reasoning_effort=st.sampled_from(["none", "low", "high"]), logprobs=st.just(True),
+        top_logprobs=st.integers(0, 20)),
     "/v1/embeddings": _valid({"model": st.just("all-minilm"),
                               "input": st.text(max_size=30) | st.lists(st.text(max_size=20),
                                                                        max_size=3)},

@@ -437,6 +437,9 @@ class OllamaBackend:
             return {}
         version = self.version()
         if not supports_think(version, LOGPROBS_SINCE):
+            if self.is_dskit_serve:  # its version is the Ollama API it speaks, not dskit's
+                raise LogprobsUnsupported(f"{self.host} is a `dskit serve` from before token "
+                                          "log-probabilities (upgrade dskit where it runs)")
             raise LogprobsUnsupported(f"Ollama {version} at {self.host} predates log-"
                                       f"probabilities (they came in {LOGPROBS_SINCE}: upgrade it)")
         return {"logprobs": True, "top_logprobs": request.logprobs}

@@ -24,7 +24,7 @@ class LogprobTap:
     """Collects each sampled token's log-probability and its `top` alternatives.
 
     `record` is called by the model right after it sampled `token` from the logits at row
-    `ridx`; `take()` hands over the tokens recorded since the last call; `drop()` forgets
+    `ridx`; `take(text)` hands over the recorded tokens that spell `text`; `drop()` forgets
     tokens whose text never reached the reply (a stop string, the end-of-text token).
     """
 
@@ -38,6 +38,7 @@ class LogprobTap:
         self._pending: list[Token] = []
         # A character split over tokens comes out whole with its last token.
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._carry = 0  # characters of the next text spelled by a token already taken
         self.recorded = 0
 
     def record(self, token: int, ridx: int) -> None:
@@ -56,14 +57,33 @@ class LogprobTap:
                                    alternatives, data))
         self.recorded += 1
 
-    def take(self) -> tuple[Token, ...]:
-        """The tokens recorded since the last call."""
-        out, self._pending = tuple(self._pending), []
+    def take(self, text: str) -> tuple[Token, ...]:
+        """The recorded tokens that spell `text`, in order.
+
+        llama-cpp-python holds back text that may begin a stop string ("<" of "<think>"), so
+        tokens run ahead of the text: those wait for the text that shows them. A token whose
+        text runs past the end of `text` goes with it, and its rest is counted off the next
+        text; text no token spells (a line the backend adds itself) takes none.
+        """
+        pos = min(self._carry, len(text))
+        self._carry -= pos
+        n = 0
+        while n < len(self._pending) and pos < len(text):
+            piece = self._pending[n].text
+            if text.startswith(piece, pos):
+                pos += len(piece)
+            elif piece.startswith(text[pos:]):
+                self._carry, pos = len(piece) - (len(text) - pos), len(text)
+            else:
+                break
+            n += 1
+        out, self._pending = tuple(self._pending[:n]), self._pending[n:]
         return out
 
     def drop(self) -> None:
         """Forget the tokens not taken: their text was never shown."""
         self._pending = []
+        self._carry = 0
         self._decoder.reset()
 
 
@@ -119,7 +139,7 @@ def with_tokens(llm: Any, top: int, events: Iterator[Event]) -> Iterator[Event]:
     try:
         for ev in events:
             if isinstance(ev, Delta) and ev.text:
-                ev = replace(ev, tokens=tap.take())
+                ev = replace(ev, tokens=tap.take(ev.text))
             yield ev
     finally:
         llm.tap = None

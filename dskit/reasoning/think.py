@@ -85,6 +85,11 @@ class ThinkSplitter:
             return self._start_in_thinking
         return self._state == "thinking"
 
+    @property
+    def holding(self) -> bool:
+        """Whether text fed is held back, not yet certain (a possible tag, leading space)."""
+        return bool(self._buf)
+
     def feed(self, text: str) -> list[Chunk]:
         """Consume one piece of raw output and return the chunks that are now certain."""
         self._buf += text

@@ -14,12 +14,12 @@ from datetime import datetime, timedelta, timezone
 from importlib.util import find_spec
 from typing import Any
 
-from ..backends.base import Cancellation, ChatRequest, Delta, Done, Options
+from ..backends.base import Cancellation, ChatRequest, Delta, Done, Options, Token
 from ..backends.embedded import capabilities
 from ..embeddings import LOCAL_ALIASES, LOCAL_MODEL, get_embedder
 from ..errors import ConfigurationError, DskitError
 from ..reasoning.plan import Traits, detect_traits, plan_reasoning
-from ..reasoning.think import OPEN_TAG, ThinkSplitter
+from ..reasoning.think import OPEN_TAG, Chunk, ThinkSplitter
 from ..weights import files as model_files
 from . import DEFAULT_MAX_QUEUE
 from .errors import ApiError, ServerBusy, api_error
@@ -27,9 +27,9 @@ from .errors import ApiError, ServerBusy, api_error
 log = logging.getLogger("dskit.serve")
 
 #: What `/api/version` reports: clients (dskit's own Ollama backend among them) send `think`
-#: only to servers >= 0.9.0, and `format` with `think` only to >= 0.12.4 (which constrain only
-#: the answer); this server implements both.
-OLLAMA_VERSION = "0.12.4"
+#: only to servers >= 0.9.0, `format` with `think` only to >= 0.12.4 (which constrain only
+#: the answer), and `logprobs` only to >= 0.12.11; this server implements all three.
+OLLAMA_VERSION = "0.12.11"
 #: Ollama's default keep-alive: a model stays loaded this long after its last request.
 DEFAULT_KEEP_ALIVE = 300.0
 MAX_NAME = 128
@@ -112,16 +112,29 @@ class GenRequest:
     format: str | dict[str, Any] | None = None
     #: Function specs the model may call (refused for models without the `tools` capability).
     tools: list[dict[str, Any]] | None = None
+    #: Log-probabilities: None for none, n for each token's and its n likeliest alternatives.
+    logprobs: int | None = None
+
+
+@dataclass(frozen=True)
+class Piece:
+    """Text for the client, with the generated tokens it came from (log-probabilities asked
+    for; text the server adds itself, such as a forced `<think>` opening, has none)."""
+
+    text: str
+    tokens: tuple[Token, ...] = ()
 
 
 @dataclass
 class Outcome:
-    """A finished generation: the text by kind, the backend's final event, wall time."""
+    """A finished generation: the text by kind, its tokens in order (their `phase` says
+    which), the backend's final event, wall time."""
 
     content: str = ""
     thinking: str = ""
     done: Done = field(default_factory=Done)
     seconds: float = 0.0
+    tokens: list[Token] = field(default_factory=list)
 
 
 #: Threads that run model work (embedding, loading) at once; more requests wait in line.
@@ -457,7 +470,7 @@ class Engine:
             # Like Ollama: no template and nothing forced; a reasoning model's output is split
             # unless think is false, starting inside the block when the prompt opened it.
             request = ChatRequest(model=req.model, messages=[], options=req.options,
-                                  cancel=cancel or Cancellation())
+                                  logprobs=req.logprobs, cancel=cancel or Cancellation())
             inside = req.raw.rstrip().endswith(OPEN_TAG)
             return request, (ThinkSplitter(start_in_thinking=inside)
                              if traits.reasoning and req.think is not False else None)
@@ -468,7 +481,7 @@ class Engine:
         plan = plan_reasoning(traits, req.think, self.backend.reasoning_support())
         request = ChatRequest(model=req.model, messages=req.messages, options=req.options,
                               plan=plan, format=req.format, tools=req.tools,
-                              cancel=cancel or Cancellation())
+                              logprobs=req.logprobs, cancel=cancel or Cancellation())
         # Structured content must be the JSON alone: the reasoning then goes apart, as asked
         # for with `think: true`.
         apart = req.think is True or (req.format is not None and plan.think is True)
@@ -586,32 +599,79 @@ class _Batcher:
         self.put, self.interval = put, interval
         self.kind: str | None = None
         self.parts: list[str] = []
+        self.tokens: list[Token] = []
         self.sent = float("-inf")
 
-    def add(self, kind: str, text: str) -> None:
-        """Queue `text`; send what is pending when the kind changes or the interval passed."""
+    def add(self, kind: str, text: str, tokens: tuple[Token, ...] = ()) -> None:
+        """Queue `text` (and its tokens); send what is pending when the kind changes or the
+        interval passed."""
         if kind != self.kind:
             self.flush()
             self.kind = kind
         self.parts.append(text)
+        self.tokens.extend(tokens)
         if kind == "thinking" or time.perf_counter() - self.sent >= self.interval:
             self.flush()
 
     def flush(self) -> None:
-        """Send what is pending."""
+        """Send what is pending, as one `Piece`."""
         if self.parts and self.kind is not None:
-            self.put(self.kind, "".join(self.parts))
-            self.parts = []
+            self.put(self.kind, Piece("".join(self.parts), tuple(self.tokens)))
+            self.parts, self.tokens = [], []
             self.sent = time.perf_counter()
+
+
+#: A piece of a split reply: (kind, text, the tokens it came from).
+Split = tuple[str, str, tuple[Token, ...]]
+
+
+class _TokenSplit:
+    """Raw text through a `ThinkSplitter`, each chunk with the tokens it came from.
+
+    Where a delta's tokens spell its text they are fed one at a time, so each chunk carries
+    its own tokens. Tokens whose text the split consumed whole (the `<think>` tags and the
+    whitespace beside them) are left out: their text is in neither `thinking` nor `content`,
+    and a client spelling the tokens out must get exactly the text it was sent.
+    """
+
+    def __init__(self, splitter: ThinkSplitter) -> None:
+        self.splitter = splitter
+        self._pending: list[Token] = []  # fed, but their text is not out yet
+
+    def feed(self, text: str, tokens: tuple[Token, ...]) -> list[Split]:
+        """(kind, text, tokens) for the chunks now certain."""
+        spelled = bool(tokens) and "".join(t.text for t in tokens) == text
+        pieces = [(t.text, (t,)) for t in tokens] if spelled else [(text, tokens)]
+        out: list[Split] = []
+        for piece, own in pieces:
+            self._pending.extend(own)
+            out += self._chunks(self.splitter.feed(piece), bool(piece))
+        return out
+
+    def finish(self) -> list[Split]:
+        """What the splitter held back, with its tokens."""
+        return self._chunks(self.splitter.finish(), True)
+
+    def _chunks(self, chunks: list[Chunk], consumed: bool) -> list[Split]:
+        """The splitter's `chunks` with the pending tokens on the first that has text."""
+        kept = [c for c in chunks if c.text]
+        if not kept:
+            # A token of a character's first bytes has no text yet: it waits for the rest.
+            if consumed and not self.splitter.holding:
+                self._pending = []
+            return []
+        tokens, self._pending = tuple(self._pending), []
+        return [(c.kind.replace("answer", "content"), c.text, tokens if i == 0 else ())
+                for i, c in enumerate(kept)]
 
 
 class Generation:
     """One request's generation in a worker thread, read from the event loop.
 
     The thread puts ("first" | "content" | "thinking" | "done" | "error", value) items on an
-    asyncio queue. llama.cpp runs outside the event loop, so the server keeps answering other
-    requests while a reply is generated; setting `cancelled` stops it between tokens and frees
-    the model for the next request.
+    asyncio queue, text as a `Piece`. llama.cpp runs outside the event loop, so the server
+    keeps answering other requests while a reply is generated; setting `cancelled` stops it
+    between tokens and frees the model for the next request.
     """
 
     def __init__(self, engine: Engine, req: GenRequest, slot: Slot,
@@ -640,8 +700,9 @@ class Generation:
                                                  "the model (client gone or server stopping)"))
                 return
             request, splitter = self.engine.chat_request(self.req, self.cancelled)
+            split = _TokenSplit(splitter) if splitter is not None else None
             events = (self.engine.backend.complete(request.model, self.req.raw, request.options,
-                                                   request.cancel)
+                                                   request.cancel, logprobs=request.logprobs)
                       if self.req.raw is not None else self.engine.backend.stream(request))
             done = Done()
             given = ThinkSplitter()  # reasoning the backend gives apart: stray tags dropped
@@ -658,21 +719,26 @@ class Generation:
                     if isinstance(ev, Done):
                         done = ev
                     elif isinstance(ev, Delta):
-                        if ev.kind == "raw" and splitter is not None:
-                            for chunk in splitter.feed(ev.text):
-                                if chunk.text:
-                                    text.add(chunk.kind.replace("answer", "content"),
-                                             chunk.text)
+                        if ev.kind == "raw" and split is not None:
+                            for kind, piece, tokens in split.feed(ev.text, ev.tokens):
+                                text.add(kind, piece, tokens)
                         elif ev.text:
+                            # Stray tags are dropped from reasoning given apart; the tokens
+                            # go with the first text shown.
+                            tokens = ev.tokens
                             for chunk in given.apart(ev.kind, ev.text):
                                 if chunk.text:
                                     text.add(chunk.kind.replace("answer", "content"),
-                                             chunk.text)
+                                             chunk.text, tokens)
+                                    tokens = ()
             finally:
                 events.close()  # in this thread: releases the backend's model lock now
-            for chunk in [*given.finish(), *(splitter.finish() if splitter else [])]:
+            for chunk in given.finish():
                 if chunk.text:
                     text.add(chunk.kind.replace("answer", "content"), chunk.text)
+            if split is not None:
+                for kind, piece, tokens in split.finish():
+                    text.add(kind, piece, tokens)
             text.flush()
             if not started:
                 self._put("first")

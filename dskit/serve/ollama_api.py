@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from importlib.metadata import version as package_version
 from typing import Any
 
@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from ..backends.base import Done
+from ..backends.base import Done, Token
 from ..embeddings import LOCAL_MODEL
 from . import streaming
 from .engine import OLLAMA_VERSION, Engine, GenRequest, Outcome, utc_now
@@ -31,6 +31,7 @@ from .parsing import (
     parse_json,
     parse_keep_alive,
     parse_messages,
+    parse_ollama_logprobs,
     parse_options,
     parse_texts,
     parse_think,
@@ -61,6 +62,18 @@ def stats(done: Done, seconds: float) -> dict[str, Any]:
             "eval_count": s.eval_tokens or 0, "eval_duration": ns(s.eval_time)}
 
 
+def logprobs_of(tokens: Iterable[Token]) -> list[dict[str, Any]]:
+    """Tokens as Ollama's top-level `logprobs` list (`token`, `logprob`, `bytes`,
+    `top_logprobs`; the model's text JSON-encoded like any other)."""
+    return [streaming.token_json(t) for t in tokens]
+
+
+def with_logprobs(obj: dict[str, Any], tokens: tuple[Token, ...]) -> dict[str, Any]:
+    """A streamed chunk with its tokens' `logprobs` (none without tokens, as Ollama omits an
+    empty list)."""
+    return {**obj, "logprobs": logprobs_of(tokens)} if tokens else obj
+
+
 def line(obj: dict[str, Any]) -> bytes:
     """One NDJSON line (UTF-8, Chinese kept readable)."""
     return (json.dumps(obj, ensure_ascii=False) + "\n").encode()
@@ -72,7 +85,8 @@ async def run_generation(request: Request, req: GenRequest, stream: bool,
                          calls: Callable[[Done], dict[str, Any] | None] | None = None
                          ) -> Response:
     """Run `req`, answering NDJSON lines (`piece` per text, `calls` for the tool calls before
-    the end, as Ollama streams them, `final` at the end) or one JSON."""
+    the end, as Ollama streams them, `final` at the end) or one JSON. Streamed text carries
+    its tokens' `logprobs` when they were asked for; a whole reply has them all in `final`."""
     started = await streaming.start(request, req)
     if started is None:  # the client left while queued
         return Response(status_code=499)
@@ -83,7 +97,7 @@ async def run_generation(request: Request, req: GenRequest, stream: bool,
         try:
             async for kind, value in started.rest():
                 if kind in ("content", "thinking"):
-                    yield line(piece(kind, value))
+                    yield line(with_logprobs(piece(kind, value.text), value.tokens))
                 elif kind == "done":
                     seconds = time.perf_counter() - started.gen.t0
                     if calls is not None and (called := calls(value)) is not None:
@@ -139,7 +153,8 @@ async def chat(request: Request) -> Response:
                                     {"message": {"role": "assistant", "content": ""}})
     req = GenRequest(model=model, messages=messages, options=parse_options(body.get("options")),
                      think=parse_think(body.get("think")), keep_alive=keep_alive,
-                     format=parse_format(body.get("format")), tools=parse_tools(body.get("tools")))
+                     format=parse_format(body.get("format")), tools=parse_tools(body.get("tools")),
+                     logprobs=parse_ollama_logprobs(body))
     stream = body.get("stream", True) is not False
 
     def piece(kind: str, text: str) -> dict[str, Any]:
@@ -163,10 +178,18 @@ async def chat(request: Request) -> Response:
         if not stream and out.done.tool_calls:  # streamed, they went in a chunk of their own
             msg["content"] += unreadable(out.done.tool_calls)
             msg["tool_calls"] = ollama_tool_calls(out.done.tool_calls)
-        return {"model": model, "created_at": utc_now(), "message": msg, "done": True,
+        return {"model": model, "created_at": utc_now(), "message": msg,
+                **whole_logprobs(req, stream, out), "done": True,
                 "done_reason": out.done.done_reason or "stop", **stats(out.done, out.seconds)}
 
     return await run_generation(request, req, stream, piece, final, calls)
+
+
+def whole_logprobs(req: GenRequest, stream: bool, out: Outcome) -> dict[str, Any]:
+    """A whole (not streamed) reply's `logprobs`, reasoning's then answer's, when asked for
+    (a list even when empty, so a client sees they were answered)."""
+    return {"logprobs": logprobs_of(out.tokens)} if req.logprobs is not None and not stream \
+        else {}
 
 
 async def generate(request: Request) -> Response:
@@ -199,7 +222,9 @@ async def generate(request: Request) -> Response:
         [{"role": "user", "content": prompt}]
     req = GenRequest(model=model, messages=messages, options=parse_options(body.get("options")),
                      think=think, keep_alive=keep_alive, raw=prompt if raw else None,
-                     format=parse_format(body.get("format")))
+                     format=parse_format(body.get("format")),
+                     logprobs=parse_ollama_logprobs(body))
+    stream = body.get("stream", True) is not False
 
     def piece(kind: str, text: str) -> dict[str, Any]:
         out = {"model": model, "created_at": utc_now(),
@@ -212,11 +237,10 @@ async def generate(request: Request) -> Response:
         reply = {"model": model, "created_at": utc_now(), "response": out.content}
         if out.thinking:
             reply["thinking"] = out.thinking
-        return {**reply, "done": True, "done_reason": out.done.done_reason or "stop",
-                **stats(out.done, out.seconds)}
+        return {**reply, **whole_logprobs(req, stream, out), "done": True,
+                "done_reason": out.done.done_reason or "stop", **stats(out.done, out.seconds)}
 
-    return await run_generation(request, req, body.get("stream", True) is not False, piece,
-                                final)
+    return await run_generation(request, req, stream, piece, final)
 
 
 def _tag(engine: Engine, name: str) -> dict[str, Any]:

@@ -7,7 +7,7 @@ import base64
 import json
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from ..backends.base import Done
+from ..backends.base import Done, Token
 from . import streaming
 from .engine import GenRequest
 from .errors import ApiError, openai_error
@@ -25,6 +25,7 @@ from .parsing import (
     OPENAI_EMBEDDINGS,
     parse_dimensions,
     parse_messages,
+    parse_openai_logprobs,
     parse_options,
     parse_texts,
     stop_list,
@@ -58,6 +59,20 @@ def _think(body: dict[str, Any]) -> bool | None:
     if effort in ("minimal", "low", "medium", "high", True):
         return True
     raise ApiError(400, "reasoning_effort must be none, low, medium or high")
+
+
+def _logprobs(asked: int | None, content: Sequence[Token], reasoning: Sequence[Token] = ()
+              ) -> dict[str, Any] | None:
+    """A choice's `logprobs`: null unless asked for. `content` holds the answer's tokens
+    only, so they spell `content` as in OpenAI's API; the reasoning's go in
+    `reasoning_content`, beside it (where DeepSeek's platform names the reasoning)."""
+    if asked is None:
+        return None
+    out: dict[str, Any] = {"content": [streaming.token_json(t) for t in content],
+                           "refusal": None}
+    if reasoning:
+        out["reasoning_content"] = [streaming.token_json(t) for t in reasoning]
+    return out
 
 
 def _finish(done: Done, calls: list[dict[str, Any]]) -> str:
@@ -96,7 +111,8 @@ async def chat_completions(request: Request) -> Response:
     req = GenRequest(model=model, messages=messages, options=parse_options(_options(body)),
                      think=_think(body), keep_alive=engine.keep_alive,
                      format=parse_response_format(body.get("response_format")),
-                     tools=parse_tools(body.get("tools"), body.get("tool_choice")))
+                     tools=parse_tools(body.get("tools"), body.get("tool_choice")),
+                     logprobs=parse_openai_logprobs(body))
     stream = bool(body.get("stream"))
     stream_options = body.get("stream_options")
     usage_wanted = isinstance(stream_options, dict) and bool(stream_options.get("include_usage"))
@@ -117,22 +133,27 @@ async def chat_completions(request: Request) -> Response:
         called = openai_tool_calls(out.done.tool_calls)
         if called:
             message["tool_calls"] = called
+        logprobs = _logprobs(req.logprobs, [t for t in out.tokens if t.phase == "answer"],
+                             [t for t in out.tokens if t.phase == "thinking"])
         return JSONResponse({**head, "object": "chat.completion", "choices": [
-            {"index": 0, "message": message, "finish_reason": _finish(out.done, called)}],
-            "usage": _usage(out.done)})
+            {"index": 0, "message": message, "logprobs": logprobs,
+             "finish_reason": _finish(out.done, called)}], "usage": _usage(out.done)})
 
-    def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+    def chunk(delta: dict[str, Any], finish: str | None = None,
+              logprobs: dict[str, Any] | None = None) -> bytes:
         return _sse({**head, "object": "chat.completion.chunk", "choices": [
-            {"index": 0, "delta": delta, "finish_reason": finish}]})
+            {"index": 0, "delta": delta, "logprobs": logprobs, "finish_reason": finish}]})
 
     async def events() -> AsyncIterator[bytes]:
         try:
             async for k, value in started.rest():
                 if k == "content":
-                    yield chunk({"role": "assistant", "content": value})
+                    yield chunk({"role": "assistant", "content": value.text}, None,
+                                _logprobs(req.logprobs, value.tokens))
                 elif k == "thinking":
                     # Ollama's /v1 name for it (DeepSeek's platform says reasoning_content).
-                    yield chunk({"role": "assistant", "content": "", "reasoning": value})
+                    yield chunk({"role": "assistant", "content": "", "reasoning": value.text},
+                                None, _logprobs(req.logprobs, (), value.tokens))
                 elif k == "done":
                     called = openai_tool_calls(value.tool_calls, streaming=True)
                     if unreadable(value.tool_calls):

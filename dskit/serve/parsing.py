@@ -8,7 +8,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ..backends.base import Options
+from ..backends.base import MAX_TOP_LOGPROBS, Options
 from ..recommendations import strip_reasoning
 from .errors import ApiError
 from .tools_api import message_extras
@@ -99,7 +99,7 @@ def check_types(body: dict[str, Any], fields: Mapping[str, tuple[type, ...]]) ->
 
 DURATION = (str, int, float)
 OLLAMA_COMMON = {"model": STRING, "stream": BOOL, "keep_alive": DURATION, "options": OBJECT,
-                 "think": (bool, str), "tools": LIST, "images": LIST}
+                 "think": (bool, str), "tools": LIST, "images": LIST, "logprobs": BOOL}
 OLLAMA_CHAT = {**OLLAMA_COMMON, "messages": LIST}
 OLLAMA_GENERATE = {**OLLAMA_COMMON, "prompt": STRING, "system": STRING, "suffix": STRING,
                    "template": STRING, "context": LIST, "raw": BOOL}
@@ -115,7 +115,7 @@ OPENAI_CHAT = {"model": STRING, "messages": LIST, "stream": BOOL, "stream_option
                "seed": INTEGER, "temperature": NUMBER, "top_p": NUMBER,
                "presence_penalty": NUMBER, "frequency_penalty": NUMBER, "stop": (str, list),
                "response_format": OBJECT, "tools": LIST, "reasoning": OBJECT,
-               "reasoning_effort": STRING}
+               "reasoning_effort": STRING, "logprobs": BOOL}
 OPENAI_EMBEDDINGS = {"model": STRING, "input": (str, list), "encoding_format": STRING,
                      "dimensions": INTEGER}
 
@@ -184,6 +184,43 @@ def parse_think(raw: Any) -> bool | None:
         return True
     raise ApiError(400, f"think must be true, false, \"low\", \"medium\" or \"high\", not "
                    f"{shown(raw)}")
+
+
+def _top_logprobs(raw: Any) -> int | None:
+    """`top_logprobs`: None when absent, else a whole number from 0 to MAX_TOP_LOGPROBS."""
+    if raw is None:
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 0 <= raw <= MAX_TOP_LOGPROBS:
+        raise ApiError(400, f"top_logprobs must be a whole number from 0 to {MAX_TOP_LOGPROBS} "
+                       f"(the most likely alternatives listed per token), not {shown(raw)}")
+    return raw
+
+
+def parse_ollama_logprobs(body: dict[str, Any]) -> int | None:
+    """Ollama's `logprobs` and `top_logprobs` as `ChatRequest.logprobs` (None: off).
+
+    As in Ollama, `logprobs: true` alone gives each token's log-probability without
+    alternatives, and `logprobs: false` turns them off whatever `top_logprobs` says. Where
+    Ollama ignores `top_logprobs` sent without `logprobs`, a number above 0 asks for them here,
+    as `ds.chat(top_logprobs=n)` does: a client asking for alternatives wants them.
+    """
+    top = _top_logprobs(body.get("top_logprobs"))  # checked even when unused, as Ollama does
+    wanted = body.get("logprobs")
+    if wanted is True or (wanted is None and top):
+        return top or 0
+    return None
+
+
+def parse_openai_logprobs(body: dict[str, Any]) -> int | None:
+    """OpenAI's `logprobs` and `top_logprobs` as `ChatRequest.logprobs` (None: off); as
+    OpenAI does, `top_logprobs` without `logprobs: true` is a 400."""
+    top = _top_logprobs(body.get("top_logprobs"))
+    if body.get("logprobs") is not True:
+        if top is not None:
+            raise ApiError(400, "top_logprobs needs \"logprobs\": true: send both, or leave "
+                           "top_logprobs out")
+        return None
+    return top or 0
 
 
 def parse_keep_alive(raw: Any, default: float | None) -> float | None:

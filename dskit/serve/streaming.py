@@ -8,21 +8,39 @@ code), then stream or collect the rest; a client that leaves stops the generatio
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from starlette.requests import Request
 
+from ..backends.base import Token
 from .engine import Engine, Generation, GenRequest, Outcome
 from .errors import ClientGone
 
 #: How often a request waiting for its model checks whether its client is still there.
 POLL_SECONDS = 0.25
+#: What a log-probability JSON cannot hold (-inf: a masked token) is sent as, as OpenAI does.
+UNLIKELY = -9999.0
 
 Item = tuple[str, Any]
+
+
+def finite(logprob: float) -> float:
+    """A log-probability JSON can carry (JSON has no -Infinity or NaN)."""
+    return logprob if math.isfinite(logprob) else UNLIKELY
+
+
+def token_json(token: Token) -> dict[str, Any]:
+    """One token in both APIs' shape (`token`, `logprob`, `bytes`, `top_logprobs`)."""
+    out = token.as_dict()
+    out["logprob"] = finite(out["logprob"])
+    for alt in out["top_logprobs"]:
+        alt["logprob"] = finite(alt["logprob"])
+    return out
 
 
 def engine_of(request: Request) -> Engine:
@@ -92,7 +110,8 @@ class Started:
         await self.source.aclose()  # type: ignore[attr-defined]
 
     async def collect(self) -> Outcome:
-        """The whole reply: the text by kind and the final event (raises its error)."""
+        """The whole reply: the text by kind, its tokens in order with their phase, and the
+        final event (raises its error)."""
         out = Outcome()
         parts: dict[str, list[str]] = {"content": [], "thinking": []}
         try:
@@ -100,7 +119,9 @@ class Started:
                 if kind == "error":
                     raise value
                 if kind in parts:
-                    parts[kind].append(value)
+                    parts[kind].append(value.text)
+                    phase = "thinking" if kind == "thinking" else "answer"
+                    out.tokens += (replace(t, phase=phase) for t in value.tokens)
                 elif kind == "done":
                     out.done = value
         finally:
