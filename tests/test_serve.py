@@ -818,3 +818,24 @@ def test_dskit_through_serve_gets_reply_tokens(server: ds.serve.Server) -> None:
     answer = "".join(t.text for t in thought.tokens if t.phase == "answer")
     assert thought.thinking.strip() and thought.thinking.strip() in thinking
     assert thought.answer.strip() in answer and bool(answer.strip()) == bool(thought.answer)
+
+
+def test_tokens_of_a_stray_tag_in_reasoning_given_apart_are_dropped_with_it() -> None:
+    """The stand-in sometimes writes `<think>` inside its reasoning: the text drops the tag
+    (issue 27), and the tokens sent beside it must still spell exactly the text sent."""
+    from dskit.backends.base import Token
+    from dskit.reasoning.think import ThinkSplitter
+    from dskit.serve.engine import _TokenSplit
+
+    split = _TokenSplit(ThinkSplitter())
+    pieces = ["每层12本", "，", "<", "think", ">", "3层", "一共36本"]
+    out = []
+    for piece in pieces:
+        out += split.feed(piece, (Token(piece, -0.1, ((piece, -0.1),)),), "thinking")
+    out += split.feed("36", (Token("36", -0.01, (("36", -0.01),)),), "answer")
+    out += split.finish()
+    for kind in ("thinking", "content"):
+        text = "".join(t for k, t, _ in out if k == kind)
+        spelled = "".join(tok.text for k, _, toks in out if k == kind for tok in toks)
+        assert spelled == text and "<think>" not in text
+    assert "".join(t for k, t, _ in out if k == "thinking") == "每层12本，3层一共36本"

@@ -87,8 +87,9 @@ class ThinkSplitter:
 
     @property
     def holding(self) -> bool:
-        """Whether text fed is held back, not yet certain (a possible tag, leading space)."""
-        return bool(self._buf)
+        """Whether text fed is held back, not yet certain (a possible tag, leading space),
+        whether fed as raw text or given apart."""
+        return bool(self._buf) or bool(self._given._held)
 
     def feed(self, text: str) -> list[Chunk]:
         """Consume one piece of raw output and return the chunks that are now certain."""

@@ -638,14 +638,17 @@ class _TokenSplit:
         self.splitter = splitter
         self._pending: list[Token] = []  # fed, but their text is not out yet
 
-    def feed(self, text: str, tokens: tuple[Token, ...]) -> list[Split]:
-        """(kind, text, tokens) for the chunks now certain."""
+    def feed(self, text: str, tokens: tuple[Token, ...], kind: str = "raw") -> list[Split]:
+        """(kind, text, tokens) for the chunks now certain: raw text split, or reasoning and
+        answer given apart (`kind`, stray tags dropped from the reasoning)."""
         spelled = bool(tokens) and "".join(t.text for t in tokens) == text
         pieces = [(t.text, (t,)) for t in tokens] if spelled else [(text, tokens)]
         out: list[Split] = []
         for piece, own in pieces:
             self._pending.extend(own)
-            out += self._chunks(self.splitter.feed(piece), bool(piece))
+            chunks = self.splitter.feed(piece) if kind == "raw" else \
+                self.splitter.apart(kind, piece)
+            out += self._chunks(chunks, bool(piece))
         return out
 
     def finish(self) -> list[Split]:
@@ -705,7 +708,7 @@ class Generation:
                                                    request.cancel, logprobs=request.logprobs)
                       if self.req.raw is not None else self.engine.backend.stream(request))
             done = Done()
-            given = ThinkSplitter()  # reasoning the backend gives apart: stray tags dropped
+            given = _TokenSplit(ThinkSplitter())  # reasoning given apart: stray tags dropped
             if splitter is None and request.plan.prefix:
                 # The reply was forced to open its reasoning; inline, the client sees that too.
                 text.add("content", request.plan.prefix)
@@ -723,19 +726,14 @@ class Generation:
                             for kind, piece, tokens in split.feed(ev.text, ev.tokens):
                                 text.add(kind, piece, tokens)
                         elif ev.text:
-                            # Stray tags are dropped from reasoning given apart; the tokens
-                            # go with the first text shown.
-                            tokens = ev.tokens
-                            for chunk in given.apart(ev.kind, ev.text):
-                                if chunk.text:
-                                    text.add(chunk.kind.replace("answer", "content"),
-                                             chunk.text, tokens)
-                                    tokens = ()
+                            # Stray tags are dropped from reasoning given apart, and their
+                            # tokens with them.
+                            for kind, piece, tokens in given.feed(ev.text, ev.tokens, ev.kind):
+                                text.add(kind, piece, tokens)
             finally:
                 events.close()  # in this thread: releases the backend's model lock now
-            for chunk in given.finish():
-                if chunk.text:
-                    text.add(chunk.kind.replace("answer", "content"), chunk.text)
+            for kind, piece, tokens in given.finish():
+                text.add(kind, piece, tokens)
             if split is not None:
                 for kind, piece, tokens in split.finish():
                     text.add(kind, piece, tokens)
