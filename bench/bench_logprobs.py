@@ -4,16 +4,18 @@
 What it measures
     The stand-in (qwen2.5-coder:0.5b) answers the built-in maths prompts (English and Chinese)
     at temperature 0, each prompt twice in alternating order (plain, with log-probabilities,
-    then the other way round), so the load of a noisy machine falls on both alike. At
-    temperature 0 both runs generate the same tokens (checked: the texts must match), so the
-    decode speeds compare like for like. Prints each run's tokens per second and the ratio
-    plain / with log-probabilities of the total decode time. Target (issue 24): at most 1.10.
+    then the other way round), so the load of a noisy machine falls on both alike. Prints
+    each run's tokens per second and the ratio of the time per generated token, with
+    log-probabilities over plain. Target (issue 24): at most 1.10. How many pairs wrote the
+    same text is printed too: at temperature 0 they mostly do, but llama.cpp's sums differ in
+    the last bits when a prompt's prefix comes from its cache in other batches, which can tip
+    a near-tie; the ratio is per token, so such pairs still compare like for like.
 
 How to run
     cd bench && ../.venv/bin/python bench_logprobs.py [--n 10] [--max-tokens 200] [--top 5]
 
     About three minutes on 2 idle cores. Run it alone on an idle machine. Exit code 0 when the
-    ratio is within the target and every pair of texts matched, 1 otherwise.
+    ratio is within the target, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ def main() -> int:
     print(f"same text in {same} of {len(prompts)} pairs")
     print(f"time per token, with log-probabilities (top {args.top}) / plain: {ratio:.3f} "
           f"(target <= {TARGET}: {'PASS' if ratio <= TARGET else 'FAIL'})")
-    return 0 if ratio <= TARGET and same == len(prompts) else 1
+    return 0 if ratio <= TARGET else 1
 
 
 if __name__ == "__main__":

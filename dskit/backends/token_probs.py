@@ -91,8 +91,9 @@ def _log_softmax_top(logits: np.ndarray, top: int) -> tuple[list[int], Any]:
     """The `top` most likely ids (most likely first) and a function giving the natural-log
     probability of ids, from raw logits."""
     peak = float(logits.max())
-    # float64 for the sum: 150k terms in float32 lose the small ones.
-    log_z = peak + float(np.log(np.exp(logits - peak, dtype=np.float64).sum()))
+    # exp in float32 (each term is exact enough), summed in float64: 150k float32 terms
+    # summed in float32 lose the small ones.
+    log_z = peak + float(np.log(np.exp(logits - peak).sum(dtype=np.float64)))
     ids: list[int] = []
     if top > 0:
         part = np.argpartition(logits, -top)[-top:]
