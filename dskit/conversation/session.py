@@ -65,7 +65,9 @@ def chat(
     3), extension (the word instead of the default in the question's language),
     recommendations (False turns DeepSeek's defaults off), options (backend-specific extras).
     `loop_guard=True` stops a reply that falls into degenerate repetition
-    (`done_reason == "repetition"`).
+    (`done_reason == "repetition"`); `watch(reply)` (a `conversation.stream.Watch`), asked as
+    it streams, stops it when it returns (done_reason, note). `logprobs=True` (and
+    `top_logprobs=n`) fills `reply.tokens`.
     """
     client = client or default_client()
     if kwargs.get("exit_at") is not None:
@@ -81,8 +83,9 @@ def chat(
                 "(and tools run) only once the reply is complete; leave stream out")
         return run_steps(client, as_messages(prompt, system), model, fmt=format, tools=tools,
                          max_steps=max_steps, retries=retries, **kwargs)
+    watch = kwargs.pop("watch", None)  # a streaming reply's own stop rule (compare's early stop)
     request, notes = build_request(client, as_messages(prompt, system), model, **kwargs)
-    s = ChatStream(client, request, notes, loop_guard)
+    s = ChatStream(client, request, notes, loop_guard, watch=watch)
     return s if stream else s.collect()
 
 

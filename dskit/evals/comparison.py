@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ..backends.base import LOW_CONFIDENCE
 from ..client import Client, cpu_load_meter, default_client
 from ..conversation.exits import exits
-from ..conversation.stream import ChatStream, Watch, as_messages, build_request, logprobs_setting
+from ..conversation.stream import Watch, logprobs_setting
 from ..errors import ComparisonFailed, ConfigurationError, ModelNotFound
 from ..reasoning.plan import (
     DEFAULT_MAX_EXTENSIONS,
@@ -509,11 +509,11 @@ class _GroupRunner:
         text = math_prompt(task.prompt) if task.kind == "math" else task.prompt
         t0 = time.perf_counter()
         try:
-            request, notes = build_request(self.client, as_messages(text), task.model,
-                                           **self.chat_options(task))
             # Streamed and registered, so that Stop ends it at once (see `_watch`).
-            stream = ChatStream(self.client, request, notes, self.options["loop_guard"],
-                                watch=watch)
+            stream = self.client.chat(text, task.model, stream=True,
+                                      loop_guard=self.options["loop_guard"],
+                                      **({"watch": watch} if watch is not None else {}),
+                                      **self.chat_options(task))
             reply = self.collect(stream)
             if reply is None:
                 return None
