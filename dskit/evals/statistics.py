@@ -150,6 +150,8 @@ class Paired:
     high: float
     p_value: float
     level: float = LEVEL
+    #: What is compared: pass@1, or a vote's accuracy (`evals/voting.py`).
+    metric: str = "pass@1"
 
     @property
     def distinguishable(self) -> bool:
@@ -161,7 +163,7 @@ class Paired:
         """The result in one plain sentence, made from the numbers."""
         if self.prompts == 0:
             return f"{self.a} and {self.b} share no graded prompt: nothing to compare."
-        head = (f"{self.a} vs {self.b} on {self.prompts} shared prompts: pass@1 "
+        head = (f"{self.a} vs {self.b} on {self.prompts} shared prompts: {self.metric} "
                 f"{self.pass1_a:.2f} vs {self.pass1_b:.2f}, a difference of "
                 f"{self.difference:+.2f} ({self.level:.0%} interval {self.low:+.2f} to "
                 f"{self.high:+.2f}; sign-flip test p = {self.p_value:.2f})")

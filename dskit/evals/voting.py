@@ -15,6 +15,7 @@ Confidence", arXiv:2508.15260 (2025).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -137,10 +138,11 @@ def paired_votes(df: pd.DataFrame, a: tuple[str, str], b: tuple[str, str], *,
             raise ConfigurationError(f"{vote!r} is not a vote: give one of {', '.join(names)}")
     side_a, side_b = vote_outcomes(df, a[0], keep), vote_outcomes(df, b[0], keep)
     shared = [p for p in side_a if p in side_b]
-    return statistics.paired(f"{a[0]} {a[1]}", f"{b[0]} {b[1]}",
-                             [np.array([float(side_a[p][a[1]])]) for p in shared],
-                             [np.array([float(side_b[p][b[1]])]) for p in shared],
-                             level=level, seed=seed)
+    result = statistics.paired(f"{a[0]} {a[1]}", f"{b[0]} {b[1]}",
+                               [np.array([float(side_a[p][a[1]])]) for p in shared],
+                               [np.array([float(side_b[p][b[1]])]) for p in shared],
+                               level=level, seed=seed)
+    return dataclasses.replace(result, metric="accuracy")
 
 
 def describe_votes(table: pd.DataFrame) -> str:
