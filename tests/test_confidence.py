@@ -97,7 +97,8 @@ def test_weighted_and_filtered_votes_outvote_a_confident_minority() -> None:
     assert row["weighted"] == 1.0 and row["top10%"] == 1.0 and row["top90%"] == 1.0
     assert 0 <= row["majority_low"] <= 0.5 <= row["majority_high"] <= 1
     paired = ds.compare.paired(df, ("m", "majority"), ("m", "weighted"))
-    assert paired.difference == pytest.approx(-0.5) and "shared prompts: accuracy 0.50 vs 1.00" in str(paired)
+    assert paired.difference == pytest.approx(-0.5)
+    assert "shared prompts: accuracy 0.50 vs 1.00" in str(paired)
     with pytest.raises(ConfigurationError, match="not a vote"):
         ds.compare.paired(df, ("m", "majority"), ("m", "loudest"))
 
