@@ -61,14 +61,16 @@ def test_wrong_settings_say_the_fix(given: dict[str, Any], fix: str) -> None:
 
 
 def test_tokens_get_the_phase_their_text_went_to() -> None:
-    """Raw text split by the chat layer: a token's phase is where its text landed."""
+    """Raw text split by the chat layer: a token's phase is where its text landed, and the
+    tokens of the tags (text the reply does not show) are left out, so the tokens spell the
+    reasoning and the answer."""
     t = [Token(x, -0.1, ((x, -0.1), ("?", -3.0))) for x in ("<think>", "想", "</think>", "36")]
     backend = ScriptedBackend([Delta("raw", "<think>", (t[0],)), Delta("raw", "想", (t[1],)),
                                Delta("raw", "</think>", (t[2],)), Delta("raw", "36", (t[3],)),
                                Done(Stats(eval_tokens=4), "stop")])
     reply = ds.chat(SHELF, client=Client(backend), logprobs=True, recommendations=False)
     assert backend.requests[0].logprobs == 5  # the default number of alternatives
-    assert [x.phase for x in reply.tokens] == ["thinking", "thinking", "thinking", "answer"]
+    assert [(x.text, x.phase) for x in reply.tokens] == [("想", "thinking"), ("36", "answer")]
     assert reply.answer == "36" and reply.options["top_logprobs"] == 5
 
 

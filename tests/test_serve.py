@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -816,7 +817,12 @@ def test_dskit_through_serve_gets_reply_tokens(server: ds.serve.Server) -> None:
     # Each token in the phase its text went to (the stand-in may reason to the token limit).
     thinking = "".join(t.text for t in thought.tokens if t.phase == "thinking")
     answer = "".join(t.text for t in thought.tokens if t.phase == "answer")
-    assert thought.thinking.strip() and thought.thinking.strip() in thinking
+    # A stray `<think>` the stand-in writes is dropped from the text with its tokens, but a
+    # token that straddles the tag's end (">\n") keeps its whole text (docs/clients.md).
+    def tagless(text: str) -> str:
+        return re.sub(r"</?think>?|>", "", text)
+
+    assert thought.thinking.strip() and tagless(thought.thinking.strip()) in tagless(thinking)
     assert thought.answer.strip() in answer and bool(answer.strip()) == bool(thought.answer)
 
 
@@ -824,17 +830,17 @@ def test_tokens_of_a_stray_tag_in_reasoning_given_apart_are_dropped_with_it() ->
     """The stand-in sometimes writes `<think>` inside its reasoning: the text drops the tag
     (issue 27), and the tokens sent beside it must still spell exactly the text sent."""
     from dskit.backends.base import Token
+    from dskit.conversation.stream import TokenSplit
     from dskit.reasoning.think import ThinkSplitter
-    from dskit.serve.engine import _TokenSplit
 
-    split = _TokenSplit(ThinkSplitter())
+    split = TokenSplit(ThinkSplitter())
     pieces = ["每层12本", "，", "<", "think", ">", "3层", "一共36本"]
     out = []
     for piece in pieces:
         out += split.feed(piece, (Token(piece, -0.1, ((piece, -0.1),)),), "thinking")
     out += split.feed("36", (Token("36", -0.01, (("36", -0.01),)),), "answer")
     out += split.finish()
-    for kind in ("thinking", "content"):
+    for kind in ("thinking", "answer"):
         text = "".join(t for k, t, _ in out if k == kind)
         spelled = "".join(tok.text for k, _, toks in out if k == kind for tok in toks)
         assert spelled == text and "<think>" not in text

@@ -24,6 +24,7 @@ from ..backends.base import (
     Done,
     Event,
     Options,
+    Token,
 )
 from ..client import Client
 from ..errors import ConfigurationError, StreamInterrupted
@@ -111,6 +112,7 @@ class ChatStream:
         self._started = True
         reply, plan = self.reply, self._request.plan
         splitter = ThinkSplitter(start_in_thinking=plan.starts_inside)
+        tokens = TokenSplit(splitter)  # the same split, for text that came with its tokens
         counts = {"thinking": 0, "answer": 0}
         done = Done()
         t0 = time.perf_counter()
@@ -135,15 +137,15 @@ class ChatStream:
                 if self.stopped:
                     break
                 clock[1:] = [time.perf_counter()]
-                was_thinking = splitter.in_thinking
-                chunks = self._split(splitter, ev)
                 if ev.tokens:
-                    # Phase by where the text went; a tag alone (no text) belongs to the
-                    # reasoning it opens or closes.
-                    phase = chunks[0].kind if chunks else "thinking" \
-                        if was_thinking or splitter.in_thinking or ev.kind == "thinking" \
-                        else "answer"
-                    reply.tokens.extend(replace(t, phase=phase) for t in ev.tokens)
+                    # Each token with the text it made, in the phase that text went to; the
+                    # tokens of text the split dropped (tags, stray tags) go with it.
+                    parts = tokens.feed(ev.text, ev.tokens, ev.kind)
+                    for kind, _, made in parts:
+                        reply.tokens.extend(replace(t, phase=kind) for t in made)
+                    chunks = [Chunk(kind, text) for kind, text, _ in parts]  # type: ignore[arg-type]
+                else:
+                    chunks = self._split(splitter, ev)
                 yield from take(chunks)
                 if self._guard is not None and self._guard.feed(ev.text) is not None:
                     # Said first, so that closing the stream below (which cancels the
@@ -400,3 +402,54 @@ def as_messages(prompt: str | Messages, system: str | None = None) -> Messages:
     if system:
         messages.insert(0, {"role": "system", "content": system})
     return messages
+
+
+Split = tuple[str, str, tuple[Token, ...]]
+
+
+class TokenSplit:
+    """Raw text through a `ThinkSplitter`, each chunk with the tokens it came from.
+
+    Where a delta's tokens spell its text they are fed one at a time, so each chunk carries
+    its own tokens. Tokens whose text the split consumed whole (the `<think>` tags and the
+    whitespace beside them) are left out: their text is in neither `thinking` nor `content`,
+    and a client spelling the tokens out must get exactly the text it was sent.
+    """
+
+    def __init__(self, splitter: ThinkSplitter) -> None:
+        self.splitter = splitter
+        self._pending: list[Token] = []  # fed, but their text is not out yet
+
+    def feed(self, text: str, tokens: tuple[Token, ...], kind: str = "raw") -> list[Split]:
+        """(kind, text, tokens) for the chunks now certain: raw text split, or reasoning and
+        answer given apart (`kind`, stray tags dropped from the reasoning)."""
+        spelled = bool(tokens) and "".join(t.text for t in tokens) == text
+        pieces = [(t.text, (t,)) for t in tokens] if spelled else [(text, tokens)]
+        out: list[Split] = []
+        for piece, own in pieces:
+            self._pending.extend(own)
+            chunks = self.splitter.feed(piece) if kind == "raw" else \
+                self.splitter.apart(kind, piece)
+            out += self._chunks(chunks, bool(piece))
+        return out
+
+    def finish(self) -> list[Split]:
+        """What the splitter held back, with its tokens."""
+        return self._chunks(self.splitter.finish(), True)
+
+    def _chunks(self, chunks: list[Chunk], consumed: bool) -> list[Split]:
+        """The splitter's `chunks` with the pending tokens on the first that has text."""
+        kept = [c for c in chunks if c.text]
+        if not kept:
+            # A token of a character's first bytes has no text yet: it waits for the rest.
+            if consumed and not self.splitter.holding:
+                self._pending = []
+            return []
+        tokens, self._pending = tuple(self._pending), []
+        released = "".join(c.text for c in kept)
+        # Text the split consumed before what it released (leading whitespace, a stray tag):
+        # the tokens that made only that go with it.
+        while len(tokens) > 1 and "".join(t.text for t in tokens) != released and \
+                "".join(t.text for t in tokens[1:]).endswith(released):
+            tokens = tokens[1:]
+        return [(c.kind, c.text, tokens if i == 0 else ()) for i, c in enumerate(kept)]

@@ -16,10 +16,11 @@ from typing import Any
 
 from ..backends.base import Cancellation, ChatRequest, Delta, Done, Options, Token
 from ..backends.embedded import capabilities
+from ..conversation.stream import TokenSplit
 from ..embeddings import LOCAL_ALIASES, LOCAL_MODEL, get_embedder
 from ..errors import ConfigurationError, DskitError
 from ..reasoning.plan import Traits, detect_traits, plan_reasoning
-from ..reasoning.think import OPEN_TAG, Chunk, ThinkSplitter
+from ..reasoning.think import OPEN_TAG, ThinkSplitter
 from ..weights import files as model_files
 from . import DEFAULT_MAX_QUEUE
 from .errors import ApiError, ServerBusy, api_error
@@ -622,50 +623,9 @@ class _Batcher:
 
 
 #: A piece of a split reply: (kind, text, the tokens it came from).
-Split = tuple[str, str, tuple[Token, ...]]
-
-
-class _TokenSplit:
-    """Raw text through a `ThinkSplitter`, each chunk with the tokens it came from.
-
-    Where a delta's tokens spell its text they are fed one at a time, so each chunk carries
-    its own tokens. Tokens whose text the split consumed whole (the `<think>` tags and the
-    whitespace beside them) are left out: their text is in neither `thinking` nor `content`,
-    and a client spelling the tokens out must get exactly the text it was sent.
-    """
-
-    def __init__(self, splitter: ThinkSplitter) -> None:
-        self.splitter = splitter
-        self._pending: list[Token] = []  # fed, but their text is not out yet
-
-    def feed(self, text: str, tokens: tuple[Token, ...], kind: str = "raw") -> list[Split]:
-        """(kind, text, tokens) for the chunks now certain: raw text split, or reasoning and
-        answer given apart (`kind`, stray tags dropped from the reasoning)."""
-        spelled = bool(tokens) and "".join(t.text for t in tokens) == text
-        pieces = [(t.text, (t,)) for t in tokens] if spelled else [(text, tokens)]
-        out: list[Split] = []
-        for piece, own in pieces:
-            self._pending.extend(own)
-            chunks = self.splitter.feed(piece) if kind == "raw" else \
-                self.splitter.apart(kind, piece)
-            out += self._chunks(chunks, bool(piece))
-        return out
-
-    def finish(self) -> list[Split]:
-        """What the splitter held back, with its tokens."""
-        return self._chunks(self.splitter.finish(), True)
-
-    def _chunks(self, chunks: list[Chunk], consumed: bool) -> list[Split]:
-        """The splitter's `chunks` with the pending tokens on the first that has text."""
-        kept = [c for c in chunks if c.text]
-        if not kept:
-            # A token of a character's first bytes has no text yet: it waits for the rest.
-            if consumed and not self.splitter.holding:
-                self._pending = []
-            return []
-        tokens, self._pending = tuple(self._pending), []
-        return [(c.kind.replace("answer", "content"), c.text, tokens if i == 0 else ())
-                for i, c in enumerate(kept)]
+def _wire(kind: str) -> str:
+    """A chunk's kind as the APIs name it: "thinking" or "content"."""
+    return "content" if kind == "answer" else kind
 
 
 class Generation:
@@ -703,12 +663,12 @@ class Generation:
                                                  "the model (client gone or server stopping)"))
                 return
             request, splitter = self.engine.chat_request(self.req, self.cancelled)
-            split = _TokenSplit(splitter) if splitter is not None else None
+            split = TokenSplit(splitter) if splitter is not None else None
             events = (self.engine.backend.complete(request.model, self.req.raw, request.options,
                                                    request.cancel, logprobs=request.logprobs)
                       if self.req.raw is not None else self.engine.backend.stream(request))
             done = Done()
-            given = _TokenSplit(ThinkSplitter())  # reasoning given apart: stray tags dropped
+            given = TokenSplit(ThinkSplitter())  # reasoning given apart: stray tags dropped
             if splitter is None and request.plan.prefix:
                 # The reply was forced to open its reasoning; inline, the client sees that too.
                 text.add("content", request.plan.prefix)
@@ -724,19 +684,19 @@ class Generation:
                     elif isinstance(ev, Delta):
                         if ev.kind == "raw" and split is not None:
                             for kind, piece, tokens in split.feed(ev.text, ev.tokens):
-                                text.add(kind, piece, tokens)
+                                text.add(_wire(kind), piece, tokens)
                         elif ev.text:
                             # Stray tags are dropped from reasoning given apart, and their
                             # tokens with them.
                             for kind, piece, tokens in given.feed(ev.text, ev.tokens, ev.kind):
-                                text.add(kind, piece, tokens)
+                                text.add(_wire(kind), piece, tokens)
             finally:
                 events.close()  # in this thread: releases the backend's model lock now
             for kind, piece, tokens in given.finish():
-                text.add(kind, piece, tokens)
+                text.add(_wire(kind), piece, tokens)
             if split is not None:
                 for kind, piece, tokens in split.finish():
-                    text.add(kind, piece, tokens)
+                    text.add(_wire(kind), piece, tokens)
             text.flush()
             if not started:
                 self._put("first")
