@@ -452,4 +452,13 @@ class TokenSplit:
         while len(tokens) > 1 and "".join(t.text for t in tokens) != released and \
                 "".join(t.text for t in tokens[1:]).endswith(released):
             tokens = tokens[1:]
+        spelled = "".join(t.text for t in tokens)
+        if tokens and spelled != released and spelled.endswith(released) and \
+                len(spelled) - len(released) < len(tokens[0].text):
+            # A token straddling what was dropped (">\n" ending a stray tag): its text is what
+            # it adds to the reply; its own bytes stay in `data`.
+            first = tokens[0]
+            cut = len(spelled) - len(released)
+            tokens = (replace(first, text=first.text[cut:],
+                              data=first.data or first.text.encode("utf-8")), *tokens[1:])
         return [(c.kind, c.text, tokens if i == 0 else ()) for i, c in enumerate(kept)]
