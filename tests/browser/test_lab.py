@@ -117,6 +117,21 @@ def test_knowledge_base_notebook_and_widget(lab, tmp_path):
     expect(kb.locator(".dskit-answer")).to_contain_text("熊猫笔记.md")
 
 
+def screenshot_cells(lab, artifacts, stem):
+    """One screenshot per cell of the open notebook, each scrolled to the top of the view
+    (JupyterLab draws only the cells in view): `{stem}-cellNN.png`."""
+    count = len(lab.page.evaluate(
+        "() => window.jupyterapp.shell.currentWidget.content.widgets.map(c => 0)"))
+    for index in range(count):
+        lab.page.evaluate("""async (i) => {
+          const nb = window.jupyterapp.shell.currentWidget.content;
+          nb.activeCellIndex = i;
+          await nb.scrollToItem(i, 'start');
+        }""", index)
+        lab.page.wait_for_timeout(300)
+        lab.page.screenshot(path=str(artifacts / f"{stem}-cell{index:02d}.png"))
+
+
 def test_inside_the_trace_notebook(lab, artifacts):
     """Lesson 08 runs whole in JupyterLab: its plots render, answers are shown with verdicts,
     and the early-exit timing and ratio are printed from what it measured. Each code cell's
@@ -132,15 +147,7 @@ def test_inside_the_trace_notebook(lab, artifacts):
         return {text, images: out.filter(o => o.data && o.data['image/png']).length};
       });
     }""")
-    for index in range(len(lab.page.evaluate(
-            "() => window.jupyterapp.shell.currentWidget.content.widgets.map(c => 0)"))):
-        lab.page.evaluate("""async (i) => {
-          const nb = window.jupyterapp.shell.currentWidget.content;
-          nb.activeCellIndex = i;
-          await nb.scrollToItem(i, 'start');
-        }""", index)
-        lab.page.wait_for_timeout(300)
-        lab.page.screenshot(path=str(artifacts / f"08_inside_the_trace-cell{index:02d}.png"))
+    screenshot_cells(lab, artifacts, "08_inside_the_trace")
     text = "\n".join(o["text"] for o in outputs)
     assert re.search(r"ratio \d+\.\d\d", text) and re.search(r"of \d+ answers are the same", text)
     # the early-exit curve, a timeline, right vs wrong lengths, the extension and pass@k curves
@@ -154,16 +161,7 @@ def test_confidence_notebook(lab, artifacts):
     run. The shaded trace is screenshot on its own, and each code cell's output too."""
     lab.open("09_confidence.ipynb")
     lab.run_all()
-    cells = lab.page.evaluate(
-        "() => window.jupyterapp.shell.currentWidget.content.widgets.map(c => 0)")
-    for index in range(len(cells)):
-        lab.page.evaluate("""async (i) => {
-          const nb = window.jupyterapp.shell.currentWidget.content;
-          nb.activeCellIndex = i;
-          await nb.scrollToItem(i, 'start');
-        }""", index)
-        lab.page.wait_for_timeout(300)
-        lab.page.screenshot(path=str(artifacts / f"09_confidence-cell{index:02d}.png"))
+    screenshot_cells(lab, artifacts, "09_confidence")
     shaded = lab.page.locator(".dskit-conf").first
     shaded.scroll_into_view_if_needed()
     shaded.screenshot(path=str(artifacts / "09_confidence-shaded.png"))
