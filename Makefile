@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-EXTRAS ?= embedded,kb,notebook,serve,app,dev
+EXTRAS ?= embedded,kb,notebook,serve,mcp,app,dev
 comma := ,
 STAMP := $(VENV)/.dskit-installed-$(subst $(comma),-,$(EXTRAS))
 # all-MiniLM-L6-v2's weights (safetensors + vocabulary); dskit checks their SHA-256.
