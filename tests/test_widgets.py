@@ -309,3 +309,23 @@ def test_chat_widget_shades_a_reply_by_confidence_when_asked(scripted):
     last = w.history.value.rsplit("<b>You:</b>", 1)[1]
     assert "Token confidence (top-2" in last and 'class="dskit-conf-low"' in last
     assert "p 0.41" in last  # 吃竹子's probability, on hover
+
+
+def test_compare_widget_answers_keep_the_whole_answer_and_its_verdict():
+    from dskit.widgets.compare_widget import FOLD, answers_html
+
+    long = "先算 45 + 38：" + "一步一步地算，" * 60 + "所以答案是 \\boxed{83}。<script>x</script>"
+    rows = [
+        {"model": "qwen2.5-coder:0.5b", "prompt": "计算：45 + 38 等于多少？", "answer": long,
+         "expected": "83", "correct": True, "done_reason": "stop", "error": None},
+        {"model": "smollm2:135m", "prompt": "计算：45 + 38 等于多少？", "answer": "73",
+         "expected": "83", "correct": False, "done_reason": "length", "error": None},
+        {"model": "smollm2:135m", "prompt": "What is 6 + 7?", "answer": "", "expected": "13",
+         "correct": None, "done_reason": None, "error": "ModelError: out of memory"},
+    ]
+    page = answers_html(rows)
+    assert len(long) > FOLD and "\\boxed{83}" in page  # folded, not cut: the number is there
+    assert "<details>" in page and "<script>" not in page and "&lt;script&gt;" in page
+    assert "✓ expected 83" in page and "✗ expected 83" in page
+    assert "cut by the token limit" in page and "error: ModelError: out of memory" in page
+    assert "dskit-scroll" in page  # a wide table scrolls inside the output area

@@ -29,6 +29,9 @@ _STYLE = (
     ".dskit-readable td.dskit-word{text-align:left}"
     ".dskit-readable td.dskit-text{text-align:left;white-space:pre-wrap;overflow-wrap:anywhere;"
     "min-width:10em;max-width:36em}"
+    # A table wider than the output area scrolls inside it instead of spilling past its edge
+    # (JupyterLab at 1280 px with the file browser open leaves about 900 px).
+    ".dskit-scroll{overflow-x:auto;max-width:100%}"
 )
 
 
@@ -68,8 +71,8 @@ class Table:
             cells = "".join(f"<td{self._css(c)}>{html.escape(v)}</td>"
                             for c, v in zip(self.data.columns, row, strict=True))
             body.append(f"<tr>{cells}</tr>")
-        return (f"<style>{_STYLE}</style><table class='dskit-readable'><thead><tr>{head}</tr>"
-                f"</thead><tbody>{''.join(body)}</tbody></table>")
+        return (f"<style>{_STYLE}</style><div class='dskit-scroll'><table class='dskit-readable'>"
+                f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>")
 
     def __str__(self) -> str:
         """Columns side by side (numbers to the right); a long text wraps onto more lines of

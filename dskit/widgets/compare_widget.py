@@ -12,8 +12,9 @@ from ..client import Client, default_client
 from ..evals.comparison import compare
 from ..evals.plots import summary_png
 from ..evals.prompts import load
+from ..evals.results import blank
 from ..evals.summary import summary
-from ..evals.tables import readable
+from ..evals.tables import ended, readable, verdict
 from .base import StatusLine, Worker, WorkerWidget, controls, stop_button, tagged
 
 PROMPT_SETS = ("cup", "cup-en", "maths")
@@ -97,29 +98,39 @@ class CompareWidget(WorkerWidget):
 
 
 def answers_html(rows: list[dict[str, Any]]) -> str:
-    """Each answer as it arrives: model, question, answer, verdict, and why it ended."""
+    """Each answer as it arrives: model, question, the whole answer (folded past a few lines),
+    verdict, and why it ended."""
     body = []
     for row in rows:
-        if row.get("error"):
-            verdict, answer = "error", str(row["error"])
-        else:
-            correct = row.get("correct")
-            mark = {True: "✓", False: "✗"}.get(correct, "–")  # type: ignore[arg-type]
-            verdict = f"{mark} expected {row['expected']}" if row.get("expected") else mark
-            answer = str(row.get("answer") or "")
-        ended = {"length": "cut by the token limit",
-                 "repetition": "stopped repeating itself (loop guard)"}.get(
-            str(row.get("done_reason")), row.get("done_reason") or "")
-        cells = (row["model"], _short(str(row["prompt"]), 40), _short(answer, 120), verdict,
-                 ended)
-        body.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells)
-                    + "</tr>")
+        answer = "" if not blank(row.get("error")) else str(row.get("answer") or "")
+        cells = (html.escape(str(row["model"])), html.escape(_short(str(row["prompt"]), 60)),
+                 _answer_cell(answer), html.escape(verdict(row)), html.escape(ended(row)))
+        body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     head = "".join(f"<th>{h}</th>" for h in ("model", "prompt", "answer", "verdict", "ended"))
-    return (f"<table class='dskit-answers-table'><thead><tr>{head}</tr></thead>"
-            f"<tbody>{''.join(body)}</tbody></table>")
+    return (f"<style>{_STYLE}</style><div class='dskit-scroll'><table "
+            f"class='dskit-answers-table'><thead><tr>{head}</tr></thead>"
+            f"<tbody>{''.join(body)}</tbody></table></div>")
+
+
+#: Characters of an answer shown before the rest is folded (click to read it whole).
+FOLD = 200
+
+_STYLE = (".dskit-answers-table td{vertical-align:top;text-align:left;padding:.2em .5em}"
+          ".dskit-answers-table td:nth-child(3){white-space:pre-wrap;overflow-wrap:anywhere;"
+          "min-width:12em;max-width:40em}"
+          ".dskit-scroll{overflow-x:auto;max-width:100%}")
+
+
+def _answer_cell(answer: str) -> str:
+    """The whole answer, escaped: short ones as they are, long ones folded after `FOLD`
+    characters (a cut answer would hide the number the verdict is about)."""
+    text = answer.strip()
+    if len(text) <= FOLD:
+        return html.escape(text)
+    return (f"<details><summary>{html.escape(text[:FOLD])}… (more)</summary>"
+            f"{html.escape(text)}</details>")
 
 
 def _short(text: str, n: int) -> str:
     text = " ".join(text.split())
     return text if len(text) <= n else text[: n - 1] + "…"
-
