@@ -451,7 +451,7 @@ _HYBRID_SPECS: tuple[ModelSpec, ...] = (
     ModelSpec(
         tag="deepseek-ai/DeepSeek-V3.2-Exp", family="deepseek-v3.2", params_b=671.0,
         active_params_b=37.0, base="DeepSeek-V3.1-Terminus + DeepSeek Sparse Attention",
-        architecture="deepseek_v32", download_gb=None, context_length=None,
+        architecture="DeepSeek-V3 MoE + DSA", download_gb=None, context_length=None,
         kv_bytes_per_token=None, aime2025=89.3, gpqa_diamond=79.9, livecodebench=74.1,
         where=(WEIGHTS,), hybrid=True, thinking_control=(TEMPLATE_KWARGS,),
         hf_name="deepseek-ai/DeepSeek-V3.2-Exp",
@@ -483,7 +483,7 @@ _HYBRID_SPECS: tuple[ModelSpec, ...] = (
         }),
     ModelSpec(
         tag="deepseek-ai/DeepSeek-V3.2", family="deepseek-v3.2", params_b=671.0,
-        active_params_b=37.0, base="DeepSeek-V3.2-Exp-Base", architecture="deepseek_v32",
+        active_params_b=37.0, base="DeepSeek-V3.2-Exp-Base", architecture="DeepSeek-V3 MoE + DSA",
         download_gb=None, context_length=163840, kv_bytes_per_token=None, aime2025=93.1,
         where=(WEIGHTS,), hybrid=True, thinking_control=(ENCODING,),
         tool_calls_while_thinking=True, hf_name="deepseek-ai/DeepSeek-V3.2",
@@ -526,7 +526,7 @@ _HYBRID_SPECS: tuple[ModelSpec, ...] = (
     ModelSpec(
         tag="deepseek-ai/DeepSeek-V3.2-Speciale", family="deepseek-v3.2", params_b=671.0,
         active_params_b=37.0, base="DeepSeek-V3.2 (high-compute reasoning variant)",
-        architecture="deepseek_v32", download_gb=None, context_length=None,
+        architecture="DeepSeek-V3 MoE + DSA", download_gb=None, context_length=None,
         kv_bytes_per_token=None, aime2025=96.0, where=(WEIGHTS,), hybrid=False,
         thinking_control=(ALWAYS,), tool_calls_while_thinking=False,
         hf_name="deepseek-ai/DeepSeek-V3.2-Speciale",
