@@ -270,6 +270,21 @@ def test_checks_are_skipped_for_a_tag_the_catalog_does_not_know(
     assert any("not in the catalog" in n for n in summary["notes"])
 
 
+def test_a_cloud_tag_is_not_weighed_against_this_machine(
+        httpserver: HTTPServer, small_machine: None) -> None:
+    """deepseek-v4-pro:cloud runs on ollama.com: a small machine does not refuse its pull."""
+    client = serve(httpserver)
+    httpserver.expect_request("/api/pull", method="POST").respond_with_data(
+        ndjson(*PULL_LINES), content_type=NDJSON)
+    summary = manage.pull("deepseek-v4-pro:cloud", client, progress=False)
+    assert summary["status"] == "success"
+    assert any("does not run on this machine (ollama-cloud" in n for n in summary["notes"])
+    # a local tag whose size the catalog lacks is pulled too, with the reason checks were skipped
+    notes = manage.check_resources("deepseek-v3.1:671b", client)
+    assert notes == ["the catalog has no download size for deepseek-v3.1:671b: disk and memory "
+                     "checks skipped"]
+
+
 def test_remote_ollama_is_not_measured_with_this_machine(small_machine: None) -> None:
     from dskit.backends.ollama import OllamaBackend
 

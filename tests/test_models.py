@@ -11,20 +11,45 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dskit.errors import ConfigurationError
-from dskit.models.family import FIGURES, GB, ModelSpec, catalog, reported, spec_for, specs
+from dskit.models import family
+from dskit.models.family import (
+    FACTS,
+    FIGURES,
+    GB,
+    THINKING_CONTROLS,
+    WHERE,
+    ModelSpec,
+    catalog,
+    platform_mode,
+    reported,
+    spec_for,
+    specs,
+)
 from dskit.models.fit import GPU_RESERVE_GB, ROOMY, Machine, ram_headroom_gb, recommend
 from dskit.models.manage import MEASURE_COLUMNS, lesson, measure
 from dskit.sysinfo import GPU, CpuLoad
 from dskit.weights import files as model_files
 
-# Download sizes of Ollama's default tags (ollama.com/library/deepseek-r1 and deepseek-v3).
+# Download sizes of the Ollama tags run on this machine (ollama.com/library/deepseek-r1 and
+# deepseek-v3): the only DeepSeek rows recommend() assesses.
 SIZES = {
-    "deepseek-r1:1.5b": 1.1, "deepseek-r1:7b": 4.7, "deepseek-r1:8b": 4.9,
-    "deepseek-r1:14b": 9.0, "deepseek-r1:32b": 20.0, "deepseek-r1:70b": 43.0,
-    "deepseek-r1:671b": 404.0, "deepseek-v3:671b": 404.0,
+    "deepseek-r1:1.5b": 1.1, "deepseek-r1:7b": 4.7, "deepseek-r1:8b": 5.2,
+    "deepseek-r1:8b-llama-distill-q4_K_M": 4.9, "deepseek-r1:14b": 9.0, "deepseek-r1:32b": 20.0,
+    "deepseek-r1:70b": 43.0, "deepseek-r1:671b": 404.0, "deepseek-r1:671b-q4_K_M": 404.0,
+    "deepseek-v3:671b": 404.0,
 }
-DISTILLS = ["deepseek-r1:1.5b", "deepseek-r1:7b", "deepseek-r1:8b", "deepseek-r1:14b",
-            "deepseek-r1:32b", "deepseek-r1:70b"]
+# The January distills (the paper's table reports all four scores for them).
+DISTILLS = ["deepseek-r1:1.5b", "deepseek-r1:7b", "deepseek-r1:8b-llama-distill-q4_K_M",
+            "deepseek-r1:14b", "deepseek-r1:32b", "deepseek-r1:70b"]
+# A local Ollama tag whose download size the catalog could not find: listed, never assessed.
+UNSIZED = {"deepseek-v3.1:671b"}
+# Rows that do not run on this machine: Ollama cloud tags, platform names, open weights only.
+ELSEWHERE = {"deepseek-v4-flash:cloud", "deepseek-v4-pro:cloud", "deepseek-flash",
+             "deepseek-ai/DeepSeek-V3.1-Terminus", "deepseek-ai/DeepSeek-V3.2-Exp",
+             "deepseek-ai/DeepSeek-V3.2", "deepseek-ai/DeepSeek-V3.2-Speciale"}
+HYBRID = {"deepseek-v3.1:671b", "deepseek-ai/DeepSeek-V3.1-Terminus",
+          "deepseek-ai/DeepSeek-V3.2-Exp", "deepseek-ai/DeepSeek-V3.2", "deepseek-v4-flash:cloud",
+          "deepseek-v4-pro:cloud", "deepseek-flash"}
 FITS = {"GPU", "partial GPU", "CPU only", "tight", "does not fit"}
 MIB = 2**20
 
@@ -64,31 +89,120 @@ def test_catalog_has_every_tag_with_its_download_size():
         assert col in df.columns
     assert df.loc["deepseek-r1:7b", "base"] == "Qwen2.5-Math-7B"
     assert df.loc["deepseek-r1:70b", "base"] == "Llama-3.3-70B-Instruct"
-    assert df.loc["deepseek-r1:8b", "architecture"] == "llama"
+    # deepseek-r1:8b is the R1-0528 Qwen3-8B distill; the Llama one kept its explicit tag
+    assert df.loc["deepseek-r1:8b", "architecture"] == "qwen3"
+    assert df.loc["deepseek-r1:8b-llama-distill-q4_K_M", "architecture"] == "llama"
+
+
+def test_catalog_shows_where_each_model_runs_and_how_it_thinks():
+    df = by_tag(catalog())
+    for col in ("where", "local", "hybrid", "active_params", "AIME2025", "thinking_control",
+                "tools_while_thinking", "effort_levels"):
+        assert col in df.columns, col
+    assert df.loc["deepseek-r1:7b", "where"] == "ollama" and df.loc["deepseek-r1:7b", "local"]
+    assert df.loc["deepseek-v4-pro:cloud", "where"] == "ollama-cloud, platform, weights"
+    assert df.loc["deepseek-v4-pro:cloud", "effort_levels"] == "low/high/max"
+    assert df.loc["deepseek-v3.1:671b", "thinking_control"] == (
+        "ollama think, chat_template_kwargs thinking")
+    assert set(df.index[df["hybrid"]]) == HYBRID
+    assert set(df.index[~df["local"]]) == ELSEWHERE
+    # a model that does not run here has no memory need, and says why in its sources
+    for tag in ELSEWHERE | UNSIZED:
+        assert pd.isna(df.loc[tag, "memory_GB"]), tag
+        assert catalog().attrs["sources"][tag]["memory_gb"].startswith("None"), tag
+    assert "ollama-cloud" in catalog().attrs["where"]
 
 
 def test_catalog_is_sorted_by_size_and_can_leave_out_stand_ins():
     full = catalog()
-    assert list(full["params"]) == sorted(full["params"])
+    sized = list(full["params"].dropna())
+    assert sized == sorted(sized)
+    assert full["params"].isna().sum() == 1 and pd.isna(full["params"].iloc[-1])  # V4.1-Flash
     only_ds = catalog(include_standins=False)
-    assert set(only_ds["tag"]) == set(SIZES)
+    assert set(only_ds["tag"]) == set(SIZES) | UNSIZED | ELSEWHERE
     assert only_ds["deepseek"].all()
 
 
 def test_every_figure_names_its_source():
     for spec in specs():
-        assert set(FIGURES) <= set(spec.sources), spec.tag
-        assert all(spec.sources[k].strip() for k in FIGURES), spec.tag
+        assert set(FIGURES) | set(FACTS) <= set(spec.sources), spec.tag
+        assert all(spec.sources[k].strip() for k in (*FIGURES, *FACTS)), spec.tag
     assert set(catalog().attrs["sources"]) == {s.tag for s in specs()}
+
+
+MISSING = ("not found", "None", "not applicable", "not reported")
+
+
+@pytest.mark.parametrize("spec", specs(), ids=lambda s: s.tag)
+def test_a_figure_that_is_missing_says_so_in_its_source(spec):
+    """No number is made up: a None figure's source says it was not found (or why none)."""
+    for figure, value in (("params_b", spec.params_b), ("download_gb", spec.download_gb),
+                          ("context_length", spec.context_length),
+                          ("memory_gb", spec.memory_gb)):
+        if value is None:
+            assert any(w in spec.sources[figure] for w in MISSING), (spec.tag, figure)
+    scores = (spec.aime2024, spec.aime2025, spec.math500, spec.gpqa_diamond, spec.livecodebench)
+    if spec.deepseek and any(v is None for v in scores):
+        assert any(w in spec.sources["scores"] for w in MISSING) or spec.tag in (
+            "deepseek-v3:671b",  # its source says why LiveCodeBench is not mixed in
+            *(s.tag for s in specs() if s.family == "deepseek-r1" and s.aime2025 is None),
+        ), spec.tag
+
+
+def test_new_rows_quote_what_their_sources_say():
+    sources = spec_for("deepseek-r1:671b").sources
+    assert "'AIME 2025 (Pass@1) | 70.0 | 87.5'" in sources["scores"]
+    assert "93.1" in spec_for("deepseek-v3.1:671b").sources["scores"]
+    assert "'| DeepSeek-R1-0528-Qwen3-8B | 86.0 | 76.3" in spec_for("deepseek-r1:8b").sources[
+        "scores"]
+    assert "low / high / max" in spec_for("deepseek-v4-pro").sources["effort_levels"]
+    assert "July 15, 2026" in spec_for("deepseek-v3.1:671b").sources["where"]
+
+
+def test_facts_use_the_documented_vocabulary():
+    for spec in specs():
+        assert spec.where and set(spec.where) <= set(WHERE), spec.tag
+        assert spec.thinking_control and set(spec.thinking_control) <= set(THINKING_CONTROLS)
+        assert not set(spec.effort_levels) - {"low", "high", "max"}, spec.tag
+        if spec.hybrid:  # a hybrid model's thinking is switched somehow
+            assert not set(spec.thinking_control) & {family.ALWAYS, family.NEVER}, spec.tag
+        if spec.effort_levels:
+            assert spec.hybrid, spec.tag
+    for tag in (*DISTILLS, "deepseek-r1:8b", "deepseek-r1:671b", "deepseek-r1:671b-q4_K_M"):
+        spec = spec_for(tag)
+        assert not spec.hybrid and spec.thinking_control == ("always",), tag
+    assert spec_for("deepseek-v3:671b").thinking_control == ("never",)
+
+
+def test_hybrid_flags_and_tools_while_thinking():
+    v31, v32 = spec_for("deepseek-v3.1:671b"), spec_for("deepseek-ai/DeepSeek-V3.2")
+    assert v31.hybrid and not v31.tool_calls_while_thinking  # tools only without thinking
+    assert v32.hybrid and v32.tool_calls_while_thinking  # "thinking with tools"
+    assert spec_for("deepseek-r1:671b").tool_calls_while_thinking  # R1-0528: function calling
+    assert not spec_for("deepseek-r1:671b-q4_K_M").tool_calls_while_thinking  # January R1
+    speciale = spec_for("deepseek-ai/DeepSeek-V3.2-Speciale")
+    assert not speciale.hybrid and not speciale.tool_calls_while_thinking
+    assert spec_for("deepseek-v4-flash:cloud").effort_levels == ("high", "max")
+    assert spec_for("deepseek-flash").effort_levels == ("low", "high", "max")
+    assert spec_for("deepseek-v3.1:671b").effort_levels == ()
 
 
 def test_published_scores_for_every_r1_model():
     df = by_tag(catalog())
-    for tag in [*DISTILLS, "deepseek-r1:671b"]:
+    for tag in [*DISTILLS, "deepseek-r1:671b-q4_K_M"]:
         assert df.loc[tag, ["AIME2024", "MATH500", "GPQA", "LiveCodeBench"]].notna().all(), tag
+    for tag in ("deepseek-r1:8b", "deepseek-r1:671b"):  # R1-0528: no MATH-500, AIME 2025 too
+        assert df.loc[tag, ["AIME2024", "AIME2025", "GPQA", "LiveCodeBench"]].notna().all(), tag
+        assert pd.isna(df.loc[tag, "MATH500"]), tag
     assert tuple(df.loc["deepseek-r1:7b", ["AIME2024", "MATH500", "GPQA", "LiveCodeBench"]]) == (
         55.5, 92.8, 49.1, 37.6)
-    assert df.loc["deepseek-r1:671b", "AIME2024"] == 79.8
+    assert df.loc["deepseek-r1:671b-q4_K_M", "AIME2024"] == 79.8
+    assert tuple(df.loc["deepseek-r1:671b", ["AIME2024", "AIME2025", "GPQA", "LiveCodeBench"]]
+                 ) == (91.4, 87.5, 81.0, 73.3)
+    assert tuple(df.loc["deepseek-r1:8b", ["AIME2024", "AIME2025", "GPQA", "LiveCodeBench"]]
+                 ) == (86.0, 76.3, 61.1, 60.5)
+    assert tuple(df.loc["deepseek-v3.1:671b", ["AIME2024", "AIME2025", "GPQA", "LiveCodeBench"]]
+                 ) == (93.1, 88.4, 80.1, 74.8)
     # Distillation helps with size, as the paper reports.
     assert df.loc["deepseek-r1:1.5b", "AIME2024"] < df.loc["deepseek-r1:32b", "AIME2024"]
 
@@ -105,7 +219,9 @@ def test_stand_ins_are_marked_not_deepseek():
 
 def test_notes_say_what_the_tags_hide():
     assert "R1-0528 Qwen3-8B" in spec_for("deepseek-r1:8b").note
-    for tag in ("deepseek-r1:671b", "deepseek-v3:671b"):
+    assert "deepseek-r1:8b-llama-distill-q4_K_M" in spec_for("deepseek-r1:8b").note
+    assert "January R1" in spec_for("deepseek-r1:671b").note
+    for tag in ("deepseek-r1:671b", "deepseek-r1:671b-q4_K_M", "deepseek-v3:671b"):
         spec = spec_for(tag)
         assert spec.active_params_b == 37.0 and spec.params_b == 671.0
         assert "641 GB" in spec.note
@@ -117,7 +233,10 @@ def test_memory_is_weights_plus_kv_cache_plus_overhead():
     assert spec.memory_gb == round(spec.download_gb + kv + 1.0, 1)
     assert spec.memory_gb_at(32768) > spec.memory_gb > spec.download_gb
     for s in specs():
-        assert s.memory_gb > s.download_gb
+        if s.memory_gb is not None:
+            assert s.memory_gb > s.download_gb
+        else:
+            assert not s.local or s.download_gb is None, s.tag
 
 
 def test_specs_are_frozen():
@@ -133,7 +252,17 @@ def test_specs_are_frozen():
     ("deepseek-r1:7b-qwen-distill-q4_K_M", "deepseek-r1:7b"),
     ("deepseek-r1:1.5b-qwen-distill-fp16", "deepseek-r1:1.5b"),
     ("deepseek-r1:70b-llama-distill-q8_0", "deepseek-r1:70b"),
-    ("deepseek-r1:671b-q8_0", "deepseek-r1:671b"),
+    ("deepseek-r1:671b-q8_0", "deepseek-r1:671b-q4_K_M"),  # the January build's variants
+    ("deepseek-r1:671b-0528-fp16", "deepseek-r1:671b"),
+    ("deepseek-r1:671b-0528-q4_K_M", "deepseek-r1:671b"),
+    ("deepseek-r1:8b-0528-qwen3-q8_0", "deepseek-r1:8b"),
+    ("deepseek-r1:8b-llama-distill-fp16", "deepseek-r1:8b-llama-distill-q4_K_M"),
+    ("deepseek-v3.1", "deepseek-v3.1:671b"),
+    ("deepseek-v3.1:671b-cloud", "deepseek-v3.1:671b"),
+    ("deepseek-v3.1:671b-q4_K_M", "deepseek-v3.1:671b"),
+    ("deepseek-v3.2:cloud", "deepseek-ai/DeepSeek-V3.2"),
+    ("deepseek-v4-flash:cloud", "deepseek-v4-flash:cloud"),
+    ("deepseek-v4-pro:cloud", "deepseek-v4-pro:cloud"),
     ("DeepSeek-R1:14B", "deepseek-r1:14b"),
     ("registry.ollama.ai/library/deepseek-r1:32b", "deepseek-r1:32b"),
     ("deepseek-v3", "deepseek-v3:671b"),
@@ -142,10 +271,48 @@ def test_specs_are_frozen():
     ("llama3:8b", None),
     ("deepseek-r1:3b", None),
     ("deepseek-r1:unknown", None),
+    ("deepseek-v5", None),
 ])
 def test_spec_for_tag_variants(tag, expected):
     spec = spec_for(tag)
     assert (spec.tag if spec else None) == expected
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("deepseek-ai/DeepSeek-V3.1", "deepseek-v3.1:671b"),
+    ("deepseek-ai/deepseek-v3.1", "deepseek-v3.1:671b"),
+    ("https://huggingface.co/deepseek-ai/DeepSeek-R1-0528", "deepseek-r1:671b"),
+    ("hf.co/deepseek-ai/DeepSeek-R1-0528-Qwen3-8B", "deepseek-r1:8b"),
+    ("deepseek-ai/DeepSeek-R1", "deepseek-r1:671b-q4_K_M"),
+    ("deepseek-ai/DeepSeek-R1-Distill-Llama-8B", "deepseek-r1:8b-llama-distill-q4_K_M"),
+    ("deepseek-ai/DeepSeek-V3.2-Exp", "deepseek-ai/DeepSeek-V3.2-Exp"),
+    ("deepseek-ai/DeepSeek-V3.2-Speciale", "deepseek-ai/DeepSeek-V3.2-Speciale"),
+    ("deepseek-ai/DeepSeek-V4-Flash", "deepseek-v4-flash:cloud"),
+    ("deepseek-ai/DeepSeek-V4-Pro", "deepseek-v4-pro:cloud"),
+    ("deepseek-ai/DeepSeek-V9", None),
+])
+def test_spec_for_hugging_face_names(name, expected):
+    spec = spec_for(name)
+    assert (spec.tag if spec else None) == expected
+
+
+@pytest.mark.parametrize(("name", "expected", "mode"), [
+    # DeepSeek's platform now: deepseek-flash is V4.1-Flash, which also serves the old V4 names
+    ("deepseek-flash", "deepseek-flash", None),
+    ("deepseek-v4-flash", "deepseek-flash", None),
+    ("deepseek-v4-flash-vision-exp", "deepseek-flash", None),
+    ("deepseek-v4-pro", "deepseek-v4-pro:cloud", None),
+    # retired on 2026-07-24: they find the model they last reached, in a fixed mode
+    ("deepseek-chat", "deepseek-v4-flash:cloud", "non-thinking"),
+    ("DeepSeek-Reasoner", "deepseek-v4-flash:cloud", "thinking"),
+    ("deepseek-coder", None, None),
+])
+def test_spec_for_platform_names(name, expected, mode):
+    spec = spec_for(name)
+    assert (spec.tag if spec else None) == expected
+    assert platform_mode(name) == mode
+    if spec is not None:
+        assert family.PLATFORM in spec.where or name.lower() in family.RETIRED_PLATFORM_NAMES
 
 
 def test_no_gpu_laptop_runs_small_sizes_on_the_cpu():
@@ -223,6 +390,34 @@ def test_stand_ins_fit_anywhere_when_asked_for():
     rows = by_tag(recommend(laptop(), include_standins=True))
     assert rows.loc["smollm2:135m", "fit"] == "CPU only"
     assert "not DeepSeek" in rows.loc["qwen2.5-coder:0.5b", "advice"]
+
+
+def big_node() -> Machine:
+    """Eight 141 GB cards and 2 TB of RAM: room for anything that runs locally."""
+    gpus = [GPU("NVIDIA H200", 141 * 1024, 0, "560") for _ in range(8)]
+    return Machine(gpus=gpus, ram_total=int(2048 * GB), ram_available=int(2000 * GB),
+                   disk_free=int(8000 * GB))
+
+
+@pytest.mark.parametrize("machine", [laptop, rtx4090, a100_node, tiny_disk, big_node])
+def test_models_that_do_not_run_here_are_never_assessed_nor_suggested(machine):
+    for standins in (False, True):
+        df = recommend(machine(), include_standins=standins)
+        assert not set(df["tag"]) & (ELSEWHERE | UNSIZED)
+        assert all(spec_for(t).local for t in df["tag"])
+        suggested = re.search(r"suggested: (\S+?)\.(?:\s|$)", df.attrs["summary"])
+        if suggested:
+            assert spec_for(suggested.group(1)).local
+    # the local tag without a size is named, so its absence is not a silent one
+    assert "deepseek-v3.1:671b is not assessed" in recommend(machine()).attrs["summary"]
+
+
+def test_a_big_node_runs_the_full_models_locally_but_not_the_cloud_ones():
+    df = recommend(big_node())
+    rows = by_tag(df)
+    assert rows.loc["deepseek-r1:671b", "fit"] == "GPU"  # R1-0528, 446 GB over eight cards
+    assert "deepseek-v4-pro:cloud" not in rows.index and "deepseek-flash" not in rows.index
+    assert "suggested: deepseek-" in df.attrs["summary"]
 
 
 def test_this_machine():

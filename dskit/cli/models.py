@@ -9,6 +9,10 @@ from typing import Any
 from .. import models
 from .output import client_for, safe
 
+#: What `dskit models catalog` prints of `models.catalog()`.
+CATALOG_COLUMNS = ["tag", "where", "hybrid", "params", "base", "download_GB", "memory_GB",
+                   "context", "AIME2024", "AIME2025", "GPQA", "LiveCodeBench"]
+
 
 def cmd_pull(args: argparse.Namespace) -> int:
     """Pull (Ollama) or assemble (embedded) a model with a progress bar."""
@@ -25,7 +29,9 @@ def cmd_models(args: argparse.Namespace) -> int:
                            "display.max_colwidth", 60):
         if args.view == "catalog":
             df = models.catalog(include_standins=not args.deepseek_only)
-            print(df.drop(columns=["note"], errors="ignore").to_string(index=False))
+            # The columns a terminal has room for; the notebook shows the rest.
+            print(df[CATALOG_COLUMNS].astype(object).fillna("-").to_string(index=False))
+            print("\n" + df.attrs["where"])
         elif args.view == "recommend":
             df = models.recommend()
             print(df[["tag", "download_GB", "memory_GB", "fit", "load_time", "speed"]]

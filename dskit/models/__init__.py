@@ -1,7 +1,7 @@
 """Model sizes: the DeepSeek family, what fits this machine, pull/switch/loaded."""
 
 from ..errors import InsufficientResources
-from .family import ModelSpec, catalog, reported, spec_for
+from .family import ModelSpec, catalog, platform_mode, reported, spec_for
 from .fit import Machine, recommend
 from .manage import check_resources, lesson, loaded, measure, pull, switch
 
@@ -14,6 +14,7 @@ __all__ = [
     "lesson",
     "loaded",
     "measure",
+    "platform_mode",
     "pull",
     "recommend",
     "reported",

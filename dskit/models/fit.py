@@ -95,7 +95,9 @@ def _speed_class(tokens_per_s: float) -> str:
 
 
 def _assess(spec: ModelSpec, m: Machine) -> dict[str, Any]:
-    need = spec.memory_gb
+    need, weights = spec.memory_gb, spec.download_gb
+    if need is None or weights is None:  # only runnable() specs come here
+        raise ConfigurationError(f"{spec.tag} does not run on this machine: nothing to assess")
     free_vram = m.vram_free_gb()
     vram = [max(0.0, v - GPU_RESERVE_GB) for v in free_vram]  # what a model may take
     best, total_vram = (vram[0] if vram else 0.0), sum(vram)
@@ -103,7 +105,7 @@ def _assess(spec: ModelSpec, m: Machine) -> dict[str, Any]:
     margin = ram_headroom_gb(ram_free)
     ram = max(0.0, ram_free - margin)
     disk = m.disk_free / GB
-    on_disk = spec.download_gb <= disk
+    on_disk = weights <= disk
     where = f"{ram_free:.1f} GB available RAM" + (f" + {sum(free_vram):.1f} GB free VRAM"
                                                    if free_vram else "")
     if need <= best:
@@ -135,7 +137,7 @@ def _assess(spec: ModelSpec, m: Machine) -> dict[str, Any]:
             advice += "; serve it on a multi-GPU cluster (vLLM/SGLang) instead"
     why = "memory" if fit == "does not fit" else ""
     if not on_disk:
-        disk_msg = (f"download is {spec.download_gb:g} GB but only {disk:.1f} GB is free "
+        disk_msg = (f"download is {weights:g} GB but only {disk:.1f} GB is free "
                     f"at {m.disk_path or 'the model folder'}: free space or point "
                     "OLLAMA_MODELS at a bigger disk (unless already pulled)")
         advice = (f"{advice}; {disk_msg}" if why
@@ -145,13 +147,12 @@ def _assess(spec: ModelSpec, m: Machine) -> dict[str, Any]:
     if not spec.deepseek:
         advice += " (embedded stand-in, not DeepSeek)"
     runs = fit != "does not fit"
-    weights = spec.download_gb
     load_s = weights / DISK_READ_GBS + weights * gpu_share / PCIE_GBS
     active = weights * spec.active_fraction
     cpu = m.cpu_bandwidth_gbs or CPU_BANDWIDTH_GBS
     per_token = (active * gpu_share / GPU_BANDWIDTH_GBS + active * (1 - gpu_share) / cpu)
     return {
-        "tag": spec.tag, "download_GB": spec.download_gb, "memory_GB": need, "fit": fit,
+        "tag": spec.tag, "download_GB": weights, "memory_GB": need, "fit": fit,
         "download_fits_disk": on_disk, "why_not": why or None,
         "load_time": _load_class(load_s) if runs else None,
         "speed": _speed_class(1 / per_token) if runs else None,
@@ -172,7 +173,7 @@ def _short(tags: list[str], everything: list[str]) -> str:
     return out[0] if len(out) == 1 else f"{', '.join(out[:-1])} and {out[-1]}"
 
 
-def _summary(df: pd.DataFrame, m: Machine) -> str:
+def _summary(df: pd.DataFrame, m: Machine, unsized: list[str] | None = None) -> str:
     tags = list(df["tag"])
 
     def pick(column: str, *values: str) -> list[str]:
@@ -202,6 +203,10 @@ def _summary(df: pd.DataFrame, m: Machine) -> str:
     say(pick("why_not", "memory", "memory and disk"),
         f"FIT in memory ({m.ram_available / GB:.1f} GB RAM available)")
     say(pick("why_not", "disk"), f"FIT on disk ({m.disk_free / GB:.1f} GB free)")
+    if unsized:
+        parts.append(f"{_short(unsized, tags)} {'is' if len(unsized) == 1 else 'are'} not "
+                     "assessed (no download size in the catalog; `ollama show` gives it once "
+                     "pulled)")
     deepseek = df[df["tag"].map(_is_deepseek)]
     roomy = deepseek[deepseek["fit"].isin(ROOMY)]
     if best := _suggest(df):
@@ -219,6 +224,11 @@ def _summary(df: pd.DataFrame, m: Machine) -> str:
     else:
         parts.append("no DeepSeek size fits: use a GPU instance")
     return f"{head}: " + "; ".join(parts or ["nothing to assess"]) + "."
+
+
+def runnable(spec: ModelSpec) -> bool:
+    """Whether `spec` runs on this machine and its memory need is known: what fit assesses."""
+    return spec.local and spec.memory_gb is not None
 
 
 def _is_deepseek(tag: str) -> bool:
@@ -246,6 +256,9 @@ def recommend(machine: Machine | None = None, include_standins: bool = False,
     memory, or not at all, how fast each would decode, and which size to pick (never one too
     slow to use, nor one that leaves too little memory free).
 
+    Only models that run on this machine are assessed: Ollama cloud tags, DeepSeek platform
+    models and weights-only releases (`ModelSpec.where`) are never offered here.
+
     `measured`: speeds measured on this machine's CPU — `models.measure()`'s table, or tokens/s
     per model (`{"qwen2.5-coder:0.5b": 24.7}`); the CPU speed estimate then follows them. Rows
     `measure()` took while other programs kept the CPU busy are left out (and the summary says
@@ -257,8 +270,13 @@ def recommend(machine: Machine | None = None, include_standins: bool = False,
     speeds, busy = _speeds(measured)
     if speeds:
         m = replace(m, cpu_bandwidth_gbs=_bandwidth_from(speeds))
-    df = pd.DataFrame([_assess(s, m) for s in specs(include_standins)])
+    candidates = specs(include_standins)
+    df = pd.DataFrame([_assess(s, m) for s in candidates if runnable(s)])
     notes = []
+    # A local tag whose download size the catalog lacks cannot be weighed against the memory:
+    # say so rather than leave it out silently. Cloud, platform and weights-only rows are not
+    # run here at all, so they are never assessed nor suggested.
+    unsized = [s.tag for s in candidates if s.local and not runnable(s)]
     if busy:
         one = len(busy) == 1
         notes.append(f"The speed{'' if one else 's'} measured for {' and '.join(busy)} "
@@ -268,7 +286,7 @@ def recommend(machine: Machine | None = None, include_standins: bool = False,
     if m.cpu_load is not None and m.cpu_load.busy:
         notes.append(f"The CPU is busy now ({m.cpu_load.describe()}): a speed measured now "
                      "would be lower than this machine gives.")
-    df.attrs["summary"] = " ".join([_summary(df, m), *notes])
+    df.attrs["summary"] = " ".join([_summary(df, m, unsized), *notes])
     cpu = m.cpu_bandwidth_gbs or CPU_BANDWIDTH_GBS
     spare = ram_headroom_gb(m.ram_available / GB)
     df.attrs["assumptions"] = (
@@ -323,7 +341,8 @@ def _bandwidth_from(measured: dict[str, float]) -> float:
     """GB/s decoding gets on this CPU, from the measured speed of the largest known model (the
     smallest models are limited by per-token overhead, not by memory)."""
     known = [(spec.download_gb, tps) for tag, tps in measured.items()
-             if (spec := spec_for(tag)) is not None and tps > 0]
+             if (spec := spec_for(tag)) is not None and spec.download_gb is not None
+             and spec.local and tps > 0]
     if not known:
         raise ConfigurationError("measured= needs tokens/s of models the catalog knows, e.g. "
                                  "{'qwen2.5-coder:0.5b': 24.7}")

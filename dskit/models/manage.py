@@ -80,6 +80,14 @@ def _spec(tag: str) -> tuple[Any | None, str]:
     spec = spec_for(tag)
     if spec is None:
         return None, f"{tag} is not in the catalog: disk and memory checks skipped"
+    if not spec.local:
+        # A cloud tag pulls a small manifest and runs on ollama.com: this machine's disk and
+        # memory do not limit it.
+        return None, (f"{tag} does not run on this machine ({', '.join(spec.where)}): disk and "
+                      "memory checks skipped")
+    if spec.memory_gb is None or spec.download_gb is None:
+        return None, (f"the catalog has no download size for {tag}: disk and memory checks "
+                      "skipped")
     return spec, ""
 
 
