@@ -504,3 +504,15 @@ def test_v31_calls_tools_without_thinking(httpserver: HTTPServer):
     assert any("only in non-thinking mode" in n for n in reply.notes)
     with pytest.raises(ConfigurationError, match="non-thinking mode"):
         client.chat(QUESTION, V31_OLLAMA, tools=[add], think=True)
+
+
+# --- the command line -------------------------------------------------------------------------
+
+def test_dskit_chat_takes_an_effort_level():
+    from dskit.cli import build_parser
+    from dskit.cli.output import chat_kwargs
+
+    args = build_parser().parse_args(["chat", "--effort", "max", "你好"])
+    assert chat_kwargs(args)["effort"] == "max"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["chat", "--effort", "extreme", "你好"])
