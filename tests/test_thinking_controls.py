@@ -454,6 +454,16 @@ def test_llama_cpp_budget_only_when_asked_for(httpserver: HTTPServer):
         in reply.notes
 
 
+def test_a_budget_on_v31_switches_thinking_on_and_caps_it(httpserver: HTTPServer):
+    httpserver.expect_request("/version").respond_with_json({"version": "0.21.0"})
+    client = _openai(httpserver, "vllm", [_budgeted_reply(3)])
+    reply = client.chat(QUESTION, V31_HF, think_budget=3)
+    body = _bodies(httpserver)[0]
+    assert body["chat_template_kwargs"] == {"thinking": True}
+    assert body["thinking_token_budget"] == 3
+    assert reply.thinking.startswith("第0步。") and reply.answer == "答案是 9。"
+
+
 def test_a_budget_with_a_minimum_stays_dskits(httpserver: HTTPServer):
     httpserver.expect_request("/version").respond_with_json({"version": "0.21.0"})
     client = _openai(httpserver, "vllm", [_budgeted_reply(9)], model=R1)
