@@ -3,6 +3,7 @@
     DskitError
     ├── ConfigurationError (ValueError)       a setting or argument is wrong
     │   ├── BudgetUnsupported                 this server or model cannot cap reasoning
+    │   ├── EffortUnsupported                 this server or model takes no such effort level
     │   ├── LogprobsUnsupported               this server cannot return log-probabilities
     │   └── ToolsNotSupported                 the model cannot call tools on this server
     ├── StructuredOutputError (ValueError)    the reply is not JSON matching the schema
@@ -149,6 +150,19 @@ class BudgetUnsupported(ConfigurationError):
             "whole reply with max_tokens instead (the reasoning then has no answer if it runs "
             "that long), or use a backend that can: the embedded one, Ollama, vLLM or DeepSeek's "
             "platform.")
+
+
+class EffortUnsupported(ConfigurationError):
+    """An effort level (`effort=`) cannot be sent here; the message names the levels this server
+    and model take, or where effort levels exist."""
+
+    def __init__(self, why: str, effort: str, available: tuple[str, ...] = ()) -> None:
+        self.effort, self.available = effort, available
+        fix = (f"Choose one of {', '.join(map(repr, available))}" if available else
+               "Leave effort out (think_budget=N caps the reasoning on every backend)")
+        super().__init__(
+            f"effort={effort!r}: {why}. {fix}; DeepSeek's platform takes effort='low', 'high' "
+            "or 'max' (reasoning_effort), see docs/thinking.md for each server.")
 
 
 class LogprobsUnsupported(ConfigurationError):

@@ -53,10 +53,17 @@ def fold_system_prompt(messages: list[dict[str, str]]) -> tuple[list[dict[str, s
 
 
 def strip_reasoning(messages: list[dict[str, str]]) -> list[dict[str, str]]:
-    """Drop reasoning from earlier assistant turns: R1 must never see its old `<think>` blocks."""
+    """Drop reasoning from earlier assistant turns: R1 must never see its old `<think>` blocks.
+
+    A turn that called tools keeps its `thinking` apart (never in its content): DeepSeek's
+    thinking mode needs it back (api-docs.deepseek.com/guides/thinking_mode, "Tool Calls"),
+    and the backends of servers that do not, leave it out.
+    """
     out: list[dict[str, str]] = []
     for m in messages:
-        m = {k: v for k, v in m.items() if k not in ("thinking", "reasoning_content")}
+        keep = ("thinking",) if m.get("role") == "assistant" and m.get("tool_calls") else ()
+        m = {k: v for k, v in m.items()
+             if k not in ("thinking", "reasoning_content") or k in keep}
         if m.get("role") == "assistant" and "</think>" in m.get("content", ""):
             m["content"] = split_think(m["content"], start_in_thinking=True)[1]
         out.append(m)

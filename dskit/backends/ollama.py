@@ -19,6 +19,7 @@ from ..errors import (
     BudgetUnsupported,
     ConfigurationError,
     DskitError,
+    EffortUnsupported,
     LogprobsUnsupported,
     ModelNotFound,
     OllamaNotRunning,
@@ -63,6 +64,10 @@ THINK_SINCE = Version("0.9.0")
 THINK_FORMAT_SINCE = Version("0.12.4")
 #: The first Ollama that returns token log-probabilities (`logprobs`, `top_logprobs`).
 LOGPROBS_SINCE = Version("0.12.11")
+#: The first Ollama whose `think` takes a level, "low", "medium" or "high" (docs/api.md: "Can
+#: be a boolean or a thinking level"; api/types.go ThinkValue), and the first that takes "max".
+THINK_LEVELS_SINCE = Version("0.11.1")
+THINK_MAX_SINCE = Version("0.22.0")
 #: What a reply's parts may raise when the server sends something malformed: JSON errors and
 #: pydantic's ValidationError are ValueErrors; a line that is not an object raises the others.
 _MALFORMED = (ValueError, TypeError, AttributeError, RecursionError)
@@ -353,10 +358,39 @@ class OllamaBackend:
                                     "so it was asked again without `think`.")
                 yield ev
 
+    def effort_levels(self) -> tuple[str, ...]:
+        """The levels this Ollama's `think` takes (none before 0.11.1; "max" from 0.22)."""
+        version = self.version()
+        if not supports_think(version, THINK_LEVELS_SINCE):
+            return ()
+        levels = ("low", "medium", "high")
+        return (*levels, "max") if supports_think(version, THINK_MAX_SINCE) else levels
+
+    def _think_value(self, request: ChatRequest, think: bool | None) -> bool | str | None:
+        """`think` as sent: the plan's switch, or its effort level where Ollama and the model
+        take one (else `EffortUnsupported`)."""
+        effort = request.plan.effort
+        if effort is None or not think:
+            return think
+        if request.plan.hybrid or "deepseek" in request.model.lower():
+            # Ollama reads a level as "on" for DeepSeek models: the deepseek-v3.1 renderer
+            # checks only `think.Bool()` (model/renderers/deepseek3.go) and R1's template has no
+            # level; a level would change nothing.
+            raise EffortUnsupported(f"Ollama's DeepSeek models ({request.model}) read `think` "
+                                    "only as on or off", effort)
+        levels = self.effort_levels()
+        if effort not in levels:
+            why = (f"Ollama {self.version()} at {self.host} takes "
+                   + ("no thinking levels (upgrade Ollama)" if not levels else
+                      f"the thinking levels {', '.join(levels)}"))
+            raise EffortUnsupported(why, effort, levels)
+        return effort
+
     def _stream(self, request: ChatRequest, think: bool | None) -> Iterator[Event]:
         extra: dict[str, Any] = {}
-        if think is not None:
-            extra["think"] = think
+        sent = self._think_value(request, think)
+        if sent is not None:
+            extra["think"] = sent
         if self.keep_alive is not None:
             extra["keep_alive"] = self.keep_alive
         if request.format is not None:
@@ -453,6 +487,10 @@ class OllamaBackend:
 
     def _budgeted(self, request: ChatRequest) -> Iterator[Event]:
         """Reasoning cut at the plan's budget, then the answer from a raw `/api/generate`.
+
+        Ollama has no budget of its own to use instead: /api/chat takes `think` (on, off or a
+        level) and no thinking budget (api/types.go ChatRequest; docs/api.md), so dskit's
+        continuation is the way on Ollama.
 
         The reasoning streams from /api/chat (`think: true`) and is cut at the budget
         (`BudgetCut`); the answer is generated from the prompt rendered with the model's own

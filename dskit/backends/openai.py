@@ -6,13 +6,14 @@ import contextlib
 import json
 import re
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import replace
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
 import httpx
 from httpx_sse import SSEError, connect_sse
+from packaging.version import InvalidVersion, Version
 
 from .. import config
 from ..errors import (
@@ -22,6 +23,7 @@ from ..errors import (
     BudgetUnsupported,
     ConfigurationError,
     DskitError,
+    EffortUnsupported,
     ModelNotFound,
     RateLimited,
     ServerError,
@@ -31,7 +33,15 @@ from ..errors import (
     redact,
     register_secret,
 )
-from ..reasoning.plan import CLOSE, EMPTY_THINK, THINK_PREFIX, ReasoningSupport
+from ..reasoning.plan import (
+    CLOSE,
+    EMPTY_THINK,
+    PLATFORM_MODES,
+    THINK_PREFIX,
+    ReasoningSupport,
+    native_budget_note,
+    native_fallback_note,
+)
 from ..tools import ToolRequest, decode_arguments
 from .base import (
     BudgetCut,
@@ -53,6 +63,21 @@ FALLBACK_MODEL = "deepseek-reasoner"
 LIST_TIMEOUT = 15.0
 #: Delta fields that carry reasoning: DeepSeek/vLLM/SGLang, then Ollama's /v1.
 REASONING_FIELDS = ("reasoning_content", "reasoning")
+#: The servers dskit tells apart (`server=` names one; otherwise `server_kind()` finds it).
+SERVERS = ("deepseek", "vllm", "sglang", "llama.cpp", "other")
+#: `/models` `owned_by` values that name a server: vLLM and SGLang name themselves, llama.cpp's
+#: server says "llamacpp" (tools/server/README.md, GET /v1/models).
+OWNERS = {"vllm": "vllm", "sglang": "sglang", "llamacpp": "llama.cpp"}
+#: The first vLLM whose chat completions take `thinking_token_budget` (vLLM PR #20859; "vLLM >=
+#: 0.20" per ai-dynamo/dynamo#9571). Older vLLMs ignore unknown fields without a word.
+VLLM_BUDGET_SINCE = Version("0.20.0")
+#: A server that ignores its budget field without a word is caught when this many more pieces
+#: of reasoning than the budget arrived (a server that enforces it may add its own closing
+#: phrase, vLLM's `reasoning_end_str` or llama.cpp's `reasoning_budget_message`, to the count).
+NATIVE_SLACK = 64
+#: The effort levels of DeepSeek's platform: `reasoning_effort` "low", "high" or "max"
+#: (api-docs.deepseek.com/guides/thinking_mode, "Thinking Mode Toggle and Effort Control").
+PLATFORM_EFFORTS = ("low", "high", "max")
 
 _BASE_URL_HELP = (
     "pass `ds.connect('openai', base_url=...)` or set DSKIT_OPENAI_BASE_URL, e.g. "
@@ -114,6 +139,11 @@ class OpenAIBackend:
     `continuation` says how this server continues a final assistant message, which a thinking
     budget needs: "vllm" (`continue_final_message`), "deepseek" (prefix completion), "none";
     by default DeepSeek's host and servers whose /models say `owned_by: vllm|sglang` are known.
+    `server` names the server ("deepseek", "vllm", "sglang", "llama.cpp", "other") where
+    dskit cannot tell (a proxy); by default DeepSeek's host and /models' `owned_by` say it.
+    `native_budget`: None uses the server's own per-request thinking budget where dskit can
+    tell it works (vLLM >= 0.20; SGLang started with --enable-strict-thinking), True also on
+    llama.cpp's server, False never (dskit's cut and continuation only). docs/thinking.md.
     """
 
     name = "openai"
@@ -121,7 +151,8 @@ class OpenAIBackend:
     def __init__(self, base_url: str | None = None, model: str | None = None,
                  api_key: str | None = None, api_key_env: str | None = None,
                  timeout: float | None = None, idle_timeout: float | None = None,
-                 continuation: str | None = None) -> None:
+                 continuation: str | None = None, server: str | None = None,
+                 native_budget: bool | None = None) -> None:
         raw = base_url or config.openai_base_url()
         if not raw:
             raise ConfigurationError(f"no OpenAI-compatible server configured: {_BASE_URL_HELP}")
@@ -149,6 +180,20 @@ class OpenAIBackend:
                                      "'none', or leave it out to detect it")
         #: How a reasoning cut at a budget is continued ("" once known to be impossible).
         self._continuation = "" if continuation == "none" else continuation
+        if server not in (None, *SERVERS):
+            raise ConfigurationError(f"server={server!r}: use one of {', '.join(SERVERS)}, or "
+                                     "leave it out to detect it")
+        if native_budget not in (None, True, False):
+            raise ConfigurationError(f"native_budget={native_budget!r}: give True (use the "
+                                     "server's own thinking budget), False (never) or None "
+                                     "(where dskit can tell it works)")
+        #: Which server this is ("" for one dskit does not know); None until asked.
+        self._kind: str | None = "" if server == "other" else server
+        self._native = native_budget
+        #: Whether the server's own budget field works, once known (None: not asked yet).
+        self._native_ok: bool | None = None
+        #: Models whose server refused or ignored its own budget field (not sent again).
+        self._no_native: set[str] = set()
 
     def __repr__(self) -> str:
         key = "***" if self._api_key else "None"
@@ -256,9 +301,160 @@ class OpenAIBackend:
             body["tools"] = request.tools
         if request.format is not None and request.model not in self._no_response_format:
             body["response_format"] = response_format(request.format)
-        body.update(opts.extra)
+        controls = self._controls(request)
+        body["model"] = controls.model
+        body["messages"] = openai_messages(request.messages, controls.reasoning_back)
+        extra = dict(opts.extra)
+        kwargs = extra.pop("chat_template_kwargs", None)
+        body.update(controls.fields)
+        if isinstance(kwargs, dict) and isinstance(body.get("chat_template_kwargs"), dict):
+            # The caller's own template arguments go beside (and over) the thinking switch.
+            body["chat_template_kwargs"] = {**body["chat_template_kwargs"], **kwargs}
+        elif kwargs is not None:
+            body["chat_template_kwargs"] = kwargs
+        body.update(extra)
         body["stream"] = True  # the parser below needs SSE, whatever the extras say
         return body
+
+    # -- thinking per request: the switch, effort, the server's own budget ------------------
+
+    def _on_platform(self) -> bool:
+        """Whether this is DeepSeek's platform (its host, or `server="deepseek"`)."""
+        host = (httpx.URL(self.base_url).host or "").lower()
+        return self._kind == "deepseek" or host == "api.deepseek.com" or \
+            host.endswith(".deepseek.com")
+
+    def server_kind(self) -> str:
+        """Which server this is: "deepseek" (DeepSeek's platform, by its host), "vllm",
+        "sglang", "llama.cpp" (by /models `owned_by`, or `server=`), or "" when unknown."""
+        if self._kind is None:
+            if self._on_platform():
+                self._kind = "deepseek"
+            else:
+                try:
+                    owners = _owners(self._get_models())
+                except DskitError:
+                    return ""  # unknown for now: asked again next time (the chat says why)
+                self._kind = next((OWNERS[o] for o in sorted(owners) if o in OWNERS), "")
+        return self._kind
+
+    def _controls(self, request: ChatRequest) -> _Controls:
+        """How this request's thinking is switched, its effort and its budget go on the wire
+        for this server (each field as the server's own docs give it; docs/thinking.md)."""
+        plan, model = request.plan, request.model
+        switch = plan.hybrid and plan.send_think is not None
+        native = self._native_field(request)
+        kind = self.server_kind() if switch or plan.effort is not None else ""
+        out = _Controls(model=model, native=native)
+        where = _display_url(self.base_url)
+        name = model.lower().rsplit("/", 1)[-1]
+        if switch and kind == "deepseek":
+            # DeepSeek's platform: deepseek-reasoner is the thinking mode and deepseek-chat the
+            # non-thinking mode of one model; `thinking: {"type": "enabled"|"disabled"}` switches
+            # it (api-docs.deepseek.com/guides/thinking_mode, "Thinking Mode Toggle").
+            if name == "deepseek-reasoner" and plan.send_think is False:
+                out.model = "deepseek-chat"
+                out.notes.append("think=False: sent to deepseek-chat, the non-thinking mode of "
+                                 "deepseek-reasoner on DeepSeek's platform.")
+            elif name == "deepseek-chat" and plan.send_think:
+                out.fields["thinking"] = {"type": "enabled"}
+            elif name not in PLATFORM_MODES:
+                out.fields["thinking"] = {"type": "enabled" if plan.send_think else "disabled"}
+        elif switch and kind in ("vllm", "sglang"):
+            # DeepSeek-V3.1/V3.2's chat template reads `thinking` (vLLM docs, reasoning outputs:
+            # "pass thinking=True in your chat_template_kwargs"; SGLang docs, reasoning parser:
+            # "use the deepseek-v3 parser and thinking parameter (NOTE: not enable_thinking)").
+            out.fields["chat_template_kwargs"] = {"thinking": plan.send_think}
+        elif switch and kind == "llama.cpp":
+            # llama.cpp's server passes `enable_thinking` to V3.1's template as `thinking`
+            # (common/chat.cpp, common_chat_params_init_deepseek_v3_1); README: chat_template_kwargs
+            # "For example: {"enable_thinking": false}".
+            out.fields["chat_template_kwargs"] = {"enable_thinking": plan.send_think}
+        elif switch:
+            out.notes.append(
+                f"think={plan.send_think} was not sent: dskit does not know how the server at "
+                f"{where} switches a hybrid model's thinking; name it with ds.connect('openai', "
+                "server='vllm' | 'sglang' | 'llama.cpp').")
+        if plan.effort is not None:
+            out.fields.update(self._effort_fields(request, kind))
+        # Tool calls made while thinking carry their reasoning back on DeepSeek's platform,
+        # which refuses the next request without it (thinking-mode guide: "if the model
+        # performed a tool call, the intermediate assistant's reasoning_content ... must be
+        # passed back to the API"). The host says it: no request needed.
+        out.reasoning_back = self._on_platform()
+        if native is not None:
+            out.fields.update(native[2])
+        return out
+
+    def _effort_fields(self, request: ChatRequest, kind: str) -> dict[str, Any]:
+        """The request's effort level as this server's field, or `EffortUnsupported`."""
+        effort = request.plan.effort
+        assert effort is not None
+        where = _display_url(self.base_url)
+        if kind == "deepseek":
+            # `reasoning_effort`: "low", "high" or "max" (thinking-mode guide, "Thinking Effort
+            # Control"); "medium" maps to "high" there, so it is not offered as its own level.
+            if effort not in PLATFORM_EFFORTS:
+                raise EffortUnsupported("DeepSeek's platform documents the levels low, high and "
+                                        "max", effort, PLATFORM_EFFORTS)
+            return {"reasoning_effort": effort}
+        if kind in ("vllm", "sglang", "llama.cpp"):
+            # These hand `reasoning_effort` to the model's chat template (vLLM's
+            # ChatCompletionRequest; SGLang's thinking-budget docs, "chat-template hints";
+            # llama.cpp's README), and DeepSeek-R1's and V3.1/V3.2's templates read no such
+            # variable: a level would change nothing, so none is sent.
+            raise EffortUnsupported(
+                f"{request.model} on {where} ({kind}) has no effort levels: the server hands "
+                "reasoning_effort to the chat template, and DeepSeek's R1 and V3.1/V3.2 "
+                "templates read only whether the model thinks", effort)
+        raise EffortUnsupported(f"dskit does not know an effort field of the server at {where} "
+                                "(name it with ds.connect('openai', server=...))", effort)
+
+    def _native_field(self, request: ChatRequest) -> tuple[str, str, dict[str, Any]] | None:
+        """The server's own per-request thinking budget for this request, as (how the reply
+        names it, field, body fields), or None where dskit's cut and continuation do it."""
+        plan = request.plan
+        if plan.budget is None or plan.think_min or not plan.think or self._native is False \
+                or request.model in self._no_native:
+            return None
+        kind = self.server_kind()
+        budget = plan.budget
+        if kind == "vllm" and (self._native or self._native_works(kind)):
+            # `thinking_token_budget`, a sampling parameter of the chat request (vLLM docs,
+            # features/reasoning_outputs.md, "Thinking Budget Control"); needs the server's
+            # --reasoning-parser (or --reasoning-config), else vLLM answers 400 naming it.
+            return ("vLLM thinking_token_budget", "thinking_token_budget",
+                    {"thinking_token_budget": budget})
+        if kind == "sglang" and (self._native or self._native_works(kind)):
+            # `custom_params: {"thinking_budget": N}` with the server's --enable-strict-thinking
+            # (SGLang docs, advanced_features/thinking_budget; grammar_manager.py reads
+            # sampling_params.custom_params["thinking_budget"]).
+            return ("SGLang strict thinking, custom_params.thinking_budget", "thinking_budget",
+                    {"custom_params": {"thinking_budget": budget}})
+        if kind == "llama.cpp" and self._native:
+            # `reasoning_budget_tokens` (tools/server/server-schema.cpp: "Number of tokens in
+            # the reasoning budget (-1 = disabled)"; server-common.cpp passes it on for chat
+            # completions). Not in the README and ignored by some builds: only when asked for.
+            return ("llama.cpp reasoning_budget_tokens", "reasoning_budget_tokens",
+                    {"reasoning_budget_tokens": budget})
+        return None
+
+    def _native_works(self, kind: str) -> bool:
+        """Whether the server says its own budget works: vLLM's /version at least
+        `VLLM_BUDGET_SINCE`; SGLang's /server_info with `enable_strict_thinking` on."""
+        if self._native_ok is None:
+            root = str(httpx.URL(self.base_url).copy_with(path="/"))
+            path = "version" if kind == "vllm" else "server_info"
+            ok = False
+            with contextlib.suppress(httpx.HTTPError, ValueError, TypeError, InvalidVersion):
+                r = self._client().get(f"{root}{path}", timeout=LIST_TIMEOUT)
+                info = r.json() if r.status_code == 200 else {}
+                if kind == "vllm":
+                    ok = Version(str(info.get("version"))) >= VLLM_BUDGET_SINCE
+                else:
+                    ok = info.get("enable_strict_thinking") is True
+            self._native_ok = ok
+        return self._native_ok
 
     def stream(self, request: ChatRequest) -> Iterator[Event]:
         """Stream a chat completion as `Delta`s then one `Done`.
@@ -271,10 +467,12 @@ class OpenAIBackend:
         nothing.
         """
         if (request.plan.budget is not None or request.plan.think_min) and request.plan.think:
-            yield from interruptible(self._budgeted(request), request.cancel,
-                                     self._event_limit(), self._stalled)
+            native = self._native_field(request)
+            events = self._budgeted(request) if native is None else \
+                self._native_budgeted(request, native)
+            yield from interruptible(events, request.cancel, self._event_limit(), self._stalled)
             return
-        notes: list[str] = []
+        notes: list[str] = list(self._controls(request).notes)
         if request.format is not None and request.model not in self._no_response_format:
             try:
                 for ev in self._interruptible(request):
@@ -298,18 +496,12 @@ class OpenAIBackend:
         """How this server continues a final assistant message: "deepseek" (prefix completion
         on DeepSeek's platform), "vllm" (`continue_final_message`, vLLM and SGLang), or None."""
         if self._continuation is None:
-            host = (httpx.URL(self.base_url).host or "").lower()
-            mode = ""
-            if host == "api.deepseek.com" or host.endswith(".deepseek.com"):
-                mode = "deepseek"
-            else:
-                with contextlib.suppress(DskitError):  # unknown servers cannot be asked
-                    if _owners(self._get_models()) & {"vllm", "sglang"}:
-                        mode = "vllm"
-            self._continuation = mode
+            # An unknown server cannot be asked: `server_kind` is "" for it.
+            self._continuation = {"deepseek": "deepseek", "vllm": "vllm",
+                                  "sglang": "vllm"}.get(self.server_kind(), "")
         return self._continuation or None
 
-    def _budgeted(self, request: ChatRequest) -> Iterator[Event]:
+    def _budgeted(self, request: ChatRequest, fallback: Sequence[str] = ()) -> Iterator[Event]:
         """Reasoning cut at the plan's budget, then the answer continuing a final assistant
         message that holds the reasoning, a wrap-up line and `</think>`; reasoning that ends
         before the plan's `think_min` continues a final assistant message holding it and the
@@ -323,21 +515,80 @@ class OpenAIBackend:
         mode = self._mode(setting)
         budget = plan.budget
         cut = BudgetCut(budget, request.messages, plan)
+        notes = [*self._controls(request).notes, *fallback]
         t0 = time.perf_counter()
         if budget != 0:
             extend = self._extension(request, mode, setting) if plan.think_min else None
             for ev in cut.stream(self._events(request, self._body(request), self.base_url),
                                  extend):
-                if isinstance(ev, Done) and cut.inline:
-                    ev.notes.append(f"{where} sent the reasoning inline, not apart, so "
-                                    f"{setting} could not {'cut' if budget else 'extend'} it.")
+                if isinstance(ev, Done):
+                    ev.notes.extend(notes)
+                    if cut.inline:
+                        ev.notes.append(f"{where} sent the reasoning inline, not apart, so "
+                                        f"{setting} could not {'cut' if budget else 'extend'} "
+                                        "it.")
                 yield ev
             if not cut.cut or request.cancel.is_set():
                 return
             yield cut.wrap_up()
         seconds = time.perf_counter() - t0
         for ev in self._closed(request, cut, mode, setting):
-            yield cut.done(ev, seconds) if isinstance(ev, Done) else ev
+            if isinstance(ev, Done):
+                ev = cut.done(ev, seconds)
+                ev.notes.extend(notes)
+            yield ev
+
+    def _native_budgeted(self, request: ChatRequest, native: tuple[str, str, dict[str, Any]]
+                         ) -> Iterator[Event]:
+        """The reply with the server's own thinking budget in the request (`_native_field`).
+
+        A server that refuses the field (an error naming it, before anything streamed) gets
+        the request again the dskit way (`_budgeted`), with a note, and is not sent the field
+        again for that model. One that ignores it without a word is caught when the reasoning
+        runs `NATIVE_SLACK` pieces past the budget: dskit cuts it there and continues it, when
+        this server can continue a final assistant message.
+        """
+        how, field, _ = native
+        plan = request.plan
+        budget = plan.budget
+        assert budget is not None
+        mode = self.continuation()
+        watch = BudgetCut(budget + NATIVE_SLACK if mode else None, request.messages)
+        notes = self._controls(request).notes
+        t0 = time.perf_counter()
+        try:
+            for ev in watch.stream(self._events(request, self._body(request), self.base_url)):
+                if isinstance(ev, Done):
+                    thought = ev.stats.thinking_tokens or len(watch.pieces)
+                    ev.budget_hit = budget == 0 or thought >= budget
+                    ev.notes.extend([*notes, native_budget_note(budget, how)])
+                    if len(watch.pieces) > budget + NATIVE_SLACK:
+                        self._no_native.add(request.model)
+                        ev.notes.append(f"{how}: the server sent {len(watch.pieces)} pieces of "
+                                        "reasoning, so it does not enforce its budget here; "
+                                        "dskit will not send it again.")
+                yield ev
+        except BackendError as exc:
+            if isinstance(exc, StreamInterrupted) or field not in str(exc) or watch.pieces:
+                raise
+            # Refused (vLLM without --reasoning-parser: "thinking_token_budget is set but
+            # reasoning_config is not configured"): dskit's own cut and continuation.
+            self._no_native.add(request.model)
+            yield from self._budgeted(request, [native_fallback_note(budget, how, str(exc))])
+            return
+        if not watch.cut or request.cancel.is_set():
+            return
+        # Ignored without a word: cut where it was noticed, continued the dskit way.
+        self._no_native.add(request.model)
+        yield watch.wrap_up()
+        seconds = time.perf_counter() - t0
+        for ev in self._closed(request, watch, mode or "", "think_budget"):
+            if isinstance(ev, Done):
+                ev = watch.done(ev, seconds)
+                ev.notes.extend([*notes, native_fallback_note(
+                    budget, how, f"more than {budget + NATIVE_SLACK} pieces of reasoning arrived,"
+                    " so it ignores the field")])
+            yield ev
 
     def _mode(self, setting: str = "think_budget") -> str:
         """How this server continues a final assistant message, or the typed error."""
@@ -548,7 +799,9 @@ class OpenAIBackend:
         A server that takes `response_format` with a reasoning model (vLLM and SGLang with a
         reasoning parser, Ollama's /v1 >= 0.12.4, `dskit serve`) applies it to the answer only.
         """
-        return ReasoningSupport(format_after_reasoning=True)
+        # A hybrid model's thinking is switched per request where the server is known
+        # (`_controls`); elsewhere the reply says the switch was not sent.
+        return ReasoningSupport(format_after_reasoning=True, hybrid_switch=True)
 
     def list_models(self) -> list[str]:
         """Model ids from GET {base}/models."""
@@ -629,11 +882,32 @@ def _refuses_response_format(message: str) -> bool:
                                 "json_object", "json schema"))
 
 
-def openai_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """dskit's messages in OpenAI's shape (`tool_calls` with JSON-string arguments)."""
+@dataclass
+class _Controls:
+    """A request's thinking switch, effort and budget as one server takes them."""
+
+    model: str
+    #: Fields for the body (`chat_template_kwargs`, `thinking`, `reasoning_effort`, ...).
+    fields: dict[str, Any] = field(default_factory=dict)
+    #: What the reply should say about them.
+    notes: list[str] = field(default_factory=list)
+    #: Send a tool-calling turn's reasoning back as `reasoning_content` (DeepSeek's platform).
+    reasoning_back: bool = False
+    #: The server's own budget: (how the reply names it, its field, body fields), or None.
+    native: tuple[str, str, dict[str, Any]] | None = None
+
+
+def openai_messages(messages: list[dict[str, Any]], reasoning_back: bool = False
+                    ) -> list[dict[str, Any]]:
+    """dskit's messages in OpenAI's shape (`tool_calls` with JSON-string arguments); with
+    `reasoning_back`, an assistant turn that called tools keeps its reasoning as
+    `reasoning_content` (DeepSeek's thinking mode with tools needs it back)."""
     out: list[dict[str, Any]] = []
     for m in messages:
         msg: dict[str, Any] = {"role": m["role"], "content": m.get("content") or ""}
+        if reasoning_back and m["role"] == "assistant" and m.get("tool_calls") and \
+                isinstance(m.get("thinking"), str):
+            msg["reasoning_content"] = m["thinking"]
         if m.get("tool_calls"):
             msg["tool_calls"] = [
                 {"id": c.get("id") or f"call_{i}", "type": "function",

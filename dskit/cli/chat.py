@@ -8,6 +8,7 @@ from typing import Any
 
 from ..checkup import doctor
 from ..evals.prompts import known_question
+from ..reasoning.plan import EFFORTS
 from .output import (
     REPLY_OK,
     budget_arg,
@@ -103,6 +104,9 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
                    help="extend at most K times (default 3)")
     p.add_argument("--extension", metavar="WORD",
                    help="the extension word (default: 'Wait', '等等' for Chinese)")
+    p.add_argument("--effort", choices=EFFORTS,
+                   help="how hard the model reasons, where the server documents effort levels "
+                   "(DeepSeek's platform: low, high, max; docs/thinking.md)")
     p.add_argument("--loop-guard", action=argparse.BooleanOptionalAction, default=None,
                    help="stop a reply that falls into degenerate repetition (off by default)")
     p.add_argument("--expect", type=expected_arg, metavar="ANSWER",

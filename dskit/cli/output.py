@@ -162,7 +162,7 @@ def chat_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         kwargs["think"] = args.think
     if getattr(args, "think_budget", None) is not None:
         kwargs["think_budget"] = args.think_budget
-    for name in ("think_min", "max_extensions", "extension"):
+    for name in ("think_min", "max_extensions", "extension", "effort"):
         if getattr(args, name, None) is not None:
             kwargs[name] = getattr(args, name)
     if getattr(args, "loop_guard", None) is not None:

@@ -62,7 +62,8 @@ def chat(
     think_budget (cap the reasoning at N tokens, then answer; 0: answer without reasoning),
     think_min (extend reasoning that closes before N tokens with "Wait" / "等等", s1's budget
     forcing; `reply.extensions` counts it), max_extensions (at most that many times, default
-    3), extension (the word instead of the default in the question's language),
+    3), extension (the word instead of the default in the question's language), effort
+    ("low", "medium", "high" or "max" where the server documents effort levels; docs/thinking.md),
     recommendations (False turns DeepSeek's defaults off), options (backend-specific extras).
     `loop_guard=True` stops a reply that falls into degenerate repetition
     (`done_reason == "repetition"`); `watch(reply)` (a `conversation.stream.Watch`), asked as

@@ -19,6 +19,7 @@ from typing import Any
 
 from ..client import Client
 from ..errors import ConfigurationError, StructuredOutputError, ToolsNotSupported
+from ..reasoning.plan import tools_while_thinking
 from ..reply import Reply
 from ..structured import (
     FROM_REASONING,
@@ -45,6 +46,8 @@ ANSWER_FROM_RESULTS = {
 }
 MAX_STEPS_NOTE = ("max_steps ({n}) reached while the model was still calling tools: raise "
                   "max_steps, or ask a question that needs fewer calls.")
+NO_TOOLS_WHILE_THINKING_NOTE = ("tools: {model} calls tools only in non-thinking mode "
+                                "(DeepSeek-V3.1), so it answered without thinking (think=False).")
 
 
 def check_tool_support(client: Client, model: str) -> None:
@@ -53,6 +56,26 @@ def check_tool_support(client: Client, model: str) -> None:
     if isinstance(caps, list) and caps and "tools" not in caps:
         raise ToolsNotSupported(model, f"the {client.name} backend",
                                 f"it reports only: {', '.join(map(str, caps))}")
+
+
+def thinking_with_tools(client: Client, model: str, settings: dict[str, Any]
+                        ) -> tuple[dict[str, Any], str]:
+    """The settings of a tool loop and a note: a hybrid model that calls tools only without
+    thinking (DeepSeek-V3.1: vLLM's reasoning-outputs docs, "DeepSeek-V3.1 tool calling is
+    supported in non-thinking mode") runs with think=False when thinking was not asked for,
+    and asking for it is refused; every other model keeps its settings (V3.2 and DeepSeek's
+    platform call tools while thinking)."""
+    if not client.traits(model).hybrid or \
+            tools_while_thinking(model, client.backend.model_details(model)) is not False:
+        return settings, ""
+    asked = [f"{k}={settings[k]!r}" for k in ("think", "think_budget", "think_min", "effort")
+             if settings.get(k) not in (None, False, 0)]
+    if asked:
+        raise ConfigurationError(
+            f"{model} calls tools only in non-thinking mode (DeepSeek-V3.1), but "
+            f"{', '.join(asked)} asks it to think: leave that out (or pass think=False) to use "
+            "tools, or use DeepSeek-V3.2 or DeepSeek's platform, which call tools while thinking")
+    return {**settings, "think": False}, NO_TOOLS_WHILE_THINKING_NOTE.format(model=model)
 
 
 class _Steps:
@@ -111,7 +134,7 @@ class _Steps:
             messages, FROM_REASONING[lang].format(reasoning=reasoning)) if reasoning else messages
         # The answer request does not reason: a budget or minimum of the reasoning is not its.
         reply = self.stream(answer_messages, format=output.wire, think=False, think_budget=None,
-                            think_min=None).collect()
+                            think_min=None, effort=None).collect()
         reply.thinking, reply.reasoned = reasoning, bool(reasoning) or reply.reasoned
         reply.notes = [*probe.reply.notes, *reply.notes, TWO_STEP_NOTE]
         reply.stats.total_time = (reply.stats.total_time or 0.0) + (
@@ -160,9 +183,12 @@ class _Steps:
                 call.id = call.id or f"call_{step}_{i}"
                 seen.add(_key(call.name, call.arguments))
             calls += ran
+            # The turn's reasoning rides along: a server that needs it back in a tool loop
+            # (DeepSeek's thinking mode) sends it; the others leave it out.
+            thought = {"thinking": reply.thinking} if stream.request.plan.think else {}
             messages = [
                 *messages,
-                {"role": "assistant", "content": reply.answer, "tool_calls": [
+                {"role": "assistant", "content": reply.answer, **thought, "tool_calls": [
                     {"id": c.id, "name": c.name, "arguments": c.arguments} for c in ran]},
                 *({"role": "tool", "content": c.content(), "name": c.name,
                    "tool_call_id": c.id} for c in ran),
@@ -207,7 +233,10 @@ def run_steps(client: Client, messages: Messages, model: str | None, *, fmt: Any
         assert output is not None
         return steps.structured(messages, output, retries)
     check_tool_support(client, model)
+    steps.settings, tools_note = thinking_with_tools(client, model, settings)
     reply, messages = steps.tool_loop(messages, box, max_steps)
+    if tools_note:
+        reply.notes.append(tools_note)
     if output is None or reply.done_reason == "max_steps":
         return reply
     try:

@@ -311,6 +311,8 @@ def request_options(request: ChatRequest) -> dict[str, Any]:
         out["think"] = request.plan.think
     if request.plan.budget is not None:
         out["think_budget"] = request.plan.budget
+    if request.plan.effort is not None:
+        out["effort"] = request.plan.effort
     if request.logprobs is not None:
         out["top_logprobs"] = request.logprobs
     if request.plan.think_min is not None:
@@ -338,6 +340,7 @@ def build_request(
     think_min: int | None = None,
     max_extensions: int = DEFAULT_MAX_EXTENSIONS,
     extension: str | None = None,
+    effort: str | None = None,
     logprobs: bool = False,
     top_logprobs: int | None = None,
     recommendations: bool = True,
@@ -359,7 +362,7 @@ def build_request(
     if recommendations:
         messages, opts, notes = apply_recommendations(messages, opts, traits)
     plan = plan_reasoning(traits, think, client.backend.reasoning_support(), think_budget,
-                          think_min, max_extensions, extension, exits=exit_at)
+                          think_min, max_extensions, extension, exits=exit_at, effort=effort)
     notes += plan.notes
     return ChatRequest(model=model, messages=messages, options=opts, plan=plan,
                        logprobs=logprobs_setting(logprobs, top_logprobs, exit_at)), notes

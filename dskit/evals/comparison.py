@@ -101,7 +101,8 @@ def compare(models: str | Sequence[str], prompts: Any, samples: int = 1, *,
             exit_at: Sequence[int] | None = None,
             think_min: int | Sequence[int | None] | None = None,
             max_extensions: int = DEFAULT_MAX_EXTENSIONS, extension: str | None = None,
-            loop_guard: bool = True, logprobs: bool = False, top_logprobs: int | None = None,
+            effort: str | None = None, loop_guard: bool = True, logprobs: bool = False,
+            top_logprobs: int | None = None,
             confidence_window: int = PAPER_WINDOW, early_stop: str | None = None,
             warmup: int | None = None, keep: float = 0.9,
             out: str | os.PathLike[str] | None = None,
@@ -129,6 +130,9 @@ def compare(models: str | Sequence[str], prompts: Any, samples: int = 1, *,
       budget forcing), at most `max_extensions` times, with `extension` instead of the default
       word if given; a list sweeps minimums like budgets, e.g. `[0, 128, 256]` (0: none), and
       with both lists every pair is run. Rows say how many times they were extended.
+    - `effort`: an effort level ("low", "medium", "high", "max") for every chat, where the
+      server documents one (DeepSeek's platform: low, high, max; docs/thinking.md); a server or
+      model without it fails the rows with `EffortUnsupported`.
     - `loop_guard`: stop replies that fall into degenerate repetition (on by default:
       `done_reason == "repetition"`, counted as `looped` in the summary).
     - `logprobs` (and `top_logprobs`, 5 by default): each reply's tokens' log-probabilities;
@@ -164,14 +168,15 @@ def compare(models: str | Sequence[str], prompts: Any, samples: int = 1, *,
     for least in minimums:  # every pair must make sense before anything runs
         for budget in budgets:
             plan_reasoning(Traits(), think, ReasoningSupport(), budget, least, max_extensions,
-                           extension)
+                           extension, effort=effort)
     tasks = _tasks(model_list, budgets, minimums, load(prompts), samples)
     client = client or default_client()
     run = _Run(tasks, ResultsFile(Path(out)) if out is not None else None, resume)
     meter = cpu_load_meter(client)
     run.execute(model_list, _GroupRunner.maker(client, stop, max_tokens=max_tokens,
                                                temperature=temperature, seed=seed,
-                                               think=think, loop_guard=loop_guard,
+                                               think=think, effort=effort,
+                                               loop_guard=loop_guard,
                                                max_extensions=max_extensions,
                                                extension=extension,
                                                exits=exit_at is not None, top_logprobs=top,
@@ -180,6 +185,8 @@ def compare(models: str | Sequence[str], prompts: Any, samples: int = 1, *,
     cpu_load = meter()
     settings = {"backend": client.name, "samples": samples, "max_tokens": max_tokens,
                 "temperature": temperature, "seed": seed, "think": think}
+    if effort is not None:
+        settings["effort"] = effort
     if top is not None:
         settings.update(top_logprobs=top, confidence_window=confidence_window)
     if stopping is not None:
@@ -592,7 +599,8 @@ class _GroupRunner:
         """The chat settings of one call: those given (None: the library's defaults), the
         sample's own seed and the task's thinking budget and minimum."""
         opts = self.options
-        out = {k: opts[k] for k in ("max_tokens", "temperature", "think") if opts[k] is not None}
+        out = {k: opts[k] for k in ("max_tokens", "temperature", "think", "effort")
+               if opts.get(k) is not None}
         if opts["seed"] is not None:
             out["seed"] = opts["seed"] + task.sample
         if opts.get("top_logprobs") is not None:

@@ -32,10 +32,21 @@ The rules (the same defaults everywhere):
   does, and works beside one (extended up to the minimum, cut at the budget). llama.cpp
   continues from its cached prefix; Ollama and OpenAI-compatible servers are sent the prompt
   and the reasoning so far, ending in the word, the way a budget's answer is continued.
+- A hybrid model (DeepSeek-V3.1/V3.2, DeepSeek's platform names) reasons or not per request:
+  `think=True/False` is sent the way its server expects (Ollama's `think`, a chat-template
+  argument on vLLM, SGLang and llama.cpp, the platform's model name or `thinking` parameter),
+  never by a forced prefix. Its default (think=None) is the server's own.
+- An effort level (`effort="low" | "medium" | "high" | "max"`) asks for reasoning like a budget
+  does; the backend sends it where the server documents a field for it, else refuses it
+  (`EffortUnsupported`, naming the levels that server has).
+- A server with its own per-request thinking budget (vLLM's `thinking_token_budget`, SGLang's
+  strict thinking, llama.cpp's `reasoning_budget_tokens`) enforces `think_budget` itself and
+  the reply says so; dskit's cut and continuation stay the fallback (docs/thinking.md).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,6 +82,8 @@ MAX_EXTENSION_CHARS = 200
 ANSWER_ROOM = 256
 #: Below this `max_tokens` nothing is kept back: too few to share; the limit note says why.
 ROOM_FROM = 64
+#: The effort levels `effort=` takes; each server takes some of them (docs/thinking.md).
+EFFORTS = ("low", "medium", "high", "max")
 
 
 @dataclass(frozen=True)
@@ -81,6 +94,7 @@ class Traits:
     r1: bool = False  # DeepSeek-R1 family: apply the usage recommendations
     system_prompt_ok: bool = True  # R1-0528 and later accept a system prompt
     force_think: bool = False  # start the reply with "<think>\n"
+    hybrid: bool = False  # thinks or not per request (DeepSeek-V3.1/V3.2): `is_hybrid`
 
 
 def _detail_text(details: dict[str, Any]) -> str:
@@ -97,6 +111,51 @@ def _detail_text(details: dict[str, Any]) -> str:
     return " ".join(parts).lower()
 
 
+#: DeepSeek-V3.1 and V3.2 as Ollama tags (deepseek-v3.1:671b), Hugging Face names
+#: (deepseek-ai/DeepSeek-V3.1-Terminus) or Ollama's model_info ("DeepSeek V3.1").
+_V3_HYBRID = re.compile(r"deepseek[-_ ]?v3\.([12])(?![0-9])")
+#: DeepSeek's platform names: the non-thinking and the thinking mode of one model
+#: (api-docs.deepseek.com/guides/thinking_mode).
+PLATFORM_MODES = ("deepseek-chat", "deepseek-reasoner")
+
+
+def _v3_version(model: str, details: dict[str, Any] | None = None) -> str:
+    """"1" or "2" for DeepSeek-V3.1 / V3.2 (by name, else Ollama's model details), else ""."""
+    text = f"{model.lower()} {_detail_text(details or {})}"
+    # V3.2-Speciale thinks always and calls no tools: not a model that switches.
+    match = _V3_HYBRID.search(text)
+    return "" if match is None or "speciale" in text else match.group(1)
+
+
+def is_hybrid(model: str, details: dict[str, Any] | None = None) -> bool:
+    """Whether `model` thinks or not per request: DeepSeek-V3.1 and V3.2 (Ollama tags, Hugging
+    Face names) and DeepSeek's platform names deepseek-chat / deepseek-reasoner.
+
+    The DeepSeek catalog (`dskit.models.family`) is getting `ModelSpec.hybrid` and
+    `spec_for(name)`: this should defer to `spec_for(model).hybrid` once that is merged. The
+    catalog is layer 6 and this module layer 0, so the merge passes the fact down (or moves
+    the table here); until then the names are recognised here.
+    """
+    return bool(_v3_version(model, details)) or model.lower().rsplit("/", 1)[-1] in \
+        PLATFORM_MODES
+
+
+def tools_while_thinking(model: str, details: dict[str, Any] | None = None) -> bool | None:
+    """Whether `model` may call tools while it thinks: False for DeepSeek-V3.1 (vLLM's
+    reasoning-outputs docs: "DeepSeek-V3.1 tool calling is supported in non-thinking mode"),
+    True for V3.2 and DeepSeek's platform names (the platform's thinking-mode guide documents
+    tool calls in thinking mode), None when dskit does not know (the server decides).
+
+    Should defer to `family.spec_for(model).tool_calls_while_thinking` once merged.
+    """
+    version = _v3_version(model, details)
+    if version == "1":
+        return False
+    if version == "2" or model.lower().rsplit("/", 1)[-1] in PLATFORM_MODES:
+        return True
+    return None
+
+
 def detect_traits(model: str, details: dict[str, Any] | None = None) -> Traits:
     """Decide how to prompt `model`, preferring the server's model details over the name."""
     details = details or {}
@@ -107,7 +166,9 @@ def detect_traits(model: str, details: dict[str, Any] | None = None) -> Traits:
         or ("r1" in text.split() and "deepseek" in text)
     reasoning = r1 or "thinking" in caps or bool(details.get("reasoning"))
     if not r1:
-        return Traits(reasoning=reasoning)
+        # A hybrid model reasons by default where its server says so (Ollama lists `thinking`
+        # and thinks by default; deepseek-reasoner is the thinking mode); else only when asked.
+        return Traits(reasoning=reasoning, hybrid=is_hybrid(model, details))
     # R1-0528 (and the Qwen3-8B distill Ollama serves as deepseek-r1:8b today) accepts a system
     # prompt and starts its reasoning by itself; the original R1 and its distills do not.
     newer = "0528" in name or "0528" in text or "qwen3" in text
@@ -128,6 +189,9 @@ class ReasoningSupport:
     #: Ollama >= 0.12.4). Without it a reasoning reply with a format takes two requests:
     #: reason first, then the constrained answer with that reasoning in context.
     format_after_reasoning: bool = False
+    #: Switches a hybrid model's thinking per request the way its server expects (a
+    #: chat-template argument, DeepSeek's model names or `thinking` parameter).
+    hybrid_switch: bool = False
 
 
 @dataclass(frozen=True)
@@ -156,6 +220,10 @@ class ReasoningPlan:
     max_extensions: int = DEFAULT_MAX_EXTENSIONS
     #: The extension word (None: "Wait" or "等等" by the language of the question).
     extension: str | None = None
+    #: A hybrid model: `send_think` switches its thinking (the backend sends it its own way).
+    hybrid: bool = False
+    #: The effort level asked for (`EFFORTS`; the backend sends it or refuses it).
+    effort: str | None = None
 
     def extends(self, thought: int, extensions: int) -> bool:
         """Whether reasoning that closed after `thought` tokens, already extended `extensions`
@@ -229,10 +297,19 @@ def check_extensions(max_extensions: object, extension: object) -> tuple[int, st
     return max_extensions, extension.strip() if isinstance(extension, str) else None
 
 
+def check_effort(effort: object) -> str | None:
+    """`effort` as given: None, or one of `EFFORTS`."""
+    if effort is None or (isinstance(effort, str) and effort in EFFORTS):
+        return effort
+    raise ConfigurationError(f"effort={effort!r}: give one of {', '.join(map(repr, EFFORTS))} "
+                             "(each server takes some of them), or None for the server's own")
+
+
 def plan_reasoning(traits: Traits, think: bool | None, support: ReasoningSupport,
                    budget: int | None = None, think_min: int | None = None,
                    max_extensions: int = DEFAULT_MAX_EXTENSIONS,
-                   extension: str | None = None, exits: object = None) -> ReasoningPlan:
+                   extension: str | None = None, exits: object = None,
+                   effort: str | None = None) -> ReasoningPlan:
     """The plan for a reply of a model with `traits`, asked `think`, on a backend with `support`.
 
     A `budget` asks for reasoning (think=None becomes True) and caps it; `think=False` with a
@@ -240,12 +317,20 @@ def plan_reasoning(traits: Traits, think: bool | None, support: ReasoningSupport
     (refused with think=False, or above the budget) and extends it to that many tokens, at most
     `max_extensions` times, with `extension` (None: by the question's language). Early-exit
     checkpoints (`exits`) ask for reasoning the same way; each is a budget already, so they take
-    neither a budget nor a minimum beside them.
+    neither a budget nor a minimum beside them. An `effort` level asks for reasoning too (refused
+    with think=False). A hybrid model on a backend that switches it is never "asked but cannot".
     """
     budget = check_budget(budget)
     think_min = check_think_min(think_min) or None  # 0 is no minimum
     max_extensions, extension = check_extensions(max_extensions, extension)
     points = check_exits(exits) if exits is not None else ()
+    effort = check_effort(effort)
+    if effort is not None:
+        if think is False:
+            raise ConfigurationError(
+                f"effort={effort!r} sets how hard the model reasons, but think=False turns "
+                "reasoning off: drop one of them")
+        think = True
     if points:
         if budget is not None or think_min is not None:
             setting = f"think_budget={budget}" if budget is not None else f"think_min={think_min}"
@@ -276,25 +361,36 @@ def plan_reasoning(traits: Traits, think: bool | None, support: ReasoningSupport
             budget = None  # think=False and a zero budget say the same thing
         else:
             think = True
+    asked = think  # as asked for (a budget, minimum or effort asks), before the default below
     if think is None and traits.reasoning:
         think = True
-    asked_but_cannot = think is True and not traits.reasoning
+    # A hybrid model's thinking is switched per request by a server that can (Ollama's `think`
+    # or the OpenAI-compatible servers' own ways): asked to think, it does.
+    switchable = traits.hybrid and (support.hybrid_switch or support.think_switch)
+    asked_but_cannot = think is True and not traits.reasoning and not switchable
     two_phase = asked_but_cannot and support.two_phase
     cannot_at_all = asked_but_cannot and not (support.two_phase or support.think_switch)
     notes = (NO_REASONING_NOTE,) if cannot_at_all else ()
-    send_think = think if support.think_switch and not two_phase else None
+    send_think = think if (support.think_switch or switchable) and not two_phase else None
+    if switchable:
+        send_think = asked  # a hybrid model left alone keeps its server's default
     # A budget, a minimum or checkpoints need to know where the reasoning starts: R1 gets the
     # forced opening then too.
     bounded = budget is not None or think_min is not None or bool(points)
     prefix = THINK_PREFIX if ((traits.force_think or (bounded and traits.r1))
                               and think is not False and support.force_prefix) else ""
     if cannot_at_all:
-        # nothing reasons, so there is nothing to cut, extend or close
-        budget, think_min, points = None, None, ()
+        # nothing reasons, so there is nothing to cut, extend, close or spend effort on
+        budget, think_min, points, effort = None, None, (), None
+    # A hybrid model asked to think is prompted into its reasoning block by its template
+    # (V3.1's `<think>` after `<｜Assistant｜>`), so raw output starts inside it, as R1's does;
+    # left to its server's default, its output says itself where reasoning is.
+    inside = (traits.r1 and think is not False) or (traits.hybrid and asked is True)
     return ReasoningPlan(think=think, send_think=send_think, prefix=prefix, two_phase=two_phase,
-                         starts_inside=traits.r1 and think is not False, notes=notes,
+                         starts_inside=inside, notes=notes,
                          budget=budget, think_min=think_min, max_extensions=max_extensions,
-                         extension=extension, exits=points)
+                         extension=extension, exits=points, hybrid=traits.hybrid,
+                         effort=effort)
 
 
 def wrap_up(messages: list[dict[str, str]]) -> str:
@@ -321,6 +417,19 @@ def budget_note(budget: int) -> str:
         return "think_budget=0: the model answered without reasoning (an empty think block)."
     return (f"The reasoning was cut at its budget of {budget} tokens (think_budget) and closed "
             "with a wrap-up line; the answer was written with that reasoning in context.")
+
+
+def native_budget_note(budget: int, how: str) -> str:
+    """What a reply says when its server enforced the thinking budget itself (`how`: the
+    server and its field, e.g. "vLLM thinking_token_budget")."""
+    return f"think_budget={budget} enforced by the server ({how})."
+
+
+def native_fallback_note(budget: int, how: str, why: str) -> str:
+    """What a reply says when the server's own budget could not be used and dskit's cut and
+    continuation carried the budget out instead."""
+    return (f"think_budget={budget}: the server did not take its own budget ({how}: {why}); "
+            "dskit cut the reasoning and continued it itself.")
 
 
 def answer_room(max_tokens: int) -> int:
