@@ -174,7 +174,7 @@ class LogprobsUnsupported(ConfigurationError):
             f"{why}, so it cannot return token log-probabilities (logprobs=True). Leave "
             "logprobs out, or use a backend that returns them: the embedded one, Ollama 0.12.11 "
             "or later, or an OpenAI-compatible server (vLLM, SGLang, llama.cpp's server, "
-            "DeepSeek's platform for deepseek-chat).")
+            "DeepSeek's platform without thinking).")
 
 
 class ToolsNotSupported(ConfigurationError):

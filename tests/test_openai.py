@@ -491,7 +491,7 @@ def test_closing_the_generator_closes_the_connection(raw_server: Any) -> None:
 def test_nothing_listening_is_backend_unavailable() -> None:
     base = f"http://127.0.0.1:{_free_port()}/v1"
     client = connect("openai", base_url=base, set_default=False)
-    assert client.default_model == "deepseek-reasoner"  # no listing: DeepSeek's R1 alias
+    assert client.default_model == "deepseek-v4-flash"  # no listing: DeepSeek's platform model
     with pytest.raises(BackendUnavailable, match=r"127\.0\.0\.1") as info:
         client.chat("hi", model="m")
     assert base in str(info.value) and "DSKIT_OPENAI_BASE_URL" in str(info.value)

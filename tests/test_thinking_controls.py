@@ -43,10 +43,13 @@ SSE = "text/event-stream"
     ("deepseek-v3.1:671b-cloud", True, False),
     ("deepseek-ai/DeepSeek-V3.1-Terminus", True, False),
     ("deepseek-v3.2:cloud", True, True),
-    ("deepseek-ai/DeepSeek-V3.2-Exp", True, True),
+    ("deepseek-ai/DeepSeek-V3.2-Exp", True, False),  # V3.2 was the first to (catalog)
     ("deepseek-ai/DeepSeek-V3.2-Speciale", False, None),  # thinks always, no tools
-    ("deepseek-chat", True, True),
+    ("deepseek-chat", True, True),  # retired names: the catalog maps them to V4-Flash
     ("deepseek-reasoner", True, True),
+    ("deepseek-v4-flash", True, True),
+    ("deepseek-v4-pro", True, True),
+    ("deepseek-r1:671b", False, True),  # R1-0528 calls tools, and always thinks
     ("deepseek-r1:7b", False, None),
     ("deepseek-ai/DeepSeek-V3", False, None),
     ("qwen3:8b", False, None),
@@ -283,50 +286,45 @@ def test_server_option_names_a_server_behind_a_proxy(httpserver: HTTPServer):
 
 # DeepSeek's platform, scripted locally (server="deepseek" stands for api.deepseek.com).
 
-def test_platform_reasoner_told_not_to_think_asks_deepseek_chat(httpserver: HTTPServer):
+@pytest.mark.parametrize("name", ["deepseek-reasoner", "deepseek-chat"])
+def test_platform_retired_names_are_refused_with_the_fix(httpserver: HTTPServer, name: str):
     client = _openai(httpserver, None, [ANSWER], server="deepseek")
-    reply = client.chat(QUESTION, "deepseek-reasoner", think=False)
+    with pytest.raises(ConfigurationError, match=r"retired.*deepseek-v4-flash"):
+        client.chat(QUESTION, name)
+    assert not _bodies(httpserver)  # refused before anything was sent
+
+
+@pytest.mark.parametrize(("think", "field"), [(False, {"type": "disabled"}),
+                                              (True, {"type": "enabled"})])
+def test_platform_think_is_the_thinking_parameter(httpserver: HTTPServer, think: bool,
+                                                  field: dict[str, str]):
+    client = _openai(httpserver, None, [ANSWER], server="deepseek")
+    reply = client.chat(QUESTION, "deepseek-v4-flash", think=think)
     body = _bodies(httpserver)[0]
-    assert body["model"] == "deepseek-chat" and "thinking" not in body
-    assert reply.model == "deepseek-reasoner" and reply.answer == "9 个。"
-    assert any("deepseek-chat, the non-thinking mode" in n for n in reply.notes)
+    assert body["model"] == "deepseek-v4-flash" and body["thinking"] == field
+    assert reply.answer == "9 个。"
 
 
-def test_platform_chat_told_to_think_gets_the_thinking_parameter(httpserver: HTTPServer):
-    client = _openai(httpserver, None, [_sse(_chunk("先加。"), _chunk(content="9"),
-                                             _chunk(finish="stop"))], server="deepseek")
-    reply = client.chat(QUESTION, "deepseek-chat", think=True)
-    body = _bodies(httpserver)[0]
-    assert body["model"] == "deepseek-chat" and body["thinking"] == {"type": "enabled"}
-    assert reply.thinking == "先加。" and reply.answer == "9"
-
-
-def test_platform_reasoner_left_alone_is_sent_as_it_is(httpserver: HTTPServer):
+def test_platform_model_left_alone_keeps_the_platforms_default(httpserver: HTTPServer):
     client = _openai(httpserver, None, [THINKING], server="deepseek")
-    client.chat(QUESTION, "deepseek-reasoner")
+    client.chat(QUESTION, "deepseek-v4-pro")
     body = _bodies(httpserver)[0]
-    assert body["model"] == "deepseek-reasoner"
+    assert body["model"] == "deepseek-v4-pro"
     assert "thinking" not in body and "reasoning_effort" not in body
-
-
-def test_platform_other_models_get_thinking_enabled_or_disabled(httpserver: HTTPServer):
-    client = _openai(httpserver, None, [ANSWER], server="deepseek")
-    client.chat(QUESTION, "deepseek-v3.2", think=False)
-    assert _bodies(httpserver)[0]["thinking"] == {"type": "disabled"}
 
 
 def test_platform_effort_is_reasoning_effort(httpserver: HTTPServer):
     client = _openai(httpserver, None, [THINKING], server="deepseek")
-    reply = client.chat(QUESTION, "deepseek-reasoner", effort="max")
+    reply = client.chat(QUESTION, "deepseek-v4-pro", effort="max")
     body = _bodies(httpserver)[0]
-    assert body["reasoning_effort"] == "max" and body["model"] == "deepseek-reasoner"
+    assert body["reasoning_effort"] == "max" and body["model"] == "deepseek-v4-pro"
     assert reply.options["effort"] == "max"
 
 
 def test_platform_effort_levels_are_the_documented_ones(httpserver: HTTPServer):
     client = _openai(httpserver, None, [], server="deepseek")
     with pytest.raises(EffortUnsupported, match="'low', 'high', 'max'") as info:
-        client.chat(QUESTION, "deepseek-reasoner", effort="medium")
+        client.chat(QUESTION, "deepseek-v4-flash", effort="medium")
     assert info.value.available == ("low", "high", "max")
     assert not _bodies(httpserver)
 
@@ -484,9 +482,10 @@ def test_platform_thinking_with_tools_sends_the_reasoning_back(httpserver: HTTPS
     first = _sse(_chunk("需要调用 add。"), _chunk(tool_calls=[call]), _chunk(finish="tool_calls"))
     second = _sse(_chunk("结果是 9。"), _chunk(content="他有 9 个苹果。"), _chunk(finish="stop"))
     client = _openai(httpserver, None, [first, second], server="deepseek")
-    reply = client.chat(QUESTION, "deepseek-reasoner", think=True, tools=[add])
+    reply = client.chat(QUESTION, "deepseek-v4-flash", think=True, tools=[add])
     bodies = _bodies(httpserver)
-    assert bodies[0]["tools"][0]["function"]["name"] == "add" and "thinking" not in bodies[0]
+    assert bodies[0]["tools"][0]["function"]["name"] == "add"
+    assert bodies[0]["thinking"] == {"type": "enabled"}
     assistant = bodies[1]["messages"][1]
     assert assistant["role"] == "assistant" and assistant["tool_calls"][0]["id"] == "call_0"
     assert assistant["reasoning_content"] == "需要调用 add。"

@@ -57,8 +57,9 @@ from .base import (
 from .http import idle_timeout as resolve_idle_timeout
 from .http import interruptible, redact_http_logs, shutdown, timeouts
 
-#: DeepSeek's platform alias for R1; used when nothing else names a model.
-FALLBACK_MODEL = "deepseek-reasoner"
+#: DeepSeek's platform model (V4-Flash, thinking by default since the 2026-04-24 change log:
+#: deepseek-reasoner, the old name, was retired on 2026-07-24); used when nothing else names one.
+FALLBACK_MODEL = "deepseek-v4-flash"
 #: Listing models is quick on every server; doctor() should not hang on a dead one.
 LIST_TIMEOUT = 15.0
 #: Delta fields that carry reasoning: DeepSeek/vLLM/SGLang, then Ollama's /v1.
@@ -348,18 +349,17 @@ class OpenAIBackend:
         out = _Controls(model=model, native=native)
         where = _display_url(self.base_url)
         name = model.lower().rsplit("/", 1)[-1]
+        if name in PLATFORM_MODES and (self._kind == "deepseek" or self._on_platform()):
+            raise ConfigurationError(
+                f"model={model!r}: DeepSeek retired the names deepseek-chat and "
+                "deepseek-reasoner on 2026-07-24 (its change log); use model='deepseek-v4-flash' "
+                "or 'deepseek-v4-pro', with think=True or think=False to switch the thinking "
+                "mode (and effort='high' or 'max' for more of it)")
         if switch and kind == "deepseek":
-            # DeepSeek's platform: deepseek-reasoner is the thinking mode and deepseek-chat the
-            # non-thinking mode of one model; `thinking: {"type": "enabled"|"disabled"}` switches
-            # it (api-docs.deepseek.com/guides/thinking_mode, "Thinking Mode Toggle").
-            if name == "deepseek-reasoner" and plan.send_think is False:
-                out.model = "deepseek-chat"
-                out.notes.append("think=False: sent to deepseek-chat, the non-thinking mode of "
-                                 "deepseek-reasoner on DeepSeek's platform.")
-            elif name == "deepseek-chat" and plan.send_think:
-                out.fields["thinking"] = {"type": "enabled"}
-            elif name not in PLATFORM_MODES:
-                out.fields["thinking"] = {"type": "enabled" if plan.send_think else "disabled"}
+            # DeepSeek's platform: one model thinks or not per request, `thinking: {"type":
+            # "enabled"|"disabled"}`, thinking by default (api-docs.deepseek.com/guides/
+            # thinking_mode, "Thinking Mode Toggle").
+            out.fields["thinking"] = {"type": "enabled" if plan.send_think else "disabled"}
         elif switch and kind in ("vllm", "sglang"):
             # DeepSeek-V3.1/V3.2's chat template reads `thinking` (vLLM docs, reasoning outputs:
             # "pass thinking=True in your chat_template_kwargs"; SGLang docs, reasoning parser:

@@ -114,8 +114,8 @@ def _detail_text(details: dict[str, Any]) -> str:
 #: DeepSeek-V3.1 and V3.2 as Ollama tags (deepseek-v3.1:671b), Hugging Face names
 #: (deepseek-ai/DeepSeek-V3.1-Terminus) or Ollama's model_info ("DeepSeek V3.1").
 _V3_HYBRID = re.compile(r"deepseek[-_ ]?v3\.([12])(?![0-9])")
-#: DeepSeek's platform names: the non-thinking and the thinking mode of one model
-#: (api-docs.deepseek.com/guides/thinking_mode).
+#: DeepSeek's former platform names, the non-thinking and the thinking mode of one model,
+#: retired on 2026-07-24 (DeepSeek's change log; `dskit.models.family.RETIRED_PLATFORM_NAMES`).
 PLATFORM_MODES = ("deepseek-chat", "deepseek-reasoner")
 
 
@@ -127,33 +127,35 @@ def _v3_version(model: str, details: dict[str, Any] | None = None) -> str:
     return "" if match is None or "speciale" in text else match.group(1)
 
 
-def is_hybrid(model: str, details: dict[str, Any] | None = None) -> bool:
-    """Whether `model` thinks or not per request: DeepSeek-V3.1 and V3.2 (Ollama tags, Hugging
-    Face names) and DeepSeek's platform names deepseek-chat / deepseek-reasoner.
+def _catalog_spec(model: str) -> Any:
+    """The DeepSeek catalog's row for `model` (`dskit.models.family.spec_for`), or None."""
+    # Upward on purpose, inside the function: the catalog (layer 6) is where each model's
+    # thinking facts are kept with their sources; this layer only reads them.
+    from ..models.family import spec_for
 
-    The DeepSeek catalog (`dskit.models.family`) is getting `ModelSpec.hybrid` and
-    `spec_for(name)`: this should defer to `spec_for(model).hybrid` once that is merged. The
-    catalog is layer 6 and this module layer 0, so the merge passes the fact down (or moves
-    the table here); until then the names are recognised here.
-    """
-    return bool(_v3_version(model, details)) or model.lower().rsplit("/", 1)[-1] in \
-        PLATFORM_MODES
+    return spec_for(model)
+
+
+def is_hybrid(model: str, details: dict[str, Any] | None = None) -> bool:
+    """Whether `model` thinks or not per request: the catalog's `ModelSpec.hybrid`
+    (DeepSeek-V3.1, V3.2, V4 by Ollama tag, Hugging Face or platform name); for a name it does
+    not know, DeepSeek-V3.1/V3.2 recognised by name or Ollama's model details."""
+    spec = _catalog_spec(model)
+    if spec is not None and spec.deepseek:
+        return bool(spec.hybrid)
+    return bool(_v3_version(model, details))
 
 
 def tools_while_thinking(model: str, details: dict[str, Any] | None = None) -> bool | None:
-    """Whether `model` may call tools while it thinks: False for DeepSeek-V3.1 (vLLM's
-    reasoning-outputs docs: "DeepSeek-V3.1 tool calling is supported in non-thinking mode"),
-    True for V3.2 and DeepSeek's platform names (the platform's thinking-mode guide documents
-    tool calls in thinking mode), None when dskit does not know (the server decides).
-
-    Should defer to `family.spec_for(model).tool_calls_while_thinking` once merged.
-    """
+    """Whether `model` may call tools while it thinks: the catalog's
+    `ModelSpec.tool_calls_while_thinking` (False for DeepSeek-V3.1: "Toolcall is supported in
+    non-thinking mode"), else False for a V3.1 and True for a V3.2 recognised by name, None
+    when dskit does not know (the server decides)."""
+    spec = _catalog_spec(model)
+    if spec is not None and spec.deepseek and (spec.hybrid or spec.tool_calls_while_thinking):
+        return bool(spec.tool_calls_while_thinking)
     version = _v3_version(model, details)
-    if version == "1":
-        return False
-    if version == "2" or model.lower().rsplit("/", 1)[-1] in PLATFORM_MODES:
-        return True
-    return None
+    return {"1": False, "2": True}.get(version)
 
 
 def detect_traits(model: str, details: dict[str, Any] | None = None) -> Traits:
