@@ -31,7 +31,7 @@ VARIABLES: dict[str, str] = {
     "DSKIT_MAX_LOADED": "embedded models kept in memory at once (default: what fits in RAM)",
     "DSKIT_NUM_CTX": "context window, in tokens, the embedded backend loads chat models with "
                      "(default 8192; Binder sets 2048 to save memory)",
-    "DSKIT_SERVE_TOKEN": "bearer token `dskit serve` requires; never printed",
+    "DSKIT_SERVE_TOKEN": "bearer token `dskit serve` and `dskit mcp --http` require; never printed",
     "DSKIT_IDLE_TIMEOUT": "seconds a server may send nothing mid-reply before the reply counts "
                           "as stalled (default 300)",
     "OLLAMA_API_KEY": "API key the ollama client sends (ollama.com); never printed",
@@ -175,7 +175,8 @@ def secret_values() -> list[str]:
 
 
 def serve_token() -> str | None:
-    """DSKIT_SERVE_TOKEN: the bearer token `dskit serve` requires (a secret)."""
+    """DSKIT_SERVE_TOKEN: the bearer token `dskit serve` and `dskit mcp --http` require (a
+    secret)."""
     return _secret("DSKIT_SERVE_TOKEN")
 
 

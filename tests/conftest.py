@@ -71,6 +71,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 RUN_BY_BROWSER_TESTS = {"01_chat.ipynb": "test_chat_notebook_and_widget",
                         "03_knowledge_base.ipynb": "test_knowledge_base_notebook_and_widget",
                         "04_compare.ipynb": "test_compare_notebook_and_widget",
+                        "05_api_and_clients.ipynb": "test_api_and_clients_notebook",
                         "08_inside_the_trace.ipynb": "test_inside_the_trace_notebook",
                         "09_confidence.ipynb": "test_confidence_notebook"}
 

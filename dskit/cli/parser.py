@@ -1,4 +1,4 @@
-"""The `dskit` command: doctor, chat, demo, pull, models, compare, kb, serve, app."""
+"""The `dskit` command: doctor, chat, demo, pull, models, compare, kb, serve, app, mcp."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from ..errors import DskitError
-from . import chat, compare, kb, models, serve
+from . import chat, compare, kb, mcp, models, serve
 from .output import safe
 
 
@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_parsers(sub, common)
     kb.add_parsers(sub, common)
     serve.add_parsers(sub, common)
+    mcp.add_parsers(sub, common)
     return parser
 
 

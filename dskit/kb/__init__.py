@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..errors import KnowledgeBaseBusy, KnowledgeBaseError, LoadError
-from .knowledge import KnowledgeBase, kb_home, list_kbs, validate_name
+from .knowledge import KnowledgeBase, hit_verdict, kb_home, list_kbs, validate_name
 
-__all__ = ["KnowledgeBase", "KnowledgeBaseBusy", "KnowledgeBaseError", "LoadError", "kb_home",
-           "list_kbs", "validate_name"]
+__all__ = ["KnowledgeBase", "KnowledgeBaseBusy", "KnowledgeBaseError", "LoadError", "hit_verdict",
+           "kb_home", "list_kbs", "validate_name"]

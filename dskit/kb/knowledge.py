@@ -90,7 +90,8 @@ def outdated_note(name: str) -> str:
 
 
 def list_kbs(data_dir: str | os.PathLike[str] | None = None) -> pd.DataFrame:
-    """The knowledge bases under the data directory: name, documents, chunks, embedding model."""
+    """The knowledge bases under the data directory: name, documents, chunks, embedding model,
+    and when a document was last added or changed (local time, to the second; NaT if empty)."""
     import pandas as pd
 
     rows = []
@@ -98,12 +99,15 @@ def list_kbs(data_dir: str | os.PathLike[str] | None = None) -> pd.DataFrame:
     for db in sorted(home.glob("*/kb.sqlite")) if home.is_dir() else []:
         store = Store(db)
         try:
+            updated = store.last_updated()
             rows.append({"name": db.parent.name, "documents": len(store.docs()),
                          "chunks": store.chunk_count(),
-                         "embed_model": store.get_meta("embed_model") or ""})
+                         "embed_model": store.get_meta("embed_model") or "",
+                         "updated": pd.Timestamp.fromtimestamp(updated).floor("s")
+                         if updated is not None else pd.NaT})
         finally:
             store.close()
-    return pd.DataFrame(rows, columns=["name", "documents", "chunks", "embed_model"])
+    return pd.DataFrame(rows, columns=["name", "documents", "chunks", "embed_model", "updated"])
 
 
 @dataclass
@@ -578,7 +582,7 @@ class KnowledgeBase:
         import numpy as np
 
         columns = ["rank", "score", "source", "location", "text", "vector", "bm25", "cosine",
-                   "doc_id", "chunk_id"]
+                   "doc_id", "chunk_id", "page", "line_start", "line_end"]
         if not isinstance(query, str) or not query.strip():
             raise ConfigurationError("the search query is empty: pass some words to look for")
         if k < 1:
@@ -613,7 +617,8 @@ class KnowledgeBase:
                          "location": chunking.location(page, l0, l1), "text": text,
                          "vector": round(float(vec[i]), 4), "bm25": round(float(bm[i]), 4),
                          "cosine": round(float(cosine[i]), 4),
-                         "doc_id": doc_id, "chunk_id": cid})
+                         "doc_id": doc_id, "chunk_id": cid, "page": page, "line_start": l0,
+                         "line_end": l1})
         return hits_frame(rows, columns)
 
     # --- asking ---------------------------------------------------------------------------
@@ -664,6 +669,16 @@ class HitVerdict:
         return f"✗ rank 1 does not contain {self.expected!r}; rank {self.rank} does"
 
 
+def hit_verdict(texts: Sequence[str], expected: str) -> HitVerdict:
+    """Whether the first of the ranked passage `texts` contains `expected` (the answer's text):
+    ✓, else ✗ and where, if anywhere, it ranks (for any ranked passages, e.g. an MCP search's)."""
+    if not isinstance(expected, str) or not expected.strip():
+        raise ConfigurationError("a verdict needs the text the right passage contains, "
+                                 "e.g. hits.verdict('八十度')")
+    rank = next((i for i, t in enumerate(texts, 1) if expected in str(t)), None)
+    return HitVerdict(rank == 1, expected, rank, len(texts))
+
+
 @lru_cache(maxsize=1)
 def _hits_type() -> type:
     """A DataFrame that shows passage text as text in a notebook (pandas writes a newline as a
@@ -681,12 +696,7 @@ def _hits_type() -> type:
         def verdict(self, expected: str) -> HitVerdict:
             """✓ when the first passage contains `expected` (the answer's text), else ✗ and
             where, if anywhere, it ranks; for showing whether a search found what it should."""
-            if not isinstance(expected, str) or not expected.strip():
-                raise ConfigurationError("verdict() needs the text the right passage contains, "
-                                         "e.g. hits.verdict('八十度')")
-            texts = list(self["text"]) if "text" in self else []
-            rank = next((i for i, t in enumerate(texts, 1) if expected in str(t)), None)
-            return HitVerdict(rank == 1, expected, rank, len(texts))
+            return hit_verdict(list(self["text"]) if "text" in self else [], expected)
 
         def _repr_html_(self) -> str | None:
             shown = pd.DataFrame(self)

@@ -145,6 +145,11 @@ class Store:
             "SELECT doc_id, source, path, sha256, size, mtime_ns, n_chunks FROM docs "
             "ORDER BY source")]
 
+    def last_updated(self) -> float | None:
+        """When a document was last added or changed (seconds since the epoch), None if empty."""
+        row = self.conn.execute("SELECT MAX(updated) FROM docs").fetchone()
+        return float(row[0]) if row and row[0] is not None else None
+
     def docs_under(self, path: str) -> list[DocRow]:
         """Documents whose path is `path` or lies under it."""
         return [DocRow(*r) for r in self.conn.execute(

@@ -1,7 +1,9 @@
-"""`dskit serve`: Ollama's REST API (and its OpenAI-compatible /v1) over the embedded models.
+"""`dskit serve`: Ollama's REST API (and its OpenAI-compatible /v1) over the embedded models;
+`dskit mcp`: knowledge bases as MCP tools.
 
     server = ds.serve.start(port=0)      # background thread; server.url, server.stop()
     ds.serve.run(port=11434)             # blocking, what the `dskit serve` command runs
+    kbs = ds.serve.start_mcp("notes")    # MCP over HTTP in a background thread; kbs.url
 
 Nothing is imported or started until one of them is called.
 """
@@ -26,7 +28,22 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 11434
 
 
-__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "Server", "run", "start"]
+__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "McpServer", "Server", "answer_reply", "run",
+           "serve_in_thread", "start", "start_mcp", "uvicorn_server"]
+
+
+def __getattr__(name: str) -> Any:
+    # The MCP modules import this package (serve_in_thread) and the knowledge bases: they
+    # load on first use.
+    if name in ("start_mcp", "McpServer"):
+        from . import mcp_server
+
+        return mcp_server.start if name == "start_mcp" else mcp_server.McpServer
+    if name == "answer_reply":
+        from .kb_tools import answer_reply
+
+        return answer_reply
+    raise AttributeError(f"module 'dskit.serve' has no attribute {name!r}")
 
 
 class Server:
@@ -129,12 +146,32 @@ def _warn_if_exposed(host: str, port: int, token: str | None) -> None:
               flush=True)
 
 
-def _uvicorn(app: Any, log_level: str) -> Any:
+def uvicorn_server(app: Any, log_level: str) -> Any:
+    """A uvicorn server for `app` (lifespan on, no websockets, 3 s to shut down gracefully)."""
     import uvicorn
 
     config = uvicorn.Config(app, log_level=log_level, access_log=log_level == "debug",
                             lifespan="on", ws="none", timeout_graceful_shutdown=3)
     return uvicorn.Server(config)
+
+
+def serve_in_thread(server: Any, sock: Any, what: str, startup_timeout: float = 30.0
+                    ) -> threading.Thread:
+    """Run a uvicorn `server` on the bound `sock` in a daemon thread; return once it serves
+    (a `ConfigurationError` if it does not start within `startup_timeout` seconds)."""
+    host, port = sock.getsockname()[:2]
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True,
+                              name=f"{what.replace(' ', '-')}:{port}")
+    thread.start()
+    deadline = time.monotonic() + startup_timeout
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            sock.close()
+            raise ConfigurationError(f"{what} did not start on {host}:{port}; see the log "
+                                     "above")
+        time.sleep(0.02)
+    return thread
 
 
 def start(host: str = DEFAULT_HOST, port: int = 0, *, backend: Any = None,
@@ -156,18 +193,8 @@ def start(host: str = DEFAULT_HOST, port: int = 0, *, backend: Any = None,
         max_prompt_chars=max_prompt_chars, origins=origins)
     bound = sock.getsockname()[1]
     _warn_if_exposed(host, bound, token)
-    server = _uvicorn(app, log_level)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True,
-                              name=f"dskit-serve:{bound}")
-    thread.start()
-    deadline = time.monotonic() + startup_timeout
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
-            sock.close()
-            raise ConfigurationError(f"dskit serve did not start on {host}:{bound}; see the "
-                                     "log above")
-        time.sleep(0.02)
+    server = uvicorn_server(app, log_level)
+    thread = serve_in_thread(server, sock, "dskit serve", startup_timeout)
     return Server(server, thread, engine, host, bound, owns)
 
 
@@ -197,7 +224,7 @@ def run(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, models: Sequence[
         print(f"loaded {models[0]} in {seconds:.1f} s", file=out)
     print("Ctrl-C stops it.", file=out, flush=True)
     try:
-        _uvicorn(app, log_level).run(sockets=[sock])
+        uvicorn_server(app, log_level).run(sockets=[sock])
     except KeyboardInterrupt:
         pass  # uvicorn re-raises the Ctrl-C it handled; the server has already shut down
     finally:

@@ -48,8 +48,9 @@ def check_bind(host: str, expose: bool) -> None:
         )
 
 
-def open_socket(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on host:port (port 0: a free one); a clear error if taken."""
+def open_socket(host: str, port: int, in_use: str | None = None) -> socket.socket:
+    """A listening TCP socket on host:port (port 0: a free one); a clear error if taken
+    (`in_use`: what to do then, when it is not `dskit serve` that is starting)."""
     family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
@@ -58,6 +59,9 @@ def open_socket(host: str, port: int) -> socket.socket:
         sock.listen(128)
     except OSError as exc:
         sock.close()
+        if exc.errno == errno.EADDRINUSE and in_use is not None:
+            raise ConfigurationError(f"port {port} on {host} is already in use: {in_use}"
+                                     ) from None
         if exc.errno == errno.EADDRINUSE:
             raise ConfigurationError(
                 f"port {port} on {host} is already in use (is Ollama or another dskit serve "

@@ -117,6 +117,22 @@ def test_knowledge_base_notebook_and_widget(lab, tmp_path):
     expect(kb.locator(".dskit-answer")).to_contain_text("熊猫笔记.md")
 
 
+def test_api_and_clients_notebook(lab, artifacts):
+    """Lesson 05 runs whole in JupyterLab, down to its MCP section: the official MCP client's
+    `await` cells list the tools, search with a verdict, ask with a graded answer and its
+    sources, show a tool error with its fix, and stop the server."""
+    lab.open("05_api_and_clients.ipynb")
+    lab.run_all()
+    screenshot_cells(lab, artifacts, "05_api_and_clients")
+    text = lab.page.locator(".jp-Notebook").inner_text()
+    assert re.search(r"MCP at http://127\.0\.0\.1:\d+/mcp", text)
+    assert re.search(r"list_knowledge_bases +List knowledge bases", text)
+    assert re.search(r"[✓✗] rank 1 contains '八十度'|✗ none of the 3 passages", text)
+    assert re.search(r"Sources:\s+\[1\] sample_kb/", text)
+    assert re.search(r"verdict: [✓✗] (correct|wrong)", text)
+    assert "is not served here" in text and "running=False" in text
+
+
 def screenshot_cells(lab, artifacts, stem):
     """One screenshot per cell of the open notebook, each scrolled to the top of the view
     (JupyterLab draws only the cells in view): `{stem}-cellNN.png`."""
