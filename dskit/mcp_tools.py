@@ -362,12 +362,6 @@ class McpSessions:
         for link in self.links:
             if isinstance(link.server, McpStdio):
                 _check_command(link.server)
-        for link in self.links:
-            if isinstance(link.server, McpStdio):
-                # Captured, not shown: a server's logging must not spam the notebook; its end
-                # is quoted when it fails. Appended to (O_APPEND), so reading it moves no
-                # write offset.
-                link.errlog = tempfile.TemporaryFile("a+b")  # noqa: SIM115 (closed by close())
         from anyio.from_thread import start_blocking_portal
 
         # Without a handler of its own, the SDK's warnings would print in the notebook
@@ -376,6 +370,12 @@ class McpSessions:
         if not any(isinstance(h, logging.NullHandler) for h in sdk_log.handlers):
             sdk_log.addHandler(logging.NullHandler())
         try:
+            for link in self.links:
+                if isinstance(link.server, McpStdio):
+                    # Captured, not shown: a server's logging must not spam the notebook; its
+                    # end is quoted when it fails. Appended to (O_APPEND), so reading it moves
+                    # no write offset.
+                    link.errlog = tempfile.TemporaryFile("a+b")  # noqa: SIM115 (see close())
             self._portal_cm = start_blocking_portal("asyncio", name="dskit-mcp")
             self._portal = self._portal_cm.__enter__()
             for link in self.links:
