@@ -223,7 +223,8 @@ def test_a_name_clash_names_both_origins() -> None:
 # --- real servers over stdio --------------------------------------------------------------
 
 @pytest.mark.subprocess
-def test_stdio_tools_are_listed_with_their_schemas_and_called() -> None:
+def test_stdio_tools_are_listed_with_their_schemas_and_called(
+        capfd: pytest.CaptureFixture[str]) -> None:
     before = live_children()
     with Toolbox([server()], timeout=30) as box:
         specs = {s["function"]["name"]: s["function"] for s in box.specs()}
@@ -244,6 +245,8 @@ def test_stdio_tools_are_listed_with_their_schemas_and_called() -> None:
         unknown = box.run(ToolRequest("交易", {"amount": 1}))
         assert unknown.error is not None and unknown.error.startswith("there is no tool named")
     assert live_children() == before and box.specs() == []
+    # The server logged the failure to its stderr, which is captured, not shown.
+    assert "余额不足" not in capfd.readouterr().err
 
 
 @pytest.mark.subprocess
