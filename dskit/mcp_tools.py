@@ -171,6 +171,8 @@ def _stdio_name(command: str, args: Sequence[str]) -> str:
     words = list(args)
     if "-m" in words[:-1]:
         return words[words.index("-m") + 1]
+    if "-c" in words or "-e" in words:  # code on the command line: no name in it
+        return re.split(r"[/\\]", command)[-1]
     first = next((a for a in words if not a.startswith("-")), command)
     last = re.split(r"[/\\]", first.rstrip("/\\"))[-1] or command
     last = re.sub(r"(?<=.)@[^@]*$", "", last)  # a version: pkg@1.2

@@ -85,6 +85,7 @@ def test_specs_are_frozen_and_their_reprs_hide_secrets() -> None:
     (("npx", "-y", "@scope/server-files@1.2.0", "/tmp"), "server-files"),
     (("python", "-m", "weather_mcp"), "weather_mcp"),
     (("npx -y @modelcontextprotocol/server-memory",), "server-memory"),  # one command line
+    (("/usr/bin/python3", "-c", "import x; x.run()"), "python3"),
 ])
 def test_default_names_come_from_the_command(args: tuple[str, ...], name: str) -> None:
     assert ds.mcp_stdio(*args).name == name
