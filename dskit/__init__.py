@@ -20,6 +20,7 @@ from .evals import arena
 from .evals.comparison import CompareFunction
 from .evals.reports import report
 from .evals.side_by_side import SideBySide, side_by_side
+from .mcp_tools import mcp_http, mcp_stdio
 from .reasoning.think import MATH_DIRECTIVE, Chunk, extract_boxed, math_prompt, split_think
 from .reply import Reply, Source, Stats
 from .weights.files import register_gguf
@@ -56,6 +57,8 @@ __all__ = [
     "grading",
     "kb",
     "math_prompt",
+    "mcp_http",
+    "mcp_stdio",
     "models",
     "plots",
     "prompts",

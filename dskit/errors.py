@@ -16,6 +16,7 @@
     ├── ModelFileError                        a model's files are missing or corrupt
     ├── InsufficientResources                 a model does not fit this machine
     ├── ComparisonFailed                      every call of a comparison failed
+    ├── McpServerError (RuntimeError)         an MCP server did not start, stopped, or failed a call
     ├── BackendUnavailable (ConnectionError)  no backend can be reached or loaded
     │   └── OllamaNotRunning
     └── BackendError (RuntimeError)           the backend answered with an error
@@ -278,6 +279,13 @@ class ComparisonFailed(DskitError):
     def __init__(self, message: str, rows: Any = None) -> None:
         self.rows = rows
         super().__init__(message)
+
+
+class McpServerError(DskitError, RuntimeError):
+    """An MCP server given in `tools=` could not be started or reached, stopped, or answered a
+    call with an error; the message names the server, has its last output where there is one,
+    and says what to do. Raised when a reply begins; during the tool loop it becomes the call's
+    error, for the model to read."""
 
 
 class BackendUnavailable(DskitError, ConnectionError):

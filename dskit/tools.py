@@ -2,7 +2,8 @@
 
 Safety: only registered functions run; arguments are validated against the function's schema
 before the call; a tool that raises returns its error to the model; nothing from the model's
-text is ever evaluated.
+text is ever evaluated. The tools of MCP servers (`mcp_tools`) join a `Toolbox` as `Tool`s
+described by their JSON schemas, checked and timed the same way.
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ import json
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ConfigurationError, redact
+from .errors import ConfigurationError, DskitError, redact
 
 #: Longest tool result sent back to the model (a huge result would fill its context).
 MAX_RESULT_CHARS = 8000
@@ -47,6 +48,8 @@ class ToolCall:
     error: str | None = None
     seconds: float = 0.0
     id: str = ""
+    #: Where the tool ran: "" for a Python function, else the name of its MCP server.
+    source: str = ""
 
     @property
     def ok(self) -> bool:
@@ -70,7 +73,13 @@ class ToolCall:
         args = (", ".join(f"{k}={v!r}" for k, v in self.arguments.items())
                 if isinstance(self.arguments, dict) else repr(self.arguments))
         outcome = f"✗ {self.error}" if self.error is not None else f"→ {self.content()}"
-        return f"{self.name}({args}) {outcome} · {self.seconds:.2f} s"
+        where = f" · MCP {self.source}" if self.source else ""
+        return f"{self.name}({args}) {outcome} · {self.seconds:.2f} s{where}"
+
+
+def timeout_message(timeout: float) -> str:
+    """What the model is told of a call that did not return in time."""
+    return f"the tool did not return within {timeout:g} s (tool_timeout); it may still be running"
 
 
 def parse_docstring(doc: str | None) -> tuple[str, dict[str, str]]:
@@ -117,14 +126,18 @@ def _strip_titles(schema: Any) -> Any:
 
 @dataclass(frozen=True)
 class Tool:
-    """A Python function a model may call, with the JSON schema of its parameters."""
+    """A function a model may call, with the JSON schema of its parameters: a Python function,
+    or (`from_schema`) one that calls a tool elsewhere, such as on an MCP server."""
 
     name: str
     description: str
     parameters: dict[str, Any]
     function: Callable[..., Any] = field(repr=False)
-    #: The Pydantic model the arguments are validated with (built from the signature).
+    #: The Pydantic model the arguments are validated with (built from the signature); None for
+    #: a tool described by a JSON schema, whose arguments are validated against `parameters`.
     arguments_model: Any = field(repr=False, default=None)
+    #: Where the tool runs: "" for a Python function, else the name of its MCP server.
+    source: str = ""
 
     @classmethod
     def from_function(cls, fn: Callable[..., Any]) -> Tool:
@@ -172,6 +185,32 @@ class Tool:
         return cls(name=fn.__name__, description=description or fn.__name__.replace("_", " "),
                    parameters=schema, function=fn, arguments_model=model)
 
+    @classmethod
+    def from_schema(cls, name: str, description: str, schema: dict[str, Any],
+                    function: Callable[..., Any], source: str) -> Tool:
+        """A tool described by a JSON schema (an MCP server's); `function(**arguments)` runs it
+        once the arguments validate against the schema."""
+        parameters = _strip_titles(schema)
+        if parameters.get("type", "object") == "object":
+            parameters = {"type": "object", **parameters}
+            parameters.setdefault("properties", {})
+        return cls(name=name, description=description or name.replace("_", " "),
+                   parameters=parameters, function=function, source=source)
+
+    def check(self, arguments: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        """(the keyword arguments to call with, the problems that forbid the call)."""
+        if self.arguments_model is None:
+            return arguments, schema_problems(self.parameters, arguments)
+        from pydantic import ValidationError
+
+        try:
+            checked = self.arguments_model.model_validate(arguments)
+        except ValidationError as exc:
+            return {}, [f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}"
+                        for e in exc.errors()]
+        return {f.alias or name: getattr(checked, name)
+                for name, f in type(checked).model_fields.items()}, []
+
     def spec(self) -> dict[str, Any]:
         """The tool as Ollama and OpenAI-compatible servers take it."""
         return {"type": "function", "function": {
@@ -179,22 +218,15 @@ class Tool:
 
     def __call__(self, request: ToolRequest, timeout: float = 60.0) -> ToolCall:
         """Validate the arguments, then run the function; every failure becomes `error`."""
-        from pydantic import ValidationError
-
-        call = ToolCall(self.name, request.arguments, id=request.id)
+        call = ToolCall(self.name, request.arguments, id=request.id, source=self.source)
         if not isinstance(request.arguments, dict):
             call.error = ("the arguments are not a JSON object: "
                           f"{str(request.arguments)[:200]!r}")
             return call
-        try:
-            checked = self.arguments_model.model_validate(request.arguments)
-        except ValidationError as exc:
-            call.error = "invalid arguments: " + "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}"
-                for e in exc.errors())
+        kwargs, problems = self.check(request.arguments)
+        if problems:
+            call.error = "invalid arguments: " + "; ".join(problems)
             return call
-        kwargs = {field.alias or name: getattr(checked, name)
-                  for name, field in type(checked).model_fields.items()}
         t0 = time.perf_counter()
         outcome: dict[str, Any] = {}
 
@@ -212,15 +244,40 @@ class Tool:
         worker.join(timeout)
         call.seconds = time.perf_counter() - t0
         if worker.is_alive():
-            call.error = (f"the tool did not return within {timeout:g} s (tool_timeout); it "
-                          "may still be running")
+            call.error = timeout_message(timeout)
         elif "error" in outcome:
             failure = outcome["error"]
-            # Exceptions quote URLs and headers: a key in one must not reach the model.
-            call.error = redact(f"{type(failure).__name__}: {failure}")
+            # Exceptions quote URLs and headers: a key in one must not reach the model. dskit's
+            # own errors (an MCP server's) say what happened without their class name.
+            call.error = redact(str(failure) if isinstance(failure, DskitError)
+                                else f"{type(failure).__name__}: {failure}")
         else:
             call.result = outcome.get("result")
         return call
+
+
+#: Longest validation message quoted per problem (a message can quote a whole argument).
+MAX_PROBLEM_CHARS = 200
+
+
+def schema_problems(schema: dict[str, Any], arguments: Any) -> list[str]:
+    """What is wrong with `arguments` for a JSON schema, in the words of Pydantic's checks
+    (`path: message`); none when the schema itself cannot be used (the tool's server still
+    checks what it receives)."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.validators import validator_for
+
+    try:
+        kind = validator_for(schema, default=Draft202012Validator)
+        kind.check_schema(schema)
+        found = sorted(kind(schema).iter_errors(arguments), key=lambda e: list(e.absolute_path))
+    except Exception:
+        # An invalid schema, one nested too deeply, or a $ref to nowhere (the referencing
+        # library's errors share no narrower base): the server's to fix, and it checks what it
+        # receives, so the call is not refused for it.
+        return []
+    return [f"{'.'.join(str(p) for p in e.absolute_path) or 'arguments'}: "
+            f"{e.message[:MAX_PROBLEM_CHARS]}" for e in found]
 
 
 #: Seconds a tool may run before the model is told it did not return.
@@ -228,25 +285,84 @@ DEFAULT_TOOL_TIMEOUT = 60.0
 
 
 class Toolbox:
-    """The registered tools of one chat: only these can ever be called."""
+    """The registered tools of one chat: only these can ever be called.
 
-    def __init__(self, functions: Sequence[Callable[..., Any] | Tool],
-                 timeout: float = DEFAULT_TOOL_TIMEOUT) -> None:
+    Python functions are tools at once; MCP servers (`ds.mcp_stdio`, `ds.mcp_http`, or an
+    `mcpServers` entry) add theirs when the box is opened (`with box:`), and are closed with it.
+    """
+
+    def __init__(self, functions: Any, timeout: float = DEFAULT_TOOL_TIMEOUT) -> None:
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or \
                 not 0 < timeout < 86_400:
             raise ConfigurationError(f"tool_timeout={timeout!r}: give seconds, more than 0")
         self.timeout = float(timeout)
-        if callable(functions) and not isinstance(functions, Tool):
-            functions = [functions]
+        items = list(functions) if isinstance(functions, (list, tuple)) else [functions]
         self.tools: dict[str, Tool] = {}
-        for fn in functions:
-            tool = fn if isinstance(fn, Tool) else Tool.from_function(fn)
-            if tool.name in self.tools:
+        #: The MCP servers whose tools join when the box opens.
+        self.servers: list[Any] = []
+        self.sessions: Any = None
+        for item in items:
+            if callable(item):
+                self.add(item if isinstance(item, Tool) else Tool.from_function(item))
+            else:
+                # mcp_tools builds on this module (Tool, ToolCall): imported here, so that the
+                # modules import each other in one direction only.
+                from .mcp_tools import servers_of
+
+                self.servers += servers_of(item)
+        names = [s.name for s in self.servers]
+        if len(set(names)) < len(names):
+            twice = next(n for n in names if names.count(n) > 1)
+            raise ConfigurationError(f"two MCP servers are named {twice!r}: give one of them "
+                                     "another name (name=, or its key in mcpServers)")
+        if not self.tools and not self.servers:
+            raise ConfigurationError("tools= is empty: pass a list of Python functions or MCP "
+                                     "servers (ds.mcp_stdio, ds.mcp_http)")
+
+    def add(self, tool: Tool) -> None:
+        """Register one tool; a name already taken is refused, naming both tools' origins."""
+        if tool.name in self.tools:
+            if not tool.source and not self.tools[tool.name].source:
                 raise ConfigurationError(f"two tools are named {tool.name!r}: names must be "
                                          "unique")
-            self.tools[tool.name] = tool
-        if not self.tools:
-            raise ConfigurationError("tools= is empty: pass a list of Python functions")
+            raise ConfigurationError(
+                f"two tools are named {tool.name!r}: {_origin(self.tools[tool.name])} and "
+                f"{_origin(tool)}. Names must be unique: rename the Python function, or give "
+                "an MCP server a prefix for its tools (ds.mcp_stdio(..., prefix='x_'))")
+        self.tools[tool.name] = tool
+
+    def open(self) -> Toolbox:
+        """Start (or reach) the MCP servers and add their tools; a failure closes them all."""
+        if not self.servers or self.sessions is not None:
+            return self
+        from .mcp_tools import McpSessions  # see __init__: one-way imports
+
+        self.sessions = McpSessions(self.servers, self.timeout)
+        try:
+            for tool in self.sessions.open():
+                self.add(tool)
+            if not self.tools:
+                raise ConfigurationError(
+                    "tools=: the MCP servers list no tools ("
+                    f"{', '.join(s.name for s in self.servers)}); pass servers that have some")
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def close(self) -> None:
+        """Close every MCP session and server process (their tools leave the box)."""
+        sessions, self.sessions = self.sessions, None
+        if sessions is None:
+            return
+        self.tools = {n: t for n, t in self.tools.items() if not t.source}
+        sessions.close()
+
+    def __enter__(self) -> Toolbox:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def specs(self) -> list[dict[str, Any]]:
         """Every tool's spec, for the request."""
@@ -260,6 +376,11 @@ class Toolbox:
                             error=f"there is no tool named {request.name!r}; the tools are: "
                                   f"{', '.join(self.tools)}")
         return tool(request, self.timeout)
+
+
+def _origin(tool: Tool) -> str:
+    return f"one of the MCP server {tool.source!r}" if tool.source else \
+        f"the Python function {tool.function.__name__}"
 
 
 def decode_arguments(raw: Any) -> Any:

@@ -6,9 +6,10 @@
   does it; elsewhere a reasoning reply takes two: reason without constraint, then the
   constrained answer with that reasoning in context. `retries=n` shows the validation errors
   to the model and asks again.
-- `tools`: the model may ask for calls; only the registered functions run, with arguments
-  validated first; their results (or errors) go back to the model until it answers or
-  `max_steps` requests were made.
+- `tools`: the model may ask for calls; only the registered functions (and the tools of the
+  MCP servers given, started for this reply and closed after it) run, with arguments validated
+  first; their results (or errors) go back to the model until it answers or `max_steps`
+  requests were made.
 """
 
 from __future__ import annotations
@@ -234,7 +235,10 @@ def run_steps(client: Client, messages: Messages, model: str | None, *, fmt: Any
         return steps.structured(messages, output, retries)
     check_tool_support(client, model)
     steps.settings, tools_note = thinking_with_tools(client, model, settings)
-    reply, messages = steps.tool_loop(messages, box, max_steps)
+    # MCP servers start here and close when the loop ends: at an answer, on an error, or on
+    # KeyboardInterrupt (a notebook's Stop).
+    with box:
+        reply, messages = steps.tool_loop(messages, box, max_steps)
     if tools_note:
         reply.notes.append(tools_note)
     if output is None or reply.done_reason == "max_steps":
