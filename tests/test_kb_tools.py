@@ -8,7 +8,6 @@ import hashlib
 import os
 from pathlib import Path
 
-import numpy as np
 import pytest
 from jsonschema import Draft202012Validator
 
@@ -16,21 +15,7 @@ from dskit.errors import ConfigurationError, KnowledgeBaseError
 from dskit.kb import KnowledgeBase
 from dskit.serve.kb_tools import ADD_TOOL, KbTools, answer_reply
 from tests import kbfiles
-
-
-class HashEmbedder:
-    """A crude real embedder (hashed bag of words): a knowledge base without a model."""
-
-    name = "hash-64"
-    dim = 64
-
-    def embed(self, texts: list[str]) -> np.ndarray:
-        out = np.zeros((len(texts), 64), np.float32)
-        for i, t in enumerate(texts):
-            for w in t.split():
-                out[i, int(hashlib.md5(w.encode()).hexdigest(), 16) % 64] += 1
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        return out / np.where(norms == 0, 1, norms)
+from tests.test_kb import HashEmbedder
 
 
 def listing(root: Path) -> dict[str, tuple[int, str]]:

@@ -3,7 +3,6 @@ server in a thread with `dskit serve`'s rules (loopback, bearer token, Host and 
 
 from __future__ import annotations
 
-import hashlib
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +11,6 @@ from typing import Any
 import anyio
 import httpx
 import httpx2
-import numpy as np
 import pytest
 from mcp import Client, ClientSession
 from mcp.client.streamable_http import streamable_http_client
@@ -22,25 +20,11 @@ from dskit.errors import ConfigurationError
 from dskit.kb import KnowledgeBase
 from dskit.serve.kb_tools import KbTools
 from dskit.serve.mcp_server import build_server, endpoint
+from tests.test_kb import HashEmbedder
 
 #: The SDK reads a streamed reply for up to this long (its own default).
 LONG = httpx2.Timeout(30, read=300)
 TOKEN = "mcp-test-token-7f3a"
-
-
-class HashEmbedder:
-    """A crude real embedder (hashed bag of words): a knowledge base without a model."""
-
-    name = "hash-64"
-    dim = 64
-
-    def embed(self, texts: list[str]) -> np.ndarray:
-        out = np.zeros((len(texts), 64), np.float32)
-        for i, t in enumerate(texts):
-            for w in t.split():
-                out[i, int(hashlib.md5(w.encode()).hexdigest(), 16) % 64] += 1
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        return out / np.where(norms == 0, 1, norms)
 
 
 @pytest.fixture

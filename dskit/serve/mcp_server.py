@@ -198,6 +198,17 @@ def bind(host: str, port: int, token: str | None, expose: bool) -> tuple[Any, st
     return sock, token
 
 
+def _bound_app(tools: KbTools, host: str, port: int, token: str | None,
+               expose: bool) -> tuple[Any, str | None, Any]:
+    """The bound socket, the token in force and the app; the socket closed if the app fails."""
+    sock, token = bind(host, port, token, expose)
+    try:
+        return sock, token, http_app(tools, host, token)
+    except BaseException:
+        sock.close()
+        raise
+
+
 def start(kbs: str | Sequence[str] | None = None, *,
           data_dir: str | os.PathLike[str] | None = None, host: str = DEFAULT_HOST,
           port: int = 0, token: str | None = None, expose: bool = False,
@@ -217,12 +228,7 @@ def start(kbs: str | Sequence[str] | None = None, *,
     tools = KbTools(data_dir, names=[kbs] if isinstance(kbs, str) else kbs, add_from=allow_add,
                     client=client, backend=backend, model=model, max_tokens=max_tokens,
                     think=think)
-    sock, token = bind(host, port, token, expose)
-    try:
-        app = http_app(tools, host, token)
-    except BaseException:
-        sock.close()
-        raise
+    sock, token, app = _bound_app(tools, host, port, token, expose)
     server = uvicorn_server(app, log_level)
     thread = serve_in_thread(server, sock, "dskit mcp", startup_timeout)
     return McpServer(server, thread, tools, host, sock.getsockname()[1])
@@ -233,12 +239,7 @@ def run_http(tools: KbTools, host: str = DEFAULT_HOST, port: int = DEFAULT_MCP_P
              out: IO[str] | None = None) -> None:
     """Serve over streamable HTTP in the foreground until Ctrl-C (`dskit mcp --http`)."""
     out = out or sys.stdout
-    sock, token = bind(host, port, token, expose)
-    try:
-        app = http_app(tools, host, token)
-    except BaseException:
-        sock.close()
-        raise
+    sock, token, app = _bound_app(tools, host, port, token, expose)
     print(f"dskit mcp: MCP (streamable HTTP) at {endpoint(host, sock.getsockname()[1])}",
           file=out)
     print(f"knowledge bases: {tools.describe()}", file=out)
