@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import anyio
 import httpx
 import httpx2
 import pytest
@@ -25,6 +24,7 @@ from dskit.cli import main
 from dskit.kb import KnowledgeBase
 from dskit.reply import CITATION
 from tests import kbfiles
+from tests.aio import run_async
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The SDK reads a streamed reply for up to this long (its own default).
@@ -85,7 +85,7 @@ def over_stdio(home: Path, args: list[str], calls: list[tuple[str, dict[str, Any
             names = [t.name for t in (await session.list_tools()).tools]
             return names, [await session.call_tool(n, a, read_timeout_seconds=300)
                            for n, a in calls]
-    return anyio.run(run)
+    return run_async(run)
 
 
 @pytest.mark.subprocess
@@ -154,7 +154,7 @@ def test_http_token_and_add_files(home: Path, tmp_path: Path) -> None:
                     "search", {"kb": "笔记", "query": "新版本什么时候发布？", "top_k": 1})
                 return names, added, found
 
-        names, added, found = anyio.run(run)
+        names, added, found = run_async(run)
     finally:
         proc.terminate()
         out, err = proc.communicate(timeout=60)

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import anyio
 import httpx
 import httpx2
 import pytest
@@ -20,6 +19,7 @@ from dskit.errors import ConfigurationError
 from dskit.kb import KnowledgeBase
 from dskit.serve.kb_tools import KbTools
 from dskit.serve.mcp_server import build_server, endpoint
+from tests.aio import run_async
 from tests.test_kb import HashEmbedder
 
 #: The SDK reads a streamed reply for up to this long (its own default).
@@ -46,7 +46,7 @@ def in_process(tools: KbTools, *calls: tuple[str, dict[str, Any]]) -> tuple[Any,
         async with Client(build_server(tools)) as client:
             listed = await client.list_tools()
             return listed, [await client.call_tool(name, args) for name, args in calls]
-    return anyio.run(run)
+    return run_async(run)
 
 
 def test_the_tools_through_the_sdk_client(home: Path) -> None:
@@ -98,7 +98,7 @@ def test_http_needs_the_token_and_answers_with_it(http_server: ds.serve.McpServe
             info = await session.initialize()
             return info, await session.call_tool("list_knowledge_bases", {})
 
-    info, listed = anyio.run(run)
+    info, listed = run_async(run)
     assert info.server_info.name == "dskit-kb" and "知识库" in (info.instructions or "")
     assert [k["name"] for k in listed.structured_content["knowledge_bases"]] == ["笔记"]
 
