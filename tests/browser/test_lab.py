@@ -66,6 +66,10 @@ def test_compare_notebook_and_widget(lab):
         expect(views.nth(i).locator(".dskit-column")).to_have_count(2)
         expect(views.nth(i).locator(".dskit-column .dskit-verdict")).to_have_count(2)
         expect(views.nth(i).locator(".dskit-column-load").first).to_contain_text("smollm2:135m")
+    # the maths section's paired test on its own prompts, in words (not a fixed verdict)
+    expect(lab.page.locator(".jp-OutputArea-output", has_text=re.compile(
+        r"qwen2\.5-coder:0\.5b vs smollm2:135m on 10 shared prompts: .*(distinguishable|noise)"))
+           ).to_have_count(1)
     # the arena's round from code: blind columns, waiting for a vote
     arena = lab.widget("dskit-arena")
     expect(arena.locator(".dskit-columns .dskit-column")).to_have_count(2)
