@@ -115,7 +115,9 @@ class Reply:
         if self.unfinished_reasoning:
             return "no answer: stopped while still reasoning"
         if self.done_reason == "max_steps":
-            return "no answer: max_steps reached while the model was still calling tools"
+            if self.no_answer:
+                return "no answer: max_steps reached while the model was still calling tools"
+            return "answered from the tool results so far: max_steps reached while calling tools"
         if self.no_answer:
             return ("no answer after its reasoning" if self.reasoned
                     else "no answer: the model returned an empty answer")

@@ -165,13 +165,29 @@ def test_tool_errors_and_unknown_tools_go_back_to_the_model(scripted: Any) -> No
     assert client.backend.requests[0].tools[0]["function"]["name"] == "divide"
 
 
-def test_the_loop_stops_at_max_steps_and_says_so(scripted: Any) -> None:
-    steps = [[Done(tool_calls=[ToolRequest("multiply", {"a": i, "b": 2})])] for i in range(5)]
-    client = scripted(*steps)
-    reply = ds.chat("Keep multiplying.", client=client, tools=[multiply], max_steps=3)
-    assert len(client.backend.requests) == 3
+def test_at_max_steps_the_answer_comes_from_the_results_so_far(scripted: Any) -> None:
+    steps = [[Done(tool_calls=[ToolRequest("multiply", {"a": i, "b": 2})])] for i in range(3)]
+    client = scripted(*steps, ["2 乘以 2 等于 4。"])
+    reply = ds.chat("一直乘下去：1 乘以 2，再乘以 2……", client=client, tools=[multiply],
+                    max_steps=3)
+    assert len(client.backend.requests) == 4  # three with tools, then one without
+    last = client.backend.requests[-1]
+    assert not last.tools and "不要再调用工具" in last.messages[-1]["content"]
+    assert "multiply(a=0, b=2) = 0" in last.messages[-1]["content"]
+    assert "multiply(a=1, b=2) = 2" in last.messages[-1]["content"]
     assert [c.result for c in reply.tool_calls] == [0, 2, None]
     assert reply.tool_calls[-1].error == "not run: max_steps reached"
+    assert reply.answer == "2 乘以 2 等于 4。" and reply.done_reason == "max_steps"
+    assert reply.status.startswith("answered from the tool results so far")
+    assert any("max_steps (3) reached" in n and "2 results" in n for n in reply.notes)
+
+
+def test_max_steps_with_no_result_yet_has_no_answer(scripted: Any) -> None:
+    steps = [[Done(tool_calls=[ToolRequest("multiply", {"a": i, "b": 2})])] for i in range(2)]
+    client = scripted(*steps)
+    reply = ds.chat("Keep multiplying.", client=client, tools=[multiply], max_steps=1)
+    assert len(client.backend.requests) == 1
+    assert [c.error for c in reply.tool_calls] == ["not run: max_steps reached"]
     assert reply.done_reason == "max_steps" and reply.status.startswith("no answer: max_steps")
 
 

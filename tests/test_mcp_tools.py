@@ -317,10 +317,12 @@ def test_python_functions_and_an_mcp_server_in_one_list(scripted: Any) -> None:
 @pytest.mark.subprocess
 def test_the_step_limit_and_repeated_calls_apply_to_mcp_tools(scripted: Any) -> None:
     before = live_children()
-    client = scripted(*[calls(ToolRequest("add", {"a": i, "b": 1})) for i in range(3)])
+    client = scripted(*[calls(ToolRequest("add", {"a": i, "b": 1})) for i in range(2)],
+                      ["结果是 1。"])
     reply = ds.chat("一直加。", client=client, tools=[server()], max_steps=2)
     assert [c.result for c in reply.tool_calls] == [1.0, None]
-    assert reply.done_reason == "max_steps"
+    assert reply.done_reason == "max_steps" and reply.answer == "结果是 1。"
+    assert "add(a=0, b=1) = 1" in client.backend.requests[-1].messages[-1]["content"]
     client = scripted(calls(EXCHANGE), calls(EXCHANGE), ["720 元。"])
     reply = ds.chat(QUESTION, client=client, tools=[server()])
     assert len(reply.tool_calls) == 1 and any("asked again" in n for n in reply.notes)

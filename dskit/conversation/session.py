@@ -57,7 +57,8 @@ def chat(
     `format` (a Pydantic model class, a JSON-schema dict or "json") makes the answer JSON,
     validated into `reply.parsed` (`retries=n` asks again with the errors shown); `tools` (Python
     functions, MCP servers: `ds.mcp_stdio`, `ds.mcp_http` or `mcpServers` entries) lets the
-    model call them, up to `max_steps` requests (`reply.tool_calls`), each call for at most
+    model call them, up to `max_steps` requests (`reply.tool_calls`; then one without tools
+    answers from the results, `done_reason` "max_steps"), each call for at most
     `tool_timeout` seconds (default 60; the model is told when one hangs).
     Keyword arguments: temperature, top_p, seed, max_tokens, num_ctx, stop, think,
     think_budget (cap the reasoning at N tokens, then answer; 0: answer without reasoning),

@@ -47,6 +47,9 @@ ANSWER_FROM_RESULTS = {
 }
 MAX_STEPS_NOTE = ("max_steps ({n}) reached while the model was still calling tools: raise "
                   "max_steps, or ask a question that needs fewer calls.")
+MAX_STEPS_ANSWER_NOTE = ("max_steps ({n}) reached while the model was still calling tools: dskit "
+                         "listed the {k} result{s} it had and asked for the answer, without "
+                         "tools (raise max_steps if it needed more calls).")
 NO_TOOLS_WHILE_THINKING_NOTE = ("tools: {model} calls tools only in non-thinking mode "
                                 "(DeepSeek-V3.1), so it answered without thinking (think=False).")
 
@@ -145,6 +148,14 @@ class _Steps:
 
     # --- tools ----------------------------------------------------------------------------
 
+    def answer_from(self, messages: Messages, calls: list[ToolCall]) -> Reply:
+        """Ask for the answer without tools, the results so far listed in the last turn."""
+        results = "\n".join(f"{c.name}({_args(c.arguments)}) = {c.content()}"
+                             for c in calls)
+        nudge = ANSWER_FROM_RESULTS[language_of(last_question(messages))]
+        return self.stream([*messages, {"role": "user", "content": nudge.format(
+            results=results)}]).collect()
+
     def tool_loop(self, messages: Messages, box: Toolbox,
                   max_steps: int) -> tuple[Reply, Messages]:
         """Ask, run the calls the model wants, feed the results back; until an answer."""
@@ -164,20 +175,26 @@ class _Steps:
             if not asked:
                 break
             if all(_key(r.name, r.arguments) in seen for r in asked):
-                results = "\n".join(f"{c.name}({_args(c.arguments)}) = {c.content()}"
-                                     for c in calls)
-                nudge = ANSWER_FROM_RESULTS[language_of(last_question(messages))]
-                reply = self.stream([*messages, {"role": "user", "content": nudge.format(
-                    results=results)}]).collect()
+                reply = self.answer_from(messages, calls)
                 requests += 1
                 spent += reply.stats.total_time or 0.0
                 reply.notes.append(REPEAT_NOTE)
                 break
             if step == max_steps:
+                # Small models keep calling with new arguments after they have what they need:
+                # an answer from the results so far (LangChain's "generate" early stopping)
+                # beats none, and done_reason still says the loop was cut.
+                if any(c.ok for c in calls):
+                    reply = self.answer_from(messages, calls)
+                    requests += 1
+                    spent += reply.stats.total_time or 0.0
+                    reply.notes.append(MAX_STEPS_ANSWER_NOTE.format(
+                        n=max_steps, k=len(calls), s="" if len(calls) == 1 else "s"))
+                else:
+                    reply.notes.append(MAX_STEPS_NOTE.format(n=max_steps))
                 calls += [ToolCall(r.name, r.arguments, id=r.id,
                                    error="not run: max_steps reached") for r in asked]
                 reply.done_reason = "max_steps"
-                reply.notes.append(MAX_STEPS_NOTE.format(n=max_steps))
                 break
             ran = [box.run(r) for r in asked]
             for i, call in enumerate(ran):
