@@ -90,6 +90,9 @@ def test_http_needs_the_token_and_answers_with_it(http_server: ds.serve.McpServe
     assert r.status_code == 403  # DNS rebinding: only loopback names
     r = httpx.post(url, json=ping, headers={**good, "Origin": "https://attacker.example"})
     assert r.status_code == 403  # a page from another site
+    big = {**ping, "params": {"query": "聚餐" * 400_000}}  # 2.4 MB of UTF-8, over the 1 MB limit
+    r = httpx.post(url, json=big, headers=good)
+    assert r.status_code == 413 and "send less" in r.text and "dskit serve" not in r.text
 
     async def run() -> tuple[Any, Any]:
         async with httpx2.AsyncClient(headers=good, timeout=LONG) as http, \

@@ -170,7 +170,8 @@ def http_app(tools: KbTools, host: str, token: str | None, max_body: int = MAX_B
     app = build_server(tools).streamable_http_app(
         streamable_http_path=MCP_PATH, transport_security=security,
         max_request_body_size=max_body, host=host)
-    return Guard(app, token=token, max_body=max_body, loopback_only=loopback)
+    return Guard(app, token=token, max_body=max_body, loopback_only=loopback,
+                 too_large_fix="a tool call is a question or a few paths: send less")
 
 
 def bind(host: str, port: int, token: str | None, expose: bool) -> tuple[Any, str | None]:

@@ -90,8 +90,10 @@ class Guard:
     """
 
     def __init__(self, app: ASGIApp, *, token: str | None, max_body: int,
-                 loopback_only: bool, origins: Sequence[str] = ()) -> None:
+                 loopback_only: bool, origins: Sequence[str] = (),
+                 too_large_fix: str = "start dskit serve with a larger --max-body") -> None:
         self.app = app
+        self.too_large_fix = too_large_fix
         self._token = token  # never logged or echoed
         self.max_body = max_body
         self.loopback_only = loopback_only
@@ -130,8 +132,8 @@ class Guard:
         await self.app(scope, limited, send)
 
     def _too_large(self) -> str:
-        return (f"request body too large: the limit is {self.max_body} bytes (start dskit "
-                "serve with a larger --max-body)")
+        return (f"request body too large: the limit is {self.max_body} bytes "
+                f"({self.too_large_fix})")
 
     def _refuse(self, path: str, method: str, headers: dict[str, str]) -> Any:
         if self.loopback_only and not _local_host(headers.get("host", "")):
