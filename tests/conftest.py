@@ -68,10 +68,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 #: Notebooks a browser test runs whole in JupyterLab (Run All Cells, failing on any error
 #: output) before it drives their widgets: nbmake running them again proves nothing more.
-RUN_BY_BROWSER_TESTS = {"01_chat.ipynb": "test_chat_notebook_and_widget",
+RUN_BY_BROWSER_TESTS = {"00_setup.ipynb": "test_setup_notebook",
+                        "01_chat.ipynb": "test_chat_notebook_and_widget",
+                        "02_model_sizes.ipynb": "test_model_sizes_notebook",
                         "03_knowledge_base.ipynb": "test_knowledge_base_notebook_and_widget",
                         "04_compare.ipynb": "test_compare_notebook_and_widget",
                         "05_api_and_clients.ipynb": "test_api_and_clients_notebook",
+                        "06_reasoning_budget.ipynb": "test_reasoning_budget_notebook",
+                        "07_structured_output_and_tools.ipynb":
+                            "test_structured_output_and_tools_notebook",
                         "08_inside_the_trace.ipynb": "test_inside_the_trace_notebook",
                         "09_confidence.ipynb": "test_confidence_notebook"}
 

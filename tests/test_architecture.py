@@ -26,6 +26,7 @@ LAYERS = {
     "dskit.display": 1, "dskit.confidence_view": 1, "dskit.documents": 1, "dskit.weights": 1,
     "dskit.evals.grading": 1, "dskit.evals.benchmarks": 1, "dskit.evals.statistics": 1,
     "dskit.evals.results": 1, "dskit.evals.anatomy": 1, "dskit.evals.confidence": 1,
+    "dskit.evals.prose": 0,
     "dskit.tools": 1, "dskit.mcp_tools": 1, "dskit.structured": 1,
     "dskit.backends.base": 2, "dskit.backends.chat_template": 2, "dskit.backends.grammar": 2,
     "dskit.recommendations": 2, "dskit.evals.prompts": 2,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import functools
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -269,7 +270,7 @@ def test_describe_warns_first_when_the_run_shared_a_busy_cpu():
     df.attrs["cpu_load"] = CpuLoad(1.2, 2, 30.0)
     s = summary(df)
     assert s.attrs["cpu_load"] == CpuLoad(1.2, 2, 30.0)
-    text = ds.compare.describe(s)
+    text = " ".join(ds.compare.describe(s).split())  # the findings wrap at 100 columns
     assert text.startswith("Careful: the CPU was busy with other programs during this run "
                            "(other programs kept 1.2 of 2 cores busy on average)")
     df.attrs["cpu_load"] = CpuLoad(0.2, 2, 30.0)
@@ -607,8 +608,12 @@ def test_answers_say_each_verdict_expected_answer_and_how_it_ended():
 
 
 def test_describe_says_one_finding_per_line():
+    """A finding starts a line; a long one wraps at a word, its continuation indented, because
+    JupyterLab breaks a long output line anywhere ("[0.0" / "0–1.00]")."""
     text = ds.compare.describe(summary(_shown_rows()))
     lines = text.splitlines()
-    assert len(lines) >= 3
-    assert lines[0].startswith("big: pass@1") and lines[1].startswith("small: pass@1")
-    assert all(line.endswith((".", ")")) for line in lines)
+    assert all(len(line) <= 100 for line in lines)
+    findings = re.split(r"\n(?! )", text)
+    assert len(findings) >= 3 and len(lines) > len(findings)
+    assert findings[0].startswith("big: pass@1") and findings[1].startswith("small: pass@1")
+    assert all(f.endswith((".", ")")) for f in findings)

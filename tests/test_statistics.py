@@ -97,3 +97,21 @@ def test_paired_with_no_shared_prompt_says_so():
     result = st.paired("a", "b", [], [])
     assert result.prompts == 0 and not result.distinguishable
     assert "share no graded prompt" in result.sentence()
+
+
+def test_printed_findings_wrap_at_words_and_keep_every_word():
+    """JupyterLab breaks a long output line anywhere ("[0.0" / "0–1.00]"): dskit wraps first."""
+    from dskit.evals.prose import prose
+
+    finding = ("qwen2.5-coder:0.5b: pass@1 0.66 (95% interval 0.50–0.80), cons@4 0.80 over 80 "
+               "answers; 15.0 s per correct answer, and a few more words to pass the width.")
+    chinese = "小明有五个苹果，" * 20  # no spaces: left whole, the page wraps Chinese anywhere
+    text = prose(f"{finding}\n\n{chinese}")
+    lines = text.split("\n")
+    assert all(len(line) <= 100 for line in lines[:-1]) and lines[-1] == chinese
+    assert lines[1].startswith("  ") and "" in lines
+    assert " ".join(text.split()) == " ".join(f"{finding} {chinese}".split())
+    assert "0.50–0.80" in text
+    pair = st.paired("大模型", "小模型", [np.array([1.0, 0.0])] * 12,
+                             [np.array([0.0, 0.0])] * 12)
+    assert str(pair) == prose(pair.sentence()) and "\n  " in str(pair)

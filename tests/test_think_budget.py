@@ -492,7 +492,7 @@ def test_a_sweeps_description_says_thinking_off_at_budget_zero():
         "answer": "1", "thinking": "", "expected": "1", "correct": True, "total_s": 1.0,
         "thinking_tokens": 0 if budget == 0 else 8, "answer_tokens": 1, "done_reason": "stop",
         "think_budget": budget, "budget_hit": True} for budget in (0, 8) for i in (1, 2)]
-    text = describe(summary(pd.DataFrame(rows)))
+    text = " ".join(describe(summary(pd.DataFrame(rows))).split())
     zero, eight = text.split(f"{QWEN} (think_budget=")[1:3]  # one sentence a budget
     assert "thinking off" in zero and "hit its budget" not in zero, text
     assert "hit its budget in 2" in eight, text

@@ -36,6 +36,8 @@ from typing import Any
 
 import numpy as np
 
+from .prose import prose
+
 LEVEL = 0.95
 N_BOOT = 2000
 #: Prompts up to which the sign-flip test enumerates every assignment (2**16 of them).
@@ -173,7 +175,7 @@ class Paired:
                 "not more samples of the same ones, narrow it most).")
 
     def __str__(self) -> str:
-        return self.sentence()
+        return prose(self.sentence())
 
 
 def paired(a: str, b: str, groups_a: Sequence[np.ndarray], groups_b: Sequence[np.ndarray],

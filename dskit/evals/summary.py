@@ -17,6 +17,7 @@ from .anatomy import REFLECTION_MARKERS, Anatomy
 from .anatomy import anatomy as measure
 from .grading import GRADERS
 from .prompts import EXAMPLES
+from .prose import prose
 from .results import as_bool, blank
 from .voting import paired_votes
 
@@ -336,7 +337,7 @@ def describe(summary_df: pd.DataFrame) -> str:
             f"; those of {overlap[0]} and {overlap[1]} overlap, so their difference may be "
             "noise (`ds.compare.paired` tests it on the shared prompts)." if overlap else
             "; none overlap."))
-    return "\n".join(said)
+    return prose("\n".join(said))
 
 
 def _overlapping(rows: list[dict[str, Any]], sweep: bool) -> tuple[str, str] | None:

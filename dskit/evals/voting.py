@@ -25,6 +25,7 @@ import numpy as np
 from ..backends.base import LOW_CONFIDENCE
 from ..errors import ConfigurationError
 from . import statistics
+from .prose import prose
 from .results import blank
 
 if TYPE_CHECKING:
@@ -166,4 +167,4 @@ def describe_votes(table: pd.DataFrame) -> str:
         lines.append(f"{row['model']}: {row['prompts']} prompts, {row['voters']} votes"
                      f"{stopped}, {row['tokens']:,} tokens generated. Accuracy of each vote "
                      f"(95% interval): {said}; {verdict}.")
-    return "\n".join(lines)
+    return prose("\n".join(lines))

@@ -67,9 +67,8 @@ def test_compare_notebook_and_widget(lab):
         expect(views.nth(i).locator(".dskit-column .dskit-verdict")).to_have_count(2)
         expect(views.nth(i).locator(".dskit-column-load").first).to_contain_text("smollm2:135m")
     # the maths section's paired test on its own prompts, in words (not a fixed verdict)
-    expect(lab.page.locator(".jp-OutputArea-output", has_text=re.compile(
-        r"qwen2\.5-coder:0\.5b vs smollm2:135m on 10 shared prompts: .*(distinguishable|noise)"))
-           ).to_have_count(1)
+    assert re.search(r"qwen2\.5-coder:0\.5b vs smollm2:135m on 10 shared prompts: .*"
+                     r"(distinguishable|noise)", notebook_text(lab))
     # the arena's round from code: blind columns, waiting for a vote
     arena = lab.widget("dskit-arena")
     expect(arena.locator(".dskit-columns .dskit-column")).to_have_count(2)
@@ -168,7 +167,7 @@ def test_inside_the_trace_notebook(lab, artifacts):
       });
     }""")
     screenshot_cells(lab, artifacts, "08_inside_the_trace")
-    text = "\n".join(o["text"] for o in outputs)
+    text = " ".join("\n".join(o["text"] for o in outputs).split())
     assert re.search(r"ratio \d+\.\d\d", text) and re.search(r"of \d+ answers are the same", text)
     # the early-exit curve, a timeline, right vs wrong lengths, the extension and pass@k curves
     assert sum(o["images"] for o in outputs) >= 5
@@ -188,7 +187,69 @@ def test_confidence_notebook(lab, artifacts):
     expect(shaded.locator(".dskit-conf-legend").first).to_contain_text("Token confidence")
     assert shaded.locator(".dskit-conf-low").count() >= 1
     assert shaded.locator("span[title^='p ']").count() > 10  # a hover text on every token
-    text = lab.page.locator(".jp-Notebook").inner_text()
+    text = notebook_text(lab)
     assert re.search(r"Early stopping generated [\d,]+ tokens against [\d,]+", text)
     assert "✓" in text or "✗" in text
     assert re.search(r"majority \d\.\d\d \[\d\.\d\d–\d\.\d\d\]", text)
+
+
+def notebook_text(lab):
+    """Every code cell's text output (stream, text/plain and text/html), whitespace collapsed:
+    dskit's findings wrap at 100 columns."""
+    return " ".join("\n".join(lab.page.evaluate("""() => {
+      const w = window.jupyterapp.shell.currentWidget;
+      return w.content.widgets.filter(c => c.model.type === 'code').map(c =>
+        c.model.outputs.toJSON().map(o => [o.text, (o.data || {})['text/plain'],
+                                           (o.data || {})['text/html']].flat().join('')).join(''));
+    }""")).split())
+
+
+def test_setup_notebook(lab, artifacts):
+    """Lesson 00 in JupyterLab: the family table with its hybrid models, the health report, the
+    stand-in's reply said to be a stand-in."""
+    lab.open("00_setup.ipynb")
+    lab.run_all()
+    screenshot_cells(lab, artifacts, "00_setup")
+    text = notebook_text(lab)
+    assert re.search(r"\d+ of the \d+ DeepSeek models in the catalog are hybrid", text)
+    assert "deepseek-v3.1" in text and "embedded" in text
+    assert re.search(r"This reply came from embedded:\S+\.", text) and "not DeepSeek" in text
+
+
+def test_model_sizes_notebook(lab, artifacts):
+    """Lesson 02 in JupyterLab: sizes measured on this machine, the lesson and the
+    recommendation written from those measurements."""
+    lab.open("02_model_sizes.ipynb")
+    lab.run_all()
+    screenshot_cells(lab, artifacts, "02_model_sizes")
+    text = notebook_text(lab)
+    assert "smollm2:135m" in text and "qwen2.5-coder:0.5b" in text
+    assert re.search(r"tokens_per_s", text)
+
+
+def test_reasoning_budget_notebook(lab, artifacts):
+    """Lesson 06 in JupyterLab: the budget sweep graded, its curve drawn, and the sentences
+    under it printed from the sweep (calls, seconds, intervals, the paired tests)."""
+    lab.open("06_reasoning_budget.ipynb")
+    lab.run_all()
+    screenshot_cells(lab, artifacts, "06_reasoning_budget")
+    text = notebook_text(lab)
+    assert re.search(r"\d+ calls in \d+ s\.", text)
+    assert re.search(r"The widest interval \(.+\) runs from \d\.\d\d to \d\.\d\d", text)
+    assert re.search(r"on \d+ shared prompts: .*(distinguishable|noise)", text)
+    assert lab.page.locator(".jp-OutputArea-output img").count() >= 1
+
+
+def test_structured_output_and_tools_notebook(lab, artifacts):
+    """Lesson 07 in JupyterLab: extraction, grading and tool calls each with verdicts, and the
+    MCP example server's tools called, checked, and its processes gone afterwards."""
+    lab.open("07_structured_output_and_tools.ipynb")
+    lab.run_all()
+    screenshot_cells(lab, artifacts, "07_structured_output_and_tools")
+    text = notebook_text(lab)
+    assert re.search(r"\d+ of 9 fields match the expected values", text)
+    assert re.search(r"called the calculator with the right arguments for \d of 3", text)
+    assert re.search(r"got the right value from the MCP server's tools for \d of 2 questions",
+                     text)
+    assert "Server processes still running after the replies: 0." in text
+    assert "ToolsNotSupported" in text
