@@ -12,6 +12,7 @@ import pytest
 
 import dskit as ds
 from dskit.errors import ConfigurationError
+from dskit.evals.prose import findings
 
 KEY = "sk-report-5e1f0a7b9c3d"
 MODELS = ["smollm2:135m", "qwen2.5-coder:0.5b"]
@@ -43,7 +44,7 @@ def test_html_report_has_every_part_and_no_secret(rows: pd.DataFrame, tmp_path: 
     assert page.count("class='dskit-section dskit-sample'") == 4  # 2 per model
     assert "expected 在床上" in page and "expected on the bed" in page
     assert "<details><summary>Reasoning</summary>" in page
-    said = ds.compare.describe(ds.compare.summary(rows)).splitlines()
+    said = findings(ds.compare.describe(ds.compare.summary(rows)))  # one bullet each
     assert "<ul class='dskit-describe'>" in page and all(f"<li>{line}</li>" in page
                                                          for line in said if "'" not in line)
     assert KEY not in page and "hunter2pw" not in page
@@ -58,7 +59,7 @@ def test_markdown_report(rows: pd.DataFrame, tmp_path: Path, secrets_set: None):
     assert "## Summary" in md and "| model | n | errors | truncated | looped | pass@1 |" in md
     assert md.count("](data:image/png;base64,") == 1
     assert md.count("### ") == 2 and "<details><summary>Reasoning</summary>" in md
-    said = ds.compare.describe(ds.compare.summary(rows)).splitlines()
+    said = findings(ds.compare.describe(ds.compare.summary(rows)))  # one bullet each
     assert sum(line.startswith("- ") for line in md.splitlines()) >= len(said)
     assert KEY not in md and "hunter2pw" not in md and f"{Path.home()}/" not in md
 

@@ -101,7 +101,7 @@ def test_paired_with_no_shared_prompt_says_so():
 
 def test_printed_findings_wrap_at_words_and_keep_every_word():
     """JupyterLab breaks a long output line anywhere ("[0.0" / "0–1.00]"): dskit wraps first."""
-    from dskit.evals.prose import prose
+    from dskit.evals.prose import findings, prose
 
     finding = ("qwen2.5-coder:0.5b: pass@1 0.66 (95% interval 0.50–0.80), cons@4 0.80 over 80 "
                "answers; 15.0 s per correct answer, and a few more words to pass the width.")
@@ -115,3 +115,5 @@ def test_printed_findings_wrap_at_words_and_keep_every_word():
     pair = st.paired("大模型", "小模型", [np.array([1.0, 0.0])] * 12,
                              [np.array([0.0, 0.0])] * 12)
     assert str(pair) == prose(pair.sentence()) and "\n  " in str(pair)
+    # a report's bullets and `dskit compare`'s lines are the findings, not the wrapped lines
+    assert findings(text) == [finding, chinese]

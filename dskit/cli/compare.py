@@ -10,6 +10,7 @@ from typing import Any
 from ..evals.benchmarks import SUFFIXES
 from ..evals.comparison import compare
 from ..evals.prompts import load
+from ..evals.prose import findings, prose
 from ..evals.summary import busy_warning, describe, summary
 from ..evals.tables import answers, readable
 from ..evals.voting import describe_votes, votes
@@ -46,10 +47,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     table = summary(df)
     print(safe(str(readable(table))))
     print()
-    print(safe("\n".join(f"- {line}" for line in describe(table).splitlines())))
+    print(safe(prose("\n".join(f"- {line}" for line in findings(describe(table))))))
     if df["conf_lowest"].notna().any():
         print()
-        print(safe("\n".join(f"- {line}" for line in describe_votes(votes(df)).splitlines())))
+        print(safe(prose("\n".join(f"- {line}" for line in findings(describe_votes(votes(df)))))))
     truncated = int((df["done_reason"] == "length").sum())
     if truncated:
         print(f"{truncated} of {len(df)} replies hit the token limit before they finished "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 
 #: JupyterLab breaks a long output line anywhere, mid-number too ("[0.0" / "0–1.00]"): the
@@ -14,3 +15,8 @@ def prose(text: str, width: int = WIDTH) -> str:
     return "\n".join(textwrap.fill(line, width, subsequent_indent="  ", break_long_words=False,
                                    break_on_hyphens=False) if line.strip() else line
                      for line in text.split("\n"))
+
+
+def findings(text: str) -> list[str]:
+    """The findings of a `prose` text, one string each (its wrapped lines joined again)."""
+    return [" ".join(part.split()) for part in re.split(r"\n(?! )", text) if part.strip()]

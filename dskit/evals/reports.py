@@ -32,6 +32,7 @@ from ..documents import (
     write_text,
 )
 from ..errors import ConfigurationError
+from .prose import findings
 from .summary import describe, for_display, is_sweep, shown, summary
 
 if TYPE_CHECKING:
@@ -184,7 +185,7 @@ def _markdown(title: str, facts: list[tuple[str, str]], machine: list[tuple[str,
     if machine:
         lines += ["", "## Machine", "", *_md_table(["check", "finding"], machine)]
     lines += ["", "## Summary", "", *_md_table(*_table_cells(table))]
-    lines += ["", *(f"- {safe_markdown(line)}" for line in said.splitlines()), ""]
+    lines += ["", *(f"- {safe_markdown(line)}" for line in findings(said)), ""]
     if png is not None:
         lines += [f"![accuracy, speed and latency per model]({_png_uri(png)})", ""]
     if picked:
@@ -219,7 +220,7 @@ def _html(title: str, facts: list[tuple[str, str]], machine: list[tuple[str, str
         body += ["<h2>Machine</h2>", facts_html(machine, "dskit-machine")]
     body += ["<h2>Summary</h2>", _html_table(*_table_cells(table), "dskit-summary"),
              "<ul class='dskit-describe'>"
-             + "".join(f"<li>{html.escape(line)}</li>" for line in said.splitlines()) + "</ul>"]
+             + "".join(f"<li>{html.escape(line)}</li>" for line in findings(said)) + "</ul>"]
     if png is not None:
         body.append(f"<img class='dskit-plot' alt='accuracy, speed and latency per model' "
                     f"src='{_png_uri(png)}'>")
