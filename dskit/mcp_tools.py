@@ -11,6 +11,7 @@ ends, however it ends. Nothing here imports the SDK until a server is opened.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -158,6 +159,16 @@ def _name(given: str | None, default: str) -> str:
     if not isinstance(given, str) or not given.strip():
         raise ConfigurationError(f"name= must be a non-empty text, not {given!r}")
     return given.strip()
+
+
+def model_name(name: str) -> str:
+    """An MCP tool's name as models' APIs accept it: OpenAI-compatible servers refuse any but
+    ^[A-Za-z0-9_-]{1,64}$, while MCP also allows dots (and servers send others)."""
+    shown = re.sub(r"[^A-Za-z0-9_-]", "_", name)[:64]
+    if re.search(r"[A-Za-z0-9]", shown):
+        return shown
+    # Nothing readable left (a name in Chinese, say): a stable name; the description says more.
+    return "tool_" + hashlib.sha256(name.encode()).hexdigest()[:8]
 
 
 def _prefix(prefix: str) -> str:
@@ -405,8 +416,8 @@ class McpSessions:
 
         description = clip(listed.description or getattr(listed, "title", None) or "",
                            MAX_DESCRIPTION)
-        return Tool.from_schema(link.server.prefix + remote, description, schema, function,
-                                link.server.name)
+        return Tool.from_schema(model_name(link.server.prefix + remote), description, schema,
+                                function, link.server.name)
 
     def call(self, link: _Link, name: str, arguments: dict[str, Any]) -> Any:
         """Call a tool and wait for its value; `McpServerError` says why there is none."""

@@ -209,6 +209,16 @@ def test_a_valid_call_runs_and_a_schema_that_cannot_be_used_does_not_refuse_it()
     assert Toolbox([broken]).run(ToolRequest("echo", {"x": 1})).result == {"x": 1}
 
 
+def test_tool_names_are_ones_every_api_accepts() -> None:
+    from dskit.mcp_tools import model_name
+
+    assert model_name("files.read") == "files_read" and model_name("get-weather") == "get-weather"
+    assert model_name("x" * 80) == "x" * 64
+    chinese = model_name("查询天气")
+    assert re.fullmatch(r"tool_[0-9a-f]{8}", chinese) and chinese == model_name("查询天气")
+    assert chinese != model_name("查询汇率")
+
+
 def test_a_name_clash_names_both_origins() -> None:
     def add(a: float, b: float) -> float:
         """Add."""
@@ -257,9 +267,12 @@ def test_servers_with_the_same_tools_need_a_prefix() -> None:
         Toolbox([server(name="甲"), server(name="乙")]).open()
     assert "'甲'" in str(err.value) and "'乙'" in str(err.value)
     assert live_children() == before  # both started, both closed
-    with Toolbox([server(name="甲", prefix="a_"), server(name="乙", prefix="b_")]) as box:
+    # A dot is fine in MCP but refused by OpenAI-compatible APIs: the model sees "a_add".
+    with Toolbox([server(name="甲", prefix="a."), server(name="乙", prefix="b_")]) as box:
+        assert {"a_add", "b_add"} <= set(box.tools)
         call = box.run(ToolRequest("b_add", {"a": 1, "b": 2}))
         assert (call.result, call.source, call.name) == (3.0, "乙", "b_add")
+        assert box.run(ToolRequest("a_add", {"a": 2, "b": 2})).result == 4.0
     assert live_children() == before
 
 
