@@ -23,9 +23,10 @@ from .lab import (
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
-def test_chat_notebook_and_widget(lab):
+def test_chat_notebook_and_widget(lab, artifacts):
     lab.open("01_chat.ipynb")
     lab.run_all()
+    screenshot_cells(lab, artifacts, "01_chat")  # as run, before the widgets are driven
     chat = lab.widget("dskit-chat")
     set_number(chat, ".dskit-max-tokens", 600)  # room to reason and still answer
     send_until_answered(chat, CHAT_PROMPT)
@@ -56,9 +57,10 @@ def test_chat_notebook_and_widget(lab):
     expect(chat.locator(".dskit-history")).to_contain_text("stopped by you")
 
 
-def test_compare_notebook_and_widget(lab):
+def test_compare_notebook_and_widget(lab, artifacts):
     lab.open("04_compare.ipynb")
     lab.run_all()
+    screenshot_cells(lab, artifacts, "04_compare")  # as run, before the widgets are driven
     # the live side-by-side views ended as their final columns, each with its verdict
     views = lab.page.locator(".dskit-side-by-side:not(.dskit-arena *)")  # not the arena's
     expect(views).to_have_count(2)
@@ -88,9 +90,10 @@ def test_compare_notebook_and_widget(lab):
     assert plot.evaluate("img => img.complete && img.naturalWidth > 100")
 
 
-def test_knowledge_base_notebook_and_widget(lab, tmp_path):
+def test_knowledge_base_notebook_and_widget(lab, tmp_path, artifacts):
     lab.open("03_knowledge_base.ipynb")
     lab.run_all()
+    screenshot_cells(lab, artifacts, "03_knowledge_base")  # as run, before the widgets are driven
     kb = lab.widget("dskit-kb")
     # upload a file through the real file chooser; the report lists it
     note = tmp_path / "熊猫笔记.md"
