@@ -54,6 +54,11 @@ FITS = {"GPU", "partial GPU", "CPU only", "tight", "does not fit"}
 MIB = 2**20
 
 
+def said(df: pd.DataFrame, key: str = "summary") -> str:
+    """A sentence dskit stores in `df.attrs`, its wrapped lines joined again."""
+    return df.attrs[key].replace("\n  ", " ")
+
+
 def by_tag(df):
     return df.set_index("tag")
 
@@ -329,7 +334,7 @@ def test_no_gpu_laptop_runs_small_sizes_on_the_cpu():
         assert rows.loc[tag, "why_not"].startswith("memory")
         assert "smaller size" in rows.loc[tag, "advice"]
         assert pd.isna(rows.loc[tag, "load_time"]) and pd.isna(rows.loc[tag, "speed"])
-    summary = df.attrs["summary"]
+    summary = said(df)
     assert summary.startswith("No GPU found")
     assert "deepseek-r1:1.5b runs on the CPU" in summary
     assert "deepseek-r1:7b is tight: less than 1.0 GB of RAM would stay free" in summary
@@ -348,7 +353,7 @@ def test_24gb_gpu_runs_up_to_32b_and_offloads_70b():
     assert rows.loc["deepseek-r1:7b", "speed"].startswith("fast")
     assert rows.loc["deepseek-r1:7b", "load_time"] == "seconds"
     assert rows.loc["deepseek-r1:70b", "load_time"] == "tens of seconds"
-    summary = df.attrs["summary"]
+    summary = said(df)
     assert summary.startswith("1 GPU (NVIDIA GeForce RTX 4090")
     assert "run fully on the GPU" in summary and "suggested: deepseek-r1:32b" in summary
 
@@ -369,7 +374,7 @@ def test_two_24gb_gpus_split_70b_across_both():
     rows = by_tag(recommend(two))
     assert rows.loc["deepseek-r1:70b", "fit"] == "GPU"
     assert "split across 2" in rows.loc["deepseek-r1:70b", "advice"]
-    assert recommend(two).attrs["summary"].startswith("2 GPUs (NVIDIA GeForce RTX 3090")
+    assert said(recommend(two)).startswith("2 GPUs (NVIDIA GeForce RTX 3090")
 
 
 def test_tiny_disk_refuses_downloads_that_do_not_fit():
@@ -383,7 +388,7 @@ def test_tiny_disk_refuses_downloads_that_do_not_fit():
     assert "OLLAMA_MODELS" in rows.loc["deepseek-r1:7b", "advice"]
     assert "/data/ollama" in rows.loc["deepseek-r1:7b", "advice"]
     assert rows.loc["deepseek-r1:671b", "why_not"] == "memory and disk"
-    assert "do not fit on disk (3.0 GB free)" in df.attrs["summary"]
+    assert "do not fit on disk (3.0 GB free)" in said(df)
 
 
 def test_stand_ins_fit_anywhere_when_asked_for():
@@ -405,11 +410,11 @@ def test_models_that_do_not_run_here_are_never_assessed_nor_suggested(machine):
         df = recommend(machine(), include_standins=standins)
         assert not set(df["tag"]) & (ELSEWHERE | UNSIZED)
         assert all(spec_for(t).local for t in df["tag"])
-        suggested = re.search(r"suggested: (\S+?)\.(?:\s|$)", df.attrs["summary"])
+        suggested = re.search(r"suggested: (\S+?)\.(?:\s|$)", said(df))
         if suggested:
             assert spec_for(suggested.group(1)).local
     # the local tag without a size is named, so its absence is not a silent one
-    assert "deepseek-v3.1:671b is not assessed" in recommend(machine()).attrs["summary"]
+    assert "deepseek-v3.1:671b is not assessed" in said(recommend(machine()))
 
 
 def test_a_big_node_runs_the_full_models_locally_but_not_the_cloud_ones():
@@ -417,7 +422,7 @@ def test_a_big_node_runs_the_full_models_locally_but_not_the_cloud_ones():
     rows = by_tag(df)
     assert rows.loc["deepseek-r1:671b", "fit"] == "GPU"  # R1-0528, 446 GB over eight cards
     assert "deepseek-v4-pro:cloud" not in rows.index and "deepseek-flash" not in rows.index
-    assert "suggested: deepseek-" in df.attrs["summary"]
+    assert "suggested: deepseek-" in said(df)
 
 
 def test_this_machine():
@@ -428,7 +433,7 @@ def test_this_machine():
                                 "why_not", "load_time", "speed", "tokens_per_s", "advice"]
     assert set(df["tag"]) == set(SIZES) and set(df["fit"]) <= FITS
     assert df["advice"].str.len().gt(0).all()
-    summary = df.attrs["summary"]
+    summary = said(df)
     assert summary.endswith(".")
     if not m.gpus:
         assert summary.startswith("No GPU found")
@@ -441,11 +446,11 @@ def test_a_size_rated_too_slow_is_never_the_suggestion():
     df = recommend(two_cores)
     rows = by_tag(df)
     assert rows.loc["deepseek-r1:8b", "tokens_per_s"] < 10  # fits in RAM, but ~2 tok/s
-    suggested = df.attrs["summary"].split("suggested: ")[1].rstrip(".")
+    suggested = said(df).split("suggested: ")[1].rstrip(".")
     assert rows.loc[suggested, "tokens_per_s"] >= 10
     slower = Machine(ram_total=int(24 * GB), ram_available=int(22 * GB),
                      disk_free=int(80 * GB), cpu_bandwidth_gbs=4.0)
-    summary = recommend(slower).attrs["summary"]
+    summary = said(recommend(slower))
     assert "suggested" not in summary and "no DeepSeek size is usable here" in summary
     assert "use a GPU instance" in summary
 
@@ -475,9 +480,9 @@ def test_a_model_needing_nearly_all_the_memory_is_tight_not_runs():
     advice = rows.loc["deepseek-r1:32b", "advice"]
     assert "23.1 GB of 23.9 GB available RAM" in advice and "less than 2.4 GB" in advice
     assert rows.loc["deepseek-r1:14b", "fit"] == "CPU only"  # 11.6 GB leaves plenty
-    summary = df.attrs["summary"]
+    summary = said(df)
     assert "deepseek-r1:32b is tight" in summary and "32b run" not in summary
-    assert "2.4 GB of RAM" in df.attrs["assumptions"]
+    assert "2.4 GB of RAM" in said(df, "assumptions")
 
 
 def test_a_gpu_nearly_full_spills_to_the_cpu_instead_of_running_fully_on_it():
@@ -496,7 +501,7 @@ def test_gpu_and_ram_together_nearly_full_are_tight():
     df = recommend(machine)
     row = by_tag(df).loc["deepseek-r1:70b"]
     assert row["fit"] == "tight" and "0.5 GB per GPU" in row["advice"]
-    assert "suggested: deepseek-r1:32b" in df.attrs["summary"]  # 32b still fits the card
+    assert "suggested: deepseek-r1:32b" in said(df)  # 32b still fits the card
 
 
 def test_no_suggestion_when_every_fitting_size_is_tight():
@@ -504,7 +509,7 @@ def test_no_suggestion_when_every_fitting_size_is_tight():
                       cpu_bandwidth_gbs=20.0)
     df = recommend(cramped)
     assert by_tag(df).loc["deepseek-r1:1.5b", "fit"] == "tight"  # 1.6 of 1.8 GB
-    summary = df.attrs["summary"]
+    summary = said(df)
     assert "suggested" not in summary and "no DeepSeek size fits with memory to spare" in summary
 
 
@@ -528,7 +533,7 @@ def test_every_size_that_runs_leaves_the_headroom_free(gpus, ram, disk):
             assert usable < row["memory_GB"] <= everything + 1e-9, row
         else:
             assert row["why_not"] == "disk" or row["memory_GB"] > everything, row
-    suggested = re.search(r"suggested: (\S+?)\.(?:\s|$)", df.attrs["summary"])
+    suggested = re.search(r"suggested: (\S+?)\.(?:\s|$)", said(df))
     if suggested:
         assert by_tag(df).loc[suggested.group(1), "fit"] in ROOMY
 
@@ -549,27 +554,27 @@ def _speeds(tps: float, busy: bool) -> pd.DataFrame:
 
 def test_a_speed_measured_on_a_busy_cpu_does_not_flip_the_suggestion():
     """Issue 27: notebook 02 swung from '1.5b suggested' to 'no size usable' with the load."""
-    alone = recommend(TWO_CORES).attrs["summary"]
+    alone = said(recommend(TWO_CORES))
     assert "suggested: deepseek-r1:1.5b" in alone
     loaded = recommend(TWO_CORES, measured=_speeds(5.0, busy=True))
-    assert "suggested: deepseek-r1:1.5b" in loaded.attrs["summary"]
+    assert "suggested: deepseek-r1:1.5b" in said(loaded)
     assert ("The speed measured for qwen2.5-coder:0.5b is not used: the CPU was busy then "
-            "(other programs kept 1.6 of 2 cores busy)" in loaded.attrs["summary"])
-    assert "estimated from the CPU cores" in loaded.attrs["assumptions"]
+            "(other programs kept 1.6 of 2 cores busy)" in said(loaded))
+    assert "estimated from the CPU cores" in said(loaded, "assumptions")
     # The same slow speed measured on an idle CPU is the machine's own: it is believed.
     idle = recommend(TWO_CORES, measured=_speeds(5.0, busy=False))
-    assert "no DeepSeek size is usable here" in idle.attrs["summary"]
-    assert "not used" not in idle.attrs["summary"]
-    assert "measured here" in idle.attrs["assumptions"]
+    assert "no DeepSeek size is usable here" in said(idle)
+    assert "not used" not in said(idle)
+    assert "measured here" in said(idle, "assumptions")
 
 
 def test_recommend_says_when_the_cpu_is_busy_now():
     busy = dataclasses.replace(TWO_CORES, cpu_load=CpuLoad(1.6, 2, 0.5))
-    summary = recommend(busy).attrs["summary"]
+    summary = said(recommend(busy))
     assert summary.endswith("The CPU is busy now (other programs kept 1.6 of 2 cores busy): a "
                             "speed measured now would be lower than this machine gives.")
     calm = dataclasses.replace(TWO_CORES, cpu_load=CpuLoad(0.1, 2, 0.5))
-    assert "busy" not in recommend(calm).attrs["summary"]
+    assert "busy" not in said(recommend(calm))
 
 
 def test_the_size_lesson_warns_first_when_a_row_was_measured_on_a_busy_cpu():
@@ -614,7 +619,7 @@ def test_measure_loads_each_stand_in_cold_and_reports_what_it_saw(embedded_clien
     assert (df.load_s > 0).all() and (df.tokens_per_s > 0).all() and (df.memory_GB > 0).all()
     # the larger file takes more memory, and the lesson quotes the measured figures
     assert df.memory_GB.iloc[1] > df.memory_GB.iloc[0]
-    assert df.attrs["lesson"] == lesson(df) and f"{df.memory_GB.iloc[1]:g} GB" in lesson(df)
+    assert said(df, "lesson") == lesson(df) and f"{df.memory_GB.iloc[1]:g} GB" in lesson(df)
     # how busy other programs kept the CPU is measured for each row, whatever it was
     loads = df.attrs["cpu_load"]
     assert set(loads) == set(df.model) and all(isinstance(v, CpuLoad) for v in loads.values())

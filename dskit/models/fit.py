@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import sysinfo
 from ..errors import ConfigurationError
+from ..evals.prose import prose
 from .family import DEFAULT_CONTEXT, GB, ModelSpec, spec_for, specs
 
 if TYPE_CHECKING:
@@ -286,10 +287,10 @@ def recommend(machine: Machine | None = None, include_standins: bool = False,
     if m.cpu_load is not None and m.cpu_load.busy:
         notes.append(f"The CPU is busy now ({m.cpu_load.describe()}): a speed measured now "
                      "would be lower than this machine gives.")
-    df.attrs["summary"] = " ".join([_summary(df, m, unsized), *notes])
+    df.attrs["summary"] = prose(" ".join([_summary(df, m, unsized), *notes]))
     cpu = m.cpu_bandwidth_gbs or CPU_BANDWIDTH_GBS
     spare = ram_headroom_gb(m.ram_available / GB)
-    df.attrs["assumptions"] = (
+    df.attrs["assumptions"] = prose(
         f"memory at {DEFAULT_CONTEXT} tokens of context, {spare:.1f} GB of RAM and "
         f"{GPU_RESERVE_GB:g} GB per GPU kept free; load from disk at ~{DISK_READ_GBS} GB/s + "
         f"PCIe ~{PCIE_GBS:g} GB/s; generation ~{GPU_BANDWIDTH_GBS:g} GB/s GPU, ~{cpu:.1f} GB/s "

@@ -22,6 +22,7 @@ from ..errors import (
     InsufficientResources,
     ModelNotFound,
 )
+from ..evals.prose import prose
 from ..weights import files as model_files
 from .family import spec_for
 from .fit import GPU_RESERVE_GB, busiest, ram_headroom_gb
@@ -392,7 +393,7 @@ def measure(tags: list[str], client: Client | None = None,
                      "cpu_busy": load is not None and load.busy})
     df = pd.DataFrame(rows, columns=MEASURE_COLUMNS)
     df.attrs["cpu_load"] = loads
-    df.attrs["lesson"] = lesson(df)
+    df.attrs["lesson"] = prose(lesson(df))
     return df
 
 

@@ -216,6 +216,7 @@ def test_setup_notebook(lab, artifacts):
     text = notebook_text(lab)
     assert re.search(r"\d+ of the \d+ DeepSeek models in the catalog are hybrid", text)
     assert "deepseek-v3.1" in text and "embedded" in text
+    assert "NaN" not in text and "<NA>" not in text
     assert re.search(r"This reply came from embedded:\S+\.", text) and "not DeepSeek" in text
 
 
@@ -228,6 +229,8 @@ def test_model_sizes_notebook(lab, artifacts):
     text = notebook_text(lab)
     assert "smollm2:135m" in text and "qwen2.5-coder:0.5b" in text
     assert re.search(r"tokens_per_s", text)
+    for unreadable in ("NaN", "NaT", "<NA>", "..."):  # tables as a person reads them
+        assert unreadable not in text, unreadable
 
 
 def test_reasoning_budget_notebook(lab, artifacts):
