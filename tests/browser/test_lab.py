@@ -258,4 +258,5 @@ def test_structured_output_and_tools_notebook(lab, artifacts):
     assert re.search(r"got the right value from the MCP server's tools for \d of 2 questions",
                      text)
     assert "Server processes still running after the replies: 0." in text
+    assert "NaN" not in text and "<NA>" not in text  # tables as a person reads them
     assert "ToolsNotSupported" in text
