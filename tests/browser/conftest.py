@@ -211,13 +211,14 @@ def voila_app(artifacts: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 @pytest.fixture(scope="session")
 def browser_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """Headless Debian Chromium with a fresh profile."""
+    """Headless Debian Chromium with a fresh profile, 1280 px wide: a laptop's screen, the width
+    at which learners reported controls falling off the edge (issue 27)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(
             str(tmp_path_factory.mktemp("chromium-profile")), executable_path=CHROMIUM,
-            args=BROWSER_ARGS, headless=True, viewport={"width": 1400, "height": 1000},
+            args=BROWSER_ARGS, headless=True, viewport={"width": 1280, "height": 1000},
         )
         try:
             yield context
