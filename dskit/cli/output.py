@@ -126,7 +126,9 @@ def print_verdict(out: TextIO, reply: Reply, expected: Any, question: str = "") 
     if reply.model in STANDINS:  # right or wrong, one sample of a small model proves little
         print(f"{reply.model} is a small stand-in, not DeepSeek-R1: it answers questions like "
               "this right some of the time and wrong some of the time (ask again to see)."
-              + (f" {reported('math500')}" if scores_apply(reply, expected, question) else ""),
+              # one line in the terminal, which wraps it at its own width
+              + (f" {' '.join(reported('math500').split())}"
+                 if scores_apply(reply, expected, question) else ""),
               file=out)
 
 

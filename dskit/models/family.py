@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigurationError
+from ..evals.prose import prose
 from ..weights import files as model_files
 
 if TYPE_CHECKING:
@@ -831,4 +832,4 @@ def reported(benchmark: str = "math500",
         cited = r1_card + " and ".join(c.removeprefix(r1_card) for c in cites)
     else:
         cited = "; ".join(cites)
-    return f"DeepSeek reports {BENCHMARKS[benchmark]} pass@1 of {said} ({cited})."
+    return prose(f"DeepSeek reports {BENCHMARKS[benchmark]} pass@1 of {said} ({cited}).")
