@@ -617,3 +617,13 @@ def test_describe_says_one_finding_per_line():
     assert len(findings) >= 3 and len(lines) > len(findings)
     assert findings[0].startswith("big: pass@1") and findings[1].startswith("small: pass@1")
     assert all(f.endswith((".", ")")) for f in findings)
+
+
+def test_readable_shows_missing_integers_as_a_dash_and_list_cells_as_they_are():
+    """anatomy_traces() has nullable integers (<NA> when a trace never found the answer);
+    a list cell made pd.isna return an array and readable() raise."""
+    df = pd.DataFrame({"prompt_id": ["maths-02", "maths-15"],
+                       "first_correct": pd.array([132, pd.NA], dtype="Int64"),
+                       "words": [["wait", "等等"], []]})
+    text = str(ds.compare.readable(df))
+    assert "<NA>" not in text and "–" in text and "['wait', '等等']" in text

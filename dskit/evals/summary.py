@@ -240,7 +240,8 @@ def shown(value: Any) -> str:
         return "–"
     import pandas as pd  # deferred: pandas loads with the first table
 
-    if not isinstance(value, (str, bool)) and pd.isna(value):
+    # A list or array cell (words found, say) is shown as it is; pd.isna of one is an array.
+    if not isinstance(value, (str, bool)) and pd.api.types.is_scalar(value) and pd.isna(value):
         return "–"
     if isinstance(value, float):
         size = abs(value)
