@@ -12,6 +12,7 @@ from ..conversation.stream import ChatStream
 from ..errors import StreamInterrupted
 from ..evals.grading import parse_number
 from ..evals.prompts import is_maths_problem
+from ..evals.prose import findings
 from ..models import reported
 from ..reasoning.think import Chunk
 from ..reply import Reply
@@ -127,7 +128,7 @@ def print_verdict(out: TextIO, reply: Reply, expected: Any, question: str = "") 
         print(f"{reply.model} is a small stand-in, not DeepSeek-R1: it answers questions like "
               "this right some of the time and wrong some of the time (ask again to see)."
               # one line in the terminal, which wraps it at its own width
-              + (f" {' '.join(reported('math500').split())}"
+              + (f" {' '.join(findings(reported('math500')))}"
                  if scores_apply(reply, expected, question) else ""),
               file=out)
 

@@ -207,13 +207,18 @@ def notebook_text(lab):
     }""")).split())
 
 
+def run_whole(lab, artifacts, stem):
+    """Open `stem`.ipynb, run every cell, screenshot each one; the text it printed."""
+    lab.open(f"{stem}.ipynb")
+    lab.run_all()
+    screenshot_cells(lab, artifacts, stem)
+    return notebook_text(lab)
+
+
 def test_setup_notebook(lab, artifacts):
     """Lesson 00 in JupyterLab: the family table with its hybrid models, the health report, the
     stand-in's reply said to be a stand-in."""
-    lab.open("00_setup.ipynb")
-    lab.run_all()
-    screenshot_cells(lab, artifacts, "00_setup")
-    text = notebook_text(lab)
+    text = run_whole(lab, artifacts, "00_setup")
     assert re.search(r"\d+ of the \d+ DeepSeek models in the catalog are hybrid", text)
     assert "deepseek-v3.1" in text and "embedded" in text
     assert "NaN" not in text and "<NA>" not in text
@@ -223,10 +228,7 @@ def test_setup_notebook(lab, artifacts):
 def test_model_sizes_notebook(lab, artifacts):
     """Lesson 02 in JupyterLab: sizes measured on this machine, the lesson and the
     recommendation written from those measurements."""
-    lab.open("02_model_sizes.ipynb")
-    lab.run_all()
-    screenshot_cells(lab, artifacts, "02_model_sizes")
-    text = notebook_text(lab)
+    text = run_whole(lab, artifacts, "02_model_sizes")
     assert "smollm2:135m" in text and "qwen2.5-coder:0.5b" in text
     assert re.search(r"tokens_per_s", text)
     for unreadable in ("NaN", "NaT", "<NA>", "..."):  # tables as a person reads them
@@ -236,10 +238,7 @@ def test_model_sizes_notebook(lab, artifacts):
 def test_reasoning_budget_notebook(lab, artifacts):
     """Lesson 06 in JupyterLab: the budget sweep graded, its curve drawn, and the sentences
     under it printed from the sweep (calls, seconds, intervals, the paired tests)."""
-    lab.open("06_reasoning_budget.ipynb")
-    lab.run_all()
-    screenshot_cells(lab, artifacts, "06_reasoning_budget")
-    text = notebook_text(lab)
+    text = run_whole(lab, artifacts, "06_reasoning_budget")
     assert re.search(r"\d+ calls in \d+ s\.", text)
     assert re.search(r"The widest interval \(.+\) runs from \d\.\d\d to \d\.\d\d", text)
     assert re.search(r"on \d+ shared prompts: .*(distinguishable|noise)", text)
@@ -249,10 +248,7 @@ def test_reasoning_budget_notebook(lab, artifacts):
 def test_structured_output_and_tools_notebook(lab, artifacts):
     """Lesson 07 in JupyterLab: extraction, grading and tool calls each with verdicts, and the
     MCP example server's tools called, checked, and its processes gone afterwards."""
-    lab.open("07_structured_output_and_tools.ipynb")
-    lab.run_all()
-    screenshot_cells(lab, artifacts, "07_structured_output_and_tools")
-    text = notebook_text(lab)
+    text = run_whole(lab, artifacts, "07_structured_output_and_tools")
     assert re.search(r"\d+ of 9 fields match the expected values", text)
     assert re.search(r"called the calculator with the right arguments for \d of 3", text)
     assert re.search(r"got the right value from the MCP server's tools for \d of 2 questions",
